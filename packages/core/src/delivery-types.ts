@@ -1,0 +1,105 @@
+/** Why an event was dropped. Every drop is counted under exactly one reason. */
+export type DropReason =
+  /** The bounded queue was full (by count or bytes) and the overflow policy discarded this event. */
+  | "queue-full"
+  /** The sink reported the event as non-retriable (e.g. too large, forbidden). */
+  | "rejected"
+  /** The single encoded event is larger than the queue's byte limit or the sink's batch byte limit. */
+  | "too-large"
+  /** `retry.maxAttempts` was reached for the batch holding the event. */
+  | "retries-exhausted"
+  /** `shutdown()` gave up waiting (timeout) while the event was still pending. */
+  | "shutdown";
+
+export const DROP_REASONS: readonly DropReason[] = [
+  "queue-full",
+  "rejected",
+  "too-large",
+  "retries-exhausted",
+  "shutdown",
+];
+
+export type OverflowPolicy = "drop-oldest" | "drop-newest";
+
+export type CircuitState = "closed" | "open" | "half-open";
+
+/** Retry behaviour for failed batches. */
+export interface RetryOptions {
+  /**
+   * Attempts per batch before its events are dropped as `retries-exhausted`. Default `Infinity`: a batch that
+   * fails retriably stays at the head of the queue (the circuit breaker paces the attempts) until it is
+   * delivered, so nothing is lost within the queue's limits.
+   */
+  maxAttempts?: number;
+  /** Delay before the first retry. Default 100 ms. */
+  initialDelayMs?: number;
+  /** Upper bound for the backoff delay. Default 30 000 ms. */
+  maxDelayMs?: number;
+  /** Growth factor per attempt. Default 2. */
+  multiplier?: number;
+  /** Fraction of the delay randomised ("equal jitter" when 0.5). 0 disables jitter. Default 0.5. */
+  jitter?: number;
+}
+
+/** Circuit breaker settings. */
+export interface CircuitBreakerOptions {
+  /** Consecutive failed sends that open the circuit. Default 5. */
+  failureThreshold?: number;
+  /** Time the circuit stays open before one trial batch is allowed (half-open). Default 10 000 ms. */
+  resetTimeoutMs?: number;
+}
+
+/** Delivery settings for one sink. Every field is optional; defaults suit a low-latency developer setup. */
+export interface DeliveryOptions {
+  /** Maximum events waiting (queued plus in flight). Default 10 000. */
+  maxQueueSize?: number;
+  /** Maximum UTF-8 bytes waiting (queued plus in flight). Default 32 MiB. */
+  maxQueueBytes?: number;
+  /** What to discard when the queue is full. Default `drop-oldest` (keep the freshest events). */
+  overflowPolicy?: OverflowPolicy;
+  /** Events per batch. Default 512. */
+  maxBatchSize?: number;
+  /** Bytes per batch; an event larger than this alone is dropped as `too-large`. Default 4 MiB. */
+  maxBatchBytes?: number;
+  /** A partial batch is sent after this long. Default 200 ms. */
+  flushIntervalMs?: number;
+  /** Batches in flight at once. Default 1 (keeps order). */
+  maxConcurrentBatches?: number;
+  /** A `send` call that takes longer is aborted and counted as a retriable failure. Default 30 000 ms. */
+  sendTimeoutMs?: number;
+  retry?: RetryOptions;
+  circuitBreaker?: CircuitBreakerOptions;
+}
+
+/** A snapshot of one sink's delivery state. */
+export interface SinkMetrics {
+  readonly sink: string;
+  /** Events handed to this sink's pipeline. */
+  readonly emitted: number;
+  /** Events the sink acknowledged. */
+  readonly delivered: number;
+  /** Dropped events, total and by reason. */
+  readonly dropped: number;
+  readonly droppedByReason: Readonly<Record<DropReason, number>>;
+  /** Events waiting in the queue or in flight. `emitted === delivered + dropped + pending` always holds. */
+  readonly pending: number;
+  readonly pendingBytes: number;
+  readonly inFlight: number;
+  /** Event sends that were retried (an event retried twice counts twice). */
+  readonly retried: number;
+  readonly batchesSent: number;
+  readonly batchesFailed: number;
+  readonly breakerState: CircuitState;
+  readonly lastError: { readonly message: string; readonly code?: string; readonly at: string } | null;
+  readonly lastDeliveryAt: string | null;
+}
+
+/** Published when a sink's circuit changes state. */
+export interface StateChange {
+  readonly sink: string;
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+  readonly at: string;
+  /** The error that opened the circuit, without secrets. */
+  readonly reason?: string;
+}

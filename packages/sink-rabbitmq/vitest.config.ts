@@ -1,0 +1,16 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the core's source so a core change needs no rebuild to be tested here.
+    alias: { "@streamll/core": fileURLToPath(new URL("../core/src/index.ts", import.meta.url)) },
+  },
+  test: {
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Integration suites share one broker; running files in sequence keeps them from stepping on each other.
+    fileParallelism: false,
+  },
+});
