@@ -83,14 +83,20 @@ export interface SinkMetrics {
   readonly droppedByReason: Readonly<Record<DropReason, number>>;
   /** Events waiting in the queue or in flight. `emitted === delivered + dropped + pending` always holds. */
   readonly pending: number;
+  /** UTF-8 bytes of the pending events. */
   readonly pendingBytes: number;
+  /** Events currently being sent (a subset of `pending`). */
   readonly inFlight: number;
   /** Event sends that were retried (an event retried twice counts twice). */
   readonly retried: number;
+  /** `send` calls the sink acknowledged (resolved), including those that reported per-event failures. */
   readonly batchesSent: number;
+  /** `send` calls that failed as a whole: threw, rejected or timed out. */
   readonly batchesFailed: number;
   readonly breakerState: CircuitState;
+  /** The most recent failure (message only, truncated, never the error object); ISO-8601 `at`. */
   readonly lastError: { readonly message: string; readonly code?: string; readonly at: string } | null;
+  /** ISO-8601 time of the last acknowledged batch. */
   readonly lastDeliveryAt: string | null;
 }
 
@@ -102,4 +108,20 @@ export interface StateChange {
   readonly at: string;
   /** The error that opened the circuit, without secrets. */
   readonly reason?: string;
+}
+
+/**
+ * The time source of the delivery pipeline, the circuit breaker and the credential cache. Tests inject a fake;
+ * the default uses `Date.now` and the global timers. Handles returned by `setTimeout` are `unref()`'d when they
+ * support it, so streamll timers never keep a process alive.
+ */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Where streamll reports its own trouble (drops, failing credential refreshes). Never receives secrets. */
+export interface DeliveryLogger {
+  warn(message: string, context?: object): void;
 }

@@ -1,0 +1,837 @@
+import {
+  backoffDelay,
+  checkInteger,
+  checkKnownKeys,
+  checkNumber,
+  describeValue,
+  errorCode,
+  type OptionIssue,
+  type ResolvedRetryOptions,
+  resolveRetryOptions,
+  safeErrorMessage,
+  scheduleUnref,
+  systemClock,
+  throwIfIssues,
+  timerDelay,
+} from "./backoff";
+import { BoundedQueue, type TakenEvents } from "./bounded-queue";
+import {
+  CircuitBreaker,
+  type ResolvedCircuitBreakerOptions,
+  resolveCircuitBreakerOptions,
+} from "./circuit-breaker";
+import {
+  type Clock,
+  type DeliveryLogger,
+  type DeliveryOptions,
+  DROP_REASONS,
+  type DropReason,
+  type OverflowPolicy,
+  type SinkMetrics,
+  type StateChange,
+} from "./delivery-types";
+import { isRetriableError, SinkError } from "./errors";
+import type { EncodedEvent, Sink } from "./sink";
+
+/** `DeliveryOptions` with every default filled in and validated. */
+export interface ResolvedDeliveryOptions {
+  readonly maxQueueSize: number;
+  readonly maxQueueBytes: number;
+  readonly overflowPolicy: OverflowPolicy;
+  readonly maxBatchSize: number;
+  readonly maxBatchBytes: number;
+  readonly flushIntervalMs: number;
+  readonly maxConcurrentBatches: number;
+  readonly sendTimeoutMs: number;
+  readonly retry: ResolvedRetryOptions;
+  readonly circuitBreaker: ResolvedCircuitBreakerOptions;
+}
+
+/** Injectable collaborators of a `DeliveryPipeline`, for tests and embedding. */
+export interface DeliveryPipelineHooks {
+  /** Time source and timers. Default: `Date.now` and the global timers (every timer is `unref()`'d). */
+  clock?: Clock;
+  /** Uniform random numbers in [0, 1) for backoff jitter. Default `Math.random`. */
+  random?: () => number;
+  /** Receives the pipeline's warnings (drops, internal errors). Default `console.warn`. */
+  logger?: DeliveryLogger;
+}
+
+const MiB = 1024 * 1024;
+
+/** The defaults documented on `DeliveryOptions`. */
+export const DEFAULT_DELIVERY_OPTIONS: Readonly<Omit<ResolvedDeliveryOptions, "retry" | "circuitBreaker">> =
+  Object.freeze({
+    maxQueueSize: 10_000,
+    maxQueueBytes: 32 * MiB,
+    overflowPolicy: "drop-oldest",
+    maxBatchSize: 512,
+    maxBatchBytes: 4 * MiB,
+    flushIntervalMs: 200,
+    maxConcurrentBatches: 1,
+    sendTimeoutMs: 30_000,
+  });
+
+const DELIVERY_KEYS = [
+  "maxQueueSize",
+  "maxQueueBytes",
+  "overflowPolicy",
+  "maxBatchSize",
+  "maxBatchBytes",
+  "flushIntervalMs",
+  "maxConcurrentBatches",
+  "sendTimeoutMs",
+  "retry",
+  "circuitBreaker",
+] as const;
+
+/**
+ * Validates delivery options and fills in defaults.
+ * @param path dotted prefix for error messages, e.g. `sinks[0].delivery`. Default `delivery`.
+ * @throws ConfigurationError naming every invalid option, e.g.
+ *   `delivery.maxBatchSize must be an integer >= 1, got 0`.
+ */
+export function resolveDeliveryOptions(
+  options: DeliveryOptions | undefined = {},
+  path = "delivery",
+): ResolvedDeliveryOptions {
+  const issues: OptionIssue[] = [];
+  let source: DeliveryOptions = options;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    issues.push({ path, message: `${path} must be an object, got ${describeValue(options)}` });
+    source = {};
+  } else {
+    checkKnownKeys(issues, path, options, DELIVERY_KEYS);
+  }
+  const d = DEFAULT_DELIVERY_OPTIONS;
+  const resolved: ResolvedDeliveryOptions = {
+    maxQueueSize: source.maxQueueSize ?? d.maxQueueSize,
+    maxQueueBytes: source.maxQueueBytes ?? d.maxQueueBytes,
+    overflowPolicy: source.overflowPolicy ?? d.overflowPolicy,
+    maxBatchSize: source.maxBatchSize ?? d.maxBatchSize,
+    maxBatchBytes: source.maxBatchBytes ?? d.maxBatchBytes,
+    flushIntervalMs: source.flushIntervalMs ?? d.flushIntervalMs,
+    maxConcurrentBatches: source.maxConcurrentBatches ?? d.maxConcurrentBatches,
+    sendTimeoutMs: source.sendTimeoutMs ?? d.sendTimeoutMs,
+    retry: resolveRetryOptions(source.retry, `${path}.retry`, issues),
+    circuitBreaker: resolveCircuitBreakerOptions(source.circuitBreaker, `${path}.circuitBreaker`, issues),
+  };
+  checkInteger(issues, `${path}.maxQueueSize`, resolved.maxQueueSize, 1);
+  checkInteger(issues, `${path}.maxQueueBytes`, resolved.maxQueueBytes, 1);
+  if (resolved.overflowPolicy !== "drop-oldest" && resolved.overflowPolicy !== "drop-newest") {
+    issues.push({
+      path: `${path}.overflowPolicy`,
+      message: `${path}.overflowPolicy must be "drop-oldest" or "drop-newest", got ${describeValue(resolved.overflowPolicy)}`,
+    });
+  }
+  checkInteger(issues, `${path}.maxBatchSize`, resolved.maxBatchSize, 1);
+  checkInteger(issues, `${path}.maxBatchBytes`, resolved.maxBatchBytes, 1);
+  checkNumber(issues, `${path}.flushIntervalMs`, resolved.flushIntervalMs, 0);
+  checkInteger(issues, `${path}.maxConcurrentBatches`, resolved.maxConcurrentBatches, 1);
+  checkNumber(issues, `${path}.sendTimeoutMs`, resolved.sendTimeoutMs, 1);
+  throwIfIssues(issues);
+  return Object.freeze(resolved);
+}
+
+/** One `send` call in progress. */
+interface InFlightBatch extends TakenEvents {
+  /** 1 + the most failed attempts of any event in the batch; passed to the sink as `SendContext.attempt`. */
+  readonly attempt: number;
+  readonly controller: AbortController;
+  timer: unknown;
+  /** Set once the outcome was counted; a late resolution after a timeout or forced shutdown is ignored. */
+  settled: boolean;
+}
+
+interface FlushWaiter {
+  /** Every event with a sequence number up to this one must be settled. */
+  readonly target: number;
+  readonly resolve: (drained: boolean) => void;
+  timer: unknown;
+}
+
+interface ParsedFailure {
+  readonly retriable: boolean;
+  readonly error: unknown;
+}
+
+const WARNING_INTERVAL_MS = 60_000;
+const NO_FAILURES: ReadonlyMap<number, ParsedFailure> = new Map();
+
+const defaultLogger: DeliveryLogger = {
+  warn(message, context) {
+    if (context === undefined) console.warn(message);
+    else console.warn(message, context);
+  },
+};
+
+function zeroByReason(): Record<DropReason, number> {
+  const counts = {} as Record<DropReason, number>;
+  for (const reason of DROP_REASONS) counts[reason] = 0;
+  return counts;
+}
+
+function toIso(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString();
+}
+
+function isEncodedEvent(value: unknown): value is EncodedEvent {
+  if (typeof value !== "object" || value === null) return false;
+  const candidate = value as { json?: unknown; bytes?: unknown };
+  return (
+    typeof candidate.json === "string" &&
+    typeof candidate.bytes === "number" &&
+    Number.isFinite(candidate.bytes) &&
+    candidate.bytes >= 0
+  );
+}
+
+/**
+ * Delivers encoded events to one sink: a bounded queue, batches by size, bytes or time, one batch in flight
+ * by default, retries with exponential backoff and jitter, a circuit breaker, a send timeout, and a count
+ * for every event that does not make it.
+ *
+ * Every event handed to `enqueue` ends up in exactly one of `delivered`, `dropped` (by reason) or `pending`,
+ * so `emitted === delivered + dropped + pending` holds whenever the metrics are read.
+ *
+ * Timers are `unref()`'d: an idle or blocked pipeline never keeps the process alive. The one exception is
+ * the deadline of a `flush()`/`shutdown()` you are awaiting, which holds the process for at most its timeout
+ * so the drain you asked for gets its chance.
+ */
+export class DeliveryPipeline {
+  readonly sink: Sink;
+  readonly options: ResolvedDeliveryOptions;
+
+  private readonly sinkName: string;
+  private readonly queue: BoundedQueue;
+  private readonly breaker: CircuitBreaker;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly logger: DeliveryLogger;
+
+  private emitted = 0;
+  private delivered = 0;
+  private droppedTotal = 0;
+  private readonly droppedByReason = zeroByReason();
+  private retried = 0;
+  private batchesSent = 0;
+  private batchesFailed = 0;
+  private lastError: SinkMetrics["lastError"] = null;
+  private lastDeliveryAt: string | null = null;
+
+  private lastSeq = 0;
+  private readonly inFlight = new Set<InFlightBatch>();
+  private readonly waiters = new Set<FlushWaiter>();
+  private readonly stateListeners = new Set<(change: StateChange) => void>();
+  /** A partial batch may go out: the flush interval elapsed, or events came back for a retry. */
+  private flushDue = false;
+  private flushTimer: unknown;
+  /** No send before this time (backoff after a failure). */
+  private retryAt = 0;
+  private wakeTimer: unknown;
+  private wakeAt = 0;
+  private accepting = true;
+  private shutdownPromise: Promise<void> | undefined;
+  private pumping = false;
+  private pumpAgain = false;
+
+  private warnedAboutDrops = false;
+  private lastWarnAt = 0;
+  private unreportedDrops = zeroByReason();
+  private summaryTimer: unknown;
+  private internalErrorLogged = false;
+
+  /**
+   * @param sink where batches go; its `send` is never called concurrently unless `maxConcurrentBatches > 1`.
+   * @throws ConfigurationError when an option is invalid (the message names it).
+   */
+  constructor(sink: Sink, options?: DeliveryOptions, hooks?: DeliveryPipelineHooks) {
+    this.sink = sink;
+    this.sinkName = typeof sink?.name === "string" ? sink.name : "unnamed-sink";
+    this.options = resolveDeliveryOptions(options);
+    this.clock = hooks?.clock ?? systemClock;
+    this.random = hooks?.random ?? Math.random;
+    this.logger = hooks?.logger ?? defaultLogger;
+    this.queue = new BoundedQueue({
+      maxCount: this.options.maxQueueSize,
+      maxBytes: this.options.maxQueueBytes,
+      overflowPolicy: this.options.overflowPolicy,
+    });
+    this.breaker = new CircuitBreaker(this.options.circuitBreaker, { clock: this.clock });
+    this.breaker.onStateChange((transition) => {
+      const change: StateChange = {
+        sink: this.sinkName,
+        from: transition.from,
+        to: transition.to,
+        at: toIso(transition.at),
+        ...(transition.reason === undefined ? {} : { reason: transition.reason }),
+      };
+      for (const listener of [...this.stateListeners]) {
+        try {
+          listener(change);
+        } catch {
+          // A listener's failure must not disturb delivery.
+        }
+      }
+    });
+  }
+
+  /**
+   * Hands one event to the pipeline. Synchronous, O(1) amortised, never throws: a full queue, a closed
+   * pipeline or an internal fault turns into a counted drop, never an exception in the caller.
+   */
+  enqueue(event: EncodedEvent): void {
+    try {
+      this.emitted++;
+      if (!this.accepting) {
+        this.drop("shutdown", 1);
+        return;
+      }
+      if (!isEncodedEvent(event)) {
+        this.drop("rejected", 1);
+        return;
+      }
+      if (event.bytes > this.options.maxBatchBytes) {
+        this.drop("too-large", 1);
+        return;
+      }
+      const seq = this.lastSeq + 1;
+      const result = this.queue.push(event, seq);
+      if (!result.accepted) {
+        this.drop(result.reason, 1);
+        return;
+      }
+      this.lastSeq = seq;
+      if (result.evicted.length > 0) {
+        this.drop("queue-full", result.evicted.length);
+        this.checkWaiters();
+      }
+      if (this.queue.hasFullBatch(this.options.maxBatchSize, this.options.maxBatchBytes)) this.pump();
+      else this.armFlushTimer();
+    } catch (error) {
+      this.internalError(error);
+    }
+  }
+
+  /**
+   * Sends everything pending now without waiting for the flush interval (the circuit breaker and backoff still
+   * apply). Never rejects.
+   * @param timeoutMs how long to wait. Default 30 000.
+   * @returns `true` once every event enqueued before the call is delivered or dropped, `false` on timeout.
+   */
+  flush(timeoutMs = 30_000): Promise<boolean> {
+    try {
+      const target = this.lastSeq;
+      if (this.isSettledUpTo(target)) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const waiter: FlushWaiter = { target, resolve, timer: undefined };
+        // Deliberately not unref'd: the caller awaits this deadline, so the process should wait for it.
+        waiter.timer = this.clock.setTimeout(
+          () => {
+            this.waiters.delete(waiter);
+            resolve(false);
+          },
+          timerDelay(typeof timeoutMs === "number" && timeoutMs >= 0 ? timeoutMs : 30_000),
+        );
+        this.waiters.add(waiter);
+        this.pump();
+        this.checkWaiters();
+      });
+    } catch (error) {
+      this.internalError(error);
+      return Promise.resolve(false);
+    }
+  }
+
+  /**
+   * Stops accepting events (later `enqueue` calls count as dropped `shutdown`), drains what is pending, drops
+   * whatever is still pending after `timeoutMs` as `shutdown` (aborting sends in flight), then calls
+   * `sink.close()` once. Idempotent; never rejects (a failing `close` is recorded as `lastError`).
+   * @param timeoutMs time allowed for draining. Default 30 000.
+   */
+  shutdown(timeoutMs = 30_000): Promise<void> {
+    if (this.shutdownPromise === undefined) {
+      this.accepting = false;
+      this.shutdownPromise = this.runShutdown(timeoutMs);
+    }
+    return this.shutdownPromise;
+  }
+
+  /** A consistent snapshot of this sink's counters. */
+  getMetrics(): SinkMetrics {
+    let breakerState: SinkMetrics["breakerState"];
+    try {
+      breakerState = this.breaker.state;
+    } catch {
+      breakerState = "closed";
+    }
+    return {
+      sink: this.sinkName,
+      emitted: this.emitted,
+      delivered: this.delivered,
+      dropped: this.droppedTotal,
+      droppedByReason: { ...this.droppedByReason },
+      pending: this.queue.size,
+      pendingBytes: this.queue.bytes,
+      inFlight: this.queue.reservedCount,
+      retried: this.retried,
+      batchesSent: this.batchesSent,
+      batchesFailed: this.batchesFailed,
+      breakerState,
+      lastError: this.lastError,
+      lastDeliveryAt: this.lastDeliveryAt,
+    };
+  }
+
+  /**
+   * Calls `listener` on every circuit breaker transition of this sink. Listener errors are swallowed.
+   * @returns a function that unsubscribes.
+   */
+  onStateChange(listener: (change: StateChange) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => {
+      this.stateListeners.delete(listener);
+    };
+  }
+
+  private async runShutdown(timeoutMs: number): Promise<void> {
+    const budget = typeof timeoutMs === "number" && timeoutMs >= 0 ? timeoutMs : 30_000;
+    const deadline = this.clock.now() + budget;
+    try {
+      this.clearTimer("flushTimer");
+      this.flushDue = true;
+      const drained = await this.flush(budget);
+      if (!drained) this.dropEverythingPending();
+    } catch (error) {
+      this.internalError(error);
+      this.dropEverythingPending();
+    }
+    this.clearTimer("flushTimer");
+    this.clearTimer("wakeTimer");
+    try {
+      await this.closeSink(Math.max(1_000, deadline - this.clock.now()));
+    } catch (error) {
+      this.recordError(error);
+    }
+    this.clearTimer("summaryTimer");
+    this.emitDropSummary();
+  }
+
+  private async closeSink(timeoutMs: number): Promise<void> {
+    let timer: unknown;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = this.clock.setTimeout(() => resolve("timeout"), timerDelay(timeoutMs));
+    });
+    try {
+      const outcome = await Promise.race([Promise.resolve().then(() => this.sink.close()), timedOut]);
+      if (outcome === "timeout") {
+        this.recordError(
+          new SinkError(`sink.close() did not finish within ${timeoutMs} ms`, { retriable: false }),
+        );
+      }
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  /** Forced end of shutdown: queued and in-flight events become `shutdown` drops; sends are aborted. */
+  private dropEverythingPending(): void {
+    const cleared = this.queue.clearQueued();
+    this.drop("shutdown", cleared.count);
+    for (const batch of [...this.inFlight]) {
+      batch.settled = true;
+      this.clock.clearTimeout(batch.timer);
+      this.inFlight.delete(batch);
+      this.queue.release(batch.events.length, batch.bytes);
+      this.drop("shutdown", batch.events.length);
+      try {
+        batch.controller.abort(
+          new SinkError("delivery pipeline shut down", { retriable: false, code: "SINK_CLOSED" }),
+        );
+      } catch {
+        // An abort listener in the sink threw; the batch is already accounted for.
+      }
+    }
+    this.checkWaiters();
+  }
+
+  /** Starts as many sends as allowed. Re-entrant calls (a sink enqueueing from `send`) are folded into one. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain);
+    } catch (error) {
+      this.internalError(error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpOnce(): void {
+    const o = this.options;
+    while (this.inFlight.size < o.maxConcurrentBatches && this.queue.queuedCount > 0) {
+      const partialAllowed = this.flushDue || this.waiters.size > 0 || !this.accepting;
+      if (!partialAllowed && !this.queue.hasFullBatch(o.maxBatchSize, o.maxBatchBytes)) {
+        this.armFlushTimer();
+        return;
+      }
+      const now = this.clock.now();
+      if (now < this.retryAt) {
+        this.armWake(this.retryAt - now);
+        return;
+      }
+      if (!this.breaker.tryAcquire()) {
+        // Open: sleep until the half-open moment. Half-open with a trial out: its result will pump again.
+        const wait = this.breaker.msUntilTrial();
+        if (wait !== undefined) this.armWake(wait);
+        return;
+      }
+      this.startSend(this.queue.take(o.maxBatchSize, o.maxBatchBytes));
+    }
+    if (this.queue.queuedCount === 0) {
+      this.flushDue = false;
+      this.clearTimer("flushTimer");
+    }
+  }
+
+  private startSend(taken: TakenEvents): void {
+    let attempt = 1;
+    for (const failed of taken.attempts) if (failed + 1 > attempt) attempt = failed + 1;
+    const batch: InFlightBatch = {
+      ...taken,
+      attempt,
+      controller: new AbortController(),
+      timer: undefined,
+      settled: false,
+    };
+    this.inFlight.add(batch);
+    const timeoutMs = this.options.sendTimeoutMs;
+    batch.timer = scheduleUnref(this.clock, () => this.onSendTimeout(batch, timeoutMs), timeoutMs);
+    let outcome: unknown;
+    try {
+      // A copy, so a sink that mutates its argument cannot corrupt what the pipeline retries.
+      outcome = this.sink.send(batch.events.slice(), { signal: batch.controller.signal, attempt });
+    } catch (error) {
+      this.onSendFailed(batch, error);
+      return;
+    }
+    Promise.resolve(outcome).then(
+      (value) => this.onSendResolved(batch, value),
+      (error: unknown) => this.onSendFailed(batch, error),
+    );
+  }
+
+  private onSendTimeout(batch: InFlightBatch, timeoutMs: number): void {
+    if (batch.settled) return;
+    const error = new SinkError(`send timed out after ${timeoutMs} ms`, {
+      retriable: true,
+      code: "SEND_TIMEOUT",
+    });
+    this.onSendFailed(batch, error);
+    try {
+      batch.controller.abort(error);
+    } catch {
+      // An abort listener in the sink threw; the timeout is already accounted for.
+    }
+  }
+
+  private onSendResolved(batch: InFlightBatch, value: unknown): void {
+    if (batch.settled) return;
+    batch.settled = true;
+    try {
+      this.clock.clearTimeout(batch.timer);
+      this.inFlight.delete(batch);
+      this.batchesSent++;
+      this.lastDeliveryAt = toIso(this.clock.now());
+      const failures = this.parseFailures(value, batch.events.length);
+      if (failures.size === 0) {
+        this.delivered += batch.events.length;
+        this.queue.release(batch.events.length, batch.bytes);
+        this.retryAt = 0;
+        this.breaker.recordSuccess();
+        return;
+      }
+      let deliveredCount = 0;
+      let rejected = 0;
+      let exhausted = 0;
+      let settledBytes = 0;
+      const retryEvents: EncodedEvent[] = [];
+      const retryAttempts: number[] = [];
+      const retrySeqs: number[] = [];
+      let retryMaxAttempt = 0;
+      let firstError: unknown;
+      for (let i = 0; i < batch.events.length; i++) {
+        const event = batch.events[i]!;
+        const failure = failures.get(i);
+        if (failure === undefined) {
+          deliveredCount++;
+          settledBytes += event.bytes;
+          continue;
+        }
+        if (firstError === undefined) firstError = failure.error;
+        const attempts = batch.attempts[i]! + 1;
+        if (!failure.retriable) {
+          rejected++;
+          settledBytes += event.bytes;
+        } else if (attempts >= this.options.retry.maxAttempts) {
+          exhausted++;
+          settledBytes += event.bytes;
+        } else {
+          retryEvents.push(event);
+          retryAttempts.push(attempts);
+          retrySeqs.push(batch.seqs[i]!);
+          if (attempts > retryMaxAttempt) retryMaxAttempt = attempts;
+        }
+      }
+      this.recordError(firstError);
+      this.delivered += deliveredCount;
+      this.queue.release(deliveredCount + rejected + exhausted, settledBytes);
+      this.drop("rejected", rejected);
+      this.drop("retries-exhausted", exhausted);
+      this.requeue(retryEvents, retryAttempts, retrySeqs, retryMaxAttempt);
+      // The sink answered, so it is up, unless it failed every event retriably (then treat it as down).
+      if (retryEvents.length + exhausted === batch.events.length) {
+        this.breaker.recordFailure(this.lastError?.message);
+      } else {
+        this.breaker.recordSuccess();
+      }
+      if (retryEvents.length === 0) this.retryAt = 0;
+    } catch (error) {
+      this.internalError(error);
+    } finally {
+      this.afterSettle();
+    }
+  }
+
+  private onSendFailed(batch: InFlightBatch, error: unknown): void {
+    if (batch.settled) return;
+    batch.settled = true;
+    try {
+      this.clock.clearTimeout(batch.timer);
+      this.inFlight.delete(batch);
+      this.batchesFailed++;
+      this.recordError(error);
+      const n = batch.events.length;
+      if (!isRetriableError(error)) {
+        this.queue.release(n, batch.bytes);
+        this.drop("rejected", n);
+        // The sink answered definitively, so it is reachable.
+        this.breaker.recordSuccess();
+        return;
+      }
+      const retryEvents: EncodedEvent[] = [];
+      const retryAttempts: number[] = [];
+      const retrySeqs: number[] = [];
+      let exhausted = 0;
+      let exhaustedBytes = 0;
+      for (let i = 0; i < n; i++) {
+        const event = batch.events[i]!;
+        const attempts = batch.attempts[i]! + 1;
+        if (attempts >= this.options.retry.maxAttempts) {
+          exhausted++;
+          exhaustedBytes += event.bytes;
+        } else {
+          retryEvents.push(event);
+          retryAttempts.push(attempts);
+          retrySeqs.push(batch.seqs[i]!);
+        }
+      }
+      this.queue.release(exhausted, exhaustedBytes);
+      this.drop("retries-exhausted", exhausted);
+      this.requeue(retryEvents, retryAttempts, retrySeqs, batch.attempt);
+      this.breaker.recordFailure(this.lastError?.message);
+    } catch (internal) {
+      this.internalError(internal);
+    } finally {
+      this.afterSettle();
+    }
+  }
+
+  /** Puts retriable events back at the head and holds further sends for the backoff delay of `attempt`. */
+  private requeue(events: EncodedEvent[], attempts: number[], seqs: number[], attempt: number): void {
+    if (events.length === 0) return;
+    this.queue.requeue(events, attempts, seqs);
+    this.retried += events.length;
+    this.flushDue = true;
+    this.retryAt = this.clock.now() + backoffDelay(attempt, this.options.retry, this.random);
+  }
+
+  private afterSettle(): void {
+    this.checkWaiters();
+    this.pump();
+  }
+
+  /** Valid, de-duplicated per-event failures of a resolved `send`; anything malformed is ignored. */
+  private parseFailures(value: unknown, batchSize: number): ReadonlyMap<number, ParsedFailure> {
+    if (typeof value !== "object" || value === null) return NO_FAILURES;
+    let list: unknown;
+    try {
+      list = (value as { failures?: unknown }).failures;
+    } catch {
+      return NO_FAILURES;
+    }
+    if (!Array.isArray(list) || list.length === 0) return NO_FAILURES;
+    const failures = new Map<number, ParsedFailure>();
+    for (const item of list) {
+      if (typeof item !== "object" || item === null) continue;
+      const { index, retriable, error } = item as { index?: unknown; retriable?: unknown; error?: unknown };
+      if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= batchSize) continue;
+      if (failures.has(index)) continue;
+      failures.set(index, {
+        retriable: typeof retriable === "boolean" ? retriable : isRetriableError(error),
+        error,
+      });
+    }
+    return failures;
+  }
+
+  /** True when no pending event has a sequence number <= `target`. */
+  private isSettledUpTo(target: number): boolean {
+    const head = this.queue.headSeq;
+    if (head !== undefined && head <= target) return false;
+    for (const batch of this.inFlight) {
+      const first = batch.seqs[0];
+      if (first !== undefined && first <= target) return false;
+    }
+    return true;
+  }
+
+  private checkWaiters(): void {
+    if (this.waiters.size === 0) return;
+    for (const waiter of [...this.waiters]) {
+      if (this.isSettledUpTo(waiter.target)) {
+        this.waiters.delete(waiter);
+        this.clock.clearTimeout(waiter.timer);
+        waiter.resolve(true);
+      }
+    }
+  }
+
+  private armFlushTimer(): void {
+    if (this.flushTimer !== undefined || this.flushDue) return;
+    this.flushTimer = scheduleUnref(
+      this.clock,
+      () => {
+        this.flushTimer = undefined;
+        this.flushDue = true;
+        this.pump();
+      },
+      this.options.flushIntervalMs,
+    );
+  }
+
+  /** Wakes the pipeline in `ms`; one timer at most, kept if it already fires sooner. */
+  private armWake(ms: number): void {
+    const at = this.clock.now() + ms;
+    if (this.wakeTimer !== undefined) {
+      if (this.wakeAt <= at) return;
+      this.clearTimer("wakeTimer");
+    }
+    this.wakeAt = at;
+    this.wakeTimer = scheduleUnref(
+      this.clock,
+      () => {
+        this.wakeTimer = undefined;
+        this.pump();
+      },
+      ms,
+    );
+  }
+
+  private clearTimer(name: "flushTimer" | "wakeTimer" | "summaryTimer"): void {
+    const handle = this[name];
+    if (handle !== undefined) {
+      this[name] = undefined;
+      this.clock.clearTimeout(handle);
+    }
+  }
+
+  private recordError(error: unknown): void {
+    if (error === undefined) return;
+    const code = errorCode(error);
+    const message = safeErrorMessage(error);
+    const at = toIso(this.clock.now());
+    this.lastError = Object.freeze(code === undefined ? { message, at } : { message, code, at });
+  }
+
+  private drop(reason: DropReason, count: number): void {
+    if (count <= 0) return;
+    this.droppedByReason[reason] += count;
+    this.droppedTotal += count;
+    this.noteDropsForWarning(reason, count);
+  }
+
+  /** One warning when drops start, then at most one summary per minute: never a log line per event. */
+  private noteDropsForWarning(reason: DropReason, count: number): void {
+    try {
+      if (!this.warnedAboutDrops) {
+        this.warnedAboutDrops = true;
+        this.lastWarnAt = this.clock.now();
+        this.warn(
+          `streamll: sink "${this.sinkName}" is dropping events (${reason}); further drops are summarised at most once a minute, see getMetrics()`,
+          { sink: this.sinkName, reason, count },
+        );
+        return;
+      }
+      this.unreportedDrops[reason] += count;
+      if (this.summaryTimer === undefined && this.shutdownPromise === undefined) {
+        const wait = Math.max(0, this.lastWarnAt + WARNING_INTERVAL_MS - this.clock.now());
+        this.summaryTimer = scheduleUnref(
+          this.clock,
+          () => {
+            this.summaryTimer = undefined;
+            this.emitDropSummary();
+          },
+          wait,
+        );
+      }
+    } catch {
+      // Warning about drops must never cause one.
+    }
+  }
+
+  private emitDropSummary(): void {
+    let total = 0;
+    const byReason: Partial<Record<DropReason, number>> = {};
+    for (const reason of DROP_REASONS) {
+      const n = this.unreportedDrops[reason];
+      if (n > 0) {
+        byReason[reason] = n;
+        total += n;
+      }
+    }
+    if (total === 0) return;
+    this.unreportedDrops = zeroByReason();
+    this.lastWarnAt = this.clock.now();
+    this.warn(`streamll: sink "${this.sinkName}" dropped ${total} more event(s)`, {
+      sink: this.sinkName,
+      droppedByReason: byReason,
+      droppedTotal: this.droppedTotal,
+    });
+  }
+
+  private warn(message: string, context: object): void {
+    try {
+      this.logger.warn(message, context);
+    } catch {
+      // A broken logger must not break delivery.
+    }
+  }
+
+  private internalError(error: unknown): void {
+    if (this.internalErrorLogged) return;
+    this.internalErrorLogged = true;
+    this.warn(`streamll: internal error in the delivery pipeline of sink "${this.sinkName}"`, {
+      sink: this.sinkName,
+      error: safeErrorMessage(error),
+    });
+  }
+}
