@@ -18,15 +18,27 @@ const idSchema = z
 
 const isoUtcTimestamp = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, "must be an ISO-8601 UTC timestamp ending in Z");
+  .regex(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/,
+    "must be an ISO-8601 UTC timestamp ending in Z",
+  );
 
 /** Any JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-const jsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValueSchema), z.record(z.string(), jsonValueSchema)]),
-);
+const jsonValueSchema: z.ZodType<JsonValue> = z
+  .lazy(() =>
+    z.union([
+      z.string(),
+      z.number(),
+      z.boolean(),
+      z.null(),
+      z.array(jsonValueSchema),
+      z.record(z.string(), jsonValueSchema),
+    ]),
+  )
+  .meta({ id: "JsonValue", description: "Any JSON value: string, number, boolean, null, array or object." });
 
 /**
  * The streamll event: one schema for every sink. Field names are snake_case and match the Python streamll
@@ -34,21 +46,58 @@ const jsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
  */
 export const streamllEventSchema = z
   .object({
-    schema_version: z.string().regex(/^\d+\.\d+$/, "must look like 1.0"),
-    event_id: idSchema,
-    execution_id: idSchema,
-    span_id: idSchema,
-    parent_span_id: idSchema.nullable(),
-    timestamp: isoUtcTimestamp,
-    module_name: z.string().min(1).max(512),
-    method_name: z.string().max(512).nullable(),
-    event_type: z.string().min(1).max(128),
-    operation: z.string().max(512).nullable(),
-    data: z.record(z.string(), jsonValueSchema),
-    tags: z.record(z.string(), z.string()),
-    module_version: z.string().max(512).nullable(),
-    code_signature: z.string().max(128).nullable(),
-    git_commit: z.string().max(128).nullable(),
+    schema_version: z
+      .string()
+      .regex(/^\d+\.\d+$/, "must look like 1.0")
+      .describe(
+        "Wire format version, MAJOR.MINOR. Consumers accept any 1.x; minor versions only add fields.",
+      ),
+    event_id: idSchema.describe("Unique id of this event (URL-safe, 8-64 characters)."),
+    execution_id: idSchema.describe("Id shared by every event of one top-level call and everything it ran."),
+    span_id: idSchema.describe("Id of the module call or trace() block that emitted the event."),
+    parent_span_id: idSchema
+      .nullable()
+      .describe("span_id of the enclosing call or block; null for the outermost one."),
+    timestamp: isoUtcTimestamp.describe("When the event was created: ISO-8601 in UTC, ending in Z."),
+    module_name: z.string().min(1).max(512).describe("Instrumented module or class name, e.g. RAGPipeline."),
+    method_name: z
+      .string()
+      .max(512)
+      .nullable()
+      .describe("Instrumented method, e.g. forward; null when the span is not a method call."),
+    event_type: z
+      .string()
+      .min(1)
+      .max(128)
+      .describe("start, end, error, token, version, or a custom name passed to emit()."),
+    operation: z
+      .string()
+      .max(512)
+      .nullable()
+      .describe(
+        "Name of the trace() block, or the operation option of instrument(); null when none was given.",
+      ),
+    data: z
+      .record(z.string(), jsonValueSchema)
+      .describe("Event payload (JSON object). Values JSON cannot carry are replaced by documented markers."),
+    tags: z
+      .record(z.string(), z.string())
+      .describe("String key/value labels from configure() and instrument()."),
+    module_version: z
+      .string()
+      .max(512)
+      .nullable()
+      .describe("Version label of the module, when known; otherwise null."),
+    code_signature: z
+      .string()
+      .max(128)
+      .nullable()
+      .describe("Hash of the instrumented code, telling module versions apart; null when not computed."),
+    git_commit: z
+      .string()
+      .max(128)
+      .nullable()
+      .describe("Git commit of the running code, when known; otherwise null."),
   })
   // Minor versions may add fields; old consumers must not reject them.
   .loose();

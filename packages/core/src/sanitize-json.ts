@@ -1,0 +1,533 @@
+import { types } from "node:util";
+import type { JsonValue } from "./event-schema";
+
+/**
+ * Size limits applied while encoding an event. Every limit is optional; out-of-range values are clamped to the
+ * nearest allowed value (encoding never throws), and missing or non-numeric ones take the default from
+ * {@link DEFAULT_ENCODE_LIMITS}.
+ */
+export interface EncodeLimits {
+  /**
+   * Maximum UTF-8 size of the whole encoded event in bytes (default 65536, minimum 4096). Larger events are
+   * shrunk step by step and, as a last resort, their `data` is replaced by `{ "$truncated": true, ... }`.
+   */
+  maxEventBytes?: number;
+  /**
+   * Maximum length of any string inside `data`, in UTF-16 code units (default 16384, minimum 32). Longer strings
+   * keep their head and end with `…[truncated N chars]`. Also caps object keys and the base64 of binary data.
+   */
+  maxStringLength?: number;
+  /** Maximum nesting of objects and arrays below `data` (default 32, from 1 to 256). Deeper ones become `"[MaxDepth]"`. */
+  maxDepth?: number;
+  /** Maximum items kept per array, Map or Set (default 1000, minimum 1); the rest become `"[… N more items]"`. */
+  maxArrayLength?: number;
+  /** Maximum keys kept per object (default 1000, minimum 1); the rest are counted in a `"$more_keys"` entry. */
+  maxObjectKeys?: number;
+}
+
+/** The limits `encodeEvent` and `sanitizeJson` use when none are given. */
+export const DEFAULT_ENCODE_LIMITS: Readonly<Required<EncodeLimits>> = Object.freeze({
+  maxEventBytes: 65_536,
+  maxStringLength: 16_384,
+  maxDepth: 32,
+  maxArrayLength: 1000,
+  maxObjectKeys: 1000,
+});
+
+/** @internal Limits after defaults and clamping. */
+export interface ResolvedLimits {
+  readonly maxEventBytes: number;
+  readonly maxStringLength: number;
+  readonly maxDepth: number;
+  readonly maxArrayLength: number;
+  readonly maxObjectKeys: number;
+}
+
+/** @internal The smallest allowed `maxEventBytes`: the fallback event is guaranteed to fit in it. */
+export const MIN_EVENT_BYTES = 4096;
+const MIN_STRING_LENGTH = 32;
+const MAX_DEPTH_LIMIT = 256;
+/** Stacks are capped on top of `maxStringLength`: past a few KiB a stack trace adds size, not insight. */
+const MAX_STACK_LENGTH = 4096;
+
+/** Marker strings and keys, exported for tests and documentation. */
+export const MARKERS = Object.freeze({
+  circular: "[Circular]",
+  maxDepth: "[MaxDepth]",
+  undefined: "[undefined]",
+  nan: "[NaN]",
+  infinity: "[Infinity]",
+  negativeInfinity: "[-Infinity]",
+  invalidDate: "[Invalid Date]",
+  unreadable: "[Unreadable]",
+  moreKeys: "$more_keys",
+});
+
+function clampInt(value: unknown, fallback: number, min: number, max: number): number {
+  if (typeof value !== "number" || Number.isNaN(value)) return fallback;
+  const n = Math.floor(value);
+  return Math.min(Math.max(n, min), max);
+}
+
+let lastLimitsInput: EncodeLimits | undefined;
+let lastLimitsResolved: ResolvedLimits | undefined;
+
+const DEFAULT_RESOLVED: ResolvedLimits = { ...DEFAULT_ENCODE_LIMITS };
+
+/** @internal Applies defaults and clamps; never throws, even for hostile limit objects. */
+export function resolveLimits(limits: EncodeLimits | undefined): ResolvedLimits {
+  if (limits === undefined || limits === null) return DEFAULT_RESOLVED;
+  // The runtime passes the same limits object for every event; skip the re-validation then.
+  if (limits === lastLimitsInput && lastLimitsResolved !== undefined) return lastLimitsResolved;
+  let resolved: ResolvedLimits;
+  let frozen = false;
+  try {
+    const d = DEFAULT_ENCODE_LIMITS;
+    resolved = {
+      maxEventBytes: clampInt(
+        limits.maxEventBytes,
+        d.maxEventBytes,
+        MIN_EVENT_BYTES,
+        Number.POSITIVE_INFINITY,
+      ),
+      maxStringLength: clampInt(limits.maxStringLength, d.maxStringLength, MIN_STRING_LENGTH, 2 ** 30),
+      maxDepth: clampInt(limits.maxDepth, d.maxDepth, 1, MAX_DEPTH_LIMIT),
+      maxArrayLength: clampInt(limits.maxArrayLength, d.maxArrayLength, 1, 2 ** 32),
+      maxObjectKeys: clampInt(limits.maxObjectKeys, d.maxObjectKeys, 1, 2 ** 32),
+    };
+    frozen = Object.isFrozen(limits);
+  } catch {
+    return DEFAULT_RESOLVED;
+  }
+  // Only cache frozen inputs: a mutable object could change between calls.
+  if (frozen) {
+    lastLimitsInput = limits;
+    lastLimitsResolved = resolved;
+  }
+  return resolved;
+}
+
+interface WellFormedString {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/** @internal Replaces lone surrogates with U+FFFD so the string encodes to valid UTF-8. */
+export function toWellFormed(s: string): string {
+  const w = s as unknown as WellFormedString;
+  return w.isWellFormed() ? s : w.toWellFormed();
+}
+
+/** @internal True when `s` has no lone surrogates. */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as WellFormedString).isWellFormed();
+}
+
+/**
+ * @internal Cuts `s` to at most `max` code units without splitting a surrogate pair, and makes it well formed.
+ * With `suffix`, the cut string ends with `…[truncated N chars]` (which may exceed `max`).
+ */
+export function truncateString(s: string, max: number, suffix: boolean): string {
+  if (s.length <= max) return toWellFormed(s);
+  let cut = suffix ? max : max - 1;
+  if (cut > 0) {
+    const c = s.charCodeAt(cut - 1);
+    if (c >= 0xd800 && c <= 0xdbff) cut--;
+  }
+  const head = toWellFormed(s.slice(0, cut));
+  return suffix ? `${head}…[truncated ${s.length - cut} chars]` : `${head}…`;
+}
+
+/** Thrown internally (never escapes) when the output is already known to exceed the byte budget. */
+const ABORT: unique symbol = Symbol("streamll.encode.abort");
+
+/** @internal Thrown by {@link JsonSanitizer.sanitize} when the budget is exceeded. */
+export function isBudgetAbort(error: unknown): boolean {
+  return error === ABORT;
+}
+
+function setProp(target: Record<string, unknown>, key: string, value: unknown): void {
+  // A plain assignment of "__proto__" would replace the prototype instead of creating a key.
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
+}
+
+function moreItems(n: number): string {
+  return `[… ${n} more items]`;
+}
+
+type ToJSON = (this: unknown, key: string) => unknown;
+
+/**
+ * @internal One sanitising pass. Walks the value, returning the input itself for every subtree that is
+ * already JSON-safe (so plain data is not copied) and fresh objects only where something had to change.
+ *
+ * `est` is a lower bound of the length of the JSON text of everything sanitised so far (each UTF-16 code unit
+ * is at least one UTF-8 byte), so once it exceeds `budget` the pass aborts: the result cannot fit anyway, and
+ * the work stays proportional to the budget rather than to the input.
+ */
+export class JsonSanitizer {
+  est = 0;
+  private readonly stack: object[] = [];
+
+  constructor(
+    private readonly limits: ResolvedLimits,
+    private readonly budget: number,
+    /** Copy every container, so the result shares nothing with the input (used when the input misbehaves). */
+    private readonly copyAll: boolean,
+    /**
+     * Check every string and key for lone surrogates. `encodeEvent` skips the per-string check and instead
+     * looks for escaped surrogates in the final JSON once, re-running strictly only when it finds one.
+     */
+    private readonly strict: boolean,
+  ) {}
+
+  /** Sanitises one value; throws only the internal abort signal when over budget. */
+  sanitize(value: unknown, key: string | number = ""): JsonValue {
+    return this.walk(value, 0, key) as JsonValue;
+  }
+
+  private add(n: number): void {
+    this.est += n;
+    if (this.est > this.budget) throw ABORT;
+  }
+
+  private str(s: string): string {
+    const max = this.limits.maxStringLength;
+    const out =
+      s.length > max ? truncateString(s, max, true) : !this.strict || isWellFormed(s) ? s : toWellFormed(s);
+    this.add(out.length + 2);
+    return out;
+  }
+
+  private walk(value: unknown, depth: number, key: string | number): unknown {
+    switch (typeof value) {
+      case "string":
+        return this.str(value);
+      case "number":
+        if (Number.isFinite(value)) {
+          this.add(1);
+          return value;
+        }
+        return this.str(
+          Number.isNaN(value) ? MARKERS.nan : value > 0 ? MARKERS.infinity : MARKERS.negativeInfinity,
+        );
+      case "boolean":
+        this.add(4);
+        return value;
+      case "bigint":
+        return this.str(`${value}n`);
+      case "undefined":
+        return this.str(MARKERS.undefined);
+      case "symbol":
+        return this.str(symbolMarker(value));
+      case "function":
+        return this.str(functionMarker(value));
+      default:
+        if (value === null) {
+          this.add(4);
+          return null;
+        }
+        return this.object(value as object, depth, key);
+    }
+  }
+
+  private onStack(value: object): boolean {
+    const stack = this.stack;
+    for (let i = stack.length - 1; i >= 0; i--) if (stack[i] === value) return true;
+    return false;
+  }
+
+  private object(value: object, depth: number, key: string | number): unknown {
+    if (depth > this.limits.maxDepth) return this.str(MARKERS.maxDepth);
+    if (this.onStack(value)) return this.str(MARKERS.circular);
+    const mark = this.est;
+    this.stack.push(value);
+    try {
+      return this.classify(value, depth, key, false);
+    } catch (error) {
+      if (error === ABORT) throw error;
+      // A trap, getter or toJSON threw (or the input is too deep for the stack): keep the rest of the event.
+      this.est = mark;
+      return this.str(MARKERS.unreadable);
+    } finally {
+      this.stack.pop();
+    }
+  }
+
+  private classify(value: object, depth: number, key: string | number, fromToJSON: boolean): unknown {
+    if (Array.isArray(value)) {
+      if (!fromToJSON) {
+        const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
+        if (typeof toJSON === "function") return this.viaToJSON(value, toJSON as ToJSON, depth, key);
+      }
+      return this.array(value, depth, fromToJSON || this.copyAll);
+    }
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      if (!fromToJSON) {
+        const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
+        if (typeof toJSON === "function") return this.viaToJSON(value, toJSON as ToJSON, depth, key);
+      }
+      return this.plain(value as Record<string, unknown>, depth, fromToJSON || this.copyAll);
+    }
+    return this.special(value, depth, key, fromToJSON);
+  }
+
+  private special(value: object, depth: number, key: string | number, fromToJSON: boolean): unknown {
+    if (types.isDate(value)) {
+      const time = Date.prototype.getTime.call(value);
+      return this.str(Number.isNaN(time) ? MARKERS.invalidDate : new Date(time).toISOString());
+    }
+    if (types.isNativeError(value) || value instanceof Error) return this.error(value as Error, depth);
+    if (types.isMap(value)) return this.map(value as Map<unknown, unknown>, depth);
+    if (types.isSet(value)) return this.set(value as Set<unknown>, depth);
+    if (types.isArrayBufferView(value)) {
+      const view = value as ArrayBufferView;
+      return this.bytes(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    }
+    if (types.isAnyArrayBuffer(value)) return this.bytes(new Uint8Array(value as ArrayBuffer));
+    if (types.isBoxedPrimitive(value)) return this.walk(unbox(value), depth, key);
+    if (types.isRegExp(value)) return this.str(RegExp.prototype.toString.call(value));
+    if (!fromToJSON) {
+      const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") return this.viaToJSON(value, toJSON as ToJSON, depth, key);
+    }
+    // Class instances and exotic objects: their own enumerable properties, as JSON.stringify would see them.
+    return this.plain(value as Record<string, unknown>, depth, true);
+  }
+
+  private viaToJSON(value: object, toJSON: ToJSON, depth: number, key: string | number): unknown {
+    // Array indices are passed around as numbers so the common path allocates no index strings.
+    const result = toJSON.call(value, String(key));
+    if (typeof result !== "object" || result === null) return this.walk(result, depth, key);
+    // Like JSON.stringify, the result's own toJSON is not called again; copying it drops the method.
+    if (result === value) return this.classify(value, depth, key, true);
+    if (this.onStack(result)) return this.str(MARKERS.circular);
+    this.stack.push(result);
+    try {
+      return this.classify(result, depth, key, true);
+    } finally {
+      this.stack.pop();
+    }
+  }
+
+  private plain(obj: Record<string, unknown>, depth: number, copy: boolean): unknown {
+    const keys = Object.keys(obj);
+    const n = keys.length;
+    const maxKeys = this.limits.maxObjectKeys;
+    const limit = Math.min(n, maxKeys);
+    let out: Record<string, unknown> | undefined = copy || limit < n ? {} : undefined;
+    this.add(2);
+    for (let i = 0; i < limit; i++) {
+      const k = keys[i] as string;
+      const sk =
+        k.length > this.limits.maxStringLength || (this.strict && !isWellFormed(k)) ? this.keyOf(k) : k;
+      this.add(sk.length + (i > 0 ? 4 : 3));
+      let v: unknown;
+      let sv: unknown;
+      try {
+        v = obj[k];
+        sv = this.walk(v, depth + 1, k);
+      } catch (error) {
+        if (error === ABORT) throw error;
+        v = ABORT;
+        sv = this.str(MARKERS.unreadable);
+      }
+      if (out === undefined) {
+        if (sv === v && sk === k) continue;
+        out = {};
+        for (let j = 0; j < i; j++) {
+          const kj = keys[j] as string;
+          setProp(out, kj, obj[kj]);
+        }
+      }
+      setProp(out, sk, sv);
+    }
+    if (out === undefined) return obj;
+    if (limit < n) {
+      this.add(MARKERS.moreKeys.length + 8);
+      setProp(out, MARKERS.moreKeys, n - limit);
+    }
+    return out;
+  }
+
+  private keyOf(k: string): string {
+    return truncateString(k, this.limits.maxStringLength, true);
+  }
+
+  private array(arr: readonly unknown[], depth: number, copy: boolean): unknown {
+    const n = arr.length;
+    const maxItems = this.limits.maxArrayLength;
+    const limit = Math.min(n, maxItems);
+    let out: unknown[] | undefined = copy || limit < n ? [] : undefined;
+    this.add(2);
+    for (let i = 0; i < limit; i++) {
+      if (i > 0) this.add(1);
+      let v: unknown;
+      let sv: unknown;
+      try {
+        v = arr[i];
+        sv = this.walk(v, depth + 1, i);
+      } catch (error) {
+        if (error === ABORT) throw error;
+        v = ABORT;
+        sv = this.str(MARKERS.unreadable);
+      }
+      if (out === undefined) {
+        if (sv === v) continue;
+        out = [];
+        for (let j = 0; j < i; j++) out.push(arr[j]);
+      }
+      out.push(sv);
+    }
+    if (out === undefined) return arr;
+    if (limit < n) {
+      this.add(1);
+      out.push(this.str(moreItems(n - limit)));
+    }
+    return out;
+  }
+
+  private map(m: Map<unknown, unknown>, depth: number): unknown {
+    const size = m.size;
+    const limit = this.limits.maxArrayLength;
+    const entries: unknown[] = [];
+    this.add(11);
+    let i = 0;
+    for (const entry of Map.prototype.entries.call(m)) {
+      if (i >= limit) break;
+      this.add(i > 0 ? 4 : 3);
+      entries.push([this.walk(entry[0], depth + 1, 0), this.walk(entry[1], depth + 1, 1)]);
+      i++;
+    }
+    if (size > i) entries.push(this.str(moreItems(size - i)));
+    return { $map: entries };
+  }
+
+  private set(s: Set<unknown>, depth: number): unknown {
+    const size = s.size;
+    const limit = this.limits.maxArrayLength;
+    const items: unknown[] = [];
+    this.add(11);
+    let i = 0;
+    for (const item of Set.prototype.values.call(s)) {
+      if (i >= limit) break;
+      if (i > 0) this.add(1);
+      items.push(this.walk(item, depth + 1, i));
+      i++;
+    }
+    if (size > i) items.push(this.str(moreItems(size - i)));
+    return { $set: items };
+  }
+
+  private bytes(u8: Uint8Array): unknown {
+    const length = u8.byteLength;
+    // Base64 turns 3 bytes into 4 characters: keep as many bytes as fit in the string cap.
+    const maxBytes = Math.floor(this.limits.maxStringLength / 4) * 3;
+    const kept = length > maxBytes ? u8.subarray(0, maxBytes) : u8;
+    const base64 = Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength).toString("base64");
+    this.add(base64.length + 24);
+    return length > maxBytes ? { $bytes: base64, length, truncated: true } : { $bytes: base64, length };
+  }
+
+  private error(err: Error, depth: number): unknown {
+    const out: Record<string, unknown> = {};
+    const name = readSafely(err, "name");
+    out.name = this.str(typeof name === "string" ? name : "Error");
+    const message = readSafely(err, "message");
+    out.message = this.str(
+      typeof message === "string" ? message : message === undefined ? "" : safeString(message),
+    );
+    const stack = readSafely(err, "stack");
+    if (typeof stack === "string") {
+      const max = Math.min(MAX_STACK_LENGTH, this.limits.maxStringLength);
+      out.stack = this.str(stack.length > max ? truncateString(stack, max, true) : stack);
+    }
+    const code = readSafely(err, "code");
+    if (typeof code === "string") out.code = this.str(code);
+    else if (typeof code === "number" && Number.isFinite(code)) out.code = code;
+    let hasCause = false;
+    try {
+      hasCause = "cause" in err;
+    } catch {
+      hasCause = false;
+    }
+    if (hasCause) {
+      const cause = readSafely(err, "cause");
+      out.cause = this.walk(cause, depth + 1, "cause");
+    }
+    // `{"$error":{"name":,"message":}}` around the strings counted above.
+    this.add(31);
+    return { $error: out };
+  }
+}
+
+function readSafely(obj: object, key: string): unknown {
+  try {
+    return (obj as Record<string, unknown>)[key];
+  } catch {
+    return MARKERS.unreadable;
+  }
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return MARKERS.unreadable;
+  }
+}
+
+function unbox(value: object): unknown {
+  if (types.isNumberObject(value)) return Number.prototype.valueOf.call(value);
+  if (types.isStringObject(value)) return String.prototype.valueOf.call(value);
+  if (types.isBooleanObject(value)) return Boolean.prototype.valueOf.call(value);
+  if (types.isBigIntObject(value)) return BigInt.prototype.valueOf.call(value);
+  if (types.isSymbolObject(value)) return Symbol.prototype.valueOf.call(value);
+  return MARKERS.unreadable;
+}
+
+function symbolMarker(value: symbol): string {
+  try {
+    const description = value.description;
+    return description === undefined ? "[Symbol]" : `[Symbol ${description}]`;
+  } catch {
+    return "[Symbol]";
+  }
+}
+
+function functionMarker(value: Function): string {
+  try {
+    const name: unknown = value.name;
+    return typeof name === "string" && name !== "" ? `[Function ${name}]` : "[Function anonymous]";
+  } catch {
+    return "[Function anonymous]";
+  }
+}
+
+/**
+ * Turns any value into JSON-safe data that `JSON.stringify` serialises without throwing and that survives a
+ * round trip through any JSON parser. Never throws.
+ *
+ * Values JSON cannot represent become visible markers instead of disappearing: see the table in
+ * `docs/concepts/events.md` (`"[Circular]"`, `"123n"`, `{ "$error": … }`, `{ "$map": … }`, `"[undefined]"` …).
+ * Strings, arrays, objects and nesting are capped by `limits`; `maxEventBytes` does not apply here.
+ *
+ * Already JSON-safe subtrees are returned as they are (not copied): treat the result as read-only.
+ */
+export function sanitizeJson(value: unknown, limits?: EncodeLimits): JsonValue {
+  const resolved = resolveLimits(limits);
+  try {
+    return new JsonSanitizer(resolved, Number.POSITIVE_INFINITY, false, true).sanitize(value);
+  } catch {
+    try {
+      return new JsonSanitizer(resolved, Number.POSITIVE_INFINITY, true, true).sanitize(value);
+    } catch {
+      return MARKERS.unreadable;
+    }
+  }
+}
