@@ -1,0 +1,553 @@
+import { z } from "zod";
+import type { DeliveryOptions } from "./delivery-types";
+import type { EncodeLimits } from "./encode-event";
+import { ConfigurationError } from "./errors";
+import type { StreamllEvent } from "./event-schema";
+import { createKeyRedactor, type RedactFunction, type Redactor } from "./redact";
+import type { Sink } from "./sink";
+
+/**
+ * Where streamll reports its own trouble (a failing sink, a throwing redact function, a bad environment
+ * variable). Messages never contain secrets or event data.
+ */
+export interface StreamllLogger {
+  warn(message: string, context?: object): void;
+  error(message: string, context?: object): void;
+}
+
+/** A sink with its own delivery settings, merged over the top-level `delivery` defaults. */
+export interface SinkEntry {
+  sink: Sink;
+  /** Delivery settings for this sink only; fields set here win over `StreamllOptions.delivery`. */
+  delivery?: DeliveryOptions;
+}
+
+/**
+ * Which events are sent. All lists are exact, case-sensitive matches; an event must pass every list given.
+ */
+export interface EventFilterOptions {
+  /** Only these `event_type`s pass (e.g. `["start", "end", "error"]` drops token events). */
+  eventTypes?: readonly string[];
+  /** These `event_type`s never pass (e.g. `["token"]`). */
+  excludeEventTypes?: readonly string[];
+  /**
+   * Only events whose `operation` is in the list pass. Instrumented calls have `operation: null` unless
+   * `InstrumentOptions.operation` is set, so this mostly selects `trace()` blocks.
+   */
+  operations?: readonly string[];
+}
+
+/** A predicate (return `false` to drop the event) or declarative lists. */
+export type EventFilter = ((event: StreamllEvent) => boolean) | EventFilterOptions;
+
+/** Everything `configure()` accepts. Every option is optional; explicit options win over environment variables. */
+export interface StreamllOptions {
+  /**
+   * Where events go. Each entry is a sink or `{ sink, delivery }`; every sink gets its own bounded delivery
+   * pipeline, so a slow broker never holds back the terminal. Calling `configure()` again replaces the sinks;
+   * the old pipelines drain in the background. When empty or missing, `STREAMLL_SINK` decides; without it
+   * events go nowhere (instrumentation is then almost free).
+   */
+  sinks?: ReadonlyArray<Sink | SinkEntry>;
+  /** Delivery defaults for every sink (queue size, batching, retry, circuit breaker). */
+  delivery?: DeliveryOptions;
+  /**
+   * Added to every event's `tags`. Merged over `STREAMLL_TAGS`, `STREAMLL_SERVICE` and `STREAMLL_ENV`; tags
+   * given to `instrument()` or `trace()` win over these for their spans.
+   */
+  tags?: Record<string, string>;
+  /** Record call arguments as `data.inputs` on start events. Default `true` (or `STREAMLL_INCLUDE_INPUTS`). */
+  includeInputs?: boolean;
+  /**
+   * Record return values as `data.outputs` on end events, and emit token events for streams. Default `true`
+   * (or `STREAMLL_INCLUDE_OUTPUTS`).
+   */
+  includeOutputs?: boolean;
+  /**
+   * Redaction applied to every event before it is filtered and encoded. A list of keys replaces the value of
+   * every matching key (case-insensitive, any depth of `data`) with `"[REDACTED]"`; a function may rewrite the
+   * event or return `null` to drop it. Default {@link DEFAULT_REDACT_KEYS}. A list you pass replaces the
+   * default, so spread `DEFAULT_REDACT_KEYS` into it to keep those keys; `[]` turns redaction off.
+   */
+  redact?: Redactor;
+  /** Drops events before they are encoded: a predicate, or lists of event types and operations. */
+  eventFilter?: EventFilter;
+  /**
+   * `false` turns streamll off: instrumented functions call straight through and no event is built. Default
+   * `true`, or `false` when `STREAMLL_DISABLED=1` is set and this option is not given.
+   */
+  enabled?: boolean;
+  /** Size limits for event data (string length, depth, whole event bytes). */
+  encode?: EncodeLimits;
+  /** Receives streamll's own warnings. Default: one line per warning on stderr, prefixed `[streamll]`. */
+  logger?: StreamllLogger;
+  /**
+   * The service this process is. Added as tag `service` (unless `tags.service` is set) and used as
+   * `module_name` of events emitted outside any span. Default `STREAMLL_SERVICE`.
+   */
+  serviceName?: string;
+  /** Deployment environment, added as tag `env` (unless `tags.env` is set). Default `STREAMLL_ENV`. */
+  environment?: string;
+  /**
+   * How long the `beforeExit` hook waits for pending events when the program ends without `shutdown()`.
+   * Default 5 000 ms. The wait happens once per batch of new events, so a sink that stays down delays exit
+   * by at most this much.
+   */
+  exitFlushTimeoutMs?: number;
+}
+
+/**
+ * Keys redacted by default: common names of credentials. Matching is exact and case-insensitive
+ * (`apiKey` matches `APIKEY`, not `openaiApiKey`).
+ */
+export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
+  "password",
+  "passwd",
+  "secret",
+  "apiKey",
+  "api_key",
+  "x-api-key",
+  "authorization",
+  "accessToken",
+  "access_token",
+  "refreshToken",
+  "refresh_token",
+  "clientSecret",
+  "client_secret",
+  "privateKey",
+  "private_key",
+  "cookie",
+  "set-cookie",
+]);
+
+/** The sinks `STREAMLL_SINK` can name. */
+export type EnvSinkKind = "terminal" | "jsonl" | "memory" | "none";
+
+/** Settings read from environment variables. Bad values are reported in `warnings` and otherwise ignored. */
+export interface EnvConfig {
+  /** `STREAMLL_DISABLED` */
+  disabled?: boolean;
+  /** `STREAMLL_TAGS` plus `service` (`STREAMLL_SERVICE`) and `env` (`STREAMLL_ENV`). */
+  tags: Record<string, string>;
+  /** `STREAMLL_SERVICE` */
+  serviceName?: string;
+  /** `STREAMLL_ENV` */
+  environment?: string;
+  /** `STREAMLL_INCLUDE_INPUTS` */
+  includeInputs?: boolean;
+  /** `STREAMLL_INCLUDE_OUTPUTS` */
+  includeOutputs?: boolean;
+  /** `STREAMLL_SINK` */
+  sink?: EnvSinkKind;
+  /** `STREAMLL_JSONL_PATH`, default {@link DEFAULT_JSONL_PATH} */
+  jsonlPath: string;
+  /** One message per ignored variable. */
+  warnings: string[];
+}
+
+/** The file `STREAMLL_SINK=jsonl` appends to when `STREAMLL_JSONL_PATH` is not set. */
+export const DEFAULT_JSONL_PATH = ".streamll/events.jsonl";
+
+/** How long the `beforeExit` hook waits for pending events unless `exitFlushTimeoutMs` says otherwise. */
+export const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 5_000;
+
+/** The name of events emitted outside any span when no `serviceName` is configured. */
+export const DEFAULT_MODULE_NAME = "app";
+
+const TRUE_WORDS = new Set(["1", "true", "yes", "on"]);
+const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
+const ENV_SINKS: readonly EnvSinkKind[] = ["terminal", "jsonl", "memory", "none"];
+const MAX_TAG_LENGTH = 256;
+
+function envBoolean(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  warnings: string[],
+): boolean | undefined {
+  const raw = env[name];
+  if (raw === undefined) return undefined;
+  const value = raw.trim().toLowerCase();
+  if (value === "") return undefined;
+  if (TRUE_WORDS.has(value)) return true;
+  if (FALSE_WORDS.has(value)) return false;
+  warnings.push(`${name}=${quote(raw)} ignored: expected 1, true, 0 or false`);
+  return undefined;
+}
+
+function envString(env: Readonly<Record<string, string | undefined>>, name: string, warnings: string[]) {
+  const raw = env[name];
+  if (raw === undefined) return undefined;
+  const value = raw.trim();
+  if (value === "") return undefined;
+  if (value.length > MAX_TAG_LENGTH) {
+    warnings.push(`${name} ignored: longer than ${MAX_TAG_LENGTH} characters`);
+    return undefined;
+  }
+  return value;
+}
+
+function quote(raw: string): string {
+  return JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw);
+}
+
+/**
+ * Reads streamll's environment variables. Never throws: a bad value becomes one entry in `warnings` and is
+ * ignored, so a typo cannot crash the host at startup.
+ *
+ * | variable | meaning |
+ * |---|---|
+ * | `STREAMLL_DISABLED` | `1`/`true` turns streamll off |
+ * | `STREAMLL_TAGS` | `k=v,k2=v2` added to every event |
+ * | `STREAMLL_SERVICE` | tag `service` |
+ * | `STREAMLL_ENV` | tag `env` |
+ * | `STREAMLL_INCLUDE_INPUTS` / `STREAMLL_INCLUDE_OUTPUTS` | `0`/`false` to leave arguments / results out |
+ * | `STREAMLL_SINK` | `terminal`, `jsonl`, `memory` or `none`, used when no sink is configured in code |
+ * | `STREAMLL_JSONL_PATH` | file for `STREAMLL_SINK=jsonl` |
+ */
+export function loadEnvConfig(env: Readonly<Record<string, string | undefined>> = process.env): EnvConfig {
+  const warnings: string[] = [];
+  const config: EnvConfig = { tags: {}, jsonlPath: DEFAULT_JSONL_PATH, warnings };
+  try {
+    const disabled = envBoolean(env, "STREAMLL_DISABLED", warnings);
+    if (disabled !== undefined) config.disabled = disabled;
+    const includeInputs = envBoolean(env, "STREAMLL_INCLUDE_INPUTS", warnings);
+    if (includeInputs !== undefined) config.includeInputs = includeInputs;
+    const includeOutputs = envBoolean(env, "STREAMLL_INCLUDE_OUTPUTS", warnings);
+    if (includeOutputs !== undefined) config.includeOutputs = includeOutputs;
+
+    const rawTags = env.STREAMLL_TAGS;
+    if (rawTags !== undefined && rawTags.trim() !== "") {
+      const bad: string[] = [];
+      for (const entry of rawTags.split(",")) {
+        const trimmed = entry.trim();
+        if (trimmed === "") continue;
+        const eq = trimmed.indexOf("=");
+        const key = eq > 0 ? trimmed.slice(0, eq).trim() : "";
+        const value = eq > 0 ? trimmed.slice(eq + 1).trim() : "";
+        if (key === "" || key.length > MAX_TAG_LENGTH || value.length > MAX_TAG_LENGTH)
+          bad.push(quote(trimmed));
+        else config.tags[key] = value;
+      }
+      if (bad.length > 0) {
+        warnings.push(
+          `STREAMLL_TAGS entries ignored: ${bad.join(", ")} (expected key=value pairs separated by commas)`,
+        );
+      }
+    }
+
+    const service = envString(env, "STREAMLL_SERVICE", warnings);
+    if (service !== undefined) {
+      config.serviceName = service;
+      config.tags.service = service;
+    }
+    const environment = envString(env, "STREAMLL_ENV", warnings);
+    if (environment !== undefined) {
+      config.environment = environment;
+      config.tags.env = environment;
+    }
+
+    const rawSink = env.STREAMLL_SINK;
+    if (rawSink !== undefined && rawSink.trim() !== "") {
+      const sink = rawSink.trim().toLowerCase();
+      if ((ENV_SINKS as readonly string[]).includes(sink)) config.sink = sink as EnvSinkKind;
+      else warnings.push(`STREAMLL_SINK=${quote(rawSink)} ignored: expected one of ${ENV_SINKS.join(", ")}`);
+    }
+    const path = env.STREAMLL_JSONL_PATH;
+    if (path !== undefined && path.trim() !== "") config.jsonlPath = path.trim();
+  } catch (error) {
+    // A hostile env object (a Proxy with throwing traps) must not take the host down either.
+    warnings.push(`environment could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return config;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Duck-typed: sinks from other packages (or another copy of this one) must be accepted. */
+export function isSink(value: unknown): value is Sink {
+  if (!isObject(value)) return false;
+  const candidate = value as Partial<Sink>;
+  return (
+    typeof candidate.name === "string" &&
+    typeof candidate.send === "function" &&
+    typeof candidate.close === "function"
+  );
+}
+
+function isSinkEntry(value: unknown): value is SinkEntry {
+  if (!isObject(value) || !isSink(value.sink)) return false;
+  for (const key of Object.keys(value)) if (key !== "sink" && key !== "delivery") return false;
+  return value.delivery === undefined || isObject(value.delivery);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `the string ${quote(value)}`;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (typeof value === "function") return "a function";
+  return typeof value === "object" ? "an object" : typeof value;
+}
+
+const SINK_EXPECTATION = "a Sink (an object with name, send() and close()) or { sink, delivery }";
+
+const deliverySchema = z.custom<DeliveryOptions>((value) => isObject(value), {
+  error: expected("an object of delivery options"),
+});
+
+const stringList = (what: string) =>
+  z.array(z.string({ error: expected(what) }), { error: expected(`${what}s`) });
+
+const eventFilterOptionsSchema = z.strictObject(
+  {
+    eventTypes: stringList("an event type string").optional(),
+    excludeEventTypes: stringList("an event type string").optional(),
+    operations: stringList("an operation name string").optional(),
+  },
+  { error: expected("a function or { eventTypes, excludeEventTypes, operations }") },
+);
+
+const positiveNumber = z
+  .number({ error: expected("a positive number") })
+  .positive({ error: expected("a positive number") });
+
+const optionsSchema = z.strictObject(
+  {
+    sinks: z
+      .array(z.unknown(), { error: expected(`an array of ${SINK_EXPECTATION}`) })
+      .superRefine((sinks, ctx) => {
+        const seen = new Map<Sink, number>();
+        sinks.forEach((entry, index) => {
+          const sink = isSink(entry) ? entry : isSinkEntry(entry) ? entry.sink : undefined;
+          if (sink === undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: [index],
+              message: `expected ${SINK_EXPECTATION}, got ${describe(entry)}`,
+            });
+            return;
+          }
+          const first = seen.get(sink);
+          if (first !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              path: [index],
+              message: `the same sink instance is already sinks[${first}]; list each sink once`,
+            });
+          } else seen.set(sink, index);
+        });
+      })
+      .optional(),
+    delivery: deliverySchema.optional(),
+    tags: z
+      .record(z.string(), z.string({ error: expected("a string tag value") }), {
+        error: expected("an object of string tag values"),
+      })
+      .optional(),
+    includeInputs: z.boolean({ error: expected("true or false") }).optional(),
+    includeOutputs: z.boolean({ error: expected("true or false") }).optional(),
+    redact: z
+      .custom<Redactor>(
+        (value) =>
+          typeof value === "function" ||
+          (Array.isArray(value) && value.every((key) => typeof key === "string")),
+        { error: expected("an array of key strings or a function (event) => event | null") },
+      )
+      .optional(),
+    eventFilter: z
+      .union(
+        [
+          z.custom<(event: StreamllEvent) => boolean>((value) => typeof value === "function"),
+          eventFilterOptionsSchema,
+        ],
+        {
+          error: expected("a function or { eventTypes, excludeEventTypes, operations }"),
+        },
+      )
+      .optional(),
+    enabled: z.boolean({ error: expected("true or false") }).optional(),
+    encode: z
+      .strictObject(
+        {
+          maxEventBytes: positiveNumber.optional(),
+          maxStringLength: positiveNumber.optional(),
+          maxDepth: positiveNumber.optional(),
+          maxArrayLength: positiveNumber.optional(),
+          maxObjectKeys: positiveNumber.optional(),
+        },
+        { error: expected("an object of encode limits") },
+      )
+      .optional(),
+    logger: z
+      .custom<StreamllLogger>(
+        (value) => isObject(value) && typeof value.warn === "function" && typeof value.error === "function",
+        { error: expected("an object with warn() and error() methods") },
+      )
+      .optional(),
+    serviceName: z
+      .string({ error: expected("a non-empty string") })
+      .min(1, { error: "must not be empty" })
+      .max(256)
+      .optional(),
+    environment: z
+      .string({ error: expected("a non-empty string") })
+      .min(1, { error: "must not be empty" })
+      .max(256)
+      .optional(),
+    exitFlushTimeoutMs: z
+      .number({ error: expected("a number of milliseconds >= 0") })
+      .min(0, { error: expected("a number of milliseconds >= 0") })
+      .max(600_000, { error: "must be at most 600000 (10 minutes)" })
+      .optional(),
+  },
+  { error: expected("an options object") },
+);
+
+const OPTION_NAMES = Object.keys(optionsSchema.shape);
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/**
+ * @internal Turns zod issues into one `ConfigurationError` whose message names each bad option, e.g.
+ * `invalid streamll options: tags.team: expected a string tag value, got 1`.
+ */
+export function toConfigurationError(
+  title: string,
+  zodIssues: readonly z.core.$ZodIssue[],
+  allowedKeys: readonly string[],
+): ConfigurationError {
+  const issues: { path: string; message: string }[] = [];
+  for (const issue of zodIssues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        issues.push({
+          path: formatPath([...issue.path, key]),
+          message: `unknown option (allowed: ${allowedKeys.join(", ")})`,
+        });
+      }
+    } else {
+      issues.push({ path: formatPath(issue.path), message: issue.message });
+    }
+  }
+  const detail = issues.map((issue) =>
+    issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`,
+  );
+  return new ConfigurationError(`${title}: ${detail.join("; ")}`, issues);
+}
+
+/** @internal A zod error callback that states what was expected and what was received. */
+export function expected(what: string) {
+  return (issue: { input?: unknown }) => `expected ${what}, got ${describe(issue.input)}`;
+}
+
+/** Options after validation, with sink entries normalised to `{ sink, delivery }`. */
+export interface ParsedOptions extends Omit<StreamllOptions, "sinks"> {
+  sinks: SinkEntry[];
+}
+
+/**
+ * Validates `configure()` options. Throws one `ConfigurationError` naming every bad option and what is allowed,
+ * e.g. `sinks[1]: expected a Sink (an object with name, send() and close()) or { sink, delivery }, got 42`.
+ */
+export function parseOptions(options: unknown): ParsedOptions {
+  const result = optionsSchema.safeParse(options ?? {});
+  if (!result.success)
+    throw toConfigurationError("invalid streamll options", result.error.issues, OPTION_NAMES);
+  const { sinks, ...rest } = result.data;
+  const entries: SinkEntry[] = (sinks ?? []).map((entry) =>
+    isSink(entry)
+      ? { sink: entry }
+      : { sink: (entry as SinkEntry).sink, delivery: (entry as SinkEntry).delivery },
+  );
+  // zod's parsed copy drops nothing we need, but the original objects (sinks, logger, functions) are kept by
+  // reference, which `z.custom` and `z.unknown` guarantee.
+  return { ...rest, sinks: entries } as ParsedOptions;
+}
+
+/** The settings the runtime reads on every event, with defaults and environment applied. */
+export interface ResolvedConfig {
+  readonly enabled: boolean;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly includeInputs: boolean;
+  readonly includeOutputs: boolean;
+  readonly redact: RedactFunction | undefined;
+  readonly filter: ((event: StreamllEvent) => boolean) | undefined;
+  readonly encode: EncodeLimits | undefined;
+  readonly logger: StreamllLogger;
+  /** `module_name` of events emitted outside any span. */
+  readonly defaultModuleName: string;
+  readonly exitFlushTimeoutMs: number;
+}
+
+function writeStderr(level: string, message: string, context?: object): void {
+  try {
+    // Messages from other parts of streamll may carry their own "streamll:" prefix; one prefix is enough.
+    let line = `[streamll] ${level}${message.replace(/^streamll:\s*/, "")}`;
+    if (context !== undefined) {
+      try {
+        line += ` ${JSON.stringify(context)}`;
+      } catch {
+        // Context is a diagnostic extra; an unserialisable one is left out.
+      }
+    }
+    process.stderr.write(`${line.replace(/\s*[\r\n]+\s*/g, " ")}\n`);
+  } catch {
+    // Logging must never throw into the host.
+  }
+}
+
+/** The default logger: one line per message on stderr, prefixed `[streamll]`. */
+export const stderrLogger: StreamllLogger = Object.freeze({
+  warn: (message: string, context?: object) => writeStderr("", message, context),
+  error: (message: string, context?: object) => writeStderr("error: ", message, context),
+});
+
+function buildFilter(filter: EventFilter | undefined): ((event: StreamllEvent) => boolean) | undefined {
+  if (filter === undefined) return undefined;
+  if (typeof filter === "function") return filter;
+  const include = filter.eventTypes === undefined ? undefined : new Set(filter.eventTypes);
+  const exclude = filter.excludeEventTypes === undefined ? undefined : new Set(filter.excludeEventTypes);
+  const operations = filter.operations === undefined ? undefined : new Set(filter.operations);
+  if (include === undefined && exclude === undefined && operations === undefined) return undefined;
+  return (event) =>
+    (include === undefined || include.has(event.event_type)) &&
+    (exclude === undefined || !exclude.has(event.event_type)) &&
+    (operations === undefined || (event.operation !== null && operations.has(event.operation)));
+}
+
+/** Applies defaults and environment to validated options. Explicit options win over the environment. */
+export function resolveConfig(options: Omit<ParsedOptions, "sinks">, env: EnvConfig): ResolvedConfig {
+  const serviceName = options.serviceName ?? env.serviceName;
+  const tags: Record<string, string> = { ...env.tags };
+  if (options.serviceName !== undefined) tags.service = options.serviceName;
+  if (options.environment !== undefined) tags.env = options.environment;
+  Object.assign(tags, options.tags);
+  const redact = options.redact ?? DEFAULT_REDACT_KEYS;
+  return Object.freeze({
+    enabled: options.enabled ?? env.disabled !== true,
+    tags: Object.freeze(tags),
+    includeInputs: options.includeInputs ?? env.includeInputs ?? true,
+    includeOutputs: options.includeOutputs ?? env.includeOutputs ?? true,
+    redact:
+      typeof redact === "function"
+        ? // Tags objects are shared between events, and a user's function may mutate what it receives.
+          (event) => redact({ ...event, tags: { ...event.tags } })
+        : redact.length === 0
+          ? undefined
+          : createKeyRedactor(redact as readonly string[]),
+    filter: buildFilter(options.eventFilter),
+    encode: options.encode,
+    logger: options.logger ?? stderrLogger,
+    defaultModuleName: serviceName ?? DEFAULT_MODULE_NAME,
+    exitFlushTimeoutMs: options.exitFlushTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,546 @@
+import {
+  DEFAULT_JSONL_PATH,
+  type EnvConfig,
+  loadEnvConfig,
+  type ParsedOptions,
+  parseOptions,
+  type ResolvedConfig,
+  resolveConfig,
+  type SinkEntry,
+  type StreamllLogger,
+  type StreamllOptions,
+  stderrLogger,
+} from "./configure";
+import type { Span } from "./context";
+import { DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
+import type { DeliveryOptions, SinkMetrics, StateChange } from "./delivery-types";
+import { type EncodeLimits, encodeEvent, sanitizeJson } from "./encode-event";
+import { ConfigurationError } from "./errors";
+import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
+import { createId } from "./ids";
+import type { Sink } from "./sink";
+import { JsonlFileSink } from "./sinks/jsonl-file-sink";
+import { MemorySink } from "./sinks/memory-sink";
+import { TerminalSink } from "./sinks/terminal-sink";
+
+/** One configured sink and the pipeline that feeds it. */
+interface PipelineHandle {
+  readonly pipeline: DeliveryPipeline;
+  readonly unsubscribe: () => void;
+}
+
+/** @internal What the hot path reads: swapped as a whole by `configure()`, never mutated. */
+export interface RuntimeState {
+  readonly config: ResolvedConfig;
+  readonly pipelines: readonly PipelineHandle[];
+  /** `enabled` and at least one sink: otherwise instrumentation calls straight through. */
+  readonly active: boolean;
+  /** Bumped by every `configure()`/`shutdown()`, so caches keyed on it notice new global tags. */
+  readonly generation: number;
+}
+
+/** Internal errors of one kind are logged once, then every this-many occurrences. */
+const INTERNAL_ERROR_LOG_EVERY = 1_000;
+
+let state: RuntimeState | undefined;
+let generation = 0;
+/** Shutdowns of pipelines replaced by a later `configure()`, still draining in the background. */
+const retiring = new Set<Promise<void>>();
+const stateListeners = new Set<(change: StateChange) => void>();
+/** Pipelines sharing one sink (a sink kept across `configure()` calls) close it only when the last one is done. */
+const sinkLeases = new Map<Sink, number>();
+const internalErrorCounts = new Map<string, number>();
+
+let exitHookInstalled = false;
+let exitFlushRunning = false;
+let emittedAtLastExitFlush = -1;
+
+/** @internal The current state; reads the environment the first time it is needed without `configure()`. */
+export function getRuntime(): RuntimeState {
+  return state ?? initFromEnvironment();
+}
+
+/** Runs on the hot path of the first instrumented call, so it must not throw whatever the environment holds. */
+function initFromEnvironment(): RuntimeState {
+  let config: ResolvedConfig | undefined;
+  try {
+    const env = loadEnvConfig(readProcessEnv());
+    config = resolveConfig({}, env);
+    for (const warning of env.warnings) safeLog(config.logger, warning);
+    const pipelines = buildPipelines(envSinkEntries(env, config.logger), undefined, config.logger);
+    return install(config, pipelines);
+  } catch (error) {
+    safeLog(
+      config?.logger ?? stderrLogger,
+      `environment configuration failed, streamll stays off: ${messageOf(error)}`,
+    );
+    return install(config ?? resolveConfig({ enabled: false }, EMPTY_ENV), []);
+  }
+}
+
+const EMPTY_ENV: EnvConfig = Object.freeze({ tags: {}, jsonlPath: DEFAULT_JSONL_PATH, warnings: [] });
+
+function readProcessEnv(): Readonly<Record<string, string | undefined>> {
+  try {
+    return typeof process === "object" && process !== null && typeof process.env === "object"
+      ? process.env
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+function envSinkEntries(env: EnvConfig, logger: StreamllLogger): SinkEntry[] {
+  try {
+    switch (env.sink) {
+      case "terminal":
+        return [{ sink: new TerminalSink() }];
+      case "jsonl":
+        return [{ sink: new JsonlFileSink({ path: env.jsonlPath || DEFAULT_JSONL_PATH }) }];
+      case "memory":
+        return [{ sink: new MemorySink() }];
+      default:
+        return [];
+    }
+  } catch (error) {
+    safeLog(logger, `STREAMLL_SINK=${env.sink} ignored: ${messageOf(error)}`);
+    return [];
+  }
+}
+
+/**
+ * Configures streamll for the whole process: sinks, tags, redaction, filtering. Validates everything first and
+ * throws `ConfigurationError` (naming each bad option) without changing anything when an option is invalid.
+ *
+ * Calling it again replaces the configuration; pipelines of the previous sinks drain in the background (a sink
+ * passed again is kept open). Environment variables fill in what the options leave out.
+ */
+export function configure(options: StreamllOptions = {}): void {
+  const parsed = parseOptions(options);
+  validateDelivery(parsed);
+  const { sinks, ...rest } = parsed;
+  const env = loadEnvConfig(readProcessEnv());
+  const config = resolveConfig(rest, env);
+  for (const warning of env.warnings) safeLog(config.logger, warning);
+  const entries = sinks.length > 0 ? sinks : envSinkEntries(env, config.logger);
+  const pipelines = buildPipelines(entries, parsed.delivery, config.logger);
+  const previous = state;
+  install(config, pipelines);
+  if (previous !== undefined)
+    for (const handle of previous.pipelines) retire(handle, undefined, config.logger);
+}
+
+/** Checks every sink's effective delivery options before anything is built, so a bad option changes nothing. */
+function validateDelivery(parsed: ParsedOptions): void {
+  const issues: { path: string; message: string }[] = [];
+  const collect = (options: DeliveryOptions | undefined, path: string) => {
+    try {
+      resolveDeliveryOptions(options, path);
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error;
+      issues.push(...error.issues);
+    }
+  };
+  collect(parsed.delivery, "delivery");
+  parsed.sinks.forEach((entry, index) => {
+    if (entry.delivery !== undefined)
+      collect(mergeDelivery(parsed.delivery, entry.delivery), `sinks[${index}].delivery`);
+  });
+  if (issues.length > 0) {
+    const detail = issues.map((issue) => issue.message).join("; ");
+    throw new ConfigurationError(`invalid streamll options: ${detail}`, issues);
+  }
+}
+
+function mergeDelivery(base: DeliveryOptions | undefined, own: DeliveryOptions | undefined): DeliveryOptions {
+  if (base === undefined) return own ?? {};
+  if (own === undefined) return base;
+  const merged: DeliveryOptions = { ...base, ...own };
+  if (base.retry !== undefined || own.retry !== undefined) merged.retry = { ...base.retry, ...own.retry };
+  if (base.circuitBreaker !== undefined || own.circuitBreaker !== undefined) {
+    merged.circuitBreaker = { ...base.circuitBreaker, ...own.circuitBreaker };
+  }
+  return merged;
+}
+
+function buildPipelines(
+  entries: readonly SinkEntry[],
+  defaults: DeliveryOptions | undefined,
+  logger: StreamllLogger,
+): PipelineHandle[] {
+  const handles: PipelineHandle[] = [];
+  for (const entry of entries) {
+    const pipeline = new DeliveryPipeline(leaseSink(entry.sink), mergeDelivery(defaults, entry.delivery), {
+      logger,
+    });
+    const unsubscribe = pipeline.onStateChange(publishStateChange);
+    handles.push({ pipeline, unsubscribe });
+  }
+  return handles;
+}
+
+/**
+ * Pipelines close their sink when they shut down. A sink that stays configured across `configure()` calls is
+ * fed by the old pipeline (draining) and the new one at once, so each gets a lease and the sink is closed
+ * only when the last lease is released.
+ */
+function leaseSink(sink: Sink): Sink {
+  sinkLeases.set(sink, (sinkLeases.get(sink) ?? 0) + 1);
+  let released = false;
+  return {
+    get name() {
+      return sink.name;
+    },
+    send: (batch, context) => sink.send(batch, context),
+    close: async () => {
+      if (released) return;
+      released = true;
+      const remaining = (sinkLeases.get(sink) ?? 1) - 1;
+      if (remaining > 0) {
+        sinkLeases.set(sink, remaining);
+        return;
+      }
+      sinkLeases.delete(sink);
+      await sink.close();
+    },
+  };
+}
+
+function install(config: ResolvedConfig, pipelines: PipelineHandle[]): RuntimeState {
+  generation += 1;
+  const next: RuntimeState = Object.freeze({
+    config,
+    pipelines: Object.freeze(pipelines),
+    active: config.enabled && pipelines.length > 0,
+    generation,
+  });
+  state = next;
+  if (pipelines.length > 0) installExitHook();
+  return next;
+}
+
+function retire(
+  handle: PipelineHandle,
+  timeoutMs: number | undefined,
+  logger: StreamllLogger,
+): Promise<void> {
+  handle.unsubscribe();
+  const done = handle.pipeline.shutdown(timeoutMs).catch((error: unknown) => {
+    safeLog(logger, `shutting down sink ${handle.pipeline.getMetrics().sink} failed: ${messageOf(error)}`);
+  });
+  retiring.add(done);
+  void done.finally(() => retiring.delete(done));
+  return done;
+}
+
+function publishStateChange(change: StateChange): void {
+  for (const listener of [...stateListeners]) {
+    try {
+      listener(change);
+    } catch {
+      // A listener's failure must not disturb delivery or other listeners.
+    }
+  }
+}
+
+/**
+ * Sends everything pending to every sink now and waits for it (also waits for sinks replaced by a later
+ * `configure()` that are still draining). Never rejects.
+ * @param timeoutMs how long to wait per sink. Default 30 000.
+ * @returns `true` when every event emitted before the call was delivered or dropped in time.
+ */
+export async function flush(timeoutMs?: number): Promise<boolean> {
+  const current = state;
+  const flushes = (current?.pipelines ?? []).map((handle) =>
+    handle.pipeline.flush(timeoutMs).catch(() => false),
+  );
+  const results = await Promise.all(flushes);
+  if (retiring.size > 0) results.push(await settleWithin([...retiring], timeoutMs ?? 30_000));
+  return results.every(Boolean);
+}
+
+function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    timer.unref();
+    void Promise.allSettled(promises).then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/**
+ * Drains and closes every sink, then resets streamll to its unconfigured state: `configure()` may be called
+ * again (tests do), and `onStateChange` listeners are removed. Events emitted afterwards follow the
+ * environment (`STREAMLL_SINK`) until the next `configure()`. Never rejects.
+ * @param timeoutMs time each sink gets to drain before its pending events are dropped. Default 30 000.
+ */
+export async function shutdown(timeoutMs?: number): Promise<void> {
+  const current = state;
+  state = undefined;
+  generation += 1;
+  stateListeners.clear();
+  internalErrorCounts.clear();
+  removeExitHook();
+  const logger = current?.config.logger ?? stderrLogger;
+  const tasks = (current?.pipelines ?? []).map((handle) => retire(handle, timeoutMs, logger));
+  await Promise.allSettled([...tasks, ...retiring]);
+}
+
+/** Delivery counters of every configured sink, in configuration order. */
+export function getMetrics(): SinkMetrics[] {
+  return getRuntime().pipelines.map((handle) => handle.pipeline.getMetrics());
+}
+
+/**
+ * Calls `listener` whenever a sink's circuit breaker changes state (opens after failures, half-opens for a
+ * trial, closes again). Covers sinks configured later too. Listener errors are swallowed.
+ * @returns a function that unsubscribes.
+ */
+export function onStateChange(listener: (change: StateChange) => void): () => void {
+  stateListeners.add(listener);
+  return () => {
+    stateListeners.delete(listener);
+  };
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled || typeof process !== "object" || typeof process.on !== "function") return;
+  exitHookInstalled = true;
+  process.on("beforeExit", onBeforeExit);
+}
+
+function removeExitHook(): void {
+  if (!exitHookInstalled) return;
+  exitHookInstalled = false;
+  process.removeListener("beforeExit", onBeforeExit);
+}
+
+/**
+ * Node emits `beforeExit` when the event loop is empty, and again after any async work a listener started.
+ * The flush only runs when events were emitted since the last attempt, so a sink that stays down cannot keep
+ * the process in a loop: after one bounded attempt the process exits.
+ */
+function onBeforeExit(): void {
+  const current = state;
+  if (current === undefined || exitFlushRunning) return;
+  try {
+    let pending = 0;
+    let emitted = 0;
+    for (const handle of current.pipelines) {
+      const metrics = handle.pipeline.getMetrics();
+      pending += metrics.pending;
+      emitted += metrics.emitted;
+    }
+    if (pending === 0 && retiring.size === 0) return;
+    if (emitted === emittedAtLastExitFlush) return;
+    emittedAtLastExitFlush = emitted;
+    exitFlushRunning = true;
+    void flush(current.config.exitFlushTimeoutMs).finally(() => {
+      exitFlushRunning = false;
+    });
+  } catch (error) {
+    reportInternalError("exit-flush", error);
+  }
+}
+
+/**
+ * @internal Logs a failure inside streamll itself (never thrown to the host): the first occurrence of each
+ * kind, then one line per {@link INTERNAL_ERROR_LOG_EVERY}, so a persistent fault cannot flood the log.
+ */
+export function reportInternalError(kind: string, error: unknown): void {
+  try {
+    const count = (internalErrorCounts.get(kind) ?? 0) + 1;
+    if (internalErrorCounts.size < 100 || internalErrorCounts.has(kind)) internalErrorCounts.set(kind, count);
+    if (count === 1 || count % INTERNAL_ERROR_LOG_EVERY === 0) {
+      const logger = state?.config.logger ?? stderrLogger;
+      const suffix = count === 1 ? "" : ` (${count} times so far)`;
+      safeLog(logger, `${kind}: ${messageOf(error)}${suffix}`);
+    }
+  } catch {
+    // Reporting is best effort.
+  }
+}
+
+function safeLog(logger: StreamllLogger, message: string): void {
+  try {
+    logger.warn(message);
+  } catch {
+    // A throwing logger must not turn a warning into a crash.
+  }
+}
+
+function messageOf(error: unknown): string {
+  try {
+    if (error instanceof Error) return error.message;
+    return String(error);
+  } catch {
+    return "unreadable error";
+  }
+}
+
+let lastTimestampMs = Number.NaN;
+let lastTimestamp = "";
+
+/**
+ * `new Date().toISOString()`, formatted once per millisecond: events of one call often share a millisecond,
+ * and formatting is one of the larger costs of building an event.
+ */
+function timestampNow(): string {
+  const now = Date.now();
+  if (now !== lastTimestampMs) {
+    lastTimestamp = new Date(now).toISOString();
+    lastTimestampMs = now;
+  }
+  return lastTimestamp;
+}
+
+/** Caches the merge of global and span tags per span-tags object and configuration generation. */
+const mergedTagsCache = new WeakMap<object, { generation: number; tags: Readonly<Record<string, string>> }>();
+
+function eventTags(span: Span, current: RuntimeState): Readonly<Record<string, string>> {
+  const own = span.tags;
+  if (own === undefined) return current.config.tags;
+  const cached = mergedTagsCache.get(own);
+  if (cached !== undefined && cached.generation === current.generation) return cached.tags;
+  const tags = Object.freeze({ ...current.config.tags, ...own });
+  mergedTagsCache.set(own, { generation: current.generation, tags });
+  return tags;
+}
+
+/**
+ * @internal Builds one event for `span` and hands it to every sink: redact → filter → encode once → enqueue.
+ * Never throws. `data` must already be sanitised JSON.
+ */
+export function emitSpanEvent(span: Span, eventType: string, data: JsonObject): void {
+  const current = state;
+  if (current === undefined || !current.active) return;
+  try {
+    const event: StreamllEvent = {
+      schema_version: SCHEMA_VERSION,
+      event_id: createId(),
+      execution_id: span.executionId,
+      span_id: span.spanId,
+      parent_span_id: span.parentSpanId,
+      timestamp: timestampNow(),
+      module_name: span.moduleName,
+      method_name: span.methodName,
+      event_type: eventType,
+      operation: span.operation,
+      data,
+      tags: eventTags(span, current),
+      module_version: span.moduleVersion,
+      code_signature: span.codeSignature,
+      git_commit: span.gitCommit,
+    };
+    dispatch(current, event);
+  } catch (error) {
+    reportInternalError("building an event failed", error);
+  }
+}
+
+function dispatch(current: RuntimeState, built: StreamllEvent): void {
+  const { config } = current;
+  let event: StreamllEvent | null = built;
+  if (config.redact !== undefined) {
+    try {
+      event = config.redact(built);
+    } catch (error) {
+      // Sending an event the redactor could not clean might leak what it was meant to hide.
+      reportInternalError("redact function threw; event dropped", error);
+      return;
+    }
+    if (event === null) return;
+    if (typeof event !== "object") {
+      reportInternalError("redact function returned neither an event nor null; event dropped", typeof event);
+      return;
+    }
+  }
+  if (config.filter !== undefined) {
+    let keep = true;
+    try {
+      keep = config.filter(event) !== false;
+    } catch (error) {
+      // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
+      reportInternalError("eventFilter threw; event kept", error);
+    }
+    if (!keep) return;
+  }
+  const encoded = encodeEvent(event, config.encode);
+  for (const handle of current.pipelines) handle.pipeline.enqueue(encoded);
+}
+
+/** Stacks are cut here: past a few frames a stack adds bytes, not insight. */
+const MAX_STACK_CHARS = 2_048;
+const MAX_ERROR_MESSAGE_CHARS = 4_096;
+
+/** @internal Milliseconds since `startedAt` (a `performance.now()` reading), rounded to microseconds. */
+export function elapsedMs(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1_000) / 1_000;
+}
+
+/** @internal Sanitised JSON for `value`, never throws (the sanitiser itself marks what it cannot read). */
+export function toJson(value: unknown, limits: EncodeLimits | undefined): JsonValue {
+  try {
+    return sanitizeJson(value, limits);
+  } catch (error) {
+    reportInternalError("sanitising data failed", error);
+    return "[Unreadable]";
+  }
+}
+
+/**
+ * @internal The data of an `error` event: type, message, stack (truncated) and duration. Reads the error
+ * defensively: a throwing getter or a Proxy must not replace the user's error with ours.
+ */
+export function errorEventData(error: unknown, startedAt: number): JsonObject {
+  const data: JsonObject = { error_type: "Error", error_message: "", duration_ms: elapsedMs(startedAt) };
+  try {
+    if (error instanceof Error) {
+      data.error_type =
+        typeof error.name === "string" && error.name !== "" ? error.name : error.constructor.name;
+      data.error_message = clip(
+        typeof error.message === "string" ? error.message : "",
+        MAX_ERROR_MESSAGE_CHARS,
+      );
+      if (typeof error.stack === "string") data.stack = clip(error.stack, MAX_STACK_CHARS);
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === "string" || typeof code === "number") data.error_code = code;
+    } else if (typeof error === "object" && error !== null) {
+      const { name, message } = error as { name?: unknown; message?: unknown };
+      data.error_type = typeof name === "string" && name !== "" ? name : "object";
+      data.error_message = clip(
+        typeof message === "string" ? message : JSON.stringify(toJson(error, undefined)),
+        MAX_ERROR_MESSAGE_CHARS,
+      );
+    } else {
+      data.error_type = typeof error;
+      data.error_message = clip(String(error), MAX_ERROR_MESSAGE_CHARS);
+    }
+  } catch {
+    data.error_message = "unreadable error";
+  }
+  return data;
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** @internal True for anything `await` would treat as a promise. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/**
+ * @internal Native promises are chained directly. Other thenables are adopted into a native promise (as
+ * `await` would do): a minimal thenable whose `then` returns nothing must still hand its value to the caller.
+ */
+export function adopt<T>(value: PromiseLike<T>): Promise<T> {
+  return value instanceof Promise ? value : Promise.resolve(value);
+}

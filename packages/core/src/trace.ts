@@ -1,0 +1,155 @@
+import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
+import type { JsonObject } from "./event-schema";
+import {
+  adopt,
+  elapsedMs,
+  emitSpanEvent,
+  errorEventData,
+  getRuntime,
+  isThenable,
+  reportInternalError,
+  toJson,
+} from "./runtime";
+
+/** Options of {@link trace}. */
+export interface TraceOptions {
+  /**
+   * `module_name` of the block's events. Default: the enclosing span's module (so a step inside an
+   * instrumented module belongs to it), or the operation name outside any span.
+   */
+  moduleName?: string;
+  /** Tags for this block's events, over the enclosing span's tags and the global tags. */
+  tags?: Record<string, string>;
+  /** Extra data for the start event (sanitised like any event data), e.g. `{ k: 5 }` for a retrieval. */
+  data?: Record<string, unknown>;
+  /**
+   * Record the block's return value as `data.outputs` on its end event. Default `false`: a block's result is
+   * often an intermediate value; the configured `includeOutputs: false` still wins.
+   */
+  includeOutputs?: boolean;
+}
+
+const MAX_NAME_LENGTH = 512;
+const MAX_EVENT_TYPE_LENGTH = 128;
+
+function clampName(name: string): string {
+  return name.length > MAX_NAME_LENGTH ? name.slice(0, MAX_NAME_LENGTH) : name;
+}
+
+function toData(value: Record<string, unknown> | undefined): JsonObject {
+  if (value === undefined) return {};
+  const json = toJson(value, getRuntime().config.encode);
+  return typeof json === "object" && json !== null && !Array.isArray(json) ? json : { value: json };
+}
+
+/**
+ * Runs `fn` as a named step in a child span of the current one, emitting `start`, then `end` (with
+ * `duration_ms`) or `error` (and rethrowing the original error unchanged). Works for sync and async `fn` and
+ * returns exactly what `fn` returns. Inside the block, `emit()` and instrumented calls become its children.
+ *
+ * @example
+ * const passages = await trace("retrieval", async () => search(question));
+ */
+export function trace<R>(operation: string, fn: () => R, options?: TraceOptions): R {
+  const runtime = getRuntime();
+  if (!runtime.active) return fn();
+  let span: Span;
+  let startedAt: number;
+  try {
+    const parent = getCurrentSpan();
+    const op = clampName(typeof operation === "string" && operation !== "" ? operation : "trace");
+    const moduleName =
+      typeof options?.moduleName === "string" && options.moduleName !== ""
+        ? clampName(options.moduleName)
+        : (parent?.moduleName ?? op);
+    const tags =
+      options?.tags === undefined
+        ? parent?.tags
+        : Object.freeze({ ...parent?.tags, ...stringTags(options.tags) });
+    span = createSpan(parent, moduleName, parent?.methodName ?? null, op, tags);
+    if (parent !== undefined) {
+      // A step of a module runs that module's code version.
+      span.moduleVersion = parent.moduleVersion;
+      span.codeSignature = parent.codeSignature;
+      span.gitCommit = parent.gitCommit;
+    }
+    emitSpanEvent(span, "start", toData(options?.data));
+    startedAt = performance.now();
+  } catch (error) {
+    reportInternalError("trace failed; block not recorded", error);
+    return fn();
+  }
+  let result: R;
+  try {
+    result = withSpan(span, fn);
+  } catch (error) {
+    emitSpanEvent(span, "error", errorEventData(error, startedAt));
+    throw error;
+  }
+  const recordOutputs = options?.includeOutputs === true;
+  try {
+    if (isThenable(result)) {
+      return adopt(result).then(
+        (value) => {
+          end(span, startedAt, value, recordOutputs);
+          return value;
+        },
+        (error: unknown) => {
+          emitSpanEvent(span, "error", errorEventData(error, startedAt));
+          throw error;
+        },
+      ) as R;
+    }
+  } catch (error) {
+    reportInternalError("could not observe a returned thenable", error);
+    return result;
+  }
+  end(span, startedAt, result, recordOutputs);
+  return result;
+}
+
+function end(span: Span, startedAt: number, value: unknown, recordOutputs: boolean): void {
+  try {
+    const data: JsonObject = { duration_ms: elapsedMs(startedAt) };
+    const config = getRuntime().config;
+    if (recordOutputs && config.includeOutputs) data.outputs = toJson(value, config.encode);
+    emitSpanEvent(span, "end", data);
+  } catch (error) {
+    reportInternalError("recording a trace result failed", error);
+  }
+}
+
+function stringTags(tags: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(tags)) {
+    const value = tags[key];
+    if (typeof value === "string") out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * Emits a custom event. Synchronous and never throws. Inside a span (an instrumented call or `trace()` block)
+ * the event belongs to that span; outside any span it starts its own execution with `module_name` set to the
+ * configured `serviceName` (default `app`).
+ *
+ * @param eventType a short name such as `retrieved` or `cache_hit`; an empty or non-string name becomes
+ *   `custom`, longer than 128 characters is cut.
+ * @param data anything JSON-like; circular references, BigInts, Errors and the like are sanitised.
+ */
+export function emit(eventType: string, data?: Record<string, unknown>): void {
+  try {
+    const runtime = getRuntime();
+    if (!runtime.active) return;
+    const type =
+      typeof eventType === "string" && eventType.trim() !== ""
+        ? eventType.trim().slice(0, MAX_EVENT_TYPE_LENGTH)
+        : "custom";
+    const span =
+      getCurrentSpan() ??
+      createSpan(undefined, clampName(runtime.config.defaultModuleName), null, null, undefined);
+    emitSpanEvent(span, type, toData(data));
+  } catch (error) {
+    reportInternalError("emit failed", error);
+  }
+}
