@@ -1,0 +1,222 @@
+import { ConfigurationError, SinkError } from "../errors";
+import type { StreamllEvent } from "../event-schema";
+import type { EncodedEvent, Sink } from "../sink";
+
+/** Options for {@link MemorySink}. */
+export interface MemorySinkOptions {
+  /**
+   * Events kept. When a batch would exceed it, the oldest events are discarded and counted in
+   * {@link MemorySink.overflowed}, so a long-running process cannot grow without bound. Default 100 000.
+   */
+  maxEvents?: number;
+  /** Sink name shown in metrics. Default `memory`. */
+  name?: string;
+}
+
+/** Rejection of {@link MemorySink.waitFor} when the condition was not met in time. */
+export class WaitForTimeoutError extends Error {
+  readonly code = "WAIT_FOR_TIMEOUT";
+
+  constructor(message: string) {
+    super(message);
+    this.name = "WaitForTimeoutError";
+  }
+}
+
+interface Entry {
+  readonly encoded: EncodedEvent;
+  parsed: StreamllEvent | undefined;
+}
+
+interface Waiter {
+  /** Returns true once the waiter settled. */
+  check(): boolean;
+  /** Called by clear(): the next check scans from the first event received after it. */
+  reset(): void;
+}
+
+const DEFAULT_MAX_EVENTS = 100_000;
+const DEFAULT_WAIT_MS = 5_000;
+
+/**
+ * Keeps delivered events in memory: for tests and for in-process consumers. Events are exposed as parsed from
+ * the wire JSON, so a test sees exactly what a broker would receive (sanitised, capped, redacted), not the
+ * object the application passed in.
+ */
+export class MemorySink implements Sink {
+  readonly name: string;
+  /** The configured capacity. */
+  readonly maxEvents: number;
+
+  // A deque as array + head offset: dropping the oldest is O(1) and the array is compacted now and then.
+  private entries: Entry[] = [];
+  private head = 0;
+  private receivedCount = 0;
+  private overflowCount = 0;
+  private closed = false;
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(options: MemorySinkOptions = {}) {
+    const maxEvents = options.maxEvents ?? DEFAULT_MAX_EVENTS;
+    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
+      const message = `must be a positive integer, got ${String(maxEvents)}`;
+      throw new ConfigurationError(`MemorySink maxEvents ${message}`, [{ path: "maxEvents", message }]);
+    }
+    this.maxEvents = maxEvents;
+    this.name = options.name ?? "memory";
+  }
+
+  /** Events currently held, oldest first, each parsed from its wire JSON. */
+  get events(): StreamllEvent[] {
+    const out: StreamllEvent[] = [];
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i];
+      if (entry !== undefined) out.push(this.parse(entry));
+    }
+    return out;
+  }
+
+  /** The encoded events currently held (wire JSON, byte size and the encoder's event object), oldest first. */
+  get encoded(): EncodedEvent[] {
+    const out: EncodedEvent[] = [];
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i];
+      if (entry !== undefined) out.push(entry.encoded);
+    }
+    return out;
+  }
+
+  /** Number of events currently held. */
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Events received since construction or the last {@link clear}, including those discarded by overflow. */
+  get received(): number {
+    return this.receivedCount;
+  }
+
+  /** Events discarded because more than `maxEvents` were held. */
+  get overflowed(): number {
+    return this.overflowCount;
+  }
+
+  /** True once {@link close} was called. Events stay readable after close. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async send(batch: readonly EncodedEvent[]): Promise<void> {
+    if (this.closed) {
+      throw new SinkError(`sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
+    }
+    for (const encoded of batch) this.entries.push({ encoded, parsed: undefined });
+    this.receivedCount += batch.length;
+    const excess = this.size - this.maxEvents;
+    if (excess > 0) {
+      this.head += excess;
+      this.overflowCount += excess;
+      if (this.head > 1024 && this.head * 2 > this.entries.length) {
+        this.entries = this.entries.slice(this.head);
+        this.head = 0;
+      }
+    }
+    this.notify();
+  }
+
+  /** Removes every held event and resets `received` and `overflowed`. Pending `waitFor` calls keep waiting. */
+  clear(): void {
+    this.entries = [];
+    this.head = 0;
+    this.receivedCount = 0;
+    this.overflowCount = 0;
+    for (const waiter of this.waiters) waiter.reset();
+  }
+
+  /**
+   * Waits until at least `count` events were received since construction or the last {@link clear}, then
+   * resolves with the events held. Rejects with {@link WaitForTimeoutError} after `timeoutMs` (default 5 000).
+   */
+  waitFor(count: number, timeoutMs?: number): Promise<StreamllEvent[]>;
+  /**
+   * Waits until a held or newly received event matches `predicate`, then resolves with that event (the first
+   * match, oldest first). Rejects with {@link WaitForTimeoutError} after `timeoutMs` (default 5 000).
+   */
+  waitFor(predicate: (event: StreamllEvent) => boolean, timeoutMs?: number): Promise<StreamllEvent>;
+  waitFor(
+    condition: number | ((event: StreamllEvent) => boolean),
+    timeoutMs: number = DEFAULT_WAIT_MS,
+  ): Promise<StreamllEvent[] | StreamllEvent> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Entries before this position were already tested by a predicate waiter; the position is in "received"
+      // units so that overflow and compaction do not make us skip or repeat events.
+      let scannedReceived = this.receivedCount - this.size;
+
+      const settle = (fn: () => void): true => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.waiters.delete(waiter);
+        fn();
+        return true;
+      };
+
+      const waiter: Waiter = {
+        check: () => {
+          if (typeof condition === "number") {
+            if (this.receivedCount >= condition) return settle(() => resolve(this.events));
+            return false;
+          }
+          const firstHeldReceived = this.receivedCount - this.size;
+          const start = Math.max(scannedReceived, firstHeldReceived) - firstHeldReceived + this.head;
+          for (let i = start; i < this.entries.length; i++) {
+            const entry = this.entries[i];
+            if (entry === undefined) continue;
+            const event = this.parse(entry);
+            let matched: boolean;
+            try {
+              matched = condition(event);
+            } catch (error) {
+              return settle(() => reject(error));
+            }
+            if (matched) return settle(() => resolve(event));
+          }
+          scannedReceived = this.receivedCount;
+          return false;
+        },
+        reset: () => {
+          scannedReceived = 0;
+        },
+      };
+
+      if (waiter.check()) return;
+      this.waiters.add(waiter);
+      timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        const what =
+          typeof condition === "number" ? `${condition} events` : "an event matching the predicate";
+        reject(
+          new WaitForTimeoutError(
+            `MemorySink ${this.name}: timed out after ${timeoutMs} ms waiting for ${what} (received ${this.receivedCount})`,
+          ),
+        );
+      }, timeoutMs);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private notify(): void {
+    for (const waiter of [...this.waiters]) waiter.check();
+  }
+
+  private parse(entry: Entry): StreamllEvent {
+    if (entry.parsed === undefined) {
+      // The encoder guarantees valid JSON; parsing (rather than reusing `encoded.event`) shows exactly what a
+      // broker receives: sanitised values, caps and redaction applied.
+      entry.parsed = JSON.parse(entry.encoded.json) as StreamllEvent;
+    }
+    return entry.parsed;
+  }
+}

@@ -1,0 +1,400 @@
+import { SinkError } from "../errors";
+import type { StreamllEvent } from "../event-schema";
+import type { EncodedEvent, SendContext, Sink } from "../sink";
+
+/** Options for {@link TerminalSink}. */
+export interface TerminalSinkOptions {
+  /**
+   * Where to write. Default `process.stdout`: the live view is the program's primary output while developing,
+   * and it keeps stderr free for the application's own warnings. The sink never closes or ends this stream.
+   */
+  stream?: NodeJS.WritableStream;
+  /**
+   * ANSI colours. Default: on when `FORCE_COLOR` is set to anything but `0`/`false`; otherwise off when
+   * `NO_COLOR` is set (non-empty) or `TERM=dumb`; otherwise on when the stream is a TTY.
+   */
+  colors?: boolean;
+  /** Show inputs, outputs and custom event data as compact JSON. Default `true`. */
+  showData?: boolean;
+  /** Data longer than this many characters is cut with `…`. Default 160. */
+  maxDataChars?: number;
+  /** Prefix each line with the event's local time as `HH:MM:SS.mmm`. Default `true`. */
+  timestamps?: boolean;
+  /** Sink name shown in metrics. Default `terminal`. */
+  name?: string;
+}
+
+/** How many spans the sink remembers for indentation and durations; the oldest are forgotten first. */
+const MAX_TRACKED_SPANS = 10_000;
+const MAX_LABEL_CHARS = 200;
+const DEFAULT_MAX_DATA_CHARS = 160;
+
+const SGR = {
+  reset: "\u001b[0m",
+  bold: "\u001b[1m",
+  dim: "\u001b[2m",
+  red: "\u001b[31m",
+  green: "\u001b[32m",
+  yellow: "\u001b[33m",
+  blue: "\u001b[34m",
+  magenta: "\u001b[35m",
+  cyan: "\u001b[36m",
+} as const;
+type Style = keyof typeof SGR;
+
+/** Execution ids get a stable colour each so interleaved executions can be told apart at a glance. */
+const EXECUTION_PALETTE: readonly Style[] = ["cyan", "magenta", "blue", "yellow", "green"];
+
+interface SpanInfo {
+  readonly depth: number;
+  /** Epoch ms of the span's start event, NaN when unknown. */
+  readonly startedAt: number;
+}
+
+interface OpenTokenLine {
+  readonly spanId: string;
+  readonly field: string;
+}
+
+/** Control characters (including ESC, so event data cannot drive the terminal) and line breaks. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+function clean(text: string): string {
+  return text.replace(/\r?\n/g, "↵").replace(/\t/g, " ").replace(CONTROL_CHARS, "");
+}
+
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  // Avoid cutting a surrogate pair in half.
+  let end = Math.max(0, max - 1);
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, "0");
+}
+
+function formatTime(epochMs: number): string {
+  if (!Number.isFinite(epochMs)) return "??:??:??.???";
+  const d = new Date(epochMs);
+  return `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1) return `${ms.toFixed(2)}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+function hash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) | 0;
+  return Math.abs(h);
+}
+
+function envColors(env: NodeJS.ProcessEnv, stream: NodeJS.WritableStream): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force.toLowerCase() !== "false";
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  if (env.TERM === "dumb") return false;
+  return (stream as { isTTY?: unknown }).isTTY === true;
+}
+
+/**
+ * The live developer view: one line per span start (`▶`), end (`■`, with duration), error (`✗`, type and
+ * message) and custom event (`◆`, with its name), indented by span depth; streamed tokens (`•`) of one field
+ * are written onto a single line as they arrive. Each line shows the local time, the first 6 characters of the
+ * execution id and the module and method.
+ *
+ * Rendering never throws: missing or oddly typed fields are shown as `?`. Control characters in event data are
+ * stripped so events cannot move the cursor or change colours.
+ */
+export class TerminalSink implements Sink {
+  readonly name: string;
+  private readonly stream: NodeJS.WritableStream;
+  private readonly colors: boolean;
+  private readonly showData: boolean;
+  private readonly maxDataChars: number;
+  private readonly timestamps: boolean;
+  private readonly spans = new Map<string, SpanInfo>();
+  private openTokens: OpenTokenLine | undefined;
+  private closed = false;
+
+  constructor(options: TerminalSinkOptions = {}) {
+    this.name = options.name ?? "terminal";
+    this.stream = options.stream ?? process.stdout;
+    this.colors = options.colors ?? envColors(process.env, this.stream);
+    this.showData = options.showData ?? true;
+    const maxData = options.maxDataChars ?? DEFAULT_MAX_DATA_CHARS;
+    this.maxDataChars =
+      Number.isFinite(maxData) && maxData >= 1 ? Math.floor(maxData) : DEFAULT_MAX_DATA_CHARS;
+    this.timestamps = options.timestamps ?? true;
+  }
+
+  async send(batch: readonly EncodedEvent[], context?: SendContext): Promise<void> {
+    if (this.closed) {
+      throw new SinkError(`sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
+    }
+    let text = "";
+    for (const encoded of batch) text += this.render(encoded.event);
+    if (text !== "") await this.write(text, context?.signal);
+  }
+
+  /** Ends an open token line. The stream itself is left open: the sink does not own it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.openTokens !== undefined) {
+      this.openTokens = undefined;
+      // Not awaited: a stream that never calls back must not hold up shutdown.
+      try {
+        this.stream.write("\n");
+      } catch {
+        // The stream is gone; there is no line left to end.
+      }
+    }
+    this.spans.clear();
+  }
+
+  /** Renders one event to text (possibly without a trailing newline, for an open token line). */
+  private render(event: StreamllEvent): string {
+    try {
+      return this.renderUnsafe(event);
+    } catch {
+      // Rendering is best effort: an odd event must never break delivery or the host.
+      const prefix = this.closeTokenLine();
+      return `${prefix}${this.paint("dim", "? unrenderable event")}\n`;
+    }
+  }
+
+  private renderUnsafe(event: StreamllEvent): string {
+    const record = event as unknown as Record<string, unknown>;
+    const type = asString(record.event_type) ?? "?";
+    const spanId = asString(record.span_id) ?? "";
+    const parentId = asString(record.parent_span_id);
+    const executionId = asString(record.execution_id) ?? "";
+    const data = asRecord(record.data) ?? {};
+    const at = Date.parse(asString(record.timestamp) ?? "");
+
+    if (type === "token") {
+      const field = clean(asString(data.field) ?? asString(data.signature_field) ?? "output");
+      const tokenValue = data.token;
+      const token = clean(typeof tokenValue === "string" ? tokenValue : JSON.stringify(tokenValue ?? ""));
+      if (
+        this.openTokens !== undefined &&
+        this.openTokens.spanId === spanId &&
+        this.openTokens.field === field
+      ) {
+        return token;
+      }
+      const prefix = this.closeTokenLine();
+      this.openTokens = { spanId, field };
+      const depth = this.depthOf(spanId, parentId) + 1;
+      const head = this.linePrefix(at, executionId, depth);
+      return `${prefix}${head}${this.paint("magenta", "•")} ${this.context(record, spanId, "", " ")}${field}: ${token}`;
+    }
+
+    const prefix = this.closeTokenLine();
+    switch (type) {
+      case "start": {
+        const depth = this.depthOf(spanId, parentId);
+        this.remember(spanId, { depth, startedAt: at });
+        const details = this.dataText(
+          data.inputs !== undefined ? data.inputs : this.without(data, ["inputs"]),
+        );
+        return `${prefix}${this.linePrefix(at, executionId, depth)}${this.paint("cyan", "▶")} ${this.label(record, "bold")}${details}\n`;
+      }
+      case "end": {
+        const span = this.spans.get(spanId);
+        const depth = span?.depth ?? this.depthOf(spanId, parentId);
+        this.spans.delete(spanId);
+        const duration = this.duration(data, span, at);
+        const durationText = duration === undefined ? "" : ` ${this.paint("dim", formatDuration(duration))}`;
+        const details = this.dataText(data.outputs !== undefined ? data.outputs : undefined);
+        return `${prefix}${this.linePrefix(at, executionId, depth)}${this.paint("green", "■")} ${this.label(record, undefined)}${durationText}${details}\n`;
+      }
+      case "error": {
+        const span = this.spans.get(spanId);
+        const depth = span?.depth ?? this.depthOf(spanId, parentId);
+        this.spans.delete(spanId);
+        const { errorType, message } = this.errorParts(data);
+        const duration = this.duration(data, span, at);
+        const durationText = duration === undefined ? "" : ` ${this.paint("dim", formatDuration(duration))}`;
+        const text = `${errorType}: ${message}`;
+        return `${prefix}${this.linePrefix(at, executionId, depth)}${this.paint("red", "✗")} ${this.label(record, "bold")}${durationText} ${this.paint("red", truncate(text, this.maxDataChars + MAX_LABEL_CHARS))}\n`;
+      }
+      default: {
+        const depth = this.depthOf(spanId, parentId) + 1;
+        const name = truncate(clean(type), MAX_LABEL_CHARS);
+        const details = this.dataText(Object.keys(data).length > 0 ? data : undefined);
+        return `${prefix}${this.linePrefix(at, executionId, depth)}${this.paint("yellow", "◆")} ${this.paint("bold", name)}${this.context(record, spanId, " ", "")}${details}\n`;
+      }
+    }
+  }
+
+  private closeTokenLine(): string {
+    if (this.openTokens === undefined) return "";
+    this.openTokens = undefined;
+    return "\n";
+  }
+
+  /**
+   * What the span is: its operation (for `trace()` steps) with the module and method in parentheses, or just
+   * `module.method`. `style` paints the main part; the parenthesised part is always dim.
+   */
+  private label(record: Record<string, unknown>, style: Style | undefined): string {
+    const module = asString(record.module_name) ?? "?";
+    const method = asString(record.method_name);
+    const operation = asString(record.operation);
+    const qualified = truncate(clean(method ? `${module}.${method}` : module), MAX_LABEL_CHARS);
+    if (!operation || operation === method) return style ? this.paint(style, qualified) : qualified;
+    const main = truncate(clean(operation), MAX_LABEL_CHARS);
+    return `${style ? this.paint(style, main) : main} ${this.paint("dim", `(${qualified})`)}`;
+  }
+
+  /**
+   * The span label for token and custom lines, only when the span's start line is not on screen (its start
+   * was not seen, or it was forgotten); under a known span the indentation already says where it belongs.
+   */
+  private context(record: Record<string, unknown>, spanId: string, before: string, after: string): string {
+    if (this.spans.has(spanId)) return "";
+    return `${before}${this.paint("dim", this.label(record, undefined))}${after}`;
+  }
+
+  private linePrefix(at: number, executionId: string, depth: number): string {
+    const time = this.timestamps ? `${this.paint("dim", formatTime(at))} ` : "";
+    const shortId = clean(executionId).slice(0, 6).padEnd(6, " ");
+    const palette = EXECUTION_PALETTE[hash(executionId) % EXECUTION_PALETTE.length] ?? "cyan";
+    return `${time}${this.paint(palette, shortId)} ${"  ".repeat(Math.min(depth, 32))}`;
+  }
+
+  private depthOf(spanId: string, parentId: string | undefined): number {
+    const own = this.spans.get(spanId);
+    if (own !== undefined) return own.depth;
+    if (parentId === undefined) return 0;
+    const parent = this.spans.get(parentId);
+    return parent === undefined ? 0 : parent.depth + 1;
+  }
+
+  private remember(spanId: string, info: SpanInfo): void {
+    if (spanId === "") return;
+    this.spans.delete(spanId);
+    this.spans.set(spanId, info);
+    if (this.spans.size > MAX_TRACKED_SPANS) {
+      const oldest = this.spans.keys().next();
+      if (!oldest.done) this.spans.delete(oldest.value);
+    }
+  }
+
+  private duration(
+    data: Record<string, unknown>,
+    span: SpanInfo | undefined,
+    at: number,
+  ): number | undefined {
+    const reported = data.duration_ms;
+    if (typeof reported === "number" && Number.isFinite(reported) && reported >= 0) return reported;
+    if (
+      span !== undefined &&
+      Number.isFinite(span.startedAt) &&
+      Number.isFinite(at) &&
+      at >= span.startedAt
+    ) {
+      return at - span.startedAt;
+    }
+    return undefined;
+  }
+
+  private errorParts(data: Record<string, unknown>): { errorType: string; message: string } {
+    const nested = asRecord(data.error);
+    const errorType =
+      asString(data.error_type) ??
+      asString(nested?.type) ??
+      asString(nested?.name) ??
+      asString(data.type) ??
+      "Error";
+    const message =
+      asString(data.error_message) ??
+      asString(nested?.message) ??
+      asString(data.message) ??
+      asString(data.error) ??
+      "(no message)";
+    return { errorType: clean(errorType), message: clean(message) };
+  }
+
+  private without(
+    data: Record<string, unknown>,
+    keys: readonly string[],
+  ): Record<string, unknown> | undefined {
+    const rest: Record<string, unknown> = {};
+    let any = false;
+    for (const [key, value] of Object.entries(data)) {
+      if (keys.includes(key)) continue;
+      rest[key] = value;
+      any = true;
+    }
+    return any ? rest : undefined;
+  }
+
+  private dataText(value: unknown): string {
+    if (!this.showData || value === undefined) return "";
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch {
+      json = undefined;
+    }
+    if (json === undefined) return "";
+    return ` ${this.paint("dim", truncate(clean(json), this.maxDataChars))}`;
+  }
+
+  private paint(style: Style, text: string): string {
+    return this.colors ? `${SGR[style]}${text}${SGR.reset}` : text;
+  }
+
+  private write(text: string, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (error?: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        if (error) {
+          // A closed pipe will not reopen; other write errors may be transient.
+          const code = (error as { code?: unknown }).code;
+          const retriable =
+            code !== "EPIPE" && code !== "ERR_STREAM_DESTROYED" && code !== "ERR_STREAM_WRITE_AFTER_END";
+          reject(new SinkError(`terminal write failed: ${error.message}`, { retriable, cause: error }));
+        } else {
+          resolve();
+        }
+      };
+      // The text is already in the stream's buffer: on timeout stop waiting for the drain, but do not fail the
+      // batch, since a retry would print it twice.
+      const onAbort = (): void => done();
+      try {
+        this.stream.write(text, (error?: Error | null) => done(error));
+      } catch (error) {
+        done(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      if (settled || signal === undefined) return;
+      if (signal.aborted) done();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
