@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: toolchain, install, lint, build, typecheck, package checks,
+# brokers, every package's tests, and the docs' snippets. Prints one closing line with the totals.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+# shellcheck source=toolchain.sh
+source scripts/toolchain.sh
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "install"
+pnpm install --frozen-lockfile
+
+step "lint (biome)"
+pnpm exec biome ci .
+
+step "build"
+pnpm turbo run build
+
+step "typecheck"
+pnpm turbo run typecheck
+
+step "package checks (publint, attw)"
+pnpm turbo run check:package
+
+step "brokers"
+kafka_was_running=0
+bash scripts/kafka/kafka.sh status >/dev/null 2>&1 && kafka_was_running=1
+bash scripts/services.sh up
+# Leave the machine as we found it: stop Kafka only if this run started it.
+if [ "${kafka_was_running}" = 0 ] && [ "${STREAMLL_KEEP_KAFKA:-0}" != 1 ]; then
+  trap 'bash scripts/kafka/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
+step "tests"
+find packages apps -maxdepth 2 -name .vitest-report.json -delete
+status=0
+pnpm turbo run test --concurrency=2 --continue -- --reporter=default --reporter=json \
+  --outputFile=.vitest-report.json || status=$?
+node scripts/test-summary.mjs || status=1
+exit "${status}"
