@@ -1,0 +1,436 @@
+import type { Credentials } from "@streamll/core";
+import { createRefreshingCredentials, SinkError } from "@streamll/core";
+import type { ChannelModel } from "amqplib";
+import { connect } from "amqplib";
+import { type RabbitMQConnectionOptions, redactSecrets, resolveConnection } from "./connection-options";
+
+/** Where connection state changes are reported. Messages never contain secrets. */
+export interface RabbitMQLogger {
+  warn(message: string): void;
+}
+
+/** Writes to `console.warn` with a `[streamll]` prefix. */
+export const consoleLogger: RabbitMQLogger = {
+  warn: (message) => console.warn(`[streamll] ${message}`),
+};
+
+type RefreshingCredentials = ReturnType<typeof createRefreshingCredentials>;
+
+export interface ConnectionManagerConfig {
+  /** `true` keeps the process alive while a reconnection is scheduled (readers); sinks never do. */
+  readonly keepProcessAlive: boolean;
+  /** Prefix for log lines and error messages, e.g. `RabbitMQ sink`. */
+  readonly label: string;
+  readonly logger: RabbitMQLogger;
+  /** Injected for tests of the backoff; defaults to `Math.random`. */
+  readonly random?: () => number;
+}
+
+type Listener<T> = (value: T) => void;
+
+const UPDATE_SECRET_TIMEOUT_MS = 10_000;
+const CLOSE_TIMEOUT_MS = 5_000;
+const REMEMBERED_SECRETS = 8;
+
+/** Rejects with a retriable `SinkError` when `signal` aborts first. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(new SinkError(`${what} aborted`, { retriable: true, code: "SEND_TIMEOUT" }));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new SinkError(`${what} aborted`, { retriable: true, code: "SEND_TIMEOUT" }));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function errorCode(error: unknown): string | number | undefined {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    if (typeof code === "string" || typeof code === "number") return code;
+  }
+  return undefined;
+}
+
+/**
+ * Owns one AMQP connection: connects on demand, reconnects with backoff after a loss, tracks broker flow
+ * control (`connection.blocked`), fetches fresh credentials for every new connection and pushes refreshed ones
+ * to the live connection with `update-secret`. Used by the sink and the reader alike.
+ */
+export class ConnectionManager {
+  readonly #options: RabbitMQConnectionOptions;
+  readonly #config: ConnectionManagerConfig;
+  readonly #refreshing: RefreshingCredentials | undefined;
+  readonly #unsubscribe: (() => void) | undefined;
+  readonly #secrets: string[] = [];
+  readonly #connectedListeners = new Set<Listener<ChannelModel>>();
+  readonly #disconnectedListeners = new Set<Listener<Error | undefined>>();
+  readonly #blockedListeners = new Set<Listener<string | null>>();
+
+  #model: ChannelModel | null = null;
+  #modelUsername: string | undefined;
+  #connecting: Promise<ChannelModel> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #nextAttemptAt = 0;
+  #failures = 0;
+  #lastError: Error | null = null;
+  #blockedReason: string | null = null;
+  #closed = false;
+  #everConnected = false;
+  #reconnects = 0;
+  #secretUpdates = 0;
+  #forceRefresh = false;
+  readonly #description: string;
+
+  constructor(options: RabbitMQConnectionOptions, config: ConnectionManagerConfig) {
+    this.#options = options;
+    this.#config = config;
+    this.#description = resolveConnection(options).description;
+    if (options.credentials) {
+      this.#refreshing = createRefreshingCredentials(options.credentials, { logger: config.logger });
+      this.#unsubscribe = this.#refreshing.subscribe((credential) => {
+        this.#onCredentialRefreshed(credential);
+      });
+    }
+  }
+
+  /** `amqps://host:5671/vhost`, safe to show. */
+  get description(): string {
+    return this.#description;
+  }
+
+  /** The live connection, if any. */
+  get connection(): ChannelModel | null {
+    return this.#model;
+  }
+
+  /** The broker's reason while it blocks publishing (resource alarm), else `null`. */
+  get blockedReason(): string | null {
+    return this.#blockedReason;
+  }
+
+  /** Connections re-established after a loss. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Refreshed credentials accepted by the broker on a live connection (`update-secret-ok`). */
+  get secretUpdates(): number {
+    return this.#secretUpdates;
+  }
+
+  /** The last connection error, secrets removed. */
+  get lastError(): Error | null {
+    return this.#lastError;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  onConnected(listener: Listener<ChannelModel>): () => void {
+    this.#connectedListeners.add(listener);
+    return () => this.#connectedListeners.delete(listener);
+  }
+
+  onDisconnected(listener: Listener<Error | undefined>): () => void {
+    this.#disconnectedListeners.add(listener);
+    return () => this.#disconnectedListeners.delete(listener);
+  }
+
+  /** Called with the reason when the broker blocks the connection and with `null` when it unblocks it. */
+  onBlockedChange(listener: Listener<string | null>): () => void {
+    this.#blockedListeners.add(listener);
+    return () => this.#blockedListeners.delete(listener);
+  }
+
+  /** Removes secrets this manager has seen (current and recent passwords) from a message. */
+  redact(text: string): string {
+    return redactSecrets(text, this.#secrets);
+  }
+
+  /** Wraps any error as a `SinkError` whose message and cause carry no secret. */
+  sanitize(error: unknown, prefix: string, retriable = true): SinkError {
+    if (error instanceof SinkError && !prefix) return error;
+    const raw = error instanceof Error ? error.message : String(error);
+    const message = this.redact(raw);
+    const cause = new Error(message);
+    cause.name = error instanceof Error ? error.name : "Error";
+    const code = errorCode(error);
+    if (code !== undefined) Object.assign(cause, { code });
+    return new SinkError(prefix ? `${prefix}: ${message}` : message, { retriable, cause });
+  }
+
+  /**
+   * The live connection, or the result of the connection attempt in progress (started now if none is
+   * scheduled). While a reconnection is scheduled it fails fast with a retriable error instead of waiting, so a
+   * sink's `send` returns at once and the events stay in the pipeline's queue.
+   */
+  acquire(signal?: AbortSignal): Promise<ChannelModel> {
+    if (this.#closed) {
+      return Promise.reject(
+        new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" }),
+      );
+    }
+    if (this.#model) return Promise.resolve(this.#model);
+    if (this.#connecting) return abortable(this.#connecting, signal, `connecting to ${this.#description}`);
+    if (this.#timer) {
+      const inMs = Math.max(0, this.#nextAttemptAt - Date.now());
+      const last = this.#lastError ? `; last error: ${this.#lastError.message}` : "";
+      return Promise.reject(
+        new SinkError(`not connected to ${this.#description} (next attempt in ${inMs} ms${last})`, {
+          retriable: true,
+          cause: this.#lastError ?? undefined,
+        }),
+      );
+    }
+    return abortable(this.#startAttempt(), signal, `connecting to ${this.#description}`);
+  }
+
+  /** Waits across attempts until a connection is up (readers); rejects only on close or abort. */
+  async waitForConnection(signal?: AbortSignal): Promise<ChannelModel> {
+    for (;;) {
+      if (this.#closed)
+        throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
+      if (signal?.aborted) throw new SinkError("waiting for a connection aborted", { retriable: true });
+      if (this.#model) return this.#model;
+      if (this.#connecting || !this.#timer) {
+        try {
+          return await this.acquire(signal);
+        } catch (error) {
+          if (this.#closed || signal?.aborted) throw error;
+          continue;
+        }
+      }
+      await this.#nextEvent(signal);
+    }
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#unsubscribe?.();
+    this.#refreshing?.close();
+    if (this.#connecting) await this.#connecting.catch(() => {});
+    const model = this.#model;
+    this.#model = null;
+    if (model) await closeQuietly(model);
+  }
+
+  /** Forces the current connection closed; the manager reconnects (used when a secret cannot be updated). */
+  async dropConnection(): Promise<void> {
+    const model = this.#model;
+    if (model) await closeQuietly(model);
+  }
+
+  #remember(secrets: readonly string[]): void {
+    for (const secret of secrets) {
+      if (!this.#secrets.includes(secret)) this.#secrets.push(secret);
+    }
+    while (this.#secrets.length > REMEMBERED_SECRETS) this.#secrets.shift();
+  }
+
+  #nextEvent(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        offConnected();
+        clearInterval(poll);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const offConnected = this.onConnected(done);
+      // The timer may fire and fail again without a `connected` event; re-check periodically.
+      const poll = setInterval(() => {
+        if (this.#closed || this.#connecting || !this.#timer) done();
+      }, 50);
+      if (!this.#config.keepProcessAlive) poll.unref();
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  #startAttempt(): Promise<ChannelModel> {
+    const attempt = this.#connect();
+    this.#connecting = attempt;
+    attempt.then(
+      () => {
+        this.#connecting = null;
+      },
+      () => {
+        this.#connecting = null;
+        this.#scheduleReconnect();
+      },
+    );
+    return attempt;
+  }
+
+  async #connect(): Promise<ChannelModel> {
+    let credential: Credentials | undefined;
+    try {
+      if (this.#refreshing) {
+        // After ACCESS_REFUSED the cached secret is likely stale (rotated): fetch a new one first.
+        credential = this.#forceRefresh ? await this.#refreshing.refresh() : await this.#refreshing.get();
+        this.#forceRefresh = false;
+      }
+    } catch (error) {
+      this.#failures += 1;
+      this.#lastError = this.sanitize(error, `credentials for ${this.#description}`);
+      throw this.#lastError;
+    }
+    const resolved = resolveConnection(this.#options, credential);
+    this.#remember(resolved.secrets);
+    let model: ChannelModel;
+    try {
+      model = await connect(resolved.target, resolved.socketOptions);
+    } catch (error) {
+      this.#failures += 1;
+      this.#lastError = this.sanitize(error, `cannot connect to ${this.#description}`);
+      if (/ACCESS[-_]REFUSED/.test(this.#lastError.message)) this.#forceRefresh = true;
+      if (this.#failures === 1) this.#config.logger.warn(`${this.#config.label}: ${this.#lastError.message}`);
+      throw this.#lastError;
+    }
+    if (this.#closed) {
+      await closeQuietly(model);
+      throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
+    }
+    this.#bind(model);
+    this.#model = model;
+    this.#modelUsername = resolved.target.username;
+    const wasReconnect = this.#everConnected;
+    this.#everConnected = true;
+    if (wasReconnect) {
+      this.#reconnects += 1;
+      this.#config.logger.warn(`${this.#config.label}: reconnected to ${this.#description}`);
+    }
+    this.#failures = 0;
+    for (const listener of this.#connectedListeners) listener(model);
+    return model;
+  }
+
+  #bind(model: ChannelModel): void {
+    // Without an `error` listener an emitted connection error would crash the host process.
+    model.on("error", (error: Error) => {
+      this.#lastError = this.sanitize(error, `connection to ${this.#description}`);
+    });
+    model.on("close", (error?: Error) => {
+      if (this.#model !== model) return;
+      this.#model = null;
+      if (this.#blockedReason !== null) {
+        this.#blockedReason = null;
+        for (const listener of this.#blockedListeners) listener(null);
+      }
+      const safe = error ? this.sanitize(error, `connection to ${this.#description} lost`) : undefined;
+      if (safe) this.#lastError = safe;
+      for (const listener of this.#disconnectedListeners) listener(safe);
+      if (this.#closed) return;
+      this.#config.logger.warn(
+        `${this.#config.label}: connection to ${this.#description} closed${safe ? ` (${safe.message})` : ""}; reconnecting`,
+      );
+      this.#scheduleReconnect();
+    });
+    model.on("blocked", (reason: string) => {
+      this.#blockedReason = reason || "blocked";
+      this.#config.logger.warn(`${this.#config.label}: broker blocked publishing (${this.#blockedReason})`);
+      for (const listener of this.#blockedListeners) listener(this.#blockedReason);
+    });
+    model.on("unblocked", () => {
+      this.#blockedReason = null;
+      this.#config.logger.warn(`${this.#config.label}: broker unblocked publishing`);
+      for (const listener of this.#blockedListeners) listener(null);
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#timer || this.#connecting || this.#model) return;
+    const delay = this.#backoffDelay(Math.max(1, this.#failures));
+    this.#nextAttemptAt = Date.now() + delay;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#closed || this.#model || this.#connecting) return;
+      this.#startAttempt().catch(() => {});
+    }, delay);
+    if (!this.#config.keepProcessAlive) this.#timer.unref();
+  }
+
+  #backoffDelay(attempt: number): number {
+    const reconnect = this.#options.reconnect ?? {};
+    const initial = reconnect.initialDelayMs ?? 250;
+    const max = reconnect.maxDelayMs ?? 30_000;
+    const multiplier = reconnect.multiplier ?? 2;
+    const jitter = reconnect.jitter ?? 0.5;
+    const base = Math.min(max, initial * multiplier ** (attempt - 1));
+    const random = this.#config.random ?? Math.random;
+    return Math.round(base * (1 - jitter * random()));
+  }
+
+  #onCredentialRefreshed(credential: Credentials): void {
+    const model = this.#model;
+    if (!model || this.#closed) return;
+    const resolved = resolveConnection(this.#options, credential);
+    this.#remember(resolved.secrets);
+    if (resolved.target.username !== this.#modelUsername) {
+      // update-secret cannot change the user: reconnect so the new identity takes effect.
+      void this.dropConnection();
+      return;
+    }
+    const update = model.updateSecret(
+      Buffer.from(credential.password, "utf8"),
+      "streamll credential refresh",
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("no update-secret-ok from the broker")),
+        UPDATE_SECRET_TIMEOUT_MS,
+      );
+      timer.unref();
+    });
+    Promise.race([update, timeout]).then(
+      () => {
+        clearTimeout(timer);
+        this.#secretUpdates += 1;
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        if (this.#model !== model) return;
+        const safe = this.sanitize(error, "update-secret failed");
+        this.#config.logger.warn(
+          `${this.#config.label}: ${safe.message}; reconnecting with the new credential`,
+        );
+        void closeQuietly(model);
+      },
+    );
+  }
+}
+
+async function closeQuietly(model: ChannelModel): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      model.close(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        timer.unref();
+      }),
+    ]);
+  } catch {
+    // Already closed or the socket is gone: nothing left to release.
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,517 @@
+import type {
+  EncodedEvent,
+  EventFailure,
+  SendContext,
+  SendResult,
+  Sink,
+  StreamllEvent,
+} from "@streamll/core";
+import { ConfigurationError, SinkError } from "@streamll/core";
+import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
+import { abortable, ConnectionManager, consoleLogger, type RabbitMQLogger } from "./connection-manager";
+import { type RabbitMQConnectionOptions, validateConnectionOptions } from "./connection-options";
+import { compileRoutingKey, DEFAULT_ROUTING_KEY_TEMPLATE } from "./routing-key";
+
+/** The exchange the sink publishes to unless told otherwise. */
+export const DEFAULT_EXCHANGE = "streamll_events";
+
+/** RabbitMQ queue types a declared queue may request. */
+export type RabbitMQQueueType = "classic" | "quorum";
+
+/** A queue the sink (or reader) declares and binds to the exchange, so events have somewhere to go. */
+export interface RabbitMQQueueOptions {
+  /** Queue name. The queue is durable. */
+  name: string;
+  /** Binding keys (topic patterns: `*` one word, `#` zero or more words). Default `["#"]`: every event. */
+  bindingKeys?: readonly string[];
+  /**
+   * Sent as `x-queue-type`. Omitted by default, which gives the broker's default type: classic on a self-hosted
+   * RabbitMQ with default settings, quorum on Amazon MQ for RabbitMQ 4.2+. Redeclaring an existing queue with
+   * a different type fails with PRECONDITION_FAILED, so set this to match a queue created elsewhere.
+   */
+  type?: RabbitMQQueueType;
+  /** Extra queue arguments (`x-max-length`, `x-message-ttl`, `x-dead-letter-exchange`, ...). */
+  arguments?: Readonly<Record<string, unknown>>;
+}
+
+/** What the sink does while the broker blocks publishing (memory or disk alarm). */
+export type BlockedPolicy = "fail" | "wait";
+
+/** Options of `RabbitMQSink`. Every field is optional; the defaults publish to a local broker. */
+export interface RabbitMQSinkOptions extends RabbitMQConnectionOptions {
+  /** Shown in metrics. Default `rabbitmq:<exchange>`. */
+  name?: string;
+  /** Durable topic exchange to publish to. Default `streamll_events`. */
+  exchange?: string;
+  /**
+   * Declare the exchange (durable, type topic) on every new connection. Default `true`. Set `false` when the
+   * exchange is managed elsewhere and the user has no configure permission; publishing to a missing exchange
+   * then fails (retriably) with NOT_FOUND.
+   */
+  declareExchange?: boolean;
+  /**
+   * Routing key template or function. Default `streamll.{module_name}.{event_type}`. Template placeholders:
+   * `{module_name}`, `{method_name}`, `{event_type}`, `{operation}`, `{execution_id}`, `{span_id}`,
+   * `{schema_version}`, `{tags.NAME}`; each value has `.`, `*`, `#` and whitespace replaced by `_` so it stays
+   * one word. A function's result is used as is (cut to 255 bytes).
+   */
+  routingKey?: string | ((event: StreamllEvent) => string);
+  /**
+   * Publish with `mandatory` so the broker returns events no queue is bound for. Default `true`. Returned
+   * events are dropped as `rejected` (non-retriable, counted in `getStats().unroutable`). With `false` the
+   * broker discards them silently and they count as delivered.
+   */
+  mandatory?: boolean;
+  /** Declare and bind a queue on every new connection. */
+  queue?: RabbitMQQueueOptions;
+  /**
+   * While the broker blocks the connection: `fail` (default) fails each `send` at once with a retriable error,
+   * so events wait in the pipeline's bounded queue and the circuit breaker paces retries; `wait` holds the
+   * send until the broker unblocks or the pipeline's send timeout aborts it.
+   */
+  whenBlocked?: BlockedPolicy;
+  /** Persistent messages (delivery mode 2) survive a broker restart in durable queues. Default `true`. */
+  persistent?: boolean;
+  /** Receives connection state changes (lost, restored, blocked). Default `console.warn`. */
+  logger?: RabbitMQLogger;
+}
+
+/** Counters of one sink. Use the pipeline's `getMetrics()` for delivery accounting. */
+export interface RabbitMQSinkStats {
+  /** Messages written to the channel. */
+  readonly published: number;
+  /** Messages the broker confirmed (ack) and routed to at least one queue. */
+  readonly confirmed: number;
+  /** Messages the broker refused (nack); they are retried. */
+  readonly nacked: number;
+  /** Messages the broker returned because no queue matched; dropped as `rejected`. */
+  readonly unroutable: number;
+  /** Messages whose channel closed before the confirm arrived; they are retried. */
+  readonly unconfirmed: number;
+  /** Connections re-established after a loss. */
+  readonly reconnects: number;
+  /** Refreshed credentials pushed to a live connection with `update-secret` and accepted by the broker. */
+  readonly secretUpdates: number;
+  readonly connected: boolean;
+  /** The broker's reason while it blocks publishing, else `null`. */
+  readonly blocked: string | null;
+}
+
+interface MutableStats {
+  published: number;
+  confirmed: number;
+  nacked: number;
+  unroutable: number;
+  unconfirmed: number;
+}
+
+function checkName(value: unknown, path: string): void {
+  if (typeof value !== "string" || value.length === 0 || Buffer.byteLength(value, "utf8") > 255) {
+    throw new ConfigurationError(`${path} must be a non-empty string of at most 255 bytes`, [
+      { path, message: "must be a non-empty string of at most 255 bytes" },
+    ]);
+  }
+}
+
+/** Declares the queue and its bindings; shared with the reader. */
+export async function declareQueue(
+  channel: ConfirmChannel | import("amqplib").Channel,
+  exchange: string,
+  queue: RabbitMQQueueOptions,
+  extraArguments: Readonly<Record<string, unknown>> = {},
+): Promise<void> {
+  const args: Record<string, unknown> = { ...extraArguments, ...queue.arguments };
+  if (queue.type !== undefined) args["x-queue-type"] = queue.type;
+  await channel.assertQueue(queue.name, { durable: true, arguments: args });
+  for (const key of queue.bindingKeys ?? ["#"]) {
+    await channel.bindQueue(queue.name, exchange, key);
+  }
+}
+
+/** Validates `RabbitMQQueueOptions`; shared with the reader. */
+export function validateQueueOptions(queue: RabbitMQQueueOptions, path: string): void {
+  checkName(queue.name, `${path}.name`);
+  if (queue.bindingKeys !== undefined) {
+    if (!Array.isArray(queue.bindingKeys) || queue.bindingKeys.length === 0) {
+      throw new ConfigurationError(`${path}.bindingKeys must be a non-empty array`, [
+        { path: `${path}.bindingKeys`, message: "must be a non-empty array" },
+      ]);
+    }
+    for (const key of queue.bindingKeys) {
+      if (typeof key !== "string" || Buffer.byteLength(key, "utf8") > 255) {
+        throw new ConfigurationError(`${path}.bindingKeys entries must be strings of at most 255 bytes`, [
+          { path: `${path}.bindingKeys`, message: "entries must be strings of at most 255 bytes" },
+        ]);
+      }
+    }
+  }
+  if (queue.type !== undefined && queue.type !== "classic" && queue.type !== "quorum") {
+    throw new ConfigurationError(`${path}.type must be "classic" or "quorum"`, [
+      { path: `${path}.type`, message: 'must be "classic" or "quorum"' },
+    ]);
+  }
+}
+
+/**
+ * Publishes streamll events to a durable RabbitMQ topic exchange on a confirm channel. A batch counts as
+ * delivered only once the broker confirmed every message; nacked and unconfirmed messages are reported as
+ * retriable per-event failures, unroutable ones (mandatory publishing) as non-retriable ones. Connects lazily
+ * and reconnects with backoff; while disconnected or blocked, `send` fails fast so events wait in the delivery
+ * pipeline's bounded queue and the host is never blocked.
+ */
+export class RabbitMQSink implements Sink {
+  readonly name: string;
+  readonly #exchange: string;
+  readonly #declareExchange: boolean;
+  readonly #routingKey: (event: StreamllEvent) => string;
+  readonly #mandatory: boolean;
+  readonly #persistent: boolean;
+  readonly #queue: RabbitMQQueueOptions | undefined;
+  readonly #whenBlocked: BlockedPolicy;
+  readonly #manager: ConnectionManager;
+  readonly #stats: MutableStats = { published: 0, confirmed: 0, nacked: 0, unroutable: 0, unconfirmed: 0 };
+  /** Batches waiting for confirms, searched when the broker returns a message (rare, so no per-message index). */
+  readonly #inFlight = new Set<InFlightBatch>();
+
+  #channel: ConfirmChannel | null = null;
+  #channelModel: ChannelModel | null = null;
+  #channelError: Error | null = null;
+  #opening: Promise<ConfirmChannel> | null = null;
+  #closed = false;
+
+  constructor(options: RabbitMQSinkOptions = {}) {
+    validateConnectionOptions(options);
+    this.#exchange = options.exchange ?? DEFAULT_EXCHANGE;
+    checkName(this.#exchange, "exchange");
+    if (options.queue !== undefined) validateQueueOptions(options.queue, "queue");
+    if (
+      options.whenBlocked !== undefined &&
+      options.whenBlocked !== "fail" &&
+      options.whenBlocked !== "wait"
+    ) {
+      throw new ConfigurationError('whenBlocked must be "fail" or "wait"', [
+        { path: "whenBlocked", message: 'must be "fail" or "wait"' },
+      ]);
+    }
+    const routingKey = options.routingKey ?? DEFAULT_ROUTING_KEY_TEMPLATE;
+    if (typeof routingKey === "function") {
+      this.#routingKey = (event) => {
+        const key = String(routingKey(event));
+        return Buffer.byteLength(key, "utf8") <= 255
+          ? key
+          : Buffer.from(key, "utf8")
+              .subarray(0, 255)
+              .toString("utf8")
+              .replace(/\uFFFD+$/, "");
+      };
+    } else {
+      this.#routingKey = compileRoutingKey(routingKey);
+    }
+    this.name = options.name ?? `rabbitmq:${this.#exchange}`;
+    this.#declareExchange = options.declareExchange ?? true;
+    this.#mandatory = options.mandatory ?? true;
+    this.#persistent = options.persistent ?? true;
+    this.#queue = options.queue;
+    this.#whenBlocked = options.whenBlocked ?? "fail";
+    this.#manager = new ConnectionManager(options, {
+      keepProcessAlive: false,
+      label: `RabbitMQ sink ${this.name}`,
+      logger: options.logger ?? consoleLogger,
+    });
+  }
+
+  /** The routing key an event is published with. */
+  routingKeyFor(event: StreamllEvent): string {
+    return this.#routingKey(event);
+  }
+
+  /**
+   * Connects and declares the exchange (and queue) now instead of at the first send. Optional; rejects with a
+   * `SinkError` (secrets removed) when the broker is unreachable or refuses the declarations.
+   */
+  async connect(): Promise<void> {
+    await this.#getChannel();
+  }
+
+  /** Counters since construction. */
+  getStats(): RabbitMQSinkStats {
+    return {
+      ...this.#stats,
+      reconnects: this.#manager.reconnects,
+      secretUpdates: this.#manager.secretUpdates,
+      connected: this.#manager.connection !== null,
+      blocked: this.#manager.blockedReason,
+    };
+  }
+
+  async send(batch: readonly EncodedEvent[], context: SendContext): Promise<SendResult | undefined> {
+    if (this.#closed) {
+      throw new SinkError(`RabbitMQ sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
+    }
+    if (batch.length === 0) return undefined;
+    await this.#respectFlowControl(context.signal);
+    const channel = await abortable(this.#getChannel(), context.signal, "opening the RabbitMQ channel");
+    return this.#publish(channel, batch, context.signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#opening) await this.#opening.catch(() => {});
+    const channel = this.#channel;
+    this.#channel = null;
+    if (channel) {
+      try {
+        await channel.close();
+      } catch {
+        // The channel or connection is already gone.
+      }
+    }
+    await this.#manager.close();
+  }
+
+  async #respectFlowControl(signal: AbortSignal): Promise<void> {
+    const reason = this.#manager.blockedReason;
+    if (reason === null) return;
+    if (this.#whenBlocked === "fail") {
+      throw new SinkError(`RabbitMQ broker blocked publishing (${reason}); events stay queued`, {
+        retriable: true,
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        off();
+        reject(
+          new SinkError(`waiting for the broker to unblock publishing (${reason}) aborted`, {
+            retriable: true,
+            code: "SEND_TIMEOUT",
+          }),
+        );
+      };
+      const off = this.#manager.onBlockedChange((value) => {
+        if (value !== null) return;
+        off();
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #getChannel(): Promise<ConfirmChannel> {
+    const model = this.#manager.connection;
+    if (this.#channel && model !== null && this.#channelModel === model)
+      return Promise.resolve(this.#channel);
+    if (this.#opening) return this.#opening;
+    const opening = this.#openChannel().finally(() => {
+      this.#opening = null;
+    });
+    this.#opening = opening;
+    return opening;
+  }
+
+  async #openChannel(): Promise<ConfirmChannel> {
+    const model = await this.#manager.acquire();
+    let channel: ConfirmChannel;
+    try {
+      channel = await model.createConfirmChannel();
+    } catch (error) {
+      throw this.#manager.sanitize(error, "cannot open a confirm channel");
+    }
+    this.#channelError = null;
+    // Without an `error` listener a channel error (e.g. NOT_FOUND) would crash the host process.
+    channel.on("error", (error: Error) => {
+      this.#channelError = this.#manager.sanitize(error, "channel closed by the broker");
+    });
+    channel.on("close", () => {
+      if (this.#channel === channel) this.#channel = null;
+    });
+    channel.on("return", (message: Message) => {
+      const id: unknown = message.properties.messageId;
+      if (typeof id !== "string") return;
+      for (const inFlight of this.#inFlight) {
+        if (inFlight.channel !== channel) continue;
+        const index = inFlight.batch.findIndex(
+          (encoded, i) => encoded.event.event_id === id && !inFlight.returned.has(i),
+        );
+        if (index >= 0) {
+          inFlight.returned.add(index);
+          return;
+        }
+      }
+    });
+    try {
+      if (this.#declareExchange) await channel.assertExchange(this.#exchange, "topic", { durable: true });
+      if (this.#queue) await declareQueue(channel, this.#exchange, this.#queue);
+    } catch (error) {
+      await channel.close().catch(() => {});
+      throw this.#manager.sanitize(this.#channelError ?? error, "declaring the exchange or queue failed");
+    }
+    if (this.#closed) {
+      await channel.close().catch(() => {});
+      throw new SinkError(`RabbitMQ sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
+    }
+    this.#channel = channel;
+    this.#channelModel = model;
+    return channel;
+  }
+
+  #properties(event: StreamllEvent): Options.Publish {
+    const millis = Date.parse(event.timestamp);
+    const properties: Options.Publish = {
+      persistent: this.#persistent,
+      mandatory: this.#mandatory,
+      contentType: "application/json",
+      messageId: event.event_id,
+      type: event.event_type,
+      appId: "streamll",
+      headers: {
+        schema_version: event.schema_version,
+        event_type: event.event_type,
+        module_name: event.module_name,
+      },
+    };
+    // AMQP timestamps are whole seconds since the epoch; the event keeps the precise time in its JSON.
+    if (Number.isFinite(millis)) properties.timestamp = Math.floor(millis / 1000);
+    return properties;
+  }
+
+  #publish(
+    channel: ConfirmChannel,
+    batch: readonly EncodedEvent[],
+    signal: AbortSignal,
+  ): Promise<SendResult | undefined> {
+    return new Promise<SendResult | undefined>((resolve, reject) => {
+      const count = batch.length;
+      // undefined: waiting for the confirm; null: confirmed; otherwise why it failed.
+      const outcome: (null | { error: unknown; retriable: boolean } | undefined)[] = new Array(count).fill(
+        undefined,
+      );
+      const returned = new Set<number>();
+      const inFlight: InFlightBatch = { batch, channel, returned };
+      this.#inFlight.add(inFlight);
+      let pending = count;
+      let settled = false;
+
+      const cleanup = (): void => {
+        this.#inFlight.delete(inFlight);
+        signal.removeEventListener("abort", onAbort);
+        channel.removeListener("close", onClose);
+      };
+      const settle = (index: number, result: null | { error: unknown; retriable: boolean }): void => {
+        if (outcome[index] !== undefined) return;
+        outcome[index] = result;
+        pending -= 1;
+        if (pending === 0) finish();
+      };
+      const failPending = (error: unknown): void => {
+        for (let i = 0; i < count; i += 1) {
+          if (outcome[i] === undefined) {
+            this.#stats.unconfirmed += 1;
+            settle(i, { error, retriable: true });
+          }
+        }
+      };
+      const finish = (): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        const failures: EventFailure[] = [];
+        for (let i = 0; i < count; i += 1) {
+          const result = outcome[i];
+          if (returned.has(i)) {
+            this.#stats.unroutable += 1;
+            const key = this.#routingKey(batch[i]!.event);
+            failures.push({
+              index: i,
+              retriable: false,
+              error: new SinkError(
+                `unroutable: no queue is bound to exchange "${this.#exchange}" for routing key "${key}"`,
+                { retriable: false },
+              ),
+            });
+          } else if (result) {
+            failures.push({ index: i, error: result.error, retriable: result.retriable });
+          } else {
+            this.#stats.confirmed += 1;
+          }
+        }
+        resolve(failures.length > 0 ? { failures } : undefined);
+      };
+      const onClose = (): void => {
+        failPending(
+          this.#channelError ??
+            new SinkError("RabbitMQ channel closed before the broker confirmed the message", {
+              retriable: true,
+            }),
+        );
+      };
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        reject(
+          new SinkError("waiting for RabbitMQ publisher confirms aborted", {
+            retriable: true,
+            code: "SEND_TIMEOUT",
+          }),
+        );
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      channel.on("close", onClose);
+
+      // Publish the whole batch, then let the confirms arrive: one round trip per batch, not per message.
+      // Memory stays bounded by the pipeline's batch byte limit, so the channel's write buffer is not awaited.
+      for (let i = 0; i < count; i += 1) {
+        const encoded = batch[i]!;
+        try {
+          channel.publish(
+            this.#exchange,
+            this.#routingKey(encoded.event),
+            Buffer.from(encoded.json, "utf8"),
+            this.#properties(encoded.event),
+            (error: unknown) => {
+              if (error) {
+                if (outcome[i] === undefined && !channelClosed(error)) this.#stats.nacked += 1;
+                else if (outcome[i] === undefined) this.#stats.unconfirmed += 1;
+                settle(i, {
+                  error: channelClosed(error)
+                    ? (this.#channelError ?? this.#manager.sanitize(error, "RabbitMQ channel closed"))
+                    : new SinkError("RabbitMQ refused the message (nack)", { retriable: true }),
+                  retriable: true,
+                });
+              } else {
+                settle(i, null);
+              }
+            },
+          );
+          this.#stats.published += 1;
+        } catch (error) {
+          if (error instanceof RangeError) {
+            // amqplib refuses this one message (its headers do not fit a frame): retrying cannot help.
+            settle(i, {
+              error: new SinkError(`message not publishable: ${error.message}`, { retriable: false }),
+              retriable: false,
+            });
+          } else {
+            // The channel is closed: nothing more can be written on it.
+            failPending(this.#channelError ?? this.#manager.sanitize(error, "RabbitMQ channel unusable"));
+            break;
+          }
+        }
+      }
+    });
+  }
+}
+
+interface InFlightBatch {
+  readonly batch: readonly EncodedEvent[];
+  readonly channel: ConfirmChannel;
+  /** Indexes the broker returned as unroutable (`basic.return` arrives before the message's confirm). */
+  readonly returned: Set<number>;
+}
+
+function channelClosed(error: unknown): boolean {
+  return error instanceof Error && /closed/i.test(error.message);
+}

@@ -1,0 +1,43 @@
+import { ConfigurationError } from "@streamll/core";
+import { describe, expect, it } from "vitest";
+import { makeEvent } from "./__fixtures__/events";
+import { compileRoutingKey, DEFAULT_ROUTING_KEY_TEMPLATE, sanitizeRoutingKeyPart } from "./routing-key";
+
+describe("routing keys", () => {
+  it("uses streamll.{module_name}.{event_type} by default", () => {
+    const key = compileRoutingKey(DEFAULT_ROUTING_KEY_TEMPLATE);
+    expect(key(makeEvent({ module_name: "RAG", event_type: "token" }))).toBe("streamll.RAG.token");
+  });
+
+  it("keeps each placeholder one word: dots, wildcards and whitespace become _", () => {
+    const key = compileRoutingKey(DEFAULT_ROUTING_KEY_TEMPLATE);
+    expect(key(makeEvent({ module_name: "app.rag *#\tx", event_type: "a.b" }))).toBe(
+      "streamll.app_rag____x.a_b",
+    );
+    expect(sanitizeRoutingKeyPart("")).toBe("_");
+    expect(sanitizeRoutingKeyPart("#")).toBe("_");
+  });
+
+  it("supports other fields and tags; null fields and missing tags become none", () => {
+    const key = compileRoutingKey("{tags.env}.{operation}.{method_name}.{tags.missing}");
+    const event = makeEvent({ tags: { env: "prod.eu" }, operation: null, method_name: "forward" });
+    expect(key(event)).toBe("prod_eu.none.forward.none");
+  });
+
+  it("rejects unknown placeholders and stray braces at construction", () => {
+    expect(() => compileRoutingKey("streamll.{module}")).toThrow(ConfigurationError);
+    expect(() => compileRoutingKey("streamll.{module_name")).toThrow(ConfigurationError);
+    expect(() => compileRoutingKey("")).toThrow(ConfigurationError);
+  });
+
+  it("cuts keys to 255 bytes without splitting a character", () => {
+    const key = compileRoutingKey("streamll.{module_name}");
+    const result = key(makeEvent({ module_name: "é".repeat(300) }));
+    expect(Buffer.byteLength(result, "utf8")).toBeLessThanOrEqual(255);
+    expect(result.endsWith("é")).toBe(true);
+  });
+
+  it("a fixed template is returned as is", () => {
+    expect(compileRoutingKey("all.events")(makeEvent())).toBe("all.events");
+  });
+});

@@ -1,0 +1,111 @@
+import type { StreamllEvent } from "@streamll/core";
+import { ConfigurationError } from "@streamll/core";
+
+/** The default routing key template: `streamll.<module_name>.<event_type>`. */
+export const DEFAULT_ROUTING_KEY_TEMPLATE = "streamll.{module_name}.{event_type}";
+
+/** Event fields a routing key template may use, besides `{tags.NAME}`. */
+export const ROUTING_KEY_FIELDS = [
+  "module_name",
+  "method_name",
+  "event_type",
+  "operation",
+  "execution_id",
+  "span_id",
+  "schema_version",
+] as const;
+
+/** A field name usable as a routing key placeholder. */
+export type RoutingKeyField = (typeof ROUTING_KEY_FIELDS)[number];
+
+/** AMQP short strings, routing keys included, are at most 255 bytes. */
+const MAX_ROUTING_KEY_BYTES = 255;
+/** Stands in for a null field or a missing tag. */
+const MISSING = "none";
+
+/**
+ * Makes a value safe as ONE routing-key word: `.` separates words and `*`/`#` are binding wildcards, so a
+ * module called `a.b` or `*` must not change which bindings match. Whitespace goes too, for readability in
+ * bindings and logs.
+ */
+export function sanitizeRoutingKeyPart(value: string): string {
+  const cleaned = value.replace(/[.*#\s]/g, "_");
+  return cleaned === "" ? "_" : cleaned;
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, "utf8");
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
+
+type Part = string | ((event: StreamllEvent) => string);
+
+function fieldReader(field: RoutingKeyField): (event: StreamllEvent) => string {
+  return (event) => {
+    const value = event[field];
+    return sanitizeRoutingKeyPart(typeof value === "string" ? value : MISSING);
+  };
+}
+
+function tagReader(tag: string): (event: StreamllEvent) => string {
+  return (event) => sanitizeRoutingKeyPart(event.tags[tag] ?? MISSING);
+}
+
+/**
+ * Compiles a template such as `streamll.{module_name}.{event_type}` into a function. Placeholders are the
+ * fields in `ROUTING_KEY_FIELDS` and `{tags.NAME}`; a null field or missing tag becomes `none`; every value is
+ * sanitised with `sanitizeRoutingKeyPart`. Keys longer than 255 bytes are cut to fit. An unknown placeholder
+ * throws `ConfigurationError` at construction, not at the first event.
+ */
+export function compileRoutingKey(
+  template: string,
+  optionPath = "routingKey",
+): (event: StreamllEvent) => string {
+  if (typeof template !== "string" || template.length === 0) {
+    throw new ConfigurationError(`${optionPath} must be a non-empty string`, [
+      { path: optionPath, message: "must be a non-empty string" },
+    ]);
+  }
+  const parts: Part[] = [];
+  const pattern = /\{([^{}]*)\}/g;
+  let last = 0;
+  for (const match of template.matchAll(pattern)) {
+    const index = match.index ?? 0;
+    if (index > last) parts.push(template.slice(last, index));
+    const name = (match[1] ?? "").trim();
+    if ((ROUTING_KEY_FIELDS as readonly string[]).includes(name)) {
+      parts.push(fieldReader(name as RoutingKeyField));
+    } else if (name.startsWith("tags.") && name.length > 5) {
+      parts.push(tagReader(name.slice(5)));
+    } else {
+      throw new ConfigurationError(
+        `${optionPath}: unknown placeholder {${name}} (use ${ROUTING_KEY_FIELDS.map((f) => `{${f}}`).join(", ")} or {tags.NAME})`,
+        [{ path: optionPath, message: `unknown placeholder {${name}}` }],
+      );
+    }
+    last = index + match[0].length;
+  }
+  if (last < template.length) parts.push(template.slice(last));
+  if (/[{}]/.test(parts.filter((p): p is string => typeof p === "string").join(""))) {
+    throw new ConfigurationError(`${optionPath}: unbalanced braces in "${template}"`, [
+      { path: optionPath, message: "unbalanced braces" },
+    ]);
+  }
+  if (parts.every((p) => typeof p === "string")) {
+    const fixed = truncateUtf8(template, MAX_ROUTING_KEY_BYTES);
+    return () => fixed;
+  }
+  return (event) => {
+    let key = "";
+    for (const part of parts) key += typeof part === "string" ? part : part(event);
+    return key.length * 3 <= MAX_ROUTING_KEY_BYTES ? key : truncateUtf8(key, MAX_ROUTING_KEY_BYTES);
+  };
+}
