@@ -37,6 +37,15 @@ rabbitmq_up() {
   fi
 }
 
+kcat_up() {
+  # The Kafka suite checks what the sink wrote with a second, independent client (kcat, from Debian).
+  if ! command -v kcat >/dev/null 2>&1; then
+    echo "services: installing kcat from Debian" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+  fi
+}
+
 kafka_up() {
   bash "${ROOT}/scripts/kafka/kafka.sh" start
 }
@@ -45,6 +54,7 @@ case "${1:-up}" in
   up)
     redis_up
     rabbitmq_up
+    kcat_up
     kafka_up
     ;;
   down)
