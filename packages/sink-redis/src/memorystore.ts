@@ -1,0 +1,75 @@
+import type { Credentials } from "@streamll/core";
+import { ConfigurationError, CredentialError } from "@streamll/core";
+import type { RedisCredentials } from "./redis-connection";
+
+/**
+ * How long the adapter uses one access token before asking `google-auth-library` again: 4 minutes.
+ * google-auth-library hands out its cached token until about 5 minutes before the token's 1-hour expiry and
+ * renews it then, so a token the adapter holds always has minutes of validity left for new connections.
+ */
+export const MEMORYSTORE_TOKEN_REUSE_MS = 4 * 60_000;
+
+/** Default renewal lead relative to the reuse window: ask for a token every 3 minutes. */
+export const MEMORYSTORE_REFRESH_AHEAD_MS = 60_000;
+
+/**
+ * The part of `google-auth-library` the adapter uses: a `GoogleAuth` instance or an auth client
+ * (`OAuth2Client`, `Compute`, `JWT`, `Impersonated`, …). `getAccessToken()` returns the token as a string
+ * (`GoogleAuth`) or as `{ token }` (auth clients).
+ */
+export interface GoogleAccessTokenSource {
+  getAccessToken(): Promise<string | null | undefined | { token?: string | null | undefined }>;
+}
+
+/** Options of {@link memorystoreIamAuth}. */
+export interface MemorystoreIamAuthOptions {
+  /** Token source, e.g. `new GoogleAuth({ scopes: "https://www.googleapis.com/auth/cloud-platform" })`. */
+  auth: GoogleAccessTokenSource;
+  /** How long one token is used before asking again. Default {@link MEMORYSTORE_TOKEN_REUSE_MS}; at most 30 min. */
+  tokenReuseMs?: number;
+  /** Clock (epoch ms). Default `Date.now`. */
+  clock?: () => number;
+}
+
+const MAX_REUSE_MS = 30 * 60_000;
+
+/**
+ * Credentials for Memorystore for Redis Cluster and Memorystore for Valkey with IAM authentication: the OAuth2
+ * access token of the application's identity (`roles/redis.dbConnectionUser` for Redis Cluster,
+ * `roles/memorystore.dbConnectionUser` for Valkey) is sent as the `AUTH`
+ * password. Authenticated connections survive the token's expiry; new connections always get a current token.
+ * Works with `google-auth-library` (optional peer).
+ */
+export function memorystoreIamAuth(options: MemorystoreIamAuthOptions): RedisCredentials {
+  if (typeof options.auth?.getAccessToken !== "function") {
+    const message = "must be a GoogleAuth instance or auth client (an object with getAccessToken)";
+    throw new ConfigurationError(`Memorystore IAM auth ${message}`, [{ path: "auth", message }]);
+  }
+  const reuseMs = options.tokenReuseMs ?? MEMORYSTORE_TOKEN_REUSE_MS;
+  if (!Number.isFinite(reuseMs) || reuseMs <= MEMORYSTORE_REFRESH_AHEAD_MS || reuseMs > MAX_REUSE_MS) {
+    const message = `must be between ${MEMORYSTORE_REFRESH_AHEAD_MS + 1} and ${MAX_REUSE_MS} ms`;
+    throw new ConfigurationError(`Memorystore IAM tokenReuseMs ${message}`, [
+      { path: "tokenReuseMs", message },
+    ]);
+  }
+  const clock = options.clock ?? Date.now;
+  const auth = options.auth;
+  return {
+    refreshAheadMs: MEMORYSTORE_REFRESH_AHEAD_MS,
+    provider: async (): Promise<Credentials> => {
+      let result: Awaited<ReturnType<GoogleAccessTokenSource["getAccessToken"]>>;
+      try {
+        result = await auth.getAccessToken();
+      } catch (error) {
+        const reason =
+          error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : "unknown error";
+        throw new CredentialError(`Could not get a Google access token for Memorystore (${reason})`);
+      }
+      const token = typeof result === "string" ? result : (result?.token ?? undefined);
+      if (typeof token !== "string" || token === "") {
+        throw new CredentialError("google-auth-library returned no access token for Memorystore");
+      }
+      return { password: token, expiresAt: clock() + reuseMs };
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { inspect } from "node:util";
+import { ConfigurationError } from "@streamll/core";
+import type { Cluster, Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import { parseRedisUrl, RedisConnection } from "./redis-connection";
+import type { RedisSinkError } from "./redis-errors";
+import { freePort } from "./test-support/redis-servers";
+import { waitUntil } from "./test-support/wait";
+
+describe("parseRedisUrl", () => {
+  it("reads host, port, user, password, database and TLS", () => {
+    expect(parseRedisUrl("rediss://streamll:p%40ss%2Fword@cache.example.com:6380/2")).toEqual({
+      host: "cache.example.com",
+      port: 6380,
+      username: "streamll",
+      password: "p@ss/word",
+      db: 2,
+      tls: true,
+    });
+    expect(parseRedisUrl("redis://:only-password@10.0.0.5")).toMatchObject({
+      host: "10.0.0.5",
+      port: 6379,
+      username: undefined,
+      password: "only-password",
+      tls: false,
+    });
+    expect(parseRedisUrl("redis://[::1]:7000")).toMatchObject({ host: "::1", port: 7000 });
+  });
+
+  it("rejects other schemes and never repeats the URL (it may hold a password)", () => {
+    const error = (() => {
+      try {
+        parseRedisUrl("http://user:hunter2-secret@example.com");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(inspect(error)).not.toContain("hunter2-secret");
+    expect(() => parseRedisUrl("not a url with hunter2")).toThrow(ConfigurationError);
+  });
+});
+
+describe("RedisConnection options", () => {
+  it("turns on TLS with verification for rediss:// and keeps host names for cluster TLS", async () => {
+    const standalone = new RedisConnection(
+      { url: "rediss://cache.example.com:6380" },
+      { connectionName: "t" },
+    );
+    const options = (standalone.client as Redis).options;
+    expect(options.tls).toEqual({});
+    expect(options.enableOfflineQueue).toBe(false);
+    expect(options.maxRetriesPerRequest).toBe(0);
+    expect(options.lazyConnect).toBe(true);
+    await standalone.close();
+
+    const cluster = new RedisConnection(
+      {
+        url: "rediss://clustercfg.events.abc123.euw1.cache.amazonaws.com:6379",
+        cluster: true,
+        password: "tok",
+      },
+      { connectionName: "t" },
+    );
+    const clusterOptions = (cluster.client as Cluster).options;
+    expect(cluster.isCluster).toBe(true);
+    expect(clusterOptions.enableOfflineQueue).toBe(false);
+    expect(clusterOptions.redisOptions?.tls).toEqual({});
+    expect(clusterOptions.redisOptions?.password).toBe("tok");
+    let looked: string | undefined;
+    clusterOptions.dnsLookup?.("node.example", (_error, address) => {
+      looked = address;
+    });
+    expect(looked).toBe("node.example");
+    await cluster.close();
+  });
+
+  it("validates credentials and timeouts", () => {
+    expect(
+      () => new RedisConnection({ credentials: { refreshAheadMs: 1 } as never }, { connectionName: "t" }),
+    ).toThrow(ConfigurationError);
+    expect(() => new RedisConnection({ connectTimeoutMs: 0 }, { connectionName: "t" })).toThrow(
+      ConfigurationError,
+    );
+  });
+
+  it("reports failed credential refreshes to onError without the secret", async () => {
+    const secret = "refresh-secret-0123456789";
+    let calls = 0;
+    const errors: RedisSinkError[] = [];
+    const connection = new RedisConnection(
+      {
+        port: await freePort(),
+        connectTimeoutMs: 100,
+        credentials: {
+          refreshAheadMs: 1_000,
+          provider: async () => {
+            calls += 1;
+            if (calls > 1) throw new Error(`token service rejected ${secret}`);
+            return { username: "u", password: secret, expiresAt: Date.now() + 2_000 };
+          },
+        },
+      },
+      { connectionName: "t", onError: (error) => errors.push(error) },
+    );
+    // Fetches the first credential, then gives up on the (absent) server.
+    await expect(connection.ready()).rejects.toThrow(/not ready/);
+    await waitUntil(
+      () => errors.some((e) => e.message.includes("credential refresh failed")),
+      "a refresh warning",
+    );
+    for (const error of errors) expect(inspect(error, { depth: 5 })).not.toContain(secret);
+    await connection.close();
+  });
+});

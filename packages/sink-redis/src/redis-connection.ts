@@ -1,0 +1,497 @@
+import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
+import type { CredentialProvider, Credentials } from "@streamll/core";
+import { ConfigurationError, createRefreshingCredentials } from "@streamll/core";
+import type { ClusterNode, ClusterOptions, DNSLookupFunction, RedisOptions } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { RedisSinkError, safeRedisMessage, toRedisSinkError } from "./redis-errors";
+
+/**
+ * A rotating credential for Redis: the cloud adapters (`@streamll/sink-redis/elasticache`, `/azure`,
+ * `/memorystore`) return one, and any `CredentialProvider` can be wrapped in one.
+ */
+export interface RedisCredentials {
+  /** Fetches a fresh credential. Called at start-up and again `refreshAheadMs` before each one expires. */
+  readonly provider: CredentialProvider;
+  /**
+   * How long before `expiresAt` a credential is renewed; live connections are then re-authenticated with
+   * `AUTH` and reconnects use the new one. Default 5 minutes.
+   */
+  readonly refreshAheadMs?: number;
+}
+
+/** Redis Cluster settings. */
+export interface RedisClusterConfig {
+  /**
+   * Startup nodes (e.g. the ElastiCache configuration endpoint). Default: the host and port of `url` (or
+   * `host`/`port`).
+   */
+  nodes?: ClusterNode[];
+  /**
+   * ioredis cluster options, applied over streamll's defaults. `redisOptions` in here is merged with the
+   * connection settings (TLS, credentials, timeouts) streamll derives from the other options.
+   */
+  options?: ClusterOptions;
+}
+
+/** How to reach Redis. Shared by {@link RedisSink} and {@link RedisEventReader}. */
+export interface RedisConnectionOptions {
+  /**
+   * `redis://[[user][:password]@]host[:port][/db]` or `rediss://…` for TLS (verification on). Credentials in the
+   * URL are used unless `credentials` is set. Default `redis://127.0.0.1:6379`.
+   */
+  url?: string;
+  /** Host name or IP; overrides the URL's host. */
+  host?: string;
+  /** Port; overrides the URL's port. */
+  port?: number;
+  /** ACL user name (Redis 6+); overrides the URL's user. */
+  username?: string;
+  /** Password or AUTH token; overrides the URL's password. Never logged. */
+  password?: string;
+  /** Database index (standalone only). */
+  db?: number;
+  /**
+   * TLS. `true` uses the system's trusted CAs with hostname verification; an object is passed to
+   * `tls.connect` (e.g. `{ ca: serverCaPem }` for a private CA). A `rediss://` URL implies `true`. Verification
+   * is only off when you pass `{ rejectUnauthorized: false }` yourself.
+   */
+  tls?: boolean | TlsConnectionOptions;
+  /** Rotating credentials (IAM tokens, Entra tokens, …). Takes precedence over `username`/`password`. */
+  credentials?: CredentialProvider | RedisCredentials;
+  /** Use `Redis.Cluster`. `true` starts from `url`/`host`/`port`. */
+  cluster?: boolean | RedisClusterConfig;
+  /** Time allowed to open a connection (TCP + TLS + AUTH) before a send fails and is retried. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Time Redis may stay silent while replies are outstanding. After that the connection is treated as dead:
+   * it is closed and reopened, and the batch fails (retriably). Default 5000 ms.
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Extra ioredis options (standalone) or `redisOptions` (cluster nodes), applied over streamll's defaults.
+   * Use it for `connectionName`, `family`, `keepAlive` and the like.
+   */
+  redisOptions?: RedisOptions;
+}
+
+/** Default of {@link RedisConnectionOptions.connectTimeoutMs}. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Default of {@link RedisConnectionOptions.commandTimeoutMs}. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+/** Default of {@link RedisCredentials.refreshAheadMs} for a plain credential provider. */
+export const DEFAULT_REFRESH_AHEAD_MS = 5 * 60_000;
+
+/** The parts of a Redis URL. */
+export interface ParsedRedisUrl {
+  /** Host name or IP (IPv6 without brackets); `127.0.0.1` when the URL has none. */
+  host: string;
+  /** Port; 6379 when the URL has none. */
+  port: number;
+  /** ACL user name, percent-decoded. */
+  username: string | undefined;
+  /** Password, percent-decoded. A secret: never log it. */
+  password: string | undefined;
+  /** Database index from the path (`/2`). */
+  db: number | undefined;
+  /** True for `rediss://`. */
+  tls: boolean;
+}
+
+function configError(path: string, message: string): ConfigurationError {
+  return new ConfigurationError(`Redis ${path} ${message}`, [{ path, message }]);
+}
+
+/** Parses a `redis://` or `rediss://` URL. Errors never repeat the URL, which may hold a password. */
+export function parseRedisUrl(url: string): ParsedRedisUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw configError("url", "is not a valid URL (expected redis://host:port or rediss://host:port)");
+  }
+  const scheme = parsed.protocol;
+  if (scheme !== "redis:" && scheme !== "rediss:") {
+    throw configError("url", `must use redis:// or rediss://, got ${scheme}//`);
+  }
+  let db: number | undefined;
+  const path = parsed.pathname.replace(/^\//, "");
+  if (path !== "") {
+    db = Number(path);
+    if (!Number.isInteger(db) || db < 0)
+      throw configError("url", "has a database path that is not an integer");
+  }
+  const port = parsed.port === "" ? 6379 : Number(parsed.port);
+  return {
+    host: parsed.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+    port,
+    username: parsed.username === "" ? undefined : decodeURIComponent(parsed.username),
+    password: parsed.password === "" ? undefined : decodeURIComponent(parsed.password),
+    db,
+    tls: scheme === "rediss:",
+  };
+}
+
+function positiveInteger(value: number | undefined, fallback: number, path: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0)
+    throw configError(path, `must be a positive number, got ${String(value)}`);
+  return Math.floor(value);
+}
+
+function normaliseCredentials(
+  credentials: CredentialProvider | RedisCredentials | undefined,
+): RedisCredentials | undefined {
+  if (credentials === undefined) return undefined;
+  if (typeof credentials === "function") return { provider: credentials };
+  if (typeof credentials === "object" && credentials !== null && typeof credentials.provider === "function") {
+    return credentials;
+  }
+  throw configError("credentials", "must be a credential provider function or { provider, refreshAheadMs }");
+}
+
+// Reconnect quickly at first, then every 2 s at most: the delivery pipeline paces retries and the breaker, so
+// a long ioredis back-off would only delay recovery after the server is back.
+function reconnectDelay(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 6), 2_000) + Math.floor(Math.random() * 100);
+}
+
+type AnyClient = Redis | Cluster;
+
+/** A lazily connected ioredis client plus the credential rotation that keeps it authenticated. */
+export class RedisConnection {
+  /** The ioredis client (standalone or cluster), created with `lazyConnect`. */
+  readonly client: AnyClient;
+  /** True when `client` is a `Redis.Cluster`. */
+  readonly isCluster: boolean;
+  /** Resolved {@link RedisConnectionOptions.connectTimeoutMs}. */
+  readonly connectTimeoutMs: number;
+  /** Resolved {@link RedisConnectionOptions.commandTimeoutMs}. */
+  readonly commandTimeoutMs: number;
+  #credentials: ReturnType<typeof createRefreshingCredentials> | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #current: Credentials | undefined;
+  #staticSecret: string | undefined;
+  #lastError: string | undefined;
+  #closed = false;
+  #onError: ((error: RedisSinkError) => void) | undefined;
+
+  constructor(
+    options: RedisConnectionOptions,
+    role: {
+      connectionName: string;
+      extraCommandTimeoutMs?: number;
+      onError?: (error: RedisSinkError) => void;
+    },
+  ) {
+    const parsed: ParsedRedisUrl = options.url
+      ? parseRedisUrl(options.url)
+      : {
+          host: "127.0.0.1",
+          port: 6379,
+          username: undefined,
+          password: undefined,
+          db: undefined,
+          tls: false,
+        };
+    this.connectTimeoutMs = positiveInteger(
+      options.connectTimeoutMs,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+      "connectTimeoutMs",
+    );
+    this.commandTimeoutMs = positiveInteger(
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS,
+      "commandTimeoutMs",
+    );
+    this.#onError = role.onError;
+    const credentials = normaliseCredentials(options.credentials);
+    if (credentials !== undefined) {
+      const refreshAheadMs = positiveInteger(
+        credentials.refreshAheadMs,
+        DEFAULT_REFRESH_AHEAD_MS,
+        "credentials.refreshAheadMs",
+      );
+      const onError = role.onError;
+      this.#credentials = createRefreshingCredentials(credentials.provider, {
+        refreshAheadMs,
+        // Refresh failures (already scrubbed of secrets by the cache) go where connection errors go.
+        ...(onError === undefined
+          ? {}
+          : {
+              logger: {
+                warn: (message: string, context?: object) => {
+                  const detail = (context as { error?: unknown } | undefined)?.error;
+                  const text = typeof detail === "string" ? `${message}: ${detail}` : message;
+                  onError(new RedisSinkError(safeRedisMessage(text, this.secrets()), { retriable: true }));
+                },
+              },
+            }),
+      });
+    }
+
+    const host = options.host ?? parsed.host;
+    const port = options.port ?? parsed.port;
+    const username = credentials ? undefined : (options.username ?? parsed.username);
+    const password = credentials ? undefined : (options.password ?? parsed.password);
+    this.#staticSecret = password;
+    const tlsOption = options.tls ?? parsed.tls;
+    const tls: TlsConnectionOptions | undefined =
+      tlsOption === true ? {} : tlsOption === false ? undefined : { ...tlsOption };
+
+    const common: RedisOptions = {
+      lazyConnect: true,
+      connectTimeout: this.connectTimeoutMs,
+      // One timer per socket read instead of ioredis' per-command timers (a 512-event batch would arm 512):
+      // when replies are outstanding and nothing arrives for this long, the socket is destroyed, the commands
+      // fail (retriable) and the client reconnects.
+      socketTimeout: this.commandTimeoutMs + (role.extraCommandTimeoutMs ?? 0),
+      // A command whose connection drops fails at once; the delivery pipeline decides whether to retry, so
+      // ioredis must not replay it a second time behind our back.
+      maxRetriesPerRequest: 0,
+      connectionName: role.connectionName,
+      ...(username === undefined ? {} : { username }),
+      ...(password === undefined ? {} : { password }),
+      ...(tls === undefined ? {} : { tls }),
+      ...options.redisOptions,
+    };
+
+    if (options.cluster) {
+      this.isCluster = true;
+      const config: RedisClusterConfig = options.cluster === true ? {} : options.cluster;
+      const nodes = config.nodes ?? [{ host, port }];
+      const clusterOptions: ClusterOptions = {
+        lazyConnect: true,
+        // Without an offline queue a send while the cluster is down fails at once instead of piling up inside
+        // ioredis; the delivery pipeline owns buffering.
+        enableOfflineQueue: false,
+        clusterRetryStrategy: reconnectDelay,
+        slotsRefreshTimeout: this.connectTimeoutMs,
+        // TLS certificates name the host, not its IP: keep host names as given (ElastiCache, Memorystore,
+        // Azure all need this with TLS).
+        ...(tls === undefined ? {} : { dnsLookup: keepHostName }),
+        ...config.options,
+        redisOptions: { ...omitNodeOnly(common), ...config.options?.redisOptions },
+      };
+      this.client = new Cluster(nodes, clusterOptions);
+      this.client.on("+node", (node: Redis) => this.#prepareNode(node));
+    } else {
+      this.isCluster = false;
+      this.client = new Redis({
+        host,
+        port,
+        ...(parsed.db === undefined && options.db === undefined ? {} : { db: options.db ?? parsed.db }),
+        enableOfflineQueue: false,
+        retryStrategy: reconnectDelay,
+        ...common,
+      });
+    }
+    // ioredis prints unhandled error events (with command arguments) to stderr; keep a safe copy instead.
+    this.client.on("error", (error: unknown) => this.#recordError(error));
+    this.client.on("node error", (error: unknown) => this.#recordError(error));
+  }
+
+  /** The last connection error, without secrets. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /** Secrets that must never appear in messages: used to scrub errors. */
+  secrets(): string[] {
+    const out: string[] = [];
+    if (this.#current?.password) out.push(this.#current.password);
+    if (this.#staticSecret) out.push(this.#staticSecret);
+    return out;
+  }
+
+  #recordError(error: unknown): void {
+    let wrapped = toRedisSinkError(error, "Redis connection error", this.secrets());
+    // Cluster errors such as "Failed to refresh slots cache." hide the cause (often TLS or AUTH) in lastNodeError.
+    const nodeError = (error as { lastNodeError?: unknown } | null)?.lastNodeError;
+    if (nodeError !== undefined) {
+      const detail = safeRedisMessage(nodeError, this.secrets());
+      wrapped = new RedisSinkError(`${wrapped.message} (last node error: ${detail})`, {
+        retriable: wrapped.retriable,
+        redisCode: wrapped.redisCode,
+      });
+    }
+    this.#lastError = wrapped.message;
+    this.#onError?.(wrapped);
+  }
+
+  #prepareNode(node: Redis): void {
+    // New cluster node connections copy the options the cluster was built with; give them today's secret.
+    if (this.#current !== undefined) {
+      node.options.password = this.#current.password;
+      node.options.username = this.#current.username;
+    }
+  }
+
+  /** True when the client is connected and (with rotating credentials) uses the cache's current credential. */
+  isReady(): boolean {
+    if (this.#closed || this.client.status !== "ready") return false;
+    if (this.#credentials === undefined) return true;
+    const cached = this.#credentials.peek();
+    return cached !== undefined && cached === this.#current;
+  }
+
+  /**
+   * Makes sure the client is connected and authenticated with the current credential, waiting at most
+   * `connectTimeoutMs`. Throws a retriable {@link RedisSinkError} when Redis is not reachable in time.
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    if (this.#closed)
+      throw new RedisSinkError("Redis connection is closed", { retriable: false, code: "SINK_CLOSED" });
+    if (this.#credentials !== undefined) {
+      const credentials = await this.#credentials.get();
+      if (this.#current === undefined) {
+        this.#current = credentials;
+        this.#setPassword(credentials);
+        this.#unsubscribe = this.#credentials.subscribe((next) => {
+          void this.applyCredentials(next);
+        });
+      } else if (
+        credentials.password !== this.#current.password ||
+        credentials.username !== this.#current.username
+      ) {
+        await this.applyCredentials(credentials);
+      }
+    }
+    if (this.client.status === "ready") return;
+    if (this.client.status === "wait" || this.client.status === "end") {
+      // Connection failures arrive as `error` events and are retried by the reconnect strategy.
+      this.client.connect().catch(() => undefined);
+    }
+    await this.#waitForReady(signal);
+  }
+
+  #waitForReady(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.client.status === "ready") {
+        resolve();
+        return;
+      }
+      const client = this.client;
+      const cleanup = () => {
+        clearTimeout(timer);
+        client.off("ready", onReady);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(
+          new RedisSinkError("Redis send aborted while connecting", {
+            retriable: true,
+            code: "SEND_TIMEOUT",
+          }),
+        );
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        const detail = this.#lastError ? ` (${this.#lastError})` : "";
+        reject(
+          new RedisSinkError(
+            `Redis not ready within ${this.connectTimeoutMs} ms, status ${client.status}${detail}`,
+            { retriable: true },
+          ),
+        );
+      }, this.connectTimeoutMs);
+      timer.unref?.();
+      client.once("ready", onReady);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #setPassword(credentials: Credentials): void {
+    if (this.client instanceof Cluster) {
+      const redisOptions = this.client.options.redisOptions ?? {};
+      redisOptions.password = credentials.password;
+      redisOptions.username = credentials.username;
+      this.client.options.redisOptions = redisOptions;
+      for (const node of this.client.nodes()) this.#prepareNode(node);
+    } else {
+      this.client.options.password = credentials.password;
+      this.client.options.username = credentials.username;
+    }
+  }
+
+  /**
+   * Uses a new credential: reconnects use it, and every live connection is re-authenticated with `AUTH` so it
+   * survives the old credential's expiry (ElastiCache drops connections after 12 h without it, Azure when the
+   * token expires). A failed `AUTH` leaves the connection authenticated as before and is reported.
+   */
+  async applyCredentials(credentials: Credentials): Promise<void> {
+    if (this.#closed) return;
+    this.#current = credentials;
+    this.#setPassword(credentials);
+    const targets: Redis[] = this.client instanceof Cluster ? this.client.nodes() : [this.client];
+    await Promise.all(
+      targets
+        .filter((node) => node.status === "ready")
+        .map(async (node) => {
+          try {
+            if (credentials.username) await node.auth(credentials.username, credentials.password);
+            else await node.auth(credentials.password);
+          } catch (error) {
+            this.#recordError(error);
+          }
+        }),
+    );
+  }
+
+  /** Closes the client (QUIT when connected, so replies in flight arrive first) and stops credential refresh. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#credentials?.close();
+    const status = this.client.status;
+    if (status === "ready") {
+      try {
+        await withTimeout(this.client.quit(), this.commandTimeoutMs);
+      } catch {
+        // QUIT failing means the connection is already gone.
+      }
+    }
+    this.client.disconnect();
+  }
+
+  /** A safe message for an error from this connection. */
+  describe(error: unknown): string {
+    return safeRedisMessage(error, this.secrets());
+  }
+}
+
+const keepHostName: DNSLookupFunction = (address, callback) => callback(null, address);
+
+function omitNodeOnly(options: RedisOptions): NonNullable<ClusterOptions["redisOptions"]> {
+  const {
+    port: _port,
+    host: _host,
+    path: _path,
+    sentinels: _sentinels,
+    retryStrategy: _retry,
+    ...rest
+  } = options;
+  const { enableOfflineQueue: _offline, readOnly: _readOnly, himportFieldsets: _himport, ...clean } = rest;
+  return clean;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timed out")), ms);
+        timer.unref?.();
+      }),
+    ]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}

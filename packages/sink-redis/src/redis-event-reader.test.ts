@@ -1,0 +1,280 @@
+import type { StreamllEvent } from "@streamll/core";
+import { ConfigurationError } from "@streamll/core";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RedisEventMessage, RedisEventReader, type RedisEventReaderOptions } from "./redis-event-reader";
+import { RedisSink } from "./redis-sink";
+import { sendContext, sequence } from "./test-support/events";
+import { freePort, REDIS_URL, redisAvailable, uniqueName } from "./test-support/redis-servers";
+import { waitUntil } from "./test-support/wait";
+
+const available = await redisAvailable();
+
+const seqOf = (event: StreamllEvent) => (event.data as { seq: number }).seq;
+
+describe.skipIf(!available)("RedisEventReader against Redis", () => {
+  let admin: Redis;
+  const keys: string[] = [];
+
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL);
+  });
+
+  afterAll(async () => {
+    if (keys.length > 0) await admin.del(...keys);
+    admin.disconnect();
+  });
+
+  function streamName(prefix: string): string {
+    const stream = uniqueName(prefix);
+    keys.push(stream, `${stream}:dead-letter`);
+    return stream;
+  }
+
+  async function write(stream: string, count: number, from = 0): Promise<void> {
+    const sink = new RedisSink({ url: REDIS_URL, stream });
+    const events = sequence(count + from).slice(from);
+    await sink.send(events, sendContext());
+    await sink.close();
+  }
+
+  function reader(stream: string, options: Partial<RedisEventReaderOptions> = {}): RedisEventReader {
+    return new RedisEventReader({
+      url: REDIS_URL,
+      stream,
+      group: "dashboard",
+      startFrom: "beginning",
+      blockMs: 100,
+      ...options,
+    });
+  }
+
+  async function pendingCount(stream: string, group = "dashboard"): Promise<number> {
+    const summary = (await admin.xpending(stream, group)) as [number, ...unknown[]];
+    return Number(summary[0]);
+  }
+
+  it("hands every event to the handler and acknowledges only after the handler resolved", async () => {
+    const stream = streamName("reader-ack");
+    await write(stream, 20);
+    const r = reader(stream);
+    const seen: number[] = [];
+    const pendingDuringHandler: number[] = [];
+    const running = r.run(async (event, message) => {
+      pendingDuringHandler.push(await pendingCount(stream));
+      expect(message.deliveryCount).toBe(1);
+      seen.push(seqOf(event));
+    });
+    await waitUntil(() => seen.length === 20, "20 events");
+    await r.stop();
+    await running;
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // While the handler ran, its own entry (at least) was still pending.
+    expect(pendingDuringHandler.every((n) => n >= 1)).toBe(true);
+    expect(await pendingCount(stream)).toBe(0);
+    expect(r.getStats()).toMatchObject({
+      received: 20,
+      acknowledged: 20,
+      handlerFailures: 0,
+      deadLettered: 0,
+    });
+  });
+
+  it("redelivers an entry whose handler failed, with a higher delivery count", async () => {
+    const stream = streamName("reader-retry");
+    await write(stream, 3);
+    const errors: unknown[] = [];
+    const r = reader(stream, { claimIdleMs: 100, claimIntervalMs: 50, onError: (e) => errors.push(e) });
+    const deliveries: [number, number][] = [];
+    const running = r.run((event, message) => {
+      deliveries.push([seqOf(event), message.deliveryCount]);
+      if (seqOf(event) === 1 && message.deliveryCount === 1) throw new Error("transient handler failure");
+    });
+    await waitUntil(() => deliveries.length === 4, "the retry");
+    await r.stop();
+    await running;
+    expect(deliveries).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [1, 2],
+    ]);
+    expect(errors.map((e) => (e as Error).message)).toEqual(["transient handler failure"]);
+    expect(r.getStats()).toMatchObject({ acknowledged: 3, handlerFailures: 1, claimed: 1 });
+    expect(await pendingCount(stream)).toBe(0);
+  });
+
+  it("dead-letters an entry that keeps failing after maxDeliveries, without blocking the others", async () => {
+    const stream = streamName("reader-poison");
+    await write(stream, 5);
+    const r = reader(stream, {
+      claimIdleMs: 60,
+      claimIntervalMs: 30,
+      maxDeliveries: 2,
+      onError: () => undefined,
+    });
+    const handled: number[] = [];
+    let poisonAttempts = 0;
+    const running = r.run((event) => {
+      if (seqOf(event) === 2) {
+        poisonAttempts += 1;
+        throw new Error("poison");
+      }
+      handled.push(seqOf(event));
+    });
+    await waitUntil(() => r.getStats().deadLettered === 1, "the dead letter");
+    await write(stream, 2, 5);
+    await waitUntil(() => handled.length === 6, "later events");
+    await r.stop();
+    await running;
+    expect(handled).toEqual([0, 1, 3, 4, 5, 6]);
+    expect(poisonAttempts).toBe(2);
+    const dead = await admin.xrange(`${stream}:dead-letter`, "-", "+");
+    expect(dead).toHaveLength(1);
+    const fields = Object.fromEntries(
+      (dead[0]?.[1] ?? []).flatMap((v, i, all) => (i % 2 === 0 ? [[v, all[i + 1]]] : [])),
+    ) as Record<string, string>;
+    expect(fields).toMatchObject({
+      reason: "max-deliveries",
+      source_stream: stream,
+      group: "dashboard",
+      deliveries: "3",
+    });
+    expect(JSON.parse(fields.event ?? "")).toMatchObject({ data: { seq: 2 } });
+    expect(await pendingCount(stream)).toBe(0);
+  });
+
+  it("dead-letters malformed entries (no event field, bad JSON, schema violations) and keeps reading", async () => {
+    const stream = streamName("reader-malformed");
+    await write(stream, 1);
+    await admin.xadd(stream, "*", "other", "field");
+    await admin.xadd(stream, "*", "event", "{not json");
+    await admin.xadd(stream, "*", "event", JSON.stringify({ schema_version: "1.0", event_id: "short" }));
+    await write(stream, 2, 1);
+    const r = reader(stream);
+    const handled: number[] = [];
+    const running = r.run((event) => {
+      handled.push(seqOf(event));
+    });
+    await waitUntil(() => handled.length === 3 && r.getStats().deadLettered === 3, "all entries");
+    await r.stop();
+    await running;
+    expect(handled).toEqual([0, 1, 2]);
+    expect(r.getStats()).toMatchObject({ malformed: 3, deadLettered: 3, acknowledged: 3 });
+    const dead = await admin.xrange(`${stream}:dead-letter`, "-", "+");
+    expect(dead.map(([, f]) => f[f.indexOf("reason") + 1])).toEqual(["malformed", "malformed", "malformed"]);
+    expect(dead[1]?.[1][1]).toBe("{not json");
+    expect(await pendingCount(stream)).toBe(0);
+  });
+
+  it("claims entries a dead consumer left pending", async () => {
+    const stream = streamName("reader-claim");
+    await write(stream, 4);
+    await admin.xgroup("CREATE", stream, "dashboard", "0", "MKSTREAM");
+    // A consumer that read everything and died before acknowledging.
+    await admin.xreadgroup("GROUP", "dashboard", "crashed", "COUNT", 10, "STREAMS", stream, ">");
+    expect(await pendingCount(stream)).toBe(4);
+    const r = reader(stream, { consumer: "survivor", claimIdleMs: 50, claimIntervalMs: 20 });
+    const seen: [number, number][] = [];
+    const running = r.run((event, message) => {
+      seen.push([seqOf(event), message.deliveryCount]);
+    });
+    await waitUntil(() => seen.length === 4, "claimed entries");
+    await r.stop();
+    await running;
+    expect(seen).toEqual([
+      [0, 2],
+      [1, 2],
+      [2, 2],
+      [3, 2],
+    ]);
+    expect(await pendingCount(stream)).toBe(0);
+    expect(r.getStats().claimed).toBe(4);
+  });
+
+  it("starts a new group at the end, the beginning, or after a given id", async () => {
+    const stream = streamName("reader-start");
+    await write(stream, 3);
+    const ids = (await admin.xrange(stream, "-", "+")).map(([id]) => id);
+
+    const collect = async (r: RedisEventReader, expected: number, after?: () => Promise<void>) => {
+      const seen: number[] = [];
+      const running = r.run((event) => {
+        seen.push(seqOf(event));
+      });
+      await after?.();
+      await waitUntil(() => seen.length >= expected, "events");
+      await r.stop();
+      await running;
+      return seen;
+    };
+    expect(await collect(reader(stream, { group: "g-begin", startFrom: "beginning" }), 3)).toEqual([0, 1, 2]);
+    expect(await collect(reader(stream, { group: "g-id", startFrom: { id: ids[0] ?? "0" } }), 2)).toEqual([
+      1, 2,
+    ]);
+    const fresh = reader(stream, { group: "g-new", startFrom: "new" });
+    expect(
+      await collect(fresh, 1, async () => {
+        await waitUntil(
+          async () => ((await admin.xinfo("GROUPS", stream)) as unknown[]).length === 3,
+          "group creation",
+        );
+        await write(stream, 4, 3);
+      }),
+    ).toEqual([3]);
+    expect(() => reader(stream, { startFrom: { id: "yesterday" } })).toThrow(ConfigurationError);
+  });
+
+  it("iterates with for await, acknowledging a message when the loop moves on", async () => {
+    const stream = streamName("reader-iterate");
+    await write(stream, 5);
+    const r = reader(stream);
+    const seen: RedisEventMessage[] = [];
+    for await (const message of r) {
+      seen.push(message);
+      if (seen.length === 3) break;
+    }
+    expect(seen.map((m) => seqOf(m.event))).toEqual([0, 1, 2]);
+    // The first two were acknowledged when the loop asked for more; the third stays pending (break).
+    const pending = (await admin.xpending(stream, "dashboard", "-", "+", 10)) as [string, ...unknown[]][];
+    expect(pending.map(([id]) => id)).toContain(seen[2]?.id);
+    expect(pending.map(([id]) => id)).not.toContain(seen[0]?.id);
+    expect(pending.map(([id]) => id)).not.toContain(seen[1]?.id);
+    await expect(r.run(() => undefined)).rejects.toThrow(/stopped/);
+
+    // stop() from inside the loop body ends the loop at its next step, acknowledging the current message.
+    const stopping = reader(stream, { group: "stopper" });
+    const handled: number[] = [];
+    for await (const message of stopping) {
+      handled.push(seqOf(message.event));
+      if (handled.length === 2) await stopping.stop();
+    }
+    expect(handled).toEqual([0, 1]);
+    expect(await pendingCount(stream, "stopper")).toBe(3);
+  });
+
+  it("stops gracefully while blocked in a read, and keeps running (reporting errors) when Redis is unreachable", async () => {
+    const stream = streamName("reader-stop");
+    const r = reader(stream, { blockMs: 200 });
+    const running = r.run(() => undefined);
+    await waitUntil(async () => (await admin.exists(stream)) === 1, "group creation");
+    const started = Date.now();
+    await r.stop();
+    await running;
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    const errors: unknown[] = [];
+    const offline = new RedisEventReader({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      group: "g",
+      connectTimeoutMs: 100,
+      onError: (error) => errors.push(error),
+    });
+    const offlineRun = offline.run(() => undefined);
+    await waitUntil(() => errors.length >= 2, "reported connection errors");
+    await offline.stop();
+    await offlineRun;
+    expect(offline.getStats().errors).toBeGreaterThanOrEqual(2);
+    expect(String((errors[0] as Error).message)).toMatch(/not ready/);
+  });
+});

@@ -1,0 +1,555 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { StreamllEvent } from "@streamll/core";
+import { ConfigurationError, decodeEvent, StreamllError } from "@streamll/core";
+import type { RedisConnectionOptions } from "./redis-connection";
+import { RedisConnection } from "./redis-connection";
+import { redisErrorCode, toRedisSinkError } from "./redis-errors";
+import { DEFAULT_MAX_LEN, EVENT_FIELD } from "./redis-sink";
+import { DEFAULT_CLUSTER_STREAM, DEFAULT_STREAM } from "./stream-key";
+
+/**
+ * Where a new consumer group starts reading. Only used when the group does not exist yet; an existing group
+ * keeps its position.
+ * - `"new"`: only entries added after the group is created (`$`).
+ * - `"beginning"`: everything still in the stream (`0`).
+ * - `{ id }`: entries after the given stream id, e.g. `{ id: "1767225600000-0" }`.
+ */
+export type ReaderStartFrom = "new" | "beginning" | { readonly id: string };
+
+/** Options for {@link RedisEventReader}. Connection settings are those of {@link RedisConnectionOptions}. */
+export interface RedisEventReaderOptions extends RedisConnectionOptions {
+  /** Consumer group name. Every group gets every event; consumers within a group share them. */
+  group: string;
+  /** Stream key. Default `streamll_events`, or `{streamll}:events` with `cluster` (the sink's defaults). */
+  stream?: string;
+  /** This consumer's name within the group. Default `<hostname>-<pid>-<random>`; keep it stable across restarts. */
+  consumer?: string;
+  /** Where a newly created group starts. Default `"new"`. */
+  startFrom?: ReaderStartFrom;
+  /** Entries fetched per read. Default 100. */
+  count?: number;
+  /** How long one read waits for new entries (`BLOCK`); also bounds how long `stop()` waits. Default 1000 ms. */
+  blockMs?: number;
+  /**
+   * Entries left pending (unacknowledged) this long — by a crashed consumer or a failed handler — are claimed
+   * with `XAUTOCLAIM` and delivered again. Default 60 000 ms.
+   */
+  claimIdleMs?: number;
+  /** How often to look for idle pending entries. Default `min(claimIdleMs, 10 000)` ms. */
+  claimIntervalMs?: number;
+  /**
+   * An entry delivered this many times without being acknowledged goes to the dead-letter stream instead of
+   * being delivered again. Default 5.
+   */
+  maxDeliveries?: number;
+  /** Where malformed and repeatedly failing entries go. Default `<stream>:dead-letter`. */
+  deadLetterStream?: string;
+  /** Length bound of the dead-letter stream (`MAXLEN ~`). Default 100 000. */
+  deadLetterMaxLen?: number;
+  /** Called with read, acknowledgement and handler errors (Redis errors without secrets). The reader keeps going. */
+  onError?: (error: unknown) => void;
+}
+
+/** One event read from the stream. */
+export interface RedisEventMessage {
+  /** Stream entry id, e.g. `1767225600000-0`. */
+  readonly id: string;
+  readonly stream: string;
+  /** The event, validated against the streamll schema. */
+  readonly event: StreamllEvent;
+  /** 1 on first delivery, higher when the entry was claimed again after a failure or a dead consumer. */
+  readonly deliveryCount: number;
+  /** Acknowledges the entry (`XACK`). Idempotent. The handler and iterator APIs call it for you. */
+  ack(): Promise<void>;
+}
+
+/** Counters since the reader was created. */
+export interface RedisEventReaderStats {
+  /** Entries read, including claimed ones. */
+  readonly received: number;
+  readonly acknowledged: number;
+  /** Entries claimed from idle pending lists (dead consumers or earlier failures). */
+  readonly claimed: number;
+  /** Handler calls that threw; the entry stays pending and is retried after `claimIdleMs`. */
+  readonly handlerFailures: number;
+  /** Entries moved to the dead-letter stream (malformed plus too many deliveries). */
+  readonly deadLettered: number;
+  /** Entries that were not a valid streamll event. */
+  readonly malformed: number;
+  /** Failed reads, claims, acknowledgements or dead-letter writes (the reader retried them). */
+  readonly errors: number;
+}
+
+/** Why an entry was dead-lettered (the `reason` field of the dead-letter entry). */
+export type DeadLetterReason = "malformed" | "max-deliveries";
+
+/** Handler for {@link RedisEventReader.run}. Resolve to acknowledge; throw to leave the entry for a retry. */
+export type RedisEventHandler = (event: StreamllEvent, message: RedisEventMessage) => void | Promise<void>;
+
+interface RawEntry {
+  readonly id: string;
+  readonly fields: readonly string[] | null;
+  readonly deliveryCount: number;
+}
+
+function positiveInt(value: number | undefined, fallback: number, path: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    const message = `must be a positive integer, got ${String(value)}`;
+    throw new ConfigurationError(`RedisEventReader ${path} ${message}`, [{ path, message }]);
+  }
+  return value;
+}
+
+function startId(start: ReaderStartFrom | undefined): string {
+  if (start === undefined || start === "new") return "$";
+  if (start === "beginning") return "0";
+  if (typeof start === "object" && typeof start.id === "string" && /^\d+(-\d+)?$/.test(start.id))
+    return start.id;
+  const message = 'must be "new", "beginning" or { id: "<ms>-<seq>" }';
+  throw new ConfigurationError(`RedisEventReader startFrom ${message}`, [{ path: "startFrom", message }]);
+}
+
+function asString(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (Buffer.isBuffer(value)) return value.toString("utf8");
+  return undefined;
+}
+
+function parseEntries(value: unknown, deliveryCount: number): RawEntry[] {
+  if (!Array.isArray(value)) return [];
+  const out: RawEntry[] = [];
+  for (const item of value) {
+    if (!Array.isArray(item)) continue;
+    const id = asString(item[0]);
+    if (id === undefined) continue;
+    const rawFields: unknown = item[1];
+    const fields = Array.isArray(rawFields) ? rawFields.map((field) => asString(field) ?? "") : null;
+    out.push({ id, fields, deliveryCount });
+  }
+  return out;
+}
+
+// XREADGROUP answers [[stream, entries]] (RESP2 and ioredis' legacy RESP3 mapping) or { stream: entries }.
+function parseReadReply(reply: unknown): RawEntry[] {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) {
+    const out: RawEntry[] = [];
+    for (const streamReply of reply) {
+      if (Array.isArray(streamReply)) out.push(...parseEntries(streamReply[1], 1));
+    }
+    return out;
+  }
+  if (typeof reply === "object") {
+    return Object.values(reply as Record<string, unknown>).flatMap((entries) => parseEntries(entries, 1));
+  }
+  return [];
+}
+
+function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === name) return fields[i + 1];
+  }
+  return undefined;
+}
+
+/**
+ * Reads streamll events from a Redis stream with a consumer group.
+ *
+ * - Entries are acknowledged (`XACK`) only after the handler resolved (or, with `for await`, when the loop
+ *   asks for the next message), so a crash never loses an event.
+ * - Entries left pending longer than `claimIdleMs` (dead consumer, failed handler) are taken over with
+ *   `XAUTOCLAIM` and delivered again; after `maxDeliveries` deliveries they go to the dead-letter stream.
+ * - Entries that are not a valid streamll event go straight to the dead-letter stream. Either way the entry
+ *   is acknowledged only after its dead-letter copy was written, and it is counted; the reader never stops.
+ */
+export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
+  /** The stream key read. */
+  readonly stream: string;
+  /** The consumer group. */
+  readonly group: string;
+  /** This consumer's name in the group. */
+  readonly consumer: string;
+  /** Where malformed and repeatedly failing entries are written. */
+  readonly deadLetterStream: string;
+  readonly #connection: RedisConnection;
+  readonly #startId: string;
+  readonly #count: number;
+  readonly #blockMs: number;
+  readonly #claimIdleMs: number;
+  readonly #claimIntervalMs: number;
+  readonly #maxDeliveries: number;
+  readonly #deadLetterMaxLen: number;
+  readonly #onError: ((error: unknown) => void) | undefined;
+  #groupReady = false;
+  #claimCursor = "0-0";
+  #lastClaimAt = Number.NEGATIVE_INFINITY;
+  #stopping = false;
+  #running: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #failureStreak = 0;
+  #iterating = false;
+  #polling: Promise<unknown> | undefined;
+  #stats = {
+    received: 0,
+    acknowledged: 0,
+    claimed: 0,
+    handlerFailures: 0,
+    deadLettered: 0,
+    malformed: 0,
+    errors: 0,
+  };
+
+  constructor(options: RedisEventReaderOptions) {
+    if (typeof options.group !== "string" || options.group === "") {
+      const message = "is required";
+      throw new ConfigurationError(`RedisEventReader group ${message}`, [{ path: "group", message }]);
+    }
+    this.group = options.group;
+    this.stream = options.stream ?? (options.cluster ? DEFAULT_CLUSTER_STREAM : DEFAULT_STREAM);
+    this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.deadLetterStream = options.deadLetterStream ?? `${this.stream}:dead-letter`;
+    this.#startId = startId(options.startFrom);
+    this.#count = positiveInt(options.count, 100, "count");
+    this.#blockMs = positiveInt(options.blockMs, 1_000, "blockMs");
+    this.#claimIdleMs = positiveInt(options.claimIdleMs, 60_000, "claimIdleMs");
+    this.#claimIntervalMs = positiveInt(
+      options.claimIntervalMs,
+      Math.min(this.#claimIdleMs, 10_000),
+      "claimIntervalMs",
+    );
+    this.#maxDeliveries = positiveInt(options.maxDeliveries, 5, "maxDeliveries");
+    this.#deadLetterMaxLen = positiveInt(options.deadLetterMaxLen, DEFAULT_MAX_LEN, "deadLetterMaxLen");
+    this.#onError = options.onError;
+    this.#connection = new RedisConnection(options, {
+      connectionName: "streamll-reader",
+      // A blocking read legitimately waits blockMs before answering.
+      extraCommandTimeoutMs: this.#blockMs,
+    });
+  }
+
+  /** A snapshot of the reader's counters. */
+  getStats(): RedisEventReaderStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Calls `handler` for every event until {@link stop} is called or `signal` aborts, then closes the connection.
+   * Resolves once stopped. Handler errors are counted and reported to `onError`; they never end the loop.
+   */
+  async run(handler: RedisEventHandler, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const loop = this.#begin(async () => {
+      while (!this.#stopping) {
+        for (const entry of await this.#poll()) {
+          if (this.#stopping) break;
+          const message = await this.#prepare(entry);
+          if (message === undefined) continue;
+          try {
+            await handler(message.event, message);
+          } catch (error) {
+            this.#stats.handlerFailures += 1;
+            this.#report(error);
+            continue;
+          }
+          await message.ack();
+        }
+      }
+    });
+    const onAbort = () => void this.stop();
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await loop;
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      await this.#close();
+    }
+  }
+
+  /**
+   * Iterates over events. A message is acknowledged when the loop asks for the next one, i.e. after the loop
+   * body completed; if the body throws or `break`s, the current message stays pending and is redelivered after
+   * `claimIdleMs` (call `await message.ack()` before `break` to avoid that).
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<RedisEventMessage, void, undefined> {
+    let release: (() => void) | undefined;
+    const loop = this.#begin(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    this.#iterating = true;
+    try {
+      while (!this.#stopping) {
+        for (const entry of await this.#poll()) {
+          if (this.#stopping) break;
+          const message = await this.#prepare(entry);
+          if (message === undefined) continue;
+          yield message;
+          await message.ack();
+        }
+      }
+    } finally {
+      release?.();
+      await loop;
+      await this.#close();
+    }
+  }
+
+  /**
+   * Stops reading: the current handler call finishes (and is acknowledged), the current read returns within
+   * `blockMs`, then the connection is closed. Entries fetched but not yet handled stay pending for another
+   * consumer. Resolves when the reader is closed.
+   *
+   * With `for await`, the loop ends when it asks for its next message (the current one is acknowledged
+   * then) and the connection closes with it; `stop()` only waits for a read in progress, so calling it from
+   * inside the loop body is safe.
+   *
+   * @param timeoutMs Stop waiting for a handler after this long and close the connection anyway; its entry
+   *   stays pending. Default: wait as long as the handler takes.
+   */
+  async stop(timeoutMs?: number): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    if (this.#iterating) {
+      await this.#polling;
+      return;
+    }
+    if (this.#running !== undefined) {
+      const running = this.#running.catch(() => undefined);
+      if (timeoutMs === undefined) {
+        await running;
+      } else {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          running,
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+        ]);
+        clearTimeout(timer);
+      }
+    }
+    await this.#close();
+  }
+
+  #begin(body: () => Promise<void>): Promise<void> {
+    if (this.#closed !== undefined || this.#stopping) {
+      throw new StreamllError("CONFIGURATION_INVALID", "RedisEventReader was stopped; create a new reader");
+    }
+    if (this.#running !== undefined) {
+      throw new StreamllError(
+        "CONFIGURATION_INVALID",
+        "RedisEventReader is already running; use one loop per reader",
+      );
+    }
+    this.#running = body();
+    return this.#running;
+  }
+
+  #close(): Promise<void> {
+    this.#stopping = true;
+    this.#closed ??= this.#connection.close();
+    return this.#closed;
+  }
+
+  #report(error: unknown): void {
+    if (this.#onError === undefined) return;
+    try {
+      this.#onError(error);
+    } catch {
+      // A throwing error callback must not stop the reader.
+    }
+  }
+
+  #fail(error: unknown, context: string): void {
+    this.#stats.errors += 1;
+    const wrapped = toRedisSinkError(error, context, this.#connection.secrets());
+    if (wrapped.redisCode === "NOGROUP") this.#groupReady = false;
+    this.#report(wrapped);
+  }
+
+  async #pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+    this.#wake = undefined;
+  }
+
+  async #ensureGroup(): Promise<void> {
+    if (this.#groupReady) return;
+    try {
+      await this.#connection.client.xgroup("CREATE", this.stream, this.group, this.#startId, "MKSTREAM");
+    } catch (error) {
+      if (redisErrorCode(error) !== "BUSYGROUP") throw error;
+    }
+    this.#groupReady = true;
+  }
+
+  /** Reads the next entries: claimed idle ones first, then new ones. Never throws; errors back off and retry. */
+  #poll(): Promise<RawEntry[]> {
+    const polling = this.#pollOnce();
+    this.#polling = polling;
+    return polling;
+  }
+
+  async #pollOnce(): Promise<RawEntry[]> {
+    try {
+      await this.#connection.ready();
+      await this.#ensureGroup();
+      const claimed = await this.#claimIdle();
+      const entries = claimed.length > 0 ? claimed : await this.#readNew();
+      this.#failureStreak = 0;
+      this.#stats.received += entries.length;
+      return entries;
+    } catch (error) {
+      if (this.#stopping) return [];
+      this.#fail(error, "Redis read failed");
+      this.#failureStreak += 1;
+      await this.#pause(Math.min(100 * 2 ** Math.min(this.#failureStreak, 5), 2_000));
+      return [];
+    }
+  }
+
+  async #readNew(): Promise<RawEntry[]> {
+    const reply: unknown = await this.#connection.client.xreadgroup(
+      "GROUP",
+      this.group,
+      this.consumer,
+      "COUNT",
+      this.#count,
+      "BLOCK",
+      this.#blockMs,
+      "STREAMS",
+      this.stream,
+      ">",
+    );
+    return parseReadReply(reply);
+  }
+
+  async #claimIdle(): Promise<RawEntry[]> {
+    const now = Date.now();
+    if (now - this.#lastClaimAt < this.#claimIntervalMs) return [];
+    const client = this.#connection.client;
+    const reply = await client.xautoclaim(
+      this.stream,
+      this.group,
+      this.consumer,
+      this.#claimIdleMs,
+      this.#claimCursor,
+      "COUNT",
+      this.#count,
+    );
+    const next = Array.isArray(reply) ? asString(reply[0]) : undefined;
+    this.#claimCursor = next ?? "0-0";
+    // A full scan of the pending list is done when the cursor wraps to 0-0; until then keep claiming.
+    if (this.#claimCursor === "0-0") this.#lastClaimAt = now;
+    const entries = Array.isArray(reply) ? parseEntries(reply[1], 1) : [];
+    if (entries.length === 0) return [];
+    this.#stats.claimed += entries.length;
+    // XAUTOCLAIM does not report delivery counts; XPENDING over the claimed range does.
+    const first = entries[0]?.id ?? "-";
+    const last = entries[entries.length - 1]?.id ?? "+";
+    const pending: unknown = await client.xpending(
+      this.stream,
+      this.group,
+      first,
+      last,
+      entries.length + this.#count,
+      this.consumer,
+    );
+    const counts = new Map<string, number>();
+    if (Array.isArray(pending)) {
+      for (const row of pending) {
+        if (!Array.isArray(row)) continue;
+        const id = asString(row[0]);
+        const deliveries = Number(row[3]);
+        if (id !== undefined && Number.isFinite(deliveries)) counts.set(id, deliveries);
+      }
+    }
+    return entries.map((entry) => ({ ...entry, deliveryCount: counts.get(entry.id) ?? entry.deliveryCount }));
+  }
+
+  /** Validates an entry; dead-letters it when malformed or delivered too often. Returns a message to handle. */
+  async #prepare(entry: RawEntry): Promise<RedisEventMessage | undefined> {
+    const raw = entry.fields === null ? undefined : fieldValue(entry.fields, EVENT_FIELD);
+    if (raw === undefined) {
+      this.#stats.malformed += 1;
+      await this.#deadLetter(entry, "", "malformed", `entry has no "${EVENT_FIELD}" field`);
+      return undefined;
+    }
+    const decoded = decodeEvent(raw);
+    if (!decoded.ok) {
+      this.#stats.malformed += 1;
+      await this.#deadLetter(entry, raw, "malformed", decoded.error.message);
+      return undefined;
+    }
+    if (entry.deliveryCount > this.#maxDeliveries) {
+      await this.#deadLetter(
+        entry,
+        raw,
+        "max-deliveries",
+        `not acknowledged after ${this.#maxDeliveries} deliveries`,
+      );
+      return undefined;
+    }
+    let acked = false;
+    return {
+      id: entry.id,
+      stream: this.stream,
+      event: decoded.event,
+      deliveryCount: entry.deliveryCount,
+      ack: async () => {
+        if (acked) return;
+        try {
+          await this.#connection.client.xack(this.stream, this.group, entry.id);
+          acked = true;
+          this.#stats.acknowledged += 1;
+        } catch (error) {
+          // The entry stays pending and is delivered again later: at least once, never lost.
+          this.#fail(error, "Redis XACK failed");
+        }
+      },
+    };
+  }
+
+  async #deadLetter(entry: RawEntry, raw: string, reason: DeadLetterReason, detail: string): Promise<void> {
+    const client = this.#connection.client;
+    try {
+      // Written first, acknowledged second: a failure in between leaves the entry pending, never lost.
+      await client.xadd(
+        this.deadLetterStream,
+        "MAXLEN",
+        "~",
+        String(this.#deadLetterMaxLen),
+        "*",
+        EVENT_FIELD,
+        raw,
+        "reason",
+        reason,
+        "error",
+        detail.slice(0, 1_000),
+        "source_stream",
+        this.stream,
+        "source_id",
+        entry.id,
+        "group",
+        this.group,
+        "consumer",
+        this.consumer,
+        "deliveries",
+        String(entry.deliveryCount),
+      );
+      await client.xack(this.stream, this.group, entry.id);
+      this.#stats.deadLettered += 1;
+    } catch (error) {
+      this.#fail(error, "Redis dead-letter write failed");
+    }
+  }
+}

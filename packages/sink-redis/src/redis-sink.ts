@@ -1,0 +1,213 @@
+import type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "@streamll/core";
+import { ConfigurationError } from "@streamll/core";
+import type { Cluster, Redis } from "ioredis";
+import type { RedisConnectionOptions } from "./redis-connection";
+import { RedisConnection } from "./redis-connection";
+import { RedisSinkError, toRedisSinkError } from "./redis-errors";
+import type { StreamKeyResolver, StreamKeyTemplate } from "./stream-key";
+import { clusterKeySlot, compileStreamKey, DEFAULT_CLUSTER_STREAM, DEFAULT_STREAM } from "./stream-key";
+
+/**
+ * Default stream length bound. 100 000 events of a typical 1–2 KiB is 100–200 MiB of Redis memory: enough for
+ * a dashboard's recent history and for a consumer that falls minutes behind, small enough for a modest cache
+ * node. Approximate trimming (`MAXLEN ~`) keeps `XADD` O(1); the stream may briefly hold a little more.
+ */
+export const DEFAULT_MAX_LEN = 100_000;
+
+/** The stream entry field that holds the event's wire JSON. */
+export const EVENT_FIELD = "event";
+
+/** Options for {@link RedisSink}. Connection settings are those of {@link RedisConnectionOptions}. */
+export interface RedisSinkOptions extends RedisConnectionOptions {
+  /**
+   * Stream key, fixed or a template (`streamll:{module_name}`, see {@link StreamKeyTemplate}). Default
+   * `streamll_events`, or `{streamll}:events` with `cluster`.
+   */
+  stream?: StreamKeyTemplate;
+  /** Upper bound on each stream's length (`XADD … MAXLEN ~ n`). Default {@link DEFAULT_MAX_LEN}. Never unbounded. */
+  maxLen?: number;
+  /** `true` (default) trims with `~` (cheap, approximate); `false` trims exactly with `=` (costs more CPU). */
+  approximateTrim?: boolean;
+  /** Name in metrics. Default `redis:<stream>` (or `redis` when the key is a template). */
+  name?: string;
+  /** Called with connection and authentication errors (messages without secrets), e.g. to log them. */
+  onError?: (error: RedisSinkError) => void;
+}
+
+type PipelineReply = [error: Error | null, result: unknown];
+
+/**
+ * Writes events to Redis Streams: each batch is one pipeline (one round trip) of
+ * `XADD <stream> MAXLEN ~ <n> * event <json>`, in batch order.
+ *
+ * Failure handling: an error reply for one command (`WRONGTYPE`, `OOM`, `NOPERM`, …) drops just that event
+ * (counted as `rejected`); connection loss, timeouts and transient replies (`LOADING`, `READONLY`,
+ * `CLUSTERDOWN`, `TRYAGAIN`, `NOAUTH`, …) fail the batch so the delivery pipeline retries it and the circuit
+ * breaker sees it. ioredis runs without an offline queue and without its own command replay, so a dead server
+ * makes `send` fail within `connectTimeoutMs` instead of queueing inside the client. Delivery is at least once:
+ * a batch retried after a connection drop may have been partly written before it.
+ */
+export class RedisSink implements Sink {
+  /** Name in metrics, e.g. `redis:streamll_events`. */
+  readonly name: string;
+  /** The configured stream length bound. */
+  readonly maxLen: number;
+  readonly #connection: RedisConnection;
+  readonly #keys: StreamKeyResolver;
+  readonly #trimOperator: "~" | "=";
+  readonly #maxLenArg: string;
+  #closed = false;
+
+  constructor(options: RedisSinkOptions = {}) {
+    const maxLen = options.maxLen ?? DEFAULT_MAX_LEN;
+    if (!Number.isInteger(maxLen) || maxLen < 1) {
+      const message = `must be a positive integer (streams are never unbounded), got ${String(maxLen)}`;
+      throw new ConfigurationError(`RedisSink maxLen ${message}`, [{ path: "maxLen", message }]);
+    }
+    this.maxLen = maxLen;
+    this.#trimOperator = options.approximateTrim === false ? "=" : "~";
+    this.#maxLenArg = String(maxLen);
+    const stream = options.stream ?? (options.cluster ? DEFAULT_CLUSTER_STREAM : DEFAULT_STREAM);
+    this.#keys = compileStreamKey(stream);
+    this.name = options.name ?? (this.#keys.fixed === undefined ? "redis" : `redis:${this.#keys.fixed}`);
+    this.#connection = new RedisConnection(options, {
+      connectionName: "streamll-sink",
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
+  }
+
+  /** The underlying ioredis client (for diagnostics; do not close it yourself). */
+  get client(): Redis | Cluster {
+    return this.#connection.client;
+  }
+
+  /** The stream key an event goes to. */
+  streamFor(event: EncodedEvent["event"]): string {
+    return this.#keys.fixed ?? this.#keys.keyFor(event);
+  }
+
+  async send(batch: readonly EncodedEvent[], context: SendContext): Promise<SendResult | undefined> {
+    if (this.#closed)
+      throw new RedisSinkError("RedisSink is closed", { retriable: false, code: "SINK_CLOSED" });
+    if (batch.length === 0) return undefined;
+    // Hot path: a connected client with a current credential needs no await before writing.
+    if (!this.#connection.isReady()) await this.#connection.ready(context.signal);
+    const fixed = this.#keys.fixed;
+    const keys =
+      fixed === undefined
+        ? batch.map((encoded) => this.#keys.keyFor(encoded.event))
+        : new Array<string>(batch.length).fill(fixed);
+
+    let replies: PipelineReply[];
+    if (this.#connection.isCluster && this.#keys.fixed === undefined) {
+      replies = await this.#sendBySlot(batch, keys, context.signal);
+    } else {
+      replies = await this.#pipeline(
+        batch.map((_, index) => index),
+        batch,
+        keys,
+        context.signal,
+      );
+    }
+
+    const secrets = this.#connection.secrets();
+    const failures: EventFailure[] = [];
+    for (let index = 0; index < batch.length; index++) {
+      const error = replies[index]?.[0];
+      if (error === null) continue;
+      const wrapped = toRedisSinkError(error ?? new Error("no reply"), "Redis XADD failed", secrets);
+      failures.push({ index, error: wrapped, retriable: wrapped.retriable });
+    }
+    if (failures.length === 0) return undefined;
+    // A batch that failed as a whole for a transient reason is a send failure: the breaker must count it.
+    if (failures.length === batch.length && failures.every((failure) => failure.retriable)) {
+      throw failures[0]?.error;
+    }
+    return { failures };
+  }
+
+  // In a cluster one pipeline may only address one node, so a templated key is sent as one pipeline per slot.
+  async #sendBySlot(
+    batch: readonly EncodedEvent[],
+    keys: readonly string[],
+    signal: AbortSignal,
+  ): Promise<PipelineReply[]> {
+    const groups = new Map<number, number[]>();
+    keys.forEach((key, index) => {
+      const slot = clusterKeySlot(key);
+      const group = groups.get(slot);
+      if (group === undefined) groups.set(slot, [index]);
+      else group.push(index);
+    });
+    const replies: PipelineReply[] = new Array(batch.length);
+    await Promise.all(
+      [...groups.values()].map(async (indices) => {
+        let groupReplies: PipelineReply[];
+        try {
+          groupReplies = await this.#pipeline(indices, batch, keys, signal);
+        } catch (error) {
+          groupReplies = indices.map(() => [error instanceof Error ? error : new Error(String(error)), null]);
+        }
+        indices.forEach((batchIndex, i) => {
+          replies[batchIndex] = groupReplies[i] ?? [new Error("no reply"), null];
+        });
+      }),
+    );
+    return replies;
+  }
+
+  async #pipeline(
+    indices: readonly number[],
+    batch: readonly EncodedEvent[],
+    keys: readonly string[],
+    signal: AbortSignal,
+  ): Promise<PipelineReply[]> {
+    const pipeline = this.#connection.client.pipeline();
+    for (const index of indices) {
+      const encoded = batch[index];
+      const key = keys[index];
+      if (encoded === undefined || key === undefined) continue;
+      pipeline.xadd(key, "MAXLEN", this.#trimOperator, this.#maxLenArg, "*", EVENT_FIELD, encoded.json);
+    }
+    let replies: PipelineReply[] | null;
+    try {
+      replies = await abortable(pipeline.exec(), signal);
+    } catch (error) {
+      throw toRedisSinkError(error, "Redis pipeline failed", this.#connection.secrets());
+    }
+    if (replies === null) throw new RedisSinkError("Redis pipeline returned no replies", { retriable: true });
+    return replies;
+  }
+
+  /** Closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#connection.close();
+  }
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(
+      new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }),
+    );
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      reject(new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
