@@ -4,7 +4,17 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   resolve: {
     // Tests run against the core's source so a core change needs no rebuild to be tested here.
-    alias: { "@streamll/core": fileURLToPath(new URL("../core/src/index.ts", import.meta.url)) },
+    alias: [
+      {
+        find: "@streamll/core",
+        replacement: fileURLToPath(new URL("../core/src/index.ts", import.meta.url)),
+      },
+      // The examples import the package by its public name, exactly as the docs show them.
+      {
+        find: /^@streamll\/sink-kafka$/,
+        replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],

@@ -1,0 +1,454 @@
+import { isIP, connect as netConnect } from "node:net";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
+import {
+  ConfigurationError,
+  type CredentialProvider,
+  createRefreshingCredentials,
+  type RefreshingCredentials,
+} from "@streamll/core";
+import { type ISocketFactory, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
+import {
+  consoleKafkaLogger,
+  createKafkaLogCreator,
+  type KafkaLogger,
+  type KafkaLogLevel,
+  SecretScrubber,
+  toKafkaJsLogLevel,
+} from "./kafka-logger";
+
+/** TLS settings. Certificate verification is on unless `rejectUnauthorized` is explicitly `false`. */
+export interface KafkaTlsOptions {
+  /** Trusted CA certificates (PEM). Default: Node's bundled public CAs. */
+  ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Client certificate chain (PEM) for mutual TLS. */
+  cert?: string | Buffer;
+  /** Private key of `cert` (PEM). */
+  key?: string | Buffer;
+  /** Passphrase of an encrypted `key`. Never logged. */
+  passphrase?: string;
+  /** Server name for SNI and certificate checks. Default: the broker's host name (not set for IP addresses). */
+  servername?: string;
+  /**
+   * Verify the broker's certificate chain and host name. Default `true`. Setting `false` accepts any
+   * certificate (a man in the middle included); meant only for throwaway local brokers.
+   */
+  rejectUnauthorized?: boolean;
+  /** Oldest TLS version accepted. Default `TLSv1.2`. */
+  minVersion?: "TLSv1.2" | "TLSv1.3";
+}
+
+/** A bearer token for SASL/OAUTHBEARER, as a token provider returns it. */
+export interface KafkaOAuthToken {
+  /** The token (a JWT, an MSK IAM signed URL, ...). Never logged. */
+  token: string;
+  /** When the token stops working (Date or epoch ms). Omit for tokens without expiry. */
+  expiresAt?: Date | number;
+}
+
+/** Fetches a new bearer token. Called only when the cached token is missing or about to expire. */
+export type KafkaOAuthTokenProvider = () => Promise<KafkaOAuthToken>;
+
+/** SASL with a user name and password: PLAIN (only over TLS in production) or SCRAM. */
+export interface KafkaPasswordSasl {
+  mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  username: string;
+  /** Never logged, never in error messages. */
+  password: string;
+}
+
+/** SASL/OAUTHBEARER with tokens from a provider, cached and refreshed ahead of expiry. */
+export interface KafkaOAuthSasl {
+  mechanism: "oauthbearer";
+  /** Called on first connect and again shortly before the cached token expires; never once per handshake. */
+  tokenProvider: KafkaOAuthTokenProvider;
+  /**
+   * Refresh this long before the token expires. Default 60 000 ms (never more than half the lifetime). Must be
+   * at least `reauthenticationThresholdMs`, so a re-authentication always gets the new token.
+   */
+  refreshAheadMs?: number;
+}
+
+/** SASL settings. */
+export type KafkaSaslOptions = KafkaPasswordSasl | KafkaOAuthSasl;
+
+/** kafkajs's own retries of one request (metadata, connect, produce), inside one `send` of the sink. */
+export interface KafkaClientRetryOptions {
+  /** Retries after the first try. Default 2: the delivery pipeline retries batches, so this stays short. */
+  retries?: number;
+  /** First delay. Default 100 ms. */
+  initialRetryTimeMs?: number;
+  /** Longest delay. Default 1 000 ms. */
+  maxRetryTimeMs?: number;
+}
+
+/** How to reach and authenticate to a Kafka cluster; shared by `KafkaSink` and `KafkaEventReader`. */
+export interface KafkaConnectionOptions {
+  /**
+   * Bootstrap brokers as `host:port`, or an async function returning them (called on every (re)connect,
+   * e.g. MSK broker discovery).
+   */
+  brokers: readonly string[] | (() => Promise<readonly string[]>);
+  /** Client id the brokers see in logs and quotas. Default `streamll`. */
+  clientId?: string;
+  /** `true` for TLS with the default trust store, or TLS settings. Default: no TLS. */
+  tls?: boolean | KafkaTlsOptions;
+  /** SASL authentication. Default: none. */
+  sasl?: KafkaSaslOptions;
+  /** TCP (and TLS) connect timeout. Default 3 000 ms. */
+  connectionTimeoutMs?: number;
+  /** SASL handshake timeout. Default 10 000 ms. */
+  authenticationTimeoutMs?: number;
+  /**
+   * Re-authenticate this long before the broker's session lifetime ends (`connections.max.reauth.ms`, token
+   * expiry). Default 10 000 ms.
+   */
+  reauthenticationThresholdMs?: number;
+  /** Timeout of one request to a broker. Default 30 000 ms. */
+  requestTimeoutMs?: number;
+  /**
+   * TCP keep-alive probe delay on idle connections. Default 60 000 ms, well below the 240 s after which
+   * Azure (Event Hubs, load balancers) drops idle connections.
+   */
+  keepAliveDelayMs?: number;
+  /**
+   * Metadata (partition leaders) is refreshed after this long even without errors. Default 180 000 ms, so a
+   * connection is used at least every 3 minutes and survives services that close idle ones after 240 s.
+   */
+  metadataMaxAgeMs?: number;
+  /**
+   * Largest record batch (and request) the sink sends, in bytes. An event larger than this alone is dropped
+   * as `rejected` without being sent; a pipeline batch larger than this is split into several requests.
+   * Default 1 000 000: below the broker default `message.max.bytes` (1 048 588) and the Event Hubs request
+   * limit (1 046 528). Raise it only together with the topic's `max.message.bytes`.
+   */
+  maxMessageBytes?: number;
+  /** kafkajs's request retries. See {@link KafkaClientRetryOptions}. */
+  retry?: KafkaClientRetryOptions;
+  /** Receives connection trouble and kafkajs's log lines, secrets scrubbed. Default: stderr. */
+  logger?: KafkaLogger;
+  /** Which kafkajs log lines reach `logger`. Default `error`. */
+  logLevel?: KafkaLogLevel;
+}
+
+/** Names of every `KafkaConnectionOptions` key, for unknown-key checks in sink and reader options. */
+export const CONNECTION_OPTION_KEYS: readonly string[] = [
+  "brokers",
+  "clientId",
+  "tls",
+  "sasl",
+  "connectionTimeoutMs",
+  "authenticationTimeoutMs",
+  "reauthenticationThresholdMs",
+  "requestTimeoutMs",
+  "keepAliveDelayMs",
+  "metadataMaxAgeMs",
+  "maxMessageBytes",
+  "retry",
+  "logger",
+  "logLevel",
+];
+
+/** Defaults of the connection options. */
+export const DEFAULT_KAFKA_CONNECTION = Object.freeze({
+  clientId: "streamll",
+  connectionTimeoutMs: 3_000,
+  authenticationTimeoutMs: 10_000,
+  reauthenticationThresholdMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveDelayMs: 60_000,
+  metadataMaxAgeMs: 180_000,
+  maxMessageBytes: 1_000_000,
+  retries: 2,
+  initialRetryTimeMs: 100,
+  maxRetryTimeMs: 1_000,
+});
+
+/** A kafkajs client built from {@link KafkaConnectionOptions}, plus what must be released with it. */
+export interface KafkaClientHandle {
+  readonly kafka: Kafka;
+  readonly logger: KafkaLogger;
+  readonly scrubber: SecretScrubber;
+  readonly metadataMaxAgeMs: number;
+  readonly maxMessageBytes: number;
+  /** The OAUTHBEARER token cache, when that mechanism is used. */
+  readonly tokens: RefreshingCredentials | undefined;
+  /** Stops token refresh timers. */
+  close(): void;
+}
+
+type Issues = { path: string; message: string }[];
+
+function checkPositive(issues: Issues, path: string, value: unknown, min = 1): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    issues.push({ path, message: `${path} must be a finite number >= ${min}` });
+  }
+}
+
+function checkString(issues: Issues, path: string, value: unknown, optional = false): void {
+  if (value === undefined && optional) return;
+  if (typeof value !== "string" || value.length === 0) {
+    issues.push({ path, message: `${path} must be a non-empty string` });
+  }
+}
+
+const BROKER_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/;
+
+/** Pushes an issue for every unknown key of `value`. */
+export function checkKnownKeys(issues: Issues, path: string, value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      issues.push({ path: path === "" ? key : `${path}.${key}`, message: `unknown option "${key}"` });
+    }
+  }
+}
+
+/** Throws one `ConfigurationError` naming every issue. */
+export function throwIfIssues(issues: Issues, what: string): void {
+  if (issues.length === 0) return;
+  const first = issues[0]!;
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : "";
+  throw new ConfigurationError(`invalid ${what} options: ${first.message}${more}`, issues);
+}
+
+/** Validates the connection part of sink or reader options; appends issues instead of throwing. */
+export function validateConnectionOptions(options: KafkaConnectionOptions, issues: Issues): void {
+  const { brokers } = options;
+  if (typeof brokers === "function") {
+    // Resolved at connect time.
+  } else if (!Array.isArray(brokers) || brokers.length === 0) {
+    issues.push({
+      path: "brokers",
+      message: "brokers must be a non-empty array of host:port strings or an async function",
+    });
+  } else {
+    for (const [i, broker] of brokers.entries()) {
+      if (typeof broker !== "string" || !BROKER_PATTERN.test(broker)) {
+        issues.push({ path: `brokers[${i}]`, message: `brokers[${i}] must look like host:port` });
+      }
+    }
+  }
+  checkString(issues, "clientId", options.clientId, true);
+  for (const key of [
+    "connectionTimeoutMs",
+    "authenticationTimeoutMs",
+    "requestTimeoutMs",
+    "keepAliveDelayMs",
+    "metadataMaxAgeMs",
+  ] as const) {
+    checkPositive(issues, key, options[key]);
+  }
+  checkPositive(issues, "reauthenticationThresholdMs", options.reauthenticationThresholdMs, 0);
+  checkPositive(issues, "maxMessageBytes", options.maxMessageBytes, 1_024);
+  const { tls } = options;
+  if (tls !== undefined && typeof tls !== "boolean") {
+    if (typeof tls !== "object" || tls === null) {
+      issues.push({ path: "tls", message: "tls must be a boolean or an object" });
+    } else {
+      checkKnownKeys(issues, "tls", tls, [
+        "ca",
+        "cert",
+        "key",
+        "passphrase",
+        "servername",
+        "rejectUnauthorized",
+        "minVersion",
+      ]);
+      if ((tls.cert === undefined) !== (tls.key === undefined)) {
+        issues.push({ path: "tls.key", message: "tls.cert and tls.key must be given together" });
+      }
+      if (tls.minVersion !== undefined && tls.minVersion !== "TLSv1.2" && tls.minVersion !== "TLSv1.3") {
+        issues.push({ path: "tls.minVersion", message: 'tls.minVersion must be "TLSv1.2" or "TLSv1.3"' });
+      }
+    }
+  }
+  const { sasl } = options;
+  if (sasl !== undefined) {
+    if (typeof sasl !== "object" || sasl === null) {
+      issues.push({ path: "sasl", message: "sasl must be an object" });
+    } else if (sasl.mechanism === "oauthbearer") {
+      checkKnownKeys(issues, "sasl", sasl, ["mechanism", "tokenProvider", "refreshAheadMs"]);
+      if (typeof sasl.tokenProvider !== "function") {
+        issues.push({ path: "sasl.tokenProvider", message: "sasl.tokenProvider must be a function" });
+      }
+      checkPositive(issues, "sasl.refreshAheadMs", sasl.refreshAheadMs, 0);
+      // kafkajs re-authenticates `reauthenticationThresholdMs` before the session (token) ends and asks the
+      // cache for a token then; a cache refreshing later than that would hand it the expiring token again.
+      const refreshAhead = sasl.refreshAheadMs ?? 60_000;
+      const threshold =
+        options.reauthenticationThresholdMs ?? DEFAULT_KAFKA_CONNECTION.reauthenticationThresholdMs;
+      if (typeof refreshAhead === "number" && typeof threshold === "number" && refreshAhead < threshold) {
+        issues.push({
+          path: "sasl.refreshAheadMs",
+          message: `sasl.refreshAheadMs (${refreshAhead}) must be >= reauthenticationThresholdMs (${threshold})`,
+        });
+      }
+    } else if (
+      sasl.mechanism === "plain" ||
+      sasl.mechanism === "scram-sha-256" ||
+      sasl.mechanism === "scram-sha-512"
+    ) {
+      checkKnownKeys(issues, "sasl", sasl, ["mechanism", "username", "password"]);
+      checkString(issues, "sasl.username", sasl.username);
+      checkString(issues, "sasl.password", sasl.password);
+    } else {
+      issues.push({
+        path: "sasl.mechanism",
+        message: 'sasl.mechanism must be "plain", "scram-sha-256", "scram-sha-512" or "oauthbearer"',
+      });
+    }
+  }
+  const { retry } = options;
+  if (retry !== undefined) {
+    if (typeof retry !== "object" || retry === null) {
+      issues.push({ path: "retry", message: "retry must be an object" });
+    } else {
+      checkKnownKeys(issues, "retry", retry, ["retries", "initialRetryTimeMs", "maxRetryTimeMs"]);
+      checkPositive(issues, "retry.retries", retry.retries, 0);
+      checkPositive(issues, "retry.initialRetryTimeMs", retry.initialRetryTimeMs);
+      checkPositive(issues, "retry.maxRetryTimeMs", retry.maxRetryTimeMs);
+    }
+  }
+  if (
+    options.logger !== undefined &&
+    (typeof options.logger !== "object" || typeof options.logger?.warn !== "function")
+  ) {
+    issues.push({ path: "logger", message: "logger must be an object with a warn() method" });
+  }
+  if (
+    options.logLevel !== undefined &&
+    !["nothing", "error", "warn", "info"].includes(options.logLevel as string)
+  ) {
+    issues.push({ path: "logLevel", message: 'logLevel must be "nothing", "error", "warn" or "info"' });
+  }
+}
+
+/** kafkajs `ssl` settings for `tls` options: verification on unless explicitly off, TLS 1.2 or newer. */
+export function toTlsOptions(tls: true | KafkaTlsOptions): ConnectionOptions {
+  const source: KafkaTlsOptions = tls === true ? {} : tls;
+  const out: ConnectionOptions = {
+    // Verification stays on unless the caller turned it off in so many words.
+    rejectUnauthorized: source.rejectUnauthorized !== false,
+    minVersion: source.minVersion ?? "TLSv1.2",
+  };
+  if (source.ca !== undefined) out.ca = Array.isArray(source.ca) ? [...source.ca] : (source.ca as string);
+  if (source.cert !== undefined) out.cert = source.cert;
+  if (source.key !== undefined) out.key = source.key;
+  if (source.passphrase !== undefined) out.passphrase = source.passphrase;
+  if (source.servername !== undefined) out.servername = source.servername;
+  return out;
+}
+
+/** Like kafkajs's default socket factory, with a configurable keep-alive delay. */
+function socketFactory(keepAliveDelayMs: number): ISocketFactory {
+  return ({ host, port, ssl, onConnect }) => {
+    const socket = ssl
+      ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
+      : netConnect({ host, port }, onConnect);
+    socket.setKeepAlive(true, keepAliveDelayMs);
+    return socket;
+  };
+}
+
+/**
+ * Builds the kafkajs client for validated options. The OAUTHBEARER provider handed to kafkajs reads from one
+ * refresh-ahead token cache for the client's whole life: kafkajs asks on every handshake (each broker
+ * connection, each re-authentication), the token source is asked only when the token is about to expire.
+ */
+export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientHandle {
+  const d = DEFAULT_KAFKA_CONNECTION;
+  const logger = options.logger ?? consoleKafkaLogger;
+  const scrubber = new SecretScrubber();
+  let tokens: RefreshingCredentials | undefined;
+  let sasl: SASLOptions | undefined;
+  const { sasl: saslOptions } = options;
+  if (saslOptions?.mechanism === "oauthbearer") {
+    const fetchToken = saslOptions.tokenProvider;
+    const provider: CredentialProvider = async () => {
+      const result = await fetchToken();
+      if (typeof result !== "object" || result === null || typeof result.token !== "string") {
+        throw new Error("tokenProvider must resolve to { token: string, expiresAt? }");
+      }
+      scrubber.add(result.token);
+      return result.expiresAt === undefined
+        ? { password: result.token }
+        : { password: result.token, expiresAt: result.expiresAt };
+    };
+    const cache = createRefreshingCredentials(provider, {
+      refreshAheadMs: saslOptions.refreshAheadMs ?? 60_000,
+      logger: { warn: (message, context) => logger.warn(scrubber.scrub(message), context) },
+    });
+    tokens = cache;
+    sasl = {
+      mechanism: "oauthbearer",
+      oauthBearerProvider: async () => ({ value: (await cache.get()).password }),
+    };
+  } else if (saslOptions !== undefined) {
+    scrubber.add(saslOptions.password);
+    sasl = {
+      mechanism: saslOptions.mechanism,
+      username: saslOptions.username,
+      password: saslOptions.password,
+    };
+  }
+  if (typeof options.tls === "object") scrubber.add(options.tls.passphrase);
+
+  const brokers = options.brokers;
+  const config: KafkaConfig = {
+    clientId: options.clientId ?? d.clientId,
+    brokers: typeof brokers === "function" ? async () => [...(await brokers())] : [...brokers],
+    connectionTimeout: options.connectionTimeoutMs ?? d.connectionTimeoutMs,
+    authenticationTimeout: options.authenticationTimeoutMs ?? d.authenticationTimeoutMs,
+    reauthenticationThreshold: options.reauthenticationThresholdMs ?? d.reauthenticationThresholdMs,
+    requestTimeout: options.requestTimeoutMs ?? d.requestTimeoutMs,
+    enforceRequestTimeout: true,
+    retry: {
+      retries: options.retry?.retries ?? d.retries,
+      initialRetryTime: options.retry?.initialRetryTimeMs ?? d.initialRetryTimeMs,
+      maxRetryTime: options.retry?.maxRetryTimeMs ?? d.maxRetryTimeMs,
+    },
+    socketFactory: socketFactory(options.keepAliveDelayMs ?? d.keepAliveDelayMs),
+    logLevel: toKafkaJsLogLevel(options.logLevel ?? "error"),
+    logCreator: createKafkaLogCreator(logger, scrubber),
+  };
+  if (options.tls !== undefined && options.tls !== false) config.ssl = toTlsOptions(options.tls);
+  if (sasl !== undefined) config.sasl = sasl;
+  return {
+    kafka: new Kafka(config),
+    logger,
+    scrubber,
+    metadataMaxAgeMs: options.metadataMaxAgeMs ?? d.metadataMaxAgeMs,
+    maxMessageBytes: options.maxMessageBytes ?? d.maxMessageBytes,
+    tokens,
+    close() {
+      tokens?.close();
+    },
+  };
+}
+
+/** Rejects with `reason()` as soon as `signal` aborts; otherwise settles like `promise`. */
+export function abortable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  reason: () => Error,
+): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(reason());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(reason());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,287 @@
+import { createId, type StreamllEvent } from "@streamll/core";
+import { Kafka, logLevel } from "kafkajs";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { kafkaPlaintextConfig, requireBroker, uniqueTopic } from "../test/broker";
+import {
+  KafkaEventReader,
+  type KafkaEventReaderOptions,
+  type KafkaEventRecord,
+  KafkaReaderError,
+} from "./kafka-event-reader";
+import { KafkaSink } from "./kafka-sink";
+import { type DemoTraffic, endDemoTraffic, runDemoTraffic } from "./test-support/demo-program";
+import {
+  createTopic,
+  encodeAll,
+  makeEvent,
+  produceRaw,
+  readTopic,
+  recordingLogger,
+  waitUntil,
+} from "./test-support/kafka-test-support";
+
+const connection = kafkaPlaintextConfig();
+const cleanups: (() => Promise<unknown>)[] = [];
+
+function reader(options: Partial<KafkaEventReaderOptions> & { topic: string }): KafkaEventReader {
+  const created = new KafkaEventReader({
+    brokers: connection.brokers,
+    groupId: `reader-${createId()}`,
+    fromBeginning: true,
+    logger: recordingLogger(),
+    ...options,
+  });
+  cleanups.push(() => created.close());
+  return created;
+}
+
+async function produce(topic: string, events: StreamllEvent[]): Promise<void> {
+  const sink = new KafkaSink({ brokers: connection.brokers, topic, logger: recordingLogger() });
+  try {
+    const result = await sink.send(encodeAll(events), { signal: AbortSignal.timeout(15_000), attempt: 1 });
+    expect(result).toBeUndefined();
+  } finally {
+    await sink.close();
+  }
+}
+
+const seqOf = (record: KafkaEventRecord): unknown => record.event.data.seq;
+
+beforeAll(async () => {
+  await requireBroker(["plaintext"]);
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
+});
+
+describe("KafkaEventReader", () => {
+  it("validates every message: handles events, counts and skips malformed ones, never crashes", async () => {
+    const topic = uniqueTopic("reader-malformed");
+    await createTopic(connection, topic, 1);
+    const execution_id = createId();
+    await produce(topic, [
+      makeEvent({ execution_id, data: { seq: 0 } }),
+      makeEvent({ execution_id, data: { seq: 1 } }),
+    ]);
+    await produceRaw(connection, topic, [
+      { key: "x", value: "{not json" },
+      { key: "x", value: JSON.stringify({ schema_version: "1.0", event_id: "short" }) },
+      { key: "x", value: JSON.stringify({ ...makeEvent(), schema_version: "2.0" }) },
+      { key: "x", value: null },
+      { key: "x", value: Buffer.from([0xff, 0xfe, 0x00]) },
+    ]);
+    await produce(topic, [makeEvent({ execution_id, data: { seq: 2 } })]);
+    const handled: KafkaEventRecord[] = [];
+    const r = reader({ topic, stopAtEnd: true });
+    await r.run((record) => {
+      handled.push(record);
+    });
+    expect(handled.map(seqOf)).toEqual([0, 1, 2]);
+    expect(handled[0]).toMatchObject({
+      topic,
+      partition: 0,
+      offset: "0",
+      key: execution_id,
+      headers: { schema_version: "1.0", event_type: "start", module_name: "RAGPipeline" },
+    });
+    expect(r.getStats()).toEqual({ received: 8, handled: 3, malformed: 5, deadLettered: 0 });
+  });
+
+  it("sends malformed messages to the dead-letter topic with the reason and source", async () => {
+    const topic = uniqueTopic("reader-dlq");
+    const deadLetterTopic = `${topic}-dlq`;
+    await createTopic(connection, topic, 1);
+    await produceRaw(connection, topic, [{ key: "k1", value: '{"schema_version":"1.0"}' }]);
+    await produce(topic, [makeEvent({ data: { seq: 7 } })]);
+    const handled: unknown[] = [];
+    const r = reader({ topic, stopAtEnd: true, deadLetterTopic });
+    await r.run((record) => {
+      handled.push(seqOf(record));
+    });
+    expect(handled).toEqual([7]);
+    expect(r.getStats()).toMatchObject({ malformed: 1, deadLettered: 1 });
+    const [dead] = await readTopic(connection, deadLetterTopic, 1);
+    expect(dead).toMatchObject({
+      key: "k1",
+      value: '{"schema_version":"1.0"}',
+      headers: { streamll_source_topic: topic, streamll_source_partition: "0", streamll_source_offset: "0" },
+    });
+    expect(dead?.headers.streamll_error).toMatch(/event_id/);
+  });
+
+  it("commits after the handler succeeded: a failing handler stops the reader and the event is read again", async () => {
+    const topic = uniqueTopic("reader-commit");
+    await createTopic(connection, topic, 1);
+    await produce(
+      topic,
+      Array.from({ length: 5 }, (_, seq) => makeEvent({ data: { seq } })),
+    );
+    const groupId = `commit-${createId()}`;
+    const first: unknown[] = [];
+    const failing = reader({ topic, groupId });
+    const error = await failing
+      .run((record) => {
+        if (seqOf(record) === 2) throw new Error("database unavailable");
+        first.push(seqOf(record));
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KafkaReaderError);
+    expect(error).toMatchObject({ code: "KAFKA_READER_HANDLER_FAILED" });
+    expect((error as Error).message).toContain("database unavailable");
+    expect(first).toEqual([0, 1]);
+
+    const second: unknown[] = [];
+    await reader({ topic, groupId, stopAtEnd: true }).run((record) => {
+      second.push(seqOf(record));
+    });
+    expect(second).toEqual([2, 3, 4]);
+  });
+
+  it("iterates with for await; breaking out leaves the current event uncommitted", async () => {
+    const topic = uniqueTopic("reader-iterate");
+    await createTopic(connection, topic, 1);
+    await produce(
+      topic,
+      Array.from({ length: 4 }, (_, seq) => makeEvent({ data: { seq } })),
+    );
+    const groupId = `iterate-${createId()}`;
+    const seen: unknown[] = [];
+    for await (const record of reader({ topic, groupId })) {
+      seen.push(seqOf(record));
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual([0, 1]);
+    const all: unknown[] = [];
+    for await (const record of reader({ topic, groupId, stopAtEnd: true })) all.push(seqOf(record));
+    expect(all).toEqual([1, 2, 3]);
+  });
+
+  it("stopAtEnd returns at once when the group has nothing left to read", async () => {
+    const topic = uniqueTopic("reader-nothing-left");
+    await createTopic(connection, topic, 2);
+    await produce(topic, [makeEvent({ data: { seq: 0 } })]);
+    const handled: unknown[] = [];
+    // A new group that starts at the end (fromBeginning: false) has caught up before reading anything.
+    await reader({ topic, fromBeginning: false, stopAtEnd: true }).run((record) => {
+      handled.push(seqOf(record));
+    });
+    expect(handled).toEqual([]);
+  });
+
+  it("keeps reading new events until stop(), which ends run() gracefully", async () => {
+    const topic = uniqueTopic("reader-stop");
+    await createTopic(connection, topic, 2);
+    const r = reader({ topic, fromBeginning: false });
+    const handled: unknown[] = [];
+    const running = r.run((record) => {
+      handled.push(seqOf(record));
+    });
+    await expect(r.run(() => undefined)).rejects.toMatchObject({ code: "KAFKA_READER_BUSY" });
+    // The group joins asynchronously; produce until the reader sees events.
+    let seq = 0;
+    let polls = 0;
+    await waitUntil(
+      () => {
+        if (handled.length === 0 && polls++ % 10 === 0)
+          void produce(topic, [makeEvent({ data: { seq: seq++ } })]);
+        return handled.length > 0;
+      },
+      20_000,
+      "the reader to receive live events",
+    ).catch(async (error: unknown) => {
+      await r.stop();
+      throw error;
+    });
+    await r.stop();
+    await expect(running).resolves.toBeUndefined();
+    expect(r.getStats().handled).toBe(handled.length);
+  });
+});
+
+describe("replayExecution", () => {
+  const topic = uniqueTopic("reader-replay");
+  let traffic: DemoTraffic;
+
+  beforeAll(async () => {
+    traffic = await runDemoTraffic(
+      new KafkaSink({
+        brokers: connection.brokers,
+        topic,
+        createTopic: { numPartitions: 4 },
+        logger: recordingLogger(),
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await endDemoTraffic();
+  });
+
+  it("rebuilds the span tree, durations, errors and streamed text from one partition", async () => {
+    const r = reader({ topic });
+    const replay = await r.replayExecution(traffic.failedExecutionId, { from: Date.now() - 120_000 });
+    const expected = traffic.memory.events.filter(
+      (event) => event.execution_id === traffic.failedExecutionId,
+    );
+    expect(replay.events.map((e) => e.event_id).sort()).toEqual(expected.map((e) => e.event_id).sort());
+    expect(replay.failed).toBe(true);
+    expect(replay.roots).toHaveLength(1);
+    const root = replay.roots[0]!;
+    expect(root).toMatchObject({ moduleName: "QAPipeline", status: "error", parentSpanId: null });
+    expect(root.error).toMatchObject({ type: "Error", message: "upstream LLM connection reset" });
+    expect(root.children.map((child) => [child.moduleName, child.status])).toEqual([
+      ["Retriever", "ok"],
+      ["Generator", "error"],
+    ]);
+    const generator = root.children[1]!;
+    expect(generator.streamedText).toEqual({ answer: "Paris is" });
+    expect(generator.tokenCount).toBe(2);
+    expect(generator.customEvents.map((event) => event.event_type)).toEqual(["llm_usage"]);
+    expect(root.children[0]!.durationMs).toBeGreaterThan(0);
+    expect(replay.errors.map((entry) => entry.span.moduleName)).toEqual(["Generator", "QAPipeline"]);
+    expect(replay.durationMs).toBe(root.durationMs);
+  });
+
+  it("rebuilds a successful execution with every partition scanned, and returns nothing for unknown ids", async () => {
+    const ok = traffic.executionIds.find((id) => id !== traffic.failedExecutionId)!;
+    const r = reader({ topic });
+    const replay = await r.replayExecution(ok, { allPartitions: true });
+    expect(replay.failed).toBe(false);
+    const root = replay.roots[0]!;
+    expect(root.status).toBe("ok");
+    expect(root.children.map((child) => child.operation ?? child.moduleName)).toEqual([
+      "Retriever",
+      "Generator",
+      "post-process",
+    ]);
+    expect(root.children[1]!.streamedText).toEqual({ answer: "Paris is the capital." });
+    expect(root.outputs).toBe("Paris is the capital.");
+    const empty = await r.replayExecution(createId(), { from: Date.now() + 60_000 });
+    expect(empty.events).toEqual([]);
+    expect(empty.roots).toEqual([]);
+    // The throwaway consumer groups were deleted again (DeleteGroups on this Kafka version).
+    const kafka = new Kafka({ ...connection, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.listGroups();
+      expect(groups.filter((group) => group.groupId.startsWith("streamll-replay-"))).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
+
+describe("options", () => {
+  it("rejects invalid options with a ConfigurationError naming them", () => {
+    expect(() => new KafkaEventReader({ brokers: ["127.0.0.1:9092"], groupId: "" })).toThrow(/groupId/);
+    expect(
+      () =>
+        new KafkaEventReader({ brokers: ["127.0.0.1:9092"], groupId: "g", topic: "a", deadLetterTopic: "a" }),
+    ).toThrow(/deadLetterTopic must differ/);
+    expect(
+      () => new KafkaEventReader({ brokers: ["127.0.0.1:9092"], groupId: "g", autoCommit: true } as never),
+    ).toThrow(/unknown option "autoCommit"/);
+  });
+});

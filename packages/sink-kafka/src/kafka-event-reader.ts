@@ -1,0 +1,631 @@
+import { createId, decodeEvent, type StreamllEvent } from "@streamll/core";
+import {
+  type Admin,
+  type Consumer,
+  type IHeaders,
+  type KafkaMessage,
+  Partitioners,
+  type PartitionMetadata,
+  type Producer,
+} from "kafkajs";
+import { type ExecutionReplay, reconstructExecution } from "./execution-replay";
+import {
+  CONNECTION_OPTION_KEYS,
+  checkKnownKeys,
+  createKafkaClient,
+  DEFAULT_KAFKA_CONNECTION,
+  type KafkaClientHandle,
+  type KafkaConnectionOptions,
+  throwIfIssues,
+  validateConnectionOptions,
+} from "./kafka-connection";
+import { DEFAULT_TOPIC, isValidTopicName } from "./kafka-sink";
+
+/** Options of {@link KafkaEventReader}. */
+export interface KafkaEventReaderOptions extends KafkaConnectionOptions {
+  /** Consumer group. Members of one group share the partitions; each group reads every event once. */
+  groupId: string;
+  /** Topic to read. Default `streamll_events`. */
+  topic?: string;
+  /**
+   * Where a group without committed offsets starts: the oldest retained event (`true`) or only events
+   * produced from now on (`false`, default). A group with committed offsets always resumes after them.
+   */
+  fromBeginning?: boolean;
+  /**
+   * Messages that are not valid streamll events are produced to this topic (same key and value, the original
+   * headers plus `streamll_error`, `streamll_source_topic`, `streamll_source_partition`,
+   * `streamll_source_offset`) before their offset is committed. Default: they are counted and skipped.
+   */
+  deadLetterTopic?: string;
+  /**
+   * Stop once every partition has been read up to the end offsets it had when `run()` started, like a batch
+   * job over what is in the topic now. Default `false`: keep reading new events until `stop()`. Meant for
+   * topics written without transactions, as the sink writes them: a transaction marker as the last record of
+   * a partition is never delivered, so the end would not be reached.
+   */
+  stopAtEnd?: boolean;
+  /** Consumer group session timeout. Default 30 000 ms. */
+  sessionTimeoutMs?: number;
+  /** Messages larger than this are treated as malformed. Default 1 MiB (the decoder's default). */
+  maxEventBytes?: number;
+}
+
+/** One event as read from Kafka, with where it came from. */
+export interface KafkaEventRecord {
+  readonly event: StreamllEvent;
+  readonly topic: string;
+  readonly partition: number;
+  /** The message offset (a decimal string: offsets can exceed 2^53). */
+  readonly offset: string;
+  /** The message key: the `execution_id` for messages the sink produced. */
+  readonly key: string | null;
+  /** Message timestamp in epoch ms, as a decimal string. */
+  readonly timestamp: string;
+  /** Message headers decoded as UTF-8. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Receives each event; the offset is committed after the returned promise resolves. */
+export type KafkaEventHandler = (record: KafkaEventRecord) => void | Promise<void>;
+
+/** Counters of one reader. */
+export interface KafkaEventReaderStats {
+  /** Messages fetched, valid or not. */
+  readonly received: number;
+  /** Events whose handler succeeded (and whose offset was committed). */
+  readonly handled: number;
+  /** Messages that were not valid streamll events. */
+  readonly malformed: number;
+  /** Malformed messages written to the dead-letter topic. */
+  readonly deadLettered: number;
+}
+
+/** Options of {@link KafkaEventReader.replayExecution}. */
+export interface ReplayOptions {
+  /** Read events from this time on (the execution's start or a bit before). Default: the oldest retained. */
+  from?: Date | number;
+  /** Give up after this long. Default 30 000 ms. */
+  timeoutMs?: number;
+  /**
+   * Read every partition instead of only the one the execution's key maps to (the sink's partitioner).
+   * Needed only when the topic's partition count changed after the events were written. Default `false`.
+   */
+  allPartitions?: boolean;
+}
+
+/** Why a reader stopped or refused to start. */
+export type KafkaReaderErrorCode =
+  | "KAFKA_READER_BUSY"
+  | "KAFKA_READER_HANDLER_FAILED"
+  | "KAFKA_READER_CRASHED"
+  | "KAFKA_REPLAY_TIMEOUT";
+
+/** A reader failure with a stable `code`. */
+export class KafkaReaderError extends Error {
+  readonly code: KafkaReaderErrorCode;
+
+  constructor(code: KafkaReaderErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "KafkaReaderError";
+    this.code = code;
+  }
+}
+
+const READER_KEYS: readonly string[] = [
+  ...CONNECTION_OPTION_KEYS,
+  "groupId",
+  "topic",
+  "fromBeginning",
+  "deadLetterTopic",
+  "stopAtEnd",
+  "sessionTimeoutMs",
+  "maxEventBytes",
+];
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers === undefined) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first === undefined) continue;
+    out[name] = typeof first === "string" ? first : first.toString("utf8");
+  }
+  return out;
+}
+
+function nextOffset(offset: string): string {
+  return (BigInt(offset) + 1n).toString();
+}
+
+/** A one-slot handoff between kafkajs's push-style `eachMessage` and a pull-style async iterator. */
+class Handoff<T> {
+  /** Put, not yet taken by the loop. */
+  #queued: { value: T; release: (processed: boolean) => void } | undefined;
+  /** Taken by the loop and being processed. */
+  #current: ((processed: boolean) => void) | undefined;
+  #waiter: ((result: IteratorResult<T>) => void) | undefined;
+  #done = false;
+
+  /** Resolves `true` once the loop asked for the next item (so this one was processed), `false` if it ended. */
+  put(value: T): Promise<boolean> {
+    if (this.#done) return Promise.resolve(false);
+    return new Promise<boolean>((release) => {
+      const waiter = this.#waiter;
+      if (waiter === undefined) {
+        this.#queued = { value, release };
+        return;
+      }
+      this.#waiter = undefined;
+      this.#current = release;
+      waiter({ value, done: false });
+    });
+  }
+
+  take(): Promise<IteratorResult<T>> {
+    // Asking for the next item means the previous one was handled.
+    this.#current?.(true);
+    this.#current = undefined;
+    const queued = this.#queued;
+    if (queued !== undefined) {
+      this.#queued = undefined;
+      this.#current = queued.release;
+      return Promise.resolve({ value: queued.value, done: false });
+    }
+    if (this.#done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  /** Ends the iteration; items not yet handled are released unprocessed (their offsets are not committed). */
+  end(): void {
+    this.#done = true;
+    this.#current?.(false);
+    this.#current = undefined;
+    this.#queued?.release(false);
+    this.#queued = undefined;
+    this.#waiter?.({ value: undefined, done: true });
+    this.#waiter = undefined;
+  }
+}
+
+/**
+ * Reads streamll events from a Kafka topic in a consumer group, validating each message with the core
+ * schema (`decodeEvent`). Malformed messages never stop the reader: they are counted and skipped, or written
+ * to a dead-letter topic. Only offsets of events whose handler succeeded are committed, after each fetched
+ * batch and on stop (at-least-once: after a crash, events handled since the last commit are handled again).
+ * A failing handler stops the reader without committing that event, so the next run starts with it again.
+ *
+ * Use `run(handler)` or `for await (const record of reader)`; and `replayExecution()` to rebuild one
+ * execution.
+ */
+export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
+  /** The topic read. */
+  readonly topic: string;
+  readonly groupId: string;
+  readonly #options: KafkaEventReaderOptions;
+  readonly #client: KafkaClientHandle;
+  #consumer: Consumer | undefined;
+  #dlqProducer: Producer | undefined;
+  #running: Promise<void> | undefined;
+  #signalStop: (() => void) | undefined;
+  #inHandler = false;
+  #received = 0;
+  #handled = 0;
+  #malformed = 0;
+  #deadLettered = 0;
+
+  /** @throws ConfigurationError naming every invalid option. */
+  constructor(options: KafkaEventReaderOptions) {
+    const issues: { path: string; message: string }[] = [];
+    if (typeof options !== "object" || options === null) {
+      throwIfIssues(
+        [{ path: "", message: "options must be an object with brokers and groupId" }],
+        "KafkaEventReader",
+      );
+    }
+    checkKnownKeys(issues, "", options, READER_KEYS);
+    validateConnectionOptions(options, issues);
+    if (typeof options.groupId !== "string" || options.groupId.length === 0) {
+      issues.push({ path: "groupId", message: "groupId must be a non-empty string" });
+    }
+    const topic = options.topic ?? DEFAULT_TOPIC;
+    if (!isValidTopicName(topic)) {
+      issues.push({ path: "topic", message: "topic must be 1-249 characters of a-z A-Z 0-9 . _ -" });
+    }
+    if (options.deadLetterTopic !== undefined && !isValidTopicName(options.deadLetterTopic)) {
+      issues.push({ path: "deadLetterTopic", message: "deadLetterTopic must be a valid topic name" });
+    }
+    if (options.deadLetterTopic !== undefined && options.deadLetterTopic === topic) {
+      issues.push({ path: "deadLetterTopic", message: "deadLetterTopic must differ from topic" });
+    }
+    for (const key of ["sessionTimeoutMs", "maxEventBytes"] as const) {
+      const value = options[key];
+      if (value !== undefined && (typeof value !== "number" || !(value >= 1))) {
+        issues.push({ path: key, message: `${key} must be a number >= 1` });
+      }
+    }
+    throwIfIssues(issues, "KafkaEventReader");
+    this.#options = options;
+    this.topic = topic;
+    this.groupId = options.groupId;
+    this.#client = createKafkaClient(options);
+  }
+
+  /** A snapshot of this reader's counters. */
+  getStats(): KafkaEventReaderStats {
+    return {
+      received: this.#received,
+      handled: this.#handled,
+      malformed: this.#malformed,
+      deadLettered: this.#deadLettered,
+    };
+  }
+
+  /**
+   * Reads events and calls `handler` for each, one at a time (in order within a partition). An offset is
+   * committed only once its handler resolved, after each fetched batch and on stop. Resolves when `stop()` was
+   * called (or, with `stopAtEnd`, when caught up); rejects with a `KafkaReaderError`
+   * (`KAFKA_READER_HANDLER_FAILED`) when the handler threw (that event's offset is not committed), or
+   * (`KAFKA_READER_CRASHED`) when the consumer failed for good after kafkajs's own restarts.
+   */
+  run(handler: KafkaEventHandler): Promise<void> {
+    if (this.#running !== undefined) {
+      return Promise.reject(new KafkaReaderError("KAFKA_READER_BUSY", "this reader is already running"));
+    }
+    const running = this.#run(handler);
+    this.#running = running;
+    const clear = (): void => {
+      if (this.#running === running) this.#running = undefined;
+    };
+    running.then(clear, clear);
+    return running;
+  }
+
+  /**
+   * Stops reading: the event being handled finishes (and is committed), nothing after it is handled.
+   * Resolves once the consumer left the group. Called from inside a handler it only requests the stop.
+   */
+  async stop(): Promise<void> {
+    this.#signalStop?.();
+    if (this.#inHandler) return;
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** Reads events one by one; breaking out of the loop stops the reader (the current event is not committed). */
+  async *[Symbol.asyncIterator](): AsyncIterator<KafkaEventRecord> {
+    const handoff = new Handoff<KafkaEventRecord>();
+    const running = this.run(async (record) => {
+      const processed = await handoff.put(record);
+      // The loop ended before this event was handled: not committing it makes the next run read it again.
+      if (!processed) throw new IteratorAbandoned();
+    });
+    let failure: unknown;
+    running.then(
+      () => handoff.end(),
+      (error: unknown) => {
+        failure = error;
+        handoff.end();
+      },
+    );
+    try {
+      for (;;) {
+        const next = await handoff.take();
+        if (next.done) break;
+        yield next.value;
+      }
+    } finally {
+      handoff.end();
+      this.#signalStop?.();
+      await running.catch(() => undefined);
+    }
+    if (
+      failure !== undefined &&
+      !(failure instanceof KafkaReaderError && failure.cause instanceof IteratorAbandoned)
+    ) {
+      throw failure;
+    }
+  }
+
+  /**
+   * Reads the events of one execution and rebuilds its flow (span tree, durations, errors, streamed text).
+   * Uses a throwaway consumer group that commits nothing and is deleted afterwards; by default reads only
+   * the partition the execution's key maps to, from `from` up to the end offsets at the time of the call.
+   */
+  async replayExecution(executionId: string, options: ReplayOptions = {}): Promise<ExecutionReplay> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const admin: Admin = this.#client.kafka.admin();
+    const groupId = `streamll-replay-${createId()}`;
+    let consumer: Consumer | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await admin.connect();
+      const metadata = await admin.fetchTopicMetadata({ topics: [this.topic] });
+      const partitions: PartitionMetadata[] = metadata.topics[0]?.partitions ?? [];
+      const ends = new Map<number, bigint>();
+      for (const entry of await admin.fetchTopicOffsets(this.topic))
+        ends.set(entry.partition, BigInt(entry.high));
+      const starts = new Map<number, bigint>();
+      if (options.from === undefined) {
+        for (const entry of await admin.fetchTopicOffsets(this.topic))
+          starts.set(entry.partition, BigInt(entry.low));
+      } else {
+        const ms = options.from instanceof Date ? options.from.getTime() : options.from;
+        for (const entry of await admin.fetchTopicOffsetsByTimestamp(this.topic, ms)) {
+          const offset = BigInt(entry.offset);
+          starts.set(entry.partition, offset < 0n ? (ends.get(entry.partition) ?? 0n) : offset);
+        }
+      }
+      const targets = options.allPartitions
+        ? partitions.map((p) => p.partitionId)
+        : [
+            Partitioners.DefaultPartitioner()({
+              topic: this.topic,
+              partitionMetadata: partitions,
+              message: { key: executionId, value: null },
+            }),
+          ];
+      const pending = new Set(targets.filter((p) => (starts.get(p) ?? 0n) < (ends.get(p) ?? 0n)));
+      const events: StreamllEvent[] = [];
+      if (pending.size === 0) return reconstructExecution(executionId, events);
+
+      const done = new Promise<void>((resolve, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new KafkaReaderError(
+                "KAFKA_REPLAY_TIMEOUT",
+                `replaying execution ${executionId} from ${this.topic} did not finish within ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        );
+        consumer = this.#client.kafka.consumer({
+          groupId,
+          metadataMaxAge: this.#client.metadataMaxAgeMs,
+          allowAutoTopicCreation: false,
+          sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+        });
+        const active = consumer;
+        (async () => {
+          await active.connect();
+          await active.subscribe({ topics: [this.topic], fromBeginning: true });
+          await active.run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              if (!pending.has(partition)) return;
+              const offset = BigInt(message.offset);
+              if (offset < (starts.get(partition) ?? 0n)) return;
+              const end = ends.get(partition) ?? 0n;
+              if (offset < end && message.value !== null && message.key?.toString("utf8") === executionId) {
+                const decoded = decodeEvent(message.value, this.#decodeOptions());
+                if (decoded.ok) events.push(decoded.event);
+              }
+              if (offset + 1n >= end) {
+                pending.delete(partition);
+                if (pending.size === 0) resolve();
+              }
+            },
+          });
+          for (const p of partitions) {
+            const id = p.partitionId;
+            const offset = targets.includes(id) ? (starts.get(id) ?? 0n) : (ends.get(id) ?? 0n);
+            active.seek({ topic: this.topic, partition: id, offset: offset.toString() });
+          }
+        })().catch(reject);
+      });
+      await done;
+      return reconstructExecution(executionId, events);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      await (consumer as Consumer | undefined)?.disconnect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Disconnects everything; same as `stop()` plus releasing token refresh timers. */
+  async close(): Promise<void> {
+    await this.stop();
+    this.#client.close();
+  }
+
+  #decodeOptions(): { maxBytes?: number } {
+    return this.#options.maxEventBytes === undefined ? {} : { maxBytes: this.#options.maxEventBytes };
+  }
+
+  async #run(handler: KafkaEventHandler): Promise<void> {
+    const consumer = this.#client.kafka.consumer({
+      groupId: this.groupId,
+      metadataMaxAge: this.#client.metadataMaxAgeMs,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+      retry: { retries: DEFAULT_KAFKA_CONNECTION.retries, initialRetryTime: 300, maxRetryTime: 5_000 },
+    });
+    this.#consumer = consumer;
+    let stopRequested = false;
+    let failure: unknown;
+    let activeBatch: Promise<void> | undefined;
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const requestStop = (): void => {
+      stopRequested = true;
+      finish();
+    };
+    this.#signalStop = requestStop;
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (event.payload.restart) return;
+      const error: unknown = event.payload.error;
+      failure ??= new KafkaReaderError(
+        "KAFKA_READER_CRASHED",
+        `the Kafka consumer of ${this.topic} crashed: ${this.#client.scrubber.scrub(error instanceof Error ? error.message : String(error))}`,
+        { cause: error },
+      );
+      requestStop();
+    });
+
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [this.topic], fromBeginning: this.#options.fromBeginning ?? false });
+      const remaining = this.#options.stopAtEnd ? await this.#endOffsets() : undefined;
+      if (remaining !== undefined && remaining.size === 0) return;
+      if (stopRequested) return;
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        // Messages are handled one at a time, in order; the offset after the last handled one is committed at
+        // the end of each fetched batch (and when stopping), so a crash re-delivers at most one batch.
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          const { topic, partition } = batch;
+          let commit: string | undefined;
+          let batchDone: () => void = () => undefined;
+          activeBatch = new Promise<void>((resolve) => {
+            batchDone = resolve;
+          });
+          try {
+            for (const message of batch.messages) {
+              if (stopRequested || !isRunning() || isStale()) break;
+              this.#received++;
+              await this.#handle(handler, topic, partition, message);
+              resolveOffset(message.offset);
+              commit = nextOffset(message.offset);
+              if (remaining !== undefined) {
+                const end = remaining.get(partition);
+                if (end !== undefined && BigInt(message.offset) + 1n >= end) {
+                  remaining.delete(partition);
+                  if (remaining.size === 0) requestStop();
+                }
+              }
+              await heartbeat();
+            }
+          } catch (error) {
+            failure ??= error;
+            requestStop();
+          } finally {
+            if (commit !== undefined) {
+              await consumer.commitOffsets([{ topic, partition, offset: commit }]).catch((error: unknown) => {
+                failure ??= error;
+                requestStop();
+              });
+            }
+            batchDone();
+          }
+        },
+      });
+      await finished;
+    } finally {
+      this.#signalStop = undefined;
+      // Leaving the group first would make the batch's final commit fail (unknown member).
+      await activeBatch;
+      await consumer.disconnect().catch(() => undefined);
+      await this.#dlqProducer?.disconnect().catch(() => undefined);
+      this.#dlqProducer = undefined;
+      this.#consumer = undefined;
+    }
+    if (failure !== undefined) {
+      if (failure instanceof KafkaReaderError) throw failure;
+      throw new KafkaReaderError(
+        "KAFKA_READER_HANDLER_FAILED",
+        `reading ${this.topic} stopped: ${failure instanceof Error ? this.#client.scrubber.scrub(failure.message) : "handler failed"}`,
+        { cause: failure },
+      );
+    }
+  }
+
+  async #handle(
+    handler: KafkaEventHandler,
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+  ): Promise<void> {
+    const decoded = message.value === null ? undefined : decodeEvent(message.value, this.#decodeOptions());
+    if (decoded === undefined || !decoded.ok) {
+      this.#malformed++;
+      const reason = decoded === undefined ? "message has no value" : decoded.error.message;
+      if (this.#options.deadLetterTopic !== undefined) {
+        await this.#deadLetter(topic, partition, message, reason);
+        this.#deadLettered++;
+      }
+    } else {
+      const record: KafkaEventRecord = {
+        event: decoded.event,
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key === null ? null : message.key.toString("utf8"),
+        timestamp: message.timestamp,
+        headers: headersToStrings(message.headers),
+      };
+      this.#inHandler = true;
+      try {
+        await handler(record);
+      } finally {
+        this.#inHandler = false;
+      }
+      this.#handled++;
+    }
+  }
+
+  async #deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
+    if (this.#dlqProducer === undefined) {
+      const producer = this.#client.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        metadataMaxAge: this.#client.metadataMaxAgeMs,
+      });
+      await producer.connect();
+      this.#dlqProducer = producer;
+    }
+    await this.#dlqProducer.send({
+      topic: this.#options.deadLetterTopic!,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...message.headers,
+            streamll_error: reason.slice(0, 1_000),
+            streamll_source_topic: topic,
+            streamll_source_partition: String(partition),
+            streamll_source_offset: message.offset,
+          },
+        },
+      ],
+    });
+  }
+
+  /** End offsets per partition still to be read by this group (partitions already caught up left out). */
+  async #endOffsets(): Promise<Map<number, bigint>> {
+    const admin = this.#client.kafka.admin();
+    try {
+      await admin.connect();
+      const ends = await admin.fetchTopicOffsets(this.topic);
+      const committed = new Map<number, bigint>();
+      for (const entry of await admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] })) {
+        for (const p of entry.partitions) committed.set(p.partition, BigInt(p.offset));
+      }
+      const remaining = new Map<number, bigint>();
+      for (const entry of ends) {
+        const high = BigInt(entry.high);
+        const low = BigInt(entry.low);
+        const position = committed.get(entry.partition) ?? -1n;
+        const start = position >= 0n ? position : this.#options.fromBeginning ? low : high;
+        if (start < high) remaining.set(entry.partition, high);
+      }
+      return remaining;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}
+
+/** Thrown inside the iterator's handler when the loop ended first; keeps that event uncommitted. */
+class IteratorAbandoned extends Error {
+  constructor() {
+    super("the async iterator was closed before this event was handled");
+    this.name = "IteratorAbandoned";
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * Amazon MSK: IAM (SASL/OAUTHBEARER with `aws-msk-iam-sasl-signer-js` tokens), SCRAM, TLS, MSK Serverless,
+ * and broker discovery from a cluster ARN (`@aws-sdk/client-kafka`). Both SDKs are optional peer
+ * dependencies, loaded on first use.
+ * @module
+ */
+import { ConfigurationError } from "@streamll/core";
+import type { KafkaConnectionOptions, KafkaOAuthTokenProvider, KafkaTlsOptions } from "./kafka-connection";
+import { loadOptional } from "./optional-dependency";
+
+/** AWS credentials, as the AWS SDK's credential providers return them. */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  /** Never logged. */
+  readonly secretAccessKey: string;
+  /** Never logged. */
+  readonly sessionToken?: string;
+  /** When temporary credentials expire; MSK tokens never outlive them. */
+  readonly expiration?: Date;
+}
+
+/** A function returning AWS credentials, e.g. `fromNodeProviderChain()` from `@aws-sdk/credential-providers`. */
+export type AwsCredentialsProvider = () => Promise<AwsCredentials>;
+
+/** Where MSK IAM tokens get their AWS credentials. */
+export interface MskIamCredentialOptions {
+  /** AWS region of the cluster, e.g. `eu-west-1`. Tokens are signed for `kafka.<region>.amazonaws.com`. */
+  region: string;
+  /**
+   * Credentials or a credentials provider. Default: the AWS default chain (environment, shared config and
+   * SSO, web identity, ECS and EC2 roles). Whatever is used is created once and kept for the client's life.
+   */
+  credentials?: AwsCredentials | AwsCredentialsProvider;
+  /** Use this profile from the shared AWS config files instead of the default chain. */
+  profile?: string;
+  /** Assume this role (STS AssumeRole) with the default chain's credentials. */
+  roleArn?: string;
+  /**
+   * Session name for `roleArn`. Default `streamll-msk`. Keep it stable: a different name is a different
+   * principal, and the broker refuses re-authentication with "Cannot change principals during
+   * re-authentication".
+   */
+  roleSessionName?: string;
+}
+
+/** Options of {@link mskIam}. */
+export interface MskIamOptions extends MskIamCredentialOptions {
+  /** IAM bootstrap brokers (port 9098, public 9198), or an async function such as {@link mskBrokersFromArn}. */
+  brokers: KafkaConnectionOptions["brokers"];
+  /** Refresh tokens this long before they expire. Default 60 000 ms. */
+  refreshAheadMs?: number;
+}
+
+/** Ports of the MSK listener per authentication, inside the VPC and with public access. */
+export const MSK_PORTS = Object.freeze({
+  plaintext: 9092,
+  tls: 9094,
+  scram: 9096,
+  iam: 9098,
+  publicTls: 9194,
+  publicScram: 9196,
+  publicIam: 9198,
+});
+
+/** MSK Serverless accepts records up to 8 MiB. */
+export const MSK_SERVERLESS_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+function requireRegion(region: unknown, path: string): string {
+  if (typeof region !== "string" || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
+    throw new ConfigurationError(`${path} must be an AWS region such as us-east-1`, [
+      { path, message: "must be an AWS region such as us-east-1" },
+    ]);
+  }
+  return region;
+}
+
+type SignerCredentialsProvider = () => Promise<AwsCredentials>;
+
+/** Builds the one credentials provider used for every token of a client. */
+async function createCredentialsProvider(
+  options: MskIamCredentialOptions,
+): Promise<SignerCredentialsProvider> {
+  const { credentials } = options;
+  if (typeof credentials === "function") return credentials;
+  if (credentials !== undefined) {
+    const fixed = credentials;
+    return async () => fixed;
+  }
+  const providers = await loadOptional(
+    "aws-msk-iam-sasl-signer-js",
+    "MSK IAM authentication",
+    () => import("aws-msk-iam-sasl-signer-js/dist/mskCredentialProvider.js"),
+  );
+  if (options.profile !== undefined) return providers.getCredentialsFromProfile(options.profile);
+  if (options.roleArn !== undefined) {
+    return providers.getCredentialsFromRole(
+      options.region,
+      options.roleArn,
+      options.roleSessionName ?? "streamll-msk",
+    );
+  }
+  return providers.getDefaultCredentials({
+    region: options.region,
+    awsRoleSessionName: options.roleSessionName ?? "streamll-msk",
+  } as Parameters<typeof providers.getDefaultCredentials>[0]);
+}
+
+/**
+ * A token provider for MSK IAM: each call signs a fresh `kafka-cluster:Connect` token with
+ * `generateAuthTokenFromCredentialsProvider` (valid 15 minutes, shorter when the credentials expire
+ * sooner). The credentials provider is created on the first call and reused. The sink's token cache calls
+ * this only shortly before the previous token expires.
+ */
+export function createMskIamTokenProvider(options: MskIamCredentialOptions): KafkaOAuthTokenProvider {
+  const region = requireRegion(options?.region, "region");
+  let provider: Promise<SignerCredentialsProvider> | undefined;
+  return async () => {
+    provider ??= createCredentialsProvider(options);
+    provider.catch(() => {
+      provider = undefined;
+    });
+    const credentials = await provider;
+    const signer = await loadOptional(
+      "aws-msk-iam-sasl-signer-js",
+      "MSK IAM authentication",
+      () => import("aws-msk-iam-sasl-signer-js"),
+    );
+    const { token, expiryTime } = await signer.generateAuthTokenFromCredentialsProvider({
+      region,
+      awsCredentialsProvider: credentials,
+    });
+    return { token, expiresAt: expiryTime };
+  };
+}
+
+/**
+ * Connection settings for MSK with IAM access control: TLS, SASL/OAUTHBEARER with signed tokens cached until
+ * `refreshAheadMs` before expiry (kafkajs asks on every handshake; the signer is not called each time).
+ * This is MSK's IAM mechanism; kafkajs's built-in `aws` mechanism is a different protocol MSK does not speak.
+ */
+export function mskIam(options: MskIamOptions): KafkaConnectionOptions {
+  const tokenProvider = createMskIamTokenProvider(options);
+  return {
+    brokers: options.brokers,
+    tls: true,
+    sasl: {
+      mechanism: "oauthbearer",
+      tokenProvider,
+      ...(options.refreshAheadMs === undefined ? {} : { refreshAheadMs: options.refreshAheadMs }),
+    },
+  };
+}
+
+/** Options of {@link mskServerless}. */
+export interface MskServerlessOptions extends MskIamCredentialOptions {
+  /** The cluster's bootstrap server, `boot-xxxxxxxx.c1.kafka-serverless.<region>.amazonaws.com:9098`. */
+  bootstrapServer: string;
+  /** Refresh tokens this long before they expire. Default 60 000 ms. */
+  refreshAheadMs?: number;
+}
+
+/**
+ * MSK Serverless: IAM only on port 9098. Messages may be up to 8 MiB there, so `maxMessageBytes` is raised
+ * to that (the topic's own `max.message.bytes` still applies).
+ */
+export function mskServerless(options: MskServerlessOptions): KafkaConnectionOptions {
+  const server = options?.bootstrapServer;
+  if (typeof server !== "string" || !/^[^\s:/]+:\d+$/.test(server)) {
+    throw new ConfigurationError("bootstrapServer must look like host:9098", [
+      { path: "bootstrapServer", message: "must look like host:port" },
+    ]);
+  }
+  return {
+    ...mskIam({ ...options, brokers: [server] }),
+    maxMessageBytes: MSK_SERVERLESS_MAX_MESSAGE_BYTES,
+  };
+}
+
+/** Options of {@link mskScram}. */
+export interface MskScramOptions {
+  /** SCRAM bootstrap brokers (port 9096, public 9196). */
+  brokers: KafkaConnectionOptions["brokers"];
+  /** User from the AWS Secrets Manager secret associated with the cluster. */
+  username: string;
+  /** Never logged. */
+  password: string;
+}
+
+/** MSK with SASL/SCRAM (MSK supports SCRAM-SHA-512 only), always over TLS. */
+export function mskScram(options: MskScramOptions): KafkaConnectionOptions {
+  return {
+    brokers: options.brokers,
+    tls: true,
+    sasl: { mechanism: "scram-sha-512", username: options.username, password: options.password },
+  };
+}
+
+/** Options of {@link mskTls}. */
+export interface MskTlsOptions {
+  /** TLS bootstrap brokers (port 9094, public 9194). */
+  brokers: KafkaConnectionOptions["brokers"];
+  /**
+   * Client certificate and key issued by the cluster's AWS Private CA, for mutual TLS authentication. Omit
+   * both for TLS encryption only (clusters with unauthenticated access).
+   */
+  tls?: Pick<KafkaTlsOptions, "cert" | "key" | "passphrase" | "ca">;
+}
+
+/** MSK over TLS, optionally authenticated with a client certificate. */
+export function mskTls(options: MskTlsOptions): KafkaConnectionOptions {
+  return { brokers: options.brokers, tls: options.tls === undefined ? true : { ...options.tls } };
+}
+
+/** Which bootstrap string of `GetBootstrapBrokers` to use. */
+export type MskAuthentication = "iam" | "scram" | "tls" | "plaintext";
+
+/** Options of {@link discoverMskBrokers}. */
+export interface MskDiscoveryOptions {
+  /** `arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>`. */
+  clusterArn: string;
+  /** The authentication the client uses; selects the matching bootstrap string. */
+  authentication: MskAuthentication;
+  /** Use the public-access bootstrap string (ports 91xx). Not available for `plaintext`. Default `false`. */
+  publicAccess?: boolean;
+  /** API region. Default: the ARN's region. */
+  region?: string;
+  /** AWS credentials for the MSK API call. Default: the AWS SDK's default chain. */
+  credentials?: AwsCredentials | AwsCredentialsProvider;
+  /** MSK API endpoint, e.g. a VPC endpoint or a local test server. Default: the public regional endpoint. */
+  endpoint?: string;
+}
+
+const BOOTSTRAP_FIELDS = {
+  iam: ["BootstrapBrokerStringSaslIam", "BootstrapBrokerStringPublicSaslIam"],
+  scram: ["BootstrapBrokerStringSaslScram", "BootstrapBrokerStringPublicSaslScram"],
+  tls: ["BootstrapBrokerStringTls", "BootstrapBrokerStringPublicTls"],
+  plaintext: ["BootstrapBrokerString", undefined],
+} as const satisfies Record<MskAuthentication, readonly [string, string | undefined]>;
+
+const ARN_PATTERN = /^arn:aws[a-z-]*:kafka:([a-z0-9-]+):\d{12}:cluster\/[^/]+\/[^/]+$/;
+
+/**
+ * Looks up a cluster's bootstrap brokers with `GetBootstrapBrokers` and returns those matching the
+ * authentication (`iam` → `BootstrapBrokerStringSaslIam`, public → `...PublicSaslIam`, and so on).
+ * @throws ConfigurationError for an invalid ARN, a missing `@aws-sdk/client-kafka`, or a cluster without
+ *   brokers for that authentication (the message names the field).
+ */
+export async function discoverMskBrokers(options: MskDiscoveryOptions): Promise<string[]> {
+  const arn = options?.clusterArn;
+  const match = typeof arn === "string" ? ARN_PATTERN.exec(arn) : null;
+  if (match === null) {
+    throw new ConfigurationError(
+      "clusterArn must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/...)",
+      [{ path: "clusterArn", message: "must be an MSK cluster ARN" }],
+    );
+  }
+  const fields = BOOTSTRAP_FIELDS[options.authentication];
+  if (fields === undefined) {
+    throw new ConfigurationError('authentication must be "iam", "scram", "tls" or "plaintext"', [
+      { path: "authentication", message: 'must be "iam", "scram", "tls" or "plaintext"' },
+    ]);
+  }
+  const field = options.publicAccess ? fields[1] : fields[0];
+  if (field === undefined) {
+    throw new ConfigurationError("MSK public access needs TLS, SCRAM or IAM; plaintext is VPC-only", [
+      { path: "publicAccess", message: "not available with plaintext" },
+    ]);
+  }
+  const region = requireRegion(options.region ?? match[1], "region");
+  const sdk = await loadOptional(
+    "@aws-sdk/client-kafka",
+    "MSK broker discovery",
+    () => import("@aws-sdk/client-kafka"),
+  );
+  const client = new sdk.KafkaClient({
+    region,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+  });
+  try {
+    const output = await client.send(new sdk.GetBootstrapBrokersCommand({ ClusterArn: arn }));
+    const value = (output as unknown as Record<string, unknown>)[field];
+    if (typeof value !== "string" || value.trim() === "") {
+      throw new ConfigurationError(
+        `cluster ${arn} has no ${field}: enable ${options.authentication}${options.publicAccess ? " with public access" : ""} on the cluster or pick another authentication`,
+        [{ path: "authentication", message: `${field} is empty` }],
+      );
+    }
+    return value
+      .split(",")
+      .map((broker) => broker.trim())
+      .filter((broker) => broker !== "");
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * `brokers` for the sink or reader that discovers them from the cluster ARN on every (re)connect, so a
+ * broker replacement is picked up without a redeploy.
+ */
+export function mskBrokersFromArn(options: MskDiscoveryOptions): () => Promise<readonly string[]> {
+  return () => discoverMskBrokers(options);
+}
