@@ -5,6 +5,8 @@ import { ConfigurationError } from "./errors";
 import type { StreamllEvent } from "./event-schema";
 import { createKeyRedactor, type RedactFunction, type Redactor } from "./redact";
 import type { Sink } from "./sink";
+import { type VersionTrackingOptions, versionTrackingOptionSchema } from "./version/options";
+import { createVersionTracker, type VersionTracker } from "./version/version-tracker";
 
 /**
  * Where streamll reports its own trouble (a failing sink, a throwing redact function, a bad environment
@@ -88,6 +90,12 @@ export interface StreamllOptions {
   serviceName?: string;
   /** Deployment environment, added as tag `env` (unless `tags.env` is set). Default `STREAMLL_ENV`. */
   environment?: string;
+  /**
+   * Record which code produced each event: `code_signature`, `module_version` and `git_commit` on every event
+   * of instrumented calls, plus one `version` event per new (module, code_signature). Off by default; `true`
+   * means `{ strategy: "ast" }`. See docs/guides/version-tracking.md.
+   */
+  versionTracking?: boolean | VersionTrackingOptions;
   /**
    * How long the `beforeExit` hook waits for pending events when the program ends without `shutdown()`.
    * Default 5 000 ms. The wait happens once per batch of new events, so a sink that stays down delays exit
@@ -396,6 +404,7 @@ const optionsSchema = z.strictObject(
       .min(1, { error: "must not be empty" })
       .max(256)
       .optional(),
+    versionTracking: versionTrackingOptionSchema.optional(),
     exitFlushTimeoutMs: z
       .number({ error: expected("a number of milliseconds >= 0") })
       .min(0, { error: expected("a number of milliseconds >= 0") })
@@ -486,6 +495,8 @@ export interface ResolvedConfig {
   /** `module_name` of events emitted outside any span. */
   readonly defaultModuleName: string;
   readonly exitFlushTimeoutMs: number;
+  /** Fills the version fields of instrumented calls; null when version tracking is off. */
+  readonly versionTracker: VersionTracker | null;
 }
 
 function writeStderr(level: string, message: string, context?: object): void {
@@ -549,5 +560,6 @@ export function resolveConfig(options: Omit<ParsedOptions, "sinks">, env: EnvCon
     logger: options.logger ?? stderrLogger,
     defaultModuleName: serviceName ?? DEFAULT_MODULE_NAME,
     exitFlushTimeoutMs: options.exitFlushTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+    versionTracker: createVersionTracker(options.versionTracking),
   });
 }

@@ -1,0 +1,459 @@
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+import { computeCodeSignature, computeCodeSignatureDetails } from "./code-signature";
+import { ORIGINAL_FUNCTION } from "./function-source";
+import type { CodeSignatureStrategyName } from "./options";
+
+/** Evaluates a class or function expression, so each test can vary the source text of one definition. */
+function load<T = Function>(source: string): T {
+  return new Function(`"use strict"; return (${source});`)() as T;
+}
+
+const STRATEGIES: CodeSignatureStrategyName[] = ["ast", "ast-deps", "source", "signature"];
+
+const BASE = `class Qa {
+  async forward(question) {
+    const context = await this.retrieve(question);
+    return { answer: context.length > 0 ? context[0] : "none" };
+  }
+  retrieve(question) { return [question.toUpperCase()]; }
+}`;
+
+const REFORMATTED = `class Qa {
+  // Answers one question.
+  async forward( question ) {
+    /* look it up first */
+    const context = await this.retrieve(question)
+    return {answer: context.length>0 ? context[0] : 'none'}
+  }
+  retrieve(question) { return [question.toUpperCase()]; }
+}`;
+
+const LOGIC_CHANGED = `class Qa {
+  async forward(question) {
+    const context = await this.retrieve(question);
+    return { answer: context.length > 1 ? context[0] : "none" };
+  }
+  retrieve(question) { return [question.toUpperCase()]; }
+}`;
+
+const LOCAL_RENAMED = `class Qa {
+  async forward(question) {
+    const passages = await this.retrieve(question);
+    return { answer: passages.length > 0 ? passages[0] : "none" };
+  }
+  retrieve(question) { return [question.toUpperCase()]; }
+}`;
+
+const HELPER_CHANGED = `class Qa {
+  async forward(question) {
+    const context = await this.retrieve(question);
+    return { answer: context.length > 0 ? context[0] : "none" };
+  }
+  retrieve(question) { return [question.toLowerCase()]; }
+}`;
+
+const PARAM_ADDED = `class Qa {
+  async forward(question, options) {
+    const context = await this.retrieve(question);
+    return { answer: context.length > 0 ? context[0] : "none" };
+  }
+  retrieve(question) { return [question.toUpperCase()]; }
+}`;
+
+function sig(
+  source: string,
+  strategy: CodeSignatureStrategyName,
+  method: string | null = "forward",
+): string | null {
+  return computeCodeSignature(load(source), { strategy, method });
+}
+
+describe("computeCodeSignature: behaviour per strategy", () => {
+  it("returns 12 lowercase hex characters for every built-in strategy", () => {
+    for (const strategy of STRATEGIES) {
+      expect(sig(BASE, strategy)).toMatch(/^[0-9a-f]{12}$/);
+    }
+  });
+
+  it("is deterministic: the same code evaluated twice gets the same signature", () => {
+    for (const strategy of STRATEGIES) {
+      expect(sig(BASE, strategy)).toBe(sig(BASE, strategy));
+    }
+  });
+
+  it.each(["ast", "ast-deps", "signature"] as const)(
+    "%s: whitespace, comments, quote style and semicolons keep the signature",
+    (strategy) => {
+      expect(sig(REFORMATTED, strategy)).toBe(sig(BASE, strategy));
+    },
+  );
+
+  it("source: any formatting change changes the signature", () => {
+    expect(sig(REFORMATTED, "source")).not.toBe(sig(BASE, "source"));
+  });
+
+  it.each(["ast", "ast-deps", "source"] as const)("%s: a logic change changes the signature", (strategy) => {
+    expect(sig(LOGIC_CHANGED, strategy)).not.toBe(sig(BASE, strategy));
+  });
+
+  it("signature: misses implementation changes, catches API changes", () => {
+    expect(sig(LOGIC_CHANGED, "signature")).toBe(sig(BASE, "signature"));
+    expect(sig(HELPER_CHANGED, "signature")).toBe(sig(BASE, "signature"));
+    expect(sig(PARAM_ADDED, "signature")).not.toBe(sig(BASE, "signature"));
+    const withExtraMethod = BASE.replace(
+      "\n  retrieve(question) {",
+      "\n  rerank(list) { return list; }\n  retrieve(question) {",
+    );
+    expect(sig(withExtraMethod, "signature")).not.toBe(sig(BASE, "signature"));
+  });
+
+  it("ast: renaming a local variable is a change (identifiers are part of the tree)", () => {
+    expect(sig(LOCAL_RENAMED, "ast")).not.toBe(sig(BASE, "ast"));
+  });
+
+  it("ast misses a change in a helper the method calls; ast-deps catches it", () => {
+    expect(sig(HELPER_CHANGED, "ast")).toBe(sig(BASE, "ast"));
+    expect(sig(HELPER_CHANGED, "ast-deps")).not.toBe(sig(BASE, "ast-deps"));
+  });
+
+  it("two different implementations under the same module name get different signatures", () => {
+    const v1 = `class Summarize { forward(text) { return text.slice(0, 100); } }`;
+    const v2 = `class Summarize { forward(text) { return text.split(".")[0]; } }`;
+    for (const strategy of ["ast", "ast-deps", "source"] as const) {
+      expect(sig(v1, strategy)).not.toBe(sig(v2, strategy));
+    }
+  });
+
+  it("signatures of different strategies never coincide for the same code", () => {
+    const values = STRATEGIES.map((strategy) => sig(BASE, strategy));
+    expect(new Set(values).size).toBe(STRATEGIES.length);
+  });
+
+  it("ignores literal spelling but not literal values or types", () => {
+    const a = load(`function f() { return [1.0, 0x10, "a\\u0062", \`t\${1}\`]; }`);
+    const b = load(`function f() { return [1, 16, 'ab', \`t\${1}\`]; }`);
+    const c = load(`function f() { return [1, 16, "ab", \`t\${2}\`]; }`);
+    const d = load(`function f() { return ["1", 16, "ab", \`t\${1}\`]; }`);
+    expect(computeCodeSignature(a)).toBe(computeCodeSignature(b));
+    expect(computeCodeSignature(c)).not.toBe(computeCodeSignature(b));
+    expect(computeCodeSignature(d)).not.toBe(computeCodeSignature(b));
+  });
+
+  it("distinguishes regular expressions and bigints by value", () => {
+    const a = load(`function f(s) { return /a+/g.test(s) ? 1n : 2n; }`);
+    const b = load(`function f(s) { return /a+/i.test(s) ? 1n : 2n; }`);
+    const c = load(`function f(s) { return /a+/g.test(s) ? 1n : 3n; }`);
+    const hashes = [a, b, c].map((fn) => computeCodeSignature(fn));
+    expect(new Set(hashes).size).toBe(3);
+  });
+});
+
+describe("computeCodeSignature: function and method shapes", () => {
+  const SHAPES = `class Shapes {
+    static create(a, b) { return new Shapes(a, b); }
+    async run(x) { return x; }
+    *items() { yield 1; }
+    async *stream(prompt) { yield prompt; }
+    get label() { return "shapes"; }
+    set label(value) { this._label = value; }
+    ["computed" + "Name"](x) { return x * 2; }
+    [Symbol.iterator]() { return this.items(); }
+    #secret(x) { return x + 1; }
+    usesSecret(x) { return this.#secret(x); }
+    field = (x) => x + 1;
+  }`;
+
+  it.each([["run"], ["items"], ["stream"], ["label"], ["computedName"], ["usesSecret"], ["create"]])(
+    "hashes method %s under every strategy",
+    (method) => {
+      const Shapes = load(SHAPES);
+      for (const strategy of STRATEGIES) {
+        const details = computeCodeSignatureDetails(Shapes, { strategy, method });
+        expect(details.unavailable).toBeNull();
+        expect(details.signature).toMatch(/^[0-9a-f]{12}$/);
+      }
+    },
+  );
+
+  it("hashes symbol-keyed methods", () => {
+    const Shapes = load(SHAPES);
+    const details = computeCodeSignatureDetails(Shapes, { method: Symbol.iterator });
+    expect(details.signature).toMatch(/^[0-9a-f]{12}$/);
+    expect(details.methods[0]?.name).toBe("[Symbol.iterator]");
+  });
+
+  it("the async, generator and async generator forms are part of the signature", () => {
+    const body = `(x) { return x; }`;
+    const forms = ["", "async ", "*", "async *"].map((prefix) => load(`class A { ${prefix}m${body} }`));
+    const hashes = forms.map((cls) => computeCodeSignature(cls, { method: "m" }));
+    expect(new Set(hashes).size).toBe(4);
+  });
+
+  it("a getter and a method with the same body differ", () => {
+    const a = computeCodeSignature(load(`class A { get m() { return 1; } }`), { method: "m" });
+    const b = computeCodeSignature(load(`class A { m() { return 1; } }`), { method: "m" });
+    expect(a).not.toBe(b);
+  });
+
+  it("hashes plain functions, arrow functions, async arrows, generators and classes", () => {
+    const sources = [
+      `function answer(q) { return q; }`,
+      `(q) => q`,
+      `async (q) => { await null; return q; }`,
+      `function* gen() { yield 1; }`,
+      `async function* agen() { yield 1; }`,
+      `class Whole { forward() { return 1; } }`,
+    ];
+    const hashes = sources.map((source) => computeCodeSignature(load(source)));
+    for (const hash of hashes) expect(hash).toMatch(/^[0-9a-f]{12}$/);
+    expect(new Set(hashes).size).toBe(sources.length);
+  });
+
+  it("hashes methods of object literals, including sloppy-mode ones a class body would reject", () => {
+    const strict = load<object>(`{ forward(q) { return q; } }`);
+    const sloppy = new Function(`return { forward(q) { with (q) { return length; } } };`)() as object;
+    expect(computeCodeSignature(strict, { method: "forward" })).toMatch(/^[0-9a-f]{12}$/);
+    expect(computeCodeSignature(sloppy, { method: "forward" })).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it("a method inherited from a parent class is hashed from the parent's definition", () => {
+    const Child = load(`class extends (class Base { forward(q) { return q; } }) { other() {} }`);
+    const Base = Object.getPrototypeOf(Child) as Function;
+    expect(computeCodeSignature(Child, { method: "forward" })).toBe(
+      computeCodeSignature(Base, { method: "forward" }),
+    );
+  });
+
+  it("the same method read from an instance or from its class gets the same signature", () => {
+    const Qa = load<new () => object>(BASE);
+    for (const strategy of ["ast", "ast-deps", "source"] as const) {
+      expect(computeCodeSignature(new Qa(), { strategy, method: "forward" })).toBe(
+        computeCodeSignature(Qa, { strategy, method: "forward" }),
+      );
+    }
+  });
+});
+
+describe("computeCodeSignature: ast-deps", () => {
+  it("follows this.x() calls transitively, including inherited, private, super and getter references", () => {
+    const make = (leaf: string) =>
+      load(`class extends (class Base {
+        deepest() { return ${leaf}; }
+        shared() { return this.deepest(); }
+        base() { return 1; }
+      }) {
+        forward(q) { return this.#step(q) + super.base() + this.prefix; }
+        #step(q) { return this.shared() + q; }
+        get prefix() { return "p"; }
+        unrelated() { return 0; }
+      }`);
+    const base = computeCodeSignatureDetails(make("1"), { strategy: "ast-deps", method: "forward" });
+    const changed = computeCodeSignatureDetails(make("2"), { strategy: "ast-deps", method: "forward" });
+    expect(changed.signature).not.toBe(base.signature);
+    const names = base.methods.map((m) => m.name);
+    expect(names[0]).toBe("forward");
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "#step",
+        "get prefix",
+        "shared (inherited, level 1)",
+        "deepest (inherited, level 1)",
+        "base (inherited, level 1)",
+      ]),
+    );
+    expect(names).not.toContain("unrelated");
+    expect(base.methods.every((m) => m.hash !== null && /^[0-9a-f]{12}$/.test(m.hash))).toBe(true);
+  });
+
+  it("ignores changes to methods forward() does not reach", () => {
+    const a = `class A { forward() { return this.used(); } used() { return 1; } unused() { return 1; } }`;
+    const b = `class A { forward() { return this.used(); } used() { return 1; } unused() { return 2; } }`;
+    expect(sig(a, "ast-deps")).toBe(sig(b, "ast-deps"));
+  });
+
+  it("resolves this.x() to the most derived override", () => {
+    const parent = `class P { forward() { return this.step(); } step() { return "parent"; } }`;
+    const childA = load(`class extends (${parent}) { step() { return "a"; } }`);
+    const childB = load(`class extends (${parent}) { step() { return "b"; } }`);
+    const a = computeCodeSignature(childA, { strategy: "ast-deps", method: "forward" });
+    const b = computeCodeSignature(childB, { strategy: "ast-deps", method: "forward" });
+    expect(a).not.toBe(b);
+  });
+
+  it("terminates on recursion and cycles", () => {
+    const source = `class A { forward(n) { return n ? this.b(n - 1) : 0; } b(n) { return this.forward(n) + this.b(0); } }`;
+    const details = computeCodeSignatureDetails(load(source), { strategy: "ast-deps", method: "forward" });
+    expect(details.methods.map((m) => m.name)).toEqual(["forward", "b"]);
+  });
+
+  it("follows calls in class fields holding arrow functions and in arrow callbacks", () => {
+    const make = (n: number) =>
+      load(`class A {
+        helper = (x) => x + ${n};
+        forward(list) { return list.map((x) => this.helper(x)); }
+      }`);
+    expect(sig(String(make(1)), "ast-deps")).not.toBe(sig(String(make(2)), "ast-deps"));
+  });
+
+  it("does not follow this inside a nested function, which has its own this", () => {
+    const a = `class A { forward() { return function () { return this.h(); }; } h() { return 1; } }`;
+    const b = `class A { forward() { return function () { return this.h(); }; } h() { return 2; } }`;
+    expect(sig(a, "ast-deps")).toBe(sig(b, "ast-deps"));
+  });
+
+  it("reads ES5-style prototypes from property descriptors", () => {
+    const make = (n: number) => {
+      const Ctor = function Legacy() {} as unknown as { prototype: Record<string, unknown> };
+      Ctor.prototype.forward = new Function(`return this.helper() + 1;`);
+      Ctor.prototype.helper = new Function(`return ${n};`);
+      return Ctor as unknown as Function;
+    };
+    const a = computeCodeSignature(make(1), { strategy: "ast-deps", method: "forward" });
+    const b = computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" });
+    expect(a).toMatch(/^[0-9a-f]{12}$/);
+    expect(a).not.toBe(b);
+  });
+});
+
+describe("computeCodeSignature: wrappers, native and bound functions", () => {
+  it("returns null for native, bound and proxied functions without throwing", () => {
+    const bound = load<Function>(`function f() { return 1; }`).bind(null);
+    const proxy = new Proxy(() => 1, {});
+    for (const strategy of [...STRATEGIES, () => "x"] as const) {
+      for (const target of [Math.max, bound, proxy]) {
+        const details = computeCodeSignatureDetails(target, { strategy });
+        if (typeof strategy === "function") continue;
+        expect(details.signature).toBeNull();
+        expect(details.unavailable).toBe("native");
+      }
+    }
+    expect(computeCodeSignature(Map, { method: "get" })).toBeNull();
+    expect(computeCodeSignature(Promise, { method: "then", strategy: "ast-deps" })).toBeNull();
+  });
+
+  it("returns null for a revoked proxy and a missing method without throwing", () => {
+    const { proxy, revoke } = Proxy.revocable(function target() {}, {});
+    revoke();
+    expect(computeCodeSignature(proxy)).toBeNull();
+    const details = computeCodeSignatureDetails(load(BASE), { method: "missing" });
+    expect(details).toMatchObject({ signature: null, unavailable: "not-found" });
+  });
+
+  it("a wrapper that links to its original does not change any signature", () => {
+    for (const strategy of STRATEGIES) {
+      const Qa = load<{ prototype: Record<string, unknown> }>(BASE);
+      const before = computeCodeSignature(Qa, { strategy, method: "forward" });
+      const original = Qa.prototype.forward as Function;
+      const wrapper = function (this: unknown, ...args: unknown[]) {
+        return original.apply(this, args);
+      };
+      Object.defineProperty(wrapper, ORIGINAL_FUNCTION, { value: original });
+      Qa.prototype.forward = wrapper;
+      expect(computeCodeSignature(Qa, { strategy, method: "forward" })).toBe(before);
+    }
+  });
+
+  it("a method replaced after the class was defined is hashed from the replacement", () => {
+    const Qa = load<{ prototype: Record<string, unknown> }>(BASE);
+    const before = computeCodeSignature(Qa, { strategy: "ast-deps", method: "forward" });
+    Qa.prototype.retrieve = (question: string) => [question];
+    expect(computeCodeSignature(Qa, { strategy: "ast-deps", method: "forward" })).not.toBe(before);
+  });
+});
+
+describe("computeCodeSignature: custom strategies", () => {
+  it("uses a short result as is and hashes a long one", () => {
+    const Qa = load(BASE);
+    expect(computeCodeSignature(Qa, { method: "forward", strategy: () => "release-42" })).toBe("release-42");
+    const long = computeCodeSignature(Qa, { method: "forward", strategy: () => "x".repeat(500) });
+    expect(long).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it("receives the function and its context", () => {
+    const Qa = load<Function>(BASE);
+    let seen: unknown[] = [];
+    computeCodeSignature(Qa, {
+      method: "forward",
+      moduleName: "qa",
+      strategy: (fn, context) => {
+        seen = [fn, context.target, context.methodName, context.moduleName, context.source];
+        return null;
+      },
+    });
+    expect(seen[0]).toBe((Qa.prototype as Record<string, unknown>).forward);
+    expect(seen.slice(1, 4)).toEqual([Qa, "forward", "qa"]);
+    expect(String(seen[4])).toMatch(/^async forward\(question\)/);
+  });
+
+  it("yields null when the strategy throws or returns nothing useful", () => {
+    const Qa = load(BASE);
+    const throwing = computeCodeSignatureDetails(Qa, {
+      method: "forward",
+      strategy: () => {
+        throw new Error("boom");
+      },
+    });
+    expect(throwing).toMatchObject({ signature: null, strategy: "custom", unavailable: "custom-strategy" });
+    expect(computeCodeSignature(Qa, { method: "forward", strategy: () => "" })).toBeNull();
+    expect(computeCodeSignature(Qa, { method: "forward", strategy: () => null })).toBeNull();
+  });
+});
+
+describe("computeCodeSignature: transpiled code", () => {
+  /** Compiles TypeScript to ES2015, which turns `async` methods into `__awaiter` + generator calls. */
+  function transpile(source: string): Function {
+    const output = ts.transpileModule(`export const Cls = ${source};`, {
+      compilerOptions: { target: ts.ScriptTarget.ES2015, module: ts.ModuleKind.CommonJS },
+    }).outputText;
+    const exports: Record<string, unknown> = {};
+    new Function("exports", output)(exports);
+    return exports.Cls as Function;
+  }
+
+  it("down-levelled async methods get a signature, stable across formatting of the original", () => {
+    const a = transpile(BASE);
+    const b = transpile(REFORMATTED);
+    expect(String((a as { prototype: Record<string, unknown> }).prototype.forward)).toContain("__awaiter");
+    for (const strategy of ["ast", "ast-deps"] as const) {
+      const hash = computeCodeSignature(a, { strategy, method: "forward" });
+      expect(hash).toMatch(/^[0-9a-f]{12}$/);
+      expect(computeCodeSignature(b, { strategy, method: "forward" })).toBe(hash);
+    }
+    // The compiler keeps comments, so the emitted text (and the `source` strategy) still sees them.
+    expect(computeCodeSignature(b, { strategy: "source", method: "forward" })).not.toBe(
+      computeCodeSignature(a, { strategy: "source", method: "forward" }),
+    );
+  });
+
+  it("transpiled code hashes differently from the same code run untranspiled", () => {
+    const native = load(BASE);
+    const downLevelled = transpile(BASE);
+    expect(computeCodeSignature(downLevelled, { method: "forward" })).not.toBe(
+      computeCodeSignature(native, { method: "forward" }),
+    );
+  });
+
+  it("still detects logic changes, and ast-deps follows this.x() through __awaiter", () => {
+    const base = transpile(BASE);
+    expect(computeCodeSignature(transpile(LOGIC_CHANGED), { method: "forward" })).not.toBe(
+      computeCodeSignature(base, { method: "forward" }),
+    );
+    const details = computeCodeSignatureDetails(base, { strategy: "ast-deps", method: "forward" });
+    expect(details.methods.map((m) => m.name)).toEqual(["forward", "retrieve"]);
+    expect(
+      computeCodeSignature(transpile(HELPER_CHANGED), { strategy: "ast-deps", method: "forward" }),
+    ).not.toBe(details.signature);
+  });
+
+  it("follows this through Babel-style _asyncToGenerator(...).apply(this, arguments)", () => {
+    const make = (n: number) =>
+      load(`class A {
+        forward() { return _asyncToGenerator(function* () { return yield this.helper(); }).apply(this, arguments); }
+        helper() { return ${n}; }
+      }`);
+    expect(computeCodeSignature(make(1), { strategy: "ast-deps", method: "forward" })).not.toBe(
+      computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" }),
+    );
+  });
+});

@@ -1,0 +1,352 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { compareEventFiles, compareEvents } from "./compare-versions";
+import { formatCompareReport } from "./format-report";
+import { runCli } from "./run-cli";
+
+/** Deterministic uniform [0, 1) numbers (mulberry32), so every run sees the same samples. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface VersionSpec {
+  module: string;
+  signature: string | null;
+  calls: number;
+  /** Median duration; samples spread ±40 % around it. */
+  ms: number;
+  errorEvery?: number;
+  strategy?: string;
+  tokens?: number;
+  startMinute?: number;
+  seed?: number;
+}
+
+/** Builds the events a run of one module version would produce: version, start, token, end/error. */
+function events(spec: VersionSpec): object[] {
+  const next = random(spec.seed ?? 1);
+  const minute = String(spec.startMinute ?? 0).padStart(2, "0");
+  const base = {
+    module_name: spec.module,
+    code_signature: spec.signature,
+    module_version: "qa-service@1.0.0",
+    git_commit: "abc1234",
+    timestamp: `2026-11-27T06:${minute}:00.000Z`,
+  };
+  const out: object[] = [
+    {
+      ...base,
+      event_type: "version",
+      data: { strategy: spec.strategy ?? "ast", code_signature: spec.signature },
+    },
+  ];
+  for (let i = 0; i < spec.calls; i++) {
+    const timestamp = `2026-11-27T06:${minute}:${String(i % 60).padStart(2, "0")}.000Z`;
+    out.push({ ...base, timestamp, event_type: "start", data: {} });
+    for (let t = 0; t < (spec.tokens ?? 0); t++)
+      out.push({ ...base, timestamp, event_type: "token", data: {} });
+    const duration_ms = spec.ms * (0.6 + 0.8 * next());
+    const failed = spec.errorEvery !== undefined && i % spec.errorEvery === 0;
+    out.push({
+      ...base,
+      timestamp,
+      event_type: failed ? "error" : "end",
+      data: failed
+        ? { duration_ms, error_type: "Error" }
+        : { duration_ms, ...(spec.tokens ? { token_count: spec.tokens } : {}), usage: { total_tokens: 10 } },
+    });
+  }
+  return out;
+}
+
+describe("compareEvents: summaries", () => {
+  it("reports calls, errors, percentiles, tokens and version info per module and code_signature", () => {
+    const report = compareEvents([
+      ...events({ module: "qa", signature: "aaaaaaaaaaaa", calls: 40, ms: 10, errorEvery: 10, tokens: 3 }),
+      ...events({ module: "other", signature: null, calls: 5, ms: 1 }),
+    ]);
+    expect(report.versions.map((v) => [v.module, v.code_signature])).toEqual([
+      ["other", null],
+      ["qa", "aaaaaaaaaaaa"],
+    ]);
+    const qa = report.versions[1]!;
+    expect(qa).toMatchObject({
+      strategy: "ast",
+      module_version: "qa-service@1.0.0",
+      git_commit: "abc1234",
+      calls: 40,
+      errors: 4,
+      error_rate: 0.1,
+      unfinished: 0,
+      token_events: 120,
+      token_count: 108,
+      usage: { total_tokens: 360 },
+    });
+    const d = qa.duration_ms!;
+    expect(d.p50).toBeGreaterThan(6);
+    expect(d.p50).toBeLessThan(14);
+    expect(d.p50).toBeLessThanOrEqual(d.p95);
+    expect(d.p95).toBeLessThanOrEqual(d.p99);
+    expect(report.comparisons).toEqual([]);
+  });
+
+  it("counts lines that are not events and calls without an end", () => {
+    const report = compareEvents([
+      42,
+      null,
+      { event_type: "end" },
+      { module_name: "qa", event_type: "start", code_signature: "x", data: {} },
+    ]);
+    expect(report.invalid_lines).toBe(3);
+    expect(report.versions[0]).toMatchObject({ calls: 0, unfinished: 1, duration_ms: null });
+  });
+});
+
+describe("compareEvents: comparisons", () => {
+  const baseline = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 60, ms: 10, seed: 1 });
+
+  it("flags a slower candidate as a regression, naming the test and sample sizes", () => {
+    const slower = events({
+      module: "qa",
+      signature: "v2v2v2v2v2v2",
+      calls: 60,
+      ms: 13,
+      seed: 2,
+      startMinute: 5,
+    });
+    const report = compareEvents([...baseline, ...slower]);
+    expect(report.comparisons).toHaveLength(1);
+    const { duration, error_rate, baseline: from, candidate: to } = report.comparisons[0]!;
+    expect([from, to]).toEqual(["v1v1v1v1v1v1", "v2v2v2v2v2v2"]);
+    expect(duration).toMatchObject({
+      test: "mann-whitney-u",
+      n_baseline: 60,
+      n_candidate: 60,
+      verdict: "regression",
+    });
+    expect(duration.relative_change!).toBeGreaterThan(0.15);
+    expect(duration.p_adjusted!).toBeLessThan(0.05);
+    expect(duration.probability_slower!).toBeGreaterThan(0.7);
+    expect(error_rate.verdict).toBe("no-significant-change");
+    const text = formatCompareReport(report);
+    expect(text).toContain("Mann-Whitney U");
+    expect(text).toContain("n = 60 vs 60");
+    expect(text).toContain("REGRESSION");
+  });
+
+  it("does not flag a new version with the same performance", () => {
+    const same = events({
+      module: "qa",
+      signature: "v2v2v2v2v2v2",
+      calls: 60,
+      ms: 10,
+      seed: 3,
+      startMinute: 5,
+    });
+    const report = compareEvents([...baseline, ...same]);
+    expect(report.comparisons[0]!.duration.verdict).toBe("no-significant-change");
+    expect(formatCompareReport(report)).not.toContain("REGRESSION");
+  });
+
+  it("reports a faster candidate as an improvement", () => {
+    const faster = events({
+      module: "qa",
+      signature: "v2v2v2v2v2v2",
+      calls: 60,
+      ms: 6,
+      seed: 4,
+      startMinute: 5,
+    });
+    expect(compareEvents([...baseline, ...faster]).comparisons[0]!.duration.verdict).toBe("improvement");
+  });
+
+  it("does not flag a significant but tiny change (below minEffect)", () => {
+    const slightly = events({
+      module: "qa",
+      signature: "v2",
+      calls: 2000,
+      ms: 10.3,
+      seed: 5,
+      startMinute: 5,
+    });
+    const big = events({ module: "qa", signature: "v1", calls: 2000, ms: 10, seed: 6 });
+    const report = compareEvents([...big, ...slightly]);
+    const { duration } = report.comparisons[0]!;
+    expect(duration.p_value!).toBeLessThan(0.05);
+    expect(duration.verdict).toBe("no-significant-change");
+    expect(compareEvents([...big, ...slightly], { minEffect: 0.01 }).comparisons[0]!.duration.verdict).toBe(
+      "regression",
+    );
+  });
+
+  it("flags an error-rate regression (z-test for larger counts, Fisher exact for small ones)", () => {
+    const failing = events({
+      module: "qa",
+      signature: "v2",
+      calls: 200,
+      ms: 10,
+      errorEvery: 4,
+      seed: 7,
+      startMinute: 5,
+    });
+    const steady = events({ module: "qa", signature: "v1", calls: 200, ms: 10, errorEvery: 40, seed: 8 });
+    const large = compareEvents([...steady, ...failing]).comparisons[0]!.error_rate;
+    expect(large).toMatchObject({ test: "two-proportion-z", verdict: "regression", errors_candidate: 50 });
+    const few = compareEvents([
+      ...events({ module: "qa", signature: "v1", calls: 40, ms: 10, seed: 9 }),
+      ...events({
+        module: "qa",
+        signature: "v2",
+        calls: 40,
+        ms: 10,
+        errorEvery: 5,
+        seed: 10,
+        startMinute: 5,
+      }),
+    ]).comparisons[0]!.error_rate;
+    expect(few).toMatchObject({
+      test: "fisher-exact",
+      verdict: "regression",
+      errors_baseline: 0,
+      errors_candidate: 8,
+    });
+  });
+
+  it("does not test versions with too few calls", () => {
+    const report = compareEvents([
+      ...events({ module: "qa", signature: "v1", calls: 5, ms: 10 }),
+      ...events({ module: "qa", signature: "v2", calls: 5, ms: 50, startMinute: 5 }),
+    ]);
+    expect(report.comparisons[0]!.duration.verdict).toBe("insufficient-data");
+    expect(report.comparisons[0]!.error_rate.verdict).toBe("insufficient-data");
+    expect(report.tests).toBe(0);
+  });
+
+  it("never compares signatures of different strategies", () => {
+    const report = compareEvents([
+      ...events({ module: "qa", signature: "v1", calls: 30, ms: 10, strategy: "ast" }),
+      ...events({ module: "qa", signature: "v2", calls: 30, ms: 50, strategy: "source", startMinute: 5 }),
+    ]);
+    expect(report.comparisons[0]).toMatchObject({
+      note: expect.stringContaining("different strategies"),
+      duration: { verdict: "not-comparable" },
+    });
+  });
+
+  it("compares consecutive versions by default, or the pair asked for, within the module asked for", () => {
+    const all = [
+      ...events({ module: "qa", signature: "v1", calls: 10, ms: 10, startMinute: 1 }),
+      ...events({ module: "qa", signature: "v2", calls: 10, ms: 10, startMinute: 2 }),
+      ...events({ module: "qa", signature: "v3", calls: 10, ms: 10, startMinute: 3 }),
+      ...events({ module: "sum", signature: "s1", calls: 10, ms: 10, startMinute: 1 }),
+      ...events({ module: "sum", signature: "s2", calls: 10, ms: 10, startMinute: 2 }),
+    ];
+    const pairs = (options = {}) =>
+      compareEvents(all, options).comparisons.map((c) => `${c.baseline}>${c.candidate}`);
+    expect(pairs()).toEqual(["v1>v2", "v2>v3", "s1>s2"]);
+    expect(pairs({ baseline: "v1", candidate: "v3" })).toEqual(["v1>v3"]);
+    expect(pairs({ baseline: "v2" })).toEqual(["v2>v1", "v2>v3"]);
+    expect(pairs({ candidate: "v3" })).toEqual(["v1>v3", "v2>v3"]);
+    expect(pairs({ module: "sum" })).toEqual(["s1>s2"]);
+    expect(compareEvents(all, { module: "sum" }).versions.every((v) => v.module === "sum")).toBe(true);
+  });
+
+  it("applies Holm's correction across every test in the report", () => {
+    const report = compareEvents([
+      ...events({ module: "qa", signature: "v1", calls: 60, ms: 10, seed: 11, errorEvery: 20 }),
+      ...events({
+        module: "qa",
+        signature: "v2",
+        calls: 60,
+        ms: 13,
+        seed: 12,
+        errorEvery: 20,
+        startMinute: 5,
+      }),
+    ]);
+    const { duration, error_rate } = report.comparisons[0]!;
+    expect(report.tests).toBe(2);
+    expect(duration.p_adjusted!).toBeCloseTo(Math.min(1, 2 * duration.p_value!), 12);
+    expect(error_rate.p_adjusted!).toBeGreaterThanOrEqual(duration.p_adjusted!);
+  });
+});
+
+describe("streamll CLI", () => {
+  const dir = mkdtempSync(join(tmpdir(), "streamll-cli-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, list: object[], extra = ""): string => {
+    const path = join(dir, name);
+    writeFileSync(path, `${list.map((e) => JSON.stringify(e)).join("\n")}\n${extra}`);
+    return path;
+  };
+  const run = async (argv: string[]) => {
+    let stdout = "";
+    let stderr = "";
+    const status = await runCli(
+      argv,
+      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+      "9.9.9",
+    );
+    return { status, stdout, stderr };
+  };
+
+  it("reads several files, prints the table and comparisons, and can fail on a regression", async () => {
+    const a = write(
+      "a.jsonl",
+      events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 40, ms: 10, seed: 1 }),
+    );
+    const b = write(
+      "b.jsonl",
+      events({ module: "qa", signature: "v2v2v2v2v2v2", calls: 40, ms: 20, seed: 2, startMinute: 5 }),
+      "not json\n\n",
+    );
+    const plain = await run(["compare", a, b]);
+    expect(plain.status).toBe(0);
+    expect(plain.stdout).toContain("2 files");
+    expect(plain.stdout).toContain("1 unreadable lines skipped");
+    expect(plain.stdout).toMatch(/code_signature\s+strategy\s+module_version\s+git_commit\s+calls/);
+    expect(plain.stdout).toContain("qa: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
+    expect(plain.stdout).toContain("REGRESSION");
+    expect((await run(["compare", a, b, "--fail-on-regression"])).status).toBe(1);
+    const json = await run(["compare", a, b, "--json", "--alpha", "0.01"]);
+    const report = JSON.parse(json.stdout) as {
+      alpha: number;
+      comparisons: { duration: { verdict: string } }[];
+    };
+    expect(report.alpha).toBe(0.01);
+    expect(report.comparisons[0]!.duration.verdict).toBe("regression");
+  });
+
+  it("reports usage errors with status 2", async () => {
+    expect((await run([])).status).toBe(2);
+    expect((await run(["frobnicate"])).stderr).toContain('unknown command "frobnicate"');
+    expect((await run(["compare"])).stderr).toContain("no event files given");
+    expect((await run(["compare", "x.jsonl", "--alpha", "2"])).stderr).toContain("--alpha must be a number");
+    expect((await run(["compare", "x.jsonl", "--bogus"])).status).toBe(2);
+    const missing = await run(["compare", join(dir, "missing.jsonl")]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain("ENOENT");
+  });
+
+  it("prints help and version", async () => {
+    expect((await run(["--help"])).stdout).toContain("Usage: streamll compare");
+    expect((await run(["compare", "--help"])).status).toBe(0);
+    expect((await run(["--version"])).stdout).toBe("9.9.9\n");
+  });
+
+  it("reads a file through compareEventFiles", async () => {
+    const path = write("c.jsonl", events({ module: "qa", signature: "v1", calls: 3, ms: 1 }));
+    const report = await compareEventFiles([path]);
+    expect(report.files).toEqual([path]);
+    expect(report.versions[0]!.calls).toBe(3);
+  });
+});

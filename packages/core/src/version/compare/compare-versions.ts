@@ -1,0 +1,314 @@
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { compareProportions, holmAdjust, mannWhitneyU } from "./stats";
+import { VersionAggregator, type VersionSamples, type VersionSummary } from "./version-aggregator";
+
+/** What `streamll compare` compares and how strictly. */
+export interface CompareOptions {
+  /** Only this `module_name`. */
+  module?: string;
+  /**
+   * The `code_signature` to compare from. Without `baseline`/`candidate`, each version of a module is
+   * compared with the one that appeared before it (by first event timestamp).
+   */
+  baseline?: string;
+  /** The `code_signature` to compare to (with `baseline`: that pair only; alone: every other version to it). */
+  candidate?: string;
+  /** Family-wise significance level, after Holm's correction over every test in the report. Default 0.05. */
+  alpha?: number;
+  /**
+   * Smallest relative change of the median duration that is flagged, however significant: with enough calls
+   * even a 0.1 % difference is "significant" but not worth an alarm. Default 0.05 (5 %).
+   */
+  minEffect?: number;
+  /** Fewest calls per version for a test; smaller samples are reported as `insufficient-data`. Default 8. */
+  minSamples?: number;
+}
+
+export type CompareVerdict =
+  | "regression"
+  | "improvement"
+  | "no-significant-change"
+  | "insufficient-data"
+  | "not-comparable";
+
+/** The latency part of a comparison. */
+export interface DurationComparison {
+  readonly test: "mann-whitney-u";
+  readonly n_baseline: number;
+  readonly n_candidate: number;
+  readonly p50_baseline: number | null;
+  readonly p50_candidate: number | null;
+  readonly p95_baseline: number | null;
+  readonly p95_candidate: number | null;
+  /** `p50_candidate / p50_baseline - 1`, e.g. 0.2 for 20 % slower. */
+  readonly relative_change: number | null;
+  /** Probability that a random candidate call is slower than a random baseline call (0.5: no difference). */
+  readonly probability_slower: number | null;
+  readonly u: number | null;
+  readonly z: number | null;
+  readonly p_value: number | null;
+  /** Holm-adjusted over all tests of the report. */
+  readonly p_adjusted: number | null;
+  readonly verdict: CompareVerdict;
+}
+
+/** The error-rate part of a comparison. */
+export interface ErrorRateComparison {
+  readonly test: "two-proportion-z" | "fisher-exact" | null;
+  readonly errors_baseline: number;
+  readonly calls_baseline: number;
+  readonly errors_candidate: number;
+  readonly calls_candidate: number;
+  readonly rate_baseline: number;
+  readonly rate_candidate: number;
+  readonly z: number | null;
+  readonly p_value: number | null;
+  readonly p_adjusted: number | null;
+  readonly verdict: CompareVerdict;
+}
+
+/** One baseline → candidate comparison within a module. */
+export interface VersionComparison {
+  readonly module: string;
+  readonly baseline: string | null;
+  readonly candidate: string | null;
+  /** Why the versions were not tested (different strategies), if so. */
+  readonly note: string | null;
+  readonly duration: DurationComparison;
+  readonly error_rate: ErrorRateComparison;
+}
+
+/** Everything `streamll compare --json` prints. */
+export interface CompareReport {
+  readonly files: readonly string[];
+  readonly events: number;
+  readonly invalid_lines: number;
+  readonly alpha: number;
+  readonly min_effect: number;
+  readonly min_samples: number;
+  readonly correction: "holm";
+  /** How many p-values the Holm correction covered. */
+  readonly tests: number;
+  readonly versions: readonly VersionSummary[];
+  readonly comparisons: readonly VersionComparison[];
+}
+
+const DEFAULTS = { alpha: 0.05, minEffect: 0.05, minSamples: 8 } as const;
+
+/** Reads JSONL event files (or `-` for stdin) and compares the versions found in them. */
+export async function compareEventFiles(
+  paths: readonly string[],
+  options: CompareOptions = {},
+): Promise<CompareReport> {
+  const aggregator = new VersionAggregator({ module: options.module ?? null });
+  for (const path of paths) {
+    const input: Readable = path === "-" ? process.stdin : createReadStream(path, { encoding: "utf8" });
+    await readJsonLines(input, aggregator);
+  }
+  return buildReport(aggregator, paths, options);
+}
+
+/** Compares versions in events already in memory (e.g. from a `MemorySink`). */
+export function compareEvents(events: Iterable<unknown>, options: CompareOptions = {}): CompareReport {
+  const aggregator = new VersionAggregator({ module: options.module ?? null });
+  for (const event of events) aggregator.add(event);
+  return buildReport(aggregator, [], options);
+}
+
+async function readJsonLines(input: Readable, aggregator: VersionAggregator): Promise<void> {
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of lines) {
+    const text = line.trim();
+    if (text === "") continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      aggregator.invalid++;
+      continue;
+    }
+    aggregator.add(parsed);
+  }
+}
+
+interface PendingComparison {
+  readonly module: string;
+  readonly baseline: VersionSamples;
+  readonly candidate: VersionSamples;
+}
+
+function buildReport(
+  aggregator: VersionAggregator,
+  files: readonly string[],
+  options: CompareOptions,
+): CompareReport {
+  const alpha = options.alpha ?? DEFAULTS.alpha;
+  const minEffect = options.minEffect ?? DEFAULTS.minEffect;
+  const minSamples = Math.max(1, options.minSamples ?? DEFAULTS.minSamples);
+  const versions = aggregator.versions();
+  const pairs = selectPairs(versions, options);
+
+  // First pass: raw tests. Second pass: Holm over every p-value, then verdicts.
+  const raw = pairs.map((pair) => rawTests(pair, minSamples));
+  const pValues: number[] = [];
+  for (const tests of raw) {
+    if (tests.duration) pValues.push(tests.duration.pValue);
+    if (tests.errors) pValues.push(tests.errors.pValue);
+  }
+  const adjusted = holmAdjust(pValues);
+  let next = 0;
+  const comparisons = pairs.map((pair, index): VersionComparison => {
+    const tests = raw[index]!;
+    const durationAdjusted = tests.duration ? adjusted[next++]! : null;
+    const errorsAdjusted = tests.errors ? adjusted[next++]! : null;
+    return {
+      module: pair.module,
+      baseline: pair.baseline.summary.code_signature,
+      candidate: pair.candidate.summary.code_signature,
+      note: tests.note,
+      duration: durationComparison(pair, tests, durationAdjusted, alpha, minEffect),
+      error_rate: errorComparison(pair, tests, errorsAdjusted, alpha, minSamples),
+    };
+  });
+  return {
+    files: [...files],
+    events: aggregator.events,
+    invalid_lines: aggregator.invalid,
+    alpha,
+    min_effect: minEffect,
+    min_samples: minSamples,
+    correction: "holm",
+    tests: pValues.length,
+    versions: versions.map((version) => version.summary),
+    comparisons,
+  };
+}
+
+function selectPairs(versions: readonly VersionSamples[], options: CompareOptions): PendingComparison[] {
+  const byModule = new Map<string, VersionSamples[]>();
+  for (const version of versions) {
+    const list = byModule.get(version.summary.module);
+    if (list) list.push(version);
+    else byModule.set(version.summary.module, [version]);
+  }
+  const pairs: PendingComparison[] = [];
+  for (const [module, list] of byModule) {
+    const find = (signature: string) => list.find((version) => version.summary.code_signature === signature);
+    if (options.baseline !== undefined && options.candidate !== undefined) {
+      const baseline = find(options.baseline);
+      const candidate = find(options.candidate);
+      if (baseline && candidate) pairs.push({ module, baseline, candidate });
+    } else if (options.baseline !== undefined) {
+      const baseline = find(options.baseline);
+      if (!baseline) continue;
+      for (const candidate of list) if (candidate !== baseline) pairs.push({ module, baseline, candidate });
+    } else if (options.candidate !== undefined) {
+      const candidate = find(options.candidate);
+      if (!candidate) continue;
+      for (const baseline of list) if (baseline !== candidate) pairs.push({ module, baseline, candidate });
+    } else {
+      for (let i = 1; i < list.length; i++)
+        pairs.push({ module, baseline: list[i - 1]!, candidate: list[i]! });
+    }
+  }
+  return pairs;
+}
+
+interface RawTests {
+  readonly note: string | null;
+  readonly duration: ReturnType<typeof mannWhitneyU> | null;
+  readonly errors: ReturnType<typeof compareProportions> | null;
+}
+
+function rawTests(pair: PendingComparison, minSamples: number): RawTests {
+  const a = pair.baseline.summary;
+  const b = pair.candidate.summary;
+  if (a.strategy !== null && b.strategy !== null && a.strategy !== b.strategy) {
+    return {
+      note: `signatures from different strategies (${a.strategy} vs ${b.strategy}) are not comparable`,
+      duration: null,
+      errors: null,
+    };
+  }
+  const durationTestable =
+    pair.baseline.durations.length >= minSamples && pair.candidate.durations.length >= minSamples;
+  const errorsTestable = a.calls >= minSamples && b.calls >= minSamples && a.errors + b.errors > 0;
+  return {
+    note: null,
+    duration: durationTestable ? mannWhitneyU(pair.baseline.durations, pair.candidate.durations) : null,
+    errors: errorsTestable ? compareProportions(a.errors, a.calls, b.errors, b.calls) : null,
+  };
+}
+
+function durationComparison(
+  pair: PendingComparison,
+  tests: RawTests,
+  pAdjusted: number | null,
+  alpha: number,
+  minEffect: number,
+): DurationComparison {
+  const a = pair.baseline.summary.duration_ms;
+  const b = pair.candidate.summary.duration_ms;
+  const p50Baseline = a?.p50 ?? null;
+  const p50Candidate = b?.p50 ?? null;
+  const relative =
+    p50Baseline !== null && p50Candidate !== null && p50Baseline > 0 ? p50Candidate / p50Baseline - 1 : null;
+  const test = tests.duration;
+  let verdict: CompareVerdict;
+  if (tests.note !== null) verdict = "not-comparable";
+  else if (test === null || pAdjusted === null) verdict = "insufficient-data";
+  else if (pAdjusted < alpha && relative !== null && Math.abs(relative) >= minEffect) {
+    // Direction from the rank test itself, so the verdict cannot contradict the statistic it rests on.
+    verdict = test.probabilityGreater > 0.5 ? "regression" : "improvement";
+  } else verdict = "no-significant-change";
+  return {
+    test: "mann-whitney-u",
+    n_baseline: pair.baseline.durations.length,
+    n_candidate: pair.candidate.durations.length,
+    p50_baseline: p50Baseline,
+    p50_candidate: p50Candidate,
+    p95_baseline: a?.p95 ?? null,
+    p95_candidate: b?.p95 ?? null,
+    relative_change: relative,
+    probability_slower: test ? test.probabilityGreater : null,
+    u: test ? test.u : null,
+    z: test ? test.z : null,
+    p_value: test ? test.pValue : null,
+    p_adjusted: pAdjusted,
+    verdict,
+  };
+}
+
+function errorComparison(
+  pair: PendingComparison,
+  tests: RawTests,
+  pAdjusted: number | null,
+  alpha: number,
+  minSamples: number,
+): ErrorRateComparison {
+  const a = pair.baseline.summary;
+  const b = pair.candidate.summary;
+  const test = tests.errors;
+  let verdict: CompareVerdict;
+  if (tests.note !== null) verdict = "not-comparable";
+  else if (Math.min(a.calls, b.calls) < minSamples) verdict = "insufficient-data";
+  // Enough calls and no error on either side: nothing changed (and there is nothing to test).
+  else if (test === null || pAdjusted === null) verdict = "no-significant-change";
+  else if (pAdjusted < alpha) verdict = b.error_rate > a.error_rate ? "regression" : "improvement";
+  else verdict = "no-significant-change";
+  return {
+    test: test ? test.test : null,
+    errors_baseline: a.errors,
+    calls_baseline: a.calls,
+    errors_candidate: b.errors,
+    calls_candidate: b.calls,
+    rate_baseline: a.error_rate,
+    rate_candidate: b.error_rate,
+    z: test ? test.z : null,
+    p_value: test ? test.pValue : null,
+    p_adjusted: pAdjusted,
+    verdict,
+  };
+}
