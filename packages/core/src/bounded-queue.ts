@@ -127,20 +127,38 @@ export class BoundedQueue {
    * filtered out before it is pushed).
    */
   take(maxCount: number, maxBytes: number): TakenEvents {
-    const events: EncodedEvent[] = [];
-    const attempts: number[] = [];
-    const seqs: number[] = [];
+    const ring = this.events;
+    const mask = ring.length - 1;
+    let count = 0;
     let bytes = 0;
-    while (this.length > 0 && events.length < maxCount) {
-      const event = this.events[this.head]!;
-      if (events.length > 0 && bytes + event.bytes > maxBytes) break;
-      attempts.push(this.attempts[this.head]!);
-      seqs.push(this.seqs[this.head]!);
-      this.shift();
-      events.push(event);
-      bytes += event.bytes;
+    while (count < this.length && count < maxCount) {
+      const size = (ring[(this.head + count) & mask] as EncodedEvent).bytes;
+      if (count > 0 && bytes + size > maxBytes) break;
+      bytes += size;
+      count++;
     }
-    this.reservedCountValue += events.length;
+    // Copied with native slices (at most two: the taken run may wrap around the ring), not event by event:
+    // a full batch is taken on the caller's thread when an enqueue completes it.
+    const start = this.head;
+    const end = start + count;
+    const firstEnd = Math.min(end, ring.length);
+    const wrapped = end - firstEnd;
+    const events = ring.slice(start, firstEnd) as EncodedEvent[];
+    const attempts = this.attempts.slice(start, firstEnd);
+    const seqs = this.seqs.slice(start, firstEnd);
+    ring.fill(undefined, start, firstEnd); // let the events be collected once delivered
+    if (wrapped > 0) {
+      for (let i = 0; i < wrapped; i++) {
+        events.push(ring[i] as EncodedEvent);
+        attempts.push(this.attempts[i] as number);
+        seqs.push(this.seqs[i] as number);
+      }
+      ring.fill(undefined, 0, wrapped);
+    }
+    this.head = end & mask;
+    this.length -= count;
+    this.queuedByteCount -= bytes;
+    this.reservedCountValue += count;
     this.reservedByteCount += bytes;
     return { events, attempts, seqs, bytes };
   }

@@ -350,13 +350,10 @@ export function encodeEvent(event: StreamllEvent, limits?: EncodeLimits): Encode
 }
 
 /**
- * @internal The fields every event of one span shares, as the runtime passes them: everything but
+ * @internal The fields every event of one module shares, as the runtime passes them: everything but the ids,
  * `event_id`, `timestamp`, `event_type` and `data`.
  */
 export interface EnvelopeSource {
-  readonly execution_id: string;
-  readonly span_id: string;
-  readonly parent_span_id: string | null;
   readonly module_name: string;
   readonly method_name: string | null;
   readonly operation: string | null;
@@ -367,56 +364,110 @@ export interface EnvelopeSource {
 }
 
 /**
- * @internal A span's shared fields, capped and made well formed exactly as {@link encodeEvent} does, and their
- * JSON cut into the pieces that sit between the fields that change per event. Built once per span, so each
- * event serialises only its `data`.
+ * @internal A module's shared fields, capped and made well formed exactly as {@link encodeEvent} does, and
+ * their JSON cut into the pieces that sit between the fields that change per event. Built once per module and
+ * configuration, so each event serialises only its `data`.
  */
 export interface Envelope {
-  /** The sanitised shared fields, reused by every event object of the span. */
+  /** The sanitised shared fields, reused by every event object of the module. */
   readonly fields: Readonly<Mutable>;
-  /** `{"schema_version":…,"event_id":"` */
-  readonly head: string;
-  /** `","execution_id":…,"parent_span_id":…,"timestamp":"` */
-  readonly ids: string;
   /** `","module_name":…,"method_name":…,"event_type":` */
   readonly names: string;
   /** `,"operation":…,"data":` */
   readonly operation: string;
   /** `,"tags":…,"git_commit":…}` */
   readonly tail: string;
+  /** UTF-8 bytes of `names`, `operation` and `tail` together. */
+  readonly bytes: number;
 }
 
 /**
- * @internal Sanitises and serialises a span's shared fields once. `undefined` when something about them needs
- * the general encoder (never for fields built by the runtime).
+ * @internal Sanitises and serialises a module's shared fields once. `undefined` when they need the general
+ * encoder (never for fields built by the runtime).
  */
 export function createEnvelope(source: EnvelopeSource): Envelope | undefined {
   try {
     const h = header(source as unknown as Mutable, true);
-    if (h.execution_id === undefined || h.span_id === undefined || h.module_name === undefined) return undefined;
+    if (h.module_name === undefined) return undefined;
     const j = JSON.stringify;
-    return {
-      fields: h,
-      head: `{"schema_version":${j(h.schema_version)},"event_id":"`,
-      ids: `","execution_id":${j(h.execution_id)},"span_id":${j(h.span_id)},"parent_span_id":${j(h.parent_span_id)},"timestamp":"`,
-      names: `","module_name":${j(h.module_name)},"method_name":${j(h.method_name)},"event_type":`,
-      operation: `,"operation":${j(h.operation)},"data":`,
-      tail: `,"tags":${j(h.tags)},"module_version":${j(h.module_version)},"code_signature":${j(h.code_signature)},"git_commit":${j(h.git_commit)}}`,
-    };
+    const names = `","module_name":${j(h.module_name)},"method_name":${j(h.method_name)},"event_type":`;
+    const operation = `,"operation":${j(h.operation)},"data":`;
+    const tail = `,"tags":${j(h.tags)},"module_version":${j(h.module_version)},"code_signature":${j(h.code_signature)},"git_commit":${j(h.git_commit)}}`;
+    const bytes =
+      Buffer.byteLength(names, "utf8") +
+      Buffer.byteLength(operation, "utf8") +
+      Buffer.byteLength(tail, "utf8");
+    return { fields: h, names, operation, tail, bytes };
   } catch {
     return undefined;
   }
 }
 
+/** A character `createId()` never makes. */
+const NOT_ID_CHAR = /[^\w-]/;
+
+/**
+ * True for what `createId()` makes (1 to 64 of `A-Z a-z 0-9 _ -`): such ids are written as they are, with no
+ * escaping and no cap to apply.
+ */
+function isPlainId(id: string): boolean {
+  return id.length > 0 && id.length <= 64 && !NOT_ID_CHAR.test(id);
+}
+
+/** @internal A span's ids as they sit in an event, or `undefined` when one of them needs the general encoder. */
+export interface SpanIds {
+  readonly executionId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | null;
+  /** `","execution_id":…,"parent_span_id":…,"timestamp":"` */
+  readonly json: string;
+}
+
+/** @internal The ids fragment of a span's events; `undefined` unless every id is a plain `createId()` id. */
+export function createSpanIds(
+  executionId: string,
+  spanId: string,
+  parentSpanId: string | null,
+): SpanIds | undefined {
+  if (!isPlainId(executionId) || !isPlainId(spanId)) return undefined;
+  if (parentSpanId !== null && !isPlainId(parentSpanId)) return undefined;
+  const parent = parentSpanId === null ? "null" : `"${parentSpanId}"`;
+  return {
+    executionId,
+    spanId,
+    parentSpanId,
+    json: `","execution_id":"${executionId}","span_id":"${spanId}","parent_span_id":${parent},"timestamp":"`,
+  };
+}
+
+const HEAD = `{"schema_version":${JSON.stringify(SCHEMA_VERSION)},"event_id":"`;
+
+/**
+ * One sanitiser kept for the next event (the walk of an event's data is short; allocating the walker was a
+ * noticeable part of it). Taken while in use, so data whose getter emits another event gets its own.
+ */
+let spareSanitizer: JsonSanitizer | undefined;
+
+function takeSanitizer(limits: ResolvedLimits, redactKeys: ReadonlySet<string> | undefined): JsonSanitizer {
+  const spare = spareSanitizer;
+  if (spare?.isFor(limits, redactKeys)) {
+    spareSanitizer = undefined;
+    spare.reset();
+    return spare;
+  }
+  return new JsonSanitizer(limits, limits.maxEventBytes * MEASURE_FACTOR, false, false, redactKeys);
+}
+
 /** Serialised event types, so the few distinct types of a program are capped and quoted once each. */
-const eventTypeJson = new Map<string, { text: string; json: string }>();
+const eventTypeJson = new Map<string, { text: string; json: string; bytes: number }>();
 const EVENT_TYPE_CACHE_SIZE = 512;
 
-function eventTypeEntry(eventType: string): { text: string; json: string } {
+function eventTypeEntry(eventType: string): { text: string; json: string; bytes: number } {
   let entry = eventTypeJson.get(eventType);
   if (entry === undefined) {
     const capped = text(eventType, 128, true) as string;
-    entry = { text: capped, json: JSON.stringify(capped) };
+    const json = JSON.stringify(capped);
+    entry = { text: capped, json, bytes: Buffer.byteLength(json, "utf8") };
     // Types come from code, so few are distinct; a program minting them from data only loses the cache.
     if (eventTypeJson.size >= EVENT_TYPE_CACHE_SIZE) eventTypeJson.clear();
     eventTypeJson.set(eventType, entry);
@@ -425,50 +476,65 @@ function eventTypeEntry(eventType: string): { text: string; json: string } {
 }
 
 /**
- * @internal Encodes one event of the span `envelope` was built for; the result is identical to
+ * @internal Encodes one event from its module's envelope and its span's ids; the result is identical to
  * {@link encodeEvent} of the same event (schema order, caps, markers, exact `bytes`). Returns `undefined`
  * when the event needs the general encoder: data with lone surrogates, over the byte cap, or unreadable.
  *
- * `eventId` and `timestamp` must be JSON-safe without escaping and at most 64 characters (as `createId()` and
- * `Date#toISOString()` are), and `eventType` a string.
+ * `eventId` and `timestamp` must be ASCII, need no escaping and be at most 64 characters (as `createId()`
+ * and `Date#toISOString()` are), and `eventType` must be a string. `data` may be any value: it is sanitised
+ * here, and with `redactKeys` redacted in the same walk (as a key redactor would redact the sanitised data).
+ *
+ * `json` is left as V8 concatenated it: counting bytes per piece keeps `bytes` exact without copying the text
+ * on the caller's thread; the first sink that reads it flattens it once.
  */
 export function encodeWithEnvelope(
   envelope: Envelope,
+  ids: SpanIds,
   eventId: string,
   timestamp: string,
   eventType: string,
   data: unknown,
   limits?: EncodeLimits,
+  redactKeys?: ReadonlySet<string>,
 ): EncodedEvent | undefined {
   const resolved = resolveLimits(limits);
   const cap = resolved.maxEventBytes;
   try {
     const type = eventTypeEntry(eventType);
-    const sanitized =
-      data === undefined || data === null
-        ? {}
-        : asDataObject(new JsonSanitizer(resolved, cap * MEASURE_FACTOR, false, false).sanitize(data, "data"));
+    let sanitized: unknown = {};
+    if (data !== undefined && data !== null) {
+      const sanitizer = takeSanitizer(resolved, redactKeys);
+      sanitized = asDataObject(sanitizer.sanitize(data, "data"));
+      spareSanitizer = sanitizer;
+    }
     const dataJson = JSON.stringify(sanitized);
     if (hasEscapedSurrogate(dataJson)) return undefined;
+    const bytes =
+      HEAD.length +
+      eventId.length +
+      ids.json.length +
+      timestamp.length +
+      envelope.bytes +
+      type.bytes +
+      Buffer.byteLength(dataJson, "utf8");
+    if (bytes > cap) return undefined;
     const json =
-      envelope.head +
+      HEAD +
       eventId +
-      envelope.ids +
+      ids.json +
       timestamp +
       envelope.names +
       type.json +
       envelope.operation +
       dataJson +
       envelope.tail;
-    const bytes = Buffer.byteLength(json, "utf8");
-    if (bytes > cap) return undefined;
     const f = envelope.fields;
     const event: Mutable = {
-      schema_version: f.schema_version,
+      schema_version: SCHEMA_VERSION,
       event_id: eventId,
-      execution_id: f.execution_id,
-      span_id: f.span_id,
-      parent_span_id: f.parent_span_id,
+      execution_id: ids.executionId,
+      span_id: ids.spanId,
+      parent_span_id: ids.parentSpanId,
       timestamp,
       module_name: f.module_name,
       method_name: f.method_name,

@@ -1,16 +1,15 @@
 import { randomFillSync } from "node:crypto";
 import { ConfigurationError } from "./errors";
 
-/** 64 URL-safe characters: a random byte masked with 63 picks one uniformly, so there is no modulo bias. */
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const ALPHABET_CODES = Buffer.from(ALPHABET, "latin1");
-
 /** The longest id `createId` returns; the event schema accepts ids of 8 to 64 characters. */
 const MAX_ID_SIZE = 1024;
 
-// One 4 KiB pool serves ~340 default-size ids per `randomFillSync` call. The pool is mapped to alphabet
-// characters once per refill, so each id is a single native slice: no syscall, no per-character string work.
-const POOL_SIZE = 4096;
+// One 16 KiB pool of characters serves ~1365 default-size ids per `randomFillSync` call, whose fixed cost (a
+// few µs) dwarfs its per-byte cost. Base64url turns every 6 random bits into one of its 64 URL-safe
+// characters, uniformly (no modulo bias), in one native call: 12 KiB of randomness make the 16 KiB of
+// characters, and no per-character work runs in JS.
+const POOL_SIZE = 16_384;
+const randomBytes = Buffer.allocUnsafe((POOL_SIZE / 4) * 3);
 const pool = Buffer.allocUnsafe(POOL_SIZE);
 let poolOffset = POOL_SIZE;
 /**
@@ -19,15 +18,15 @@ let poolOffset = POOL_SIZE;
  */
 let poolText = "";
 /**
- * V8 copies substrings shorter than 13 characters; longer slices would keep the whole 4 KiB pool string alive
+ * V8 copies substrings shorter than 13 characters; longer slices would keep the whole 16 KiB pool string alive
  * for as long as the id lives, so they are cut from the Buffer instead.
  */
 const MAX_TEXT_SLICE = 12;
 
 function refill(): void {
-  randomFillSync(pool);
-  for (let i = 0; i < POOL_SIZE; i++) pool[i] = ALPHABET_CODES[(pool[i] as number) & 63] as number;
-  poolText = pool.toString("latin1");
+  randomFillSync(randomBytes);
+  poolText = randomBytes.toString("base64url");
+  pool.write(poolText, 0, "latin1");
   poolOffset = 0;
 }
 

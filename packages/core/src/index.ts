@@ -1,30 +1,130 @@
+export { backoffDelay, DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions } from "./backoff";
 export {
-  StreamllError,
-  ConfigurationError,
-  SinkError,
-  CredentialError,
-  isRetriableError,
-  type StreamllErrorCode,
-} from "./errors";
+  CircuitBreaker,
+  type CircuitBreakerHooks,
+  type CircuitTransition,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+  type ResolvedCircuitBreakerOptions,
+} from "./circuit-breaker";
 export {
-  streamllEventSchema,
-  SCHEMA_VERSION,
-  BUILTIN_EVENT_TYPES,
-  type BuiltinEventType,
-  type StreamllEvent,
-  type JsonValue,
-  type JsonObject,
-} from "./event-schema";
-export type { Sink, EncodedEvent, SendContext, SendResult, EventFailure } from "./sink";
+  DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+  DEFAULT_JSONL_PATH,
+  DEFAULT_REDACT_KEYS,
+  type EnvConfig,
+  type EnvSinkKind,
+  type EventFilter,
+  type EventFilterOptions,
+  loadEnvConfig,
+  type SinkEntry,
+  type StreamllLogger,
+  type StreamllOptions,
+} from "./configure";
+export { getCurrentSpan, type Span } from "./context";
 export {
+  createRefreshingCredentials,
+  DEFAULT_CREDENTIAL_RETRY,
+  type RedactedCredentials,
+  type RefreshingCredentials,
+  type RefreshingCredentialsOptions,
+  redactCredentials,
+} from "./credential-cache";
+export type { CredentialProvider, Credentials } from "./credential-types";
+export {
+  DEFAULT_DECODE_MAX_BYTES,
+  type DecodeIssue,
+  type DecodeOptions,
+  type DecodeResult,
+  decodeEvent,
+  EventDecodeError,
+} from "./decode-event";
+export {
+  DEFAULT_DELIVERY_OPTIONS,
+  DeliveryPipeline,
+  type DeliveryPipelineHooks,
+  type ResolvedDeliveryOptions,
+  resolveDeliveryOptions,
+} from "./delivery-pipeline";
+export {
+  type CircuitBreakerOptions,
+  type CircuitState,
+  type Clock,
+  type DeliveryLogger,
+  type DeliveryOptions,
   DROP_REASONS,
   type DropReason,
   type OverflowPolicy,
-  type CircuitState,
   type RetryOptions,
-  type CircuitBreakerOptions,
-  type DeliveryOptions,
   type SinkMetrics,
   type StateChange,
 } from "./delivery-types";
-export type { Credentials, CredentialProvider } from "./credential-types";
+export { DEFAULT_ENCODE_LIMITS, type EncodeLimits, encodeEvent, sanitizeJson } from "./encode-event";
+export {
+  ConfigurationError,
+  CredentialError,
+  isRetriableError,
+  SinkError,
+  StreamllError,
+  type StreamllErrorCode,
+} from "./errors";
+export { createEventJsonSchema, EVENT_JSON_SCHEMA_ID } from "./event-json-schema";
+export {
+  BUILTIN_EVENT_TYPES,
+  type BuiltinEventType,
+  type JsonObject,
+  type JsonValue,
+  SCHEMA_VERSION,
+  type StreamllEvent,
+  streamllEventSchema,
+} from "./event-schema";
+export { createId } from "./ids";
+export {
+  type InstrumentDecorator,
+  type InstrumentOptions,
+  instrument,
+  isInstrumented,
+  type StreamFieldExtractor,
+} from "./instrument";
+export { REDACTED, type RedactFunction, type Redactor } from "./redact";
+export { configure, flush, getMetrics, onStateChange, shutdown } from "./runtime";
+export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./sink";
+export { JsonlFileSink, type JsonlFileSinkOptions, type JsonlRotateOptions } from "./sinks/jsonl-file-sink";
+export { MemorySink, type MemorySinkOptions, WaitForTimeoutError } from "./sinks/memory-sink";
+export { TerminalSink, type TerminalSinkOptions } from "./sinks/terminal-sink";
+export { emit, type TraceOptions, trace } from "./trace";
+export {
+  type CodeSignatureDetails,
+  type CodeSignatureOptions,
+  computeCodeSignature,
+  computeCodeSignatureDetails,
+  type MethodHash,
+  type SignatureUnavailableReason,
+} from "./version/code-signature";
+export {
+  type CompareOptions,
+  type CompareReport,
+  type CompareVerdict,
+  compareEventFiles,
+  compareEvents,
+  type DurationComparison,
+  type ErrorRateComparison,
+  type VersionComparison,
+} from "./version/compare/compare-versions";
+export { formatCompareReport } from "./version/compare/format-report";
+export type { VersionSummary } from "./version/compare/version-aggregator";
+export { detectGitCommit, GIT_COMMIT_ENV_VARS, type GitCommitOptions } from "./version/git-commit";
+export type {
+  CodeSignatureContext,
+  CodeSignatureFunction,
+  CodeSignatureStrategy,
+  CodeSignatureStrategyName,
+  ResolvedVersionTrackingOptions,
+  VersionTrackingOptions,
+} from "./version/options";
+export {
+  type ProcessVersionInfo,
+  type RuntimeInfo,
+  type VersionedSpan,
+  type VersionRecord,
+  VersionTracker,
+  type VersionTrackerEnvironment,
+} from "./version/version-tracker";

@@ -7,12 +7,14 @@ import {
   adopt,
   elapsedMs,
   emitSpanEvent,
+  emitSpanEventRaw,
   errorEventData,
   getRuntime,
   isThenable,
   reportInternalError,
   toJson,
 } from "./runtime";
+import type { VersionTracker } from "./version/version-tracker";
 
 /**
  * Turns one yielded chunk into a token event: the output field it belongs to and the token text. Return
@@ -210,6 +212,21 @@ function isAsyncGeneratorFunction(fn: Function): boolean {
   return (fn as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "AsyncGeneratorFunction";
 }
 
+/**
+ * Version tracking: copies the cached `module_version`, `code_signature` and `git_commit` of this class and
+ * method onto the span, and emits the `version` event the first time a (module, signature) pair is seen.
+ */
+function trackVersion(
+  tracker: VersionTracker,
+  span: Span,
+  original: Function,
+  meta: CallMeta,
+  receiver: unknown,
+): void {
+  const data = tracker.applyToSpan(span, original, meta.methodName, receiver);
+  if (data !== null) emitSpanEvent(span, "version", data);
+}
+
 /** The hot path of every instrumented call that is not an async generator function. */
 function callInstrumented(meta: CallMeta, original: Function, receiver: unknown, args: unknown[]): unknown {
   const runtime = getRuntime();
@@ -224,7 +241,16 @@ function callInstrumented(meta: CallMeta, original: Function, receiver: unknown,
       meta.operation,
       meta.tags,
     );
-    emitSpanEvent(span, "start", startData(meta, runtime.config, args));
+    const tracker = runtime.config.versionTracker;
+    if (tracker !== null) trackVersion(tracker, span, original, meta, receiver);
+    // Emitted before the call runs, so the arguments are read as they were passed, sanitised once while encoding.
+    emitSpanEventRaw(
+      span,
+      "start",
+      (meta.includeInputs ?? runtime.config.includeInputs)
+        ? { inputs: args.length === 1 ? args[0] : args }
+        : {},
+    );
     startedAt = performance.now();
   } catch (error) {
     reportInternalError("instrumentation failed; call not recorded", error);
@@ -260,9 +286,9 @@ function finish(meta: CallMeta, span: Span, startedAt: number, value: unknown): 
   try {
     if (isAsyncGeneratorObject(value)) return new InstrumentedStream(value, span, meta, undefined, startedAt);
     const config = getRuntime().config;
-    const data: JsonObject = { duration_ms: elapsedMs(startedAt) };
-    if (meta.includeOutputs ?? config.includeOutputs) data.outputs = toJson(value, config.encode);
-    emitSpanEvent(span, "end", data);
+    const data: Record<string, unknown> = { duration_ms: elapsedMs(startedAt) };
+    if (meta.includeOutputs ?? config.includeOutputs) data.outputs = value;
+    emitSpanEventRaw(span, "end", data);
   } catch (error) {
     reportInternalError("recording a result failed", error);
   }
@@ -283,6 +309,8 @@ function callStream(meta: CallMeta, original: Function, receiver: unknown, args:
       meta.operation,
       meta.tags,
     );
+    const tracker = runtime.config.versionTracker;
+    if (tracker !== null) trackVersion(tracker, span, original, meta, receiver);
     // Inputs are captured at call time: arguments may be mutated before the consumer starts iterating.
     start = startData(meta, runtime.config, args);
   } catch (error) {
@@ -383,20 +411,27 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
       this.#inner,
       args,
     );
-    return pending.then(
-      (result) => {
-        this.#observe(result, cancelling);
-        return result;
-      },
-      (error: unknown) => {
-        if (this.#phase === RUNNING) {
-          this.#phase = FINISHED;
-          emitSpanEvent(this.#span, "error", errorEventData(error, this.#startedAt));
-        }
-        throw error;
-      },
-    );
+    return pending.then(cancelling ? this.#onReturned : this.#onStepped, this.#onFailed);
   }
+
+  // Made once per stream rather than twice per chunk: a stream may yield thousands of chunks.
+  readonly #onStepped = (result: StreamStep): StreamStep => {
+    this.#observe(result, false);
+    return result;
+  };
+
+  readonly #onReturned = (result: StreamStep): StreamStep => {
+    this.#observe(result, true);
+    return result;
+  };
+
+  readonly #onFailed = (error: unknown): never => {
+    if (this.#phase === RUNNING) {
+      this.#phase = FINISHED;
+      emitSpanEvent(this.#span, "error", errorEventData(error, this.#startedAt));
+    }
+    throw error;
+  };
 
   #begin(): void {
     this.#phase = RUNNING;

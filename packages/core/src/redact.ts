@@ -17,14 +17,32 @@ export type RedactFunction = (event: StreamllEvent) => StreamllEvent | null;
  */
 export type Redactor = readonly string[] | RedactFunction;
 
+/** The lowered key set of every key redactor, so the runtime can redact `data` without building an event. */
+const keyRedactorKeys = new WeakMap<Function, ReadonlySet<string>>();
+
 /** Keys are compared exactly but case-insensitively: `password` matches `Password`, not `db_password`. */
 export function createKeyRedactor(keys: readonly string[]): (event: StreamllEvent) => StreamllEvent {
   const lowered = new Set(keys.map((key) => key.toLowerCase()));
-  return (event) => {
+  const redactor = (event: StreamllEvent): StreamllEvent => {
     if (lowered.size === 0) return event;
     const data = redactObject(event.data, lowered);
     return data === event.data ? event : { ...event, data };
   };
+  keyRedactorKeys.set(redactor, lowered);
+  return redactor;
+}
+
+/**
+ * @internal The keys of a redactor made by {@link createKeyRedactor}, or `undefined` for any other function.
+ * Such a redactor only ever changes `data`, which is what lets the runtime skip the event object.
+ */
+export function keyRedactorKeysOf(redactor: unknown): ReadonlySet<string> | undefined {
+  return typeof redactor === "function" ? keyRedactorKeys.get(redactor) : undefined;
+}
+
+/** @internal What a key redactor does to `data`: the same object when no key matched, else a redacted copy. */
+export function redactDataKeys(data: JsonObject, keys: ReadonlySet<string>): JsonObject {
+  return keys.size === 0 ? data : redactObject(data, keys);
 }
 
 /**

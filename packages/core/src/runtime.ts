@@ -14,11 +14,21 @@ import {
 import type { Span } from "./context";
 import { DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics, StateChange } from "./delivery-types";
-import { type EncodeLimits, encodeEvent, sanitizeJson } from "./encode-event";
+import {
+  createEnvelope,
+  createSpanIds,
+  type EncodeLimits,
+  type Envelope,
+  encodeEvent,
+  encodeWithEnvelope,
+  type SpanIds,
+  sanitizeJson,
+} from "./encode-event";
 import { ConfigurationError } from "./errors";
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
 import { createId } from "./ids";
-import type { Sink } from "./sink";
+import { keyRedactorKeysOf, redactDataKeys } from "./redact";
+import type { EncodedEvent, Sink } from "./sink";
 import { JsonlFileSink } from "./sinks/jsonl-file-sink";
 import { MemorySink } from "./sinks/memory-sink";
 import { TerminalSink } from "./sinks/terminal-sink";
@@ -37,6 +47,11 @@ export interface RuntimeState {
   readonly active: boolean;
   /** Bumped by every `configure()`/`shutdown()`, so caches keyed on it notice new global tags. */
   readonly generation: number;
+  /**
+   * The keys when `redact` is a key list; `undefined` without redaction; `null` for a redact function, which
+   * may change any field and so needs the event object and the general encoder.
+   */
+  readonly redactKeys: ReadonlySet<string> | undefined | null;
 }
 
 /** Internal errors of one kind are logged once, then every this-many occurrences. */
@@ -208,11 +223,14 @@ function leaseSink(sink: Sink): Sink {
 
 function install(config: ResolvedConfig, pipelines: PipelineHandle[]): RuntimeState {
   generation += 1;
+  // Envelopes hold the previous configuration's tags: they would only be rebuilt one by one.
+  envelopes.clear();
   const next: RuntimeState = Object.freeze({
     config,
     pipelines: Object.freeze(pipelines),
     active: config.enabled && pipelines.length > 0,
     generation,
+    redactKeys: config.redact === undefined ? undefined : (keyRedactorKeysOf(config.redact) ?? null),
   });
   state = next;
   if (pipelines.length > 0) installExitHook();
@@ -409,35 +427,259 @@ function eventTags(span: Span, current: RuntimeState): Readonly<Record<string, s
   return tags;
 }
 
+/** An envelope and the span fields it was built from (besides the module name, its key). */
+interface EnvelopeEntry {
+  readonly methodName: string | null;
+  readonly operation: string | null;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly moduleVersion: string | null;
+  readonly codeSignature: string | null;
+  readonly gitCommit: string | null;
+  readonly envelope: Envelope | undefined;
+}
+
+/**
+ * Envelopes by module name, a few per module: its methods, the `trace()` steps inside it (each its own
+ * `operation`), versions a tracker filled in. An entry whose tags are stale (`configure()`) is replaced.
+ * Bounded: the map is cleared when a program has this many module names, a module keeps its latest few.
+ */
+const envelopes = new Map<string, EnvelopeEntry[]>();
+const MAX_ENVELOPE_MODULES = 1_000;
+const MAX_ENVELOPES_PER_MODULE = 8;
+
+function matches(entry: EnvelopeEntry, span: Span, tags: Readonly<Record<string, string>>): boolean {
+  return (
+    entry.operation === span.operation &&
+    entry.methodName === span.methodName &&
+    entry.tags === tags &&
+    entry.moduleVersion === span.moduleVersion &&
+    entry.codeSignature === span.codeSignature &&
+    entry.gitCommit === span.gitCommit
+  );
+}
+
+function envelopeOf(span: Span, tags: Readonly<Record<string, string>>): Envelope | undefined {
+  const moduleName = span.moduleName;
+  let entries = envelopes.get(moduleName);
+  if (entries === undefined) {
+    if (envelopes.size >= MAX_ENVELOPE_MODULES) envelopes.clear();
+    entries = [];
+    envelopes.set(moduleName, entries);
+  }
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as EnvelopeEntry;
+    if (matches(entry, span, tags)) return entry.envelope;
+  }
+  const entry: EnvelopeEntry = {
+    methodName: span.methodName,
+    operation: span.operation,
+    tags,
+    moduleVersion: span.moduleVersion,
+    codeSignature: span.codeSignature,
+    gitCommit: span.gitCommit,
+    envelope: createEnvelope({
+      module_name: moduleName,
+      method_name: span.methodName,
+      operation: span.operation,
+      tags,
+      module_version: span.moduleVersion,
+      code_signature: span.codeSignature,
+      git_commit: span.gitCommit,
+    }),
+  };
+  if (entries.length >= MAX_ENVELOPES_PER_MODULE) entries.shift();
+  entries.push(entry);
+  return entry.envelope;
+}
+
+/** The last span's ids fragment: a span's events mostly come one after another. */
+let lastIds: SpanIds | undefined;
+
+function spanIdsOf(span: Span): SpanIds | undefined {
+  const ids = lastIds;
+  if (
+    ids !== undefined &&
+    ids.spanId === span.spanId &&
+    ids.executionId === span.executionId &&
+    ids.parentSpanId === span.parentSpanId
+  ) {
+    return ids;
+  }
+  const fresh = createSpanIds(span.executionId, span.spanId, span.parentSpanId);
+  if (fresh !== undefined) lastIds = fresh;
+  return fresh;
+}
+
 /**
  * @internal Builds one event for `span` and hands it to every sink: redact → filter → encode once → enqueue.
  * Never throws. `data` must already be sanitised JSON.
  */
 export function emitSpanEvent(span: Span, eventType: string, data: JsonObject): void {
+  emitEvent(span, eventType, data, true);
+}
+
+/**
+ * @internal Like {@link emitSpanEvent}, for `data` built from values not yet sanitised (a plain object of
+ * arguments, results, user data). They must not change before this returns: they are read once, here.
+ */
+export function emitSpanEventRaw(span: Span, eventType: string, data: Record<string, unknown>): void {
+  emitEvent(span, eventType, data, false);
+}
+
+/**
+ * Without a redact function, the fields shared by a module's events are encoded once ({@link envelopeOf}) and
+ * each event sanitises, redacts (key list) and serialises only its data, in one walk, without building the
+ * event object first. A filter, a redact function or anything unusual (lone surrogates, an oversized event, a
+ * filter that edited the event) takes the general path: sanitise, redact, filter, `encodeEvent`.
+ */
+function emitEvent(span: Span, eventType: string, data: Record<string, unknown>, sanitized: boolean): void {
   const current = state;
   if (current === undefined || !current.active) return;
   try {
-    const event: StreamllEvent = {
-      schema_version: SCHEMA_VERSION,
-      event_id: createId(),
-      execution_id: span.executionId,
-      span_id: span.spanId,
-      parent_span_id: span.parentSpanId,
-      timestamp: timestampNow(),
-      module_name: span.moduleName,
-      method_name: span.methodName,
-      event_type: eventType,
-      operation: span.operation,
-      data,
-      tags: eventTags(span, current),
-      module_version: span.moduleVersion,
-      code_signature: span.codeSignature,
-      git_commit: span.gitCommit,
-    };
-    dispatch(current, event);
+    const eventId = createId();
+    const timestamp = timestampNow();
+    const tags = eventTags(span, current);
+    const keys = current.redactKeys;
+    const { config } = current;
+    if (keys !== null) {
+      if (config.filter === undefined) {
+        const encoded = encodeFast(span, tags, eventId, timestamp, eventType, data, config.encode, keys);
+        if (encoded !== undefined) {
+          enqueueAll(current, encoded);
+          return;
+        }
+      } else {
+        const json = sanitized ? (data as JsonObject) : toJsonData(data, config.encode);
+        const payload = keys === undefined ? json : redactDataKeys(json, keys);
+        const event = buildEvent(span, eventId, timestamp, eventType, payload, tags);
+        if (!passesFilter(config.filter, event)) return;
+        const encoded = isUnchanged(event, span, eventId, timestamp, eventType, payload, tags)
+          ? encodeFast(span, tags, eventId, timestamp, eventType, payload, config.encode, undefined)
+          : undefined;
+        enqueueAll(current, encoded ?? encodeEvent(event, config.encode));
+        return;
+      }
+    }
+    const json = sanitized ? (data as JsonObject) : toJsonData(data, config.encode);
+    dispatch(current, buildEvent(span, eventId, timestamp, eventType, json, tags));
   } catch (error) {
     reportInternalError("building an event failed", error);
   }
+}
+
+function encodeFast(
+  span: Span,
+  tags: Readonly<Record<string, string>>,
+  eventId: string,
+  timestamp: string,
+  eventType: string,
+  data: Record<string, unknown>,
+  limits: EncodeLimits | undefined,
+  keys: ReadonlySet<string> | undefined,
+): EncodedEvent | undefined {
+  const envelope = envelopeOf(span, tags);
+  if (envelope === undefined) return undefined;
+  const ids = spanIdsOf(span);
+  if (ids === undefined) return undefined;
+  return encodeWithEnvelope(envelope, ids, eventId, timestamp, eventType, data, limits, keys);
+}
+
+/**
+ * @internal True when `value` can be an event's data as it is, unsanitised: a plain object without `toJSON`.
+ * Anything else goes through `toJson` first, which turns e.g. a Date into `{ value: "…" }`.
+ */
+export function isPlainData(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    const proto: unknown = Object.getPrototypeOf(value);
+    return (
+      (proto === Object.prototype || proto === null) &&
+      typeof (value as { toJSON?: unknown }).toJSON !== "function"
+    );
+  } catch {
+    // A Proxy whose traps throw: `toJson` turns it into a marker.
+    return false;
+  }
+}
+
+/** Sanitised data for the general path; the runtime's data objects are plain, so this is an object too. */
+function toJsonData(data: Record<string, unknown>, limits: EncodeLimits | undefined): JsonObject {
+  const json = toJson(data, limits);
+  return typeof json === "object" && json !== null && !Array.isArray(json) ? json : { value: json };
+}
+
+function buildEvent(
+  span: Span,
+  eventId: string,
+  timestamp: string,
+  eventType: string,
+  data: JsonObject,
+  tags: Readonly<Record<string, string>>,
+): StreamllEvent {
+  return {
+    schema_version: SCHEMA_VERSION,
+    event_id: eventId,
+    execution_id: span.executionId,
+    span_id: span.spanId,
+    parent_span_id: span.parentSpanId,
+    timestamp,
+    module_name: span.moduleName,
+    method_name: span.methodName,
+    event_type: eventType,
+    operation: span.operation,
+    data,
+    tags,
+    module_version: span.moduleVersion,
+    code_signature: span.codeSignature,
+    git_commit: span.gitCommit,
+  };
+}
+
+/** Filters are predicates, but nothing stops one from editing the event: then only the general encoder is exact. */
+function isUnchanged(
+  event: StreamllEvent,
+  span: Span,
+  eventId: string,
+  timestamp: string,
+  eventType: string,
+  data: JsonObject,
+  tags: Readonly<Record<string, string>>,
+): boolean {
+  return (
+    event.schema_version === SCHEMA_VERSION &&
+    event.event_id === eventId &&
+    event.execution_id === span.executionId &&
+    event.span_id === span.spanId &&
+    event.parent_span_id === span.parentSpanId &&
+    event.timestamp === timestamp &&
+    event.module_name === span.moduleName &&
+    event.method_name === span.methodName &&
+    event.event_type === eventType &&
+    event.operation === span.operation &&
+    event.data === data &&
+    event.tags === tags &&
+    event.module_version === span.moduleVersion &&
+    event.code_signature === span.codeSignature &&
+    event.git_commit === span.gitCommit &&
+    Object.keys(event).length === EVENT_FIELD_COUNT
+  );
+}
+
+const EVENT_FIELD_COUNT = 15;
+
+function passesFilter(filter: (event: StreamllEvent) => boolean, event: StreamllEvent): boolean {
+  try {
+    return filter(event) !== false;
+  } catch (error) {
+    // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
+    reportInternalError("eventFilter threw; event kept", error);
+    return true;
+  }
+}
+
+function enqueueAll(current: RuntimeState, encoded: EncodedEvent): void {
+  const pipelines = current.pipelines;
+  for (let i = 0; i < pipelines.length; i++) (pipelines[i] as PipelineHandle).pipeline.enqueue(encoded);
 }
 
 function dispatch(current: RuntimeState, built: StreamllEvent): void {
@@ -457,18 +699,8 @@ function dispatch(current: RuntimeState, built: StreamllEvent): void {
       return;
     }
   }
-  if (config.filter !== undefined) {
-    let keep = true;
-    try {
-      keep = config.filter(event) !== false;
-    } catch (error) {
-      // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
-      reportInternalError("eventFilter threw; event kept", error);
-    }
-    if (!keep) return;
-  }
-  const encoded = encodeEvent(event, config.encode);
-  for (const handle of current.pipelines) handle.pipeline.enqueue(encoded);
+  if (config.filter !== undefined && !passesFilter(config.filter, event)) return;
+  enqueueAll(current, encodeEvent(event, config.encode));
 }
 
 /** Stacks are cut here: past a few frames a stack adds bytes, not insight. */

@@ -1,5 +1,6 @@
 import { types } from "node:util";
 import type { JsonValue } from "./event-schema";
+import { REDACTED } from "./redact";
 
 /**
  * Size limits applied while encoding an event. Every limit is optional; out-of-range values are clamped to the
@@ -183,7 +184,24 @@ export class JsonSanitizer {
      * looks for escaped surrogates in the final JSON once, re-running strictly only when it finds one.
      */
     private readonly strict: boolean,
+    /**
+     * Lowercased keys whose values become `"[REDACTED]"` (unread), in every object of the output: the same
+     * result as sanitising first and redacting the sanitised JSON after, in one walk.
+     */
+    private readonly redactKeys?: ReadonlySet<string>,
   ) {}
+
+  /** True when this sanitiser was made for these settings, so it may serve another value after {@link reset}. */
+  isFor(limits: ResolvedLimits, redactKeys: ReadonlySet<string> | undefined): boolean {
+    return this.limits === limits && this.redactKeys === redactKeys && !this.copyAll && !this.strict;
+  }
+
+  /** Forgets the previous value's byte estimate and stack (after a pass that may have been aborted). */
+  reset(): void {
+    this.est = 0;
+    // Balanced after a completed pass; only an aborted one leaves entries (and truncating costs a runtime call).
+    if (this.stack.length !== 0) this.stack.length = 0;
+  }
 
   /** Sanitises one value; throws only the internal abort signal when over budget. */
   sanitize(value: unknown, key: string | number = ""): JsonValue {
@@ -330,8 +348,13 @@ export class JsonSanitizer {
       let v: unknown;
       let sv: unknown;
       try {
-        v = obj[k];
-        sv = this.walk(v, depth + 1, k);
+        if (this.redactKeys?.has(sk.toLowerCase())) {
+          v = ABORT;
+          sv = this.str(REDACTED);
+        } else {
+          v = obj[k];
+          sv = this.walk(v, depth + 1, k);
+        }
       } catch (error) {
         if (error === ABORT) throw error;
         v = ABORT;
@@ -351,7 +374,23 @@ export class JsonSanitizer {
     if (limit < n) {
       this.add(MARKERS.moreKeys.length + 8);
       setProp(out, MARKERS.moreKeys, n - limit);
+      this.redactMade(out, MARKERS.moreKeys);
     }
+    return out;
+  }
+
+  /**
+   * Redacts in an object the sanitiser made itself (markers such as `$error` or `$bytes`), as redacting the
+   * sanitised JSON afterwards would. `only` names the one key to check when the object has no other.
+   */
+  private redactMade(out: Record<string, unknown>, only: string | undefined): Record<string, unknown> {
+    const keys = this.redactKeys;
+    if (keys === undefined || keys.size === 0) return out;
+    if (only !== undefined) {
+      if (keys.has(only.toLowerCase())) setProp(out, only, REDACTED);
+      return out;
+    }
+    for (const k of Object.keys(out)) if (keys.has(k.toLowerCase())) setProp(out, k, REDACTED);
     return out;
   }
 
@@ -405,7 +444,7 @@ export class JsonSanitizer {
       i++;
     }
     if (size > i) entries.push(this.str(moreItems(size - i)));
-    return { $map: entries };
+    return this.redactMade({ $map: entries }, "$map");
   }
 
   private set(s: Set<unknown>, depth: number): unknown {
@@ -421,7 +460,7 @@ export class JsonSanitizer {
       i++;
     }
     if (size > i) items.push(this.str(moreItems(size - i)));
-    return { $set: items };
+    return this.redactMade({ $set: items }, "$set");
   }
 
   private bytes(u8: Uint8Array): unknown {
@@ -431,7 +470,9 @@ export class JsonSanitizer {
     const kept = length > maxBytes ? u8.subarray(0, maxBytes) : u8;
     const base64 = Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength).toString("base64");
     this.add(base64.length + 24);
-    return length > maxBytes ? { $bytes: base64, length, truncated: true } : { $bytes: base64, length };
+    const out: Record<string, unknown> =
+      length > maxBytes ? { $bytes: base64, length, truncated: true } : { $bytes: base64, length };
+    return this.redactMade(out, undefined);
   }
 
   private error(err: Error, depth: number): unknown {
@@ -462,7 +503,8 @@ export class JsonSanitizer {
     }
     // `{"$error":{"name":,"message":}}` around the strings counted above.
     this.add(31);
-    return { $error: out };
+    this.redactMade(out, undefined);
+    return this.redactMade({ $error: out }, "$error");
   }
 }
 

@@ -4,8 +4,10 @@ import {
   adopt,
   elapsedMs,
   emitSpanEvent,
+  emitSpanEventRaw,
   errorEventData,
   getRuntime,
+  isPlainData,
   isThenable,
   reportInternalError,
   toJson,
@@ -73,7 +75,7 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
       span.codeSignature = parent.codeSignature;
       span.gitCommit = parent.gitCommit;
     }
-    emitSpanEvent(span, "start", toData(options?.data));
+    emitData(span, "start", options?.data);
     startedAt = performance.now();
   } catch (error) {
     reportInternalError("trace failed; block not recorded", error);
@@ -110,10 +112,9 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
 
 function end(span: Span, startedAt: number, value: unknown, recordOutputs: boolean): void {
   try {
-    const data: JsonObject = { duration_ms: elapsedMs(startedAt) };
-    const config = getRuntime().config;
-    if (recordOutputs && config.includeOutputs) data.outputs = toJson(value, config.encode);
-    emitSpanEvent(span, "end", data);
+    const data: Record<string, unknown> = { duration_ms: elapsedMs(startedAt) };
+    if (recordOutputs && getRuntime().config.includeOutputs) data.outputs = value;
+    emitSpanEventRaw(span, "end", data);
   } catch (error) {
     reportInternalError("recording a trace result failed", error);
   }
@@ -148,8 +149,14 @@ export function emit(eventType: string, data?: Record<string, unknown>): void {
     const span =
       getCurrentSpan() ??
       createSpan(undefined, clampName(runtime.config.defaultModuleName), null, null, undefined);
-    emitSpanEvent(span, type, toData(data));
+    emitData(span, type, data);
   } catch (error) {
     reportInternalError("emit failed", error);
   }
+}
+
+/** Plain objects are sanitised once, while encoding; anything else is turned into an object first. */
+function emitData(span: Span, eventType: string, data: Record<string, unknown> | undefined): void {
+  if (isPlainData(data)) emitSpanEventRaw(span, eventType, data);
+  else emitSpanEvent(span, eventType, toData(data));
 }

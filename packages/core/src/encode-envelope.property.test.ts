@@ -1,0 +1,269 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  createEnvelope,
+  createSpanIds,
+  type EncodeLimits,
+  type EnvelopeSource,
+  encodeEvent,
+  encodeWithEnvelope,
+  sanitizeJson,
+} from "./encode-event";
+import type { JsonObject, StreamllEvent } from "./event-schema";
+import { createId } from "./ids";
+import { redactDataKeys } from "./redact";
+
+/** Strings made of arbitrary UTF-16 code units, lone surrogates included. */
+const anyString = fc.string({ unit: "binary", maxLength: 40 });
+/** Strings that are valid Unicode (surrogates only in pairs): the fast path must take all of these. */
+const goodString = fc.string({ unit: "grapheme", maxLength: 40 });
+const longString = fc.string({ unit: "grapheme-ascii", minLength: 0, maxLength: 300 });
+
+const plainId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+
+const envelopeSource = (text: fc.Arbitrary<string>): fc.Arbitrary<EnvelopeSource> =>
+  fc.record({
+    module_name: fc.oneof(text, fc.string({ minLength: 500, maxLength: 600 })),
+    method_name: fc.option(text),
+    operation: fc.option(fc.oneof(text, fc.string({ minLength: 500, maxLength: 600 }))),
+    tags: fc.dictionary(
+      fc.oneof(text, fc.string({ minLength: 120, maxLength: 140 })),
+      fc.oneof(text, longString),
+      {
+        maxKeys: 5,
+      },
+    ),
+    module_version: fc.option(text),
+    code_signature: fc.option(fc.oneof(text, fc.string({ minLength: 120, maxLength: 140 }))),
+    git_commit: fc.option(text),
+  });
+
+const eventType = (text: fc.Arbitrary<string>) =>
+  fc.oneof(
+    fc.constantFrom("start", "end", "error", "token", "retry"),
+    text,
+    fc.string({ minLength: 120, maxLength: 140 }),
+  );
+
+const timestamp = fc
+  .date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2100-01-01T00:00:00Z"), noInvalidDate: true })
+  .map((d) => d.toISOString());
+
+const limits: fc.Arbitrary<EncodeLimits | undefined> = fc.option(
+  fc.record({
+    maxEventBytes: fc.constantFrom(4096, 8192, 65_536),
+    maxStringLength: fc.constantFrom(32, 64, 16_384),
+    maxDepth: fc.constantFrom(1, 2, 3, 32),
+    maxArrayLength: fc.constantFrom(1, 3, 1000),
+    maxObjectKeys: fc.constantFrom(1, 3, 1000),
+  }),
+);
+
+/** Arbitrary values with every odd kind fast-check offers (BigInt, Map, typed arrays, sparse arrays …). */
+const odd = fc.anything({
+  maxDepth: 4,
+  maxKeys: 6,
+  key: fc.oneof(
+    anyString,
+    fc.constantFrom("__proto__", "toJSON", "constructor", "$map", "password", "Token"),
+  ),
+  values: [
+    fc.boolean(),
+    fc.integer(),
+    fc.double(),
+    anyString,
+    longString,
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.bigInt(),
+    fc.constant(new Error("boom", { cause: new TypeError("inner") })),
+    fc.constant(new Map([["k", 1n]])),
+  ],
+  withBigInt: true,
+  withBoxedValues: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withNullPrototype: true,
+  withObjectString: true,
+  withSparseArray: true,
+  withTypedArray: true,
+  stringUnit: "binary",
+});
+
+/** Plain JSON with valid strings, within the default caps: exactly the data the fast path exists for. */
+const niceJson = fc.jsonValue({ maxDepth: 4, stringUnit: "grapheme" });
+
+function fullEvent(
+  source: EnvelopeSource,
+  ids: { executionId: string; spanId: string; parentSpanId: string | null },
+  eventId: string,
+  time: string,
+  type: string,
+  data: unknown,
+): StreamllEvent {
+  return {
+    schema_version: "1.0",
+    event_id: eventId,
+    execution_id: ids.executionId,
+    span_id: ids.spanId,
+    parent_span_id: ids.parentSpanId,
+    timestamp: time,
+    module_name: source.module_name,
+    method_name: source.method_name,
+    event_type: type,
+    operation: source.operation,
+    data: data as JsonObject,
+    tags: source.tags,
+    module_version: source.module_version,
+    code_signature: source.code_signature,
+    git_commit: source.git_commit,
+  };
+}
+
+interface Case {
+  source: EnvelopeSource;
+  executionId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  eventId: string;
+  time: string;
+  type: string;
+  limits: EncodeLimits | undefined;
+}
+
+const caseOf = (text: fc.Arbitrary<string>): fc.Arbitrary<Case> =>
+  fc.record({
+    source: envelopeSource(text),
+    executionId: plainId,
+    spanId: plainId,
+    parentSpanId: fc.option(plainId),
+    eventId: fc.oneof(plainId, fc.constant(createId())),
+    time: timestamp,
+    type: eventType(text),
+    limits,
+  });
+
+/** Encodes through the envelope; `undefined` when it hands the event to the general encoder. */
+function fast(c: Case, data: unknown, keys?: ReadonlySet<string>) {
+  const envelope = createEnvelope(c.source);
+  const ids = createSpanIds(c.executionId, c.spanId, c.parentSpanId);
+  expect(envelope).toBeDefined();
+  expect(ids).toBeDefined();
+  if (envelope === undefined || ids === undefined) return undefined;
+  return encodeWithEnvelope(envelope, ids, c.eventId, c.time, c.type, data, c.limits, keys);
+}
+
+function reference(c: Case, data: unknown) {
+  return encodeEvent(fullEvent(c.source, c, c.eventId, c.time, c.type, data), c.limits);
+}
+
+function expectSame(c: Case, data: unknown, referenceData: unknown, keys?: ReadonlySet<string>): boolean {
+  const got = fast(c, data, keys);
+  if (got === undefined) return false;
+  const want = reference(c, referenceData);
+  expect(got.json).toBe(want.json);
+  expect(got.bytes).toBe(want.bytes);
+  expect(got.bytes).toBe(Buffer.byteLength(got.json, "utf8"));
+  expect(got.event).toEqual(want.event);
+  return true;
+}
+
+describe("encodeWithEnvelope ≡ encodeEvent", () => {
+  it("writes byte-identical JSON and an equal event for any span fields and any data it accepts", () => {
+    fc.assert(
+      fc.property(
+        caseOf(anyString),
+        fc.oneof(odd, fc.dictionary(anyString, odd, { maxKeys: 6 })),
+        (c, data) => {
+          expectSame(c, data, data);
+        },
+      ),
+      { numRuns: 600 },
+    );
+  });
+
+  it("takes the fast path for valid plain JSON within the caps", () => {
+    fc.assert(
+      fc.property(caseOf(goodString), fc.dictionary(goodString, niceJson, { maxKeys: 6 }), (c, data) => {
+        const withDefaults = { ...c, limits: undefined };
+        expect(expectSame(withDefaults, data, data)).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("redacts keys in the same walk exactly as the key redactor does on sanitised data", () => {
+    const keyPool = ["password", "apiKey", "Token", "$map", "$error", "message", "length", "$bytes", "cause"];
+    fc.assert(
+      fc.property(
+        caseOf(goodString),
+        fc.dictionary(fc.oneof(goodString, fc.constantFrom(...keyPool)), odd, { maxKeys: 6 }),
+        fc.subarray(keyPool),
+        (c, raw, chosen) => {
+          // The runtime hands the fast path sanitised data whenever it was sanitised before (inputs captured
+          // for a stream, `trace` data that is not a plain object): the key redactor then runs on that.
+          const data = sanitizeJson(raw, c.limits) as JsonObject;
+          const keys = new Set(chosen.map((k) => k.toLowerCase()));
+          expectSame(c, data, redactDataKeys(data, keys), keys);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("hands lone surrogates in data to the general encoder", () => {
+    const c: Case = {
+      source: {
+        module_name: "m",
+        method_name: null,
+        operation: null,
+        tags: {},
+        module_version: null,
+        code_signature: null,
+        git_commit: null,
+      },
+      executionId: createId(),
+      spanId: createId(),
+      parentSpanId: null,
+      eventId: createId(),
+      time: new Date(0).toISOString(),
+      type: "start",
+      limits: undefined,
+    };
+    expect(fast(c, { text: "a\ud800b" })).toBeUndefined();
+    expect(fast(c, { "\udc00": 1 })).toBeUndefined();
+    expect(fast(c, { text: "a\ud83d\ude00b" })?.json).toBe(reference(c, { text: "a\ud83d\ude00b" }).json);
+  });
+
+  it("hands events over the byte cap to the general encoder", () => {
+    const c: Case = {
+      source: {
+        module_name: "m",
+        method_name: null,
+        operation: null,
+        tags: {},
+        module_version: null,
+        code_signature: null,
+        git_commit: null,
+      },
+      executionId: createId(),
+      spanId: createId(),
+      parentSpanId: createId(),
+      eventId: createId(),
+      time: new Date(0).toISOString(),
+      type: "end",
+      limits: { maxEventBytes: 4096 },
+    };
+    expect(fast(c, { text: "x".repeat(4000) })).toBeUndefined();
+    expect(fast(c, { text: "é".repeat(2000) })).toBeUndefined();
+    expect(fast(c, { text: "é".repeat(1500) })?.bytes).toBe(reference(c, { text: "é".repeat(1500) }).bytes);
+  });
+
+  it("refuses ids that would need escaping", () => {
+    expect(createSpanIds('a"b', createId(), null)).toBeUndefined();
+    expect(createSpanIds(createId(), "x".repeat(65), null)).toBeUndefined();
+    expect(createSpanIds(createId(), createId(), "")).toBeUndefined();
+    expect(createSpanIds(createId(), createId(), createId())).toBeDefined();
+  });
+});

@@ -1,0 +1,201 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_REDACT_KEYS, type StreamllOptions } from "./configure";
+import { createSpan } from "./context";
+import { instrument } from "./instrument";
+import { createKeyRedactor } from "./redact";
+import { configure, emitSpanEvent, flush, shutdown } from "./runtime";
+import { MemorySink } from "./sinks/memory-sink";
+import { emit, trace } from "./trace";
+
+const quiet = { warn: () => undefined, error: () => undefined };
+
+function setup(options: Omit<StreamllOptions, "sinks"> = {}): MemorySink {
+  const sink = new MemorySink();
+  configure({ sinks: [{ sink, delivery: { flushIntervalMs: 1 } }], logger: quiet, ...options });
+  return sink;
+}
+
+async function wire(sink: MemorySink): Promise<string[]> {
+  await flush(2_000);
+  return sink.encoded.map((e) => e.json);
+}
+
+/** Ids, timestamps and durations differ between runs; everything else must not. */
+function normalise(json: string): string {
+  return json
+    .replace(/"(event_id|execution_id|span_id|parent_span_id)":"[\w-]+"/g, '"$1":"ID"')
+    .replace(/"timestamp":"[^"]+"/g, '"timestamp":"TS"')
+    .replace(/"duration_ms":[\d.e-]+/g, '"duration_ms":0');
+}
+
+const error = new Error("failed", { cause: new TypeError("inner") });
+
+async function scenario(): Promise<void> {
+  const answer = instrument(
+    async function answer(_question: unknown) {
+      await trace("retrieval", async () => "passages", {
+        data: { k: 5, password: "p" },
+        includeOutputs: true,
+      });
+      emit("retrieved", {
+        count: 2,
+        apiKey: "key",
+        nested: [{ Authorization: "Bearer x" }],
+        when: new Date(0),
+      });
+      return {
+        text: "42",
+        secret: "s",
+        big: 12n,
+        tags: new Set(["a"]),
+        bytes: new Uint8Array([1, 2, 3]),
+        error,
+      };
+    },
+    { name: "QA", tags: { team: "search" } },
+  );
+  await answer({
+    question: "why?",
+    password: "hunter2",
+    map: new Map([["cookie", "c"]]),
+    list: [1, "two", null],
+  });
+  const stream = instrument(async function* tokens() {
+    yield "Hel";
+    yield { delta: "lo" };
+    return { done: true, access_token: "t" };
+  });
+  for await (const _ of stream()) {
+    // consume
+  }
+  emit("outside", { value: Number.NaN, missing: undefined, fn: () => 1 });
+}
+
+afterEach(async () => {
+  await shutdown(2_000);
+});
+
+describe("event encoding in the runtime", () => {
+  it("writes the same JSON whether events take the per-span fast path or the general encoder", async () => {
+    const fastSink = setup({ tags: { env: "test" } });
+    await scenario();
+    const fastPath = (await wire(fastSink)).map(normalise);
+    await shutdown(2_000);
+
+    // A redact function sends every event through sanitise → redact → encodeEvent.
+    const keyRedactor = createKeyRedactor(DEFAULT_REDACT_KEYS);
+    const generalSink = setup({ tags: { env: "test" }, redact: (event) => keyRedactor(event) });
+    await scenario();
+    const generalPath = (await wire(generalSink)).map(normalise);
+
+    expect(fastPath.length).toBeGreaterThanOrEqual(10);
+    expect(fastPath).toEqual(generalPath);
+    const all = fastPath.join("\n");
+    // Map entries are pairs in an array, not keys: `cookie` there is data, as it is for the key redactor.
+    for (const secret of ["hunter2", "Bearer x", '"key"', '"s"', '"t"', '"p"'])
+      expect(all).not.toContain(secret);
+    expect(all).toContain('"password":"[REDACTED]"');
+  });
+
+  it("cuts a long string once, so the marker counts the characters actually dropped", async () => {
+    const sink = setup();
+    const echo = instrument(async (text: string) => text.length);
+    await echo("a".repeat(20_000));
+    emit("long", { text: "b".repeat(20_000) });
+    await flush(2_000);
+    const events = sink.events;
+    const start = events.find((e) => e.event_type === "start");
+    const long = events.find((e) => e.event_type === "long");
+    expect(start?.data.inputs).toBe(`${"a".repeat(16_384)}…[truncated 3616 chars]`);
+    expect(long?.data.text).toBe(`${"b".repeat(16_384)}…[truncated 3616 chars]`);
+  });
+
+  it("replaces lone surrogates and keeps oversized events within the cap", async () => {
+    const sink = setup({ encode: { maxEventBytes: 4096 } });
+    emit("odd", { text: "a\ud800b", [String.fromCharCode(0xdc00)]: 1 });
+    emit("huge", { text: "x".repeat(10_000), list: Array.from({ length: 500 }, (_, i) => `item ${i}`) });
+    await flush(2_000);
+    const [odd, huge] = sink.encoded;
+    expect(odd?.event.data).toEqual({ text: "a\ufffdb", "\ufffd": 1 });
+    expect(huge?.bytes).toBeLessThanOrEqual(4096);
+    for (const encoded of sink.encoded) expect(encoded.bytes).toBe(Buffer.byteLength(encoded.json, "utf8"));
+  });
+
+  it("honours a filter that edits the event it is shown", async () => {
+    const sink = setup({
+      eventFilter: (event) => {
+        if (event.event_type === "drop") return false;
+        if (event.event_type === "rename") {
+          event.event_type = "renamed";
+          (event as unknown as Record<string, unknown>).extra = { added: true };
+        }
+        return true;
+      },
+    });
+    emit("drop");
+    emit("rename", { password: "p" });
+    emit("keep", { apiKey: "k", n: 1 });
+    await flush(2_000);
+    const [renamed, kept] = sink.encoded;
+    expect(sink.encoded).toHaveLength(2);
+    expect(renamed?.event.event_type).toBe("renamed");
+    expect(JSON.parse(renamed?.json ?? "{}")).toMatchObject({
+      extra: { added: true },
+      data: { password: "[REDACTED]" },
+    });
+    expect(kept?.event.data).toEqual({ apiKey: "[REDACTED]", n: 1 });
+  });
+
+  it("redacts the events a getter emits while its own event's data is being encoded", async () => {
+    const sink = setup();
+    const data = {
+      get nested() {
+        emit("inner", { password: "inner-secret", list: [{ secret: "deep" }] });
+        return { token_count: 1, secret: "outer-secret" };
+      },
+      apiKey: "k",
+    };
+    emit("outer", data);
+    const json = (await wire(sink)).join("\n");
+    expect(json).not.toMatch(/inner-secret|outer-secret|deep|"k"/);
+    expect(sink.events.map((e) => e.event_type).sort()).toEqual(["inner", "outer"]);
+  });
+
+  it("writes each span's own fields when spans of one module differ in method, step or version", async () => {
+    const sink = setup();
+    const forward = createSpan(undefined, "QA", "forward", null, undefined);
+    const step = createSpan(forward, "QA", "forward", "retrieval", undefined);
+    const other = createSpan(undefined, "QA", "streamingForward", null, { team: "x" });
+    const versioned = createSpan(undefined, "QA", "forward", null, undefined);
+    versioned.moduleVersion = "1.2.0";
+    versioned.codeSignature = "sig-a";
+    for (let round = 0; round < 2; round++) {
+      for (const span of [forward, step, other, versioned]) emitSpanEvent(span, "tick", { round });
+      versioned.codeSignature = "sig-b";
+    }
+    await flush(2_000);
+    const seen = sink.events.map((e) => [e.method_name, e.operation, e.tags.team ?? "", e.code_signature]);
+    const expected = [
+      ["forward", null, "", null],
+      ["forward", "retrieval", "", null],
+      ["streamingForward", null, "x", null],
+      ["forward", null, "", "sig-a"],
+    ];
+    expect(seen).toEqual([...expected, ...expected.slice(0, 3), ["forward", null, "", "sig-b"]]);
+    expect(sink.events.filter((e) => e.module_version === "1.2.0")).toHaveLength(2);
+  });
+
+  it("picks up new global tags after configure()", async () => {
+    const first = setup({ tags: { build: "1" } });
+    const work = instrument(async function work() {
+      return 1;
+    });
+    await work();
+    await flush(2_000);
+    expect(first.events.every((e) => e.tags.build === "1")).toBe(true);
+    const second = setup({ tags: { build: "2" } });
+    await work();
+    await flush(2_000);
+    expect(second.events.map((e) => e.tags.build)).toEqual(["2", "2"]);
+  });
+});
