@@ -73,7 +73,10 @@ writeFileSync(join(outDir, "package.json"), JSON.stringify({ type: "module" }));
 console.log(`docs-check: type-checking ${index.length} snippets`);
 const tsc = join(here, "node_modules", "typescript", "bin", "tsc");
 try {
-  execFileSync(process.execPath, [tsc, "-p", join(outDir, "tsconfig.json")], { stdio: "pipe", encoding: "utf8" });
+  execFileSync(process.execPath, [tsc, "-p", join(outDir, "tsconfig.json")], {
+    stdio: "pipe",
+    encoding: "utf8",
+  });
 } catch (error) {
   const output = `${error.stdout ?? ""}${error.stderr ?? ""}`;
   // Map the generated file names back to the Markdown file and line the snippet came from.

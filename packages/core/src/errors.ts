@@ -28,7 +28,11 @@ export class ConfigurationError extends StreamllError {
   /** Dotted path of each offending option, e.g. `delivery.maxBatchSize`. */
   readonly issues: readonly { path: string; message: string }[];
 
-  constructor(message: string, issues: readonly { path: string; message: string }[] = [], options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    issues: readonly { path: string; message: string }[] = [],
+    options?: { cause?: unknown },
+  ) {
     super("CONFIGURATION_INVALID", message, options);
     this.name = "ConfigurationError";
     this.issues = issues;
@@ -44,7 +48,11 @@ export class SinkError extends StreamllError {
 
   constructor(
     message: string,
-    options: { retriable: boolean; code?: "SINK_SEND_FAILED" | "SINK_EVENT_REJECTED" | "SINK_CLOSED" | "SEND_TIMEOUT"; cause?: unknown },
+    options: {
+      retriable: boolean;
+      code?: "SINK_SEND_FAILED" | "SINK_EVENT_REJECTED" | "SINK_CLOSED" | "SEND_TIMEOUT";
+      cause?: unknown;
+    },
   ) {
     super(options.code ?? (options.retriable ? "SINK_SEND_FAILED" : "SINK_EVENT_REJECTED"), message, {
       cause: options.cause,

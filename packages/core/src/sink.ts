@@ -46,6 +46,7 @@ export interface SendResult {
 export interface Sink {
   /** Shown in metrics and diagnostics, e.g. `redis`, `kafka:events`. */
   readonly name: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: sinks written as `async send(): Promise<void>` must fit.
   send(batch: readonly EncodedEvent[], context: SendContext): Promise<SendResult | undefined | void>;
   /** Release connections and file handles. Called once, after the pipeline drained. */
   close(): Promise<void>;
