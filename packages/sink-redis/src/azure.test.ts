@@ -73,7 +73,18 @@ describe("azureEntraAuth", () => {
   });
 
   it("never puts the token into errors", async () => {
-    const token = jwt({ oid: OID });
+    // A real token without an oid claim: the error explains what is missing but never repeats the token.
+    const token = jwt({ sub: "service-principal", secret_marker: "do-not-log-me" });
+    const withoutOid = await azureEntraAuth({
+      credential: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }) },
+    })
+      .provider()
+      .catch((e: unknown) => e);
+    expect(withoutOid).toBeInstanceOf(CredentialError);
+    expect((withoutOid as Error).message).toMatch(/no oid claim/);
+    expect(inspect(withoutOid, { depth: 10 })).not.toContain(token);
+    expect(inspect(withoutOid, { depth: 10 })).not.toContain("do-not-log-me");
+
     const failing: EntraTokenCredential = {
       getToken: async () => {
         throw new Error("ManagedIdentityCredential: no managed identity endpoint found");
@@ -92,7 +103,7 @@ describe("azureEntraAuth", () => {
     const decodeError = await azureEntraAuth({ credential: bad })
       .provider()
       .catch((e: unknown) => e);
-    expect(inspect(decodeError)).not.toContain(token);
-    expect(inspect(decodeError)).not.toContain("abc.%%%.def");
+    expect(decodeError).toBeInstanceOf(CredentialError);
+    expect(inspect(decodeError, { depth: 10 })).not.toContain("abc.%%%.def");
   });
 });

@@ -4,6 +4,7 @@ import type { Credentials } from "@streamll/core";
 import { DeliveryPipeline } from "@streamll/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisEventReader } from "./redis-event-reader";
 import { RedisSink } from "./redis-sink";
 import { sequence } from "./test-support/events";
 import { REDIS_URL, redisAvailable, uniqueName } from "./test-support/redis-servers";
@@ -115,13 +116,19 @@ describe.skipIf(!available)("rotating credentials with Redis ACL users", () => {
       await admin.call("ACL", "SETUSER", second.user, `>${rotated.password}`);
       current = rotated;
       await waitUntil(() => issued.includes(rotated.password), "the rotated token to be issued");
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Applied: the next reconnect uses it (the live connection is re-authenticated in the same step).
+      await waitUntil(
+        () => (sink.client as Redis).options.password === rotated.password,
+        "the rotated token to be applied",
+      );
       await admin.call("ACL", "SETUSER", second.user, `<${second.password}`);
       for (const connection of await connections(admin, name)) {
         await admin.call("CLIENT", "KILL", "ID", connection.id);
       }
+      // Only the rotated password can log in as this user now (a failed AUTH would leave the connection
+      // on the default user, so the user name is what proves it).
       await waitUntil(
-        async () => (await connections(admin, name)).length > 0,
+        async () => (await connections(admin, name)).some((c) => c.user === rotated.user),
         "reconnect with the rotated password",
       );
 
@@ -163,8 +170,65 @@ describe.skipIf(!available)("rotating credentials with Redis ACL users", () => {
     await waitUntil(() => pipeline.getMetrics().batchesFailed >= 2, "failed sends");
     const metrics = pipeline.getMetrics();
     expect(metrics).toMatchObject({ emitted: 10, delivered: 0, dropped: 0, pending: 10 });
-    expect(metrics.lastError?.message).toMatch(/WRONGPASS|not ready/);
+    // The cause reaches lastError (the AUTH reply), so the operator sees why, but never the password.
+    expect(metrics.lastError?.message).toMatch(/WRONGPASS invalid username-password pair/);
+    expect(await admin.exists(stream)).toBe(0);
     expect(JSON.stringify(metrics)).not.toContain("wrong-password-456");
     await pipeline.shutdown(100);
+  });
+
+  it("works with the least-privilege ACL users the production guide documents", async () => {
+    const stream = uniqueName("acl");
+    streams.push(stream, `${stream}:dead-letter`);
+    const suffix = randomBytes(4).toString("hex");
+    const writer = `streamll_writer_${suffix}`;
+    const readerUser = `streamll_reader_${suffix}`;
+    users.push(writer, readerUser);
+    // Reserved URL characters in the password: the URL form must percent-encode them.
+    const password = `pw@/:${randomBytes(12).toString("hex")}`;
+    // Exactly the rules in docs/production/redis.md ("Self-hosted Redis").
+    const sinkRules = ["~streamll*", "~{streamll}*", "+xadd", "+ping", "+info", "+client|setname"];
+    const readerRules = ["+xgroup", "+xreadgroup", "+xack", "+xautoclaim", "+xpending"];
+    await admin.call("ACL", "SETUSER", writer, "on", `>${password}`, ...sinkRules);
+    await admin.call("ACL", "SETUSER", readerUser, "on", `>${password}`, ...sinkRules, ...readerRules);
+
+    const errors: string[] = [];
+    const url = new URL(REDIS_URL);
+    url.username = writer;
+    url.password = encodeURIComponent(password);
+    const sink = new RedisSink({ url: url.toString(), stream });
+    const pipeline = new DeliveryPipeline(
+      sink,
+      { flushIntervalMs: 5 },
+      { logger: { warn: () => undefined } },
+    );
+    for (const event of sequence(20)) pipeline.enqueue(event);
+    expect(await pipeline.flush(10_000)).toBe(true);
+    expect(pipeline.getMetrics()).toMatchObject({ emitted: 20, delivered: 20, dropped: 0 });
+    await pipeline.shutdown(5_000);
+    // A malformed entry exercises the reader's dead-letter write under the same rules.
+    await admin.xadd(stream, "*", "event", "{not json");
+
+    const reader = new RedisEventReader({
+      url: REDIS_URL,
+      stream,
+      username: readerUser,
+      password,
+      group: "acl-readers",
+      startFrom: "beginning",
+      blockMs: 100,
+      onError: (error) => errors.push(String(error)),
+    });
+    const seen: number[] = [];
+    const running = reader.run((event) => {
+      seen.push((event.data as { seq: number }).seq);
+    });
+    await waitUntil(() => seen.length === 20 && reader.getStats().deadLettered === 1, "all entries");
+    await reader.stop();
+    await running;
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(reader.getStats()).toMatchObject({ acknowledged: 20, malformed: 1, deadLettered: 1, errors: 0 });
+    expect(errors).toEqual([]);
+    expect(await admin.xlen(`${stream}:dead-letter`)).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 import type { Credentials } from "@streamll/core";
 import { DeliveryPipeline } from "@streamll/core";
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RedisEventReader } from "./redis-event-reader";
 import { RedisSink } from "./redis-sink";
 import { clusterKeySlot, DEFAULT_CLUSTER_STREAM } from "./stream-key";
@@ -70,6 +70,7 @@ describe.skipIf(!installed)("Redis Cluster (one-node cluster owning every slot)"
     const sink = new RedisSink({ url: server.url, cluster: true, stream: "cl:{module_name}" });
     const modules = ["alpha", "beta", "gamma", "delta"];
     expect(new Set(modules.map((m) => clusterKeySlot(`cl:${m}`))).size).toBe(4);
+    const pipelines = vi.spyOn(sink.client, "pipeline");
     const pipeline = new DeliveryPipeline(sink, { flushIntervalMs: 5, maxBatchSize: 100 });
     const events = modules.flatMap((module_name) => sequence(250, { module_name }));
     // Interleave modules so every batch spans several slots.
@@ -80,7 +81,11 @@ describe.skipIf(!installed)("Redis Cluster (one-node cluster owning every slot)"
       }
     }
     expect(await pipeline.flush(10_000)).toBe(true);
-    expect(pipeline.getMetrics()).toMatchObject({ emitted: 1_000, delivered: 1_000, dropped: 0 });
+    const metrics = pipeline.getMetrics();
+    expect(metrics).toMatchObject({ emitted: 1_000, delivered: 1_000, dropped: 0 });
+    // Every batch of 100 interleaved events spans all four slots: four pipelines per batch, one per slot.
+    expect(pipelines).toHaveBeenCalledTimes(4 * metrics.batchesSent);
+    pipelines.mockRestore();
     for (const module of modules) {
       const stored = (await admin.xrange(`cl:${module}`, "-", "+")) as [string, string[]][];
       expect(stored.map(([, f]) => seqOf(f[1]))).toEqual(Array.from({ length: 250 }, (_, i) => i));

@@ -82,6 +82,12 @@ describe("RedisConnection options", () => {
     expect(() => new RedisConnection({ connectTimeoutMs: 0 }, { connectionName: "t" })).toThrow(
       ConfigurationError,
     );
+    expect(() => new RedisConnection({ port: 70_000 }, { connectionName: "t" })).toThrow(/port must be/);
+    expect(() => new RedisConnection({ db: -1 }, { connectionName: "t" })).toThrow(/db must be/);
+    // Redis Cluster has one database; a db in the URL would be silently ignored otherwise.
+    expect(
+      () => new RedisConnection({ url: "redis://10.0.0.1:6379/2", cluster: true }, { connectionName: "t" }),
+    ).toThrow(/Redis Cluster has only database 0/);
   });
 
   it("reports failed credential refreshes to onError without the secret", async () => {

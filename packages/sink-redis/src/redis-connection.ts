@@ -4,6 +4,7 @@ import { ConfigurationError, createRefreshingCredentials } from "@streamll/core"
 import type { ClusterNode, ClusterOptions, DNSLookupFunction, RedisOptions } from "ioredis";
 import { Cluster, Redis } from "ioredis";
 import { RedisSinkError, safeRedisMessage, toRedisSinkError } from "./redis-errors";
+import { SocketErrorGuardConnector } from "./socket-connector";
 
 /**
  * A rotating credential for Redis: the cloud adapters (`@streamll/sink-redis/elasticache`, `/azure`,
@@ -48,7 +49,7 @@ export interface RedisConnectionOptions {
   username?: string;
   /** Password or AUTH token; overrides the URL's password. Never logged. */
   password?: string;
-  /** Database index (standalone only). */
+  /** Database index; overrides the URL's path. Redis Cluster has only database 0, so `cluster` accepts only 0. */
   db?: number;
   /**
    * TLS. `true` uses the system's trusted CAs with hostname verification; an object is passed to
@@ -193,6 +194,19 @@ export class RedisConnection {
           db: undefined,
           tls: false,
         };
+    if (
+      options.port !== undefined &&
+      (!Number.isInteger(options.port) || options.port < 1 || options.port > 65_535)
+    ) {
+      throw configError("port", `must be an integer between 1 and 65535, got ${String(options.port)}`);
+    }
+    const db = options.db ?? parsed.db;
+    if (db !== undefined && (!Number.isInteger(db) || db < 0)) {
+      throw configError("db", `must be a non-negative integer, got ${String(db)}`);
+    }
+    if (options.cluster && db !== undefined && db !== 0) {
+      throw configError("db", `must be 0 with cluster: Redis Cluster has only database 0 (got ${db})`);
+    }
     this.connectTimeoutMs = positiveInteger(
       options.connectTimeoutMs,
       DEFAULT_CONNECT_TIMEOUT_MS,
@@ -222,7 +236,9 @@ export class RedisConnection {
                 warn: (message: string, context?: object) => {
                   const detail = (context as { error?: unknown } | undefined)?.error;
                   const text = typeof detail === "string" ? `${message}: ${detail}` : message;
-                  onError(new RedisSinkError(safeRedisMessage(text, this.secrets()), { retriable: true }));
+                  this.#report(
+                    new RedisSinkError(safeRedisMessage(text, this.secrets()), { retriable: true }),
+                  );
                 },
               },
             }),
@@ -240,6 +256,9 @@ export class RedisConnection {
 
     const common: RedisOptions = {
       lazyConnect: true,
+      // ioredis' own connector lets a socket's second error (a failed or interrupted TLS handshake can produce
+      // two) escape as an uncaught exception that would end the host process; this one keeps the socket guarded.
+      Connector: SocketErrorGuardConnector,
       connectTimeout: this.connectTimeoutMs,
       // One timer per socket read instead of ioredis' per-command timers (a 512-event batch would arm 512):
       // when replies are outstanding and nothing arrives for this long, the socket is destroyed, the commands
@@ -279,7 +298,7 @@ export class RedisConnection {
       this.client = new Redis({
         host,
         port,
-        ...(parsed.db === undefined && options.db === undefined ? {} : { db: options.db ?? parsed.db }),
+        ...(db === undefined ? {} : { db }),
         enableOfflineQueue: false,
         retryStrategy: reconnectDelay,
         ...common,
@@ -315,7 +334,16 @@ export class RedisConnection {
       });
     }
     this.#lastError = wrapped.message;
-    this.#onError?.(wrapped);
+    this.#report(wrapped);
+  }
+
+  // Called from ioredis' event handlers: a throwing callback would become an uncaught exception there.
+  #report(error: RedisSinkError): void {
+    try {
+      this.#onError?.(error);
+    } catch {
+      // The application's error callback failed; the connection keeps working regardless.
+    }
   }
 
   #prepareNode(node: Redis): void {

@@ -167,6 +167,42 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
     expect(await pendingCount(stream)).toBe(0);
   });
 
+  it("keeps reading when the dead-letter write fails, and dead-letters the entry once it can", async () => {
+    const stream = streamName("reader-dlq-down");
+    // The dead-letter key holds a string, so XADD to it fails with WRONGTYPE.
+    await admin.set(`${stream}:dead-letter`, "not a stream");
+    await write(stream, 1);
+    await admin.xadd(stream, "*", "event", "{not json");
+    await write(stream, 2, 1);
+    const errors: string[] = [];
+    const r = reader(stream, {
+      claimIdleMs: 50,
+      claimIntervalMs: 20,
+      onError: (error) => errors.push((error as Error).message),
+    });
+    const handled: number[] = [];
+    const running = r.run((event) => {
+      handled.push(seqOf(event));
+    });
+    await waitUntil(
+      () => handled.length === 3 && r.getStats().errors >= 2,
+      "valid events and failed retries",
+    );
+    // Not acknowledged (nothing lost), not counted as dead-lettered, and it did not hold up the others.
+    expect(r.getStats()).toMatchObject({ acknowledged: 3, deadLettered: 0, malformed: 0 });
+    expect(await pendingCount(stream)).toBe(1);
+    expect(errors.every((message) => message.includes("WRONGTYPE"))).toBe(true);
+
+    await admin.del(`${stream}:dead-letter`);
+    await waitUntil(() => r.getStats().deadLettered === 1, "the dead letter once the stream is writable");
+    await r.stop();
+    await running;
+    expect(handled).toEqual([0, 1, 2]);
+    expect(r.getStats()).toMatchObject({ acknowledged: 3, deadLettered: 1, malformed: 1 });
+    expect(await pendingCount(stream)).toBe(0);
+    expect(await admin.xlen(`${stream}:dead-letter`)).toBe(1);
+  });
+
   it("claims entries a dead consumer left pending", async () => {
     const stream = streamName("reader-claim");
     await write(stream, 4);
@@ -214,14 +250,15 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
     ]);
     const fresh = reader(stream, { group: "g-new", startFrom: "new" });
     expect(
-      await collect(fresh, 1, async () => {
+      await collect(fresh, 4, async () => {
         await waitUntil(
           async () => ((await admin.xinfo("GROUPS", stream)) as unknown[]).length === 3,
           "group creation",
         );
+        // Events 3..6, written after the group was created at the end of the stream: exactly these arrive.
         await write(stream, 4, 3);
       }),
-    ).toEqual([3]);
+    ).toEqual([3, 4, 5, 6]);
     expect(() => reader(stream, { startFrom: { id: "yesterday" } })).toThrow(ConfigurationError);
   });
 
@@ -255,13 +292,23 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
 
   it("stops gracefully while blocked in a read, and keeps running (reporting errors) when Redis is unreachable", async () => {
     const stream = streamName("reader-stop");
-    const r = reader(stream, { blockMs: 200 });
+    const connectionName = uniqueName("reader-conn").replace(/[^A-Za-z0-9_-]/g, "_");
+    const r = reader(stream, { blockMs: 200, redisOptions: { connectionName } });
     const running = r.run(() => undefined);
-    await waitUntil(async () => (await admin.exists(stream)) === 1, "group creation");
-    const started = Date.now();
+    const readerConnections = async () =>
+      String(await admin.call("CLIENT", "LIST"))
+        .split("\n")
+        .filter((line) => line.includes(` name=${connectionName} `));
+    // Blocked in XREADGROUP when stop() is called.
+    await waitUntil(
+      async () => (await readerConnections()).some((line) => line.includes("cmd=xreadgroup")),
+      "a blocking read",
+    );
     await r.stop();
     await running;
-    expect(Date.now() - started).toBeLessThan(2_000);
+    // stop() resolves only once the connection is closed: nothing left to keep the process alive.
+    await waitUntil(async () => (await readerConnections()).length === 0, "the reader's connection to close");
+    await expect(r.run(() => undefined)).rejects.toThrow(/stopped/);
 
     const errors: unknown[] = [];
     const offline = new RedisEventReader({

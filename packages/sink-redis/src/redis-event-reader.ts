@@ -75,7 +75,7 @@ export interface RedisEventReaderStats {
   readonly handlerFailures: number;
   /** Entries moved to the dead-letter stream (malformed plus too many deliveries). */
   readonly deadLettered: number;
-  /** Entries that were not a valid streamll event. */
+  /** Entries that were not a valid streamll event (counted once each, when dead-lettered). */
   readonly malformed: number;
   /** Failed reads, claims, acknowledgements or dead-letter writes (the reader retried them). */
   readonly errors: number;
@@ -479,15 +479,15 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   /** Validates an entry; dead-letters it when malformed or delivered too often. Returns a message to handle. */
   async #prepare(entry: RawEntry): Promise<RedisEventMessage | undefined> {
     const raw = entry.fields === null ? undefined : fieldValue(entry.fields, EVENT_FIELD);
+    // Counted when dead-lettered: an entry whose dead-letter write failed is seen again and must not count twice.
     if (raw === undefined) {
-      this.#stats.malformed += 1;
-      await this.#deadLetter(entry, "", "malformed", `entry has no "${EVENT_FIELD}" field`);
+      if (await this.#deadLetter(entry, "", "malformed", `entry has no "${EVENT_FIELD}" field`))
+        this.#stats.malformed += 1;
       return undefined;
     }
     const decoded = decodeEvent(raw);
     if (!decoded.ok) {
-      this.#stats.malformed += 1;
-      await this.#deadLetter(entry, raw, "malformed", decoded.error.message);
+      if (await this.#deadLetter(entry, raw, "malformed", decoded.error.message)) this.#stats.malformed += 1;
       return undefined;
     }
     if (entry.deliveryCount > this.#maxDeliveries) {
@@ -519,7 +519,13 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     };
   }
 
-  async #deadLetter(entry: RawEntry, raw: string, reason: DeadLetterReason, detail: string): Promise<void> {
+  /** Writes the entry to the dead-letter stream, then acknowledges it. Returns whether both succeeded. */
+  async #deadLetter(
+    entry: RawEntry,
+    raw: string,
+    reason: DeadLetterReason,
+    detail: string,
+  ): Promise<boolean> {
     const client = this.#connection.client;
     try {
       // Written first, acknowledged second: a failure in between leaves the entry pending, never lost.
@@ -548,8 +554,10 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       );
       await client.xack(this.stream, this.group, entry.id);
       this.#stats.deadLettered += 1;
+      return true;
     } catch (error) {
       this.#fail(error, "Redis dead-letter write failed");
+      return false;
     }
   }
 }

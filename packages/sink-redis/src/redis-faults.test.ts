@@ -138,6 +138,39 @@ describe.skipIf(!installed)("RedisSink under faults (private redis-server)", () 
     await admin.del(stream);
   });
 
+  it("drops a connection that stops answering after commandTimeoutMs, then delivers once Redis answers again", async () => {
+    const stream = uniqueName("stall");
+    const errors: string[] = [];
+    const sink = new RedisSink({
+      url: server.url,
+      stream,
+      connectTimeoutMs: 1_000,
+      commandTimeoutMs: 300,
+      onError: (error) => errors.push(error.message),
+    });
+    // sendTimeoutMs (3 s) is longer than the stall: only the sink's own socket timeout ends the wait early.
+    const pipeline = new DeliveryPipeline(sink, DELIVERY, quiet);
+    const events = sequence(600);
+    for (const event of events.slice(0, 200)) pipeline.enqueue(event);
+    expect(await pipeline.flush(10_000)).toBe(true);
+
+    // The server stays connected but holds every write command unanswered for 2.5 s.
+    await admin.call("CLIENT", "PAUSE", "2500", "WRITE");
+    for (const event of events.slice(200)) pipeline.enqueue(event);
+    await waitUntil(
+      () => errors.some((message) => message.includes("Socket timeout")),
+      "the stalled connection to be dropped",
+    );
+    expect(pipeline.getMetrics().batchesFailed).toBeGreaterThanOrEqual(1);
+
+    expect(await pipeline.flush(20_000)).toBe(true);
+    const metrics = pipeline.getMetrics();
+    expect(metrics).toMatchObject({ emitted: 600, delivered: 600, dropped: 0, pending: 0 });
+    expectAllInOrder(await storedSeqs(admin, stream), 600);
+    await pipeline.shutdown(5_000);
+    await admin.del(stream);
+  });
+
   it("drops and counts events a full server refuses (OOM) without opening the breaker", async () => {
     const full = await PrivateRedis.start({
       args: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"],

@@ -76,7 +76,10 @@ export class RedisSink implements Sink {
     });
   }
 
-  /** The underlying ioredis client (for diagnostics; do not close it yourself). */
+  /**
+   * The underlying ioredis client, for diagnostics (`status`, `connect()` ahead of the first send). Do not close
+   * it yourself, and do not log it: its `options` hold the current password or token.
+   */
   get client(): Redis | Cluster {
     return this.#connection.client;
   }
