@@ -14,6 +14,22 @@ export const consoleLogger: RabbitMQLogger = {
   warn: (message) => console.warn(`[streamll] ${message}`),
 };
 
+/**
+ * Wraps a user's logger so that a throwing `warn` is ignored. Log calls run inside amqplib's event emitters,
+ * which rethrow listener errors: an unguarded logger could crash the host process.
+ */
+export function safeLogger(logger: RabbitMQLogger): RabbitMQLogger {
+  return {
+    warn(message) {
+      try {
+        logger.warn(message);
+      } catch {
+        // A broken logger must not break (or crash) delivery.
+      }
+    },
+  };
+}
+
 type RefreshingCredentials = ReturnType<typeof createRefreshingCredentials>;
 
 export interface ConnectionManagerConfig {
@@ -29,8 +45,31 @@ export interface ConnectionManagerConfig {
 type Listener<T> = (value: T) => void;
 
 const UPDATE_SECRET_TIMEOUT_MS = 10_000;
-const CLOSE_TIMEOUT_MS = 5_000;
+/** How long a close handshake may take before the socket is destroyed instead. */
+export const CLOSE_TIMEOUT_MS = 5_000;
 const REMEMBERED_SECRETS = 8;
+
+/**
+ * Waits for `promise` (errors ignored) at most `ms`. Used for close handshakes, which a broker under a resource
+ * alarm never answers because it stops reading from publishing connections.
+ */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<"settled" | "timeout"> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(
+        () => "settled" as const,
+        () => "settled" as const,
+      ),
+      new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), ms);
+        timer.unref();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Rejects with a retriable `SinkError` when `signal` aborts first. */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
@@ -97,10 +136,10 @@ export class ConnectionManager {
 
   constructor(options: RabbitMQConnectionOptions, config: ConnectionManagerConfig) {
     this.#options = options;
-    this.#config = config;
+    this.#config = { ...config, logger: safeLogger(config.logger) };
     this.#description = resolveConnection(options).description;
     if (options.credentials) {
-      this.#refreshing = createRefreshingCredentials(options.credentials, { logger: config.logger });
+      this.#refreshing = createRefreshingCredentials(options.credentials, { logger: this.#config.logger });
       this.#unsubscribe = this.#refreshing.subscribe((credential) => {
         this.#onCredentialRefreshed(credential);
       });
@@ -419,18 +458,19 @@ export class ConnectionManager {
 }
 
 async function closeQuietly(model: ChannelModel): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
+  await settleWithin(model.close(), CLOSE_TIMEOUT_MS);
+  // Always release the socket afterwards. A broker under a resource alarm stops reading from publishing
+  // connections: the close handshake may never finish, and even when amqplib considers the connection closed
+  // the socket can stay open (observed on RabbitMQ 3.10.8), keeping the host process alive.
+  destroySocket(model);
+}
+
+function destroySocket(model: ChannelModel): void {
+  // amqplib keeps the socket on the connection's `stream`; it is not part of the typed API.
+  const stream = (model.connection as unknown as { stream?: { destroy?: () => void } }).stream;
   try {
-    await Promise.race([
-      model.close(),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
-        timer.unref();
-      }),
-    ]);
+    stream?.destroy?.();
   } catch {
-    // Already closed or the socket is gone: nothing left to release.
-  } finally {
-    clearTimeout(timer);
+    // Nothing left to release.
   }
 }

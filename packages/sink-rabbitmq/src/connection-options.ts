@@ -162,8 +162,47 @@ function checkNonNegativeInteger(value: number | undefined, path: string, min = 
   }
 }
 
+/** Keys of `RabbitMQConnectionOptions`, for the unknown-option check of the sink and the reader. */
+export const CONNECTION_OPTION_KEYS = [
+  "url",
+  "hostname",
+  "port",
+  "vhost",
+  "username",
+  "password",
+  "tls",
+  "credentials",
+  "heartbeatSeconds",
+  "frameMax",
+  "connectTimeoutMs",
+  "connectionName",
+  "reconnect",
+] as const;
+
+const RECONNECT_KEYS = ["initialDelayMs", "maxDelayMs", "multiplier", "jitter"] as const;
+
+/**
+ * Rejects keys that are not options (typically a typo such as `exchnage`), which would otherwise be ignored
+ * silently and leave the default in place. The message names the key, never a value.
+ */
+export function checkKnownKeys(value: unknown, known: readonly string[], path: string): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigurationError(`${path || "options"} must be an object`, [
+      { path: path || "options", message: "must be an object" },
+    ]);
+  }
+  const unknown = Object.keys(value).filter((key) => !known.includes(key));
+  if (unknown.length === 0) return;
+  const paths = unknown.map((key) => (path ? `${path}.${key}` : key));
+  throw new ConfigurationError(
+    `unknown option${paths.length > 1 ? "s" : ""} ${paths.join(", ")} (known: ${known.join(", ")})`,
+    paths.map((p) => ({ path: p, message: "is not a known option" })),
+  );
+}
+
 /** Validates the options that do not depend on a credential; throws `ConfigurationError`. */
 export function validateConnectionOptions(options: RabbitMQConnectionOptions): void {
+  if (options.reconnect !== undefined) checkKnownKeys(options.reconnect, RECONNECT_KEYS, "reconnect");
   const parsed = options.url === undefined ? undefined : parseUrl(options.url);
   if (parsed && !parsed.tls && options.tls !== undefined && options.tls !== false) {
     throw new ConfigurationError("RabbitMQ: `tls` is set but the URL uses amqp://; use amqps:// for TLS", [

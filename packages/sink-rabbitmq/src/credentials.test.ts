@@ -27,6 +27,73 @@ describe.skipIf(skipWithoutBroker)("token credentials against a real broker", ()
     if (vhost) await deleteVhost(vhost);
   });
 
+  it("after ACCESS_REFUSED the sink fetches a fresh credential instead of retrying the cached stale one", async () => {
+    const rotated = `streamll_stale_${testId().replace(/[^A-Za-z0-9]/g, "x")}`;
+    const first = `stale-${testId()}`;
+    const second = `fresh-${testId()}`;
+    await rabbitmqctl("add_user", rotated, first);
+    try {
+      await rabbitmqctl("set_permissions", "-p", vhost, rotated, ".*", ".*", ".*");
+      let current = first;
+      let fetches = 0;
+      // No expiresAt: the cache would keep serving the first password for good; only ACCESS_REFUSED refreshes it.
+      const provider = async (): Promise<Credentials> => {
+        fetches += 1;
+        return { username: rotated, password: current };
+      };
+      const logs: string[] = [];
+      const queue = `q_${testId()}`;
+      const sink = new RabbitMQSink({
+        hostname: BROKER_HOST,
+        vhost,
+        credentials: provider,
+        logger: { warn: (message) => logs.push(message) },
+        queue: { name: queue },
+        reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+      });
+      const pipeline = new DeliveryPipeline(
+        sink,
+        {
+          flushIntervalMs: 10,
+          retry: { initialDelayMs: 20, maxDelayMs: 200 },
+          circuitBreaker: { resetTimeoutMs: 100 },
+        },
+        { logger: { warn: (message) => logs.push(message) } },
+      );
+      try {
+        await sink.connect();
+        expect(fetches).toBe(1);
+        await rabbitmqctl("change_password", rotated, second);
+        current = second;
+        await rabbitmqctl("close_all_connections", "-p", vhost, "streamll stale credential test");
+        const events = Array.from({ length: 50 }, () => makeEvent());
+        for (const event of events) pipeline.enqueue(encoded(event));
+        expect(await pipeline.flush(15_000)).toBe(true);
+        expect(pipeline.getMetrics()).toMatchObject({ emitted: 50, delivered: 50, dropped: 0, pending: 0 });
+        expect(sink.getStats().reconnects).toBe(1);
+        expect(fetches).toBe(2);
+        expect(logs.join("\n")).toMatch(/ACCESS.REFUSED/);
+        expect(logs.join("\n")).not.toContain(first);
+        expect(logs.join("\n")).not.toContain(second);
+      } finally {
+        await pipeline.shutdown(5_000);
+      }
+    } finally {
+      await rabbitmqctl("delete_user", rotated).catch(() => {});
+    }
+  });
+
+  it("RabbitMQ 3.10.8 accepts update-secret for an internal user without checking the secret (documented)", async () => {
+    const connection = await amqp.connect(vhostUrl(vhost));
+    try {
+      await connection.updateSecret(Buffer.from("not-the-password", "utf8"), "streamll doc check");
+      const channel = await connection.createChannel();
+      await channel.checkExchange("amq.topic");
+    } finally {
+      await connection.close();
+    }
+  });
+
   it("rotates the password while events flow: live connection re-authenticated, new connections use the fresh secret, nothing lost", async () => {
     const first = `first-${testId()}`;
     const second = `second-${testId()}`;

@@ -21,6 +21,32 @@ import { RabbitMQSink } from "./rabbitmq-sink";
 
 const quiet = { warn: () => {} };
 
+describe("RabbitMQEventReader options", () => {
+  it("rejects invalid options at construction with the option's path", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{}, "queue"],
+      [{ queue: "" }, "queue.name"],
+      [{ queue: "q", prefetch: 0 }, "prefetch"],
+      [{ queue: "q", maxAttempts: 0 }, "maxAttempts"],
+      [{ queue: "q", retryDelayMs: -1 }, "retryDelayMs"],
+      [{ queue: "q", prefech: 10 }, "prefech"],
+      [{ queue: "q", deadLetter: { exchnage: "x" } }, "deadLetter.exchnage"],
+    ];
+    for (const [options, path] of cases) {
+      const error = (() => {
+        try {
+          new RabbitMQEventReader({ ...(options as unknown as RabbitMQEventReaderOptions), logger: quiet });
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(error, path).toBeInstanceOf(ConfigurationError);
+      expect((error as ConfigurationError).issues[0]?.path, path).toBe(path);
+    }
+  });
+});
+
 describe.skipIf(skipWithoutBroker)("RabbitMQEventReader against a real broker", () => {
   let vhost: string;
   let url: string;
@@ -91,6 +117,33 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader against a real broker", 
     await running;
     expect(seen).toEqual([event.event_id]);
     expect(await channel.checkQueue(queue)).toMatchObject({ messageCount: 0 });
+  });
+
+  it("the broker sends at most `prefetch` unacknowledged messages ahead", async () => {
+    const queue = `q_${testId()}`;
+    const reader = newReader({ queue: { name: queue, bindingKeys: ["streamll.Prefetch.*"] }, prefetch: 3 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let handled = 0;
+    const running = reader.run(async () => {
+      handled += 1;
+      await gate;
+    });
+    await reader.ready();
+    await publish(...Array.from({ length: 10 }, () => makeEvent({ module_name: "Prefetch" })));
+    const counts = async () =>
+      (await rabbitmqctl("list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"))
+        .split("\n")
+        .find((line) => line.startsWith(`${queue}\t`));
+    await waitUntil(async () => (await counts()) === `${queue}\t7\t3`, 5_000, "3 unacked, 7 ready");
+    await waitUntil(() => reader.getStats().received === 3, 5_000, "3 deliveries");
+    expect(handled).toBe(1);
+    release();
+    await waitUntil(() => reader.getStats().acked === 10, 5_000, "all acked");
+    await reader.stop();
+    await running;
   });
 
   it("retries a failing handler, then succeeds", async () => {
@@ -169,6 +222,21 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader against a real broker", 
     const dead = await take(`${queue}.dead`, 2);
     expect(dead.map((m) => m.fields.routingKey).sort()).toEqual(["bad.json", "bad.schema"]);
     expect(reader.getStats()).toMatchObject({ malformed: 2, deadLettered: 2, acked: 1 });
+    await reader.stop();
+    await running;
+  });
+
+  it("with deadLetter: false, malformed messages are discarded by the broker and still counted", async () => {
+    const queue = `q_${testId()}`;
+    const reader = newReader({ queue: { name: queue, bindingKeys: ["nodlx.#"] }, deadLetter: false });
+    const running = reader.run(() => {});
+    await reader.ready();
+    channel.publish(exchange, "nodlx.bad", Buffer.from("{not json"));
+    await waitUntil(() => reader.getStats().deadLettered === 1, 5_000, "rejection");
+    expect(reader.getStats()).toMatchObject({ received: 1, malformed: 1, deadLettered: 1, acked: 0 });
+    await waitUntil(async () => (await channel.checkQueue(queue)).messageCount === 0, 5_000, "empty queue");
+    const exchanges = await rabbitmqctl("list_exchanges", "-p", vhost, "name");
+    expect(exchanges).not.toContain(`${queue}.dlx`);
     await reader.stop();
     await running;
   });

@@ -1,8 +1,20 @@
 import type { StreamllEvent } from "@streamll/core";
 import { ConfigurationError, decodeEvent, StreamllError } from "@streamll/core";
 import type { Channel, ConsumeMessage } from "amqplib";
-import { ConnectionManager, consoleLogger, type RabbitMQLogger } from "./connection-manager";
-import { type RabbitMQConnectionOptions, validateConnectionOptions } from "./connection-options";
+import {
+  CLOSE_TIMEOUT_MS,
+  ConnectionManager,
+  consoleLogger,
+  type RabbitMQLogger,
+  safeLogger,
+  settleWithin,
+} from "./connection-manager";
+import {
+  CONNECTION_OPTION_KEYS,
+  checkKnownKeys,
+  type RabbitMQConnectionOptions,
+  validateConnectionOptions,
+} from "./connection-options";
 import {
   DEFAULT_EXCHANGE,
   declareQueue,
@@ -87,6 +99,20 @@ interface Delivery {
   readonly channel: Channel;
 }
 
+const READER_OPTION_KEYS = [
+  ...CONNECTION_OPTION_KEYS,
+  "queue",
+  "exchange",
+  "declare",
+  "deadLetter",
+  "prefetch",
+  "maxAttempts",
+  "retryDelayMs",
+  "logger",
+] as const;
+
+const DEAD_LETTER_KEYS = ["exchange", "queue"] as const;
+
 const MAX_TRACKED_FAILURES = 10_000;
 const SETUP_RETRY_MAX_MS = 30_000;
 
@@ -156,11 +182,15 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
   #inFlight: Promise<void> | null = null;
 
   constructor(options: RabbitMQEventReaderOptions) {
+    checkKnownKeys(options, READER_OPTION_KEYS, "");
     validateConnectionOptions(options);
     const queue: RabbitMQQueueOptions =
       typeof options.queue === "string" ? { name: options.queue } : options.queue;
     if (queue === undefined || queue === null) {
       throw new ConfigurationError("queue is required", [{ path: "queue", message: "required" }]);
+    }
+    if (options.deadLetter !== undefined && options.deadLetter !== false) {
+      checkKnownKeys(options.deadLetter, DEAD_LETTER_KEYS, "deadLetter");
     }
     validateQueueOptions(queue, "queue");
     positiveInteger(options.prefetch, "prefetch", 1);
@@ -179,7 +209,7 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
     this.#prefetch = options.prefetch ?? 32;
     this.#maxAttempts = options.maxAttempts ?? 5;
     this.#retryDelayMs = options.retryDelayMs ?? 1000;
-    this.#logger = options.logger ?? consoleLogger;
+    this.#logger = safeLogger(options.logger ?? consoleLogger);
     this.#manager = new ConnectionManager(options, {
       keepProcessAlive: true,
       label: `RabbitMQ reader ${queue.name}`,
@@ -282,7 +312,7 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
     this.#inbox.length = 0;
     this.#channel = null;
     // Closing the channel returns every unacknowledged (prefetched) message to the queue.
-    if (channel) await channel.close().catch(() => {});
+    if (channel) await settleWithin(channel.close(), CLOSE_TIMEOUT_MS);
     await this.#manager.close();
     const error = this.#fatal ?? new StreamllError("SINK_CLOSED", "the reader stopped");
     for (const waiter of this.#readyWaiters.splice(0)) waiter.reject(error);
@@ -353,10 +383,16 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
         this.#channel = current;
         setupFailures = 0;
         this.#markReady();
+        // The abort listener is removed again, or every reconnection would leave one behind on the signal.
+        let onAbort: (() => void) | undefined;
         await Promise.race([
           closed,
-          new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true })),
+          new Promise<void>((resolve) => {
+            onAbort = resolve;
+            signal.addEventListener("abort", onAbort, { once: true });
+          }),
         ]);
+        if (onAbort) signal.removeEventListener("abort", onAbort);
         if (signal.aborted) return;
         if (this.#channel === current) this.#channel = null;
         this.#wake?.();

@@ -4,7 +4,14 @@ import { ConfigurationError, DeliveryPipeline, SinkError } from "@streamll/core"
 import type { Channel, ChannelModel, GetMessage } from "amqplib";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createVhost, deleteVhost, skipWithoutBroker, vhostUrl } from "./__fixtures__/broker";
+import {
+  createVhost,
+  deleteVhost,
+  rabbitmqctl,
+  skipWithoutBroker,
+  socketsOpenedBy,
+  vhostUrl,
+} from "./__fixtures__/broker";
 import { encoded, makeEvent, testId } from "./__fixtures__/events";
 import { RabbitMQSink } from "./rabbitmq-sink";
 
@@ -36,6 +43,27 @@ describe("RabbitMQSink options", () => {
       })();
       expect(error, path).toBeInstanceOf(ConfigurationError);
       expect((error as ConfigurationError).issues[0]?.path).toBe(path);
+    }
+  });
+
+  it("rejects unknown (misspelt) option keys instead of silently keeping the default", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ exchnage: "events" }, "exchnage"],
+      [{ queue: { name: "q", bindingKey: ["#"] } }, "queue.bindingKey"],
+      [{ reconnect: { initialDelay: 10 } }, "reconnect.initialDelay"],
+    ];
+    for (const [options, path] of cases) {
+      const error = (() => {
+        try {
+          new RabbitMQSink({ ...(options as ConstructorParameters<typeof RabbitMQSink>[0]), logger: quiet });
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(error, path).toBeInstanceOf(ConfigurationError);
+      expect((error as ConfigurationError).issues.map((issue) => issue.path)).toEqual([path]);
+      expect((error as Error).message).toContain(path);
     }
   });
 
@@ -117,6 +145,69 @@ describe.skipIf(skipWithoutBroker)("RabbitMQSink against a real broker", () => {
       });
     });
     expect(sink.getStats()).toMatchObject({ published: 6, confirmed: 6, unroutable: 0, connected: true });
+  });
+
+  it("declares the default exchange streamll_events as a durable topic exchange; heartbeat 30 s and frame_max 131072 are negotiated", async () => {
+    const connectionName = `streamll-defaults-${testId()}`;
+    // No `exchange` option: the default applies (newSink sets one, so construct directly).
+    const sink = new RabbitMQSink({ url, logger: quiet, mandatory: false, connectionName });
+    sinks.push(sink);
+    await sink.connect();
+    const exchanges = await rabbitmqctl("list_exchanges", "-p", vhost, "name", "type", "durable");
+    expect(exchanges).toMatch(/^streamll_events\ttopic\ttrue$/m);
+    const connections = await rabbitmqctl(
+      "list_connections",
+      "vhost",
+      "timeout",
+      "frame_max",
+      "client_properties",
+    );
+    const line = connections.split("\n").find((l) => l.includes(`"${connectionName}"`));
+    expect(line?.split("\t").slice(0, 3)).toEqual([vhost, "30", "131072"]);
+    expect(await send(sink, [encoded(makeEvent())])).toBeUndefined();
+  });
+
+  it("a throwing routingKey function drops only that event (rejected), the rest of the batch is delivered once", async () => {
+    const exchange = `x_${testId()}`;
+    const queue = `q_${testId()}`;
+    await declare(queue, exchange, "#");
+    const sink = newSink({
+      exchange,
+      routingKey: (event) => {
+        if (event.module_name === "Bad") throw new Error("no key for you");
+        return `streamll.${event.module_name}`;
+      },
+    });
+    const batch = [
+      makeEvent({ module_name: "A" }),
+      makeEvent({ module_name: "Bad" }),
+      makeEvent({ module_name: "C" }),
+    ];
+    const result = await send(sink, batch.map(encoded));
+    expect(result?.failures.map((f) => [f.index, f.retriable])).toEqual([[1, false]]);
+    expect(result?.failures[0]?.error).toBeInstanceOf(SinkError);
+    expect(String((result?.failures[0]?.error as Error | undefined)?.message)).toMatch(
+      /routingKey function threw/,
+    );
+    expect(sink.getStats()).toMatchObject({ published: 2, confirmed: 2, unconfirmed: 0 });
+    const ids = (await take(queue, 2)).map((m) => m.properties.messageId);
+    expect(ids).toEqual([batch[0]!.event_id, batch[2]!.event_id]);
+    // Nothing else arrives (no duplicate from a retried batch).
+    expect(await channel.checkQueue(queue)).toMatchObject({ messageCount: 0 });
+
+    const pipeline = new DeliveryPipeline(sink, { flushIntervalMs: 5 }, { logger: quiet });
+    pipeline.enqueue(encoded(makeEvent({ module_name: "Bad" })));
+    pipeline.enqueue(encoded(makeEvent({ module_name: "A" })));
+    expect(await pipeline.flush(5_000)).toBe(true);
+    expect(pipeline.getMetrics()).toMatchObject({
+      emitted: 2,
+      delivered: 1,
+      dropped: 1,
+      pending: 0,
+      retried: 0,
+    });
+    expect(pipeline.getMetrics().droppedByReason.rejected).toBe(1);
+    await pipeline.shutdown(5_000);
   });
 
   it("routes by module and event type to different queues", async () => {
@@ -255,11 +346,17 @@ describe.skipIf(skipWithoutBroker)("RabbitMQSink against a real broker", () => {
     const first = await send(sink, [encoded(makeEvent())]).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(SinkError);
     expect((first as SinkError).retriable).toBe(true);
-    const started = Date.now();
-    const second = await send(sink, [encoded(makeEvent())]).catch((e: unknown) => e);
-    expect((second as Error).message).toMatch(/not connected to amqp:\/\/127\.0\.0\.1:1\//);
-    // No connection attempt is made while the reconnection is scheduled.
-    expect(Date.now() - started).toBeLessThan(1_000);
+    let second: unknown;
+    // No connection attempt (no socket) is made while the reconnection is scheduled: the send fails at once.
+    const sockets = await socketsOpenedBy(async () => {
+      second = await send(sink, [encoded(makeEvent())]).catch((e: unknown) => e);
+    });
+    expect(sockets).toHaveLength(0);
+    expect(second).toBeInstanceOf(SinkError);
+    expect((second as SinkError).retriable).toBe(true);
+    expect((second as Error).message).toMatch(
+      /not connected to amqp:\/\/127\.0\.0\.1:1\/ \(next attempt in \d+ ms/,
+    );
     for (const error of [first, second])
       expect(String((error as Error).message)).not.toContain("s3cret-value");
   });

@@ -8,8 +8,20 @@ import type {
 } from "@streamll/core";
 import { ConfigurationError, SinkError } from "@streamll/core";
 import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
-import { abortable, ConnectionManager, consoleLogger, type RabbitMQLogger } from "./connection-manager";
-import { type RabbitMQConnectionOptions, validateConnectionOptions } from "./connection-options";
+import {
+  abortable,
+  CLOSE_TIMEOUT_MS,
+  ConnectionManager,
+  consoleLogger,
+  type RabbitMQLogger,
+  settleWithin,
+} from "./connection-manager";
+import {
+  CONNECTION_OPTION_KEYS,
+  checkKnownKeys,
+  type RabbitMQConnectionOptions,
+  validateConnectionOptions,
+} from "./connection-options";
 import { compileRoutingKey, DEFAULT_ROUTING_KEY_TEMPLATE } from "./routing-key";
 
 /** The exchange the sink publishes to unless told otherwise. */
@@ -128,8 +140,24 @@ export async function declareQueue(
   }
 }
 
+const SINK_OPTION_KEYS = [
+  ...CONNECTION_OPTION_KEYS,
+  "name",
+  "exchange",
+  "declareExchange",
+  "routingKey",
+  "mandatory",
+  "queue",
+  "whenBlocked",
+  "persistent",
+  "logger",
+] as const;
+
+const QUEUE_OPTION_KEYS = ["name", "bindingKeys", "type", "arguments"] as const;
+
 /** Validates `RabbitMQQueueOptions`; shared with the reader. */
 export function validateQueueOptions(queue: RabbitMQQueueOptions, path: string): void {
+  checkKnownKeys(queue, QUEUE_OPTION_KEYS, path);
   checkName(queue.name, `${path}.name`);
   if (queue.bindingKeys !== undefined) {
     if (!Array.isArray(queue.bindingKeys) || queue.bindingKeys.length === 0) {
@@ -180,6 +208,7 @@ export class RabbitMQSink implements Sink {
   #closed = false;
 
   constructor(options: RabbitMQSinkOptions = {}) {
+    checkKnownKeys(options, SINK_OPTION_KEYS, "");
     validateConnectionOptions(options);
     this.#exchange = options.exchange ?? DEFAULT_EXCHANGE;
     checkName(this.#exchange, "exchange");
@@ -260,13 +289,10 @@ export class RabbitMQSink implements Sink {
     if (this.#opening) await this.#opening.catch(() => {});
     const channel = this.#channel;
     this.#channel = null;
-    if (channel) {
-      try {
-        await channel.close();
-      } catch {
-        // The channel or connection is already gone.
-      }
-    }
+    // A blocked connection never answers a channel close (the broker stops reading from it): skip it, closing
+    // the connection releases the channel too. Otherwise bounded, for a peer that stopped answering.
+    if (channel && this.#manager.blockedReason === null)
+      await settleWithin(channel.close(), CLOSE_TIMEOUT_MS);
     await this.#manager.close();
   }
 
@@ -389,6 +415,7 @@ export class RabbitMQSink implements Sink {
         undefined,
       );
       const returned = new Set<number>();
+      const keys: string[] = new Array(count).fill("");
       const inFlight: InFlightBatch = { batch, channel, returned };
       this.#inFlight.add(inFlight);
       let pending = count;
@@ -422,7 +449,7 @@ export class RabbitMQSink implements Sink {
           const result = outcome[i];
           if (returned.has(i)) {
             this.#stats.unroutable += 1;
-            const key = this.#routingKey(batch[i]!.event);
+            const key = keys[i];
             failures.push({
               index: i,
               retriable: false,
@@ -465,10 +492,26 @@ export class RabbitMQSink implements Sink {
       // Memory stays bounded by the pipeline's batch byte limit, so the channel's write buffer is not awaited.
       for (let i = 0; i < count; i += 1) {
         const encoded = batch[i]!;
+        let routingKey: string;
+        try {
+          routingKey = this.#routingKey(encoded.event);
+        } catch (error) {
+          // A throwing routing-key function fails the same way on every retry: drop this event (counted as
+          // `rejected`) instead of failing, and then duplicating, the rest of the batch.
+          const reason = error instanceof Error ? error.name : "error";
+          settle(i, {
+            error: new SinkError(`the routingKey function threw (${reason}); event not published`, {
+              retriable: false,
+            }),
+            retriable: false,
+          });
+          continue;
+        }
+        keys[i] = routingKey;
         try {
           channel.publish(
             this.#exchange,
-            this.#routingKey(encoded.event),
+            routingKey,
             Buffer.from(encoded.json, "utf8"),
             this.#properties(encoded.event),
             (error: unknown) => {
