@@ -18,6 +18,8 @@ export default defineConfig({
   },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    // Starts the harness broker when it is not running (and stops it afterwards only in that case).
+    globalSetup: ["./test/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration suites share one broker; running files in sequence keeps them from stepping on each other.

@@ -6,6 +6,7 @@
 #   scripts/kafka/kafka.sh status   exit 0 when the broker is up and answering, 1 otherwise
 #   scripts/kafka/kafka.sh logs     print the broker log tail (`logs -f` follows it)
 #   scripts/kafka/kafka.sh reset    stop and delete the data dir (topics, offsets); certs and jars stay
+#   scripts/kafka/kafka.sh resolve  only resolve the broker jars (warms ~/.m2, e.g. for a CI cache)
 #
 # State lives in <repo>/.kafka (gitignored): classpath, rendered configs, data, logs, certs, pid file.
 # Ports and paths are set by the STREAMLL_KAFKA_* variables described in scripts/kafka/README.md.
@@ -35,6 +36,10 @@ OAUTH_REAUTH_MS="${STREAMLL_KAFKA_OAUTH_REAUTH_MS:-10000}"
 HEAP="${STREAMLL_KAFKA_HEAP:-512m}"
 START_TIMEOUT="${STREAMLL_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${STREAMLL_KAFKA_STOP_TIMEOUT:-30}"
+# A first start on a fresh machine downloads the jars while holding the lock; waiters must outlast that.
+LOCK_TIMEOUT="${STREAMLL_KAFKA_LOCK_TIMEOUT:-900}"
+# Local Maven repository for the jars (default: Maven's own, ~/.m2/repository).
+MAVEN_REPO="${STREAMLL_KAFKA_MAVEN_REPO:-}"
 
 # Test-only secrets: the keystore never leaves .kafka/ and the SCRAM user mirrors the PLAIN one.
 KEYSTORE_PASSWORD="streamll-harness"
@@ -77,6 +82,8 @@ resolve_classpath() {
   local tmp="$CLASSPATH_FILE.tmp" started
   started="$(now_s)"
   local args=(-B -q -f "$POM" dependency:build-classpath "-Dmdep.outputFile=$tmp" -Dmdep.includeScope=runtime)
+  [[ -n "$MAVEN_REPO" ]] && args+=("-Dmaven.repo.local=$MAVEN_REPO")
+  rm -f "$tmp"
   # Offline first: after one online resolve everything is in ~/.m2 and this needs no network.
   if ! mvn -o "${args[@]}" >"$LOG_DIR/maven.log" 2>&1; then
     log "resolving Kafka jars from Maven Central (first run)"
@@ -85,6 +92,7 @@ resolve_classpath() {
       die "Maven could not resolve the Kafka jars (full output: $LOG_DIR/maven.log)"
     }
   fi
+  [[ -s "$tmp" ]] || die "Maven produced no classpath (see $LOG_DIR/maven.log)"
   mv "$tmp" "$CLASSPATH_FILE"
   log "classpath ready in $(($(now_s) - started))s"
 }
@@ -190,11 +198,20 @@ read_pid() {
 broker_pid() {
   local pid
   pid="$(read_pid)" || return 1
-  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  pid_alive "$pid" || return 1
   local cmdline
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
   [[ "$cmdline" == *"kafka.Kafka $SERVER_PROPERTIES"* ]] || return 1
   printf '%s' "$pid"
+}
+
+# True while the process exists and is not a zombie: a broker that exited but was not reaped yet (the
+# reaper is whatever adopted it, e.g. PID 1 in a container) counts as gone, so stop never waits for it.
+pid_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != "Z" && "$state" != "X" ]]
 }
 
 port_open() {
@@ -269,7 +286,7 @@ cmd_start() {
 
   local deadline=$((started + START_TIMEOUT))
   while :; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! pid_alive "$pid"; then
       log_tail 50
       rm -f "$PID_FILE"
       die "the broker exited during start-up"
@@ -297,7 +314,7 @@ cmd_stop() {
   log "stopping broker (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local waited=0
-  while kill -0 "$pid" 2>/dev/null; do
+  while pid_alive "$pid"; do
     if ((waited >= STOP_TIMEOUT * 10)); then
       log "no exit after ${STOP_TIMEOUT}s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
@@ -306,8 +323,14 @@ cmd_stop() {
     sleep 0.1
     waited=$((waited + 1))
   done
-  # Reap: the broker was started by another shell, so wait until the pid is really gone.
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  # The broker was started by another shell: wait until the kernel has really ended it (SIGKILL is not
+  # instant), bounded so a stuck process cannot hang the caller.
+  waited=0
+  while pid_alive "$pid" && ((waited < 100)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  pid_alive "$pid" && die "pid $pid survived SIGKILL"
   rm -f "$PID_FILE"
   log "stopped"
 }
@@ -320,6 +343,13 @@ cmd_logs() {
   tail -n "${1:-200}" "$LOG_DIR/server.log"
 }
 
+cmd_resolve() {
+  require_java
+  mkdir -p "$STATE_DIR" "$LOG_DIR"
+  resolve_classpath
+  log "$(tr ':' '\n' <"$CLASSPATH_FILE" | wc -l) jars in $CLASSPATH_FILE"
+}
+
 cmd_reset() {
   cmd_stop
   rm -rf "$DATA_DIR"
@@ -330,7 +360,8 @@ cmd_reset() {
 with_lock() {
   mkdir -p "$STATE_DIR"
   exec 9>"$STATE_DIR/.lock"
-  flock -w $((START_TIMEOUT + STOP_TIMEOUT + 60)) 9 || die "timed out waiting for another kafka.sh run to finish"
+  command -v flock >/dev/null 2>&1 || die "flock not found (util-linux)"
+  flock -w "$LOCK_TIMEOUT" 9 || die "timed out after ${LOCK_TIMEOUT}s waiting for another kafka.sh run to finish"
   "$@"
 }
 
@@ -340,8 +371,9 @@ stop) with_lock cmd_stop ;;
 status) cmd_status ;;
 logs) shift; cmd_logs "$@" ;;
 reset) with_lock cmd_reset ;;
+resolve) with_lock cmd_resolve ;;
 *)
-  echo "usage: $0 start|stop|status|logs [-f|N]|reset" >&2
+  echo "usage: $0 start|stop|status|logs [-f|N]|reset|resolve" >&2
   exit 2
   ;;
 esac

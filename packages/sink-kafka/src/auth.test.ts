@@ -6,11 +6,13 @@ import { inspect } from "node:util";
 import { DeliveryPipeline, encodeEvent } from "@streamll/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  brokerSockets,
   EVENT_HUBS_CONNECTION_STRING,
   KAFKA_CA_FILE,
   KAFKA_CLIENT_CERT_FILE,
   KAFKA_CLIENT_KEY_FILE,
   KAFKA_OAUTH_BROKERS,
+  KAFKA_PORTS,
   KAFKA_SASL_PASSWORD,
   KAFKA_SASL_SSL_BROKERS,
   KAFKA_SASL_USERNAME,
@@ -245,16 +247,26 @@ describe("SASL OAUTHBEARER with a token provider", () => {
     const pipeline = new DeliveryPipeline(sink, { flushIntervalMs: 50 }, { logger: recordingLogger() });
     cleanups.push(() => pipeline.shutdown(5_000));
     const total = 60;
+    let connected: Set<string> | undefined;
+    const seen = new Set<string>();
     for (let i = 0; i < total; i++) {
       pipeline.enqueue(encodeEvent(makeEvent({ data: { i } })));
       await new Promise((resolve) => setTimeout(resolve, 200));
+      if (connected === undefined && pipeline.getMetrics().delivered > 0) {
+        connected = brokerSockets(KAFKA_PORTS.oauth);
+      }
+      for (const socket of brokerSockets(KAFKA_PORTS.oauth)) seen.add(socket);
     }
     expect(await pipeline.flush(15_000)).toBe(true);
     const metrics = pipeline.getMetrics();
-    expect(metrics).toMatchObject({ emitted: total, delivered: total, dropped: 0 });
+    expect(metrics).toMatchObject({ emitted: total, delivered: total, dropped: 0, batchesFailed: 0 });
     // 12 s of traffic with 5 s tokens: several refreshes, each well before expiry, never one per handshake.
     expect(issued.length).toBeGreaterThanOrEqual(3);
     expect(issued.length).toBeLessThanOrEqual(6);
+    // Re-authentication, not reconnection: the connections open after the first delivery carried every later
+    // request although each token (and so each broker session) lasted 5 s.
+    expect(connected?.size).toBeGreaterThan(0);
+    expect([...seen].filter((socket) => !connected?.has(socket))).toEqual([]);
     const iOf = (value: string): number => (JSON.parse(value) as { data: { i: number } }).data.i;
     const read = await readTopic(
       plaintext,

@@ -163,6 +163,9 @@ export const DEFAULT_KAFKA_CONNECTION = Object.freeze({
   maxRetryTimeMs: 1_000,
 });
 
+/** Slack for a token's `exp` being rounded down to whole seconds and for the handshake's own latency. */
+const REAUTH_MARGIN_MS = 1_000;
+
 /** A kafkajs client built from {@link KafkaConnectionOptions}, plus what must be released with it. */
 export interface KafkaClientHandle {
   readonly kafka: Kafka;
@@ -339,6 +342,16 @@ export function toTlsOptions(tls: true | KafkaTlsOptions): ConnectionOptions {
   return out;
 }
 
+/** String values of a log context scrubbed of secrets (a token provider's error text may quote one). */
+function scrubContext(scrubber: SecretScrubber, context: object | undefined): object | undefined {
+  if (context === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(context)) {
+    out[key] = typeof value === "string" ? scrubber.scrub(value) : value;
+  }
+  return out;
+}
+
 /** Like kafkajs's default socket factory, with a configurable keep-alive delay. */
 function socketFactory(keepAliveDelayMs: number): ISocketFactory {
   return ({ host, port, ssl, onConnect }) => {
@@ -376,12 +389,33 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
     };
     const cache = createRefreshingCredentials(provider, {
       refreshAheadMs: saslOptions.refreshAheadMs ?? 60_000,
-      logger: { warn: (message, context) => logger.warn(scrubber.scrub(message), context) },
+      logger: {
+        warn: (message, context) => logger.warn(scrubber.scrub(message), scrubContext(scrubber, context)),
+      },
     });
     tokens = cache;
+    const threshold = options.reauthenticationThresholdMs ?? d.reauthenticationThresholdMs;
+    let forcedFor: string | undefined;
     sasl = {
       mechanism: "oauthbearer",
-      oauthBearerProvider: async () => ({ value: (await cache.get()).password }),
+      oauthBearerProvider: async () => {
+        const credentials = await cache.get();
+        // kafkajs re-authenticates `threshold` before the broker session ends, and the session ends no later
+        // than the token (whose `exp` may be up to a second before the `expiresAt` the provider reported).
+        // Handing it a token that expires within that window makes the broker refuse the re-authentication
+        // (ILLEGAL_SASL_STATE) and drop the connection, so a fresh token is fetched first, once per token: a
+        // provider that only hands out tokens this short cannot turn every handshake into a fetch.
+        const expiresAt = credentials.expiresAt;
+        const remaining =
+          expiresAt === undefined
+            ? Number.POSITIVE_INFINITY
+            : (expiresAt instanceof Date ? expiresAt.getTime() : expiresAt) - Date.now();
+        if (remaining < threshold + REAUTH_MARGIN_MS && forcedFor !== credentials.password) {
+          forcedFor = credentials.password;
+          return { value: (await cache.refresh()).password };
+        }
+        return { value: credentials.password };
+      },
     };
   } else if (saslOptions !== undefined) {
     scrubber.add(saslOptions.password);

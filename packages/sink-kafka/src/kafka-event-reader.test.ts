@@ -1,7 +1,13 @@
 import { createId, type StreamllEvent } from "@streamll/core";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { kafkaPlaintextConfig, requireBroker, uniqueTopic } from "../test/broker";
+import {
+  KAFKA_SASL_SSL_BROKERS,
+  kafkaPlaintextConfig,
+  readKafkaCa,
+  requireBroker,
+  uniqueTopic,
+} from "../test/broker";
 import {
   KafkaEventReader,
   type KafkaEventReaderOptions,
@@ -270,6 +276,29 @@ describe("replayExecution", () => {
     } finally {
       await admin.disconnect();
     }
+  });
+});
+
+describe("start-up failures", () => {
+  it("a refused login rejects run() with a typed error that never shows the password", async () => {
+    const password = "wr0ng-pa55word-7c1d";
+    const r = new KafkaEventReader({
+      brokers: [...KAFKA_SASL_SSL_BROKERS],
+      tls: { ca: readKafkaCa() },
+      sasl: { mechanism: "plain", username: "streamll", password },
+      groupId: `refused-${createId()}`,
+      topic: uniqueTopic("reader-refused"),
+      retry: { retries: 0 },
+      logger: recordingLogger(),
+    });
+    cleanups.push(() => r.close());
+    const error = await r.run(() => undefined).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KafkaReaderError);
+    expect(error).toMatchObject({ code: "KAFKA_READER_CRASHED" });
+    expect((error as Error).message).toMatch(/could not start: .*SASL/);
+    expect((error as Error).message).not.toContain(password);
+    // The reader is usable again (run() is not left marked busy).
+    await expect(r.run(() => undefined)).rejects.toMatchObject({ code: "KAFKA_READER_CRASHED" });
   });
 });
 

@@ -268,7 +268,8 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
    * committed only once its handler resolved, after each fetched batch and on stop. Resolves when `stop()` was
    * called (or, with `stopAtEnd`, when caught up); rejects with a `KafkaReaderError`
    * (`KAFKA_READER_HANDLER_FAILED`) when the handler threw (that event's offset is not committed), or
-   * (`KAFKA_READER_CRASHED`) when the consumer failed for good after kafkajs's own restarts.
+   * (`KAFKA_READER_CRASHED`) when the consumer could not start (broker unreachable, authentication refused) or
+   * failed for good after kafkajs's own restarts.
    */
   run(handler: KafkaEventHandler): Promise<void> {
     if (this.#running !== undefined) {
@@ -468,9 +469,22 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
     });
 
     try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [this.topic], fromBeginning: this.#options.fromBeginning ?? false });
-      const remaining = this.#options.stopAtEnd ? await this.#endOffsets() : undefined;
+      let remaining: Map<number, bigint> | undefined;
+      try {
+        await consumer.connect();
+        await consumer.subscribe({
+          topics: [this.topic],
+          fromBeginning: this.#options.fromBeginning ?? false,
+        });
+        remaining = this.#options.stopAtEnd ? await this.#endOffsets() : undefined;
+      } catch (error) {
+        // Broker unreachable, authentication refused, topic missing: a typed, scrubbed error, not kafkajs's.
+        throw new KafkaReaderError(
+          "KAFKA_READER_CRASHED",
+          `the Kafka consumer of ${this.topic} could not start: ${this.#client.scrubber.scrub(error instanceof Error ? error.message : String(error))}`,
+          { cause: error },
+        );
+      }
       if (remaining !== undefined && remaining.size === 0) return;
       if (stopRequested) return;
       await consumer.run({

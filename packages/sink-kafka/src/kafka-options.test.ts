@@ -1,7 +1,7 @@
 import { inspect } from "node:util";
 import { ConfigurationError, encodeEvent, SinkError } from "@streamll/core";
 import { CompressionCodecs, CompressionTypes, logLevel } from "kafkajs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { confluentCloud } from "./confluent";
 import {
   EVENT_HUBS_DELIVERY,
@@ -252,6 +252,37 @@ describe("kafkajs logs", () => {
     );
     expect(logger.lines[1]).toContain('"repeatedSinceLastLog":2');
     expect(logger.lines.join("\n")).not.toContain("s3cr3t");
+  });
+
+  it("scrubs a failing token provider's error text before the token cache logs it", async () => {
+    vi.useFakeTimers({ now: 1_800_000_000_000, toFake: ["Date", "setTimeout", "clearTimeout"] });
+    const logger = recordingLogger();
+    let calls = 0;
+    const client = createKafkaClient({
+      brokers: BROKERS,
+      logger,
+      sasl: {
+        mechanism: "oauthbearer",
+        tokenProvider: async () => {
+          calls++;
+          if (calls === 1) return { token: "tok-first-5e1f9a", expiresAt: Date.now() + 120_000 };
+          throw new Error("token endpoint refused client_secret=sup3r-s3cret while tok-first-5e1f9a is live");
+        },
+      },
+    });
+    try {
+      expect((await client.tokens!.get()).password).toBe("tok-first-5e1f9a");
+      // Refresh is due 60 s before expiry; every retry of that round fails.
+      await vi.advanceTimersByTimeAsync(75_000);
+      expect(calls).toBeGreaterThan(1);
+      expect(logger.lines.length).toBeGreaterThan(0);
+      const logged = logger.lines.join("\n");
+      expect(logged).toContain("credential refresh failed");
+      expect(logged).not.toMatch(/sup3r-s3cret|tok-first-5e1f9a/);
+    } finally {
+      client.close();
+      vi.useRealTimers();
+    }
   });
 
   it("a client never shows its SASL password or token in util.inspect", async () => {

@@ -14,6 +14,7 @@ import {
   createTopic,
   encodeAll,
   makeEvent,
+  readDistinctEvents,
   readTopic,
   recordingLogger,
 } from "./test-support/kafka-test-support";
@@ -141,7 +142,7 @@ describe("KafkaSink on the harness broker", () => {
     expect(await p.flush(20_000)).toBe(true);
     expect(p.getMetrics()).toMatchObject({ emitted: 9, delivered: 9, dropped: 0 });
 
-    const read = await readTopic(connection, topic, encoded.length);
+    const read = await readDistinctEvents(connection, topic, encoded.length);
     expect(read.map((m) => m.value)).toEqual(encoded.map((e) => e.json));
     for (const [i, message] of read.entries()) {
       const original = encoded[i]!;
@@ -174,18 +175,29 @@ describe("KafkaSink on the harness broker", () => {
       }
     }
     expect(await p.flush(30_000)).toBe(true);
-    const read = await readTopic(connection, topic, executions.length * 20);
+    const total = executions.length * 20;
+    const idOf = (value: string): string => (JSON.parse(value) as { event_id: string }).event_id;
+    const read = await readTopic(connection, topic, (messages) => {
+      return new Set(messages.map((m) => idOf(m.value))).size >= total;
+    });
     const partitions = new Map<string, Set<number>>();
     const sequences = new Map<string, number[]>();
+    // At-least-once: a batch retried after a timeout is written again. Its first copy is where the event was
+    // delivered, so order is checked on first occurrences in partition (offset) order.
+    const firstSeen = new Set<string>();
     for (const message of read.sort(
       (a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset),
     )) {
       const key = message.key!;
       if (!partitions.has(key)) partitions.set(key, new Set());
       partitions.get(key)!.add(message.partition);
+      const id = idOf(message.value);
+      if (firstSeen.has(id)) continue;
+      firstSeen.add(id);
       const seq = (JSON.parse(message.value) as { data: { seq: number } }).data.seq;
       sequences.set(key, [...(sequences.get(key) ?? []), seq]);
     }
+    expect(firstSeen.size).toBe(total);
     const used = new Set(read.map((m) => m.partition));
     expect(used.size).toBeGreaterThan(1);
     for (const execution_id of executions) {
@@ -232,7 +244,7 @@ describe("KafkaSink on the harness broker", () => {
     expect(metrics).toMatchObject({ emitted: 3, delivered: 2, dropped: 1, pending: 0 });
     expect(metrics.droppedByReason.rejected).toBe(1);
     expect(metrics.lastError?.message).toMatch(/more than maxMessageBytes/);
-    const read = await readTopic(connection, topic, 2);
+    const read = await readDistinctEvents(connection, topic, 2);
     expect(read.map((m) => (JSON.parse(m.value) as { data: { n: number } }).data.n).sort()).toEqual([1, 3]);
     expect(target.getStats().rejected).toBe(1);
   });
@@ -270,7 +282,7 @@ describe("KafkaSink on the harness broker", () => {
     const events = Array.from({ length: 40 }, (_, n) => makeEvent({ data: { n, pad: "p".repeat(500) } }));
     expect(await target.send(encodeAll(events), signal())).toBeUndefined();
     expect(target.getStats().requests).toBeGreaterThan(2);
-    const read = await readTopic(connection, topic, 40);
+    const read = await readDistinctEvents(connection, topic, 40);
     expect(read.map((m) => (JSON.parse(m.value) as { data: { n: number } }).data.n)).toEqual(
       Array.from({ length: 40 }, (_, n) => n),
     );
@@ -284,7 +296,7 @@ describe("KafkaSink on the harness broker", () => {
     const second = encodeAll([makeEvent({ data: { text: "b" } })]);
     await gzip.send(first, signal());
     await idempotent.send(second, signal());
-    const read = await readTopic(connection, topic, 2);
+    const read = await readDistinctEvents(connection, topic, 2);
     expect(read.map((m) => m.value).sort()).toEqual([first[0]!.json, second[0]!.json].sort());
   });
 
@@ -308,11 +320,9 @@ describe("KafkaSink on the harness broker", () => {
       { logger: recordingLogger() },
     );
     cleanups.push(() => p.shutdown(100));
-    const before = performance.now();
     for (let i = 0; i < 200; i++) p.enqueue(encodeEvent(makeEvent()));
-    // enqueue is synchronous: the loop finished before any network I/O could have happened.
-    expect(p.getMetrics().emitted).toBe(200);
-    expect(performance.now() - before).toBeLessThan(1_000);
+    // enqueue is synchronous: every event is accepted before any network I/O could have happened.
+    expect(p.getMetrics()).toMatchObject({ emitted: 200, delivered: 0, dropped: 0, pending: 200 });
     expect(await p.flush(4_000)).toBe(false);
     const metrics = p.getMetrics();
     expect(metrics.delivered).toBe(0);

@@ -2,10 +2,12 @@ import type { KafkaConfig } from "kafkajs";
 import { Kafka, logLevel } from "kafkajs";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  brokerSockets,
   EVENT_HUBS_CONNECTION_STRING,
   EVENT_HUBS_USERNAME,
   KAFKA_OAUTH_REAUTH_MS,
   KAFKA_OAUTH_SCOPE,
+  KAFKA_PORTS,
   type KafkaTestConnection,
   kafkaEventHubsConfig,
   kafkaMtlsConfig,
@@ -196,16 +198,23 @@ describe("harness broker", () => {
       // The first request opens every connection the loop will use, so later tokens come from re-authentication.
       await admin.listTopics();
       const initial = tokens;
+      const sockets = brokerSockets(KAFKA_PORTS.oauth);
+      const seen = new Set<string>();
       // Requests keep flowing past the point where kafkajs must re-authenticate (session minus threshold).
       const until = Date.now() + KAFKA_OAUTH_REAUTH_MS - 1_000;
       while (Date.now() < until) {
         await admin.listTopics();
+        for (const socket of brokerSockets(KAFKA_PORTS.oauth)) seen.add(socket);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       await admin.listTopics();
+      for (const socket of brokerSockets(KAFKA_PORTS.oauth)) seen.add(socket);
       await admin.disconnect();
       expect(initial).toBeGreaterThanOrEqual(1);
       expect(tokens).toBeGreaterThan(initial);
+      // The new tokens went over the existing connections (re-authentication), not over new ones.
+      expect(sockets.size).toBeGreaterThan(0);
+      expect([...seen].filter((socket) => !sockets.has(socket))).toEqual([]);
     },
     KAFKA_OAUTH_REAUTH_MS + 20_000,
   );

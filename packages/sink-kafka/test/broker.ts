@@ -13,7 +13,7 @@
  * reads), so the suites can also run against a broker started elsewhere.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -369,4 +369,38 @@ export function kafkaHarness(command: "start" | "stop" | "status", timeoutMs = 1
       resolve(`${stdout}${stderr}`.trim());
     });
   });
+}
+
+/**
+ * Inodes of this process's established TCP connections to `port` (Linux `/proc`). A client that
+ * re-authenticates keeps its sockets when a broker session ends; one that is cut off opens new ones, so
+ * comparing snapshots tells re-authentication from reconnection.
+ */
+export function brokerSockets(port: number): Set<string> {
+  const mine = new Set<string>();
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (match?.[1] !== undefined) mine.add(match[1]);
+    } catch {
+      // The descriptor closed while listing.
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const sockets = new Set<string>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let table: string;
+    try {
+      table = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of table.split("\n").slice(1)) {
+      const [, , remote, state, , , , , , inode] = line.trim().split(/\s+/);
+      if (remote?.endsWith(`:${hexPort}`) && state === "01" && inode !== undefined && mine.has(inode)) {
+        sockets.add(inode);
+      }
+    }
+  }
+  return sockets;
 }

@@ -97,6 +97,37 @@ export async function readTopic(
   }
 }
 
+/**
+ * Reads until `count` distinct events (by `event_id`) arrived and returns each event's first copy, in partition
+ * and offset order. Delivery is at-least-once: a batch retried after a timeout may be on the topic twice, and
+ * its first copy is where the event was delivered.
+ */
+export async function readDistinctEvents(
+  connection: KafkaTestConnection,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<ReadMessage[]> {
+  const idOf = (message: ReadMessage): string => (JSON.parse(message.value) as { event_id: string }).event_id;
+  const read = await readTopic(
+    connection,
+    topic,
+    (messages) => new Set(messages.map(idOf)).size >= count,
+    timeoutMs,
+  );
+  const seen = new Set<string>();
+  const first: ReadMessage[] = [];
+  for (const message of read.sort(
+    (a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset),
+  )) {
+    const id = idOf(message);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    first.push(message);
+  }
+  return first;
+}
+
 /** Produces raw messages (for malformed-input tests) with an independent kafkajs producer. */
 export async function produceRaw(
   connection: KafkaTestConnection,
