@@ -1,10 +1,18 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import {
   configure,
+  decodeEvent,
   flush,
+  getMetrics,
+  JsonlFileSink,
   MemorySink,
   type StreamllEvent,
   shutdown,
   streamllEventSchema,
+  TerminalSink,
 } from "@streamll/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CORPUS, search } from "./corpus";
@@ -101,6 +109,39 @@ describe("demo RAG pipeline", () => {
     const executions = new Set(sink.events.map((e) => e.execution_id));
     expect(executions.size).toBe(DEMO_QUESTIONS.length);
     expect(sink.events.filter((e) => e.event_type === "error")).toHaveLength(1);
+  });
+
+  it("shows the run live in the terminal and writes the same events to the JSONL file", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "streamll-demo-")), "events.jsonl");
+    const screen = new PassThrough();
+    let shown = "";
+    screen.on("data", (chunk: Buffer) => {
+      shown += chunk.toString("utf8");
+    });
+    const memory = new MemorySink();
+    configure({
+      sinks: [new TerminalSink({ stream: screen, colors: false }), new JsonlFileSink({ path }), memory],
+    });
+    await runDemo(new RAGPipeline({ model: fastModel() }), DEMO_QUESTIONS);
+    expect(await flush(5_000)).toBe(true);
+    for (const m of getMetrics()) {
+      expect(m).toMatchObject({ emitted: memory.events.length, delivered: memory.events.length, dropped: 0 });
+    }
+    await shutdown();
+
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+    const fromFile = lines.map((line) => {
+      const decoded = decodeEvent(line);
+      if (!decoded.ok) throw decoded.error;
+      return decoded.event;
+    });
+    expect(fromFile).toEqual(memory.events);
+    expect(shown).toContain("▶ RAGPipeline.forward");
+    expect(shown).toContain("▶ retrieval");
+    expect(shown).toContain("• answer: ");
+    expect(shown).toContain("■ RAGPipeline.forward");
+    expect(shown).toContain("✗ RAGPipeline.forward");
+    expect(shown).toContain("EmptyQuestionError: question must not be empty");
   });
 
   it("the fake model is deterministic", async () => {

@@ -6,6 +6,7 @@ import {
   resolveRetryOptions,
   safeErrorMessage,
   scheduleUnref,
+  scrubUrlCredentials,
   systemClock,
 } from "./backoff";
 
@@ -74,6 +75,23 @@ describe("safeErrorMessage", () => {
       options: { password: "hunter2-secret" },
     });
     expect(safeErrorMessage(error)).toBe("connect ECONNREFUSED");
+  });
+
+  it("removes passwords of connection URLs quoted in the message", () => {
+    const error = new Error(
+      "connect to redis://default:hunter2-secret@cache.internal:6380 failed; amqps://guest:pa%24s@mq/vhost down",
+    );
+    const message = safeErrorMessage(error);
+    expect(message).toBe(
+      "connect to redis://default:[redacted]@cache.internal:6380 failed; amqps://guest:[redacted]@mq/vhost down",
+    );
+    expect(safeErrorMessage(new Error("redis://:only-password@host"))).toBe("redis://:[redacted]@host");
+    // A URL cut by the truncation still loses its password.
+    const long = `${"x".repeat(480)} kafka://user:supersecretpassword@broker:9092`;
+    expect(safeErrorMessage(new Error(long))).not.toContain("supersecret");
+    expect(scrubUrlCredentials("http://example.com/a@b and user@host")).toBe(
+      "http://example.com/a@b and user@host",
+    );
   });
 
   it("truncates long messages and survives hostile values", () => {

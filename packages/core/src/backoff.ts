@@ -192,6 +192,17 @@ export function safeErrorMessage(error: unknown, max = 500): string {
   }
 }
 
+/** `scheme://user:secret@host`: the password part of a connection URL, as drivers often echo it in errors. */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s/@]+@/gi;
+
+/**
+ * Replaces the password of every `scheme://user:password@host` URL in `text` with `[redacted]`. Broker
+ * clients put connection URLs into error messages; those messages end up in metrics, logs and error events.
+ */
+export function scrubUrlCredentials(text: string): string {
+  return text.includes("://") ? text.replace(URL_CREDENTIALS, "$1:[redacted]@") : text;
+}
+
 function extractMessage(error: unknown, max: number): string {
   let message: string;
   if (error instanceof Error) message = typeof error.message === "string" ? error.message : "";
@@ -201,6 +212,8 @@ function extractMessage(error: unknown, max: number): string {
     message = typeof m === "string" ? m : `non-Error value thrown (${typeof error})`;
   } else message = `non-Error value thrown (${typeof error})`;
   if (message.length === 0) message = error instanceof Error ? error.name || "Error" : "unknown error";
+  // Scrubbed with some margin past the cut, so a URL straddling it cannot leave half a password behind.
+  message = scrubUrlCredentials(message.length > max + 256 ? message.slice(0, max + 256) : message);
   return message.length > max ? `${message.slice(0, max)}…` : message;
 }
 

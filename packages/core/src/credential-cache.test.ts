@@ -252,6 +252,34 @@ describe("createRefreshingCredentials", () => {
     expect(provider).toHaveBeenCalledTimes(1);
   });
 
+  it("unrefs its refresh and retry timers, so it never keeps the process alive", async () => {
+    vi.useRealTimers();
+    const handles: NodeJS.Timeout[] = [];
+    const clock = {
+      now: () => Date.now(),
+      setTimeout: (callback: () => void, ms: number) => {
+        const handle = setTimeout(callback, ms);
+        handles.push(handle);
+        return handle;
+      },
+      clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout),
+    };
+    let calls = 0;
+    const creds = createRefreshingCredentials(
+      async () => {
+        calls += 1;
+        // The first fetch fails (a retry timer), the second succeeds (a refresh timer).
+        if (calls === 1) throw new Error("token service unavailable");
+        return { password: "p", expiresAt: Date.now() + 15 * MIN };
+      },
+      { clock, retry: { initialDelayMs: 1, maxDelayMs: 1 }, logger: { warn: () => undefined } },
+    );
+    expect((await creds.get()).password).toBe("p");
+    expect(handles.length).toBeGreaterThanOrEqual(2);
+    for (const handle of handles) expect(handle.hasRef()).toBe(false);
+    creds.close();
+  });
+
   it("never shows the secret in inspect, JSON, String() or logs, yet keeps it readable", async () => {
     const provider = async (): Promise<Credentials> => ({
       username: "svc",

@@ -84,12 +84,16 @@ function checkInvariant(m: SinkMetrics): void {
   expect(m.inFlight).toBeLessThanOrEqual(m.pending);
 }
 
+/** Every pipeline `setup` built in the current test: `afterEach` checks the accounting of each one. */
+const pipelinesOfTest: DeliveryPipeline[] = [];
+
 function setup(options: DeliveryOptions = {}, sink = new TestSink()) {
   const warnings: { message: string; context?: object }[] = [];
   const pipeline = new DeliveryPipeline(sink, options, {
     random: () => 1, // no jitter: delays are exactly initialDelayMs * multiplier^n
     logger: { warn: (message, context) => warnings.push({ message, context }) },
   });
+  pipelinesOfTest.push(pipeline);
   const changes: StateChange[] = [];
   pipeline.onStateChange((change) => changes.push(change));
   return { sink, pipeline, warnings, changes, metrics: () => pipeline.getMetrics() };
@@ -110,6 +114,8 @@ beforeEach(() => {
 
 afterEach(() => {
   vi.useRealTimers();
+  // Exact accounting in every test, whatever the test itself asserted.
+  for (const pipeline of pipelinesOfTest.splice(0)) checkInvariant(pipeline.getMetrics());
 });
 
 describe("DeliveryPipeline batching", () => {
@@ -361,8 +367,14 @@ describe("DeliveryPipeline circuit breaker", () => {
     await tick(5000);
     expect(sink.calls.length - before).toBe(1);
     expect(metrics().breakerState).toBe("half-open");
+    // The trial is the oldest batch, and nothing else goes out while it is pending: not on timers, not when
+    // new events complete more full batches, not on flush().
+    expect(sink.calls.at(-1)!.ids).toEqual([0, 1]);
+    for (let i = 8; i < 14; i++) pipeline.enqueue(ev(i));
+    void pipeline.flush(60_000);
     await tick(1000);
     expect(sink.calls.length - before).toBe(1);
+    expect(metrics()).toMatchObject({ breakerState: "half-open", inFlight: 2, pending: 14 });
     sink.mode = "ok";
     sink.calls.at(-1)!.resolve();
     await tick(1000);
@@ -372,8 +384,40 @@ describe("DeliveryPipeline circuit breaker", () => {
       "open>half-open",
       "half-open>closed",
     ]);
-    expect([...sink.acked].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(metrics()).toMatchObject({ delivered: 8, pending: 0 });
+    // After recovery the queue is sent in emission order, each event once.
+    expect(sink.calls.slice(before).flatMap((call) => call.ids)).toEqual([...Array(14).keys()]);
+    expect([...sink.acked].sort((a, b) => a - b)).toEqual([...Array(14).keys()]);
+    expect(metrics()).toMatchObject({ delivered: 14, pending: 0, dropped: 0 });
+  });
+
+  it("a late failure of a batch sent before the circuit opened cannot free a second half-open trial", async () => {
+    const { sink, pipeline, metrics } = setup({
+      maxBatchSize: 1,
+      maxConcurrentBatches: 3,
+      sendTimeoutMs: 600_000,
+      retry: { initialDelayMs: 10, maxDelayMs: 10 },
+      circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 1000 },
+    });
+    sink.mode = "hold";
+    pipeline.enqueue(ev(0));
+    pipeline.enqueue(ev(1));
+    await tick();
+    expect(sink.calls.map((c) => c.ids)).toEqual([[0], [1]]);
+    sink.calls[0]!.reject(new Error("broker down"));
+    await tick();
+    expect(metrics().breakerState).toBe("open");
+    await tick(1000);
+    expect(sink.calls.map((c) => c.ids)).toEqual([[0], [1], [0]]); // the trial: the head of the queue
+    expect(metrics().breakerState).toBe("half-open");
+    sink.calls[1]!.reject(new Error("late failure of a pre-outage batch"));
+    await tick(5000);
+    expect(sink.calls).toHaveLength(3);
+    expect(metrics().breakerState).toBe("half-open");
+    sink.mode = "ok";
+    sink.calls[2]!.resolve();
+    await tick(100);
+    expect(metrics()).toMatchObject({ breakerState: "closed", delivered: 2, pending: 0, dropped: 0 });
+    expect(sink.acked).toEqual([0, 1]);
   });
 
   it("re-opens when the trial fails and waits a fresh resetTimeoutMs", async () => {
@@ -519,11 +563,38 @@ describe("DeliveryPipeline robustness", () => {
     };
     const t = setup({ maxBatchSize: 1 }, throwing as TestSink);
     expect(() => t.pipeline.enqueue(ev(0))).not.toThrow();
+    await tick();
     expect(t.metrics()).toMatchObject({ batchesFailed: 1, pending: 1 });
     expect(t.metrics().lastError?.message).toBe("sync bug in sink");
     const notASink = setup({ maxBatchSize: 1 }, { name: 5 } as unknown as TestSink);
     expect(() => notASink.pipeline.enqueue(ev(0))).not.toThrow();
     checkInvariant(notASink.metrics());
+  });
+
+  it("never runs sink code inside enqueue: a completed batch is sent once the caller's code is done", async () => {
+    const { sink, pipeline } = setup({ maxBatchSize: 2 });
+    let inEnqueue = false;
+    const calledDuringEnqueue: boolean[] = [];
+    sink.mode = () => {
+      calledDuringEnqueue.push(inEnqueue);
+      return undefined;
+    };
+    for (let i = 0; i < 6; i++) {
+      inEnqueue = true;
+      pipeline.enqueue(ev(i));
+      inEnqueue = false;
+    }
+    expect(sink.calls).toHaveLength(0);
+    await Promise.resolve();
+    // One batch in flight at a time, started from the microtask; the others follow as each send settles.
+    expect(sink.calls.map((c) => c.ids)).toEqual([[0, 1]]);
+    await tick();
+    expect(sink.calls.map((c) => c.ids)).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
+    expect(calledDuringEnqueue).toEqual([false, false, false]);
   });
 
   it("counts malformed events as rejected instead of throwing", () => {

@@ -138,6 +138,8 @@ interface InFlightBatch extends TakenEvents {
   /** 1 + the most failed attempts of any event in the batch; passed to the sink as `SendContext.attempt`. */
   readonly attempt: number;
   readonly controller: AbortController;
+  /** Sent as the circuit breaker's half-open trial. */
+  readonly trial: boolean;
   timer: unknown;
   /** Set once the outcome was counted; a late resolution after a timeout or forced shutdown is ignored. */
   settled: boolean;
@@ -235,6 +237,7 @@ export class DeliveryPipeline {
   private shutdownPromise: Promise<void> | undefined;
   private pumping = false;
   private pumpAgain = false;
+  private pumpScheduled = false;
 
   private warnedAboutDrops = false;
   private lastWarnAt = 0;
@@ -278,8 +281,9 @@ export class DeliveryPipeline {
   }
 
   /**
-   * Hands one event to the pipeline. Synchronous, O(1) amortised, never throws: a full queue, a closed
-   * pipeline or an internal fault turns into a counted drop, never an exception in the caller.
+   * Hands one event to the pipeline. Synchronous, O(1) amortised, never throws: a full queue, a closed pipeline or an
+   * internal fault turns into a counted drop, never an exception in the caller. The sink is never called from
+   * inside `enqueue`: a completed batch is sent from a microtask.
    */
   enqueue(event: EncodedEvent): void {
     try {
@@ -307,7 +311,7 @@ export class DeliveryPipeline {
         this.drop("queue-full", result.evicted.length);
         this.checkWaiters();
       }
-      if (this.queue.hasFullBatch(this.options.maxBatchSize, this.options.maxBatchBytes)) this.pump();
+      if (this.queue.hasFullBatch(this.options.maxBatchSize, this.options.maxBatchBytes)) this.schedulePump();
       else this.armFlushTimer();
     } catch (error) {
       this.internalError(error);
@@ -456,6 +460,22 @@ export class DeliveryPipeline {
     this.checkWaiters();
   }
 
+  /**
+   * Pumps on a microtask: the enqueue that completes a batch returns at once, and taking the batch and the
+   * sink's own synchronous work in `send` (rendering, framing, serialising a request) run after the caller's
+   * synchronous code, not inside its `emit()`. Many enqueues before the microtask share one pump.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(this.runScheduledPump);
+  }
+
+  private readonly runScheduledPump = (): void => {
+    this.pumpScheduled = false;
+    this.pump();
+  };
+
   /** Starts as many sends as allowed. Re-entrant calls (a sink enqueueing from `send`) are folded into one. */
   private pump(): void {
     if (this.pumping) {
@@ -488,13 +508,14 @@ export class DeliveryPipeline {
         this.armWake(this.retryAt - now);
         return;
       }
+      const trial = this.breaker.state === "half-open";
       if (!this.breaker.tryAcquire()) {
         // Open: sleep until the half-open moment. Half-open with a trial out: its result will pump again.
         const wait = this.breaker.msUntilTrial();
         if (wait !== undefined) this.armWake(wait);
         return;
       }
-      this.startSend(this.queue.take(o.maxBatchSize, o.maxBatchBytes));
+      this.startSend(this.queue.take(o.maxBatchSize, o.maxBatchBytes), trial);
     }
     if (this.queue.queuedCount === 0) {
       this.flushDue = false;
@@ -502,13 +523,14 @@ export class DeliveryPipeline {
     }
   }
 
-  private startSend(taken: TakenEvents): void {
+  private startSend(taken: TakenEvents, trial: boolean): void {
     let attempt = 1;
     for (const failed of taken.attempts) if (failed + 1 > attempt) attempt = failed + 1;
     const batch: InFlightBatch = {
       ...taken,
       attempt,
       controller: new AbortController(),
+      trial,
       timer: undefined,
       settled: false,
     };
@@ -599,7 +621,7 @@ export class DeliveryPipeline {
       this.requeue(retryEvents, retryAttempts, retrySeqs, retryMaxAttempt);
       // The sink answered, so it is up, unless it failed every event retriably (then treat it as down).
       if (retryEvents.length + exhausted === batch.events.length) {
-        this.breaker.recordFailure(this.lastError?.message);
+        this.recordBreakerFailure(batch);
       } else {
         this.breaker.recordSuccess();
       }
@@ -647,12 +669,22 @@ export class DeliveryPipeline {
       this.queue.release(exhausted, exhaustedBytes);
       this.drop("retries-exhausted", exhausted);
       this.requeue(retryEvents, retryAttempts, retrySeqs, batch.attempt);
-      this.breaker.recordFailure(this.lastError?.message);
+      this.recordBreakerFailure(batch);
     } catch (internal) {
       this.internalError(internal);
     } finally {
       this.afterSettle();
     }
+  }
+
+  /**
+   * While half-open, only the trial's failure decides: a late failure of a batch sent before the circuit
+   * opened (with `maxConcurrentBatches > 1`) must not re-open it and free a second trial while the first is
+   * still out.
+   */
+  private recordBreakerFailure(batch: InFlightBatch): void {
+    if (!batch.trial && this.breaker.state === "half-open") return;
+    this.breaker.recordFailure(this.lastError?.message);
   }
 
   /** Puts retriable events back at the head and holds further sends for the backoff delay of `attempt`. */

@@ -117,6 +117,20 @@ describe("instrument(function)", () => {
     expect(typeof data.duration_ms).toBe("number");
   });
 
+  it("keeps passwords of connection URLs out of error events, and the thrown error untouched", async () => {
+    const sink = setup();
+    const message = "connect to redis://default:hunter2-secret@cache:6379 refused";
+    const original = new Error(message);
+    const fail = instrument(async function connect() {
+      throw original;
+    });
+    await expect(fail()).rejects.toBe(original);
+    expect(original.message).toBe(message);
+    const [, errorEvent] = await collect(sink);
+    expect(errorEvent?.data.error_message).toBe("connect to redis://default:[redacted]@cache:6379 refused");
+    expect(JSON.stringify(errorEvent)).not.toContain("hunter2");
+  });
+
   it("truncates long stacks to about 2 KB", async () => {
     const sink = setup();
     const error = new Error("deep");

@@ -200,7 +200,8 @@ function startData(meta: CallMeta, config: ResolvedConfig, args: readonly unknow
   return { inputs: toJson(args.length === 1 ? args[0] : args, config.encode) };
 }
 
-function isAsyncGeneratorObject(value: unknown): value is AsyncGenerator<unknown, unknown, unknown> {
+/** @internal True for the objects async generator functions return. */
+export function isAsyncGeneratorObject(value: unknown): value is AsyncGenerator<unknown, unknown, unknown> {
   return (
     typeof value === "object" &&
     value !== null &&
@@ -567,6 +568,26 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
     }
     emitSpanEvent(this.#span, "end", data);
   }
+}
+
+/**
+ * @internal Keeps a `trace()` span open over the async generator its block returned: the span ends when the
+ * stream does (or is cancelled), each step runs inside the span, and yields are counted as tokens. Token
+ * events and joined outputs are recorded only when `recordOutputs` is set (a block's outputs are opt-in).
+ */
+export function traceStream(
+  generator: AsyncGenerator<unknown, unknown, unknown>,
+  span: Span,
+  startedAt: number,
+  recordOutputs: boolean,
+): AsyncGenerator<unknown, unknown, unknown> {
+  const meta = makeMeta(
+    recordOutputs ? {} : { includeOutputs: false },
+    span.methodName,
+    span.moduleName,
+    false,
+  );
+  return new InstrumentedStream(generator, span, meta, undefined, startedAt);
 }
 
 /** Wraps one function; the wrapper keeps its name, length and `this` behaviour. */

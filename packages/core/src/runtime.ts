@@ -1,3 +1,4 @@
+import { scrubUrlCredentials } from "./backoff";
 import {
   DEFAULT_JSONL_PATH,
   type EnvConfig,
@@ -391,8 +392,7 @@ function safeLog(logger: StreamllLogger, message: string): void {
 
 function messageOf(error: unknown): string {
   try {
-    if (error instanceof Error) return error.message;
-    return String(error);
+    return scrubUrlCredentials(error instanceof Error ? error.message : String(error));
   } catch {
     return "unreadable error";
   }
@@ -756,8 +756,11 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
   return data;
 }
 
+/** Cuts `text` to `max` characters, after removing passwords of connection URLs it may quote. */
 function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  // Scrubbed with some margin past the cut, so a URL straddling it cannot leave half a password behind.
+  const safe = scrubUrlCredentials(text.length > max + 256 ? text.slice(0, max + 256) : text);
+  return safe.length > max ? `${safe.slice(0, max)}…` : safe;
 }
 
 /** @internal True for anything `await` would treat as a promise. */

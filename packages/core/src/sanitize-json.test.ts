@@ -115,6 +115,14 @@ describe("sanitizeJson: markers", () => {
     });
   });
 
+  it("removes passwords of connection URLs from error messages and stacks", () => {
+    const error = new Error("amqp://guest:s3cret@mq:5672 closed");
+    error.stack = "Error: amqp://guest:s3cret@mq:5672 closed\n    at connect (client.js:1:1)";
+    const out = sanitizeJson({ error }) as { error: { $error: Record<string, unknown> } };
+    expect(out.error.$error.message).toBe("amqp://guest:[redacted]@mq:5672 closed");
+    expect(JSON.stringify(out)).not.toContain("s3cret");
+  });
+
   it("guards error cause cycles", () => {
     const error = new Error("loop");
     (error as { cause?: unknown }).cause = error;

@@ -1,4 +1,5 @@
 import { types } from "node:util";
+import { scrubUrlCredentials } from "./backoff";
 import type { JsonValue } from "./event-schema";
 import { REDACTED } from "./redact";
 
@@ -480,13 +481,17 @@ export class JsonSanitizer {
     const name = readSafely(err, "name");
     out.name = this.str(typeof name === "string" ? name : "Error");
     const message = readSafely(err, "message");
+    // Driver errors quote connection URLs; their passwords must not travel in events.
     out.message = this.str(
-      typeof message === "string" ? message : message === undefined ? "" : safeString(message),
+      scrubUrlCredentials(
+        typeof message === "string" ? message : message === undefined ? "" : safeString(message),
+      ),
     );
     const stack = readSafely(err, "stack");
     if (typeof stack === "string") {
       const max = Math.min(MAX_STACK_LENGTH, this.limits.maxStringLength);
-      out.stack = this.str(stack.length > max ? truncateString(stack, max, true) : stack);
+      const safe = scrubUrlCredentials(stack);
+      out.stack = this.str(safe.length > max ? truncateString(safe, max, true) : safe);
     }
     const code = readSafely(err, "code");
     if (typeof code === "string") out.code = this.str(code);

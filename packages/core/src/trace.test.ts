@@ -154,6 +154,58 @@ describe("trace", () => {
     expect(await collect(sink)).toHaveLength(0);
   });
 
+  it("keeps the span open over a stream the block returns, and runs the stream's steps inside it", async () => {
+    const sink = setup();
+    const lookup = instrument(async function lookup(q: string) {
+      return q.toUpperCase();
+    });
+    const stream = trace("generate", () =>
+      (async function* generate() {
+        yield "a";
+        emit("midway");
+        yield await lookup("b");
+      })(),
+    );
+    // Nothing has run yet: the block returned a generator object, which is still unread.
+    const read: string[] = [];
+    for await (const chunk of stream) {
+      read.push(chunk);
+      emit("consumer-side"); // outside any span: its own execution
+    }
+    expect(read).toEqual(["a", "B"]);
+    const events = await collect(sink);
+    const traced = events.filter((e) => e.operation === "generate");
+    expect(traced.map((e) => e.event_type)).toEqual(["start", "midway", "end"]);
+    const [start, , end] = traced;
+    expect(end?.data).toMatchObject({ token_count: 2, cancelled: false });
+    expect(end?.data.outputs).toBeUndefined();
+    const child = events.find((e) => e.module_name === "lookup" && e.event_type === "start");
+    expect(child?.parent_span_id).toBe(start?.span_id);
+    expect(child?.execution_id).toBe(start?.execution_id);
+    const outside = events.filter((e) => e.event_type === "consumer-side");
+    expect(outside).toHaveLength(2);
+    for (const e of outside) expect(e.execution_id).not.toBe(start?.execution_id);
+  });
+
+  it("with includeOutputs records a traced stream's tokens; an async block resolving to a stream works too", async () => {
+    const sink = setup();
+    const stream = await trace(
+      "answer",
+      async () =>
+        (async function* answer() {
+          yield "Hel";
+          yield "lo";
+        })(),
+      { includeOutputs: true },
+    );
+    let text = "";
+    for await (const chunk of stream) text += chunk;
+    expect(text).toBe("Hello");
+    const events = await collect(sink);
+    expect(events.map((e) => e.event_type)).toEqual(["start", "token", "token", "end"]);
+    expect(events.at(-1)?.data).toMatchObject({ token_count: 2, outputs: { output: "Hello" } });
+  });
+
   it("names an empty operation 'trace'", async () => {
     const sink = setup();
     trace("", () => undefined);

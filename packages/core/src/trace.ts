@@ -1,5 +1,6 @@
 import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
 import type { JsonObject } from "./event-schema";
+import { isAsyncGeneratorObject, traceStream } from "./instrument";
 import {
   adopt,
   elapsedMs,
@@ -47,7 +48,10 @@ function toData(value: Record<string, unknown> | undefined): JsonObject {
 /**
  * Runs `fn` as a named step in a child span of the current one, emitting `start`, then `end` (with
  * `duration_ms`) or `error` (and rethrowing the original error unchanged). Works for sync and async `fn` and
- * returns exactly what `fn` returns. Inside the block, `emit()` and instrumented calls become its children.
+ * returns exactly what `fn` returns, except that an async generator `fn` returns (directly or through a
+ * promise) comes back wrapped: the span then stays open until the stream ends, each of its steps runs inside
+ * the span, and `end` carries `token_count` and `cancelled`. Inside the block, `emit()` and instrumented
+ * calls become its children.
  *
  * @example
  * const passages = await trace("retrieval", async () => search(question));
@@ -90,9 +94,12 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
   }
   const recordOutputs = options?.includeOutputs === true;
   try {
+    // A block that returns a stream is not done until the stream is: the span stays open while it is read.
+    if (isAsyncGeneratorObject(result)) return traceStream(result, span, startedAt, recordOutputs) as R;
     if (isThenable(result)) {
       return adopt(result).then(
         (value) => {
+          if (isAsyncGeneratorObject(value)) return traceStream(value, span, startedAt, recordOutputs);
           end(span, startedAt, value, recordOutputs);
           return value;
         },
