@@ -13,10 +13,11 @@ export type StreamllErrorCode =
   | "CREDENTIALS_UNAVAILABLE"
   | "SHUTDOWN_TIMEOUT";
 
-export class StreamllError extends Error {
-  readonly code: StreamllErrorCode;
+export class StreamllError<Code extends string = StreamllErrorCode> extends Error {
+  /** Stable, machine-readable reason. Sink packages extend the set with their own codes. */
+  readonly code: Code;
 
-  constructor(code: StreamllErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StreamllError";
     this.code = code;

@@ -1,3 +1,4 @@
+export { abortable } from "./abortable";
 export { backoffDelay, DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions } from "./backoff";
 export {
   CircuitBreaker,
@@ -85,7 +86,7 @@ export {
   type StreamFieldExtractor,
 } from "./instrument";
 export { REDACTED, type RedactFunction, type Redactor } from "./redact";
-export { configure, flush, getMetrics, onStateChange, shutdown } from "./runtime";
+export { configure, type EventStats, flush, getEventStats, getMetrics, onStateChange, shutdown } from "./runtime";
 export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./sink";
 export { JsonlFileSink, type JsonlFileSinkOptions, type JsonlRotateOptions } from "./sinks/jsonl-file-sink";
 export { MemorySink, type MemorySinkOptions, WaitForTimeoutError } from "./sinks/memory-sink";

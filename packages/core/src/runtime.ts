@@ -301,6 +301,10 @@ export async function shutdown(timeoutMs?: number): Promise<void> {
   generation += 1;
   stateListeners.clear();
   internalErrorCounts.clear();
+  eventStats.filtered = 0;
+  eventStats.suppressedByRedact = 0;
+  eventStats.droppedRedactFailed = 0;
+  eventStats.droppedInternalError = 0;
   removeExitHook();
   const logger = current?.config.logger ?? stderrLogger;
   const tasks = (current?.pipelines ?? []).map((handle) => retire(handle, timeoutMs, logger));
@@ -310,6 +314,28 @@ export async function shutdown(timeoutMs?: number): Promise<void> {
 /** Delivery counters of every configured sink, in configuration order. */
 export function getMetrics(): SinkMetrics[] {
   return getRuntime().pipelines.map((handle) => handle.pipeline.getMetrics());
+}
+
+/**
+ * Events that never reached a sink's pipeline, counted so that nothing disappears silently. Sink-level drops
+ * (queue full, rejected, …) are in {@link getMetrics}; these happen before an event is handed to any sink.
+ */
+export interface EventStats {
+  /** Events your `eventFilter` declined (intentional). */
+  readonly filtered: number;
+  /** Events your `redact` function turned into `null` (intentional). */
+  readonly suppressedByRedact: number;
+  /** Events dropped because the `redact` function threw or returned something other than an event or null. */
+  readonly droppedRedactFailed: number;
+  /** Events dropped because building or encoding them failed inside streamll (a bug: please report it). */
+  readonly droppedInternalError: number;
+}
+
+const eventStats = { filtered: 0, suppressedByRedact: 0, droppedRedactFailed: 0, droppedInternalError: 0 };
+
+/** Counters of events dropped or filtered before any sink saw them, since the last `shutdown()`. */
+export function getEventStats(): EventStats {
+  return { ...eventStats };
 }
 
 /**
@@ -563,6 +589,7 @@ function emitEvent(span: Span, eventType: string, data: Record<string, unknown>,
     const json = sanitized ? (data as JsonObject) : toJsonData(data, config.encode);
     dispatch(current, buildEvent(span, eventId, timestamp, eventType, json, tags));
   } catch (error) {
+    eventStats.droppedInternalError += 1;
     reportInternalError("building an event failed", error);
   }
 }
@@ -669,7 +696,9 @@ const EVENT_FIELD_COUNT = 15;
 
 function passesFilter(filter: (event: StreamllEvent) => boolean, event: StreamllEvent): boolean {
   try {
-    return filter(event) !== false;
+    if (filter(event) !== false) return true;
+    eventStats.filtered += 1;
+    return false;
   } catch (error) {
     // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
     reportInternalError("eventFilter threw; event kept", error);
@@ -690,11 +719,16 @@ function dispatch(current: RuntimeState, built: StreamllEvent): void {
       event = config.redact(built);
     } catch (error) {
       // Sending an event the redactor could not clean might leak what it was meant to hide.
+      eventStats.droppedRedactFailed += 1;
       reportInternalError("redact function threw; event dropped", error);
       return;
     }
-    if (event === null) return;
+    if (event === null) {
+      eventStats.suppressedByRedact += 1;
+      return;
+    }
     if (typeof event !== "object") {
+      eventStats.droppedRedactFailed += 1;
       reportInternalError("redact function returned neither an event nor null; event dropped", typeof event);
       return;
     }

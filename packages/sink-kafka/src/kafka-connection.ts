@@ -459,30 +459,3 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
     },
   };
 }
-
-/** Rejects with `reason()` as soon as `signal` aborts; otherwise settles like `promise`. */
-export function abortable<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  reason: () => Error,
-): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(reason());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(reason());
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}

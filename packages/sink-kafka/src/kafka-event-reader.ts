@@ -1,4 +1,4 @@
-import { createId, decodeEvent, type StreamllEvent } from "@streamll/core";
+import { createId, decodeEvent, StreamllError, type StreamllEvent } from "@streamll/core";
 import {
   type Admin,
   type Consumer,
@@ -102,13 +102,10 @@ export type KafkaReaderErrorCode =
   | "KAFKA_REPLAY_TIMEOUT";
 
 /** A reader failure with a stable `code`. */
-export class KafkaReaderError extends Error {
-  readonly code: KafkaReaderErrorCode;
-
+export class KafkaReaderError extends StreamllError<KafkaReaderErrorCode> {
   constructor(code: KafkaReaderErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "KafkaReaderError";
-    this.code = code;
   }
 }
 

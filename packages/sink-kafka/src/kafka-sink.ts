@@ -1,8 +1,7 @@
 import type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "@streamll/core";
-import { SinkError } from "@streamll/core";
+import { abortable, SinkError } from "@streamll/core";
 import { type Admin, CompressionTypes, type Message, Partitioners, type Producer } from "kafkajs";
 import {
-  abortable,
   CONNECTION_OPTION_KEYS,
   checkKnownKeys,
   createKafkaClient,

@@ -1,5 +1,5 @@
 import type { Credentials } from "@streamll/core";
-import { createRefreshingCredentials, SinkError } from "@streamll/core";
+import { abortable, createRefreshingCredentials, SinkError } from "@streamll/core";
 import type { ChannelModel } from "amqplib";
 import { connect } from "amqplib";
 import { type RabbitMQConnectionOptions, redactSecrets, resolveConnection } from "./connection-options";
@@ -71,29 +71,17 @@ export async function settleWithin(promise: Promise<unknown>, ms: number): Promi
   }
 }
 
-/** Rejects with a retriable `SinkError` when `signal` aborts first. */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(new SinkError(`${what} aborted`, { retriable: true, code: "SEND_TIMEOUT" }));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(new SinkError(`${what} aborted`, { retriable: true, code: "SEND_TIMEOUT" }));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+/** Rejects with a retriable `SinkError` (code `SEND_TIMEOUT`) when `signal` aborts first. */
+export function abortableSend<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  return abortable(
+    promise,
+    signal,
+    () => new SinkError(`${what} aborted`, { retriable: true, code: "SEND_TIMEOUT" }),
+  );
 }
 
 function errorCode(error: unknown): string | number | undefined {
@@ -225,7 +213,8 @@ export class ConnectionManager {
       );
     }
     if (this.#model) return Promise.resolve(this.#model);
-    if (this.#connecting) return abortable(this.#connecting, signal, `connecting to ${this.#description}`);
+    if (this.#connecting)
+      return abortableSend(this.#connecting, signal, `connecting to ${this.#description}`);
     if (this.#timer) {
       const inMs = Math.max(0, this.#nextAttemptAt - Date.now());
       const last = this.#lastError ? `; last error: ${this.#lastError.message}` : "";
@@ -236,7 +225,7 @@ export class ConnectionManager {
         }),
       );
     }
-    return abortable(this.#startAttempt(), signal, `connecting to ${this.#description}`);
+    return abortableSend(this.#startAttempt(), signal, `connecting to ${this.#description}`);
   }
 
   /** Waits across attempts until a connection is up (readers); rejects only on close or abort. */

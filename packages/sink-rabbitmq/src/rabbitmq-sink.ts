@@ -9,7 +9,7 @@ import type {
 import { ConfigurationError, SinkError } from "@streamll/core";
 import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import {
-  abortable,
+  abortableSend,
   CLOSE_TIMEOUT_MS,
   ConnectionManager,
   consoleLogger,
@@ -279,7 +279,7 @@ export class RabbitMQSink implements Sink {
     }
     if (batch.length === 0) return undefined;
     await this.#respectFlowControl(context.signal);
-    const channel = await abortable(this.#getChannel(), context.signal, "opening the RabbitMQ channel");
+    const channel = await abortableSend(this.#getChannel(), context.signal, "opening the RabbitMQ channel");
     return this.#publish(channel, batch, context.signal);
   }
 

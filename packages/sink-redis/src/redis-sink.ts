@@ -1,5 +1,5 @@
 import type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "@streamll/core";
-import { ConfigurationError } from "@streamll/core";
+import { abortable, ConfigurationError } from "@streamll/core";
 import type { Cluster, Redis } from "ioredis";
 import type { RedisConnectionOptions } from "./redis-connection";
 import { RedisConnection } from "./redis-connection";
@@ -174,7 +174,11 @@ export class RedisSink implements Sink {
     }
     let replies: PipelineReply[] | null;
     try {
-      replies = await abortable(pipeline.exec(), signal);
+      replies = await abortable(
+        pipeline.exec(),
+        signal,
+        () => new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }),
+      );
     } catch (error) {
       throw toRedisSinkError(error, "Redis pipeline failed", this.#connection.secrets());
     }
@@ -188,29 +192,4 @@ export class RedisSink implements Sink {
     this.#closed = true;
     await this.#connection.close();
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(
-      new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }),
-    );
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      reject(new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }
