@@ -86,7 +86,15 @@ export {
   type StreamFieldExtractor,
 } from "./instrument";
 export { REDACTED, type RedactFunction, type Redactor } from "./redact";
-export { configure, type EventStats, flush, getEventStats, getMetrics, onStateChange, shutdown } from "./runtime";
+export {
+  configure,
+  type EventStats,
+  flush,
+  getEventStats,
+  getMetrics,
+  onStateChange,
+  shutdown,
+} from "./runtime";
 export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./sink";
 export { JsonlFileSink, type JsonlFileSinkOptions, type JsonlRotateOptions } from "./sinks/jsonl-file-sink";
 export { MemorySink, type MemorySinkOptions, WaitForTimeoutError } from "./sinks/memory-sink";
@@ -101,6 +109,7 @@ export {
   type SignatureUnavailableReason,
 } from "./version/code-signature";
 export {
+  COMPARE_REPORT_FORMAT_VERSION,
   type CompareOptions,
   type CompareReport,
   type CompareVerdict,

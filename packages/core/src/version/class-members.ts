@@ -5,6 +5,7 @@ import {
   memberOf,
   type ParsedFunction,
   parseFunctionSource,
+  parseMethodSources,
   unwrapFunction,
 } from "./function-source";
 import { canonicalizeNode, isNode } from "./normalize-ast";
@@ -24,15 +25,21 @@ export interface Member {
   readonly canonical: string | null;
   /** The function node to scan for `this.x` references, or null with `canonical`. */
   readonly fn: Node | null;
+  /** The text `fn` was parsed from (its offsets index into it), or null with `fn`. */
+  readonly text: string | null;
 }
 
-/** Members by name for one level. A getter and a setter share a name, hence the array. */
-export type MemberLevel = ReadonlyMap<string, readonly Member[]>;
+/**
+ * One level of a hierarchy: the members a name resolves to there (a getter and a setter share a name, hence
+ * the array), or undefined when the level has none. Resolved on demand and remembered.
+ */
+export interface MemberLevel {
+  get(name: string): readonly Member[] | undefined;
+}
 
 export type MemberSide = "instance" | "static";
 
 interface ParsedClass {
-  readonly source: string;
   readonly instance: Map<string, ParsedMember[]>;
   readonly static: Map<string, ParsedMember[]>;
 }
@@ -43,6 +50,7 @@ interface ParsedMember {
   /** Computed on first read: most members of a class are never reached from the instrumented method. */
   readonly canonical: string;
   readonly fn: Node;
+  readonly text: string;
 }
 
 /** Parsed class bodies, by constructor. Weak so that classes created at run time can be collected. */
@@ -54,52 +62,75 @@ const STATIC_SKIP = new Set(["length", "name", "prototype", "caller", "arguments
  * The levels of a hierarchy as `this` sees them. `instance`: `start` (an instance or a prototype), then each
  * prototype up to `Object.prototype`. `static`: a constructor, then its parent constructors.
  *
- * A level backed by `class` syntax is read from the class source, which includes `#private` members and is
- * unaffected by wrappers patched onto the prototype; other levels (ES5 constructors, object literals) are read
- * from property descriptors.
+ * A name is resolved the way the engine dispatches it: from the level's own properties, so what is hashed is
+ * what runs (a method reassigned after the class was defined is hashed from the replacement; wrappers that
+ * link to their original through `ORIGINAL_FUNCTION`, as `instrument()` installs, are unwrapped). Only
+ * `#private` members and class fields, which are not properties of the prototype, are read from the `class`
+ * source, and only when a reference needs one, so the common case parses just the methods that are reached
+ * instead of the whole class.
  */
 export function memberLevels(start: object, side: MemberSide): MemberLevel[] {
   const levels: MemberLevel[] = [];
   let current: object | null = start;
   while (current !== null && current !== Object.prototype && current !== Function.prototype) {
-    levels.push(levelOf(current, side, levels.length));
+    levels.push(new LazyLevel(current, side, levels.length));
     current = Object.getPrototypeOf(current) as object | null;
     if (levels.length > 64) break;
   }
   return levels;
 }
 
-function levelOf(holder: object, side: MemberSide, level: number): MemberLevel {
-  const members = new Map<string, Member[]>();
-  const classCtor = side === "static" ? holder : ownConstructorOf(holder);
-  const parsed = typeof classCtor === "function" ? parsedClassOf(classCtor) : null;
-  if (parsed) {
-    for (const [name, list] of side === "static" ? parsed.static : parsed.instance) {
-      // A method replaced after the class was defined runs the replacement, so that is what gets hashed.
-      if (!name.startsWith("#") && isReplaced(holder, name, parsed.source)) continue;
-      members.set(
-        name,
-        list.map((member) => withLevel(member, level)),
-      );
+class LazyLevel implements MemberLevel {
+  private readonly resolved = new Map<string, readonly Member[] | undefined>();
+
+  constructor(
+    private readonly holder: object,
+    private readonly side: MemberSide,
+    private readonly level: number,
+  ) {}
+
+  get(name: string): readonly Member[] | undefined {
+    if (this.resolved.has(name)) return this.resolved.get(name);
+    const members = this.resolve(name);
+    this.resolved.set(name, members);
+    return members;
+  }
+
+  private resolve(name: string): readonly Member[] | undefined {
+    if (!name.startsWith("#") && !this.skipped(name)) {
+      const descriptor = Object.getOwnPropertyDescriptor(this.holder, name);
+      if (descriptor) {
+        const list: Member[] = [];
+        if (typeof descriptor.value === "function")
+          list.push(memberFromFunction(name, "method", descriptor.value, this.level));
+        if (typeof descriptor.get === "function")
+          list.push(memberFromFunction(name, "get", descriptor.get, this.level));
+        if (typeof descriptor.set === "function")
+          list.push(memberFromFunction(name, "set", descriptor.set, this.level));
+        if (list.length > 0) return list;
+      }
     }
+    // `#private` members and fields exist only in the class body. A declared method that is no longer an own
+    // property was deleted and does not run, so only fields and private members are taken from the source.
+    const classCtor = this.side === "static" ? this.holder : ownConstructorOf(this.holder);
+    if (typeof classCtor !== "function") return undefined;
+    if (!name.startsWith("#") && !mayDeclare(classCtor, name)) return undefined;
+    const parsed = parsedClassOf(classCtor);
+    const declared = (this.side === "static" ? parsed?.static : parsed?.instance)?.get(name);
+    const usable = name.startsWith("#") ? declared : declared?.filter((member) => member.kind === "field");
+    if (!usable || usable.length === 0) return undefined;
+    return usable.map((member) => withLevel(member, this.level));
   }
-  // Members added outside the class body (or a whole ES5-style prototype) only exist as properties.
-  for (const key of Object.getOwnPropertyNames(holder)) {
-    if (members.has(key)) continue;
-    if (side === "instance" && key === "constructor") continue;
-    if (side === "static" && STATIC_SKIP.has(key)) continue;
-    const descriptor = Object.getOwnPropertyDescriptor(holder, key);
-    if (!descriptor) continue;
-    const list: Member[] = [];
-    if (typeof descriptor.value === "function")
-      list.push(memberFromFunction(key, "method", descriptor.value, level));
-    if (typeof descriptor.get === "function")
-      list.push(memberFromFunction(key, "get", descriptor.get, level));
-    if (typeof descriptor.set === "function")
-      list.push(memberFromFunction(key, "set", descriptor.set, level));
-    if (list.length > 0) members.set(key, list);
+
+  private skipped(name: string): boolean {
+    return this.side === "static" ? STATIC_SKIP.has(name) : name === "constructor";
   }
-  return members;
+}
+
+/** Cheap pre-check before parsing a class for a field: a field named `name` has the name in its source. */
+function mayDeclare(ctor: Function, name: string): boolean {
+  const source = functionSource(ctor);
+  return source !== null && /^class\b/.test(source) && source.includes(name);
 }
 
 function withLevel(member: ParsedMember, level: number): Member {
@@ -108,26 +139,11 @@ function withLevel(member: ParsedMember, level: number): Member {
     kind: member.kind,
     level,
     fn: member.fn,
+    text: member.text,
     get canonical(): string {
       return member.canonical;
     },
   };
-}
-
-/**
- * True when the own property `name` holds a function whose source is not part of the class body: the method
- * was reassigned after the class was defined. Wrappers that link to their original through
- * `ORIGINAL_FUNCTION` (as `instrument()` does) are unwrapped first and so do not count as replacements.
- */
-function isReplaced(holder: object, name: string, classSource: string): boolean {
-  const descriptor = Object.getOwnPropertyDescriptor(holder, name);
-  if (!descriptor) return false;
-  for (const fn of [descriptor.value, descriptor.get, descriptor.set]) {
-    if (typeof fn !== "function") continue;
-    const source = functionSource(unwrapFunction(fn));
-    if (source === null || !classSource.includes(source)) return true;
-  }
-  return false;
 }
 
 function ownConstructorOf(holder: object): unknown {
@@ -136,15 +152,42 @@ function ownConstructorOf(holder: object): unknown {
   return typeof ctor === "function" && (ctor as { prototype?: unknown }).prototype === holder ? ctor : null;
 }
 
-/** Parsed on first use: a large ES5-style prototype costs nothing until a call reaches one of its methods. */
+/** Members read from functions whose source is not parsed yet, so `preloadMembers` can parse them together. */
+const unparsed = new WeakMap<Member, { readonly fn: Function; provide(parsed: ParsedFunction): void }>();
+
+/**
+ * Parses the not-yet-parsed members among `members` in one parser run (falling back to one parse each, on
+ * first use, when their sources cannot be parsed together). Only a speed-up: the result is the same.
+ */
+export function preloadMembers(members: readonly Member[]): void {
+  const entries: { readonly fn: Function; provide(parsed: ParsedFunction): void }[] = [];
+  const sources: string[] = [];
+  for (const member of members) {
+    const entry = unparsed.get(member);
+    if (!entry) continue;
+    const source = functionSource(unwrapFunction(entry.fn));
+    if (source === null) continue;
+    entries.push(entry);
+    sources.push(source);
+  }
+  if (entries.length < 2) return;
+  const parsed = parseMethodSources(sources);
+  if (!parsed) return;
+  for (const [index, entry] of entries.entries()) entry.provide(parsed[index]!);
+}
+
+/** Parsed on first use: a member is only parsed when a call reaches it. */
 function memberFromFunction(name: string, kind: MemberKind, fn: Function, level: number): Member {
   let parsed: ParsedFunction | null | undefined;
   let canonical: string | null | undefined;
   const load = (): ParsedFunction | null => {
-    if (parsed === undefined) parsed = parseFunction(fn);
+    if (parsed === undefined) {
+      parsed = parseFunction(fn);
+      unparsed.delete(member);
+    }
     return parsed;
   };
-  return {
+  const member: Member = {
     name,
     kind,
     level,
@@ -158,7 +201,19 @@ function memberFromFunction(name: string, kind: MemberKind, fn: Function, level:
     get fn(): Node | null {
       return load()?.fn ?? null;
     },
+    get text(): string | null {
+      return load()?.text ?? null;
+    },
   };
+  unparsed.set(member, {
+    fn,
+    provide(result) {
+      if (parsed !== undefined) return;
+      parsed = result;
+      unparsed.delete(member);
+    },
+  });
+  return member;
 }
 
 /** Parses a function (after unwrapping instrumentation wrappers); null when its source is unavailable. */
@@ -181,10 +236,10 @@ function parseClass(ctor: Function): ParsedClass | null {
   if (source === null || !/^class\b/.test(source)) return null;
   const parsed = parseFunctionSource(source);
   if (parsed?.form !== "expression" || parsed.node.type !== "ClassExpression") return null;
-  const result: ParsedClass = { source, instance: new Map(), static: new Map() };
+  const result: ParsedClass = { instance: new Map(), static: new Map() };
   const body = ((parsed.node as NodeRecord).body as NodeRecord).body as NodeRecord[];
   for (const element of body) {
-    const member = parsedMemberOf(element);
+    const member = parsedMemberOf(element, parsed.text);
     if (!member) continue;
     const side = element.static === true ? result.static : result.instance;
     const list = side.get(member.name);
@@ -194,13 +249,13 @@ function parseClass(ctor: Function): ParsedClass | null {
   return result;
 }
 
-function parsedMemberOf(element: NodeRecord): ParsedMember | null {
+function parsedMemberOf(element: NodeRecord, text: string): ParsedMember | null {
   if (element.type === "MethodDefinition") {
     if (element.kind === "constructor") return null;
     const name = keyName(element);
-    const parsed = memberOf(element);
+    const parsed = memberOf(element, text);
     if (name === null || !parsed || parsed.form !== "member") return null;
-    return lazyMember(name, parsed.kind, parsed.fn, () => canonicalizeFunction(parsed));
+    return lazyMember(name, parsed.kind, parsed.fn, text, () => canonicalizeFunction(parsed));
   }
   if (element.type === "PropertyDefinition") {
     const value = element.value;
@@ -214,18 +269,26 @@ function parsedMemberOf(element: NodeRecord): ParsedMember | null {
       name,
       "field",
       value,
+      text,
       () => `field:${canonicalizeNode(key)}:${canonicalizeNode(value)}`,
     );
   }
   return null;
 }
 
-function lazyMember(name: string, kind: MemberKind, fn: Node, canonicalize: () => string): ParsedMember {
+function lazyMember(
+  name: string,
+  kind: MemberKind,
+  fn: Node,
+  text: string,
+  canonicalize: () => string,
+): ParsedMember {
   let canonical: string | undefined;
   return {
     name,
     kind,
     fn,
+    text,
     get canonical(): string {
       if (canonical === undefined) canonical = canonicalize();
       return canonical;
@@ -258,28 +321,67 @@ export interface MemberReference {
  * down-level async methods: `__awaiter(this, void 0, void 0, function* () {…})` (TypeScript) and
  * `_asyncToGenerator(function* () {…}).apply(this, arguments)` (Babel). Arrow functions share `this` and are
  * scanned.
+ *
+ * With `text` (what `fn` was parsed from), subtrees whose text holds no `this` or `super` keyword are skipped:
+ * a reference needs one of them, and they are rare enough that most of a long method is never walked.
  */
-export function memberReferences(fn: Node): MemberReference[] {
+export function memberReferences(fn: Node, text: string | null = null): MemberReference[] {
   const found: MemberReference[] = [];
   const root = fn as NodeRecord;
+  const keywords = text === null ? null : keywordPositions(text, root.start as number, root.end as number);
+  if (keywords !== null && keywords.length === 0) return found;
+  const walk: Walk = { found, keywords };
   for (const key of ["params", "body", "value"]) {
-    scan(root[key], null, found, false);
+    scan(root[key], null, walk, false);
   }
   return found;
 }
 
-function scan(value: unknown, parent: NodeRecord | null, found: MemberReference[], bindsThis: boolean): void {
+interface Walk {
+  readonly found: MemberReference[];
+  /** Ascending offsets of `this` / `super` tokens, or null to walk everything. */
+  readonly keywords: readonly number[] | null;
+}
+
+const KEYWORD = /\b(?:this|super)\b/g;
+
+/** Offsets of `this` and `super` in `text[start, end)`. Over-inclusive (comments, strings), never under. */
+function keywordPositions(text: string, start: number, end: number): number[] {
+  const positions: number[] = [];
+  KEYWORD.lastIndex = start;
+  for (let match = KEYWORD.exec(text); match !== null && match.index < end; match = KEYWORD.exec(text)) {
+    positions.push(match.index);
+  }
+  return positions;
+}
+
+/** True when some keyword offset lies in `[start, end)` (binary search). */
+function containsKeyword(keywords: readonly number[], start: number, end: number): boolean {
+  let low = 0;
+  let high = keywords.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (keywords[middle]! < start) low = middle + 1;
+    else high = middle;
+  }
+  return low < keywords.length && keywords[low]! < end;
+}
+
+function scan(value: unknown, parent: NodeRecord | null, walk: Walk, bindsThis: boolean): void {
   if (Array.isArray(value)) {
-    for (const item of value) scan(item, parent, found, bindsThis);
+    for (const item of value) scan(item, parent, walk, bindsThis);
     return;
   }
   if (!isNode(value)) return;
   const node = value as NodeRecord;
+  if (walk.keywords !== null && !containsKeyword(walk.keywords, node.start as number, node.end as number)) {
+    return;
+  }
   switch (node.type) {
     case "FunctionExpression":
       if (bindsThis) {
-        scan(node.params, node, found, false);
-        scan(node.body, node, found, false);
+        scan(node.params, node, walk, false);
+        scan(node.body, node, walk, false);
       }
       return;
     case "FunctionDeclaration":
@@ -297,12 +399,12 @@ function scan(value: unknown, parent: NodeRecord | null, found: MemberReference[
           (callee.property as NodeRecord).name === "apply") &&
         args[0]?.type === "ThisExpression";
       if (callOrApply) {
-        scan(callee.object, callee, found, true);
-        scan(callee.property, callee, found, false);
+        scan(callee.object, callee, walk, true);
+        scan(callee.property, callee, walk, false);
       } else {
-        scan(callee, node, found, false);
+        scan(callee, node, walk, false);
       }
-      scan(args, node, found, passesThis || bindsThis);
+      scan(args, node, walk, passesThis || bindsThis);
       return;
     }
     case "MemberExpression": {
@@ -311,7 +413,7 @@ function scan(value: unknown, parent: NodeRecord | null, found: MemberReference[
         const name = keyName({ key: node.property, computed: node.computed });
         if (name !== null) {
           const isCall = parent?.type === "CallExpression" && parent.callee === node;
-          found.push({ name, viaSuper: object.type === "Super", isCall });
+          walk.found.push({ name, viaSuper: object.type === "Super", isCall });
         }
       }
       break;
@@ -321,6 +423,6 @@ function scan(value: unknown, parent: NodeRecord | null, found: MemberReference[
   }
   for (const key of Object.keys(node)) {
     if (key === "type" || key === "start" || key === "end") continue;
-    scan(node[key], node, found, false);
+    scan(node[key], node, walk, false);
   }
 }

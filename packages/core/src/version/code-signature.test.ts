@@ -302,6 +302,92 @@ describe("computeCodeSignature: ast-deps", () => {
     expect(sig(a, "ast-deps")).toBe(sig(b, "ast-deps"));
   });
 
+  it("resolves #private references in the class that declares the calling method", () => {
+    const make = (baseValue: number, derivedValue: number) =>
+      load(`class extends (class Base {
+        forward() { return this.#secret(); }
+        #secret() { return ${baseValue}; }
+      }) {
+        #secret() { return ${derivedValue}; }
+        other() { return this.#secret(); }
+      }`);
+    const signature = (cls: Function) =>
+      computeCodeSignatureDetails(cls, { strategy: "ast-deps", method: "forward" });
+    const base = signature(make(1, 1));
+    expect(base.methods.map((m) => m.name)).toEqual(["forward", "#secret (inherited, level 1)"]);
+    // The derived class's own #secret is a different private name: forward() never runs it.
+    expect(signature(make(1, 2)).signature).toBe(base.signature);
+    expect(signature(make(2, 1)).signature).not.toBe(base.signature);
+  });
+
+  it("finds references deep inside a long method and ignores `this` in strings and comments", () => {
+    const filler = Array.from(
+      { length: 80 },
+      (_, i) => `const v${i} = "this.notAMethod() ${i}"; // this.alsoNot()`,
+    );
+    const make = (n: number) =>
+      load(`class A {
+        forward(x) {
+          ${filler.join("\n          ")}
+          return [1, 2].map((y) => ({ deep: { deeper: [this.helper(y + x)] } }));
+        }
+        helper(y) { return y + ${n}; }
+        notAMethod() { return ${n}; }
+        alsoNot() { return ${n}; }
+      }`);
+    const details = computeCodeSignatureDetails(make(1), { strategy: "ast-deps", method: "forward" });
+    expect(details.methods.map((m) => m.name)).toEqual(["forward", "helper"]);
+    expect(computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" })).not.toBe(
+      details.signature,
+    );
+  });
+
+  it("per-method hashes of ast-deps equal each method's own ast signature (batched and single parses agree)", () => {
+    const Cls = load(`class A {
+      forward(x) { return this.a(x) + this.b(x) + this.c; }
+      a(x) { return x + 1; }
+      async b(x) { return x * 2; }
+      get c() { return 3; }
+    }`);
+    const details = computeCodeSignatureDetails(Cls, { strategy: "ast-deps", method: "forward" });
+    expect(details.methods.map((m) => m.name)).toEqual(["forward", "a", "b", "get c"]);
+    const own = ["forward", "a", "b", "c"].map((method) => computeCodeSignature(Cls, { method }));
+    expect(details.methods.map((m) => m.hash)).toEqual(own);
+  });
+
+  it("falls back to one parse per helper when helpers cannot be parsed together (sloppy-mode code)", () => {
+    const make = (n: number) =>
+      new Function(`return {
+        forward(q) { return this.a(q) + this.b(q); },
+        a(q) { with (q) { return length + ${n}; } },
+        b(q) { return q.length; },
+      };`)() as object;
+    const details = computeCodeSignatureDetails(make(1), { strategy: "ast-deps", method: "forward" });
+    expect(details.methods.map((m) => m.name)).toEqual(["forward", "a", "b"]);
+    expect(details.methods.every((m) => m.hash !== null)).toBe(true);
+    expect(computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" })).not.toBe(
+      details.signature,
+    );
+  });
+
+  it("hashes what runs: a method deleted from the prototype is not followed", () => {
+    const Qa = load<{ prototype: Record<string, unknown> }>(
+      `class Qa { forward() { return this.helper?.() ?? 0; } helper() { return 1; } }`,
+    );
+    expect(
+      computeCodeSignatureDetails(Qa, { strategy: "ast-deps", method: "forward" }).methods.map((m) => m.name),
+    ).toEqual(["forward", "helper"]);
+    const Fresh = load<{ prototype: Record<string, unknown> }>(
+      `class Qa { forward() { return this.helper?.() ?? 0; } helper() { return 1; } }`,
+    );
+    delete Fresh.prototype.helper;
+    expect(
+      computeCodeSignatureDetails(Fresh, { strategy: "ast-deps", method: "forward" }).methods.map(
+        (m) => m.name,
+      ),
+    ).toEqual(["forward"]);
+  });
+
   it("reads ES5-style prototypes from property descriptors", () => {
     const make = (n: number) => {
       const Ctor = function Legacy() {} as unknown as { prototype: Record<string, unknown> };

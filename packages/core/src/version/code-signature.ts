@@ -5,6 +5,7 @@ import {
   memberLevels,
   memberReferences,
   parseFunction,
+  preloadMembers,
 } from "./class-members";
 import { canonicalizeFunction, functionSource, unwrapFunction } from "./function-source";
 import { shortHash, shortHashOf } from "./hash";
@@ -174,7 +175,10 @@ function sourceSignature(resolved: ResolvedTarget): CodeSignatureDetails {
   return { signature: hash, strategy: "source", methods: [{ name: resolved.name, hash }], unavailable: null };
 }
 
-/** The canonical text of the instrumented method, preferring its declaration in the class source. */
+/**
+ * The instrumented method as the hierarchy resolves it, so its level (where `super.x` starts) is known; a
+ * method not reachable by name (a symbol key) is parsed on its own.
+ */
 function rootMember(resolved: ResolvedTarget, levels: readonly MemberLevel[] | null): Member | null {
   if (levels && resolved.key !== null) {
     const found = lookup(levels, 0, resolved.key, true);
@@ -187,21 +191,23 @@ function rootMember(resolved: ResolvedTarget, levels: readonly MemberLevel[] | n
     level: 0,
     canonical: parsed ? canonicalizeFunction(parsed) : null,
     fn: parsed ? parsed.fn : null,
+    text: parsed ? parsed.text : null,
   };
 }
 
 /**
- * Members `name` resolves to, searching from `fromLevel` the way property lookup does. A call resolves to
- * whatever is found (method, field or getter); a plain read only counts when it hits an accessor, since
- * reading a method without calling it runs none of its code.
+ * Members `name` resolves to, searching levels `fromLevel` up to (not including) `toLevel` the way property
+ * lookup does. A call resolves to whatever is found (method, field or getter); a plain read only counts when
+ * it hits an accessor, since reading a method without calling it runs none of its code.
  */
 function lookup(
   levels: readonly MemberLevel[],
   fromLevel: number,
   name: string,
   isCall: boolean,
+  toLevel: number = levels.length,
 ): readonly Member[] {
-  for (let index = fromLevel; index < levels.length; index++) {
+  for (let index = fromLevel; index < Math.min(toLevel, levels.length); index++) {
     const members = levels[index]!.get(name);
     if (!members) continue;
     if (isCall) {
@@ -219,7 +225,8 @@ function memberHash(member: Member): string | null {
 
 function astSignature(resolved: ResolvedTarget, followDependencies: boolean): CodeSignatureDetails {
   const strategy = followDependencies ? "ast-deps" : "ast";
-  // `ast` needs only the method's own source; `ast-deps` reads the whole hierarchy (private members included).
+  // `ast` needs only the method's own source; `ast-deps` resolves the `this.x` references it finds level by
+  // level, parsing only the members reached (and a class body only for `#private` members and fields).
   const levels = followDependencies && resolved.holder ? memberLevels(resolved.holder, resolved.side) : null;
   const root = rootMember(resolved, levels);
   if (!root || root.canonical === null) {
@@ -240,14 +247,19 @@ function astSignature(resolved: ResolvedTarget, followDependencies: boolean): Co
   while (queue.length > 0) {
     const member = queue.shift()!;
     if (!member.fn) continue;
-    for (const reference of memberReferences(member.fn)) {
-      const from = reference.viaSuper ? member.level + 1 : 0;
-      for (const target of lookup(levels, from, reference.name, reference.isCall)) {
+    const reached = queue.length;
+    for (const reference of memberReferences(member.fn, member.text)) {
+      // `#x` is bound to the class whose body holds the reference, not found by dispatch from the instance.
+      const isPrivate = reference.name.startsWith("#");
+      const from = reference.viaSuper ? member.level + 1 : isPrivate ? member.level : 0;
+      const to = isPrivate ? member.level + 1 : levels.length;
+      for (const target of lookup(levels, from, reference.name, reference.isCall, to)) {
         if (visited.has(target)) continue;
         visited.add(target);
         queue.push(target);
       }
     }
+    preloadMembers(queue.slice(reached));
   }
   const dependencies = [...visited]
     .filter((member) => member !== root)

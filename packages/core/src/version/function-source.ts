@@ -11,7 +11,7 @@ export const ORIGINAL_FUNCTION: unique symbol = Symbol.for("streamll.instrumente
 /** How a piece of function source parsed. */
 export type ParsedFunction =
   /** A `function`, arrow function or `class` (as written, or as an expression). */
-  | { readonly form: "expression"; readonly node: Node; readonly fn: Node }
+  | { readonly form: "expression"; readonly node: Node; readonly fn: Node; readonly text: string }
   /** A method, getter, setter or constructor: the shape `Function.prototype.toString` gives methods. */
   | {
       readonly form: "member";
@@ -19,6 +19,8 @@ export type ParsedFunction =
       readonly key: Node;
       readonly computed: boolean;
       readonly fn: Node;
+      /** The text that was parsed (the source inside a wrapper): node offsets index into it. */
+      readonly text: string;
     };
 
 type NodeRecord = Node & Record<string, unknown>;
@@ -76,17 +78,40 @@ export function parseFunctionSource(source: string): ParsedFunction | null {
       const parsed = parseAsClassMember(source, options) ?? parseAsExpression(source, options);
       if (parsed) return parsed;
     }
-    const inObject = tryParse(`({${source}\n})`, options);
+    const objectText = `({${source}\n})`;
+    const inObject = tryParse(objectText, options);
     const objectExpression = inObject ? singleExpression(inObject) : null;
     const properties = objectExpression?.properties as NodeRecord[] | undefined;
     if (properties?.length === 1) {
       const property = properties[0]!;
       if (property.type === "Property" && (property.method === true || property.kind !== "init")) {
-        return memberOf(property);
+        return memberOf(property, objectText);
       }
     }
   }
   return null;
+}
+
+/**
+ * Parses several method sources (each as `toString` prints a method) in one parser run: a parse has a fixed
+ * cost that dominates for the short helpers `ast-deps` follows. Null unless every source came back as one
+ * method, in order; callers then parse the sources one by one.
+ */
+export function parseMethodSources(sources: readonly string[]): ParsedFunction[] | null {
+  if (sources.some((source) => EXPRESSION_START.test(source))) return null;
+  // Each source on its own lines: a method ends with `}`, so no element can run into the next.
+  const text = `(class {\n${sources.join("\n")}\n})`;
+  const program = tryParse(text, { ...BASE_OPTIONS, sourceType: "script" });
+  const classExpression = program ? singleExpression(program) : null;
+  const members = (classExpression?.body as NodeRecord | undefined)?.body as NodeRecord[] | undefined;
+  if (members?.length !== sources.length) return null;
+  const parsed: ParsedFunction[] = [];
+  for (const member of members) {
+    const result = member.type === "MethodDefinition" ? memberOf(member, text) : null;
+    if (!result) return null;
+    parsed.push(result);
+  }
+  return parsed;
 }
 
 /** How functions, arrows and classes print; methods print as `name(…) {…}`, `async name…`, `get name…`. */
@@ -94,7 +119,8 @@ const EXPRESSION_START =
   /^(?:async\s*)?(?:function\b|class\b|\(|[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*\s*=>)/u;
 
 function parseAsExpression(source: string, options: Options): ParsedFunction | null {
-  const program = tryParse(`(${source}\n)`, options);
+  const text = `(${source}\n)`;
+  const program = tryParse(text, options);
   const expression = program ? singleExpression(program) : null;
   if (
     expression &&
@@ -102,29 +128,33 @@ function parseAsExpression(source: string, options: Options): ParsedFunction | n
       expression.type === "ArrowFunctionExpression" ||
       expression.type === "ClassExpression")
   ) {
-    return { form: "expression", node: expression, fn: expression };
+    return { form: "expression", node: expression, fn: expression, text };
   }
   return null;
 }
 
 function parseAsClassMember(source: string, options: Options): ParsedFunction | null {
-  const program = tryParse(`(class {${source}\n})`, options);
+  const text = `(class {${source}\n})`;
+  const program = tryParse(text, options);
   const classExpression = program ? singleExpression(program) : null;
   const members = (classExpression?.body as NodeRecord | undefined)?.body as NodeRecord[] | undefined;
   if (members?.length !== 1) return null;
   const member = members[0]!;
-  return member.type === "MethodDefinition" ? memberOf(member) : null;
+  return member.type === "MethodDefinition" ? memberOf(member, text) : null;
 }
 
-/** Builds the member form from a `MethodDefinition` (class) or method `Property` (object literal). */
-export function memberOf(node: NodeRecord): ParsedFunction | null {
+/**
+ * Builds the member form from a `MethodDefinition` (class) or method `Property` (object literal) parsed from
+ * `text`.
+ */
+export function memberOf(node: NodeRecord, text: string): ParsedFunction | null {
   const value = node.value;
   if (!isNode(value)) return null;
   const rawKind = node.kind;
   const kind = rawKind === "get" || rawKind === "set" ? rawKind : "method";
   const key = node.key;
   if (!isNode(key)) return null;
-  return { form: "member", kind, key, computed: node.computed === true, fn: value };
+  return { form: "member", kind, key, computed: node.computed === true, fn: value, text };
 }
 
 /**

@@ -1,9 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StreamllEvent, streamllEventSchema } from "../event-schema";
+import { COMPARE_REPORT_FORMAT_VERSION, compareEventFiles } from "./compare/compare-versions";
+import { runCli } from "./compare/run-cli";
+import { GIT_COMMIT_ENV_VARS } from "./git-commit";
 
 /**
  * Runs every ```sql block of docs/guides/version-tracking.md, in order and in one DuckDB connection, against a
@@ -218,18 +222,78 @@ const EXPECTATIONS: Record<string, (rows: Row[]) => void> = {
   },
 };
 
+/** Fenced code blocks of a Markdown text: info string (language) and body, by CommonMark's fence rules. */
+function fencedBlocks(markdown: string): { info: string; body: string }[] {
+  const blocks: { info: string; body: string }[] = [];
+  const lines = markdown.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)/.exec(lines[i]!);
+    if (!open) continue;
+    const fence = open[1]!;
+    const body: string[] = [];
+    let j = i + 1;
+    while (j < lines.length && !new RegExp(`^ {0,3}${fence[0]}{${fence.length},}\\s*$`).test(lines[j]!)) {
+      body.push(lines[j]!);
+      j++;
+    }
+    blocks.push({ info: open[2]!.toLowerCase(), body: body.join("\n") });
+    i = j;
+  }
+  return blocks;
+}
+
+/** Languages that mean "a query someone will run": every such block must be executed here. */
+const QUERY_LANGUAGES = new Set(["sql", "duckdb", "psql", "postgresql", "mysql", "sqlite"]);
+
 function sqlBlocks(markdown: string): { name: string; sql: string }[] {
-  return [...markdown.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => {
-    const sql = match[1]!;
-    const name = /^-- name: ([\w-]+)/m.exec(sql)?.[1] ?? "(unnamed)";
-    return { name, sql };
-  });
+  return fencedBlocks(markdown)
+    .filter((block) => QUERY_LANGUAGES.has(block.info))
+    .map((block) => {
+      const name = /^-- name: ([\w-]+)/m.exec(block.body)?.[1] ?? "(unnamed)";
+      return { name, sql: block.body };
+    });
+}
+
+/** Every Markdown file of the docs and the package READMEs. */
+function documentationFiles(): string[] {
+  const root = fileURLToPath(new URL("../../../../", import.meta.url));
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".md")) files.push(path);
+    }
+  };
+  walk(join(root, "docs"));
+  for (const pkg of readdirSync(join(root, "packages"))) {
+    const readme = join(root, "packages", pkg, "README.md");
+    if (existsSync(readme)) files.push(readme);
+  }
+  files.push(join(root, "README.md"));
+  return files.filter((file) => existsSync(file));
 }
 
 describe("docs/guides/version-tracking.md SQL", () => {
   it("has a tested expectation for every query, and every expectation has a query", () => {
     const names = sqlBlocks(readFileSync(GUIDE, "utf8")).map((block) => block.name);
     expect(names).toEqual(Object.keys(EXPECTATIONS));
+  });
+
+  it("finds every fenced block, whatever the fence style", () => {
+    const sample =
+      "```sql\nSELECT 1;\n```\n\n~~~SQL\nSELECT 2;\n~~~\n\n````duckdb\nSELECT '```';\n````\n```text\nno\n```\n";
+    expect(sqlBlocks(sample).map((block) => block.sql)).toEqual(["SELECT 1;", "SELECT 2;", "SELECT '```';"]);
+  });
+
+  it("no other document holds a query block that this test does not run", () => {
+    const guide = fileURLToPath(GUIDE);
+    const files = documentationFiles();
+    expect(files).toContain(guide);
+    const elsewhere = files
+      .filter((file) => file !== guide)
+      .filter((file) => sqlBlocks(readFileSync(file, "utf8")).length > 0);
+    expect(elsewhere).toEqual([]);
   });
 
   it("runs every query against a generated events.jsonl with DuckDB", async () => {
@@ -246,5 +310,45 @@ describe("docs/guides/version-tracking.md SQL", () => {
     } finally {
       connection.closeSync();
     }
+  });
+});
+
+/** The key structure of a JSON value: objects by sorted keys, arrays by their first element. */
+function shape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.length === 0 ? [] : [shape(value[0])];
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, shape((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return "value";
+}
+
+describe("docs/guides/version-tracking.md claims", () => {
+  it("the --json example has exactly the fields `streamll compare --json` prints", async () => {
+    const example = fencedBlocks(readFileSync(GUIDE, "utf8")).find(
+      (block) => block.info === "json" && block.body.includes('"format_version"'),
+    );
+    expect(example).toBeDefined();
+    const documented = JSON.parse(example!.body) as Record<string, unknown>;
+    expect(documented.format_version).toBe(COMPARE_REPORT_FORMAT_VERSION);
+    let stdout = "";
+    const status = await runCli(["compare", fixture, "--json"], {
+      stdout: (text) => (stdout += text),
+      stderr: () => {},
+    });
+    expect(status).toBe(0);
+    const printed = JSON.parse(stdout) as Record<string, unknown>;
+    expect(printed).toEqual(JSON.parse(JSON.stringify(await compareEventFiles([fixture]))));
+    expect(shape(documented)).toEqual(shape(printed));
+  });
+
+  it("lists the CI/CD commit variables the code reads, in the order it reads them", () => {
+    const guide = readFileSync(GUIDE, "utf8");
+    const item = /Without a repository[\s\S]*?\n4\. /.exec(guide)?.[0] ?? "";
+    const documented = [...item.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((match) => match[1]);
+    expect(documented).toEqual([...GIT_COMMIT_ENV_VARS]);
   });
 });

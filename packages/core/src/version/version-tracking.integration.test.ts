@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { streamllEventSchema } from "../event-schema";
 import { instrument } from "../instrument";
-import { configure, shutdown } from "../runtime";
+import { configure, flush, shutdown } from "../runtime";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
+import { MemorySink } from "../sinks/memory-sink";
 import { computeCodeSignature } from "./code-signature";
 import { compareEventFiles } from "./compare/compare-versions";
 import { runCli } from "./compare/run-cli";
@@ -25,7 +26,10 @@ afterAll(() => {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-// Two releases of the module "Qa": the second adds a 4 ms lookup before answering.
+// Two releases of the module "Qa": the second adds a 30 ms lookup before answering. The slowdown is several
+// times the base latency so that event-loop stalls on a loaded machine (which hit every version alike, as
+// all four modules run concurrently) cannot hide it.
+const SLOWDOWN_MS = 30;
 const QaV1 = class Qa {
   async forward(question: string): Promise<string> {
     await sleep(4);
@@ -39,12 +43,14 @@ const QaV2 = class Qa {
     return question.trim();
   }
   async lookup(question: string): Promise<number> {
-    await sleep(4);
+    await sleep(SLOWDOWN_MS);
     return question.length;
   }
 };
 
-// The control: "Summarize" changes its code but not its speed.
+// The control: "Summarize" changes its code but not its speed. Both versions start their 4 ms timer in the same
+// tick of every round, so they see the same stalls; the 5 % minimum effect keeps the tiny, order-dependent
+// differences (alternated every round) from ever being flagged.
 const SummarizeV1 = class Summarize {
   async forward(text: string): Promise<string> {
     await sleep(4);
@@ -58,7 +64,7 @@ const SummarizeV2 = class Summarize {
   }
 };
 
-const ROUNDS = 40;
+const ROUNDS = 30;
 
 describe("version change detection end to end", () => {
   it("records both versions and streamll compare flags only the slowdown", async () => {
@@ -125,8 +131,15 @@ describe("version change detection end to end", () => {
     const qa = report.comparisons.find((comparison) => comparison.module === "Qa")!;
     expect(qa).toMatchObject({ baseline: signatures.qa1, candidate: signatures.qa2 });
     expect(qa.duration).toMatchObject({ verdict: "regression", n_baseline: ROUNDS, n_candidate: ROUNDS });
-    expect(qa.duration.relative_change!).toBeGreaterThan(0.3);
+    // Timers never fire early by more than the clock's rounding, so the slow version's median is at least
+    // the base sleep plus the injected lookup.
+    expect(qa.duration.p50_candidate!).toBeGreaterThan(SLOWDOWN_MS + 3);
+    expect(qa.duration.relative_change!).toBeGreaterThan(1);
+    expect(qa.duration.probability_slower!).toBeGreaterThan(0.8);
+    expect(qa.duration.p_adjusted!).toBeLessThan(0.001);
     const control = report.comparisons.find((comparison) => comparison.module === "Summarize")!;
+    expect(control).toMatchObject({ baseline: signatures.sum1, candidate: signatures.sum2 });
+    expect(control.duration).toMatchObject({ n_baseline: ROUNDS, n_candidate: ROUNDS });
     expect(control.duration.verdict).toBe("no-significant-change");
     expect(control.error_rate.verdict).toBe("no-significant-change");
 
@@ -138,7 +151,96 @@ describe("version change detection end to end", () => {
     });
     expect(status).toBe(1);
     expect(output).toContain(`Qa: ${signatures.qa1} -> ${signatures.qa2}`);
+    expect(output).toContain(`n = ${ROUNDS} vs ${ROUNDS}, Mann-Whitney U`);
     expect(output.match(/REGRESSION/g)).toHaveLength(1);
+    const lines = output.split("\n");
+    const qaHeader = lines.findIndex((line) => line.trim() === `Qa: ${signatures.qa1} -> ${signatures.qa2}`);
+    expect(lines[qaHeader + 1]).toMatch(/^\s+duration .*REGRESSION$/);
+  });
+});
+
+describe("version fields through instrument()", () => {
+  class Writer {
+    async forward(topic: string): Promise<string> {
+      return `about ${topic}`;
+    }
+    async fail(): Promise<never> {
+      throw new Error("upstream timed out");
+    }
+    async *stream(topic: string): AsyncGenerator<string> {
+      yield "about ";
+      yield topic;
+    }
+  }
+
+  it("is off by default: no version events and null fields", async () => {
+    const sink = new MemorySink();
+    configure({ sinks: [sink] });
+    await instrument(new Writer()).forward("x");
+    await flush(2_000);
+    expect(sink.events.map((event) => event.event_type)).toEqual(["start", "end"]);
+    for (const event of sink.events) {
+      expect([event.module_version, event.code_signature, event.git_commit]).toEqual([null, null, null]);
+    }
+    await shutdown(2_000);
+  });
+
+  it("one option turns it on: start, end, error and token events carry the three fields; one version event per pair", async () => {
+    const sink = new MemorySink();
+    configure({
+      sinks: [sink],
+      versionTracking: { gitCommit: "abc1234-dirty", moduleVersion: "writer@3.1.0" },
+    });
+    // Many instances and concurrent first calls: still one version event per (module, code_signature).
+    const writers = Array.from({ length: 5 }, () =>
+      instrument(new Writer(), { methods: ["forward", "fail", "stream"] }),
+    );
+    await Promise.all(writers.map((writer) => writer.forward("a")));
+    await Promise.all(writers.map((writer) => writer.fail().catch(() => "failed")));
+    for (const writer of writers) {
+      const chunks: string[] = [];
+      for await (const chunk of writer.stream("b")) chunks.push(chunk);
+      expect(chunks.join("")).toBe("about b");
+    }
+    await flush(2_000);
+    const events = sink.events;
+    const signatureOf = (method: string) => computeCodeSignature(Writer, { method });
+    const expected = new Map([
+      ["forward", signatureOf("forward")],
+      ["fail", signatureOf("fail")],
+      ["stream", signatureOf("stream")],
+    ]);
+    expect(new Set(expected.values()).size).toBe(3);
+    const kinds = new Set(events.map((event) => event.event_type));
+    for (const kind of ["version", "start", "end", "error", "token"]) expect(kinds).toContain(kind);
+    for (const event of events) {
+      expect(event.code_signature).toBe(expected.get(event.method_name!));
+      expect(event.module_version).toBe("writer@3.1.0");
+      expect(event.git_commit).toBe("abc1234-dirty");
+    }
+    const versionEvents = events.filter((event) => event.event_type === "version");
+    expect(versionEvents.map((event) => event.method_name).sort()).toEqual(["fail", "forward", "stream"]);
+    // Ordinary events stay small: the mapping is only in the version event.
+    for (const event of events.filter((e) => e.event_type !== "version")) {
+      expect(event.data).not.toHaveProperty("strategy");
+      expect(event.data).not.toHaveProperty("methods");
+      expect(event.data).not.toHaveProperty("dependencies");
+    }
+    for (const version of versionEvents) {
+      expect(Object.keys(version.data).sort()).toEqual(
+        [
+          "code_signature",
+          "dependencies",
+          "git_commit",
+          "methods",
+          "module_version",
+          "package",
+          "runtime",
+          "strategy",
+        ].sort(),
+      );
+    }
+    await shutdown(2_000);
   });
 });
 

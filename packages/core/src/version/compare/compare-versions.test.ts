@@ -260,6 +260,62 @@ describe("compareEvents: comparisons", () => {
     expect(compareEvents(all, { module: "sum" }).versions.every((v) => v.module === "sum")).toBe(true);
   });
 
+  it("does not call it a regression or an improvement when the median and the rank test disagree", () => {
+    const call = (signature: string, duration_ms: number, second: number) => ({
+      module_name: "qa",
+      code_signature: signature,
+      timestamp: `2026-11-27T06:${signature === "v1" ? "00" : "05"}:${String(second % 60).padStart(2, "0")}.000Z`,
+      event_type: "end",
+      data: { duration_ms },
+    });
+    // Baseline 1..60 ms (median 30.5). Candidate: a faster median (28 ms) but 29 calls at 1 s, so a random
+    // candidate call is slower than a random baseline call 72 % of the time.
+    const baseline = Array.from({ length: 60 }, (_, i) => call("v1", i + 1, i));
+    const candidate = Array.from({ length: 60 }, (_, i) => call("v2", i < 31 ? 28 : 1000, i));
+    const { duration } = compareEvents([...baseline, ...candidate]).comparisons[0]!;
+    expect(duration.relative_change!).toBeCloseTo(28 / 30.5 - 1, 10);
+    expect(duration.probability_slower!).toBeCloseTo((31 * 27.5 + 29 * 60) / 3600, 10);
+    expect(duration.p_adjusted!).toBeLessThan(0.001);
+    expect(duration.verdict).toBe("no-significant-change");
+  });
+
+  it("matches a hand calculation of U, z and p", () => {
+    // a = 1..10, b = 6..15. U counts the pairs where b's value is larger (ties half): 5 * 10 for a = 1..5,
+    // then 9.5 + 8.5 + 7.5 + 6.5 + 5.5 for a = 6..10, so U = 87.5 (also counted below).
+    const a = Array.from({ length: 10 }, (_, i) => i + 1);
+    const b = Array.from({ length: 10 }, (_, i) => i + 6);
+    let u = 0;
+    for (const x of a) for (const y of b) u += y > x ? 1 : y === x ? 0.5 : 0;
+    // 5 tied pairs of values (6..10 appear twice): tie term 5 * (2^3 - 2) = 30.
+    const variance = ((10 * 10) / 12) * (21 - 30 / (20 * 19));
+    const z = (u - 50 - 0.5) / Math.sqrt(variance);
+    const report = compareEvents([
+      ...a.map((ms, i) => ({
+        module_name: "m",
+        code_signature: "a",
+        timestamp: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z`,
+        event_type: "end",
+        data: { duration_ms: ms },
+      })),
+      ...b.map((ms, i) => ({
+        module_name: "m",
+        code_signature: "b",
+        timestamp: `2026-01-01T00:01:${String(i).padStart(2, "0")}Z`,
+        event_type: "end",
+        data: { duration_ms: ms },
+      })),
+    ]);
+    const { duration } = report.comparisons[0]!;
+    expect(u).toBe(87.5);
+    expect(duration.u).toBe(u);
+    expect(duration.z!).toBeCloseTo(z, 10);
+    // variance = 100 / 12 * (21 - 30 / 380) = 174.342; z = (87.5 - 50 - 0.5) / 13.2039 = 2.80221;
+    // two-sided p = erfc(z / sqrt 2) = 0.0050754 (Python math.erfc).
+    expect(duration.z!).toBeCloseTo(2.80221, 4);
+    expect(duration.p_value!).toBeCloseTo(0.0050754, 6);
+    expect(report.format_version).toBe(1);
+  });
+
   it("applies Holm's correction across every test in the report", () => {
     const report = compareEvents([
       ...events({ module: "qa", signature: "v1", calls: 60, ms: 10, seed: 11, errorEvery: 20 }),

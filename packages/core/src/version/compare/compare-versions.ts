@@ -80,8 +80,20 @@ export interface VersionComparison {
   readonly error_rate: ErrorRateComparison;
 }
 
-/** Everything `streamll compare --json` prints. */
+/**
+ * The version of the `--json` report layout. Fields are only ever added within a version; a rename, removal
+ * or change of meaning increments it, so scripts can check it before reading the report.
+ */
+export const COMPARE_REPORT_FORMAT_VERSION = 1;
+
+/**
+ * Everything `streamll compare --json` prints (field by field in docs/guides/version-tracking.md). Durations
+ * are in milliseconds, rates and changes are fractions (0.2 = 20 %), and a value that could not be computed is
+ * null, never NaN.
+ */
 export interface CompareReport {
+  /** {@link COMPARE_REPORT_FORMAT_VERSION}. */
+  readonly format_version: typeof COMPARE_REPORT_FORMAT_VERSION;
   readonly files: readonly string[];
   readonly events: number;
   readonly invalid_lines: number;
@@ -173,6 +185,7 @@ function buildReport(
     };
   });
   return {
+    format_version: COMPARE_REPORT_FORMAT_VERSION,
     files: [...files],
     events: aggregator.events,
     invalid_lines: aggregator.invalid,
@@ -260,8 +273,11 @@ function durationComparison(
   if (tests.note !== null) verdict = "not-comparable";
   else if (test === null || pAdjusted === null) verdict = "insufficient-data";
   else if (pAdjusted < alpha && relative !== null && Math.abs(relative) >= minEffect) {
-    // Direction from the rank test itself, so the verdict cannot contradict the statistic it rests on.
-    verdict = test.probabilityGreater > 0.5 ? "regression" : "improvement";
+    // The rank test and the medians must agree on the direction: when they disagree (e.g. a faster median
+    // with a much slower tail) neither "slower" nor "faster" describes the change.
+    const slower = test.probabilityGreater > 0.5 && relative > 0;
+    const faster = test.probabilityGreater < 0.5 && relative < 0;
+    verdict = slower ? "regression" : faster ? "improvement" : "no-significant-change";
   } else verdict = "no-significant-change";
   return {
     test: "mann-whitney-u",
