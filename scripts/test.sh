@@ -36,7 +36,7 @@ fi
 step "tests"
 find packages apps -maxdepth 2 -name .vitest-report.json -delete
 status=0
-pnpm turbo run test --concurrency=2 --continue -- --reporter=default --reporter=json \
+pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json \
   --outputFile=.vitest-report.json || status=$?
 node scripts/test-summary.mjs || status=1
 exit "${status}"
