@@ -228,6 +228,24 @@ function trackVersion(
   if (data !== null) emitSpanEvent(span, "version", data);
 }
 
+/** The span of one instrumented call, child of the current span, with its version fields when tracking is on. */
+function openCallSpan(
+  meta: CallMeta,
+  original: Function,
+  receiver: unknown,
+  tracker: VersionTracker | null,
+): Span {
+  const span = createSpan(
+    getCurrentSpan(),
+    moduleNameOf(meta, receiver),
+    meta.methodName,
+    meta.operation,
+    meta.tags,
+  );
+  if (tracker !== null) trackVersion(tracker, span, original, meta, receiver);
+  return span;
+}
+
 /** The hot path of every instrumented call that is not an async generator function. */
 function callInstrumented(meta: CallMeta, original: Function, receiver: unknown, args: unknown[]): unknown {
   const runtime = getRuntime();
@@ -235,15 +253,7 @@ function callInstrumented(meta: CallMeta, original: Function, receiver: unknown,
   let span: Span;
   let startedAt: number;
   try {
-    span = createSpan(
-      getCurrentSpan(),
-      moduleNameOf(meta, receiver),
-      meta.methodName,
-      meta.operation,
-      meta.tags,
-    );
-    const tracker = runtime.config.versionTracker;
-    if (tracker !== null) trackVersion(tracker, span, original, meta, receiver);
+    span = openCallSpan(meta, original, receiver, runtime.config.versionTracker);
     // Emitted before the call runs, so the arguments are read as they were passed, sanitised once while encoding.
     emitSpanEventRaw(
       span,
@@ -303,15 +313,7 @@ function callStream(meta: CallMeta, original: Function, receiver: unknown, args:
   let span: Span;
   let start: JsonObject;
   try {
-    span = createSpan(
-      getCurrentSpan(),
-      moduleNameOf(meta, receiver),
-      meta.methodName,
-      meta.operation,
-      meta.tags,
-    );
-    const tracker = runtime.config.versionTracker;
-    if (tracker !== null) trackVersion(tracker, span, original, meta, receiver);
+    span = openCallSpan(meta, original, receiver, runtime.config.versionTracker);
     // Inputs are captured at call time: arguments may be mutated before the consumer starts iterating.
     start = startData(meta, runtime.config, args);
   } catch (error) {
