@@ -1,10 +1,11 @@
 import { defineConfig } from "tsup";
 
 export const config = defineConfig({
-  // `cli` is the `streamll` bin (streamll compare); only `index` is public API and gets type declarations.
-  entry: { index: "src/index.ts", cli: "src/cli.ts" },
+  // `cli` is the `streamll` bin (streamll compare) and needs no type declarations; `internal` holds helpers
+  // shared by streamll's own packages.
+  entry: { index: "src/index.ts", internal: "src/internal.ts", cli: "src/cli.ts" },
   format: ["esm", "cjs"],
-  dts: { entry: { index: "src/index.ts" } },
+  dts: { entry: { index: "src/index.ts", internal: "src/internal.ts" } },
   sourcemap: true,
   clean: true,
   target: "node22",

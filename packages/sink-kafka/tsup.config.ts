@@ -1,18 +1,33 @@
 import { defineConfig } from "tsup";
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/msk.ts", "src/confluent.ts", "src/event-hubs.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "node22",
-  // Cloud SDKs are optional peer dependencies, loaded at run time only by the adapter that needs them.
-  external: [
-    "@streamll/core",
-    "kafkajs",
-    "aws-msk-iam-sasl-signer-js",
-    "@aws-sdk/client-kafka",
-    "@azure/identity",
-  ],
-});
+// Cloud SDKs are optional peer dependencies, loaded at run time only by the adapter that needs them.
+const external = [
+  "@streamll/core",
+  "kafkajs",
+  "aws-msk-iam-sasl-signer-js",
+  "@aws-sdk/client-kafka",
+  "@azure/identity",
+];
+
+export default defineConfig([
+  {
+    entry: ["src/index.ts", "src/msk.ts", "src/confluent.ts", "src/event-hubs.ts"],
+    format: ["esm", "cjs"],
+    dts: true,
+    sourcemap: true,
+    // Both builds run at once: the bin's files are kept out of this one's clean-up.
+    clean: ["!cli.js", "!cli.js.map"],
+    target: "node22",
+    external,
+  },
+  {
+    // The `streamll-kafka` bin: ESM only, no type declarations (it is not an import path).
+    entry: ["src/cli.ts"],
+    format: ["esm"],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: "node22",
+    external,
+  },
+]);

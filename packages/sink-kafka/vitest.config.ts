@@ -6,7 +6,11 @@ export default defineConfig({
     // Tests run against the core's source so a core change needs no rebuild to be tested here.
     alias: [
       {
-        find: "@streamll/core",
+        find: "@streamll/core/internal",
+        replacement: fileURLToPath(new URL("../core/src/internal.ts", import.meta.url)),
+      },
+      {
+        find: /^@streamll\/core$/,
         replacement: fileURLToPath(new URL("../core/src/index.ts", import.meta.url)),
       },
       // The examples import the package by its public name, exactly as the docs show them.

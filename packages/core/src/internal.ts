@@ -1,0 +1,7 @@
+/**
+ * Helpers shared by streamll's own packages (the sink packages' command-line tools). Not part of the public
+ * API: no semver guarantee, may change in any release.
+ *
+ * @packageDocumentation
+ */
+export { type CliIo, createProcessIo, OUTPUT_CLOSED } from "./cli-io";

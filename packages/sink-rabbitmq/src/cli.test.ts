@@ -1,0 +1,292 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
+import type { CliIo } from "@streamll/core/internal";
+import type { ChannelModel } from "amqplib";
+import amqp from "amqplib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BROKER_HOST, BROKER_PORT, skipWithoutBroker, waitUntil } from "./__fixtures__/broker";
+import { makeEvent, testId } from "./__fixtures__/events";
+import { LISTENING_PREFIX, main } from "./cli-main";
+import { RabbitMQSink } from "./rabbitmq-sink";
+
+const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+const built = existsSync(CLI);
+const childCase = built || process.env.CI === "true";
+const URL_ = `amqp://guest:guest@${BROKER_HOST}:${BROKER_PORT}`;
+const quiet = { warn: () => {} };
+
+interface Tail {
+  readonly done: Promise<number>;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+}
+
+/** Starts `main` with captured output and resolves once its queue is bound. */
+async function startMain(
+  argv: string[],
+  env: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<Tail> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env,
+    ...(signal === undefined ? {} : { signal }),
+  };
+  const done = main(argv, io);
+  let finished = false;
+  void done.then(() => (finished = true));
+  await waitUntil(() => stderr.includes(LISTENING_PREFIX) || finished, 10_000, "the tail to listen");
+  return { done, stdout: () => stdout, stderr: () => stderr };
+}
+
+async function runMain(argv: string[], env: Record<string, string> = {}) {
+  const tail = await startMain(argv, env);
+  const status = await tail.done;
+  return { status, stdout: tail.stdout(), stderr: tail.stderr() };
+}
+
+/** Starts the built bin and resolves once its queue is bound. */
+async function startChild(argv: string[]): Promise<Tail> {
+  const child: ChildProcess = spawn(process.execPath, [CLI, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const done = new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve(code ?? -1));
+  });
+  let finished = false;
+  void done.then(() => (finished = true));
+  await waitUntil(() => stderr.includes(LISTENING_PREFIX) || finished, 10_000, "the bin to listen");
+  return { done, stdout: () => stdout, stderr: () => stderr };
+}
+
+const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => line !== "");
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// Two releases of one module: the second adds a 30 ms lookup. Both run concurrently in every round so a
+// stall of the machine slows both alike.
+const QaV1 = class Qa {
+  async forward(question: string): Promise<string> {
+    await sleep(4);
+    return question.trim();
+  }
+};
+const QaV2 = class Qa {
+  async forward(question: string): Promise<string> {
+    await sleep(4);
+    await this.lookup();
+    return question.trim();
+  }
+  async lookup(): Promise<void> {
+    await sleep(30);
+  }
+};
+const ROUNDS = 16;
+// One version event per version plus a start and an end per call.
+const EVENTS = 2 + ROUNDS * 2 * 2;
+const FAST = computeCodeSignature(QaV1, { method: "forward" });
+const SLOW = computeCodeSignature(QaV2, { method: "forward" });
+
+function expectSlowdownFlagged(jsonl: string): void {
+  const events = lines(jsonl).map((line) => JSON.parse(line) as unknown);
+  expect(events).toHaveLength(EVENTS);
+  const report = compareEvents(events);
+  expect(report.invalid_lines).toBe(0);
+  expect(report.versions.filter((v) => v.module === "Qa").map((v) => v.code_signature)).toEqual([FAST, SLOW]);
+  const qa = report.comparisons.find((comparison) => comparison.module === "Qa");
+  expect(qa).toMatchObject({ baseline: FAST, candidate: SLOW });
+  expect(qa?.duration).toMatchObject({ verdict: "regression", n_baseline: ROUNDS, n_candidate: ROUNDS });
+}
+
+describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker", () => {
+  let admin: ChannelModel;
+  const exchanges: string[] = [];
+  const exchangeName = (prefix: string) => {
+    const name = `streamll_test_${prefix}_${testId().replace(/[^A-Za-z0-9]/g, "x")}`;
+    exchanges.push(name);
+    return name;
+  };
+  let versions: string;
+  let fromMain: { status: number; stdout: string; stderr: string };
+  let fromChild: { status: number; stdout: string; stderr: string } | undefined;
+
+  beforeAll(async () => {
+    admin = await amqp.connect(URL_);
+    versions = exchangeName("cli_versions");
+    // Both tails bind their own queue before anything is published: each sees every event.
+    const tail = await startMain(["tail", "--url", URL_, "--exchange", versions, "--idle-ms", "1500"]);
+    const child = childCase
+      ? await startChild(["tail", "--url", URL_, "--exchange", versions, "--max", String(EVENTS)])
+      : undefined;
+    configure({
+      sinks: [
+        {
+          sink: new RabbitMQSink({ url: URL_, exchange: versions, logger: quiet }),
+          delivery: { flushIntervalMs: 20 },
+        },
+      ],
+      versionTracking: { gitCommit: "abc1234", moduleVersion: "qa-service@2.0.0" },
+      includeInputs: false,
+      includeOutputs: false,
+    });
+    const modules = [QaV1, QaV2].map((Module) => instrument(new Module()));
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? modules : [...modules].reverse();
+      await Promise.all(order.map((module) => module.forward(`question ${round}`)));
+    }
+    await shutdown(5_000);
+    fromMain = { status: await tail.done, stdout: tail.stdout(), stderr: tail.stderr() };
+    if (child) fromChild = { status: await child.done, stdout: child.stdout(), stderr: child.stderr() };
+  });
+
+  afterAll(async () => {
+    const channel = await admin.createChannel();
+    for (const exchange of exchanges) await channel.deleteExchange(exchange);
+    await admin.close();
+  });
+
+  it("prints every published event until idle, and streamll compare flags the slower version", () => {
+    expect(fromMain.status).toBe(0);
+    expect(fromMain.stderr).toContain(`printed ${EVENTS} events\n`);
+    expectSlowdownFlagged(fromMain.stdout);
+  });
+
+  it.skipIf(!childCase)("works as the built bin in a pipe, exiting after --max events", () => {
+    expect(fromChild?.stderr).toContain(`exits after ${EVENTS} events or after 2000 ms without one`);
+    expect(fromChild?.stderr).toContain(`printed ${EVENTS} events\n`);
+    expect(fromChild?.status).toBe(0);
+    expectSlowdownFlagged(fromChild?.stdout ?? "");
+  });
+
+  it("follows --binding, prints the body as is, re-serialises multi-line JSON and skips malformed messages", async () => {
+    const exchange = exchangeName("cli_bindings");
+    const tail = await startMain([
+      "tail",
+      "--url",
+      URL_,
+      "--exchange",
+      exchange,
+      "--binding",
+      "streamll.Keep.*",
+      "--binding",
+      "streamll.Also.end",
+      "--max",
+      "3",
+    ]);
+    const channel = await admin.createChannel();
+    const first = JSON.stringify(makeEvent({ module_name: "Keep", data: { seq: 0 } }));
+    const pretty = makeEvent({ module_name: "Also", event_type: "end", data: { seq: 2 } });
+    channel.publish(exchange, "streamll.Other.start", Buffer.from(JSON.stringify(makeEvent())));
+    channel.publish(exchange, "streamll.Keep.start", Buffer.from(first));
+    channel.publish(exchange, "streamll.Keep.start", Buffer.from("{not json"));
+    channel.publish(exchange, "streamll.Also.start", Buffer.from(JSON.stringify(makeEvent())));
+    channel.publish(
+      exchange,
+      "streamll.Keep.end",
+      Buffer.from(JSON.stringify(makeEvent({ data: { seq: 1 } }))),
+    );
+    channel.publish(exchange, "streamll.Also.end", Buffer.from(JSON.stringify(pretty, null, 2)));
+    await channel.close();
+    expect(await tail.done).toBe(0);
+    const printed = lines(tail.stdout());
+    expect(printed).toHaveLength(3);
+    expect(printed[0]).toBe(first);
+    expect(printed.map((line) => (JSON.parse(line) as { data: { seq: number } }).data.seq)).toEqual([
+      0, 1, 2,
+    ]);
+    expect(JSON.parse(printed[2]!)).toEqual(pretty);
+    expect(tail.stderr()).toMatch(
+      /skipped a message \(routing key streamll\.Keep\.start\): input is not valid JSON/,
+    );
+    expect(tail.stderr()).toContain("printed 3 events, skipped 1 malformed message\n");
+  });
+
+  it("with --idle-ms 0 keeps listening until interrupted, then ends with status 0", async () => {
+    const exchange = exchangeName("cli_interrupt");
+    const controller = new AbortController();
+    const tail = await startMain(
+      ["tail", "--url", URL_, "--exchange", exchange, "--idle-ms", "0"],
+      {},
+      controller.signal,
+    );
+    expect(tail.stderr()).toContain("exits on Ctrl-C");
+    const channel = await admin.createChannel();
+    channel.publish(exchange, "streamll.Qa.start", Buffer.from(JSON.stringify(makeEvent())));
+    await waitUntil(() => lines(tail.stdout()).length === 1, 10_000, "the event");
+    controller.abort("interrupted");
+    expect(await tail.done).toBe(0);
+    expect(tail.stderr()).toContain("printed 1 event\n");
+    // The exclusive queue went with the connection: the exchange has nothing bound any more.
+    const unroutable = new Promise<boolean>((resolve) => {
+      channel.once("return", () => resolve(true));
+      setTimeout(() => resolve(false), 1_000);
+    });
+    channel.publish(exchange, "streamll.Qa.end", Buffer.from("{}"), { mandatory: true });
+    expect(await unroutable).toBe(true);
+    await channel.close();
+  });
+
+  it("never prints a password, whether from the URL or from --password-env", async () => {
+    const secret = "wrong-Pa55word-for-streamll";
+    const fromUrl = await runMain(["tail", "--url", `amqp://guest:${secret}@${BROKER_HOST}:${BROKER_PORT}`]);
+    expect(fromUrl.status).toBe(1);
+    expect(fromUrl.stderr).toMatch(/^streamll-rabbitmq: cannot connect to amqp:\/\/127\.0\.0\.1:5672\//);
+    expect(fromUrl.stderr).not.toContain(secret);
+
+    const fromEnv = await runMain(
+      ["tail", "--url", `amqp://guest@${BROKER_HOST}:${BROKER_PORT}`, "--password-env", "AMQP_PASSWORD"],
+      { AMQP_PASSWORD: secret },
+    );
+    expect(fromEnv.status).toBe(1);
+    expect(fromEnv.stderr).not.toContain(secret);
+
+    const malformed = await runMain(["tail", "--url", `amqp//guest:${secret}@host`]);
+    expect(malformed.status).toBe(2);
+    expect(malformed.stderr).not.toContain(secret);
+    const positional = await runMain(["tail", `amqp://guest:${secret}@host`]);
+    expect(positional.status).toBe(2);
+    expect(positional.stderr).not.toContain(secret);
+  });
+});
+
+describe("streamll-rabbitmq usage", () => {
+  it("prints help on stdout with status 0", async () => {
+    for (const argv of [["--help"], ["tail", "--help"], ["help"]]) {
+      const result = await runMain(argv);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain("Usage: streamll-rabbitmq tail");
+    }
+  });
+
+  it("rejects bad usage with status 2 and says why on stderr", async () => {
+    const cases: [string[], string][] = [
+      [[], "Usage:"],
+      [["export"], 'unknown command "export"'],
+      [["tail", "--max", "0"], "--max must be a whole number >= 1"],
+      [["tail", "--idle-ms", "-5"], "argument is ambiguous"],
+      [["tail", "--idle-ms", "soon"], "--idle-ms must be a whole number >= 0"],
+      [["tail", "--exchange", ""], "--exchange must be 1-255 bytes"],
+      [["tail", "--url", "http://localhost"], "must start with amqp:// or amqps://"],
+      [["tail", "--password-env", "STREAMLL_TEST_UNSET"], "STREAMLL_TEST_UNSET is not set"],
+      [["tail", "--follow"], "Unknown option '--follow'"],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await runMain(argv);
+      expect(result.status, argv.join(" ")).toBe(2);
+      expect(result.stdout, argv.join(" ")).toBe("");
+      expect(result.stderr, argv.join(" ")).toContain(message);
+    }
+  });
+});

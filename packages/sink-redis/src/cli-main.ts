@@ -1,0 +1,256 @@
+import { parseArgs } from "node:util";
+import { decodeEvent } from "@streamll/core";
+import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "@streamll/core/internal";
+import { version } from "../package.json";
+import { RedisConnection } from "./redis-connection";
+import { safeRedisMessage, toRedisSinkError } from "./redis-errors";
+import { EVENT_FIELD } from "./redis-sink";
+import { DEFAULT_STREAM } from "./stream-key";
+
+/** Entries fetched per `XRANGE` call. */
+const PAGE_SIZE = 500;
+/** Malformed entries reported one by one before only the total is given. */
+const REPORTED_MALFORMED = 10;
+
+export const USAGE = `Usage: streamll-redis export [options]
+
+Writes the streamll events of a Redis stream to stdout as JSONL, one event per line, for example
+  streamll-redis export --url redis://127.0.0.1:6379 | streamll compare -
+
+The stream is read with XRANGE, page by page, without a consumer group: nothing is acknowledged, claimed or
+removed. The range ends at the stream's last entry when the export starts; entries added later are not read.
+Entries that are not valid streamll events are skipped and counted on stderr.
+
+Options:
+  --url <url>               redis://[user[:password]@]host[:port][/db] or rediss://… for TLS
+                            (default redis://127.0.0.1:6379)
+  --password-env <VAR>      read the password from this environment variable (overrides the URL's)
+  --stream <key>            stream key (default ${DEFAULT_STREAM})
+  --from <id>               first entry id: -, 0, <ms> or <ms>-<seq> (default -, the oldest)
+  --to <id>                 last entry id: +, <ms> or <ms>-<seq> (default +, the newest at start)
+  --count <n>               stop after n events
+  --connect-timeout-ms <n>  give up connecting after this long (default 5000)
+  -h, --help                show this help
+  -v, --version             print the version
+
+Exit status: 0 done, 1 Redis error, 2 usage error, 130 interrupted.
+`;
+
+class UsageError extends Error {}
+
+interface ExportOptions {
+  url: string | undefined;
+  password: string | undefined;
+  stream: string;
+  from: string;
+  to: string;
+  count: number | undefined;
+  connectTimeoutMs: number | undefined;
+}
+
+const STREAM_ID = /^\d+(-\d+)?$/;
+
+/** Removes user info from any URL in `text` and every known secret. */
+function redact(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, "$1***@");
+  for (const secret of secrets) {
+    if (secret !== undefined && secret.length > 0) out = out.split(secret).join("***");
+  }
+  return out;
+}
+
+function positiveInteger(name: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`${name} must be a whole number >= 1, got "${text}"`);
+  }
+  return value;
+}
+
+function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOptions | "help" {
+  const { values } = parseArgs({
+    args: [...args],
+    allowPositionals: false,
+    strict: true,
+    options: {
+      url: { type: "string" },
+      "password-env": { type: "string" },
+      stream: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      count: { type: "string" },
+      "connect-timeout-ms": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return "help";
+  const from = values.from ?? "-";
+  if (from !== "-" && !STREAM_ID.test(from)) {
+    throw new UsageError(`--from must be -, 0, <ms> or <ms>-<seq>, got "${from}"`);
+  }
+  const to = values.to ?? "+";
+  if (to !== "+" && !STREAM_ID.test(to)) {
+    throw new UsageError(`--to must be +, <ms> or <ms>-<seq>, got "${to}"`);
+  }
+  if (values.stream === "") throw new UsageError("--stream must not be empty");
+  let password: string | undefined;
+  const passwordEnv = values["password-env"];
+  if (passwordEnv !== undefined) {
+    password = env?.[passwordEnv];
+    if (password === undefined || password === "") {
+      throw new UsageError(`--password-env: environment variable ${passwordEnv} is not set or empty`);
+    }
+  }
+  return {
+    url: values.url,
+    password,
+    stream: values.stream ?? DEFAULT_STREAM,
+    from,
+    to,
+    count: values.count === undefined ? undefined : positiveInteger("--count", values.count),
+    connectTimeoutMs:
+      values["connect-timeout-ms"] === undefined
+        ? undefined
+        : positiveInteger("--connect-timeout-ms", values["connect-timeout-ms"]),
+  };
+}
+
+/** The id right after `id` (`<ms>-<seq+1>`), so the next page starts behind the last entry read. */
+function nextId(id: string): string {
+  const [ms = "0", seq = "0"] = id.split("-");
+  return `${ms}-${(BigInt(seq) + 1n).toString()}`;
+}
+
+/**
+ * The line written for an entry: its stored JSON unchanged when it already is one line, else the validated
+ * event re-serialised (JSONL must not contain line breaks or a byte order mark).
+ */
+function lineOf(raw: string, event: unknown): string {
+  if (/[\r\n\u2028\u2029]/.test(raw) || raw.charCodeAt(0) === 0xfeff) return JSON.stringify(event);
+  return raw.trim();
+}
+
+type RawRange = [id: string, fields: string[]][];
+
+async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
+  const connection = new RedisConnection(
+    {
+      ...(options.url === undefined ? {} : { url: options.url }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+    },
+    { connectionName: "streamll-export" },
+  );
+  const secrets = () => [...connection.secrets(), options.password];
+  let exported = 0;
+  let malformed = 0;
+  try {
+    await connection.ready(io.signal);
+    const client = connection.client;
+    // "+" is pinned to the last entry now, so an export of a stream that is being written to ends.
+    let end = options.to;
+    if (end === "+") {
+      const last = (await client.xrevrange(options.stream, "+", "-", "COUNT", 1)) as RawRange;
+      const lastId = last[0]?.[0];
+      if (lastId === undefined) end = "";
+      else end = lastId;
+    }
+    let start = options.from;
+    while (end !== "" && !io.signal?.aborted) {
+      const page = (await client.xrange(options.stream, start, end, "COUNT", PAGE_SIZE)) as RawRange;
+      for (const [id, fields] of page) {
+        if (io.signal?.aborted) break;
+        let raw: string | undefined;
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          if (fields[i] === EVENT_FIELD) raw = fields[i + 1];
+        }
+        const decoded = raw === undefined ? undefined : decodeEvent(raw);
+        if (raw === undefined || decoded === undefined || !decoded.ok) {
+          malformed += 1;
+          if (malformed <= REPORTED_MALFORMED) {
+            const reason =
+              decoded === undefined || decoded.ok
+                ? `no "${EVENT_FIELD}" field`
+                : decoded.error.message.slice(0, 300);
+            io.stderr(`streamll-redis: skipped entry ${id}: ${reason}\n`);
+          }
+          continue;
+        }
+        await io.stdout(`${lineOf(raw, decoded.event)}\n`);
+        exported += 1;
+        if (options.count !== undefined && exported >= options.count) break;
+      }
+      if (options.count !== undefined && exported >= options.count) break;
+      const lastId = page[page.length - 1]?.[0];
+      if (page.length < PAGE_SIZE || lastId === undefined || lastId === end) break;
+      start = nextId(lastId);
+    }
+  } catch (error) {
+    if (io.signal?.aborted) {
+      // Interrupted while connecting: the failure is the abort itself, not Redis.
+      await connection.close();
+      return io.signal.reason === OUTPUT_CLOSED ? 0 : 130;
+    }
+    const wrapped = toRedisSinkError(error, "Redis export failed", connection.secrets());
+    io.stderr(`streamll-redis: ${redact(wrapped.message, secrets())}\n`);
+    await connection.close();
+    return 1;
+  }
+  await connection.close();
+  const skipped = malformed === 0 ? "" : `, skipped ${malformed} malformed ${plural(malformed, "entry")}`;
+  io.stderr(
+    `streamll-redis: exported ${exported} ${plural(exported, "event")} from ${options.stream}${skipped}\n`,
+  );
+  if (io.signal?.aborted) return io.signal.reason === OUTPUT_CLOSED ? 0 : 130;
+  return 0;
+}
+
+function plural(n: number, word: string): string {
+  if (n === 1) return word;
+  return word.endsWith("y") ? `${word.slice(0, -1)}ies` : `${word}s`;
+}
+
+/**
+ * Runs `streamll-redis` with `argv` (the arguments after the script name) and resolves to the exit status.
+ * Never calls `process.exit` and never throws, so it can run inside tests.
+ */
+export async function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.stderr(USAGE);
+    return 2;
+  }
+  if (command === "-h" || command === "--help" || command === "help") {
+    await io.stdout(USAGE);
+    return 0;
+  }
+  if (command === "-v" || command === "--version") {
+    await io.stdout(`${version}\n`);
+    return 0;
+  }
+  const env = io.env ?? process.env;
+  if (command !== "export") {
+    io.stderr(`streamll-redis: unknown command "${redact(command, [])}"\n\n${USAGE}`);
+    return 2;
+  }
+  let options: ExportOptions | "help";
+  try {
+    options = parseExportArgs(rest, env);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`streamll-redis export: ${redact(message, [])}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options === "help") {
+    await io.stdout(USAGE);
+    return 0;
+  }
+  try {
+    return await runExport(options, io);
+  } catch (error) {
+    // Option errors found while connecting (a malformed URL, a bad database index) are usage errors.
+    const message = safeRedisMessage(error, [options.password ?? ""]);
+    io.stderr(`streamll-redis export: ${redact(message, [options.password])}\n`);
+    return 2;
+  }
+}

@@ -1,0 +1,256 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
+import { type CliIo, OUTPUT_CLOSED } from "@streamll/core/internal";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "./cli-main";
+import { RedisSink } from "./redis-sink";
+import { sendContext, sequence } from "./test-support/events";
+import { REDIS_URL, redisAvailable, uniqueName } from "./test-support/redis-servers";
+
+const available = await redisAvailable();
+const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+const built = existsSync(CLI);
+const run = promisify(execFile);
+
+/** Runs `main` with captured output. */
+async function runMain(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env,
+  };
+  const status = await main(argv, io);
+  return { status, stdout, stderr };
+}
+
+const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => line !== "");
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// Two releases of one module: the second adds a 30 ms lookup. Both run concurrently in every round so a
+// stall of the machine slows both alike.
+const QaV1 = class Qa {
+  async forward(question: string): Promise<string> {
+    await sleep(4);
+    return question.trim();
+  }
+};
+const QaV2 = class Qa {
+  async forward(question: string): Promise<string> {
+    await sleep(4);
+    await this.lookup();
+    return question.trim();
+  }
+  async lookup(): Promise<void> {
+    await sleep(30);
+  }
+};
+const ROUNDS = 16;
+// One version event per version plus a start and an end per call.
+const EVENTS = 2 + ROUNDS * 2 * 2;
+const FAST = computeCodeSignature(QaV1, { method: "forward" });
+const SLOW = computeCodeSignature(QaV2, { method: "forward" });
+
+function expectSlowdownFlagged(jsonl: string): void {
+  const events = lines(jsonl).map((line) => JSON.parse(line) as unknown);
+  expect(events).toHaveLength(EVENTS);
+  const report = compareEvents(events);
+  expect(report.invalid_lines).toBe(0);
+  expect(report.versions.filter((v) => v.module === "Qa").map((v) => v.code_signature)).toEqual([FAST, SLOW]);
+  const qa = report.comparisons.find((comparison) => comparison.module === "Qa");
+  expect(qa).toMatchObject({ baseline: FAST, candidate: SLOW });
+  expect(qa?.duration).toMatchObject({ verdict: "regression", n_baseline: ROUNDS, n_candidate: ROUNDS });
+}
+
+describe.skipIf(!available)("streamll-redis export against Redis", () => {
+  let admin: Redis;
+  const keys: string[] = [];
+  let versionsStream: string;
+
+  function streamName(prefix: string): string {
+    const stream = uniqueName(prefix);
+    keys.push(stream);
+    return stream;
+  }
+
+  beforeAll(async () => {
+    admin = new Redis(REDIS_URL);
+    versionsStream = streamName("cli-versions");
+    configure({
+      sinks: [
+        {
+          sink: new RedisSink({ url: REDIS_URL, stream: versionsStream }),
+          delivery: { flushIntervalMs: 20 },
+        },
+      ],
+      versionTracking: { gitCommit: "abc1234", moduleVersion: "qa-service@2.0.0" },
+      includeInputs: false,
+      includeOutputs: false,
+    });
+    const modules = [QaV1, QaV2].map((Module) => instrument(new Module()));
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? modules : [...modules].reverse();
+      await Promise.all(order.map((module) => module.forward(`question ${round}`)));
+    }
+    await shutdown(5_000);
+  });
+
+  afterAll(async () => {
+    if (keys.length > 0) await admin.del(...keys);
+    admin.disconnect();
+  });
+
+  it("exports the stream as the stored JSON lines, and streamll compare flags the slower version", async () => {
+    const result = await runMain(["export", "--url", REDIS_URL, "--stream", versionsStream]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe(`streamll-redis: exported ${EVENTS} events from ${versionsStream}\n`);
+    expectSlowdownFlagged(result.stdout);
+    // Exactly what the sink wrote, in stream order.
+    const stored = (await admin.xrange(versionsStream, "-", "+")).map(([, fields]) => fields[1]);
+    expect(lines(result.stdout)).toEqual(stored);
+    // Non-destructive: nothing removed, no consumer group created.
+    expect(await admin.xlen(versionsStream)).toBe(EVENTS);
+    expect(await admin.xinfo("GROUPS", versionsStream)).toEqual([]);
+  });
+
+  it.skipIf(!built && process.env.CI !== "true")("works as the built bin in a pipe", async () => {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [CLI, "export", "--url", REDIS_URL, "--stream", versionsStream],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    expect(stderr).toContain(`exported ${EVENTS} events`);
+    expectSlowdownFlagged(stdout);
+  });
+
+  it("reads past one page, skips and counts malformed entries, honours --from, --to and --count", async () => {
+    const stream = streamName("cli-pages");
+    const sink = new RedisSink({ url: REDIS_URL, stream });
+    const events = sequence(1_100);
+    await sink.send(events.slice(0, 600), sendContext());
+    await admin.xadd(stream, "*", "event", "{not json");
+    await admin.xadd(stream, "*", "other", "field");
+    await sink.send(events.slice(600), sendContext());
+    await sink.close();
+
+    const all = await runMain(["export", "--stream", stream]);
+    expect(all.status).toBe(0);
+    const seqs = lines(all.stdout).map((line) => (JSON.parse(line) as { data: { seq: number } }).data.seq);
+    expect(seqs).toEqual(Array.from({ length: 1_100 }, (_, i) => i));
+    expect(all.stderr).toMatch(/skipped entry \d+-\d+: input is not valid JSON/);
+    expect(all.stderr).toMatch(/skipped entry \d+-\d+: no "event" field/);
+    expect(all.stderr).toContain(`exported 1100 events from ${stream}, skipped 2 malformed entries\n`);
+
+    const counted = await runMain(["export", "--stream", stream, "--count", "7"]);
+    expect(lines(counted.stdout)).toEqual(lines(all.stdout).slice(0, 7));
+
+    const ids = (await admin.xrange(stream, "-", "+")).map(([id]) => id);
+    const ranged = await runMain(["export", "--stream", stream, "--from", ids[10]!, "--to", ids[20]!]);
+    expect(lines(ranged.stdout)).toEqual(lines(all.stdout).slice(10, 21));
+  });
+
+  it("stops when stdout is closed (status 0) or the export is interrupted (status 130)", async () => {
+    for (const [reason, expected] of [
+      [OUTPUT_CLOSED, 0],
+      ["interrupted", 130],
+    ] as const) {
+      const controller = new AbortController();
+      const written: string[] = [];
+      const status = await main(["export", "--stream", versionsStream], {
+        stdout: (text) => {
+          written.push(text);
+          if (written.length === 3) controller.abort(reason);
+        },
+        stderr: () => undefined,
+        signal: controller.signal,
+      });
+      expect(status).toBe(expected);
+      expect(written).toHaveLength(3);
+    }
+  });
+
+  it("exits 0 with no events when the stream does not exist", async () => {
+    const result = await runMain(["export", "--stream", uniqueName("cli-missing")]);
+    expect(result).toMatchObject({ status: 0, stdout: "" });
+    expect(result.stderr).toContain("exported 0 events");
+  });
+
+  it("never prints a password, whether from the URL or from --password-env", async () => {
+    const secret = "s3cret-Pa55word";
+    const fromUrl = await runMain([
+      "export",
+      "--url",
+      `redis://streamll-nobody:${secret}@127.0.0.1:6379`,
+      "--connect-timeout-ms",
+      "1000",
+    ]);
+    expect(fromUrl.status).toBe(1);
+    expect(fromUrl.stderr).toContain("streamll-redis:");
+    expect(fromUrl.stderr).not.toContain(secret);
+
+    const fromEnv = await runMain(
+      [
+        "export",
+        "--url",
+        "redis://streamll-nobody@127.0.0.1:6379",
+        "--password-env",
+        "REDIS_PASSWORD",
+        "--connect-timeout-ms",
+        "1000",
+      ],
+      { REDIS_PASSWORD: secret },
+    );
+    expect(fromEnv.status).toBe(1);
+    expect(fromEnv.stderr).not.toContain(secret);
+
+    const malformed = await runMain(["export", "--url", `redis//u:${secret}@host`]);
+    expect(malformed.status).toBe(2);
+    expect(malformed.stderr).not.toContain(secret);
+    const positional = await runMain(["export", `redis://u:${secret}@host`]);
+    expect(positional.status).toBe(2);
+    expect(positional.stderr).not.toContain(secret);
+  });
+});
+
+describe("streamll-redis usage", () => {
+  it("prints help on stdout with status 0", async () => {
+    for (const argv of [["--help"], ["export", "--help"], ["help"]]) {
+      const result = await runMain(argv);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain("Usage: streamll-redis export");
+    }
+  });
+
+  it("rejects bad usage with status 2 and says why on stderr", async () => {
+    const cases: [string[], string][] = [
+      [[], "Usage:"],
+      [["import"], 'unknown command "import"'],
+      [["export", "--count", "0"], "--count must be a whole number >= 1"],
+      [["export", "--count", "ten"], "--count must be a whole number >= 1"],
+      [["export", "--from", "yesterday"], "--from must be"],
+      [["export", "--to", "-"], "--to must be"],
+      [["export", "--stream"], "argument missing"],
+      [["export", "--password-env", "STREAMLL_TEST_UNSET"], "STREAMLL_TEST_UNSET is not set"],
+      [["export", "--verbose"], "Unknown option '--verbose'"],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await runMain(argv);
+      expect(result.status, argv.join(" ")).toBe(2);
+      expect(result.stdout, argv.join(" ")).toBe("");
+      expect(result.stderr, argv.join(" ")).toContain(message);
+    }
+  });
+});
