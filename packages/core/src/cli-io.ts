@@ -41,3 +41,23 @@ export function createProcessIo(): CliIo {
     signal: controller.signal,
   };
 }
+
+/** A {@link CliIo} that keeps what a tool prints, for running its `main` in-process (tests, embedding). */
+export function recordingIo(
+  env: Readonly<Record<string, string | undefined>> = {},
+  signal?: AbortSignal,
+): { readonly io: CliIo; stdout(): string; stderr(): string } {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    env,
+    ...(signal === undefined ? {} : { signal }),
+  };
+  return { io, stdout: () => stdout, stderr: () => stderr };
+}

@@ -4,4 +4,13 @@
  *
  * @packageDocumentation
  */
-export { type CliIo, createProcessIo, OUTPUT_CLOSED } from "./cli-io";
+export {
+  type CommandSpec,
+  passwordFromEnv,
+  plural,
+  redactSecrets,
+  runCommand,
+  UsageError,
+  wholeNumber,
+} from "./cli-command";
+export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli-io";

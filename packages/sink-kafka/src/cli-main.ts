@@ -1,7 +1,17 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createId } from "@streamll/core";
-import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "@streamll/core/internal";
+import {
+  type CliIo,
+  createProcessIo,
+  OUTPUT_CLOSED,
+  passwordFromEnv,
+  plural,
+  redactSecrets,
+  runCommand,
+  UsageError,
+  wholeNumber,
+} from "@streamll/core/internal";
 import { version } from "../package.json";
 import {
   createKafkaClient,
@@ -42,8 +52,6 @@ Options:
 Exit status: 0 done, 1 Kafka error, 2 usage error, 130 interrupted.
 `;
 
-class UsageError extends Error {}
-
 const MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
 type Mechanism = (typeof MECHANISMS)[number];
 
@@ -52,23 +60,6 @@ interface ExportOptions {
   topic: string;
   max: number | undefined;
   password: string | undefined;
-}
-
-/** Removes user info from any URL in `text` and every known secret. */
-function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, "$1***@");
-  for (const secret of secrets) {
-    if (secret !== undefined && secret.length > 0) out = out.split(secret).join("***");
-  }
-  return out;
-}
-
-function positiveInteger(name: string, text: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
-    throw new UsageError(`${name} must be a whole number >= 1, got "${text}"`);
-  }
-  return value;
 }
 
 function passwordSasl(mechanism: Mechanism, username: string, password: string): KafkaPasswordSasl {
@@ -140,28 +131,21 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
       throw new UsageError("--sasl-mechanism needs --username");
     }
     if (passwordEnv === undefined) throw new UsageError("--sasl-mechanism needs --password-env");
-    password = env?.[passwordEnv];
-    if (password === undefined || password === "") {
-      throw new UsageError(`--password-env: environment variable ${passwordEnv} is not set or empty`);
-    }
+    password = passwordFromEnv(passwordEnv, env);
     connection.sasl = passwordSasl(mechanism as Mechanism, username, password);
   }
   return {
     connection,
     topic,
-    max: values.max === undefined ? undefined : positiveInteger("--max", values.max),
+    max: values.max === undefined ? undefined : wholeNumber("--max", values.max),
     password,
   };
-}
-
-function plural(n: number, word: string): string {
-  return n === 1 ? word : `${word}s`;
 }
 
 async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
   const secrets = [options.password];
   const logger: KafkaLogger = {
-    warn: (message) => io.stderr(`streamll-kafka: ${redact(message, secrets)}\n`),
+    warn: (message) => io.stderr(`streamll-kafka: ${redactSecrets(message, secrets)}\n`),
   };
   const connection: KafkaConnectionOptions = { ...options.connection, logger, logLevel: "nothing" };
   const groupId = `${EXPORT_GROUP_PREFIX}${createId()}`;
@@ -209,7 +193,7 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
     if (io.signal?.aborted) status = io.signal.reason === OUTPUT_CLOSED ? 0 : 130;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-kafka: ${redact(admin.scrubber.scrub(message), secrets)}\n`);
+    io.stderr(`streamll-kafka: ${redactSecrets(admin.scrubber.scrub(message), secrets)}\n`);
     status = 1;
   } finally {
     io.signal?.removeEventListener("abort", onAbort);
@@ -243,7 +227,7 @@ async function deleteGroup(
   }
   const message = lastError instanceof Error ? lastError.message : String(lastError);
   io.stderr(
-    `streamll-kafka: warning: could not delete the consumer group ${groupId}: ${redact(message, secrets)}\n`,
+    `streamll-kafka: warning: could not delete the consumer group ${groupId}: ${redactSecrets(message, secrets)}\n`,
   );
 }
 
@@ -251,42 +235,17 @@ async function deleteGroup(
  * Runs `streamll-kafka` with `argv` (the arguments after the script name) and resolves to the exit status.
  * Never calls `process.exit` and never throws, so it can run inside tests.
  */
-export async function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) {
-    io.stderr(USAGE);
-    return 2;
-  }
-  if (command === "-h" || command === "--help" || command === "help") {
-    await io.stdout(USAGE);
-    return 0;
-  }
-  if (command === "-v" || command === "--version") {
-    await io.stdout(`${version}\n`);
-    return 0;
-  }
-  if (command !== "export") {
-    io.stderr(`streamll-kafka: unknown command "${redact(command, [])}"\n\n${USAGE}`);
-    return 2;
-  }
-  let options: ExportOptions | "help";
-  try {
-    options = parseExportArgs(rest, io.env ?? process.env);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-kafka export: ${redact(message, [])}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === "help") {
-    await io.stdout(USAGE);
-    return 0;
-  }
-  try {
-    return await runExport(options, io);
-  } catch (error) {
-    // Options the client refuses when it is built are usage errors.
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-kafka export: ${redact(message, [options.password])}\n`);
-    return 2;
-  }
+export function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
+  return runCommand(
+    {
+      tool: "streamll-kafka",
+      command: "export",
+      version,
+      usage: USAGE,
+      parse: parseExportArgs,
+      run: runExport,
+    },
+    argv,
+    io,
+  );
 }

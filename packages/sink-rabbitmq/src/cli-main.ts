@@ -1,13 +1,21 @@
 import { parseArgs } from "node:util";
 import { decodeEvent } from "@streamll/core";
-import { type CliIo, createProcessIo } from "@streamll/core/internal";
+import {
+  type CliIo,
+  createProcessIo,
+  passwordFromEnv,
+  plural,
+  redactSecrets,
+  runCommand,
+  UsageError,
+  wholeNumber,
+} from "@streamll/core/internal";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { connect } from "amqplib";
 import { version } from "../package.json";
 import { CLOSE_TIMEOUT_MS, settleWithin } from "./connection-manager";
 import {
   type RabbitMQConnectionOptions,
-  redactSecrets,
   resolveConnection,
   validateConnectionOptions,
 } from "./connection-options";
@@ -49,8 +57,6 @@ Options:
 Exit status: 0 done (--max reached, idle, or Ctrl-C), 1 RabbitMQ error, 2 usage error.
 `;
 
-class UsageError extends Error {}
-
 interface TailOptions {
   connection: RabbitMQConnectionOptions;
   exchange: string;
@@ -58,22 +64,6 @@ interface TailOptions {
   max: number | undefined;
   idleMs: number;
   password: string | undefined;
-}
-
-/** Removes user info from any URL in `text` and every known secret. */
-function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  return redactSecrets(
-    text,
-    secrets.filter((secret): secret is string => secret !== undefined && secret.length > 0),
-  );
-}
-
-function wholeNumber(name: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`${name} must be a whole number >= ${min}, got "${text}"`);
-  }
-  return value;
 }
 
 function parseTailArgs(args: readonly string[], env: CliIo["env"]): TailOptions | "help" {
@@ -103,15 +93,9 @@ function parseTailArgs(args: readonly string[], env: CliIo["env"]): TailOptions 
   }
   const connection: RabbitMQConnectionOptions = { connectionName: "streamll-rabbitmq tail" };
   if (values.url !== undefined) connection.url = values.url;
-  let password: string | undefined;
   const passwordEnv = values["password-env"];
-  if (passwordEnv !== undefined) {
-    password = env?.[passwordEnv];
-    if (password === undefined || password === "") {
-      throw new UsageError(`--password-env: environment variable ${passwordEnv} is not set or empty`);
-    }
-    connection.password = password;
-  }
+  const password = passwordEnv === undefined ? undefined : passwordFromEnv(passwordEnv, env);
+  if (password !== undefined) connection.password = password;
   if (values["connect-timeout-ms"] !== undefined) {
     connection.connectTimeoutMs = wholeNumber("--connect-timeout-ms", values["connect-timeout-ms"], 1);
   }
@@ -136,10 +120,6 @@ function lineOf(raw: string, event: unknown): string {
   return raw.trim();
 }
 
-function plural(n: number, word: string): string {
-  return n === 1 ? word : `${word}s`;
-}
-
 /** Why the tail ended. */
 type Ending = "max" | "idle" | "signal" | { error: unknown };
 
@@ -154,7 +134,9 @@ async function runTail(options: TailOptions, io: CliIo): Promise<number> {
     model = await connect(resolved.target, resolved.socketOptions);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-rabbitmq: cannot connect to ${resolved.description}: ${redact(message, secrets)}\n`);
+    io.stderr(
+      `streamll-rabbitmq: cannot connect to ${resolved.description}: ${redactSecrets(message, secrets)}\n`,
+    );
     return 1;
   }
 
@@ -256,7 +238,7 @@ async function runTail(options: TailOptions, io: CliIo): Promise<number> {
   io.stderr(`streamll-rabbitmq: printed ${printed} ${plural(printed, "event")}${skipped}\n`);
   if (failure !== undefined) {
     const message = failure instanceof Error ? failure.message : String(failure);
-    io.stderr(`streamll-rabbitmq: ${redact(message, secrets)}\n`);
+    io.stderr(`streamll-rabbitmq: ${redactSecrets(message, secrets)}\n`);
     return 1;
   }
   return 0;
@@ -266,41 +248,10 @@ async function runTail(options: TailOptions, io: CliIo): Promise<number> {
  * Runs `streamll-rabbitmq` with `argv` (the arguments after the script name) and resolves to the exit
  * status. Never calls `process.exit` and never throws, so it can run inside tests.
  */
-export async function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) {
-    io.stderr(USAGE);
-    return 2;
-  }
-  if (command === "-h" || command === "--help" || command === "help") {
-    await io.stdout(USAGE);
-    return 0;
-  }
-  if (command === "-v" || command === "--version") {
-    await io.stdout(`${version}\n`);
-    return 0;
-  }
-  if (command !== "tail") {
-    io.stderr(`streamll-rabbitmq: unknown command "${redact(command, [])}"\n\n${USAGE}`);
-    return 2;
-  }
-  let options: TailOptions | "help";
-  try {
-    options = parseTailArgs(rest, io.env ?? process.env);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-rabbitmq tail: ${redact(message, [])}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === "help") {
-    await io.stdout(USAGE);
-    return 0;
-  }
-  try {
-    return await runTail(options, io);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-rabbitmq tail: ${redact(message, [options.password])}\n`);
-    return 2;
-  }
+export function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
+  return runCommand(
+    { tool: "streamll-rabbitmq", command: "tail", version, usage: USAGE, parse: parseTailArgs, run: runTail },
+    argv,
+    io,
+  );
 }

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
-import type { CliIo } from "@streamll/core/internal";
+import { recordingIo } from "@streamll/core/internal";
 import type { ChannelModel } from "amqplib";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,23 +29,16 @@ async function startMain(
   env: Record<string, string> = {},
   signal?: AbortSignal,
 ): Promise<Tail> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env,
-    ...(signal === undefined ? {} : { signal }),
-  };
-  const done = main(argv, io);
+  const recorded = recordingIo(env, signal);
+  const done = main(argv, recorded.io);
   let finished = false;
   void done.then(() => (finished = true));
-  await waitUntil(() => stderr.includes(LISTENING_PREFIX) || finished, 10_000, "the tail to listen");
-  return { done, stdout: () => stdout, stderr: () => stderr };
+  await waitUntil(
+    () => recorded.stderr().includes(LISTENING_PREFIX) || finished,
+    10_000,
+    "the tail to listen",
+  );
+  return { done, stdout: recorded.stdout, stderr: recorded.stderr };
 }
 
 async function runMain(argv: string[], env: Record<string, string> = {}) {

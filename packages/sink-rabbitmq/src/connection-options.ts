@@ -305,11 +305,5 @@ export function resolveConnection(
   };
 }
 
-/** Removes the given secrets and any URL user-info from a message. */
-export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text.replace(/(amqps?:\/\/)[^@\s/]*@/gi, "$1***@");
-  for (const secret of secrets) {
-    if (secret.length > 0) out = out.split(secret).join("***");
-  }
-  return out;
-}
+/** Removes the given secrets and any URL user-info from a message (shared with the other sinks' tools). */
+export { redactSecrets } from "@streamll/core/internal";

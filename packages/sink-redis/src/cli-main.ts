@@ -1,6 +1,16 @@
 import { parseArgs } from "node:util";
 import { decodeEvent } from "@streamll/core";
-import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "@streamll/core/internal";
+import {
+  type CliIo,
+  createProcessIo,
+  OUTPUT_CLOSED,
+  passwordFromEnv,
+  plural,
+  redactSecrets,
+  runCommand,
+  UsageError,
+  wholeNumber,
+} from "@streamll/core/internal";
 import { version } from "../package.json";
 import { RedisConnection } from "./redis-connection";
 import { safeRedisMessage, toRedisSinkError } from "./redis-errors";
@@ -36,8 +46,6 @@ Options:
 Exit status: 0 done, 1 Redis error, 2 usage error, 130 interrupted.
 `;
 
-class UsageError extends Error {}
-
 interface ExportOptions {
   url: string | undefined;
   password: string | undefined;
@@ -49,23 +57,6 @@ interface ExportOptions {
 }
 
 const STREAM_ID = /^\d+(-\d+)?$/;
-
-/** Removes user info from any URL in `text` and every known secret. */
-function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi, "$1***@");
-  for (const secret of secrets) {
-    if (secret !== undefined && secret.length > 0) out = out.split(secret).join("***");
-  }
-  return out;
-}
-
-function positiveInteger(name: string, text: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
-    throw new UsageError(`${name} must be a whole number >= 1, got "${text}"`);
-  }
-  return value;
-}
 
 function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOptions | "help" {
   const { values } = parseArgs({
@@ -93,25 +84,19 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
     throw new UsageError(`--to must be +, <ms> or <ms>-<seq>, got "${to}"`);
   }
   if (values.stream === "") throw new UsageError("--stream must not be empty");
-  let password: string | undefined;
   const passwordEnv = values["password-env"];
-  if (passwordEnv !== undefined) {
-    password = env?.[passwordEnv];
-    if (password === undefined || password === "") {
-      throw new UsageError(`--password-env: environment variable ${passwordEnv} is not set or empty`);
-    }
-  }
+  const password = passwordEnv === undefined ? undefined : passwordFromEnv(passwordEnv, env);
   return {
     url: values.url,
     password,
     stream: values.stream ?? DEFAULT_STREAM,
     from,
     to,
-    count: values.count === undefined ? undefined : positiveInteger("--count", values.count),
+    count: values.count === undefined ? undefined : wholeNumber("--count", values.count),
     connectTimeoutMs:
       values["connect-timeout-ms"] === undefined
         ? undefined
-        : positiveInteger("--connect-timeout-ms", values["connect-timeout-ms"]),
+        : wholeNumber("--connect-timeout-ms", values["connect-timeout-ms"]),
   };
 }
 
@@ -192,7 +177,7 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
       return io.signal.reason === OUTPUT_CLOSED ? 0 : 130;
     }
     const wrapped = toRedisSinkError(error, "Redis export failed", connection.secrets());
-    io.stderr(`streamll-redis: ${redact(wrapped.message, secrets())}\n`);
+    io.stderr(`streamll-redis: ${redactSecrets(wrapped.message, secrets())}\n`);
     await connection.close();
     return 1;
   }
@@ -205,52 +190,22 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
   return 0;
 }
 
-function plural(n: number, word: string): string {
-  if (n === 1) return word;
-  return word.endsWith("y") ? `${word.slice(0, -1)}ies` : `${word}s`;
-}
-
 /**
  * Runs `streamll-redis` with `argv` (the arguments after the script name) and resolves to the exit status.
  * Never calls `process.exit` and never throws, so it can run inside tests.
  */
-export async function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) {
-    io.stderr(USAGE);
-    return 2;
-  }
-  if (command === "-h" || command === "--help" || command === "help") {
-    await io.stdout(USAGE);
-    return 0;
-  }
-  if (command === "-v" || command === "--version") {
-    await io.stdout(`${version}\n`);
-    return 0;
-  }
-  const env = io.env ?? process.env;
-  if (command !== "export") {
-    io.stderr(`streamll-redis: unknown command "${redact(command, [])}"\n\n${USAGE}`);
-    return 2;
-  }
-  let options: ExportOptions | "help";
-  try {
-    options = parseExportArgs(rest, env);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`streamll-redis export: ${redact(message, [])}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === "help") {
-    await io.stdout(USAGE);
-    return 0;
-  }
-  try {
-    return await runExport(options, io);
-  } catch (error) {
-    // Option errors found while connecting (a malformed URL, a bad database index) are usage errors.
-    const message = safeRedisMessage(error, [options.password ?? ""]);
-    io.stderr(`streamll-redis export: ${redact(message, [options.password])}\n`);
-    return 2;
-  }
+export function main(argv: readonly string[], io: CliIo = createProcessIo()): Promise<number> {
+  return runCommand(
+    {
+      tool: "streamll-redis",
+      command: "export",
+      version,
+      usage: USAGE,
+      parse: parseExportArgs,
+      run: runExport,
+      describeError: (error, options) => safeRedisMessage(error, [options.password ?? ""]),
+    },
+    argv,
+    io,
+  );
 }

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
-import { type CliIo, OUTPUT_CLOSED } from "@streamll/core/internal";
+import { OUTPUT_CLOSED, recordingIo } from "@streamll/core/internal";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "./cli-main";
@@ -21,19 +21,9 @@ async function runMain(
   argv: string[],
   env: Record<string, string> = {},
 ): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    env,
-  };
-  const status = await main(argv, io);
-  return { status, stdout, stderr };
+  const recorded = recordingIo(env);
+  const status = await main(argv, recorded.io);
+  return { status, stdout: recorded.stdout(), stderr: recorded.stderr() };
 }
 
 const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => line !== "");

@@ -1,0 +1,117 @@
+import type { CliIo } from "./cli-io";
+
+/** A command-line mistake (bad option, missing value): the tool prints it with the usage text and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** `scheme://user-info@`: connection URLs carry passwords; command output must never echo them. */
+const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi;
+
+/** Removes the user info of every URL in `text` and every non-empty known secret. */
+export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text.replace(URL_USER_INFO, "$1***@");
+  for (const secret of secrets) {
+    if (secret !== undefined && secret.length > 0) out = out.split(secret).join("***");
+  }
+  return out;
+}
+
+/** Parses an option value as a whole number `>= min`, or throws a {@link UsageError} naming the option. */
+export function wholeNumber(name: string, text: string, min = 1): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${name} must be a whole number >= ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+/**
+ * The secret held by the environment variable named by `--password-env`. Secrets come from the environment,
+ * never from argv, where `ps` and shell history would show them.
+ */
+export function passwordFromEnv(variable: string, env: CliIo["env"]): string {
+  const password = env?.[variable];
+  if (password === undefined || password === "") {
+    throw new UsageError(`--password-env: environment variable ${variable} is not set or empty`);
+  }
+  return password;
+}
+
+/** `1 event`, `2 events`, `2 entries`. */
+export function plural(n: number, word: string): string {
+  if (n === 1) return word;
+  return word.endsWith("y") ? `${word.slice(0, -1)}ies` : `${word}s`;
+}
+
+/** One tool with one command, e.g. `streamll-kafka export`. */
+export interface CommandSpec<Options extends { readonly password?: string | undefined }> {
+  /** The bin name, e.g. `streamll-kafka`. */
+  readonly tool: string;
+  /** The single command it runs, e.g. `export`. */
+  readonly command: string;
+  readonly version: string;
+  readonly usage: string;
+  /** Parses the arguments after the command; throws on mistakes; `"help"` for `--help`. */
+  parse(args: readonly string[], env: CliIo["env"]): Options | "help";
+  /** Runs the command and resolves to the exit status. */
+  run(options: Options, io: CliIo): Promise<number>;
+  /** The message of an error `run` threw; default `error.message`. It is redacted after this. */
+  describeError?(error: unknown, options: Options): string;
+}
+
+/**
+ * The shared front of streamll's command-line tools: `--help`, `--version`, the command name, option
+ * parsing, then the command. Resolves to the exit status (0 done, 2 usage); never calls `process.exit` and
+ * never throws, so tests can call it in-process. Errors `run` throws are option errors found late (the
+ * client refused an option when it was built), so they exit 2 as well.
+ */
+export async function runCommand<Options extends { readonly password?: string | undefined }>(
+  spec: CommandSpec<Options>,
+  argv: readonly string[],
+  io: CliIo,
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.stderr(spec.usage);
+    return 2;
+  }
+  if (command === "-h" || command === "--help" || command === "help") {
+    await io.stdout(spec.usage);
+    return 0;
+  }
+  if (command === "-v" || command === "--version") {
+    await io.stdout(`${spec.version}\n`);
+    return 0;
+  }
+  if (command !== spec.command) {
+    io.stderr(`${spec.tool}: unknown command "${redactSecrets(command, [])}"\n\n${spec.usage}`);
+    return 2;
+  }
+  const prefix = `${spec.tool} ${spec.command}`;
+  let options: Options | "help";
+  try {
+    options = spec.parse(rest, io.env ?? process.env);
+  } catch (error) {
+    io.stderr(`${prefix}: ${redactSecrets(messageOf(error), [])}\n\n${spec.usage}`);
+    return 2;
+  }
+  if (options === "help") {
+    await io.stdout(spec.usage);
+    return 0;
+  }
+  try {
+    return await spec.run(options, io);
+  } catch (error) {
+    const message = spec.describeError?.(error, options) ?? messageOf(error);
+    io.stderr(`${prefix}: ${redactSecrets(message, [options.password])}\n`);
+    return 2;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
