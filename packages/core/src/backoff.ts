@@ -142,7 +142,7 @@ export function backoffDelay(retry: number, options: ResolvedRetryOptions, rando
 }
 
 /** Calls `unref()` on a timer handle when it has one, so the timer never keeps the process alive. */
-export function unrefTimer(handle: unknown): void {
+function unrefTimer(handle: unknown): void {
   if (typeof handle === "object" && handle !== null && "unref" in handle) {
     const unref = (handle as { unref: unknown }).unref;
     if (typeof unref === "function") unref.call(handle);
@@ -162,7 +162,7 @@ export const systemClock: Clock = Object.freeze({
 });
 
 /** Largest delay `setTimeout` honours; Node fires longer ones immediately (with a warning). */
-export const MAX_TIMER_DELAY_MS = 2_147_483_647;
+const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 /**
  * Clamps a delay into what timers accept. A clamped timer fires early; every caller re-checks its condition

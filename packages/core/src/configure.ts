@@ -160,7 +160,7 @@ export const DEFAULT_JSONL_PATH = ".streamll/events.jsonl";
 export const DEFAULT_EXIT_FLUSH_TIMEOUT_MS = 5_000;
 
 /** The name of events emitted outside any span when no `serviceName` is configured. */
-export const DEFAULT_MODULE_NAME = "app";
+const DEFAULT_MODULE_NAME = "app";
 
 const TRUE_WORDS = new Set(["1", "true", "yes", "on"]);
 const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
@@ -274,7 +274,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Duck-typed: sinks from other packages (or another copy of this one) must be accepted. */
-export function isSink(value: unknown): value is Sink {
+function isSink(value: unknown): value is Sink {
   if (!isObject(value)) return false;
   const candidate = value as Partial<Sink>;
   return (

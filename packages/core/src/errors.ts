@@ -9,9 +9,7 @@ export type StreamllErrorCode =
   | "SINK_EVENT_REJECTED"
   | "SINK_CLOSED"
   | "SEND_TIMEOUT"
-  | "CIRCUIT_OPEN"
-  | "CREDENTIALS_UNAVAILABLE"
-  | "SHUTDOWN_TIMEOUT";
+  | "CREDENTIALS_UNAVAILABLE";
 
 export class StreamllError<Code extends string = StreamllErrorCode> extends Error {
   /** Stable, machine-readable reason. Sink packages extend the set with their own codes. */

@@ -46,7 +46,7 @@ export interface ResolvedLimits {
 }
 
 /** @internal The smallest allowed `maxEventBytes`: the fallback event is guaranteed to fit in it. */
-export const MIN_EVENT_BYTES = 4096;
+const MIN_EVENT_BYTES = 4096;
 const MIN_STRING_LENGTH = 32;
 const MAX_DEPTH_LIMIT = 256;
 /** Stacks are capped on top of `maxStringLength`: past a few KiB a stack trace adds size, not insight. */
@@ -115,7 +115,7 @@ interface WellFormedString {
 }
 
 /** @internal Replaces lone surrogates with U+FFFD so the string encodes to valid UTF-8. */
-export function toWellFormed(s: string): string {
+function toWellFormed(s: string): string {
   const w = s as unknown as WellFormedString;
   return w.isWellFormed() ? s : w.toWellFormed();
 }

@@ -76,8 +76,8 @@ export interface ResolvedConnection {
   readonly description: string;
 }
 
-export const DEFAULT_FRAME_MAX = 131_072;
-export const DEFAULT_HEARTBEAT_SECONDS = 30;
+const DEFAULT_FRAME_MAX = 131_072;
+const DEFAULT_HEARTBEAT_SECONDS = 30;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 interface ParsedUrl {

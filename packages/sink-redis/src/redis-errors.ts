@@ -53,7 +53,7 @@ export class RedisSinkError extends SinkError {
 }
 
 /** True for an error reply from the server (as opposed to a socket, timeout or client-side error). */
-export function isReplyError(error: unknown): error is Error {
+function isReplyError(error: unknown): error is Error {
   if (!(error instanceof Error)) return false;
   return error.name === "ReplyError" || error.constructor.name === "ReplyError";
 }

@@ -223,7 +223,7 @@ export function parseFunction(fn: Function): ParsedFunction | null {
 }
 
 /** The members declared in a `class` body, or null when `ctor` is not class syntax. Cached per constructor. */
-export function parsedClassOf(ctor: Function): ParsedClass | null {
+function parsedClassOf(ctor: Function): ParsedClass | null {
   const cached = classCache.get(ctor);
   if (cached !== undefined) return cached;
   const result = parseClass(ctor);
@@ -297,7 +297,7 @@ function lazyMember(
 }
 
 /** The static name of a member key; null for computed keys that are not string literals. */
-export function keyName(node: Readonly<Record<string, unknown>>): string | null {
+function keyName(node: Readonly<Record<string, unknown>>): string | null {
   const key = node.key;
   if (!isNode(key)) return null;
   if (key.type === "PrivateIdentifier") return `#${String(key.name)}`;

@@ -31,7 +31,7 @@ export const GIT_COMMIT_ENV_VARS: readonly string[] = Object.freeze([
 ]);
 
 /** Length of the abbreviated commit, as `git rev-parse --short` prints it in most repositories. */
-export const SHORT_COMMIT_LENGTH = 7;
+const SHORT_COMMIT_LENGTH = 7;
 
 /** Where and how to look for the commit. */
 export interface GitCommitOptions {
@@ -151,7 +151,7 @@ function resolveRef(ref: string, gitDir: string, commonDir: string): string | nu
  * True when `git status --porcelain` lists anything (modified, staged or untracked files that are not
  * ignored). False when the tree is clean, git is not installed, or it did not answer within `timeoutMs`.
  */
-export function isWorkingTreeDirty(root: string, timeoutMs: number): boolean {
+function isWorkingTreeDirty(root: string, timeoutMs: number): boolean {
   try {
     const result = spawnSync("git", ["--no-optional-locks", "status", "--porcelain"], {
       cwd: root,

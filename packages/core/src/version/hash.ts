@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 
 /** Length of every hash streamll puts on the wire as `code_signature` or a per-method hash. */
-export const SIGNATURE_HEX_LENGTH = 12;
+const SIGNATURE_HEX_LENGTH = 12;
 
 /**
  * First 12 hex characters of the SHA-256 of `input`. 48 bits keep the wire field short while making an

@@ -294,7 +294,7 @@ function resolvesTo(target: object, method: string | symbol, expected: Function)
 }
 
 /** The engine, its version, OS platform and CPU architecture. */
-export function runtimeInfo(): RuntimeInfo {
+function runtimeInfo(): RuntimeInfo {
   const versions = process.versions as Record<string, string | undefined>;
   const name = versions.bun ? "bun" : versions.deno ? "deno" : "node";
   return {

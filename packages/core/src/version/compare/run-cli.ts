@@ -13,7 +13,7 @@ const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
 };
 
-export const CLI_USAGE = `Usage: streamll compare <events.jsonl>... [options]
+const CLI_USAGE = `Usage: streamll compare <events.jsonl>... [options]
 
 Reads streamll events from JSONL files ("-" reads stdin) and prints, per module and code_signature, the
 number of calls, error rate, p50/p95/p99 duration and token counts; then compares versions of each module
