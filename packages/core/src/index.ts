@@ -1,26 +1,3 @@
-export { abortable } from "./abortable";
-export { backoffDelay, DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions } from "./backoff";
-export {
-  CircuitBreaker,
-  type CircuitBreakerHooks,
-  type CircuitTransition,
-  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
-  type ResolvedCircuitBreakerOptions,
-} from "./circuit-breaker";
-export {
-  DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
-  DEFAULT_JSONL_PATH,
-  DEFAULT_REDACT_KEYS,
-  type EnvConfig,
-  type EnvSinkKind,
-  type EventFilter,
-  type EventFilterOptions,
-  loadEnvConfig,
-  type SinkEntry,
-  type StreamllLogger,
-  type StreamllOptions,
-} from "./configure";
-export { getCurrentSpan, type Span } from "./context";
 export {
   createRefreshingCredentials,
   DEFAULT_CREDENTIAL_RETRY,
@@ -28,23 +5,24 @@ export {
   type RefreshingCredentials,
   type RefreshingCredentialsOptions,
   redactCredentials,
-} from "./credential-cache";
-export type { CredentialProvider, Credentials } from "./credential-types";
+} from "./auth/credential-cache";
+export type { CredentialProvider, Credentials } from "./auth/credential-types";
+export { abortable } from "./delivery/abortable";
+export { backoffDelay, DEFAULT_RETRY_OPTIONS, type ResolvedRetryOptions } from "./delivery/backoff";
 export {
-  DEFAULT_DECODE_MAX_BYTES,
-  type DecodeIssue,
-  type DecodeOptions,
-  type DecodeResult,
-  decodeEvent,
-  EventDecodeError,
-} from "./decode-event";
+  CircuitBreaker,
+  type CircuitBreakerHooks,
+  type CircuitTransition,
+  DEFAULT_CIRCUIT_BREAKER_OPTIONS,
+  type ResolvedCircuitBreakerOptions,
+} from "./delivery/circuit-breaker";
 export {
   DEFAULT_DELIVERY_OPTIONS,
   DeliveryPipeline,
   type DeliveryPipelineHooks,
   type ResolvedDeliveryOptions,
   resolveDeliveryOptions,
-} from "./delivery-pipeline";
+} from "./delivery/delivery-pipeline";
 export {
   type CircuitBreakerOptions,
   type CircuitState,
@@ -57,8 +35,8 @@ export {
   type RetryOptions,
   type SinkMetrics,
   type StateChange,
-} from "./delivery-types";
-export { DEFAULT_ENCODE_LIMITS, type EncodeLimits, encodeEvent, sanitizeJson } from "./encode-event";
+} from "./delivery/delivery-types";
+export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./delivery/sink";
 export {
   ConfigurationError,
   CredentialError,
@@ -67,7 +45,16 @@ export {
   StreamllError,
   type StreamllErrorCode,
 } from "./errors";
-export { createEventJsonSchema, EVENT_JSON_SCHEMA_ID } from "./event-json-schema";
+export {
+  DEFAULT_DECODE_MAX_BYTES,
+  type DecodeIssue,
+  type DecodeOptions,
+  type DecodeResult,
+  decodeEvent,
+  EventDecodeError,
+} from "./events/decode-event";
+export { DEFAULT_ENCODE_LIMITS, type EncodeLimits, encodeEvent, sanitizeJson } from "./events/encode-event";
+export { createEventJsonSchema, EVENT_JSON_SCHEMA_ID } from "./events/event-json-schema";
 export {
   BUILTIN_EVENT_TYPES,
   type BuiltinEventType,
@@ -76,16 +63,30 @@ export {
   SCHEMA_VERSION,
   type StreamllEvent,
   streamllEventSchema,
-} from "./event-schema";
-export { createId } from "./ids";
+} from "./events/event-schema";
+export { createId } from "./events/ids";
+export { REDACTED, type RedactFunction, type Redactor } from "./events/redact";
+export {
+  DEFAULT_EXIT_FLUSH_TIMEOUT_MS,
+  DEFAULT_JSONL_PATH,
+  DEFAULT_REDACT_KEYS,
+  type EnvConfig,
+  type EnvSinkKind,
+  type EventFilter,
+  type EventFilterOptions,
+  loadEnvConfig,
+  type SinkEntry,
+  type StreamllLogger,
+  type StreamllOptions,
+} from "./instrument/configure";
+export { getCurrentSpan, type Span } from "./instrument/context";
 export {
   type InstrumentDecorator,
   type InstrumentOptions,
   instrument,
   isInstrumented,
   type StreamFieldExtractor,
-} from "./instrument";
-export { REDACTED, type RedactFunction, type Redactor } from "./redact";
+} from "./instrument/instrument";
 export {
   configure,
   type EventStats,
@@ -94,12 +95,11 @@ export {
   getMetrics,
   onStateChange,
   shutdown,
-} from "./runtime";
-export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./sink";
+} from "./instrument/runtime";
+export { emit, type TraceOptions, trace } from "./instrument/trace";
 export { JsonlFileSink, type JsonlFileSinkOptions, type JsonlRotateOptions } from "./sinks/jsonl-file-sink";
 export { MemorySink, type MemorySinkOptions, WaitForTimeoutError } from "./sinks/memory-sink";
 export { TerminalSink, type TerminalSinkOptions } from "./sinks/terminal-sink";
-export { emit, type TraceOptions, trace } from "./trace";
 export {
   type CodeSignatureDetails,
   type CodeSignatureOptions,

@@ -12,5 +12,5 @@ export {
   runCommand,
   UsageError,
   wholeNumber,
-} from "./cli-command";
-export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli-io";
+} from "./cli/cli-command";
+export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";

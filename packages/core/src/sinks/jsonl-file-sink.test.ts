@@ -2,10 +2,10 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DeliveryPipeline } from "../delivery-pipeline";
+import { DeliveryPipeline } from "../delivery/delivery-pipeline";
+import type { EncodedEvent, SendContext } from "../delivery/sink";
 import { ConfigurationError, SinkError } from "../errors";
-import type { StreamllEvent } from "../event-schema";
-import type { EncodedEvent, SendContext } from "../sink";
+import type { StreamllEvent } from "../events/event-schema";
 import { JsonlFileSink } from "./jsonl-file-sink";
 
 let dir: string;

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
+import type { EncodedEvent, SendContext, Sink } from "../delivery/sink";
 import { ConfigurationError, SinkError } from "../errors";
-import type { EncodedEvent, SendContext, Sink } from "../sink";
 
 /** Size-based rotation for {@link JsonlFileSink}. */
 export interface JsonlRotateOptions {

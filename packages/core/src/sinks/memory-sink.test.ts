@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DeliveryPipeline } from "../delivery-pipeline";
-import { encodeEvent } from "../encode-event";
+import { DeliveryPipeline } from "../delivery/delivery-pipeline";
+import type { EncodedEvent } from "../delivery/sink";
 import { ConfigurationError, SinkError } from "../errors";
-import type { StreamllEvent } from "../event-schema";
-import type { EncodedEvent } from "../sink";
+import { encodeEvent } from "../events/encode-event";
+import type { StreamllEvent } from "../events/event-schema";
 import { MemorySink, WaitForTimeoutError } from "./memory-sink";
 
 let seq = 0;

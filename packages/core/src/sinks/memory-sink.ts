@@ -1,6 +1,6 @@
+import type { EncodedEvent, Sink } from "../delivery/sink";
 import { ConfigurationError, SinkError } from "../errors";
-import type { StreamllEvent } from "../event-schema";
-import type { EncodedEvent, Sink } from "../sink";
+import type { StreamllEvent } from "../events/event-schema";
 
 /** Options for {@link MemorySink}. */
 export interface MemorySinkOptions {

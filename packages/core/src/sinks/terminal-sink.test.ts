@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { EncodedEvent, SendContext } from "../delivery/sink";
 import { SinkError } from "../errors";
-import type { StreamllEvent } from "../event-schema";
-import type { EncodedEvent, SendContext } from "../sink";
+import type { StreamllEvent } from "../events/event-schema";
 import { TerminalSink, type TerminalSinkOptions } from "./terminal-sink";
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting on ANSI escapes

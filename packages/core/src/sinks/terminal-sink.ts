@@ -1,6 +1,6 @@
+import type { EncodedEvent, SendContext, Sink } from "../delivery/sink";
 import { SinkError } from "../errors";
-import type { StreamllEvent } from "../event-schema";
-import type { EncodedEvent, SendContext, Sink } from "../sink";
+import type { StreamllEvent } from "../events/event-schema";
 
 /** Options for {@link TerminalSink}. */
 export interface TerminalSinkOptions {

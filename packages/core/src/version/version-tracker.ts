@@ -1,4 +1,4 @@
-import type { JsonObject } from "../event-schema";
+import type { JsonObject } from "../events/event-schema";
 import { type CodeSignatureDetails, computeCodeSignatureDetails } from "./code-signature";
 import { unwrapFunction } from "./function-source";
 import { detectGitCommit } from "./git-commit";

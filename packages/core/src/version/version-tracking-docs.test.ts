@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type StreamllEvent, streamllEventSchema } from "../event-schema";
+import { type StreamllEvent, streamllEventSchema } from "../events/event-schema";
 import { COMPARE_REPORT_FORMAT_VERSION, compareEventFiles } from "./compare/compare-versions";
 import { runCli } from "./compare/run-cli";
 import { GIT_COMMIT_ENV_VARS } from "./git-commit";

@@ -1,4 +1,4 @@
-import type { StreamllEvent } from "./event-schema";
+import type { StreamllEvent } from "../events/event-schema";
 
 /**
  * An event after encoding: the wire JSON plus the few fields sinks need for keys, routing and headers, so no

@@ -1,8 +1,8 @@
 import * as ts from "typescript";
 import { afterEach, describe, expect, it } from "vitest";
+import { MemorySink } from "../sinks/memory-sink";
 import { instrument } from "./instrument";
 import { configure, flush, shutdown } from "./runtime";
-import { MemorySink } from "./sinks/memory-sink";
 
 /**
  * The decorator tests in instrument.test.ts call the decorator by hand with hand-made contexts. These compile

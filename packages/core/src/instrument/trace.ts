@@ -1,5 +1,5 @@
+import type { JsonObject } from "../events/event-schema";
 import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
-import type { JsonObject } from "./event-schema";
 import { isAsyncGeneratorObject, traceStream } from "./instrument";
 import {
   adopt,

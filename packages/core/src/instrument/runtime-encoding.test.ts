@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { createKeyRedactor } from "../events/redact";
+import { MemorySink } from "../sinks/memory-sink";
 import { DEFAULT_REDACT_KEYS, type StreamllOptions } from "./configure";
 import { createSpan } from "./context";
 import { instrument } from "./instrument";
-import { createKeyRedactor } from "./redact";
 import { configure, emitSpanEvent, flush, shutdown } from "./runtime";
-import { MemorySink } from "./sinks/memory-sink";
 import { emit, trace } from "./trace";
 
 const quiet = { warn: () => undefined, error: () => undefined };

@@ -1,4 +1,8 @@
 import { describe, expect, it } from "vitest";
+import type { Sink } from "../delivery/sink";
+import { ConfigurationError } from "../errors";
+import type { StreamllEvent } from "../events/event-schema";
+import { MemorySink } from "../sinks/memory-sink";
 import {
   DEFAULT_JSONL_PATH,
   DEFAULT_REDACT_KEYS,
@@ -7,10 +11,6 @@ import {
   resolveConfig,
   type StreamllOptions,
 } from "./configure";
-import { ConfigurationError } from "./errors";
-import type { StreamllEvent } from "./event-schema";
-import type { Sink } from "./sink";
-import { MemorySink } from "./sinks/memory-sink";
 
 function issuesOf(options: unknown): { path: string; message: string }[] {
   try {

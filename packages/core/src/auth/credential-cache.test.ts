@@ -1,8 +1,8 @@
 import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ConfigurationError, CredentialError } from "../errors";
 import { createRefreshingCredentials, redactCredentials } from "./credential-cache";
 import type { Credentials } from "./credential-types";
-import { ConfigurationError, CredentialError } from "./errors";
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const MIN = 60_000;

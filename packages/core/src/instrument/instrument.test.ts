@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
+import type { Sink } from "../delivery/sink";
+import { ConfigurationError } from "../errors";
+import { type StreamllEvent, streamllEventSchema } from "../events/event-schema";
+import { MemorySink } from "../sinks/memory-sink";
 import type { StreamllLogger, StreamllOptions } from "./configure";
 import { getCurrentSpan } from "./context";
-import { ConfigurationError } from "./errors";
-import { type StreamllEvent, streamllEventSchema } from "./event-schema";
 import { type InstrumentDecorator, instrument, isInstrumented } from "./instrument";
 import { configure, flush, shutdown } from "./runtime";
-import type { Sink } from "./sink";
-import { MemorySink } from "./sinks/memory-sink";
 import { emit, trace } from "./trace";
 
 const warnings: string[] = [];

@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { StateChange } from "../delivery/delivery-types";
+import type { Sink } from "../delivery/sink";
+import { ConfigurationError } from "../errors";
+import { type StreamllEvent, streamllEventSchema } from "../events/event-schema";
+import { MemorySink } from "../sinks/memory-sink";
 import { type StreamllLogger, type StreamllOptions, stderrLogger } from "./configure";
-import type { StateChange } from "./delivery-types";
-import { ConfigurationError } from "./errors";
-import { type StreamllEvent, streamllEventSchema } from "./event-schema";
 import { instrument } from "./instrument";
 import { configure, flush, getMetrics, onStateChange, shutdown } from "./runtime";
-import type { Sink } from "./sink";
-import { MemorySink } from "./sinks/memory-sink";
 import { emit, trace } from "./trace";
 
 const warnings: string[] = [];
@@ -286,7 +286,7 @@ registerHooks({
   const imports = `import { configure, flush, shutdown } from ${src("./runtime.ts")};
 import { instrument } from ${src("./instrument.ts")};
 import { emit, trace } from ${src("./trace.ts")};
-import { JsonlFileSink } from ${src("./sinks/jsonl-file-sink.ts")};
+import { JsonlFileSink } from ${src("../sinks/jsonl-file-sink.ts")};
 `;
   let counter = 0;
 

@@ -1,3 +1,4 @@
+import type { EncodedEvent } from "../delivery/sink";
 import { SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
 import {
   DEFAULT_ENCODE_LIMITS,
@@ -10,7 +11,6 @@ import {
   sanitizeJson,
   truncateString,
 } from "./sanitize-json";
-import type { EncodedEvent } from "./sink";
 
 export { DEFAULT_ENCODE_LIMITS, type EncodeLimits, sanitizeJson };
 

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import type { DeliveryOptions } from "./delivery-types";
-import type { EncodeLimits } from "./encode-event";
-import { ConfigurationError } from "./errors";
-import type { StreamllEvent } from "./event-schema";
-import { createKeyRedactor, type RedactFunction, type Redactor } from "./redact";
-import type { Sink } from "./sink";
-import { type VersionTrackingOptions, versionTrackingOptionSchema } from "./version/options";
-import { createVersionTracker, type VersionTracker } from "./version/version-tracker";
+import type { DeliveryOptions } from "../delivery/delivery-types";
+import type { Sink } from "../delivery/sink";
+import { ConfigurationError } from "../errors";
+import type { EncodeLimits } from "../events/encode-event";
+import type { StreamllEvent } from "../events/event-schema";
+import { createKeyRedactor, type RedactFunction, type Redactor } from "../events/redact";
+import { type VersionTrackingOptions, versionTrackingOptionSchema } from "../version/options";
+import { createVersionTracker, type VersionTracker } from "../version/version-tracker";
 
 /**
  * Where streamll reports its own trouble (a failing sink, a throwing redact function, a bad environment

@@ -1,4 +1,24 @@
-import { scrubUrlCredentials } from "./backoff";
+import { scrubUrlCredentials } from "../delivery/backoff";
+import { DeliveryPipeline, resolveDeliveryOptions } from "../delivery/delivery-pipeline";
+import type { DeliveryOptions, SinkMetrics, StateChange } from "../delivery/delivery-types";
+import type { EncodedEvent, Sink } from "../delivery/sink";
+import { ConfigurationError } from "../errors";
+import {
+  createEnvelope,
+  createSpanIds,
+  type EncodeLimits,
+  type Envelope,
+  encodeEvent,
+  encodeWithEnvelope,
+  type SpanIds,
+  sanitizeJson,
+} from "../events/encode-event";
+import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
+import { createId } from "../events/ids";
+import { keyRedactorKeysOf, redactDataKeys } from "../events/redact";
+import { JsonlFileSink } from "../sinks/jsonl-file-sink";
+import { MemorySink } from "../sinks/memory-sink";
+import { TerminalSink } from "../sinks/terminal-sink";
 import {
   DEFAULT_JSONL_PATH,
   type EnvConfig,
@@ -13,26 +33,6 @@ import {
   stderrLogger,
 } from "./configure";
 import type { Span } from "./context";
-import { DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
-import type { DeliveryOptions, SinkMetrics, StateChange } from "./delivery-types";
-import {
-  createEnvelope,
-  createSpanIds,
-  type EncodeLimits,
-  type Envelope,
-  encodeEvent,
-  encodeWithEnvelope,
-  type SpanIds,
-  sanitizeJson,
-} from "./encode-event";
-import { ConfigurationError } from "./errors";
-import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
-import { createId } from "./ids";
-import { keyRedactorKeysOf, redactDataKeys } from "./redact";
-import type { EncodedEvent, Sink } from "./sink";
-import { JsonlFileSink } from "./sinks/jsonl-file-sink";
-import { MemorySink } from "./sinks/memory-sink";
-import { TerminalSink } from "./sinks/terminal-sink";
 
 /** One configured sink and the pipeline that feeds it. */
 interface PipelineHandle {

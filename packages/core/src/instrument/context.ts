@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { createId } from "./ids";
+import { createId } from "../events/ids";
 
 /**
  * One unit of work: an instrumented call or a `trace()` block. Spans nest through AsyncLocalStorage, so a call

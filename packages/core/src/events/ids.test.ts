@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigurationError } from "./errors";
+import { ConfigurationError } from "../errors";
 import { createId } from "./ids";
 
 describe("createId", () => {

@@ -1,5 +1,5 @@
 import { randomFillSync } from "node:crypto";
-import { ConfigurationError } from "./errors";
+import { ConfigurationError } from "../errors";
 
 /** The longest id `createId` returns; the event schema accepts ids of 8 to 64 characters. */
 const MAX_ID_SIZE = 1024;

@@ -6,10 +6,10 @@ import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ConfigurationError, SinkError } from "../errors";
+import type { StreamllEvent } from "../events/event-schema";
 import { DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics, StateChange } from "./delivery-types";
-import { ConfigurationError, SinkError } from "./errors";
-import type { StreamllEvent } from "./event-schema";
 import type { EncodedEvent, SendContext, SendResult, Sink } from "./sink";
 
 function ev(id: number, bytes = 10): EncodedEvent {

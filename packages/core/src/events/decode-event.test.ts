@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { StreamllError } from "../errors";
 import { type DecodeResult, decodeEvent, EventDecodeError } from "./decode-event";
-import { StreamllError } from "./errors";
 
 const WIRE = {
   schema_version: "1.0",

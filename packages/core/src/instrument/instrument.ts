@@ -1,8 +1,9 @@
 import { z } from "zod";
+import { ConfigurationError } from "../errors";
+import type { JsonObject } from "../events/event-schema";
+import type { VersionTracker } from "../version/version-tracker";
 import { expected, type ResolvedConfig, toConfigurationError } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
-import { ConfigurationError } from "./errors";
-import type { JsonObject } from "./event-schema";
 import {
   adopt,
   elapsedMs,
@@ -14,7 +15,6 @@ import {
   reportInternalError,
   toJson,
 } from "./runtime";
-import type { VersionTracker } from "./version/version-tracker";
 
 /**
  * Turns one yielded chunk into a token event: the output field it belongs to and the token text. Return

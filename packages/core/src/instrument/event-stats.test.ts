@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { MemorySink } from "../sinks/memory-sink";
 import { configure, flush, getEventStats, getMetrics, shutdown } from "./runtime";
-import { MemorySink } from "./sinks/memory-sink";
 import { emit } from "./trace";
 
 const quiet = { warn: () => undefined, error: () => undefined };

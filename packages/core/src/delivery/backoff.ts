@@ -1,5 +1,5 @@
+import { ConfigurationError } from "../errors";
 import type { Clock, RetryOptions } from "./delivery-types";
-import { ConfigurationError } from "./errors";
 
 /** `RetryOptions` with every default filled in. */
 export type ResolvedRetryOptions = Readonly<Required<RetryOptions>>;

@@ -10,10 +10,10 @@ import {
   scheduleUnref,
   systemClock,
   throwIfIssues,
-} from "./backoff";
+} from "../delivery/backoff";
+import type { Clock, DeliveryLogger, RetryOptions } from "../delivery/delivery-types";
+import { CredentialError } from "../errors";
 import type { CredentialProvider, Credentials } from "./credential-types";
-import type { Clock, DeliveryLogger, RetryOptions } from "./delivery-types";
-import { CredentialError } from "./errors";
 
 /** Options of `createRefreshingCredentials`. */
 export interface RefreshingCredentialsOptions {

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { type StreamllEvent, streamllEventSchema } from "../events/event-schema";
+import { MemorySink } from "../sinks/memory-sink";
 import type { StreamllLogger, StreamllOptions } from "./configure";
 import { getCurrentSpan } from "./context";
-import { type StreamllEvent, streamllEventSchema } from "./event-schema";
 import { instrument } from "./instrument";
 import { configure, flush, shutdown } from "./runtime";
-import { MemorySink } from "./sinks/memory-sink";
 import { emit, trace } from "./trace";
 
 const logger: StreamllLogger = { warn: () => undefined, error: () => undefined };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { ConfigurationError } from "../errors";
 import { CircuitBreaker, type CircuitTransition } from "./circuit-breaker";
-import { ConfigurationError } from "./errors";
 
 function setup(options = { failureThreshold: 3, resetTimeoutMs: 1000 }) {
   const clock = { t: 0, now: () => clock.t };

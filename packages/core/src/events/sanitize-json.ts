@@ -1,5 +1,5 @@
 import { types } from "node:util";
-import { scrubUrlCredentials } from "./backoff";
+import { scrubUrlCredentials } from "../delivery/backoff";
 import type { JsonValue } from "./event-schema";
 import { REDACTED } from "./redact";
 

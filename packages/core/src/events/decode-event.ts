@@ -1,4 +1,4 @@
-import { StreamllError } from "./errors";
+import { StreamllError } from "../errors";
 import { type StreamllEvent, streamllEventSchema } from "./event-schema";
 
 /** One reason an input is not a valid streamll event. */

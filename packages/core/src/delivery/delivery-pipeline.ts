@@ -1,3 +1,4 @@
+import { isRetriableError, SinkError } from "../errors";
 import {
   backoffDelay,
   checkInteger,
@@ -30,7 +31,6 @@ import {
   type SinkMetrics,
   type StateChange,
 } from "./delivery-types";
-import { isRetriableError, SinkError } from "./errors";
 import type { EncodedEvent, Sink } from "./sink";
 
 /** `DeliveryOptions` with every default filled in and validated. */

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { StreamllEvent } from "../events/event-schema";
 import { BoundedQueue } from "./bounded-queue";
-import type { StreamllEvent } from "./event-schema";
 import type { EncodedEvent } from "./sink";
 
 function ev(id: number, bytes = 10): EncodedEvent {
