@@ -31,7 +31,10 @@ export const USAGE = `Usage: streamll-kafka export --brokers <host:port>[,…] [
 Writes the streamll events of a Kafka topic to stdout as JSONL, one event per line, for example
   streamll-kafka export --brokers localhost:9092 --from-beginning | streamll compare -
 
-Reads every partition up to the end offsets it has when the export starts, then exits. Uses a throwaway
+Reads every partition up to the end offsets it has when the export starts, then exits; with --follow it keeps
+reading what is produced later, until --max or Ctrl-C, for example
+  streamll-kafka export --brokers localhost:9092 --follow | streamll-view -
+Uses a throwaway
 consumer group (${EXPORT_GROUP_PREFIX}<random>) that is deleted afterwards: the offsets of your own consumer
 groups are never read or committed. Messages that are not valid streamll events are skipped and counted on
 stderr.
@@ -41,6 +44,7 @@ Options:
   --topic <name>             topic (default ${DEFAULT_TOPIC})
   --from-beginning           start at the oldest retained event (the default; accepted for clarity)
   --max <n>                  stop after n events
+  --follow                   after the retained events, wait for new ones and print them too
   --ssl                      TLS, verifying the brokers' certificates against the system CAs
   --ca <file>                PEM file of the CA that signed the brokers' certificates (implies --ssl)
   --sasl-mechanism <m>       plain, scram-sha-256 or scram-sha-512 (needs --username and --password-env)
@@ -59,6 +63,7 @@ interface ExportOptions {
   connection: KafkaConnectionOptions;
   topic: string;
   max: number | undefined;
+  follow: boolean;
   password: string | undefined;
 }
 
@@ -80,6 +85,7 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
       topic: { type: "string" },
       "from-beginning": { type: "boolean", default: true },
       max: { type: "string" },
+      follow: { type: "boolean", default: false },
       ssl: { type: "boolean", default: false },
       ca: { type: "string" },
       "sasl-mechanism": { type: "string" },
@@ -138,6 +144,7 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
     connection,
     topic,
     max: values.max === undefined ? undefined : wholeNumber("--max", values.max),
+    follow: values.follow,
     password,
   };
 }
@@ -171,7 +178,7 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
       topic: options.topic,
       // An export that started at the end would stop at once with nothing: it always reads what is retained.
       fromBeginning: true,
-      stopAtEnd: true,
+      stopAtEnd: !options.follow,
     });
     const active = reader;
     await active.run(async (record) => {

@@ -44,6 +44,14 @@ const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => 
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 // Two releases of one module: the second adds a 30 ms lookup. Both run concurrently in every round so a
 // stall of the machine slows both alike.
 const QaV1 = class Qa {
@@ -181,6 +189,26 @@ describe("streamll-kafka export against the harness broker", () => {
     expect(result.stderr).toBe(
       `streamll-kafka: exported 2 events from ${mixed}, skipped 2 malformed messages\n`,
     );
+  });
+
+  it("with --follow prints the retained events, then events produced later, until --max", async () => {
+    const live = uniqueTopic("cli-follow");
+    await createTopic(connection, live, 2);
+    const events = encodeAll(Array.from({ length: 6 }, (_, seq) => makeEvent({ data: { seq } })));
+    const sink = new KafkaSink({ brokers: connection.brokers, topic: live, logger: recordingLogger() });
+    const send = (batch: typeof events) => sink.send(batch, { signal: AbortSignal.timeout(15_000), attempt: 1 });
+    await send(events.slice(0, 3));
+    const recorded = recordingIo({});
+    const done = main(
+      ["export", "--brokers", BROKERS, "--topic", live, "--follow", "--max", "6"],
+      recorded.io,
+    );
+    await waitFor(() => lines(recorded.stdout()).length === 3, "the retained events");
+    await send(events.slice(3));
+    await sink.close();
+    expect(await done).toBe(0);
+    expect(new Set(lines(recorded.stdout()))).toEqual(new Set(events.map((event) => event.json)));
+    expect(recorded.stderr()).toBe(`streamll-kafka: exported 6 events from ${live}\n`);
   });
 
   it("connects with SASL/SCRAM over TLS with the password from --password-env, and never prints it", async () => {

@@ -33,6 +33,7 @@ export const USAGE = `Usage: streamll-rabbitmq tail [options]
 
 Prints the streamll events published to a RabbitMQ exchange as JSONL on stdout, one event per line, for example
   streamll-rabbitmq tail --url amqp://localhost --max 1000 > events.jsonl && streamll compare events.jsonl
+  streamll-rabbitmq tail --follow | streamll-view -
 
 A live tail, not an export: RabbitMQ queues hand each message out once, so reading your durable queues would
 take events away from their consumers. The tail declares its own temporary queue (exclusive, auto-delete,
@@ -50,6 +51,8 @@ Options:
   --max <n>                 exit after n events
   --idle-ms <ms>            exit after this long without a message, counted from the start too (default 2000;
                             0 waits until --max or Ctrl-C)
+  --follow                  never exit for being idle: print events until --max, Ctrl-C or the reader of
+                            stdout goes away (the same as --idle-ms 0)
   --connect-timeout-ms <n>  give up connecting after this long (default 10000)
   -h, --help                show this help
   -v, --version             print the version
@@ -78,11 +81,15 @@ function parseTailArgs(args: readonly string[], env: CliIo["env"]): TailOptions 
       binding: { type: "string", multiple: true },
       max: { type: "string" },
       "idle-ms": { type: "string" },
+      follow: { type: "boolean", default: false },
       "connect-timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return "help";
+  if (values.follow && values["idle-ms"] !== undefined) {
+    throw new UsageError("--follow never exits for being idle: it cannot be combined with --idle-ms");
+  }
   const exchange = values.exchange ?? DEFAULT_EXCHANGE;
   if (exchange === "" || Buffer.byteLength(exchange, "utf8") > 255) {
     throw new UsageError("--exchange must be 1-255 bytes");
@@ -106,7 +113,11 @@ function parseTailArgs(args: readonly string[], env: CliIo["env"]): TailOptions 
     exchange,
     bindings,
     max: values.max === undefined ? undefined : wholeNumber("--max", values.max, 1),
-    idleMs: values["idle-ms"] === undefined ? 2_000 : wholeNumber("--idle-ms", values["idle-ms"], 0),
+    idleMs: values.follow
+      ? 0
+      : values["idle-ms"] === undefined
+        ? 2_000
+        : wholeNumber("--idle-ms", values["idle-ms"], 0),
     password,
   };
 }

@@ -206,11 +206,14 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
     expect(tail.stderr()).toContain("printed 3 events, skipped 1 malformed message\n");
   });
 
-  it("with --idle-ms 0 keeps listening until interrupted, then ends with status 0", async () => {
+  it.each([
+    [["--follow"]],
+    [["--idle-ms", "0"]],
+  ])("with %j keeps listening until interrupted, then ends with status 0", async (flags) => {
     const exchange = exchangeName("cli_interrupt");
     const controller = new AbortController();
     const tail = await startMain(
-      ["tail", "--url", URL_, "--exchange", exchange, "--idle-ms", "0"],
+      ["tail", "--url", URL_, "--exchange", exchange, ...flags],
       {},
       controller.signal,
     );
@@ -269,11 +272,12 @@ describe("streamll-rabbitmq usage", () => {
       [["export"], 'unknown command "export"'],
       [["tail", "--max", "0"], "--max must be a whole number >= 1"],
       [["tail", "--idle-ms", "-5"], "argument is ambiguous"],
+      [["tail", "--follow", "--idle-ms", "10"], "cannot be combined with --idle-ms"],
       [["tail", "--idle-ms", "soon"], "--idle-ms must be a whole number >= 0"],
       [["tail", "--exchange", ""], "--exchange must be 1-255 bytes"],
       [["tail", "--url", "http://localhost"], "must start with amqp:// or amqps://"],
       [["tail", "--password-env", "STREAMLL_TEST_UNSET"], "STREAMLL_TEST_UNSET is not set"],
-      [["tail", "--follow"], "Unknown option '--follow'"],
+      [["tail", "--verbose"], "Unknown option '--verbose'"],
     ];
     for (const [argv, message] of cases) {
       const result = await runMain(argv);

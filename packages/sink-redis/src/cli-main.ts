@@ -28,7 +28,10 @@ Writes the streamll events of a Redis stream to stdout as JSONL, one event per l
   streamll-redis export --url redis://127.0.0.1:6379 | streamll compare -
 
 The stream is read with XRANGE, page by page, without a consumer group: nothing is acknowledged, claimed or
-removed. The range ends at the stream's last entry when the export starts; entries added later are not read.
+removed. The range ends at the stream's last entry when the export starts; entries added later are not read,
+unless --follow is given: then the export keeps waiting for new entries (XREAD BLOCK) and prints them as they
+arrive, until --count, Ctrl-C or the reader of stdout goes away, for example
+  streamll-redis export --follow | streamll-view -
 Entries that are not valid streamll events are skipped and counted on stderr.
 
 Options:
@@ -39,6 +42,7 @@ Options:
   --from <id>               first entry id: -, 0, <ms> or <ms>-<seq> (default -, the oldest)
   --to <id>                 last entry id: +, <ms> or <ms>-<seq> (default +, the newest at start)
   --count <n>               stop after n events
+  --follow                  after the entries there are, wait for new ones and print them too (not with --to)
   --connect-timeout-ms <n>  give up connecting after this long (default 5000)
   -h, --help                show this help
   -v, --version             print the version
@@ -53,6 +57,7 @@ interface ExportOptions {
   from: string;
   to: string;
   count: number | undefined;
+  follow: boolean;
   connectTimeoutMs: number | undefined;
 }
 
@@ -70,6 +75,7 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
       from: { type: "string" },
       to: { type: "string" },
       count: { type: "string" },
+      follow: { type: "boolean", default: false },
       "connect-timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -83,6 +89,9 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
   if (to !== "+" && !STREAM_ID.test(to)) {
     throw new UsageError(`--to must be +, <ms> or <ms>-<seq>, got "${to}"`);
   }
+  if (values.follow && values.to !== undefined) {
+    throw new UsageError("--follow reads on past the newest entry: it cannot be combined with --to");
+  }
   if (values.stream === "") throw new UsageError("--stream must not be empty");
   const passwordEnv = values["password-env"];
   const password = passwordEnv === undefined ? undefined : passwordFromEnv(passwordEnv, env);
@@ -93,6 +102,7 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
     from,
     to,
     count: values.count === undefined ? undefined : wholeNumber("--count", values.count),
+    follow: values.follow,
     connectTimeoutMs:
       values["connect-timeout-ms"] === undefined
         ? undefined
@@ -106,6 +116,21 @@ function nextId(id: string): string {
   return `${ms}-${(BigInt(seq) + 1n).toString()}`;
 }
 
+const MAX_SEQ = 18446744073709551615n;
+
+/**
+ * The id right before `--from` (XREAD returns entries after the id it is given, XRANGE from it): `-` and `0`
+ * become `0-0`, `<ms>` means `<ms>-0`.
+ */
+function idBefore(from: string): string {
+  if (from === "-") return "0-0";
+  const [ms = "0", seq = "0"] = from.split("-");
+  const s = BigInt(seq);
+  if (s > 0n) return `${ms}-${(s - 1n).toString()}`;
+  const m = BigInt(ms);
+  return m === 0n ? "0-0" : `${(m - 1n).toString()}-${MAX_SEQ.toString()}`;
+}
+
 /**
  * The line written for an entry: its stored JSON unchanged when it already is one line, else the validated
  * event re-serialised (JSONL must not contain line breaks or a byte order mark).
@@ -116,6 +141,10 @@ function lineOf(raw: string, event: unknown): string {
 }
 
 type RawRange = [id: string, fields: string[]][];
+type RawRead = [stream: string, entries: RawRange][] | null;
+
+/** How long one XREAD of --follow blocks: short enough that Ctrl-C is noticed soon, below the socket timeout. */
+const FOLLOW_BLOCK_MS = 1_000;
 
 async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
   const connection = new RedisConnection(
@@ -129,46 +158,69 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
   const secrets = () => [...connection.secrets(), options.password];
   let exported = 0;
   let malformed = 0;
+  const limitReached = () => options.count !== undefined && exported >= options.count;
+  const done = () => io.signal?.aborted === true || limitReached();
+  /** Prints one entry (or counts it as malformed). */
+  const write = async (id: string, fields: string[]): Promise<void> => {
+    let raw: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === EVENT_FIELD) raw = fields[i + 1];
+    }
+    const decoded = raw === undefined ? undefined : decodeEvent(raw);
+    if (raw === undefined || decoded === undefined || !decoded.ok) {
+      malformed += 1;
+      if (malformed <= REPORTED_MALFORMED) {
+        const reason =
+          decoded === undefined || decoded.ok ? `no "${EVENT_FIELD}" field` : decoded.error.message.slice(0, 300);
+        io.stderr(`streamll-redis: skipped entry ${id}: ${reason}\n`);
+      }
+      return;
+    }
+    await io.stdout(`${lineOf(raw, decoded.event)}\n`);
+    exported += 1;
+  };
   try {
     await connection.ready(io.signal);
     const client = connection.client;
-    // "+" is pinned to the last entry now, so an export of a stream that is being written to ends.
-    let end = options.to;
-    if (end === "+") {
-      const last = (await client.xrevrange(options.stream, "+", "-", "COUNT", 1)) as RawRange;
-      const lastId = last[0]?.[0];
-      if (lastId === undefined) end = "";
-      else end = lastId;
-    }
-    let start = options.from;
-    while (end !== "" && !io.signal?.aborted) {
-      const page = (await client.xrange(options.stream, start, end, "COUNT", PAGE_SIZE)) as RawRange;
-      for (const [id, fields] of page) {
-        if (io.signal?.aborted) break;
-        let raw: string | undefined;
-        for (let i = 0; i + 1 < fields.length; i += 2) {
-          if (fields[i] === EVENT_FIELD) raw = fields[i + 1];
+    if (options.follow) {
+      // XREAD from the id before --from: what the stream holds now, then every entry added later, in order.
+      // A Ctrl-C is noticed between two reads, so each read blocks only briefly.
+      const blockMs = Math.max(1, Math.min(FOLLOW_BLOCK_MS, Math.floor(connection.commandTimeoutMs / 2)));
+      let last = idBefore(options.from);
+      while (!done()) {
+        const read = (await client.xread(
+          "COUNT",
+          PAGE_SIZE,
+          "BLOCK",
+          blockMs,
+          "STREAMS",
+          options.stream,
+          last,
+        )) as RawRead;
+        for (const [id, fields] of read?.[0]?.[1] ?? []) {
+          if (done()) break;
+          await write(id, fields);
+          last = id;
         }
-        const decoded = raw === undefined ? undefined : decodeEvent(raw);
-        if (raw === undefined || decoded === undefined || !decoded.ok) {
-          malformed += 1;
-          if (malformed <= REPORTED_MALFORMED) {
-            const reason =
-              decoded === undefined || decoded.ok
-                ? `no "${EVENT_FIELD}" field`
-                : decoded.error.message.slice(0, 300);
-            io.stderr(`streamll-redis: skipped entry ${id}: ${reason}\n`);
-          }
-          continue;
-        }
-        await io.stdout(`${lineOf(raw, decoded.event)}\n`);
-        exported += 1;
-        if (options.count !== undefined && exported >= options.count) break;
       }
-      if (options.count !== undefined && exported >= options.count) break;
-      const lastId = page[page.length - 1]?.[0];
-      if (page.length < PAGE_SIZE || lastId === undefined || lastId === end) break;
-      start = nextId(lastId);
+    } else {
+      // "+" is pinned to the last entry now, so an export of a stream that is being written to ends.
+      let end = options.to;
+      if (end === "+") {
+        const newest = (await client.xrevrange(options.stream, "+", "-", "COUNT", 1)) as RawRange;
+        end = newest[0]?.[0] ?? "";
+      }
+      let start = options.from;
+      while (end !== "" && !done()) {
+        const page = (await client.xrange(options.stream, start, end, "COUNT", PAGE_SIZE)) as RawRange;
+        for (const [id, fields] of page) {
+          if (done()) break;
+          await write(id, fields);
+        }
+        const lastId = page[page.length - 1]?.[0];
+        if (page.length < PAGE_SIZE || lastId === undefined || lastId === end) break;
+        start = nextId(lastId);
+      }
     }
   } catch (error) {
     if (io.signal?.aborted) {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "./cli-main";
 import { RedisSink } from "./redis-sink";
 import { sendContext, sequence } from "./test-support/events";
+import { waitUntil } from "./test-support/wait";
 import { REDIS_URL, redisAvailable, uniqueName } from "./test-support/redis-servers";
 
 const available = await redisAvailable();
@@ -172,6 +173,40 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
     }
   });
 
+  it("with --follow prints what the stream holds, then entries added later, until --count or interrupted", async () => {
+    const stream = streamName("cli-follow");
+    const sink = new RedisSink({ url: REDIS_URL, stream });
+    const events = sequence(900);
+    await sink.send(events.slice(0, 600), sendContext());
+    const controller = new AbortController();
+    const recorded = recordingIo({}, controller.signal);
+    const done = main(["export", "--stream", stream, "--follow"], recorded.io);
+    const seqs = () =>
+      lines(recorded.stdout()).map((line) => (JSON.parse(line) as { data: { seq: number } }).data.seq);
+    await waitUntil(() => seqs().length === 600, "the stored entries");
+    await sink.send(events.slice(600), sendContext());
+    await sink.close();
+    await waitUntil(() => seqs().length === 900, "the entries added later");
+    expect(seqs()).toEqual(Array.from({ length: 900 }, (_, i) => i));
+    controller.abort("interrupted");
+    expect(await done).toBe(130);
+    expect(recorded.stderr()).toContain(`exported 900 events from ${stream}\n`);
+
+    // From a stream that does not exist yet, starting after an id, ending at --count.
+    const later = streamName("cli-follow-later");
+    const waiting = runMain(["export", "--stream", later, "--follow", "--from", "5-0", "--count", "2"]);
+    await sleep(300);
+    const writer = new RedisSink({ url: REDIS_URL, stream: later });
+    await admin.xadd(later, "4-1", "event", events[0]!.json);
+    await admin.xadd(later, "5-0", "event", events[1]!.json);
+    await admin.xadd(later, "6-0", "event", events[2]!.json);
+    await admin.xadd(later, "7-0", "event", events[3]!.json);
+    await writer.close();
+    const result = await waiting;
+    expect(result.status).toBe(0);
+    expect(lines(result.stdout)).toEqual([events[1]!.json, events[2]!.json]);
+  });
+
   it("exits 0 with no events when the stream does not exist", async () => {
     const result = await runMain(["export", "--stream", uniqueName("cli-missing")]);
     expect(result).toMatchObject({ status: 0, stdout: "" });
@@ -232,6 +267,7 @@ describe("streamll-redis usage", () => {
       [["export", "--count", "ten"], "--count must be a whole number >= 1"],
       [["export", "--from", "yesterday"], "--from must be"],
       [["export", "--to", "-"], "--to must be"],
+      [["export", "--follow", "--to", "+"], "cannot be combined with --to"],
       [["export", "--stream"], "argument missing"],
       [["export", "--password-env", "STREAMLL_TEST_UNSET"], "STREAMLL_TEST_UNSET is not set"],
       [["export", "--verbose"], "Unknown option '--verbose'"],
