@@ -14,3 +14,4 @@ export {
   wholeNumber,
 } from "./cli/cli-command";
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
+export { rotatedJsonlPath } from "./sinks/jsonl-file-sink";

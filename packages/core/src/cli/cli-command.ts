@@ -47,12 +47,15 @@ export function plural(n: number, word: string): string {
   return word.endsWith("y") ? `${word.slice(0, -1)}ies` : `${word}s`;
 }
 
-/** One tool with one command, e.g. `streamll-kafka export`. */
+/** One tool with one command, e.g. `streamll-kafka export`, or a tool without one, e.g. `streamll-view`. */
 export interface CommandSpec<Options extends { readonly password?: string | undefined }> {
   /** The bin name, e.g. `streamll-kafka`. */
   readonly tool: string;
-  /** The single command it runs, e.g. `export`. */
-  readonly command: string;
+  /**
+   * The single command it runs, e.g. `export`. Omitted for a tool whose options follow its name directly
+   * (`streamll-view events.jsonl`): then `parse` sees every argument and handles `--help` itself.
+   */
+  readonly command?: string;
   readonly version: string;
   readonly usage: string;
   /** Parses the arguments after the command; throws on mistakes; `"help"` for `--help`. */
@@ -74,24 +77,29 @@ export async function runCommand<Options extends { readonly password?: string | 
   argv: readonly string[],
   io: CliIo,
 ): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) {
-    io.stderr(spec.usage);
-    return 2;
-  }
-  if (command === "-h" || command === "--help" || command === "help") {
-    await io.stdout(spec.usage);
-    return 0;
-  }
+  const [command, ...afterCommand] = argv;
   if (command === "-v" || command === "--version") {
     await io.stdout(`${spec.version}\n`);
     return 0;
   }
-  if (command !== spec.command) {
-    io.stderr(`${spec.tool}: unknown command "${redactSecrets(command, [])}"\n\n${spec.usage}`);
-    return 2;
+  let rest: readonly string[] = argv;
+  let prefix = spec.tool;
+  if (spec.command !== undefined) {
+    if (command === undefined) {
+      io.stderr(spec.usage);
+      return 2;
+    }
+    if (command === "-h" || command === "--help" || command === "help") {
+      await io.stdout(spec.usage);
+      return 0;
+    }
+    if (command !== spec.command) {
+      io.stderr(`${spec.tool}: unknown command "${redactSecrets(command, [])}"\n\n${spec.usage}`);
+      return 2;
+    }
+    rest = afterCommand;
+    prefix = `${spec.tool} ${spec.command}`;
   }
-  const prefix = `${spec.tool} ${spec.command}`;
   let options: Options | "help";
   try {
     options = spec.parse(rest, io.env ?? process.env);

@@ -121,9 +121,7 @@ export class JsonlFileSink implements Sink {
    * extension gets the number appended (`events` → `events.1`).
    */
   rotatedPath(index: number): string {
-    const ext = extname(this.path);
-    const base = basename(this.path, ext);
-    return join(dirname(this.path), `${base}.${index}${ext}`);
+    return rotatedJsonlPath(this.path, index);
   }
 
   send(batch: readonly EncodedEvent[], context?: SendContext): Promise<void> {
@@ -233,6 +231,17 @@ export class JsonlFileSink implements Sink {
       cause: error,
     });
   }
+}
+
+/**
+ * Where {@link JsonlFileSink} moves rotated file `index` (1 = newest) of `path`: `events.jsonl` →
+ * `events.1.jsonl`; a path without an extension gets the number appended (`events` → `events.1`). Readers that
+ * follow a rotating file use it to find the older files.
+ */
+export function rotatedJsonlPath(path: string, index: number): string {
+  const ext = extname(path);
+  const base = basename(path, ext);
+  return join(dirname(path), `${base}.${index}${ext}`);
 }
 
 function ignoreMissing(error: unknown): void {

@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+import { main } from "./cli-main";
+
+// No process.exit: stdout must drain before the process ends.
+void main(process.argv.slice(2)).then((status) => {
+  process.exitCode = status;
+});

@@ -1,0 +1,268 @@
+import type { ServerResponse } from "node:http";
+import { type CompareOptions, type CompareReport, compareEvents, decodeEvent } from "@streamll/core";
+import { ExecutionStore, type ViewerLimits } from "./execution-store";
+
+/** What feeds the viewer, as shown on the page. */
+export interface SourceStatus {
+  /** `file`, `stdin` or `sink`. */
+  readonly kind: "file" | "stdin" | "sink";
+  /** The file's path, `stdin`, or the sink's name. */
+  readonly label: string;
+  /** `live` while events may still come; `ended` once stdin closed or the sink shut down. */
+  readonly state: "live" | "ended";
+  /** The last read error, if any (e.g. the file cannot be read). */
+  readonly error?: string;
+}
+
+/** Counters of everything the viewer received, kept and dropped. */
+export interface ViewerStats {
+  /** Lines or events received. */
+  readonly received: number;
+  /** Received lines that were not valid streamll events (skipped). */
+  readonly invalid: number;
+  /** Executions held now. */
+  readonly executions: number;
+  /** Events held now. */
+  readonly events: number;
+  /** Characters of event JSON held now. */
+  readonly bytes: number;
+  /** Executions dropped to stay within `maxExecutions` / `maxBytes`. */
+  readonly evictedExecutions: number;
+  /** Events dropped by the per-execution limits. */
+  readonly droppedEvents: number;
+  /** Pages connected now. */
+  readonly clients: number;
+  /** Pages disconnected because they fell more than `maxClientBufferBytes` behind (they reconnect). */
+  readonly slowClientsDropped: number;
+}
+
+/** US dollars per million tokens of one model, for the cost column. */
+export interface ModelPrice {
+  readonly inputPerMillion: number;
+  readonly outputPerMillion: number;
+}
+
+/** Model name → price. */
+export type PriceTable = Readonly<Record<string, ModelPrice>>;
+
+/** How often queued events are pushed to the pages. Short enough to feel live, long enough to batch. */
+export const FLUSH_INTERVAL_MS = 50;
+/** Events per `events` message. */
+const MAX_BATCH = 1_000;
+/** A page further behind than this (bytes queued on its socket) is disconnected; it reconnects and resyncs. */
+const MAX_CLIENT_BUFFER_BYTES = 16 * 1024 * 1024;
+const STATUS_INTERVAL_MS = 1_000;
+const KEEPALIVE_INTERVAL_MS = 15_000;
+const MAX_ERROR_LENGTH = 300;
+
+type Pending = { kind: "events"; lines: string[] } | { kind: "evict"; ids: string[] };
+
+interface Client {
+  readonly response: ServerResponse;
+}
+
+/** Settings of an {@link EventHub}. */
+export interface EventHubOptions {
+  readonly limits: ViewerLimits;
+  readonly prices: PriceTable;
+  readonly version: string;
+}
+
+/**
+ * Receives event lines, keeps the last executions, and pushes what arrives to every connected page with
+ * Server-Sent Events. `ingest` is synchronous and cheap: the pages are written to from a timer, and a page
+ * that cannot keep up is disconnected rather than buffered without bound, so the producer never waits.
+ */
+export class EventHub {
+  readonly store: ExecutionStore;
+  private readonly clients = new Set<Client>();
+  private pending: Pending[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly statusTimer: NodeJS.Timeout;
+  private readonly keepAliveTimer: NodeJS.Timeout;
+  private receivedCount = 0;
+  private invalidCount = 0;
+  private slowDropped = 0;
+  private sourceStatus: SourceStatus = { kind: "sink", label: "", state: "live" };
+  private lastStatus = "";
+  /** Bumped on every change of the held events; the cached comparison is valid for one revision. */
+  private revision = 0;
+  private compared: { key: string; revision: number; report: CompareReport } | undefined;
+
+  constructor(private readonly options: EventHubOptions) {
+    this.store = new ExecutionStore(options.limits);
+    // The timers never keep the process alive: the server (or its owner) decides that.
+    this.statusTimer = setInterval(() => this.sendStatus(false), STATUS_INTERVAL_MS).unref();
+    this.keepAliveTimer = setInterval(() => this.broadcast(": keepalive\n\n"), KEEPALIVE_INTERVAL_MS).unref();
+  }
+
+  /**
+   * Takes one line of JSON: a valid streamll event is kept and queued for the pages; anything else is counted
+   * as invalid. Returns whether the line was an event.
+   */
+  ingest(line: string): boolean {
+    this.receivedCount += 1;
+    const decoded = decodeEvent(line);
+    if (!decoded.ok) {
+      this.invalidCount += 1;
+      return false;
+    }
+    const event = decoded.event;
+    // An SSE data line must not contain a line break; JSON text may have one between tokens.
+    const json = /[\r\n]/.test(line) ? JSON.stringify(event) : line.trim();
+    const { stored, evicted } = this.store.add(event.execution_id, json, event.event_type);
+    if (evicted.length > 0) this.queue({ kind: "evict", ids: [...evicted] });
+    if (stored) this.queue({ kind: "events", lines: [json] });
+    this.revision += 1;
+    this.scheduleFlush();
+    return true;
+  }
+
+  /** Sets what the page shows as the source. */
+  setSource(status: SourceStatus): void {
+    this.sourceStatus =
+      status.error === undefined ? status : { ...status, error: status.error.slice(0, MAX_ERROR_LENGTH) };
+    this.sendStatus(true);
+  }
+
+  get stats(): ViewerStats {
+    return {
+      received: this.receivedCount,
+      invalid: this.invalidCount,
+      ...this.store.stats,
+      clients: this.clients.size,
+      slowClientsDropped: this.slowDropped,
+    };
+  }
+
+  /**
+   * Starts an event stream on `response`: the page's settings, every event held (oldest execution first),
+   * then everything that arrives.
+   */
+  attach(response: ServerResponse): void {
+    response.writeHead(200, {
+      "Content-Type": "text/event-stream; charset=utf-8",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
+    });
+    // Events queued before this page connected are in the store: push them to the others first so this page
+    // does not see them twice.
+    this.flush();
+    const hello = {
+      version: this.options.version,
+      limits: this.options.limits,
+      prices: this.options.prices,
+    };
+    let text = `retry: 1000\nevent: hello\ndata: ${JSON.stringify(hello)}\n\n`;
+    let batch: string[] = [];
+    for (const line of this.store.lines()) {
+      batch.push(line);
+      if (batch.length === MAX_BATCH) {
+        text += eventsMessage(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) text += eventsMessage(batch);
+    text += `event: status\ndata: ${this.statusJson()}\n\n`;
+    response.write(text);
+    const client: Client = { response };
+    this.clients.add(client);
+    response.on("close", () => this.clients.delete(client));
+  }
+
+  /**
+   * The version comparison of `streamll compare` (core's `compareEvents`) over the executions held. Cached
+   * until the held events change.
+   */
+  compare(options: CompareOptions): CompareReport {
+    const key = JSON.stringify(options);
+    if (this.compared?.key === key && this.compared.revision === this.revision) return this.compared.report;
+    const report = compareEvents(parsedLines(this.store.lines()), options);
+    this.compared = { key, revision: this.revision, report };
+    return report;
+  }
+
+  /** Ends every event stream and stops the timers. */
+  close(): void {
+    clearInterval(this.statusTimer);
+    clearInterval(this.keepAliveTimer);
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flush();
+    for (const client of this.clients) client.response.end();
+    this.clients.clear();
+  }
+
+  private queue(item: Pending): void {
+    const last = this.pending[this.pending.length - 1];
+    if (item.kind === "events" && last?.kind === "events") last.lines.push(...item.lines);
+    else if (item.kind === "evict" && last?.kind === "evict") last.ids.push(...item.ids);
+    else this.pending.push(item);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, FLUSH_INTERVAL_MS).unref();
+  }
+
+  /** Writes the queued events and evictions to every page, in the order they happened. */
+  private flush(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.pending = [];
+    if (this.clients.size === 0) return;
+    let text = "";
+    for (const item of pending) {
+      if (item.kind === "evict") {
+        text += `event: evict\ndata: ${JSON.stringify(item.ids)}\n\n`;
+        continue;
+      }
+      for (let offset = 0; offset < item.lines.length; offset += MAX_BATCH) {
+        text += eventsMessage(item.lines.slice(offset, offset + MAX_BATCH));
+      }
+    }
+    this.broadcast(text);
+  }
+
+  private broadcast(text: string): void {
+    for (const client of this.clients) {
+      const { response } = client;
+      if (response.writableLength > MAX_CLIENT_BUFFER_BYTES) {
+        // Buffering more for a page that does not read would grow without bound: drop it. EventSource
+        // reconnects by itself and gets a fresh copy of what is held.
+        this.clients.delete(client);
+        this.slowDropped += 1;
+        response.destroy();
+        continue;
+      }
+      response.write(text);
+    }
+  }
+
+  private statusJson(): string {
+    return JSON.stringify({
+      source: this.sourceStatus,
+      stats: this.stats,
+      droppedByExecution: this.store.droppedByExecution(),
+    });
+  }
+
+  private sendStatus(force: boolean): void {
+    const json = this.statusJson();
+    if (!force && json === this.lastStatus) return;
+    this.lastStatus = json;
+    this.flush();
+    this.broadcast(`event: status\ndata: ${json}\n\n`);
+  }
+}
+
+function eventsMessage(lines: readonly string[]): string {
+  return `event: events\ndata: [${lines.join(",")}]\n\n`;
+}
+
+function* parsedLines(lines: Iterable<string>): IterableIterator<unknown> {
+  for (const line of lines) yield JSON.parse(line) as unknown;
+}

@@ -1,0 +1,139 @@
+import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { encodeEvent, JsonlFileSink, type StreamllEvent } from "@streamll/core";
+import { afterAll, describe, expect, it } from "vitest";
+import { execution, jsonl } from "../../test/support/events";
+import { waitUntil } from "../../test/support/wait";
+import { type FollowState, followFile } from "./follow-file";
+import { MAX_LINE_CHARS } from "./line-splitter";
+import { readLines } from "./read-stream";
+
+const dir = mkdtempSync(join(tmpdir(), "streamll-viewer-follow-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function collector() {
+  const lines: string[] = [];
+  let skipped = 0;
+  return {
+    sink: { line: (text: string) => lines.push(text), skipped: () => void skipped++ },
+    lines,
+    ids: () => lines.map((line) => (JSON.parse(line) as StreamllEvent).event_id),
+    skipped: () => skipped,
+  };
+}
+
+const ids = (events: readonly StreamllEvent[]) => events.map((event) => event.event_id);
+
+describe("followFile", () => {
+  it("reads the file, then every line appended later, holding back a line until its newline arrives", async () => {
+    const path = join(dir, "grow.jsonl");
+    const first = execution();
+    writeFileSync(path, jsonl(first));
+    const seen = collector();
+    const follower = followFile(path, seen.sink, { pollMs: 20 });
+    await waitUntil(() => seen.lines.length === first.length, "the existing lines");
+    const second = execution();
+    const text = jsonl(second);
+    appendFileSync(path, text.slice(0, 40));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen.lines).toHaveLength(first.length);
+    appendFileSync(path, text.slice(40));
+    await waitUntil(() => seen.lines.length === first.length + second.length, "the appended lines");
+    expect(seen.ids()).toEqual(ids([...first, ...second]));
+    await follower.close();
+  });
+
+  it("follows JsonlFileSink's rotation without losing or repeating a line, and reads the rotated files first", async () => {
+    const path = join(dir, "rotating.jsonl");
+    const sink = new JsonlFileSink({ path, rotate: { maxBytes: 4_000, maxFiles: 3 } });
+    const written: StreamllEvent[] = [];
+    const write = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const events = execution();
+        written.push(...events);
+        await sink.send(events.map((event) => encodeEvent(event)));
+      }
+    };
+    await write(2);
+    const seen = collector();
+    const states: FollowState[] = [];
+    const follower = followFile(path, seen.sink, { pollMs: 15, onState: (state) => states.push(state) });
+    // Rotations happen while the follower reads: several files' worth, in small steps.
+    for (let round = 0; round < 30; round++) {
+      await write(1);
+      await new Promise((resolve) => setTimeout(resolve, round % 3 === 0 ? 0 : 30));
+    }
+    await waitUntil(() => seen.lines.length >= written.length, "every written line");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen.ids()).toEqual(ids(written));
+    expect(seen.skipped()).toBe(0);
+    await follower.close();
+    await sink.close();
+
+    // A new follower starts with what the rotated files still hold (oldest first), then the active file.
+    const again = collector();
+    const restarted = followFile(path, again.sink, { pollMs: 15 });
+    await waitUntil(() => again.lines.length > 0, "history");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const kept = again.ids();
+    expect(kept.length).toBeLessThan(written.length);
+    expect(kept).toEqual(ids(written).slice(-kept.length));
+    await restarted.close();
+    expect(states[0]).toEqual({ kind: "reading" });
+  });
+
+  it("waits for a missing file, follows a file deleted and recreated, and re-reads one truncated in place", async () => {
+    const path = join(dir, "later.jsonl");
+    const seen = collector();
+    const states: FollowState[] = [];
+    const follower = followFile(path, seen.sink, { pollMs: 15, onState: (state) => states.push(state) });
+    await waitUntil(() => states.some((state) => state.kind === "waiting"), "waiting");
+    const a = execution();
+    writeFileSync(path, jsonl(a));
+    await waitUntil(() => seen.lines.length === a.length, "the new file");
+    rmSync(path);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const b = execution();
+    writeFileSync(path, jsonl(b));
+    await waitUntil(() => seen.lines.length === a.length + b.length, "the recreated file");
+    truncateSync(path, 0);
+    const c = execution();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    appendFileSync(path, jsonl(c));
+    await waitUntil(() => seen.lines.length === a.length + b.length + c.length, "the truncated file");
+    expect(seen.ids()).toEqual(ids([...a, ...b, ...c]));
+    await follower.close();
+  });
+
+  it("drops a line cut off by a rotation and a line too long to hold, counting both", async () => {
+    const path = join(dir, "torn.jsonl");
+    const events = execution();
+    writeFileSync(path, `${jsonl(events.slice(0, 1))}{"cut off`);
+    const seen = collector();
+    const follower = followFile(path, seen.sink, { pollMs: 15 });
+    await waitUntil(() => seen.lines.length === 1, "the first line");
+    renameSync(path, join(dir, "torn.1.jsonl"));
+    writeFileSync(path, `${"z".repeat(MAX_LINE_CHARS + 10)}\n${jsonl(events.slice(1))}`);
+    await waitUntil(() => seen.lines.length === events.length, "the lines after the rotation");
+    expect(seen.skipped()).toBe(2);
+    expect(seen.ids()).toEqual(ids(events));
+    await follower.close();
+  });
+});
+
+describe("readLines (stdin)", () => {
+  it("reads lines split anywhere, including inside multi-byte characters, and a last line without newline", async () => {
+    const events = execution({ inputs: { question: "ünïcödé — 日本語 🚀" } });
+    const bytes = Buffer.from(jsonl(events).trimEnd(), "utf8");
+    const stream = new PassThrough();
+    const seen = collector();
+    const done = readLines(stream, seen.sink);
+    for (let offset = 0; offset < bytes.length; offset += 7) stream.write(bytes.subarray(offset, offset + 7));
+    stream.end();
+    await done;
+    expect(seen.ids()).toEqual(ids(events));
+    expect(JSON.parse(seen.lines[0]!).data.inputs.question).toBe("ünïcödé — 日本語 🚀");
+  });
+});

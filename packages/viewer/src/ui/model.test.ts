@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { execution, ragExecution } from "../../test/support/events";
+import {
+  matches,
+  spanTree,
+  streamText,
+  summarize,
+  usageCost,
+  usageTokens,
+  ViewerModel,
+  type WireEvent,
+} from "./model";
+
+const asWire = (events: readonly object[]) => JSON.parse(JSON.stringify(events)) as WireEvent[];
+const NO_FILTER = { module: "", eventType: "", status: "", version: "", search: "" };
+
+describe("the page's model", () => {
+  it("builds the span tree with durations, streamed text, usage tokens and cost", () => {
+    const model = new ViewerModel();
+    const events = asWire(ragExecution());
+    model.apply(events);
+    const run = model.executions.get(events[0]!.execution_id)!;
+    const tree = spanTree(run);
+    expect(tree.map(({ span, depth }) => [span.operation ?? span.module, depth])).toEqual([
+      ["RAGPipeline", 0],
+      ["retrieval", 1],
+      ["LanguageModel", 1],
+    ]);
+    expect(tree[0]!.span.durationMs).toBe(120);
+    const model_ = tree[2]!.span;
+    expect(streamText(model_.streams.get("answer")!)).toBe("Events travel through a bounded queue.");
+    const summary = summarize(
+      run,
+      { "gpt-4o-mini": { inputPerMillion: 0.15, outputPerMillion: 0.6 } },
+      Date.now(),
+    );
+    expect(summary).toMatchObject({
+      module: "RAGPipeline",
+      status: "ok",
+      durationMs: 120,
+      tokens: 1500,
+      tokensFrom: "usage",
+      codeSignature: "sig-v1-aaaaaaaa",
+      moduleVersion: "qa-service@1.2.0",
+    });
+    expect(summary.cost).toBeCloseTo((1200 * 0.15 + 300 * 0.6) / 1e6, 12);
+    // Without a price: no cost, the tokens are still counted.
+    expect(summarize(run, {}, Date.now()).cost).toBeNull();
+  });
+
+  it("puts late tokens in their place, shows running spans and errors with their stack", () => {
+    const model = new ViewerModel();
+    const events = asWire(execution({ tokens: ["a", "b", "c"], running: true }));
+    const [start, t0, t1, t2] = events;
+    model.apply([start!, t0!, t2!]);
+    model.apply([t1!]);
+    const run = model.executions.get(start!.execution_id)!;
+    const root = spanTree(run)[0]!.span;
+    expect(streamText(root.streams.get("answer")!)).toBe("abc");
+    const summary = summarize(run, {}, Date.parse(start!.timestamp) + 500);
+    expect(summary).toMatchObject({ status: "running", durationMs: 500, tokens: 3, tokensFrom: "stream" });
+
+    const failed = asWire(execution({ error: "boom" }));
+    model.apply(failed);
+    const failedRun = model.executions.get(failed[0]!.execution_id)!;
+    const span = spanTree(failedRun)[0]!.span;
+    expect(span.status).toBe("error");
+    expect(span.error).toMatchObject({ type: "TestError", message: "boom" });
+    expect(span.error?.stack).toContain("at QaModule.forward");
+  });
+
+  it("filters by module, event type, status, version and text; drops the oldest past its cap", () => {
+    const model = new ViewerModel(3);
+    const a = asWire(ragExecution({ codeSignature: "sig-a" }));
+    const b = asWire(ragExecution({ codeSignature: "sig-b", error: true }));
+    const c = asWire(execution({ module: "Other", inputs: { note: "needle in a haystack" } }));
+    model.apply([...a, ...b, ...c]);
+    const pick = (filters: Partial<typeof NO_FILTER>) =>
+      [...model.executions.values()]
+        .filter((run) => matches(run, summarize(run, {}, 0), { ...NO_FILTER, ...filters }))
+        .map((run) => run.id);
+    const [ia, ib, ic] = [a, b, c].map((events) => events[0]!.execution_id);
+    expect(pick({})).toEqual([ia, ib, ic]);
+    expect(pick({ module: "LanguageModel" })).toEqual([ia, ib]);
+    expect(pick({ eventType: "error" })).toEqual([ib]);
+    expect(pick({ status: "error" })).toEqual([ib]);
+    expect(pick({ version: "sig-a" })).toEqual([ia]);
+    expect(pick({ search: "NEEDLE" })).toEqual([ic]);
+    model.apply(asWire(execution()));
+    expect(model.executions.has(ia!)).toBe(false);
+    expect(model.executions.size).toBe(3);
+    model.evict([ib!]);
+    expect(model.executions.has(ib!)).toBe(false);
+  });
+
+  it("reads usage as total_tokens or prompt/input + completion/output, and prefers a cost the event carries", () => {
+    expect(usageTokens({ total_tokens: 7 })).toBe(7);
+    expect(usageTokens({ input_tokens: 3, output_tokens: 4 })).toBe(7);
+    expect(usageTokens({ model: "x" })).toBeNull();
+    expect(
+      usageCost(
+        { cost_usd: 0.5, model: "m", prompt_tokens: 1 },
+        { m: { inputPerMillion: 1, outputPerMillion: 1 } },
+      ),
+    ).toBe(0.5);
+    expect(
+      usageCost(
+        { model: "m", input_tokens: 1e6, output_tokens: 2e6 },
+        { m: { inputPerMillion: 1, outputPerMillion: 2 } },
+      ),
+    ).toBe(5);
+  });
+
+  it("counts usage once when a parent's end already sums its children's", () => {
+    const model = new ViewerModel();
+    const events = asWire(
+      execution({
+        usage: { total_tokens: 30 },
+        children: [{ usage: { total_tokens: 10 } }, { usage: { total_tokens: 20 } }],
+      }),
+    );
+    model.apply(events);
+    expect(summarize(model.executions.get(events[0]!.execution_id)!, {}, 0).tokens).toBe(30);
+  });
+});
