@@ -8,4 +8,4 @@ source scripts/toolchain.sh
 pnpm install --frozen-lockfile >/dev/null
 pnpm turbo run build --filter=@streamll/demo... --output-logs=errors-only >/dev/null
 cd apps/demo
-exec node dist/main.js
+exec node dist/main.js "$@"

@@ -1,7 +1,9 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
 import {
   configure,
   decodeEvent,
@@ -156,4 +158,47 @@ describe("demo RAG pipeline", () => {
     expect(await collect()).toBe(first);
     expect(first).toBe(model.answerFor("tokens", passages));
   });
+});
+
+describe("demo --view", () => {
+  const built = existsSync(fileURLToPath(new URL("../dist/main.js", import.meta.url)));
+
+  it.skipIf(!built && process.env.CI !== "true")(
+    "opens the run in the live viewer, which stays up until Ctrl-C",
+    async () => {
+      const cwd = mkdtempSync(join(tmpdir(), "streamll-demo-view-"));
+      const child = spawn(
+        process.execPath,
+        [fileURLToPath(new URL("../dist/main.js", import.meta.url)), "--view"],
+        {
+          cwd,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let stdout = "";
+      child.stdout.on("data", (chunk) => {
+        stdout += chunk;
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      const deadline = Date.now() + 30_000;
+      while (!stdout.includes("press Ctrl-C to end") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const url = /live viewer: (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)/.exec(stdout)?.[1];
+      expect(url).toBeDefined();
+      // The whole run is held: the stream's first status counts its three executions.
+      const response = await fetch(url!.replace("/?", "/events?"));
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!/event: status\ndata: .*"executions":3/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      expect(text).toContain('"module_name":"RAGPipeline"');
+      await reader.cancel();
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    },
+  );
 });

@@ -10,6 +10,7 @@ import {
   shutdown,
   TerminalSink,
 } from "@streamll/core";
+import { ViewerSink } from "@streamll/viewer";
 import { RAGPipeline } from "./rag-pipeline";
 
 /** Questions the demo asks; the last (blank) one fails on purpose to show an error event. */
@@ -70,11 +71,34 @@ async function countLines(path: string): Promise<number> {
   return text.split("\n").filter((line) => line !== "").length;
 }
 
-async function main(): Promise<void> {
+/** Resolves on Ctrl-C (or SIGTERM). */
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
+async function main(argv: readonly string[]): Promise<void> {
   const path = resolve(process.cwd(), ".streamll", "demo-events.jsonl");
   const log = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
+  const unknown = argv.filter((arg) => arg !== "--view");
+  if (unknown.length > 0) {
+    process.stderr.write(`streamll demo: unknown argument ${unknown[0]} (the only option is --view)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  // --view: the run also goes to the live viewer, which stays up after the run until Ctrl-C.
+  const viewer = argv.includes("--view")
+    ? new ViewerSink({
+        keepAlive: true,
+        onUrl: (url) =>
+          log(`live viewer: ${url}  (open it in a browser; it stays up after the run, Ctrl-C ends)`),
+      })
+    : undefined;
+  if (viewer !== undefined) await viewer.ready;
 
   configure({
     serviceName: "streamll-demo",
@@ -82,6 +106,7 @@ async function main(): Promise<void> {
       // A short flush interval so tokens appear as they are generated.
       { sink: new TerminalSink(), delivery: { flushIntervalMs: 10 } },
       new JsonlFileSink({ path }),
+      ...(viewer === undefined ? [] : [{ sink: viewer, delivery: { flushIntervalMs: 10 } }]),
     ],
   });
 
@@ -90,6 +115,10 @@ async function main(): Promise<void> {
 
   await flush();
   const metrics = getMetrics();
+  if (viewer !== undefined) {
+    log(`\nthe run is in the viewer: ${viewer.url ?? ""}\npress Ctrl-C to end`);
+    await interrupted();
+  }
   await shutdown();
 
   const file = metrics.find((m) => m.sink.startsWith("jsonl:"));
@@ -103,5 +132,5 @@ async function main(): Promise<void> {
 
 // Run only as the program entry point, so tests can import runDemo without starting the demo.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  await main();
+  await main(process.argv.slice(2));
 }

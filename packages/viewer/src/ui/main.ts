@@ -210,18 +210,10 @@ function setOptions(element: HTMLSelectElement, anyLabel: string, values: readon
 function refreshFilterChoices(): void {
   if (filterShape === model.shapeRevision) return;
   filterShape = model.shapeRevision;
-  const modules = new Set<string>();
-  const types = new Set<string>();
-  const signatures = new Set<string>();
-  for (const execution of model.executions.values()) {
-    for (const module of execution.modules) modules.add(module);
-    for (const type of execution.eventTypes) types.add(type);
-    for (const signature of execution.signatures) signatures.add(signature);
-  }
-  const sorted = (values: Set<string>) => [...values].sort();
-  setOptions(filterControls.module, "any module", sorted(modules));
-  setOptions(filterControls.eventType, "any event type", sorted(types));
-  setOptions(filterControls.version, "any version", sorted(signatures));
+  const sorted = (counts: Map<string, number>) => [...counts.keys()].sort();
+  setOptions(filterControls.module, "any module", sorted(model.choices.modules));
+  setOptions(filterControls.eventType, "any event type", sorted(model.choices.eventTypes));
+  setOptions(filterControls.version, "any version", sorted(model.choices.signatures));
   for (const [name, element] of Object.entries(filterControls)) {
     if (name !== "search") filters[name as keyof Filters] = element.value;
   }

@@ -156,7 +156,13 @@ export function usageCost(
 export class ViewerModel {
   readonly executions = new Map<string, Execution>();
   private seq = 0;
-  /** Bumped when executions are added or removed (the filter choices may change). */
+  /** How many executions hold each module, event type and code_signature: the filters' choices. */
+  readonly choices = {
+    modules: new Map<string, number>(),
+    eventTypes: new Map<string, number>(),
+    signatures: new Map<string, number>(),
+  };
+  /** Bumped when a filter choice appears or disappears. */
   shapeRevision = 0;
 
   constructor(public maxExecutions = 1_000) {}
@@ -173,20 +179,46 @@ export class ViewerModel {
     while (this.executions.size > this.maxExecutions) {
       const oldest = this.executions.keys().next().value;
       if (oldest === undefined) break;
-      this.executions.delete(oldest);
+      this.remove(oldest);
       changed.delete(oldest);
-      this.shapeRevision += 1;
     }
     return changed;
   }
 
   evict(ids: readonly string[]): void {
-    for (const id of ids) if (this.executions.delete(id)) this.shapeRevision += 1;
+    for (const id of ids) this.remove(id);
   }
 
   clear(): void {
     this.executions.clear();
+    for (const counts of Object.values(this.choices)) counts.clear();
     this.shapeRevision += 1;
+  }
+
+  private remove(id: string): void {
+    const execution = this.executions.get(id);
+    if (execution === undefined) return;
+    this.executions.delete(id);
+    this.uncount(this.choices.modules, execution.modules);
+    this.uncount(this.choices.eventTypes, execution.eventTypes);
+    this.uncount(this.choices.signatures, execution.signatures);
+  }
+
+  private count(counts: Map<string, number>, key: string): void {
+    const n = counts.get(key) ?? 0;
+    counts.set(key, n + 1);
+    if (n === 0) this.shapeRevision += 1;
+  }
+
+  private uncount(counts: Map<string, number>, keys: Iterable<string>): void {
+    for (const key of keys) {
+      const n = (counts.get(key) ?? 1) - 1;
+      if (n > 0) counts.set(key, n);
+      else {
+        counts.delete(key);
+        this.shapeRevision += 1;
+      }
+    }
   }
 
   private add(event: WireEvent): void {
@@ -209,7 +241,6 @@ export class ViewerModel {
         searchText: null,
       };
       this.executions.set(event.execution_id, execution);
-      this.shapeRevision += 1;
     }
     const index = execution.events.length;
     execution.events.push(event);
@@ -218,15 +249,15 @@ export class ViewerModel {
     if (ms > execution.lastMs) execution.lastMs = ms;
     if (!execution.eventTypes.has(event.event_type)) {
       execution.eventTypes.add(event.event_type);
-      this.shapeRevision += 1;
+      this.count(this.choices.eventTypes, event.event_type);
     }
     if (!execution.modules.has(event.module_name)) {
       execution.modules.add(event.module_name);
-      this.shapeRevision += 1;
+      this.count(this.choices.modules, event.module_name);
     }
     if (event.code_signature !== null && !execution.signatures.has(event.code_signature)) {
       execution.signatures.add(event.code_signature);
-      this.shapeRevision += 1;
+      this.count(this.choices.signatures, event.code_signature);
     }
     if (execution.searchText !== null) execution.searchText += `\n${JSON.stringify(event).toLowerCase()}`;
 

@@ -123,3 +123,33 @@ export function ragExecution(options: { error?: boolean; codeSignature?: string;
     ],
   });
 }
+
+/**
+ * `count` events of a busy service: executions of 20 events (a root call, a retrieval step, a streamed model
+ * call of 14 tokens with usage), every tenth failing, two versions of the pipeline.
+ */
+export function loadEvents(count: number): StreamllEvent[] {
+  const out: StreamllEvent[] = [];
+  for (let i = 0; out.length < count; i++) {
+    const events = execution({
+      module: "RAGPipeline",
+      startMs: Date.now() - 60_000 + i * 10,
+      durationMs: 80 + (i % 40),
+      codeSignature: i % 2 === 0 ? "sig-v1-aaaaaaaa" : "sig-v2-bbbbbbbb",
+      ...(i % 10 === 9 ? { error: "the model refused" } : {}),
+      children: [
+        { module: "RAGPipeline", operation: "retrieval", offsetMs: 1, durationMs: 10, inputs: { k: 3 } },
+        {
+          module: "LanguageModel",
+          method: "generate",
+          offsetMs: 12,
+          durationMs: 60,
+          tokens: Array.from({ length: 14 }, (_, t) => `token${t} `),
+          usage: { model: "gpt-4o-mini", prompt_tokens: 900, completion_tokens: 14, total_tokens: 914 },
+        },
+      ],
+    });
+    out.push(...events.slice(0, count - out.length));
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-import { h, replace, setText } from "../dom";
+import { h, setText } from "../dom";
 import { formatCost, formatCount, formatDuration, formatTime, shortSignature } from "../format";
 import type { ExecutionSummary } from "../model";
 
@@ -7,6 +7,8 @@ export const MAX_ROWS = 300;
 
 interface Row {
   readonly element: HTMLTableRowElement;
+  /** The summary shown: a summary is a new object whenever it changed, so an equal one needs no update. */
+  shown: ExecutionSummary | null;
   readonly cells: {
     time: HTMLTableCellElement;
     module: HTMLTableCellElement;
@@ -27,7 +29,6 @@ export class ExecutionList {
   private readonly body: HTMLTableSectionElement;
   private readonly footer: HTMLElement;
   private readonly rows = new Map<string, Row>();
-  private order: string[] = [];
   private selected: string | null = null;
 
   constructor(private readonly onSelect: (id: string) => void) {
@@ -72,9 +73,13 @@ export class ExecutionList {
         this.rows.delete(id);
       }
     }
-    if (ids.length !== this.order.length || ids.some((id, i) => id !== this.order[i])) {
-      replace(this.body, ...ids.map((id) => this.rows.get(id)?.element));
-      this.order = ids;
+    // Move only what moved: new executions go in at the top, the rest stay where they are.
+    let cursor = this.body.firstChild;
+    for (const id of ids) {
+      const element = this.rows.get(id)?.element;
+      if (element === undefined) continue;
+      if (element === cursor) cursor = cursor.nextSibling;
+      else this.body.insertBefore(element, cursor);
     }
     const hidden = total - shown.length;
     setText(
@@ -130,9 +135,11 @@ export class ExecutionList {
         cells.version,
       );
       if (summary.id === this.selected) element.classList.add("selected");
-      row = { element, cells };
+      row = { element, cells, shown: null };
       this.rows.set(summary.id, row);
     }
+    if (row.shown === summary) return;
+    row.shown = summary;
     const { cells } = row;
     setText(cells.time, formatTime(summary.startMs));
     setText(cells.module, summary.method === null ? summary.module : `${summary.module}.${summary.method}`);

@@ -1,0 +1,178 @@
+// How fast the viewer's page takes in events: 10,000 events pushed into an open page in batches of 1,000 (as
+// the server flushes them), per round a fresh page. For each batch the page measures applying it (parse +
+// model) and the render that follows; the baseline, measured in the same page, is JSON.parse of the same
+// batch text alone (the least any page must do). Target: <= 50 ms per 1,000 events.
+// Usage: pnpm --filter @streamll/viewer bench   (BENCH_ROUNDS, BENCH_EVENTS to override). Needs `pnpm build`.
+// Writes bench/results/viewer.json at the repository root.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createId, SCHEMA_VERSION } from "@streamll/core";
+import { chromium } from "playwright-core";
+import { startViewer } from "../dist/index.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);
+const BATCH = 1_000;
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** Executions of 20 events: root call, retrieval step, a streamed model call of 14 tokens with usage. */
+function loadEvents(count) {
+  const out = [];
+  for (let i = 0; out.length < count; i++) {
+    const executionId = createId();
+    const start = Date.now() - 60_000 + i * 10;
+    const [rootSpan, retrieval, model] = [createId(), createId(), createId()];
+    const event = (span, parent, module, type, at, data) => ({
+      schema_version: SCHEMA_VERSION,
+      event_id: createId(),
+      execution_id: executionId,
+      span_id: span,
+      parent_span_id: parent,
+      timestamp: new Date(start + at).toISOString(),
+      module_name: module,
+      method_name: "forward",
+      event_type: type,
+      operation: null,
+      data,
+      tags: { service: "bench" },
+      module_version: "qa@1.0.0",
+      code_signature: i % 2 === 0 ? "sig-v1-aaaaaaaa" : "sig-v2-bbbbbbbb",
+      git_commit: null,
+    });
+    const events = [
+      event(rootSpan, null, "RAGPipeline", "start", 0, { inputs: { question: `question ${i}` } }),
+      event(retrieval, rootSpan, "RAGPipeline", "start", 1, { k: 3 }),
+      event(retrieval, rootSpan, "RAGPipeline", "end", 11, { duration_ms: 10 }),
+      event(model, rootSpan, "LanguageModel", "start", 12, { inputs: ["prompt"] }),
+    ];
+    for (let t = 0; t < 14; t++) {
+      events.push(
+        event(model, rootSpan, "LanguageModel", "token", 13 + t, {
+          field: "answer",
+          token: `word${t} `,
+          token_index: t,
+        }),
+      );
+    }
+    events.push(
+      event(model, rootSpan, "LanguageModel", "end", 72, {
+        duration_ms: 60,
+        usage: { model: "gpt-4o-mini", prompt_tokens: 900, completion_tokens: 14, total_tokens: 914 },
+      }),
+      i % 10 === 9
+        ? event(rootSpan, null, "RAGPipeline", "error", 90, {
+            duration_ms: 90,
+            error_type: "Error",
+            error_message: "refused",
+          })
+        : event(rootSpan, null, "RAGPipeline", "end", 90, { duration_ms: 90 }),
+    );
+    out.push(...events.slice(0, count - out.length));
+  }
+  return out;
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+const quantile = (values, q) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
+
+const executablePath = execFileSync("bash", [join(root, "scripts/browser.sh")], { encoding: "utf8" }).trim();
+const chromiumVersion = execFileSync(executablePath, ["--version"], { encoding: "utf8" }).trim();
+const profile = mkdtempSync(join(tmpdir(), "streamll-viewer-bench-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+  viewport: { width: 1400, height: 860 },
+});
+const lines = loadEvents(EVENTS).map((event) => JSON.stringify(event));
+const batches = [];
+for (let offset = 0; offset < lines.length; offset += BATCH)
+  batches.push(`[${lines.slice(offset, offset + BATCH).join(",")}]`);
+
+const perBatch = [];
+const baseline = [];
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    const server = await startViewer({ onWarning: () => undefined });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.waitForSelector(".badge-live");
+    for (let offset = 0; offset < lines.length; offset += BATCH) {
+      for (const line of lines.slice(offset, offset + BATCH)) server.ingest(line);
+      // One batch at a time, as a live stream would bring them: wait until the page rendered this one.
+      const expected = Math.min(lines.length, offset + BATCH);
+      await page.waitForFunction(
+        (n) => window.streamllViewer.records().reduce((s, r) => s + r.events, 0) >= n,
+        expected,
+        { timeout: 60_000 },
+      );
+    }
+    const records = await page.evaluate(() => window.streamllViewer.records());
+    for (const record of records) perBatch.push(((record.applyMs + record.renderMs) / record.events) * 1_000);
+    // Baseline in the same page and round: parsing the same batch texts, nothing else.
+    const parse = await page.evaluate((texts) => {
+      const out = [];
+      for (const text of texts) {
+        const started = performance.now();
+        const parsed = JSON.parse(text);
+        out.push(((performance.now() - started) / parsed.length) * 1_000);
+      }
+      return out;
+    }, batches);
+    baseline.push(...parse);
+    await page.close();
+    await server.close();
+  }
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+const result = {
+  bench: "viewer page: time to apply a batch of events (parse + model + render)",
+  target: "<= 50 ms per 1,000 events",
+  date: new Date().toISOString(),
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    browser: chromiumVersion,
+    // Other work on the machine slows the page; numbers taken under load are provisional.
+    loadAverage1m: loadavg()[0],
+  },
+  rounds: ROUNDS,
+  eventsPerRound: EVENTS,
+  batchSize: BATCH,
+  msPer1000Events: { median: median(perBatch), p95: quantile(perBatch, 0.95), max: Math.max(...perBatch) },
+  baselineJsonParseMsPer1000Events: { median: median(baseline) },
+  ratioToBaseline: median(perBatch) / median(baseline),
+  samples: perBatch.length,
+};
+mkdirSync(join(root, "bench/results"), { recursive: true });
+writeFileSync(join(root, "bench/results/viewer.json"), `${JSON.stringify(result, null, 2)}\n`);
+console.log(
+  [
+    `viewer page, ${ROUNDS} rounds of ${EVENTS} events in batches of ${BATCH} (${result.machine.cpus} CPUs, ${chromiumVersion})`,
+    `  apply + render          : ${result.msPer1000Events.median.toFixed(1)} ms per 1,000 events (median; p95 ${result.msPer1000Events.p95.toFixed(1)}, max ${result.msPer1000Events.max.toFixed(1)}); target <= 50`,
+    `  baseline JSON.parse     : ${result.baselineJsonParseMsPer1000Events.median.toFixed(1)} ms per 1,000 events`,
+    `  ratio to baseline       : ${result.ratioToBaseline.toFixed(1)}x`,
+    "  written to bench/results/viewer.json",
+  ].join("\n"),
+);
