@@ -196,7 +196,8 @@ describe("streamll-kafka export against the harness broker", () => {
     await createTopic(connection, live, 2);
     const events = encodeAll(Array.from({ length: 6 }, (_, seq) => makeEvent({ data: { seq } })));
     const sink = new KafkaSink({ brokers: connection.brokers, topic: live, logger: recordingLogger() });
-    const send = (batch: typeof events) => sink.send(batch, { signal: AbortSignal.timeout(15_000), attempt: 1 });
+    const send = (batch: typeof events) =>
+      sink.send(batch, { signal: AbortSignal.timeout(15_000), attempt: 1 });
     await send(events.slice(0, 3));
     const recorded = recordingIo({});
     const done = main(

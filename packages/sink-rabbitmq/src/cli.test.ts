@@ -206,33 +206,33 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
     expect(tail.stderr()).toContain("printed 3 events, skipped 1 malformed message\n");
   });
 
-  it.each([
-    [["--follow"]],
-    [["--idle-ms", "0"]],
-  ])("with %j keeps listening until interrupted, then ends with status 0", async (flags) => {
-    const exchange = exchangeName("cli_interrupt");
-    const controller = new AbortController();
-    const tail = await startMain(
-      ["tail", "--url", URL_, "--exchange", exchange, ...flags],
-      {},
-      controller.signal,
-    );
-    expect(tail.stderr()).toContain("exits on Ctrl-C");
-    const channel = await admin.createChannel();
-    channel.publish(exchange, "streamll.Qa.start", Buffer.from(JSON.stringify(makeEvent())));
-    await waitUntil(() => lines(tail.stdout()).length === 1, 10_000, "the event");
-    controller.abort("interrupted");
-    expect(await tail.done).toBe(0);
-    expect(tail.stderr()).toContain("printed 1 event\n");
-    // The exclusive queue went with the connection: the exchange has nothing bound any more.
-    const unroutable = new Promise<boolean>((resolve) => {
-      channel.once("return", () => resolve(true));
-      setTimeout(() => resolve(false), 1_000);
-    });
-    channel.publish(exchange, "streamll.Qa.end", Buffer.from("{}"), { mandatory: true });
-    expect(await unroutable).toBe(true);
-    await channel.close();
-  });
+  it.each([[["--follow"]], [["--idle-ms", "0"]]])(
+    "with %j keeps listening until interrupted, then ends with status 0",
+    async (flags) => {
+      const exchange = exchangeName("cli_interrupt");
+      const controller = new AbortController();
+      const tail = await startMain(
+        ["tail", "--url", URL_, "--exchange", exchange, ...flags],
+        {},
+        controller.signal,
+      );
+      expect(tail.stderr()).toContain("exits on Ctrl-C");
+      const channel = await admin.createChannel();
+      channel.publish(exchange, "streamll.Qa.start", Buffer.from(JSON.stringify(makeEvent())));
+      await waitUntil(() => lines(tail.stdout()).length === 1, 10_000, "the event");
+      controller.abort("interrupted");
+      expect(await tail.done).toBe(0);
+      expect(tail.stderr()).toContain("printed 1 event\n");
+      // The exclusive queue went with the connection: the exchange has nothing bound any more.
+      const unroutable = new Promise<boolean>((resolve) => {
+        channel.once("return", () => resolve(true));
+        setTimeout(() => resolve(false), 1_000);
+      });
+      channel.publish(exchange, "streamll.Qa.end", Buffer.from("{}"), { mandatory: true });
+      expect(await unroutable).toBe(true);
+      await channel.close();
+    },
+  );
 
   it("never prints a password, whether from the URL or from --password-env", async () => {
     const secret = "wrong-Pa55word-for-streamll";

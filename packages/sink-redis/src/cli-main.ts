@@ -171,7 +171,9 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
       malformed += 1;
       if (malformed <= REPORTED_MALFORMED) {
         const reason =
-          decoded === undefined || decoded.ok ? `no "${EVENT_FIELD}" field` : decoded.error.message.slice(0, 300);
+          decoded === undefined || decoded.ok
+            ? `no "${EVENT_FIELD}" field`
+            : decoded.error.message.slice(0, 300);
         io.stderr(`streamll-redis: skipped entry ${id}: ${reason}\n`);
       }
       return;

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "./cli-main";
 import { RedisSink } from "./redis-sink";
 import { sendContext, sequence } from "./test-support/events";
-import { waitUntil } from "./test-support/wait";
 import { REDIS_URL, redisAvailable, uniqueName } from "./test-support/redis-servers";
+import { waitUntil } from "./test-support/wait";
 
 const available = await redisAvailable();
 const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
