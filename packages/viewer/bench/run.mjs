@@ -5,13 +5,13 @@
 // Usage: pnpm --filter @streamll/viewer bench   (BENCH_ROUNDS, BENCH_EVENTS to override). Needs `pnpm build`.
 // Writes bench/results/viewer.json at the repository root.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createId, SCHEMA_VERSION } from "@streamll/core";
-import { chromium } from "playwright-core";
 import { startViewer } from "../dist/index.js";
+import { chromiumPath, launchChromium } from "../scripts/chromium.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);
@@ -82,24 +82,10 @@ const median = (values) => {
 const quantile = (values, q) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
 
-const executablePath = execFileSync("bash", [join(root, "scripts/browser.sh")], { encoding: "utf8" }).trim();
+const executablePath = chromiumPath();
 const chromiumVersion = execFileSync(executablePath, ["--version"], { encoding: "utf8" }).trim();
-const profile = mkdtempSync(join(tmpdir(), "streamll-viewer-bench-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  viewport: { width: 1400, height: 860 },
-});
+const browser = await launchChromium({ executablePath });
+const context = browser.context;
 const lines = loadEvents(EVENTS).map((event) => JSON.stringify(event));
 const batches = [];
 for (let offset = 0; offset < lines.length; offset += BATCH)
@@ -140,8 +126,7 @@ try {
     await server.close();
   }
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
 
 const result = {

@@ -2,31 +2,17 @@
 // opens its run in headless Chromium, selects the first answered question and takes a screenshot.
 // Usage: pnpm --filter @streamll/viewer screenshot   (after `pnpm build`). The browser tests run the same
 // capture into test-artifacts/.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
-export const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 /** Runs `apps/demo --view`, captures the viewer showing its run into `out` (PNG), then ends the demo. */
 export async function captureDemo(out, { theme = "light" } = {}) {
-  const executablePath = execFileSync("bash", [join(root, "scripts/browser.sh")], {
-    encoding: "utf8",
-  }).trim();
   const cwd = mkdtempSync(join(tmpdir(), "streamll-viewer-shot-"));
   const demo = spawn(process.execPath, [join(root, "apps/demo/dist/main.js"), "--view"], {
     cwd,
@@ -37,8 +23,7 @@ export async function captureDemo(out, { theme = "light" } = {}) {
   demo.stdout.on("data", (chunk) => {
     stdout += chunk;
   });
-  const profile = mkdtempSync(join(tmpdir(), "streamll-viewer-shot-profile-"));
-  let context;
+  let browser;
   try {
     const deadline = Date.now() + 60_000;
     while (!stdout.includes("press Ctrl-C to end")) {
@@ -47,14 +32,8 @@ export async function captureDemo(out, { theme = "light" } = {}) {
     }
     const url = /live viewer: (\S+)/.exec(stdout)?.[1];
     if (url === undefined) throw new Error(`the demo printed no viewer URL:\n${stdout}`);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      viewport: { width: 1280, height: 720 },
-      colorScheme: theme,
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchChromium({ colorScheme: theme, width: 1280, height: 720 });
+    const page = await browser.context.newPage();
     await page.goto(url);
     await page.waitForFunction(() => document.querySelectorAll("tr[data-execution]").length === 3);
     // The oldest row is the first question, answered with streamed tokens.
@@ -63,8 +42,7 @@ export async function captureDemo(out, { theme = "light" } = {}) {
     mkdirSync(dirname(out), { recursive: true });
     await page.screenshot({ path: out });
   } finally {
-    await context?.close();
-    rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     demo.kill("SIGINT");
     await exited;
     rmSync(cwd, { recursive: true, force: true });

@@ -1,10 +1,13 @@
 export type {
+  HelloMessage,
   ModelPrice,
   PriceTable,
   SourceStatus,
+  StatusMessage,
+  ViewerLimits,
   ViewerStats,
-} from "./server/event-hub";
-export { DEFAULT_LIMITS, type ViewerLimits } from "./server/execution-store";
+} from "./protocol";
+export { DEFAULT_LIMITS } from "./server/execution-store";
 export type { ViewerOptions } from "./server/viewer-options";
 export { startViewer, ViewerServer } from "./server/viewer-server";
 export { ViewerSink, type ViewerSinkOptions } from "./sinks/viewer-sink";

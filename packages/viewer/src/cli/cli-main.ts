@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_JSONL_PATH } from "@streamll/core";
 import { type CliIo, createProcessIo, runCommand, UsageError, wholeNumber } from "@streamll/core/internal";
 import { version } from "../../package.json";
-import type { PriceTable } from "../server/event-hub";
+import type { PriceTable } from "../protocol";
 import { DEFAULT_LIMITS } from "../server/execution-store";
 import { resolveViewerOptions, type ViewerOptions } from "../server/viewer-options";
 import { ViewerServer } from "../server/viewer-server";

@@ -1,49 +1,14 @@
 import type { ServerResponse } from "node:http";
 import { type CompareOptions, type CompareReport, compareEvents, decodeEvent } from "@streamll/core";
-import { ExecutionStore, type ViewerLimits } from "./execution-store";
-
-/** What feeds the viewer, as shown on the page. */
-export interface SourceStatus {
-  /** `file`, `stdin` or `sink`. */
-  readonly kind: "file" | "stdin" | "sink";
-  /** The file's path, `stdin`, or the sink's name. */
-  readonly label: string;
-  /** `live` while events may still come; `ended` once stdin closed or the sink shut down. */
-  readonly state: "live" | "ended";
-  /** The last read error, if any (e.g. the file cannot be read). */
-  readonly error?: string;
-}
-
-/** Counters of everything the viewer received, kept and dropped. */
-export interface ViewerStats {
-  /** Lines or events received. */
-  readonly received: number;
-  /** Received lines that were not valid streamll events (skipped). */
-  readonly invalid: number;
-  /** Executions held now. */
-  readonly executions: number;
-  /** Events held now. */
-  readonly events: number;
-  /** Characters of event JSON held now. */
-  readonly bytes: number;
-  /** Executions dropped to stay within `maxExecutions` / `maxBytes`. */
-  readonly evictedExecutions: number;
-  /** Events dropped by the per-execution limits. */
-  readonly droppedEvents: number;
-  /** Pages connected now. */
-  readonly clients: number;
-  /** Pages disconnected because they fell more than `maxClientBufferBytes` behind (they reconnect). */
-  readonly slowClientsDropped: number;
-}
-
-/** US dollars per million tokens of one model, for the cost column. */
-export interface ModelPrice {
-  readonly inputPerMillion: number;
-  readonly outputPerMillion: number;
-}
-
-/** Model name → price. */
-export type PriceTable = Readonly<Record<string, ModelPrice>>;
+import type {
+  HelloMessage,
+  PriceTable,
+  SourceStatus,
+  StatusMessage,
+  ViewerLimits,
+  ViewerStats,
+} from "../protocol";
+import { ExecutionStore } from "./execution-store";
 
 /** How often queued events are pushed to the pages. Short enough to feel live, long enough to batch. */
 export const FLUSH_INTERVAL_MS = 50;
@@ -148,7 +113,7 @@ export class EventHub {
     // Events queued before this page connected are in the store: push them to the others first so this page
     // does not see them twice.
     this.flush();
-    const hello = {
+    const hello: HelloMessage = {
       version: this.options.version,
       limits: this.options.limits,
       prices: this.options.prices,
@@ -243,11 +208,12 @@ export class EventHub {
   }
 
   private statusJson(): string {
-    return JSON.stringify({
+    const status: StatusMessage = {
       source: this.sourceStatus,
       stats: this.stats,
       droppedByExecution: this.store.droppedByExecution(),
-    });
+    };
+    return JSON.stringify(status);
   }
 
   private sendStatus(force: boolean): void {

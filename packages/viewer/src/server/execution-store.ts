@@ -1,19 +1,4 @@
-/** What the viewer keeps in memory. Every limit is enforced on each event, so memory cannot grow past them. */
-export interface ViewerLimits {
-  /** Executions kept; when a new one starts beyond this, the oldest is dropped. Default 1,000. */
-  maxExecutions: number;
-  /**
-   * Characters of event JSON kept across all executions (about bytes for ASCII text); the oldest executions
-   * are dropped to stay below it. Default 64 MiB.
-   */
-  maxBytes: number;
-  /**
-   * Events kept per execution. Past it, `token` and custom events of that execution are dropped (counted and
-   * shown on the page); `start`, `end`, `error` and `version` events are kept up to twice the limit, so the
-   * span tree stays whole. Default 5,000.
-   */
-  maxEventsPerExecution: number;
-}
+import type { ViewerLimits } from "../protocol";
 
 export const DEFAULT_LIMITS: Readonly<ViewerLimits> = {
   maxExecutions: 1_000,

@@ -1,6 +1,6 @@
 import { ConfigurationError } from "@streamll/core";
-import type { ModelPrice, PriceTable } from "./event-hub";
-import { DEFAULT_LIMITS, type ViewerLimits } from "./execution-store";
+import type { ModelPrice, PriceTable, ViewerLimits } from "../protocol";
+import { DEFAULT_LIMITS } from "./execution-store";
 
 /** Options of {@link startViewer} (and of `ViewerSink`, which adds its own). */
 export interface ViewerOptions {

@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from "node:net";
 import type { CompareOptions } from "@streamll/core";
 import { version } from "../../package.json";
-import { EventHub, type SourceStatus, type ViewerStats } from "./event-hub";
-import type { ViewerLimits } from "./execution-store";
+import type { SourceStatus, ViewerLimits, ViewerStats } from "../protocol";
+import { EventHub } from "./event-hub";
 import { createToken, hasToken, hostAllowed, isLoopbackHost, SECURITY_HEADERS } from "./security";
 import { loadUiAssets, pageHtml } from "./ui-assets";
 import { type ResolvedViewerOptions, resolveViewerOptions, type ViewerOptions } from "./viewer-options";

@@ -1,9 +1,10 @@
+import type { CompareReport } from "@streamll/core";
+import type { HelloMessage, PriceTable, StatusMessage } from "../protocol";
 import { h, replace, setText } from "./dom";
 import { formatBytes, formatCount } from "./format";
 import {
   type ExecutionSummary,
   type Filters,
-  type ModelPrice,
   matches,
   summarize,
   ViewerModel,
@@ -11,37 +12,7 @@ import {
 } from "./model";
 import { ExecutionDetail } from "./views/execution-detail";
 import { ExecutionList } from "./views/execution-list";
-import { type CompareReport, VersionsView } from "./views/versions-view";
-
-/** What the server says first on every (re)connection. */
-interface Hello {
-  readonly version: string;
-  readonly limits: {
-    readonly maxExecutions: number;
-    readonly maxBytes: number;
-    readonly maxEventsPerExecution: number;
-  };
-  readonly prices: Readonly<Record<string, ModelPrice>>;
-}
-
-interface Status {
-  readonly source: {
-    readonly kind: string;
-    readonly label: string;
-    readonly state: string;
-    readonly error?: string;
-  };
-  readonly stats: {
-    readonly received: number;
-    readonly invalid: number;
-    readonly executions: number;
-    readonly events: number;
-    readonly bytes: number;
-    readonly evictedExecutions: number;
-    readonly droppedEvents: number;
-  };
-  readonly droppedByExecution: Readonly<Record<string, number>>;
-}
+import { VersionsView } from "./views/versions-view";
 
 /** One render and the batches applied since the previous one: the page's own speed, shown and measurable. */
 export interface ApplyRecord {
@@ -58,8 +29,8 @@ const withToken = (path: string, params: Record<string, string> = {}) =>
   `${path}?${new URLSearchParams({ ...params, token }).toString()}`;
 
 const model = new ViewerModel();
-let prices: Readonly<Record<string, ModelPrice>> = {};
-let status: Status | null = null;
+let prices: PriceTable = {};
+let status: StatusMessage | null = null;
 let connection: "connecting" | "live" | "reconnecting" = "connecting";
 let selected: string | null = null;
 let tab: Tab = "executions";
@@ -344,7 +315,7 @@ function refreshVersions(now = false): void {
 
 const source = new EventSource(withToken("events"));
 source.addEventListener("hello", (message) => {
-  const hello = JSON.parse((message as MessageEvent<string>).data) as Hello;
+  const hello = JSON.parse((message as MessageEvent<string>).data) as HelloMessage;
   // Every connection starts with everything the server holds: start from scratch.
   model.clear();
   summaries.clear();
@@ -367,7 +338,7 @@ source.addEventListener("evict", (message) => {
   scheduleRender(true);
 });
 source.addEventListener("status", (message) => {
-  status = JSON.parse((message as MessageEvent<string>).data) as Status;
+  status = JSON.parse((message as MessageEvent<string>).data) as StatusMessage;
   scheduleRender();
 });
 source.addEventListener("error", () => {

@@ -1,3 +1,5 @@
+import type { PriceTable } from "../protocol";
+
 /**
  * The page's model of what the server pushed: executions, their span trees, streamed tokens and errors. Plain
  * data and arithmetic, no DOM, so it is tested in Node and costs little per event.
@@ -81,12 +83,6 @@ export interface Execution {
   searchText: string | null;
 }
 
-/** US dollars per million tokens. */
-export interface ModelPrice {
-  readonly inputPerMillion: number;
-  readonly outputPerMillion: number;
-}
-
 /** What the execution list shows per execution. */
 export interface ExecutionSummary {
   readonly id: string;
@@ -138,10 +134,7 @@ export function usageTokens(usage: Record<string, unknown>): number | null {
 }
 
 /** Cost of a usage record: its own `cost_usd`/`cost`/`total_cost`, else priced from the model's tokens. */
-export function usageCost(
-  usage: Record<string, unknown>,
-  prices: Readonly<Record<string, ModelPrice>>,
-): number | null {
+export function usageCost(usage: Record<string, unknown>, prices: PriceTable): number | null {
   const own = finite(usage.cost_usd) ?? finite(usage.cost) ?? finite(usage.total_cost);
   if (own !== null) return own;
   const model = text(usage.model);
@@ -413,11 +406,7 @@ function outermostUsage(execution: Execution): Record<string, unknown>[] {
 }
 
 /** The list's numbers for one execution. `now` is the page's clock, for running executions. */
-export function summarize(
-  execution: Execution,
-  prices: Readonly<Record<string, ModelPrice>>,
-  now: number,
-): ExecutionSummary {
+export function summarize(execution: Execution, prices: PriceTable, now: number): ExecutionSummary {
   const roots = rootSpans(execution);
   const root = roots[0];
   let status: SpanStatus = root?.status ?? "running";

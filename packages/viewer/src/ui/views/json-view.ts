@@ -78,8 +78,12 @@ function collapsible(path: string, open: Set<string>, summary: string, body: () 
   return details;
 }
 
-/** An event's `data` as key/value rows. */
-export function dataView(data: Record<string, unknown>, path: string, open: Set<string>): HTMLElement {
+/** An object's (an event's `data`) or an array's entries as key/value rows. */
+export function dataView(
+  data: Record<string, unknown> | unknown[],
+  path: string,
+  open: Set<string>,
+): HTMLElement {
   const rows = h("div", { class: "json-rows" });
   for (const [key, value] of Object.entries(data)) {
     rows.append(

@@ -1,60 +1,8 @@
+import type { CompareReport } from "@streamll/core";
 import uPlot from "uplot";
 import { h, replace } from "../dom";
 import { formatCount, formatDuration, formatP, formatPercent, shortSignature } from "../format";
 import { type Execution, rootSpans } from "../model";
-
-/** The fields of core's `CompareReport` the page shows (the server computes it with `compareEvents`). */
-export interface CompareReport {
-  readonly events: number;
-  readonly alpha: number;
-  readonly min_effect: number;
-  readonly min_samples: number;
-  readonly tests: number;
-  readonly versions: readonly {
-    readonly module: string;
-    readonly code_signature: string | null;
-    readonly strategy: string | null;
-    readonly module_version: string | null;
-    readonly git_commit: string | null;
-    readonly calls: number;
-    readonly errors: number;
-    readonly error_rate: number;
-    readonly unfinished: number;
-    readonly duration_ms: {
-      readonly p50: number;
-      readonly p95: number;
-      readonly p99: number;
-      readonly mean: number;
-    } | null;
-    readonly first_seen: string | null;
-    readonly last_seen: string | null;
-  }[];
-  readonly comparisons: readonly {
-    readonly module: string;
-    readonly baseline: string | null;
-    readonly candidate: string | null;
-    readonly note: string | null;
-    readonly duration: {
-      readonly n_baseline: number;
-      readonly n_candidate: number;
-      readonly p50_baseline: number | null;
-      readonly p50_candidate: number | null;
-      readonly p95_baseline: number | null;
-      readonly p95_candidate: number | null;
-      readonly relative_change: number | null;
-      readonly probability_slower: number | null;
-      readonly p_adjusted: number | null;
-      readonly verdict: string;
-    };
-    readonly error_rate: {
-      readonly test: string | null;
-      readonly rate_baseline: number;
-      readonly rate_candidate: number;
-      readonly p_adjusted: number | null;
-      readonly verdict: string;
-    };
-  }[];
-}
 
 const COLORS = ["#3b82f6", "#f97316", "#10b981", "#e11d48", "#8b5cf6", "#eab308", "#06b6d4", "#64748b"];
 
