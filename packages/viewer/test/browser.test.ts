@@ -36,10 +36,19 @@ async function view(path: string) {
   };
 }
 
-/** Loads the page and collects what would show that event content ran as code. */
+/**
+ * Loads the page and collects what would show that event content ran as code, or that the page reached for
+ * anything but the viewer (it must work offline).
+ */
 async function openPage(browser: Browser, url: string) {
   const page = await browser.context.newPage();
   const problems: string[] = [];
+  const origin = new URL(url).origin;
+  page.on("request", (request) => {
+    const target = request.url();
+    if (!target.startsWith(`${origin}/`) && !target.startsWith("data:"))
+      problems.push(`request to ${target}`);
+  });
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("dialog", (dialog) => {
     problems.push(`dialog: ${dialog.message()}`);

@@ -11,7 +11,7 @@ import type {
 import { ExecutionStore } from "./execution-store";
 
 /** How often queued events are pushed to the pages. Short enough to feel live, long enough to batch. */
-export const FLUSH_INTERVAL_MS = 50;
+const FLUSH_INTERVAL_MS = 50;
 /** Events per `events` message. */
 const MAX_BATCH = 1_000;
 /** A page further behind than this (bytes queued on its socket) is disconnected; it reconnects and resyncs. */
