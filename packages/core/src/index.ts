@@ -58,6 +58,7 @@ export { createEventJsonSchema, EVENT_JSON_SCHEMA_ID } from "./events/event-json
 export {
   BUILTIN_EVENT_TYPES,
   type BuiltinEventType,
+  DEFAULT_METHOD_NAME,
   type JsonObject,
   type JsonValue,
   SCHEMA_VERSION,

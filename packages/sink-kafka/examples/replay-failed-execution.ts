@@ -11,9 +11,7 @@ import {
 export function renderReplay(replay: ExecutionReplay): string {
   const lines: string[] = [`execution ${replay.executionId}: ${replay.failed ? "FAILED" : "ok"}`];
   const visit = (span: ReplayedSpan, depth: number): void => {
-    const name =
-      span.operation ??
-      (span.methodName === null ? span.moduleName : `${span.moduleName}.${span.methodName}`);
+    const name = span.operation ?? `${span.moduleName}.${span.methodName}`;
     const duration = span.durationMs === null ? "running" : `${span.durationMs.toFixed(1)} ms`;
     let line = `${"  ".repeat(depth + 1)}${name} [${span.status}, ${duration}]`;
     if (span.error !== null) line += ` ${span.error.type}: ${span.error.message}`;

@@ -20,7 +20,8 @@ export interface ReplayedSpan {
   readonly spanId: string;
   readonly parentSpanId: string | null;
   readonly moduleName: string;
-  readonly methodName: string | null;
+  /** `method_name`: the method called, `forward` for a plain function, block or event outside any module. */
+  readonly methodName: string;
   readonly operation: string | null;
   readonly moduleVersion: string | null;
   /** Timestamp of the `start` event (or of the first event when `start` was not read). */
@@ -73,7 +74,7 @@ interface MutableSpan {
   spanId: string;
   parentSpanId: string | null;
   moduleName: string;
-  methodName: string | null;
+  methodName: string;
   operation: string | null;
   moduleVersion: string | null;
   startedAt: string;

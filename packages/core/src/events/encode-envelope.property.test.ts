@@ -24,7 +24,7 @@ const plainId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const envelopeSource = (text: fc.Arbitrary<string>): fc.Arbitrary<EnvelopeSource> =>
   fc.record({
     module_name: fc.oneof(text, fc.string({ minLength: 500, maxLength: 600 })),
-    method_name: fc.option(text),
+    method_name: text,
     operation: fc.option(fc.oneof(text, fc.string({ minLength: 500, maxLength: 600 }))),
     tags: fc.dictionary(
       fc.oneof(text, fc.string({ minLength: 120, maxLength: 140 })),
@@ -216,7 +216,7 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
     const c: Case = {
       source: {
         module_name: "m",
-        method_name: null,
+        method_name: "forward",
         operation: null,
         tags: {},
         module_version: null,
@@ -240,7 +240,7 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
     const c: Case = {
       source: {
         module_name: "m",
-        method_name: null,
+        method_name: "forward",
         operation: null,
         tags: {},
         module_version: null,

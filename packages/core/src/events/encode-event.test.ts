@@ -114,12 +114,17 @@ describe("encodeEvent", () => {
     expect(value).toHaveLength(1024);
   });
 
-  it("fills missing nullable fields with null, schema_version with the current version", () => {
+  it("fills missing nullable fields with null, method_name with forward, schema_version with the current version", () => {
     const { schema_version, method_name, operation, ...rest } = baseEvent();
     const parsed = expectValid(encodeEvent(rest as StreamllEvent));
     expect(parsed.schema_version).toBe("1.0");
-    expect(parsed.method_name).toBeNull();
+    expect(parsed.method_name).toBe("forward");
     expect(parsed.operation).toBeNull();
+  });
+
+  it("never writes method_name as null, even when a redact function or a caller set it to null", () => {
+    const parsed = expectValid(encodeEvent(baseEvent({ method_name: null as never })));
+    expect(parsed.method_name).toBe("forward");
   });
 
   it("keeps top-level fields of later minor versions, sanitised, after the schema fields", () => {

@@ -1,5 +1,5 @@
 import type { EncodedEvent } from "../delivery/sink";
-import { SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
+import { DEFAULT_METHOD_NAME, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
 import {
   DEFAULT_ENCODE_LIMITS,
   type EncodeLimits,
@@ -133,7 +133,7 @@ function header(src: Mutable, strict: boolean): Mutable {
     parent_span_id: nullableText(src.parent_span_id, 64, strict),
     timestamp: text(src.timestamp, 64, strict),
     module_name: text(src.module_name, 512, strict),
-    method_name: nullableText(src.method_name, 512, strict),
+    method_name: text(src.method_name, 512, strict) ?? DEFAULT_METHOD_NAME,
     event_type: text(src.event_type, 128, strict),
     operation: nullableText(src.operation, 512, strict),
     data: null,
@@ -306,7 +306,7 @@ function fallback(event: unknown, originalBytes: number | undefined): EncodedEve
       parent_span_id: parent ?? null,
       timestamp: id("timestamp"),
       module_name: short("module_name"),
-      method_name: short("method_name") ?? null,
+      method_name: short("method_name") ?? DEFAULT_METHOD_NAME,
       event_type: short("event_type"),
       operation: short("operation") ?? null,
       data:
@@ -355,7 +355,7 @@ export function encodeEvent(event: StreamllEvent, limits?: EncodeLimits): Encode
  */
 export interface EnvelopeSource {
   readonly module_name: string;
-  readonly method_name: string | null;
+  readonly method_name: string;
   readonly operation: string | null;
   readonly tags: Readonly<Record<string, string>>;
   readonly module_version: string | null;

@@ -6,6 +6,13 @@ import { z } from "zod";
  */
 export const SCHEMA_VERSION = "1.0";
 
+/**
+ * `method_name` of events whose span is not a method call: a plain function, a `trace()` block outside any
+ * module, `emit()` outside any span. It is the default of Python streamll's model too: the module's one entry
+ * point, as DSPy's `forward`.
+ */
+export const DEFAULT_METHOD_NAME = "forward";
+
 /** Event types emitted by instrumentation itself. Any other non-empty name is a custom event. */
 export const BUILTIN_EVENT_TYPES = ["start", "end", "error", "token", "version"] as const;
 export type BuiltinEventType = (typeof BUILTIN_EVENT_TYPES)[number];
@@ -63,8 +70,10 @@ export const streamllEventSchema = z
     method_name: z
       .string()
       .max(512)
-      .nullable()
-      .describe("Instrumented method, e.g. forward; null when the span is not a method call."),
+      .describe(
+        "Instrumented method, e.g. forward; forward when the span is not a method call (a plain function, a " +
+          "trace() block outside any module, emit() outside any span). Never null.",
+      ),
     event_type: z
       .string()
       .min(1)

@@ -39,7 +39,7 @@ const event = (overrides: Partial<StreamllEvent> = {}): StreamllEvent => ({
   parent_span_id: null,
   timestamp: "2026-01-01T00:00:00.000Z",
   module_name: "m",
-  method_name: null,
+  method_name: "forward",
   event_type: "start",
   operation: null,
   data: {},

@@ -8,7 +8,7 @@ describe("spans", () => {
     expect(root.depth).toBe(0);
     expect(root.executionId).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(root.spanId).not.toBe(root.executionId);
-    const child = createSpan(root, "Child", null, "step", { k: "v" });
+    const child = createSpan(root, "Child", "forward", "step", { k: "v" });
     expect(child.executionId).toBe(root.executionId);
     expect(child.parentSpanId).toBe(root.spanId);
     expect(child.depth).toBe(1);
@@ -17,7 +17,7 @@ describe("spans", () => {
   });
 
   it("runInSpan passes this and arguments and returns the result", () => {
-    const span = createSpan(undefined, "M", null, null, undefined);
+    const span = createSpan(undefined, "M", "forward", null, undefined);
     const receiver = { base: 10 };
     const result = runInSpan(
       span,
@@ -33,7 +33,7 @@ describe("spans", () => {
   });
 
   it("propagates across awaits, timers, immediates and Promise.all", async () => {
-    const span = createSpan(undefined, "M", null, null, undefined);
+    const span = createSpan(undefined, "M", "forward", null, undefined);
     const seen: (Span | undefined)[] = [];
     await withSpan(span, async () => {
       await Promise.resolve();
@@ -59,8 +59,8 @@ describe("spans", () => {
   });
 
   it("keeps concurrent spans apart", async () => {
-    const a = createSpan(undefined, "A", null, null, undefined);
-    const b = createSpan(undefined, "B", null, null, undefined);
+    const a = createSpan(undefined, "A", "forward", null, undefined);
+    const b = createSpan(undefined, "B", "forward", null, undefined);
     const read = async (delay: number) => {
       await new Promise((r) => setTimeout(r, delay));
       return getCurrentSpan()?.moduleName;

@@ -12,7 +12,8 @@ export interface Span {
   /** The enclosing span, `null` for a top-level call. */
   readonly parentSpanId: string | null;
   readonly moduleName: string;
-  readonly methodName: string | null;
+  /** The method called, or `forward` when the span is not a method call (`DEFAULT_METHOD_NAME`). */
+  readonly methodName: string;
   readonly operation: string | null;
   /** 0 for a top-level span, parent depth + 1 below it. */
   readonly depth: number;
@@ -43,7 +44,7 @@ export function getCurrentSpan(): Span | undefined {
 export function createSpan(
   parent: Span | undefined,
   moduleName: string,
-  methodName: string | null,
+  methodName: string,
   operation: string | null,
   tags: Readonly<Record<string, string>> | undefined,
 ): Span {

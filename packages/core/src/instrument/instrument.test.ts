@@ -44,7 +44,8 @@ describe("instrument(function)", () => {
     expect(types(events)).toEqual(["start", "end"]);
     const [start, end] = events as [StreamllEvent, StreamllEvent];
     expect(start.module_name).toBe("add");
-    expect(start.method_name).toBeNull();
+    // A plain function is a module with one entry point: forward, as Python streamll's model defaults it.
+    expect(start.method_name).toBe("forward");
     expect(start.data.inputs).toEqual([2, 3]);
     expect(end.data.outputs).toBe(5);
     expect(typeof end.data.duration_ms).toBe("number");

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConfigurationError } from "../errors";
-import type { JsonObject } from "../events/event-schema";
+import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
 import type { VersionTracker } from "../version/version-tracker";
 import { expected, type ResolvedConfig, toConfigurationError } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
@@ -149,6 +149,7 @@ interface CallMeta {
   readonly fallbackName: string;
   /** Methods of classes report the class of the instance they run on. */
   readonly fromReceiver: boolean;
+  /** The method's key; `null` for a plain function (its events say `forward`, version tracking keys it alone). */
   readonly methodName: string | null;
   readonly operation: string | null;
   readonly includeInputs: boolean | undefined;
@@ -238,7 +239,7 @@ function openCallSpan(
   const span = createSpan(
     getCurrentSpan(),
     moduleNameOf(meta, receiver),
-    meta.methodName,
+    meta.methodName ?? DEFAULT_METHOD_NAME,
     meta.operation,
     meta.tags,
   );

@@ -39,7 +39,7 @@ describe("trace", () => {
     for (const event of events) {
       expect(event.operation).toBe("parse");
       expect(event.module_name).toBe("parse");
-      expect(event.method_name).toBeNull();
+      expect(event.method_name).toBe("forward");
       expect(event.span_id).toBe(events[0]?.span_id);
     }
     expect(events[1]?.data).toEqual({ fields: 3 });
@@ -224,6 +224,7 @@ describe("emit", () => {
     expect(events[0]?.module_name).toBe("app");
     expect(events[0]?.parent_span_id).toBeNull();
     expect(events[0]?.operation).toBeNull();
+    expect(events[0]?.method_name).toBe("forward");
     expect(events[0]?.execution_id).not.toBe(events[1]?.execution_id);
     expect(events[1]?.data).toEqual({});
   });

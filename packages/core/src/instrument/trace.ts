@@ -1,4 +1,4 @@
-import type { JsonObject } from "../events/event-schema";
+import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
 import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
 import { isAsyncGeneratorObject, traceStream } from "./instrument";
 import {
@@ -72,7 +72,7 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
       options?.tags === undefined
         ? parent?.tags
         : Object.freeze({ ...parent?.tags, ...stringTags(options.tags) });
-    span = createSpan(parent, moduleName, parent?.methodName ?? null, op, tags);
+    span = createSpan(parent, moduleName, parent?.methodName ?? DEFAULT_METHOD_NAME, op, tags);
     if (parent !== undefined) {
       // A step of a module runs that module's code version.
       span.moduleVersion = parent.moduleVersion;
@@ -155,7 +155,13 @@ export function emit(eventType: string, data?: Record<string, unknown>): void {
         : "custom";
     const span =
       getCurrentSpan() ??
-      createSpan(undefined, clampName(runtime.config.defaultModuleName), null, null, undefined);
+      createSpan(
+        undefined,
+        clampName(runtime.config.defaultModuleName),
+        DEFAULT_METHOD_NAME,
+        null,
+        undefined,
+      );
     emitData(span, type, data);
   } catch (error) {
     reportInternalError("emit failed", error);

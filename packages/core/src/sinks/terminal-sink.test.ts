@@ -60,7 +60,7 @@ function sinkWith(options: TerminalSinkOptions = {}): { sink: TerminalSink; out:
 const child = {
   span_id: "child000span",
   parent_span_id: "root0000span",
-  method_name: null,
+  method_name: "forward",
   operation: "retrieval",
 };
 
@@ -91,10 +91,10 @@ describe("TerminalSink", () => {
     );
     expect(out.text.split("\n")).toEqual([
       'abcdef ▶ RAG.forward {"question":"Why?"}',
-      "abcdef   ▶ retrieval (RAG)",
+      "abcdef   ▶ retrieval (RAG.forward)",
       // Under a span whose start is on screen, custom and token lines need no label.
       'abcdef     ◆ retrieved {"count":2}',
-      "abcdef   ■ retrieval (RAG) 12ms",
+      "abcdef   ■ retrieval (RAG.forward) 12ms",
       "abcdef   • answer: Because.",
       'abcdef ■ RAG.forward 1.50s {"answer":"Because."}',
       "",
@@ -123,7 +123,7 @@ describe("TerminalSink", () => {
       [
         "abcdef   • RAG.forward reasoning: ab",
         "abcdef   • RAG.forward answer: c",
-        "abcdef   • retrieval (RAG) answer: d",
+        "abcdef   • retrieval (RAG.forward) answer: d",
         "",
       ].join("\n"),
     );
