@@ -1,0 +1,56 @@
+"""Reads streamll events from RabbitMQ through a durable queue bound to the streamll exchange, one line each.
+
+    python rabbitmq_reader.py --url amqp://guest:guest@localhost:5672/%2F --queue streamll-python
+
+Each message is acknowledged after it was handled; an invalid one is counted, logged without its content and
+rejected without requeueing (to the queue's dead-letter exchange, if it has one), so it never stops the reader.
+"""
+
+import argparse
+import logging
+
+import pika
+
+from streamll_event import InvalidEvent, parse_event
+
+log = logging.getLogger("streamll.rabbitmq_reader")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Print streamll events from RabbitMQ.")
+    parser.add_argument("--url", default="amqp://guest:guest@localhost:5672/%2F")
+    parser.add_argument("--exchange", default="streamll_events")
+    parser.add_argument("--queue", default="streamll-python")
+    parser.add_argument("--binding", default="#", help="topic pattern, e.g. streamll.*.error")
+    parser.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+
+    connection = pika.BlockingConnection(pika.URLParameters(args.url))
+    channel = connection.channel()
+    channel.exchange_declare(args.exchange, exchange_type="topic", durable=True)
+    channel.queue_declare(args.queue, durable=True)
+    channel.queue_bind(args.queue, args.exchange, routing_key=args.binding)
+    channel.basic_qos(prefetch_count=100)
+    handled = invalid = 0
+    for method, _properties, body in channel.consume(args.queue, inactivity_timeout=args.idle_exit):
+        if method is None:  # nothing arrived for --idle-exit seconds
+            break
+        try:
+            event = parse_event(body)
+        except InvalidEvent as error:
+            invalid += 1
+            log.warning("rejected invalid message %s: %s", method.delivery_tag, error)
+            channel.basic_nack(method.delivery_tag, requeue=False)
+            continue
+        print(f"{event.timestamp.isoformat()} {event.execution_id} {event.module_name}."
+              f"{event.method_name} {event.event_type}", flush=True)
+        handled += 1
+        channel.basic_ack(method.delivery_tag)
+    channel.cancel()
+    connection.close()
+    log.info("%d events, %d invalid", handled, invalid)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The model accepts every kind of event streamll writes and agrees with the event's JSON Schema.
+
+Events come from ``STREAMLL_EVENTS_FILE`` (the repository's test suite writes one event of every kind there)
+or, when it is not set, from ``tests/events.jsonl``. The JSON Schema comes from ``STREAMLL_EVENT_SCHEMA`` or
+``@streamll/core``'s built ``dist/event.schema.json`` in this repository.
+"""
+
+import json
+import os
+import unittest
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+from streamll_event import InvalidEvent, StreamllEvent, parse_event
+
+HERE = Path(__file__).resolve().parent
+EVENTS_FILE = Path(os.environ.get("STREAMLL_EVENTS_FILE") or HERE / "events.jsonl")
+SCHEMA_FILE = Path(
+    os.environ.get("STREAMLL_EVENT_SCHEMA") or HERE.parents[2] / "packages/core/dist/event.schema.json"
+)
+BUILTIN_KINDS = {"start", "end", "error", "token", "retry", "version"}
+
+
+def load_events() -> list[bytes]:
+    return [line for line in EVENTS_FILE.read_bytes().splitlines() if line.strip()]
+
+
+def load_schema() -> dict:
+    if not SCHEMA_FILE.exists():
+        raise unittest.SkipTest(f"{SCHEMA_FILE} not found: build @streamll/core or set STREAMLL_EVENT_SCHEMA")
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def nullable(prop: dict) -> bool:
+    types = prop.get("type", [])
+    if "null" in (types if isinstance(types, list) else [types]):
+        return True
+    return any(nullable(option) for option in prop.get("anyOf", []) + prop.get("oneOf", []))
+
+
+class StreamllEventModelTest(unittest.TestCase):
+    def test_accepts_every_event_kind(self) -> None:
+        events = [parse_event(line) for line in load_events()]
+        kinds = {event.event_type for event in events}
+        self.assertLessEqual(BUILTIN_KINDS, kinds)
+        self.assertTrue(kinds - BUILTIN_KINDS, "no custom emit() event in the sample")
+        self.assertTrue(all(event.timestamp.tzinfo is not None for event in events))
+        self.assertTrue(any(event.code_signature for event in events), "no event with version tracking on")
+        self.assertTrue(any(event.parent_span_id is None and event.event_type not in BUILTIN_KINDS for event in events))
+
+    def test_required_fields_are_the_json_schemas(self) -> None:
+        schema = load_schema()
+        required = {name for name, info in StreamllEvent.model_fields.items() if info.is_required()}
+        self.assertEqual(required, set(schema["required"]))
+        self.assertEqual(set(StreamllEvent.model_fields), set(schema["properties"]))
+
+    def test_nullable_fields_are_the_json_schemas(self) -> None:
+        schema = load_schema()
+        sample = json.loads(load_events()[0])
+        for name, prop in schema["properties"].items():
+            with self.subTest(field=name):
+                try:
+                    StreamllEvent.model_validate({**sample, name: None})
+                    accepts_null = True
+                except ValueError:
+                    accepts_null = False
+                self.assertEqual(accepts_null, nullable(prop))
+
+    def test_agrees_with_the_json_schema(self) -> None:
+        validator = Draft202012Validator(load_schema())
+        for line in load_events():
+            value = json.loads(line)
+            self.assertEqual(list(validator.iter_errors(value)), [])
+            parse_event(line)
+        broken = {**json.loads(load_events()[0]), "timestamp": "yesterday"}
+        self.assertTrue(list(validator.iter_errors(broken)))
+        with self.assertRaises(InvalidEvent):
+            parse_event(json.dumps(broken))
+
+    def test_ignores_fields_of_later_minor_versions(self) -> None:
+        value = {**json.loads(load_events()[0]), "schema_version": "1.7", "cost": {"usd": 0.1}}
+        event = parse_event(json.dumps(value))
+        self.assertNotIn("cost", event.model_dump())
+
+    def test_rejects_what_is_not_an_event_without_quoting_it(self) -> None:
+        secret = "sk-live-0123456789abcdef"
+        sample = json.loads(load_events()[0])
+        cases = {
+            "method_name null": json.dumps({**sample, "method_name": None, "data": {"key": secret}}),
+            "naive timestamp": json.dumps({**sample, "timestamp": "2026-01-01T00:00:00", "tags": {"k": secret}}),
+            "tag not a string": json.dumps({**sample, "tags": {"k": 1}, "data": {"key": secret}}),
+            "missing span_id": json.dumps({k: v for k, v in sample.items() if k != "span_id"} | {"data": {"k": secret}}),
+            "major version 2": json.dumps({**sample, "schema_version": "2.0", "data": {"key": secret}}),
+            "not JSON": f'{{"data": "{secret}"',
+            "not an object": json.dumps([secret]),
+            "not UTF-8": b"\xff\xfe" + secret.encode(),
+            "empty": None,
+            "too large": json.dumps({**sample, "data": {"blob": "x" * 2_000_000, "key": secret}}),
+        }
+        for name, raw in cases.items():
+            with self.subTest(case=name):
+                with self.assertRaises(InvalidEvent) as caught:
+                    parse_event(raw)
+                self.assertNotIn(secret, str(caught.exception))
+                self.assertNotIn("sk-live", str(caught.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
