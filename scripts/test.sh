@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: toolchain, install, lint, build, typecheck, package checks,
-# brokers, every package's tests, and the docs' snippets. Prints one closing line with the totals.
+# brokers, the Python environment (scripts/python.sh), every package's tests, and the docs' snippets. Prints one
+# closing line with the totals.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
@@ -32,6 +33,9 @@ bash scripts/services.sh up
 if [ "${kafka_was_running}" = 0 ] && [ "${STREAMLL_KEEP_KAFKA:-0}" != 1 ]; then
   trap 'bash scripts/kafka/kafka.sh stop >/dev/null 2>&1 || true' EXIT
 fi
+
+step "python (examples/python and the interop tests)"
+bash scripts/python.sh
 
 step "tests"
 find packages apps -maxdepth 2 -name .vitest-report.json -delete

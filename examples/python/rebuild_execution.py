@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -543,7 +544,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any librdkafka setting, e.g. -X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN",
+        help="any librdkafka setting, e.g. -X security.protocol=SASL_SSL -X sasl.password=env:KAFKA_SECRET "
+        "(env:NAME reads the value from the environment)",
     )
     parser.add_argument("--input", metavar="FILE", help="read a JSON Lines file ('-' for stdin) instead of Kafka")
     parser.add_argument("--max-pending", type=int, default=10_000, help="unfinished executions kept (default %(default)s)")
@@ -570,7 +572,8 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
     }
     for setting in args.config:
         key, _, value = setting.partition("=")
-        config[key.strip()] = value
+        # env:NAME keeps a secret off the command line (which other local users can read).
+        config[key.strip()] = os.environ[value[4:]] if value.startswith("env:") else value
     consumer = Consumer(config)
     assigned: set[int] = set()
     at_end: set[int] = set()

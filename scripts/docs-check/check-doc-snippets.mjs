@@ -1,6 +1,9 @@
 // Extracts every ```ts / ```typescript block from the Markdown docs and READMEs and type-checks each as its
 // own module against the built packages, resolved the way a user's project resolves them (NodeNext + the
 // packages' exports maps). A snippet that does not compile fails CI, so docs cannot drift from the code.
+//
+// A block preceded by `<!-- verbatim: path/from/repo/root -->` shows a real file: it must equal that file byte
+// for byte (the files are run by the test suite). Every ```python block is compiled with Python.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -32,11 +35,94 @@ function markdownFiles() {
   return files;
 }
 
+/** Files a guide must show verbatim: the guide is checked to contain each, unchanged. */
+const REQUIRED_VERBATIM = {
+  "docs/kafka.md": [
+    "examples/python/streamll_event.py",
+    "examples/python/rebuild_execution.py",
+    "examples/python/token_costs.py",
+  ],
+  "docs/production/redis.md": ["examples/python/redis_reader.py"],
+  "docs/production/rabbitmq.md": ["examples/python/rabbitmq_reader.py"],
+};
+
+/** Checks every `<!-- verbatim: path -->` block against its file; returns the problems found. */
+function checkVerbatim(files) {
+  const problems = [];
+  let checked = 0;
+  const marked = /^<!-- verbatim: (\S+) -->\n```[\w-]*\n([\s\S]*?)^```$/gm;
+  for (const file of files) {
+    const doc = relative(root, file);
+    const text = readFileSync(file, "utf8");
+    const shown = new Set();
+    for (const match of text.matchAll(marked)) {
+      const [, path, block] = match;
+      const line = text.slice(0, match.index).split("\n").length;
+      let source;
+      try {
+        source = readFileSync(join(root, path), "utf8");
+      } catch {
+        problems.push(`${doc}:${line}: ${path} does not exist`);
+        continue;
+      }
+      checked += 1;
+      shown.add(path);
+      if (block !== source)
+        problems.push(`${doc}:${line}: the block differs from ${path}; paste the file again`);
+    }
+    for (const path of REQUIRED_VERBATIM[doc] ?? []) {
+      if (!shown.has(path))
+        problems.push(`${doc}: must show ${path} verbatim (<!-- verbatim: ${path} --> block)`);
+    }
+  }
+  return { checked, problems };
+}
+
+/** Compiles every ```python block with the project's Python (scripts/python.sh); returns the problems found. */
+function checkPython(files) {
+  const python = execFileSync("bash", [join(root, "scripts", "python.sh")], { encoding: "utf8" }).trim();
+  const dir = join(outDir, "python");
+  mkdirSync(dir, { recursive: true });
+  const blocks = [];
+  for (const file of files) {
+    const text = readFileSync(file, "utf8");
+    let n = 0;
+    for (const match of text.matchAll(/^```python\n([\s\S]*?)^```$/gm)) {
+      n += 1;
+      const line = text.slice(0, match.index).split("\n").length;
+      const path = join(dir, `${relative(root, file).replace(/[^A-Za-z0-9]+/g, "_")}_${n}.py`);
+      writeFileSync(path, match[1]);
+      blocks.push({ path, source: `${relative(root, file)}:${line}` });
+    }
+  }
+  const problems = [];
+  const compile = "import py_compile, sys\nfor f in sys.argv[1:]:\n    py_compile.compile(f, doraise=True)";
+  for (const block of blocks) {
+    try {
+      execFileSync(python, ["-c", compile, block.path], { stdio: "pipe", encoding: "utf8" });
+    } catch (error) {
+      const detail = `${error.stderr ?? ""}`.trim().split("\n").slice(-3).join(" ");
+      problems.push(`${block.source}: Python block does not compile: ${detail}`);
+    }
+  }
+  return { checked: blocks.length, problems };
+}
+
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
+const docs = markdownFiles();
+const verbatim = checkVerbatim(docs);
+const python = checkPython(docs);
+const otherProblems = [...verbatim.problems, ...python.problems];
+console.log(
+  `docs-check: ${verbatim.checked} verbatim blocks match their files, ${python.checked} Python blocks compiled, ` +
+    `${otherProblems.length} problems`,
+);
+for (const problem of otherProblems) console.error(problem);
+
 const fence = /^```(ts|typescript)\s*$([\s\S]*?)^```\s*$/gm;
 const index = [];
-for (const file of markdownFiles()) {
+for (const file of docs) {
   const text = readFileSync(file, "utf8");
   let n = 0;
   for (const match of text.matchAll(fence)) {
@@ -89,3 +175,4 @@ try {
   process.exit(1);
 }
 console.log(`docs-check: ${index.length} snippets type-check`);
+if (otherProblems.length > 0) process.exit(1);
