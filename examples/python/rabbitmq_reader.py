@@ -22,7 +22,9 @@ def main() -> None:
     parser.add_argument("--exchange", default="streamll_events")
     parser.add_argument("--queue", default="streamll-python")
     parser.add_argument("--binding", default="#", help="topic pattern, e.g. streamll.*.error")
-    parser.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long")
+    parser.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
@@ -43,8 +45,11 @@ def main() -> None:
             log.warning("rejected invalid message %s: %s", method.delivery_tag, error)
             channel.basic_nack(method.delivery_tag, requeue=False)
             continue
-        print(f"{event.timestamp.isoformat()} {event.execution_id} {event.module_name}."
-              f"{event.method_name} {event.event_type}", flush=True)
+        print(
+            f"{event.timestamp.isoformat()} {event.execution_id} {event.module_name}."
+            f"{event.method_name} {event.event_type}",
+            flush=True,
+        )
         handled += 1
         channel.basic_ack(method.delivery_tag)
     channel.cancel()

@@ -199,7 +199,9 @@ def _own_usage(span: Span) -> Optional[Usage]:
     sums = {key: sum(getattr(n.usage, key) for n in nested) for key in COUNTS}
     if not nested or any(getattr(span.usage, key) < sums[key] for key in COUNTS):
         return span.usage
-    rest = Usage(span.usage.model, span.usage.provider, **{k: getattr(span.usage, k) - sums[k] for k in COUNTS})
+    rest = Usage(
+        span.usage.model, span.usage.provider, **{k: getattr(span.usage, k) - sums[k] for k in COUNTS}
+    )
     return rest if any(getattr(rest, key) for key in COUNTS) else None
 
 
@@ -260,7 +262,9 @@ def rebuild(execution_id: str, events: Iterable[StreamllEvent]) -> Execution:
             name = data["field"] if isinstance(data.get("field"), str) else "output"
             text = data["token"] if isinstance(data.get("token"), str) else ""
             index = _number(data.get("token_index"))
-            tokens[event.span_id].setdefault(name, []).append((float("inf") if index is None else index, order, text))
+            tokens[event.span_id].setdefault(name, []).append(
+                (float("inf") if index is None else index, order, text)
+            )
         elif kind == "retry":
             # The stream started over: what it produced so far was discarded by the program too.
             tokens[event.span_id].clear()
@@ -312,7 +316,11 @@ def _iso(moment: Optional[datetime]) -> Optional[str]:
 
 
 def _usage_dict(usage: Optional[Usage]) -> Optional[dict[str, Any]]:
-    return None if usage is None else {"model": usage.model, "provider": usage.provider, **{k: getattr(usage, k) for k in COUNTS}}
+    return (
+        None
+        if usage is None
+        else {"model": usage.model, "provider": usage.provider, **{k: getattr(usage, k) for k in COUNTS}}
+    )
 
 
 def span_to_dict(span: Span) -> dict[str, Any]:
@@ -352,13 +360,18 @@ def execution_to_dict(execution: Execution) -> dict[str, Any]:
         "duration_ms": execution.duration_ms,
         "event_count": len(execution.events),
         "roots": [span_to_dict(root) for root in execution.roots],
-        "errors": [{"span_id": span.span_id, "type": span.error.type, "message": span.error.message} for span in execution.errors if span.error],
+        "errors": [
+            {"span_id": span.span_id, "type": span.error.type, "message": span.error.message}
+            for span in execution.errors
+            if span.error
+        ],
         "usage_by_module": execution.usage_by_module(),
     }
 
 
 def _tokens(usage: Usage) -> str:
-    return f"{usage.total_tokens} tokens ({usage.prompt_tokens} prompt + {usage.completion_tokens} completion, {usage.model})"
+    counts = f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
+    return f"{usage.total_tokens} tokens ({counts}, {usage.model})"
 
 
 def render(execution: Execution) -> str:
@@ -376,7 +389,9 @@ def render(execution: Execution) -> str:
         if span.is_point:
             state = "event outside any span"
         else:
-            state = f"{span.status}, {'running' if span.duration_ms is None else f'{span.duration_ms:.1f} ms'}"
+            state = (
+                f"{span.status}, {'running' if span.duration_ms is None else f'{span.duration_ms:.1f} ms'}"
+            )
         line = f"{pad}{span.label} [{state}]"
         if span.error is not None:
             line += f" {span.error.type}: {span.error.message}"
@@ -397,9 +412,10 @@ def render(execution: Execution) -> str:
     if usage:
         lines.append("  tokens by module:")
         for module, entry in sorted(usage.items()):
+            counts = f"{entry['prompt_tokens']} prompt + {entry['completion_tokens']} completion"
+            models = ", ".join(entry["models"])
             lines.append(
-                f"    {module}: {entry['total_tokens']} tokens ({entry['prompt_tokens']} prompt + "
-                f"{entry['completion_tokens']} completion) in {entry['calls']} call(s), {', '.join(entry['models'])}"
+                f"    {module}: {entry['total_tokens']} tokens ({counts}) in {entry['calls']} call(s), {models}"
             )
     return "\n".join(lines)
 
@@ -442,7 +458,9 @@ class ExecutionCollector:
     it started is still open. Keeps at most ``max_pending`` unfinished executions (the oldest is dropped and
     counted beyond that)."""
 
-    def __init__(self, on_execution: Callable[[Execution], None], only: Optional[str] = None, max_pending: int = 10_000):
+    def __init__(
+        self, on_execution: Callable[[Execution], None], only: Optional[str] = None, max_pending: int = 10_000
+    ):
         self.on_execution = on_execution
         self.only = only
         self.max_pending = max_pending
@@ -474,7 +492,9 @@ class ExecutionCollector:
                 dropped, _ = self.pending.popitem(last=False)
                 self._finish(dropped)
                 self.stats.evicted += 1
-                log.warning("dropped unfinished execution %s: more than %d pending", dropped, self.max_pending)
+                log.warning(
+                    "dropped unfinished execution %s: more than %d pending", dropped, self.max_pending
+                )
         if event.event_id in pending.ids:
             self.stats.duplicates += 1
             return
@@ -527,7 +547,9 @@ class ExecutionCollector:
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """The command-line options every consumer here shares (also used by token_costs.py)."""
     kafka = parser.add_argument_group("Kafka")
-    kafka.add_argument("--bootstrap-servers", default="localhost:9092", help="host:port[,host:port] (default %(default)s)")
+    kafka.add_argument(
+        "--bootstrap-servers", default="localhost:9092", help="host:port[,host:port] (default %(default)s)"
+    )
     kafka.add_argument("--topic", default="streamll_events", help="default %(default)s")
     kafka.add_argument("--group-id", default="streamll-rebuild", help="consumer group (default %(default)s)")
     kafka.add_argument(
@@ -536,8 +558,14 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         default="earliest",
         help="where a group without committed offsets starts (default %(default)s)",
     )
-    kafka.add_argument("--no-commit", action="store_true", help="never commit offsets (a lookup that must not move the group)")
-    kafka.add_argument("--stop-at-end", action="store_true", help="stop once every assigned partition is read to its end")
+    kafka.add_argument(
+        "--no-commit",
+        action="store_true",
+        help="never commit offsets (a lookup that must not move the group)",
+    )
+    kafka.add_argument(
+        "--stop-at-end", action="store_true", help="stop once every assigned partition is read to its end"
+    )
     kafka.add_argument(
         "-X",
         dest="config",
@@ -547,8 +575,12 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         help="any librdkafka setting, e.g. -X security.protocol=SASL_SSL -X sasl.password=env:KAFKA_SECRET "
         "(env:NAME reads the value from the environment)",
     )
-    parser.add_argument("--input", metavar="FILE", help="read a JSON Lines file ('-' for stdin) instead of Kafka")
-    parser.add_argument("--max-pending", type=int, default=10_000, help="unfinished executions kept (default %(default)s)")
+    parser.add_argument(
+        "--input", metavar="FILE", help="read a JSON Lines file ('-' for stdin) instead of Kafka"
+    )
+    parser.add_argument(
+        "--max-pending", type=int, default=10_000, help="unfinished executions kept (default %(default)s)"
+    )
 
 
 def read_file(path: str, collector: ExecutionCollector) -> None:
@@ -621,7 +653,10 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
                 error = message.error()
                 if error.code() == KafkaError._PARTITION_EOF:
                     at_end.add(message.partition())
-                elif error.fatal() or error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                elif error.fatal() or error.code() in (
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    KafkaError._UNKNOWN_TOPIC,
+                ):
                     raise KafkaException(error)
                 else:
                     log.warning("consumer error: %s", error.str())
@@ -639,7 +674,9 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
         consumer.close()
 
 
-def run(args: argparse.Namespace, collector: ExecutionCollector, done: Callable[[], bool] = lambda: False) -> None:
+def run(
+    args: argparse.Namespace, collector: ExecutionCollector, done: Callable[[], bool] = lambda: False
+) -> None:
     if args.input is not None:
         read_file(args.input, collector)
     else:
@@ -654,14 +691,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_source_arguments(parser)
     parser.add_argument("--execution-id", help="print only this execution, once it has ended, then stop")
-    parser.add_argument("--json", action="store_true", help="one JSON object per execution instead of the tree")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per execution instead of the tree"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
     printed: list[str] = []
 
     def show(execution: Execution) -> None:
-        text = json.dumps(execution_to_dict(execution), ensure_ascii=False) if args.json else render(execution)
+        text = (
+            json.dumps(execution_to_dict(execution), ensure_ascii=False) if args.json else render(execution)
+        )
         print(text, flush=True)
         printed.append(execution.execution_id)
 

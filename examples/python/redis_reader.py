@@ -24,7 +24,9 @@ def main() -> None:
     parser.add_argument("--group", default="streamll-python")
     parser.add_argument("--consumer", default=socket.gethostname())
     parser.add_argument("--from-start", action="store_true", help="a new group starts at the oldest entry")
-    parser.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long")
+    parser.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
@@ -44,8 +46,11 @@ def main() -> None:
             for entry_id, fields in entries:
                 try:
                     event = parse_event(fields.get(b"event"))
-                    print(f"{event.timestamp.isoformat()} {event.execution_id} {event.module_name}."
-                          f"{event.method_name} {event.event_type}", flush=True)
+                    print(
+                        f"{event.timestamp.isoformat()} {event.execution_id} {event.module_name}."
+                        f"{event.method_name} {event.event_type}",
+                        flush=True,
+                    )
                     handled += 1
                 except InvalidEvent as error:
                     invalid += 1

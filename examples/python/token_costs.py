@@ -51,7 +51,9 @@ def load_prices(path: Optional[str], inline: list[str]) -> dict[str, Price]:
         try:
             prices[model.strip()] = Price(float(prompt), float(completion))
         except ValueError:
-            raise SystemExit(f"--price {item!r}: expected MODEL=PROMPT,COMPLETION in USD per million tokens") from None
+            raise SystemExit(
+                f"--price {item!r}: expected MODEL=PROMPT,COMPLETION in USD per million tokens"
+            ) from None
     return prices
 
 
@@ -74,7 +76,9 @@ class CostReport:
         for model, totals in self.models.items():
             price = self.prices.get(model)
             if price is not None:
-                totals.cost_usd = (totals.prompt_tokens * price.prompt + totals.completion_tokens * price.completion) / 1e6
+                totals.cost_usd = (
+                    totals.prompt_tokens * price.prompt + totals.completion_tokens * price.completion
+                ) / 1e6
         return dict(sorted(self.models.items()))
 
     def total_usd(self) -> float:
@@ -84,7 +88,9 @@ class CostReport:
         return sorted(model for model in self.models if model not in self.prices)
 
     def render(self) -> str:
-        lines = [f"{'model':<24} {'calls':>6} {'prompt':>10} {'completion':>10} {'total':>10} {'cost USD':>12}"]
+        lines = [
+            f"{'model':<24} {'calls':>6} {'prompt':>10} {'completion':>10} {'total':>10} {'cost USD':>12}"
+        ]
         for model, totals in self.priced().items():
             cost = "unpriced" if totals.cost_usd is None else f"{totals.cost_usd:.6f}"
             lines.append(

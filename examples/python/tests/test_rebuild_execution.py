@@ -38,8 +38,15 @@ def event(span, kind, ms, parent=None, execution="exec-0001", module="Mod", data
 
 
 def usage(prompt, completion, model="gpt-4o-mini"):
-    return {"usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion, "model": model, "provider": "openai"}}
+    return {
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "model": model,
+            "provider": "openai",
+        }
+    }
 
 
 def flow():
@@ -47,15 +54,60 @@ def flow():
     return [
         event("span-root0", "start", 0, module="Pipeline", data={"inputs": "q"}),
         event("span-llm01", "start", 1, parent="span-root0", module="LM"),
-        event("span-llm01", "token", 2, parent="span-root0", module="LM", data={"field": "answer", "token": "Ly", "token_index": 0}),
+        event(
+            "span-llm01",
+            "token",
+            2,
+            parent="span-root0",
+            module="LM",
+            data={"field": "answer", "token": "Ly", "token_index": 0},
+        ),
         event("span-llm01", "retry", 3, parent="span-root0", module="LM", data={"version": 1}),
-        event("span-llm01", "token", 5, parent="span-root0", module="LM", data={"field": "answer", "token": "is", "token_index": 1}),
-        event("span-llm01", "token", 4, parent="span-root0", module="LM", data={"field": "answer", "token": "Par", "token_index": 0}),
-        event("span-llm01", "end", 6, parent="span-root0", module="LM", data={"duration_ms": 5.5, **usage(100, 20)}),
+        event(
+            "span-llm01",
+            "token",
+            5,
+            parent="span-root0",
+            module="LM",
+            data={"field": "answer", "token": "is", "token_index": 1},
+        ),
+        event(
+            "span-llm01",
+            "token",
+            4,
+            parent="span-root0",
+            module="LM",
+            data={"field": "answer", "token": "Par", "token_index": 0},
+        ),
+        event(
+            "span-llm01",
+            "end",
+            6,
+            parent="span-root0",
+            module="LM",
+            data={"duration_ms": 5.5, **usage(100, 20)},
+        ),
         event("span-llm02", "start", 7, parent="span-root0", module="LM"),
-        event("span-llm02", "error", 8, parent="span-root0", module="LM",
-              data={"error_type": "TypeError", "error_message": "boom", "duration_ms": 1.0, **usage(10, 0, "gpt-4o")}),
-        event("span-root0", "end", 9, module="Pipeline", data={"duration_ms": 9.25, "outputs": "Paris", **usage(130, 20)}),
+        event(
+            "span-llm02",
+            "error",
+            8,
+            parent="span-root0",
+            module="LM",
+            data={
+                "error_type": "TypeError",
+                "error_message": "boom",
+                "duration_ms": 1.0,
+                **usage(10, 0, "gpt-4o"),
+            },
+        ),
+        event(
+            "span-root0",
+            "end",
+            9,
+            module="Pipeline",
+            data={"duration_ms": 9.25, "outputs": "Paris", **usage(130, 20)},
+        ),
     ]
 
 
@@ -67,13 +119,17 @@ class RebuildTest(unittest.TestCase):
         self.assertEqual(len(execution.events), len(events))
         self.assertEqual([root.span_id for root in execution.roots], ["span-root0"])
         root = execution.roots[0]
-        self.assertEqual((root.status, root.duration_ms, root.inputs, root.outputs), ("ok", 9.25, "q", "Paris"))
+        self.assertEqual(
+            (root.status, root.duration_ms, root.inputs, root.outputs), ("ok", 9.25, "q", "Paris")
+        )
         self.assertEqual([child.span_id for child in root.children], ["span-llm01", "span-llm02"])
         llm, failing = root.children
         self.assertEqual(llm.streamed_text, {"answer": "Paris"})
         self.assertEqual(llm.token_count, 2)
         self.assertEqual([e.event_type for e in llm.custom_events], ["retry"])
-        self.assertEqual((failing.status, failing.error.type, failing.error.message), ("error", "TypeError", "boom"))
+        self.assertEqual(
+            (failing.status, failing.error.type, failing.error.message), ("error", "TypeError", "boom")
+        )
         self.assertTrue(execution.failed)
         self.assertTrue(execution.complete)
         self.assertEqual(execution.duration_ms, 9.25)
@@ -93,10 +149,15 @@ class RebuildTest(unittest.TestCase):
         text = render(rebuild("exec-0001", flow()))
         # The top-level call succeeded; one span inside it failed.
         self.assertEqual("execution exec-0001: ok, 9.2 ms, 3 spans, 1 failed span(s)", text.splitlines()[0])
-        self.assertIn('    LM.forward [ok, 5.5 ms]\n      usage: 120 tokens (100 prompt + 20 completion, gpt-4o-mini)\n'
-                      '      streamed answer: "Paris"', text)
+        self.assertIn(
+            "    LM.forward [ok, 5.5 ms]\n      usage: 120 tokens (100 prompt + 20 completion, gpt-4o-mini)\n"
+            '      streamed answer: "Paris"',
+            text,
+        )
         self.assertIn("LM.forward [error, 1.0 ms] TypeError: boom", text)
-        self.assertIn("    LM: 130 tokens (110 prompt + 20 completion) in 2 call(s), gpt-4o-mini, gpt-4o", text)
+        self.assertIn(
+            "    LM: 130 tokens (110 prompt + 20 completion) in 2 call(s), gpt-4o-mini, gpt-4o", text
+        )
 
 
 class CollectorTest(unittest.TestCase):

@@ -47,7 +47,9 @@ class StreamllEventModelTest(unittest.TestCase):
         self.assertTrue(kinds - BUILTIN_KINDS, "no custom emit() event in the sample")
         self.assertTrue(all(event.timestamp.tzinfo is not None for event in events))
         self.assertTrue(any(event.code_signature for event in events), "no event with version tracking on")
-        self.assertTrue(any(event.parent_span_id is None and event.event_type not in BUILTIN_KINDS for event in events))
+        self.assertTrue(
+            any(event.parent_span_id is None and event.event_type not in BUILTIN_KINDS for event in events)
+        )
 
     def test_required_fields_are_the_json_schemas(self) -> None:
         schema = load_schema()
@@ -88,9 +90,13 @@ class StreamllEventModelTest(unittest.TestCase):
         sample = json.loads(load_events()[0])
         cases = {
             "method_name null": json.dumps({**sample, "method_name": None, "data": {"key": secret}}),
-            "naive timestamp": json.dumps({**sample, "timestamp": "2026-01-01T00:00:00", "tags": {"k": secret}}),
+            "naive timestamp": json.dumps(
+                {**sample, "timestamp": "2026-01-01T00:00:00", "tags": {"k": secret}}
+            ),
             "tag not a string": json.dumps({**sample, "tags": {"k": 1}, "data": {"key": secret}}),
-            "missing span_id": json.dumps({k: v for k, v in sample.items() if k != "span_id"} | {"data": {"k": secret}}),
+            "missing span_id": json.dumps(
+                {k: v for k, v in sample.items() if k != "span_id"} | {"data": {"k": secret}}
+            ),
             "major version 2": json.dumps({**sample, "schema_version": "2.0", "data": {"key": secret}}),
             "not JSON": f'{{"data": "{secret}"',
             "not an object": json.dumps([secret]),
