@@ -3,7 +3,7 @@ import { createId, SCHEMA_VERSION, type StreamllEvent } from "@streamll/core";
 /** One span of a generated execution. */
 export interface SpanSpec {
   module?: string;
-  method?: string | null;
+  method?: string;
   operation?: string | null;
   /** ms after the execution's start. */
   offsetMs?: number;
@@ -46,7 +46,7 @@ export function execution(spec: ExecutionSpec = {}): StreamllEvent[] {
       span_id: spanId,
       parent_span_id: parent,
       module_name: span.module ?? "QaModule",
-      method_name: span.method === undefined ? "forward" : span.method,
+      method_name: span.method ?? "forward",
       operation: span.operation ?? null,
       tags: { service: "viewer-test" },
       module_version: spec.moduleVersion ?? null,
