@@ -54,6 +54,11 @@ export {
   EventDecodeError,
 } from "./events/decode-event";
 export { DEFAULT_ENCODE_LIMITS, type EncodeLimits, encodeEvent, sanitizeJson } from "./events/encode-event";
+export {
+  EventDeduplicator,
+  type EventDeduplicatorOptions,
+  type EventDeduplicatorStats,
+} from "./events/event-deduplicator";
 export { createEventJsonSchema, EVENT_JSON_SCHEMA_ID } from "./events/event-json-schema";
 export {
   BUILTIN_EVENT_TYPES,

@@ -45,7 +45,11 @@ export interface KafkaEventReaderOptions extends KafkaConnectionOptions {
    * a partition is never delivered, so the end would not be reached.
    */
   stopAtEnd?: boolean;
-  /** Consumer group session timeout. Default 30 000 ms. */
+  /**
+   * Consumer group session timeout: how long the partitions of a reader that died without leaving (a crash, a
+   * SIGKILL, a network split) stay unread before the group hands them to the other readers. The broker's
+   * `group.min.session.timeout.ms` (6 000 ms by default) is the floor. Default 30 000 ms.
+   */
   sessionTimeoutMs?: number;
   /** Messages larger than this are treated as malformed. Default 1 MiB (the decoder's default). */
   maxEventBytes?: number;
@@ -434,11 +438,14 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
   }
 
   async #run(handler: KafkaEventHandler): Promise<void> {
+    const sessionTimeout = this.#options.sessionTimeoutMs ?? 30_000;
     const consumer = this.#client.kafka.consumer({
       groupId: this.groupId,
       metadataMaxAge: this.#client.metadataMaxAgeMs,
       allowAutoTopicCreation: false,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+      sessionTimeout,
+      // kafkajs heartbeats every 3 s whatever the session timeout; a third of it keeps short sessions alive.
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       retry: { retries: DEFAULT_KAFKA_CONNECTION.retries, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.#consumer = consumer;
@@ -500,7 +507,13 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
             for (const message of batch.messages) {
               if (stopRequested || !isRunning() || isStale()) break;
               this.#received++;
-              await this.#handle(handler, topic, partition, message);
+              try {
+                await this.#handle(handler, topic, partition, message);
+              } catch (error) {
+                failure ??= error;
+                requestStop();
+                break;
+              }
               resolveOffset(message.offset);
               commit = nextOffset(message.offset);
               if (remaining !== undefined) {
@@ -510,19 +523,19 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
                   if (remaining.size === 0) requestStop();
                 }
               }
+              // Throws when the group rebalances (a reader joined or left): what was handled is committed
+              // below, then the error goes to kafkajs, which rejoins the group and resumes from the commits.
               await heartbeat();
             }
-          } catch (error) {
-            failure ??= error;
-            requestStop();
           } finally {
-            if (commit !== undefined) {
-              await consumer.commitOffsets([{ topic, partition, offset: commit }]).catch((error: unknown) => {
-                failure ??= error;
-                requestStop();
-              });
+            try {
+              // A failed commit goes to kafkajs too: a rebalance makes it rejoin (the events handled since the
+              // last commit are delivered again to the partition's next owner), other errors are retried by
+              // kafkajs or end in a crash, which stops the reader.
+              if (commit !== undefined) await consumer.commitOffsets([{ topic, partition, offset: commit }]);
+            } finally {
+              batchDone();
             }
-            batchDone();
           }
         },
       });

@@ -243,7 +243,8 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
       for (;;) {
         const delivery = await this.#next();
         if (!delivery) break;
-        const handled = this.#handle(delivery, handler);
+        // Started a microtask later, so that a stop() called from inside the handler already sees it in flight.
+        const handled = Promise.resolve().then(() => this.#handle(delivery, handler));
         this.#inFlight = handled;
         await handled;
         this.#inFlight = null;

@@ -33,7 +33,10 @@ export interface RedisEventReaderOptions extends RedisConnectionOptions {
   blockMs?: number;
   /**
    * Entries left pending (unacknowledged) this long — by a crashed consumer or a failed handler — are claimed
-   * with `XAUTOCLAIM` and delivered again. Default 60 000 ms.
+   * with `XAUTOCLAIM` and delivered again. This is the crash hand-over time of a consumer group: keep it above
+   * the longest time your handler takes for one entry, or a slow (not dead) consumer's entries are handled
+   * twice. Consumers that left the group with nothing pending and stayed idle this long are removed from
+   * it. Default 60 000 ms.
    */
   claimIdleMs?: number;
   /** How often to look for idle pending entries. Default `min(claimIdleMs, 10 000)` ms. */
@@ -69,8 +72,13 @@ export interface RedisEventReaderStats {
   /** Entries read, including claimed ones. */
   readonly received: number;
   readonly acknowledged: number;
-  /** Entries claimed from idle pending lists (dead consumers or earlier failures). */
+  /** Entries claimed from idle pending lists (dead consumers, stopped consumers or earlier failures). */
   readonly claimed: number;
+  /**
+   * Entries fetched but not handled when the reader stopped, handed back to the group for the other consumers
+   * to claim at once (instead of after `claimIdleMs`).
+   */
+  readonly released: number;
   /** Handler calls that threw; the entry stays pending and is retried after `claimIdleMs`. */
   readonly handlerFailures: number;
   /** Entries moved to the dead-letter stream (malformed plus too many deliveries). */
@@ -155,6 +163,42 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
 }
 
 /**
+ * Leaving the group, atomically. ARGV: group, consumer, now (ms), then pairs of entry id and delivery count.
+ * Each entry is re-claimed by this consumer with its idle time set to `now` — as if delivered at the epoch —
+ * so every other consumer's `XAUTOCLAIM` takes it on its next scan; `RETRYCOUNT` undoes the delivery counted
+ * by the read. The consumer is deleted only when nothing is pending on it: deleting a consumer drops its
+ * pending entries, which would lose them.
+ */
+const LEAVE_GROUP_SCRIPT = `
+for i = 4, #ARGV, 2 do
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'RETRYCOUNT', ARGV[i + 1], 'JUSTID')
+end
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
+/**
+ * Removes consumers that have nothing pending and were idle longer than ARGV[2] ms: stopped readers whose
+ * released entries were claimed, crashed readers whose entries were claimed. Atomic, so a consumer is never
+ * deleted with entries pending; a live consumer that was deleted is re-created by its next read.
+ */
+const FORGET_DRAINED_CONSUMERS_SCRIPT = `
+local removed = 0
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+  if tonumber(info['pending']) == 0 and tonumber(info['idle']) > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+`;
+
+/**
  * Reads streamll events from a Redis stream with a consumer group.
  *
  * - Entries are acknowledged (`XACK`) only after the handler resolved (or, with `for await`, when the loop
@@ -192,10 +236,14 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   #failureStreak = 0;
   #iterating = false;
   #polling: Promise<unknown> | undefined;
+  /** The entries of the last read; those from `#handedOut` on never reached a handler (released on stop). */
+  #batch: readonly RawEntry[] = [];
+  #handedOut = 0;
   #stats = {
     received: 0,
     acknowledged: 0,
     claimed: 0,
+    released: 0,
     handlerFailures: 0,
     deadLettered: 0,
     malformed: 0,
@@ -242,8 +290,10 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   async run(handler: RedisEventHandler, options: { signal?: AbortSignal } = {}): Promise<void> {
     const loop = this.#begin(async () => {
       while (!this.#stopping) {
-        for (const entry of await this.#poll()) {
+        const entries = await this.#poll();
+        for (const [index, entry] of entries.entries()) {
           if (this.#stopping) break;
+          this.#handedOut = index + 1;
           const message = await this.#prepare(entry);
           if (message === undefined) continue;
           try {
@@ -284,8 +334,11 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     this.#iterating = true;
     try {
       while (!this.#stopping) {
-        for (const entry of await this.#poll()) {
+        const entries = await this.#poll();
+        for (const [index, entry] of entries.entries()) {
           if (this.#stopping) break;
+          // Set before yielding: if the loop body breaks, the entries after the current one go back.
+          this.#handedOut = index + 1;
           const message = await this.#prepare(entry);
           if (message === undefined) continue;
           yield message;
@@ -300,16 +353,19 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   }
 
   /**
-   * Stops reading: the current handler call finishes (and is acknowledged), the current read returns within
-   * `blockMs`, then the connection is closed. Entries fetched but not yet handled stay pending for another
-   * consumer. Resolves when the reader is closed.
+   * Stops reading and leaves the group: the current handler call finishes (and is acknowledged), the current
+   * read returns within `blockMs`; entries fetched but not yet handled are handed back to the group (marked
+   * idle, so the other consumers claim them on their next claim scan, with their delivery count unchanged);
+   * the consumer is deleted from the group when nothing is left pending on it; then the connection is
+   * closed. Resolves when the reader is closed.
    *
    * With `for await`, the loop ends when it asks for its next message (the current one is acknowledged
    * then) and the connection closes with it; `stop()` only waits for a read in progress, so calling it from
    * inside the loop body is safe.
    *
    * @param timeoutMs Stop waiting for a handler after this long and close the connection anyway; its entry
-   *   stays pending. Default: wait as long as the handler takes.
+   *   stays pending (claimed by another consumer after `claimIdleMs`). Default: wait as long as the handler
+   *   takes.
    */
   async stop(timeoutMs?: number): Promise<void> {
     this.#stopping = true;
@@ -350,8 +406,25 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
 
   #close(): Promise<void> {
     this.#stopping = true;
-    this.#closed ??= this.#connection.close();
+    this.#closed ??= this.#leave().then(() => this.#connection.close());
     return this.#closed;
+  }
+
+  /** Hands the fetched but unhandled entries back to the group and deletes this consumer if nothing is pending. */
+  async #leave(): Promise<void> {
+    const entries = this.#batch.slice(this.#handedOut);
+    this.#batch = [];
+    if (!this.#groupReady) return;
+    const args: (string | number)[] = [this.group, this.consumer, Date.now()];
+    // Reading counted a delivery that never reached a handler: the count goes back to what it was.
+    for (const entry of entries) args.push(entry.id, Math.max(0, entry.deliveryCount - 1));
+    try {
+      await this.#connection.client.eval(LEAVE_GROUP_SCRIPT, 1, this.stream, ...args);
+      this.#stats.released += entries.length;
+    } catch (error) {
+      // They stay pending on this consumer and are claimed after claimIdleMs: later, never lost.
+      this.#fail(error, "Redis release of unhandled entries failed");
+    }
   }
 
   #report(error: unknown): void {
@@ -393,10 +466,13 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   }
 
   /** Reads the next entries: claimed idle ones first, then new ones. Never throws; errors back off and retry. */
-  #poll(): Promise<RawEntry[]> {
+  async #poll(): Promise<RawEntry[]> {
     const polling = this.#pollOnce();
     this.#polling = polling;
-    return polling;
+    const entries = await polling;
+    this.#batch = entries;
+    this.#handedOut = 0;
+    return entries;
   }
 
   async #pollOnce(): Promise<RawEntry[]> {
@@ -449,7 +525,12 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     const next = Array.isArray(reply) ? asString(reply[0]) : undefined;
     this.#claimCursor = next ?? "0-0";
     // A full scan of the pending list is done when the cursor wraps to 0-0; until then keep claiming.
-    if (this.#claimCursor === "0-0") this.#lastClaimAt = now;
+    if (this.#claimCursor === "0-0") {
+      this.#lastClaimAt = now;
+      await client
+        .eval(FORGET_DRAINED_CONSUMERS_SCRIPT, 1, this.stream, this.group, this.#claimIdleMs)
+        .catch((error: unknown) => this.#fail(error, "Redis removal of drained consumers failed"));
+    }
     const entries = Array.isArray(reply) ? parseEntries(reply[1], 1) : [];
     if (entries.length === 0) return [];
     this.#stats.claimed += entries.length;
