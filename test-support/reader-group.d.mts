@@ -22,6 +22,8 @@ export declare class ReaderProcess {
   readonly logPath: string | undefined;
   readonly child: ChildProcess;
   readonly handled: number;
+  /** The reader said it is consuming (readers with a `ready()` only). */
+  readonly ready: boolean;
   readonly firstAt: number | undefined;
   readonly lastAt: number | undefined;
   readonly final: ReaderFinal | undefined;

@@ -11,6 +11,8 @@ const STDERR_KEPT = 4_096;
 /** One reader process. */
 export class ReaderProcess {
   handled = 0;
+  /** The reader said it is consuming (readers with a `ready()` only). */
+  ready = false;
   firstAt = undefined;
   lastAt = undefined;
   /** The last `stopped` message, once `run()` ended. */
@@ -35,6 +37,7 @@ export class ReaderProcess {
         this.firstAt = message.firstAt;
         this.lastAt = message.lastAt;
       }
+      if (message.type === "ready") this.ready = true;
       if (message.type === "stopped") this.final = message;
       if (message.type === "error") this.error = message.message;
     });

@@ -1,11 +1,12 @@
 // The child side of a reader group (see reader-group.mjs): one reader process that logs every handled event id.
 //
 // A broker's worker file calls `serveReader(open)`. `open(readerOptions, handle)` builds the reader and returns
-// `{ run, stop, stats }`; the reader's handler must `await handle(event.event_id)` so that the id is logged
+// `{ run, stop, stats, ready? }`; the reader's handler must `await handle(event.event_id)` so that the id is logged
 // before the reader acknowledges it. Ids are written with `writeSync`, one line each, before the handler returns:
 // a line in the log means the event was handled, even when the process is SIGKILLed right after.
 //
-// Protocol with the parent (IPC): `{ type: "progress", handled, firstAt, lastAt }` every 50 ms,
+// Protocol with the parent (IPC): `{ type: "ready" }` once the reader's `ready()` (when it has one) resolved,
+// `{ type: "progress", handled, firstAt, lastAt }` every 50 ms,
 // `{ type: "stopped", handled, stats, handlerMs, firstAt, lastAt }` after `run()` ended, `{ type: "error" }` when
 // it rejected. SIGTERM calls `stop()` (a graceful leave); SIGKILL is a crash.
 import { closeSync, openSync, writeSync } from "node:fs";
@@ -39,6 +40,11 @@ export async function serveReader(open) {
     if (process.connected) process.send(message);
   };
   const reader = await open(config.reader, handle);
+  // A reader with a ready() (Redis, RabbitMQ) says when it takes its share; the parent may wait for that.
+  reader.ready?.().then(
+    () => send({ type: "ready" }),
+    () => undefined,
+  );
   const progress = setInterval(() => send({ type: "progress", handled, firstAt, lastAt }), PROGRESS_EVERY_MS);
   process.on("SIGTERM", () => void reader.stop());
   try {

@@ -70,8 +70,8 @@ export interface KafkaEventRecord {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** Receives each event; the offset is committed after the returned promise resolves. */
-export type KafkaEventHandler = (record: KafkaEventRecord) => void | Promise<void>;
+/** Receives each event; its result is awaited (and ignored), and the offset is committed once it resolved. */
+export type KafkaEventHandler = (record: KafkaEventRecord) => unknown;
 
 /** Counters of one reader. */
 export interface KafkaEventReaderStats {

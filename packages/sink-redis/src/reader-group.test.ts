@@ -168,6 +168,7 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
       await new Promise((resolve) => setTimeout(resolve, 300));
       finished = true;
     });
+    await first.ready();
     await waitUntil(() => stopping !== undefined, "the first handler call");
     await stopping;
     await running;
@@ -186,6 +187,10 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     await secondRun;
     expect(deliveries).toEqual(Array(9).fill(1));
     expect(second.getStats()).toMatchObject({ claimed: 9, acknowledged: 9 });
+    // A reader stopped before it ever read is never ready.
+    const never = new RedisEventReader({ ...options, consumer: "never" });
+    await never.stop();
+    await expect(never.ready()).rejects.toThrow("stopped before it was ready");
     // "second" had nothing pending when it stopped and left; "first" is drained and removed after claimIdleMs.
     expect(await consumers(stream)).toEqual([{ name: "first", pending: 0 }]);
   });

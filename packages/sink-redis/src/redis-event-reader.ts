@@ -92,13 +92,26 @@ export interface RedisEventReaderStats {
 /** Why an entry was dead-lettered (the `reason` field of the dead-letter entry). */
 export type DeadLetterReason = "malformed" | "max-deliveries";
 
-/** Handler for {@link RedisEventReader.run}. Resolve to acknowledge; throw to leave the entry for a retry. */
-export type RedisEventHandler = (event: StreamllEvent, message: RedisEventMessage) => void | Promise<void>;
+/**
+ * Handler for {@link RedisEventReader.run}. Resolve (with any value, ignored) to acknowledge; throw to leave the
+ * entry for a retry.
+ */
+export type RedisEventHandler = (event: StreamllEvent, message: RedisEventMessage) => unknown;
 
 interface RawEntry {
   readonly id: string;
   readonly fields: readonly string[] | null;
   readonly deliveryCount: number;
+}
+
+function deferred(): { promise: Promise<void>; resolve(): void; reject(error: Error): void } {
+  let resolve: () => void = () => undefined;
+  let reject: (error: Error) => void = () => undefined;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 function positiveInt(value: number | undefined, fallback: number, path: string): number {
@@ -234,6 +247,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   #closed: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #failureStreak = 0;
+  readonly #ready = deferred();
   #iterating = false;
   #polling: Promise<unknown> | undefined;
   /** The entries of the last read; those from `#handedOut` on never reached a handler (released on stop). */
@@ -251,6 +265,8 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   };
 
   constructor(options: RedisEventReaderOptions) {
+    // ready() may never be awaited: its rejection on stop must not surface as unhandled.
+    this.#ready.promise.catch(() => undefined);
     if (typeof options.group !== "string" || options.group === "") {
       const message = "is required";
       throw new ConfigurationError(`RedisEventReader group ${message}`, [{ path: "group", message }]);
@@ -281,6 +297,14 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   /** A snapshot of the reader's counters. */
   getStats(): RedisEventReaderStats {
     return { ...this.#stats };
+  }
+
+  /**
+   * Resolves once the reader is connected and its group exists, i.e. its reads have started (after `run()` or
+   * iteration began): from then on it gets its share of new entries. Rejects if the reader stops first.
+   */
+  ready(): Promise<void> {
+    return this.#ready.promise;
   }
 
   /**
@@ -406,6 +430,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
 
   #close(): Promise<void> {
     this.#stopping = true;
+    this.#ready.reject(new StreamllError("SINK_CLOSED", "RedisEventReader stopped before it was ready"));
     this.#closed ??= this.#leave().then(() => this.#connection.close());
     return this.#closed;
   }
@@ -479,6 +504,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     try {
       await this.#connection.ready();
       await this.#ensureGroup();
+      this.#ready.resolve();
       const claimed = await this.#claimIdle();
       const entries = claimed.length > 0 ? claimed : await this.#readNew();
       this.#failureStreak = 0;

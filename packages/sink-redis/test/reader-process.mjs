@@ -12,5 +12,6 @@ await serveReader((options, handle) => {
     run: () => reader.run((event) => handle(event.event_id)),
     stop: () => reader.stop(),
     stats: () => reader.getStats(),
+    ready: () => reader.ready(),
   };
 });

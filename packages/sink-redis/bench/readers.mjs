@@ -1,0 +1,179 @@
+// RedisEventReader at scale, against the real Redis, on the built package (`pnpm build` first):
+//   1. scale-out: events/s handled by 1, 2 and 4 reader processes in one consumer group, with a handler that
+//      does 1 ms of async work (a timer);
+//   2. per-event overhead of one reader (no-op handler) against raw ioredis doing the same protocol work:
+//      XREADGROUP COUNT 100, JSON.parse, one XACK per event after its handler.
+// Writes bench/results/readers.json. Settings: REDIS_URL, BENCH_EVENTS (scale-out, default 4000),
+// BENCH_ROUNDS (3), BENCH_OVERHEAD_EVENTS (20000).
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { encodeEvent } from "@streamll/core";
+import { Redis } from "ioredis";
+import { overhead, scaleOut, timed, writeResults } from "../../../test-support/reader-bench.mjs";
+import { RedisEventReader, RedisSink } from "../dist/index.js";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 4_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const OVERHEAD_EVENTS = Number(process.env.BENCH_OVERHEAD_EVENTS ?? 20_000);
+const HANDLER_DELAY_MS = 1;
+const COUNT = 100; // the reader's default entries per read
+const GROUP = "bench";
+const WORKER = fileURLToPath(new URL("../test/reader-process.mjs", import.meta.url));
+const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
+
+const id = () => randomBytes(9).toString("base64url");
+const log = (line) => console.log(`  ${line}`);
+
+function makeEvents(count) {
+  let executionId = id();
+  return Array.from({ length: count }, (_, seq) => {
+    if (seq % 20 === 0) executionId = id();
+    return encodeEvent({
+      schema_version: "1.0",
+      event_id: id(),
+      execution_id: executionId,
+      span_id: id(),
+      parent_span_id: null,
+      timestamp: new Date().toISOString(),
+      module_name: "RetrieveThenAnswer",
+      method_name: "forward",
+      event_type: seq % 10 === 0 ? "start" : "token",
+      operation: null,
+      data: { seq, token: "lorem ipsum dolor sit amet ", field: "answer", index: seq },
+      tags: { service: "bench" },
+      module_version: null,
+      code_signature: null,
+      git_commit: null,
+    });
+  });
+}
+
+const admin = new Redis(REDIS_URL);
+const streams = [];
+
+async function write(stream, events) {
+  const sink = new RedisSink({ url: REDIS_URL, stream, maxLen: events.length * 2 });
+  for (let i = 0; i < events.length; i += 2_000) {
+    const result = await sink.send(events.slice(i, i + 2_000), {
+      signal: new AbortController().signal,
+      attempt: 1,
+    });
+    if (result?.failures.length) throw new Error("writing the bench events failed");
+  }
+  await sink.close();
+}
+
+async function newStream() {
+  const stream = `streamll-bench:readers:${id()}`;
+  streams.push(stream);
+  await admin.xgroup("CREATE", stream, GROUP, "$", "MKSTREAM");
+  return stream;
+}
+
+console.log(`streamll sink-redis readers bench — ${EVENTS} events per scale-out run, ${ROUNDS} rounds`);
+const scale = await scaleOut({
+  worker: WORKER,
+  readerCounts: [1, 2, 4],
+  events: EVENTS,
+  rounds: ROUNDS,
+  handlerDelayMs: HANDLER_DELAY_MS,
+  log,
+  prepare: async () => {
+    const stream = await newStream();
+    const events = makeEvents(EVENTS);
+    return {
+      config: { reader: { url: REDIS_URL, stream, group: GROUP, blockMs: 100 } },
+      ready: (group) => group.readers.every((reader) => reader.ready),
+      produce: () => write(stream, events),
+      cleanup: () => admin.del(stream),
+    };
+  },
+});
+
+console.log(`\nper-event overhead: ${OVERHEAD_EVENTS} events, no-op handler`);
+async function filledStream() {
+  const stream = await newStream();
+  await write(stream, makeEvents(OVERHEAD_EVENTS));
+  return stream;
+}
+const cost = await overhead({
+  rounds: ROUNDS,
+  log,
+  raw: async () => {
+    const stream = await filledStream();
+    const client = new Redis(REDIS_URL);
+    const result = await timed(OVERHEAD_EVENTS, async (onEvent, done) => {
+      let finished = false;
+      done.then(() => {
+        finished = true;
+      });
+      while (!finished) {
+        const reply = await client.xreadgroup(
+          "GROUP",
+          GROUP,
+          "raw",
+          "COUNT",
+          COUNT,
+          "BLOCK",
+          100,
+          "STREAMS",
+          stream,
+          ">",
+        );
+        for (const [, entries] of reply ?? []) {
+          for (const [entryId, fields] of entries) {
+            JSON.parse(fields[1]);
+            onEvent();
+            await client.xack(stream, GROUP, entryId);
+          }
+        }
+      }
+    });
+    client.disconnect();
+    await admin.del(stream);
+    return result;
+  },
+  reader: async () => {
+    const stream = await filledStream();
+    const reader = new RedisEventReader({
+      url: REDIS_URL,
+      stream,
+      group: GROUP,
+      consumer: "reader",
+      blockMs: 100,
+    });
+    const result = await timed(OVERHEAD_EVENTS, async (onEvent, done) => {
+      const running = reader.run(onEvent);
+      await done;
+      await reader.stop();
+      await running;
+    });
+    await admin.del(stream);
+    return result;
+  },
+});
+await admin.del(...streams);
+const info = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
+admin.disconnect();
+const file = writeResults(PACKAGE_DIR, "readers", {
+  broker: { name: "redis", version: info ?? "unknown", url: REDIS_URL },
+  settings: { events: EVENTS, rounds: ROUNDS, handlerDelayMs: HANDLER_DELAY_MS, count: COUNT },
+  scaleOut: scale,
+  overhead: { events: OVERHEAD_EVENTS, ...cost },
+});
+
+console.log("\n| reader processes | events/s (median) | speed-up | handler-bound events/s |");
+console.log("|---:|---:|---:|---:|");
+for (const row of scale) {
+  console.log(
+    `| ${row.readers} | ${row.eventsPerSecond} | ${row.speedup}× | ${row.handlerBoundEventsPerSecond} |`,
+  );
+}
+console.log(
+  `\nreader vs raw ioredis: ${cost.reader.wallMicrosPerEvent} vs ${cost.raw.wallMicrosPerEvent} µs/event wall ` +
+    `(+${cost.addedWallMicrosPerEvent}), ${cost.reader.cpuMicrosPerEvent} vs ${cost.raw.cpuMicrosPerEvent} µs CPU ` +
+    `(+${cost.addedCpuMicrosPerEvent})`,
+);
+console.log(`results: ${file}`);
+process.exit(0);

@@ -1,0 +1,151 @@
+// The scale-out and overhead measurements shared by the sink packages' reader benchmarks (bench/readers.mjs).
+//
+// Scale-out: N reader processes (ReaderGroup) in one group with a handler that does `handlerDelayMs` of async
+// work; the events are produced once every process is in the group; the rate is the events divided by the
+// time from the first event handled (in any process) to the last one. Reader counts are interleaved over the
+// rounds so that a busy moment of a shared machine hits every count alike; the median round is reported.
+//
+// Overhead: one reader in this process with a no-op handler against the raw client doing the same protocol
+// work (same read, same per-event acknowledgement or commit pattern, JSON.parse of each event), over the same
+// number of pre-written events; wall time and CPU time per event from the first event handled to the last.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { ReaderGroup } from "./reader-group.mjs";
+
+export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const round1 = (n) => Math.round(n * 10) / 10;
+
+/** The machine a result was measured on. */
+export function machine() {
+  return {
+    cpu: cpus()[0]?.model.trim() ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    loadAverage: loadavg().map((n) => Math.round(n * 100) / 100),
+  };
+}
+
+/**
+ * Runs the scale-out rounds. `prepare(readers)` makes a fresh topic/stream/queue and returns `{ config,
+ * ready(group), produce(), cleanup() }`: the worker config, a check that all `readers` processes are in the group,
+ * and the production of `events` events.
+ */
+export async function scaleOut({ worker, readerCounts, events, rounds, handlerDelayMs, prepare, log }) {
+  const runs = new Map(readerCounts.map((count) => [count, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const count of readerCounts) {
+      const setup = await prepare(count);
+      const group = new ReaderGroup({ worker, config: { ...setup.config, handlerDelayMs }, log: false });
+      try {
+        group.start(count);
+        await group.waitFor(() => setup.ready(group), `${count} readers in the group`, 120_000);
+        await setup.produce();
+        await group.waitForHandled(events, 600_000);
+        await group.stopAll();
+        const firstAt = Math.min(...group.readers.map((r) => r.final?.firstAt ?? Number.POSITIVE_INFINITY));
+        const lastAt = Math.max(...group.readers.map((r) => r.final?.lastAt ?? 0));
+        const handled = group.readers.reduce((sum, r) => sum + (r.final?.handled ?? 0), 0);
+        const handlerMs = group.readers.reduce((sum, r) => sum + (r.final?.handlerMs ?? 0), 0);
+        const run = {
+          eventsPerSecond: Math.round((handled / (lastAt - firstAt)) * 1000),
+          perReader: group.readers.map((r) => r.final?.handled ?? 0),
+          meanHandlerMs: Math.round((handlerMs / handled) * 1000) / 1000,
+        };
+        runs.get(count).push(run);
+        log?.(`round ${round + 1}, ${count} reader(s): ${run.eventsPerSecond} events/s (${run.perReader})`);
+      } finally {
+        await group.close();
+        await setup.cleanup();
+      }
+    }
+  }
+  const base = median(runs.get(readerCounts[0]).map((run) => run.eventsPerSecond));
+  return readerCounts.map((count) => {
+    const rates = runs.get(count).map((run) => run.eventsPerSecond);
+    const rate = median(rates);
+    const meanHandlerMs = median(runs.get(count).map((run) => run.meanHandlerMs));
+    return {
+      readers: count,
+      eventsPerSecond: rate,
+      rounds: rates,
+      speedup: Math.round((rate / base) * 100) / 100,
+      meanHandlerMs,
+      // What `count` readers could do if only the handler took time (one event at a time per reader).
+      handlerBoundEventsPerSecond: Math.round((count * 1000) / meanHandlerMs),
+    };
+  });
+}
+
+/**
+ * Alternates `raw()` and `reader()` for `rounds` rounds; each resolves `{ firstAt, lastAt, cpuMicros, events }`
+ * over the events it handled. Reports medians per event and the difference.
+ */
+export async function overhead({ rounds, raw, reader, log }) {
+  const sides = { raw: [], reader: [] };
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which goes first, so neither always profits from a warmer broker.
+    const order = round % 2 === 0 ? ["raw", "reader"] : ["reader", "raw"];
+    for (const side of order) {
+      const run = await (side === "raw" ? raw() : reader());
+      const wallMicros = ((run.lastAt - run.firstAt) * 1000) / run.events;
+      sides[side].push({ wallMicros, cpuMicros: run.cpuMicros / run.events });
+      log?.(
+        `round ${round + 1}, ${side}: ${round1(wallMicros)} µs/event wall, ${round1(run.cpuMicros / run.events)} µs CPU`,
+      );
+    }
+  }
+  const summary = (runs) => ({
+    wallMicrosPerEvent: round1(median(runs.map((r) => r.wallMicros))),
+    cpuMicrosPerEvent: round1(median(runs.map((r) => r.cpuMicros))),
+  });
+  const rawSummary = summary(sides.raw);
+  const readerSummary = summary(sides.reader);
+  return {
+    raw: rawSummary,
+    reader: readerSummary,
+    addedWallMicrosPerEvent: round1(readerSummary.wallMicrosPerEvent - rawSummary.wallMicrosPerEvent),
+    addedCpuMicrosPerEvent: round1(readerSummary.cpuMicrosPerEvent - rawSummary.cpuMicrosPerEvent),
+  };
+}
+
+/** Measures `consume(onEvent)` from its first event to its last: wall clock and this process's CPU time. */
+export async function timed(events, consume) {
+  let handled = 0;
+  let firstAt;
+  let lastAt;
+  let cpuStart;
+  let cpuEnd;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  const onEvent = () => {
+    if (handled === 0) {
+      firstAt = performance.now();
+      cpuStart = process.cpuUsage();
+    }
+    handled += 1;
+    if (handled === events) {
+      lastAt = performance.now();
+      cpuEnd = process.cpuUsage(cpuStart);
+      finish();
+    }
+  };
+  await consume(onEvent, done);
+  await done;
+  // The first event opens the window: the events counted are the ones after it.
+  return { firstAt, lastAt, cpuMicros: cpuEnd.user + cpuEnd.system, events: events - 1 };
+}
+
+/** Writes `bench/results/<name>.json` of a package, with the machine. */
+export function writeResults(packageDir, name, results) {
+  const dir = join(packageDir, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.json`);
+  const body = { bench: name, measuredAt: new Date().toISOString(), machine: machine(), ...results };
+  writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
+  return file;
+}
