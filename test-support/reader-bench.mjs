@@ -16,15 +16,15 @@ import { ReaderGroup } from "./reader-group.mjs";
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round1 = (n) => Math.round(n * 10) / 10;
 
-/** The machine a result was measured on. */
+/** The machine a result was measured on, with its load average now. */
 export function machine() {
   return {
     cpu: cpus()[0]?.model.trim() ?? "unknown",
     cores: cpus().length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    memory_gib: Math.round(totalmem() / 2 ** 30),
     node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    loadAverage: loadavg().map((n) => Math.round(n * 100) / 100),
+    platform: `${process.platform} (${process.arch})`,
+    load_average: loadavg().map((n) => Math.round(n * 100) / 100),
   };
 }
 
@@ -69,12 +69,12 @@ export async function scaleOut({ worker, readerCounts, events, rounds, handlerDe
     const meanHandlerMs = median(runs.get(count).map((run) => run.meanHandlerMs));
     return {
       readers: count,
-      eventsPerSecond: rate,
-      rounds: rates,
+      events_per_s: rate,
+      rounds_events_per_s: rates,
       speedup: Math.round((rate / base) * 100) / 100,
-      meanHandlerMs,
+      mean_handler_ms: meanHandlerMs,
       // What `count` readers could do if only the handler took time (one event at a time per reader).
-      handlerBoundEventsPerSecond: Math.round((count * 1000) / meanHandlerMs),
+      handler_bound_events_per_s: Math.round((count * 1000) / meanHandlerMs),
     };
   });
 }
@@ -98,16 +98,16 @@ export async function overhead({ rounds, raw, reader, log }) {
     }
   }
   const summary = (runs) => ({
-    wallMicrosPerEvent: round1(median(runs.map((r) => r.wallMicros))),
-    cpuMicrosPerEvent: round1(median(runs.map((r) => r.cpuMicros))),
+    wall_us: round1(median(runs.map((r) => r.wallMicros))),
+    cpu_us: round1(median(runs.map((r) => r.cpuMicros))),
   });
   const rawSummary = summary(sides.raw);
   const readerSummary = summary(sides.reader);
   return {
     raw: rawSummary,
     reader: readerSummary,
-    addedWallMicrosPerEvent: round1(readerSummary.wallMicrosPerEvent - rawSummary.wallMicrosPerEvent),
-    addedCpuMicrosPerEvent: round1(readerSummary.cpuMicrosPerEvent - rawSummary.cpuMicrosPerEvent),
+    added_wall_us: round1(readerSummary.wall_us - rawSummary.wall_us),
+    added_cpu_us: round1(readerSummary.cpu_us - rawSummary.cpu_us),
   };
 }
 
@@ -140,12 +140,63 @@ export async function timed(events, consume) {
   return { firstAt, lastAt, cpuMicros: cpuEnd.user + cpuEnd.system, events: events - 1 };
 }
 
-/** Writes `bench/results/<name>.json` of a package, with the machine. */
-export function writeResults(packageDir, name, results) {
+/** `{ a: { b: 1 } }` → `{ "a.b": 1 }`; arrays are joined into one short string. */
+function flatten(value, prefix = "", out = {}) {
+  for (const [key, inner] of Object.entries(value)) {
+    const path = prefix === "" ? key : `${prefix}.${key}`;
+    if (Array.isArray(inner)) out[path] = inner.join(" ");
+    else if (typeof inner === "object" && inner !== null) flatten(inner, path, out);
+    else out[path] = inner;
+  }
+  return out;
+}
+
+/**
+ * Writes `bench/results/<name>.json` of a package: `{ bench, started_at, finished_at, machine,
+ * load_average_after, results }`, `results` flat (dotted paths to numbers and short strings), so a doc can cite
+ * one value by its path.
+ */
+export function writeResults(packageDir, name, { startedAt, machine: m, results }) {
   const dir = join(packageDir, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
-  const body = { bench: name, measuredAt: new Date().toISOString(), machine: machine(), ...results };
-  writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
+  const record = {
+    bench: `${packageDir.replace(/\/$/, "").split("/").pop()}/${name}`,
+    started_at: startedAt,
+    finished_at: new Date().toISOString(),
+    machine: m,
+    load_average_after: loadavg().map((n) => Math.round(n * 100) / 100),
+    results: flatten(results),
+  };
+  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
   return file;
+}
+
+/**
+ * Stores and prints one reader bench: `scale` from scaleOut(), `cost` from overhead(), `client` the raw client's
+ * name. `broker` and `settings` are small objects of numbers and short strings.
+ */
+export function report(packageDir, { startedAt, machine: m, broker, settings, scale, cost, client }) {
+  const scaleResults = {};
+  for (const row of scale) {
+    const { readers, ...values } = row;
+    scaleResults[`readers_${readers}`] = values;
+  }
+  const file = writeResults(packageDir, "readers", {
+    startedAt,
+    machine: m,
+    results: { broker, settings, scale_out: scaleResults, overhead: cost },
+  });
+  console.log("\n| reader processes | events/s (median) | speed-up | handler-bound events/s |");
+  console.log("|---:|---:|---:|---:|");
+  for (const row of scale) {
+    console.log(
+      `| ${row.readers} | ${row.events_per_s} | ${row.speedup}× | ${row.handler_bound_events_per_s} |`,
+    );
+  }
+  console.log(
+    `\nreader vs raw ${client}: ${cost.reader.wall_us} vs ${cost.raw.wall_us} µs/event wall ` +
+      `(+${cost.added_wall_us}), ${cost.reader.cpu_us} vs ${cost.raw.cpu_us} µs CPU (+${cost.added_cpu_us})`,
+  );
+  console.log(`results: ${file}`);
 }

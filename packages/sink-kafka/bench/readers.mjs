@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import { Kafka, logLevel } from "kafkajs";
-import { overhead, scaleOut, timed, writeResults } from "../../../test-support/reader-bench.mjs";
+import { machine, overhead, report, scaleOut, timed } from "../../../test-support/reader-bench.mjs";
 import { KafkaEventReader, KafkaSink } from "../dist/index.js";
 
 const brokers = (
@@ -33,6 +33,8 @@ const id = () =>
     .toString("base64url")
     .replace(/[^A-Za-z0-9]/g, "x");
 const log = (line) => console.log(`  ${line}`);
+const startedAt = new Date().toISOString();
+const startMachine = machine();
 
 function makeEvents(count) {
   let executionId = id();
@@ -176,24 +178,19 @@ const cost = await overhead({
 });
 await admin.disconnect();
 
-const file = writeResults(PACKAGE_DIR, "readers", {
-  broker: { name: "kafka", version: "4.4.0 (scripts/kafka)", brokers },
-  settings: { events: EVENTS, rounds: ROUNDS, handlerDelayMs: HANDLER_DELAY_MS, partitions: PARTITIONS },
-  scaleOut: scale,
-  overhead: { events: OVERHEAD_EVENTS, ...cost },
+report(PACKAGE_DIR, {
+  startedAt,
+  machine: startMachine,
+  broker: { name: "kafka", version: "4.4.0 (scripts/kafka)", brokers: brokers.join(",") },
+  settings: {
+    events: EVENTS,
+    rounds: ROUNDS,
+    handler_delay_ms: HANDLER_DELAY_MS,
+    partitions: PARTITIONS,
+    overhead_events: OVERHEAD_EVENTS,
+  },
+  scale,
+  cost,
+  client: "kafkajs",
 });
-
-console.log("\n| reader processes | events/s (median) | speed-up | handler-bound events/s |");
-console.log("|---:|---:|---:|---:|");
-for (const row of scale) {
-  console.log(
-    `| ${row.readers} | ${row.eventsPerSecond} | ${row.speedup}× | ${row.handlerBoundEventsPerSecond} |`,
-  );
-}
-console.log(
-  `\nreader vs raw kafkajs: ${cost.reader.wallMicrosPerEvent} vs ${cost.raw.wallMicrosPerEvent} µs/event wall ` +
-    `(+${cost.addedWallMicrosPerEvent}), ${cost.reader.cpuMicrosPerEvent} vs ${cost.raw.cpuMicrosPerEvent} µs CPU ` +
-    `(+${cost.addedCpuMicrosPerEvent})`,
-);
-console.log(`results: ${file}`);
 process.exit(0);

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import amqp from "amqplib";
-import { overhead, scaleOut, timed, writeResults } from "../../../test-support/reader-bench.mjs";
+import { machine, overhead, report, scaleOut, timed } from "../../../test-support/reader-bench.mjs";
 import { RabbitMQEventReader, RabbitMQSink } from "../dist/index.js";
 
 const RABBITMQ_URL = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672/";
@@ -27,6 +27,8 @@ const id = () =>
     .toString("base64url")
     .replace(/[^A-Za-z0-9]/g, "x");
 const log = (line) => console.log(`  ${line}`);
+const startedAt = new Date().toISOString();
+const startMachine = machine();
 // An exchange of its own: nothing else published on the broker reaches the bench queues.
 const exchange = `streamll-bench-readers-${id()}`;
 
@@ -148,24 +150,19 @@ await admin.deleteExchange(exchange);
 const version = String(connection.connection.serverProperties?.version ?? "unknown");
 await connection.close();
 
-const file = writeResults(PACKAGE_DIR, "readers", {
+report(PACKAGE_DIR, {
+  startedAt,
+  machine: startMachine,
   broker: { name: "rabbitmq", version, url: RABBITMQ_URL.replace(/\/\/[^@]*@/, "//") },
-  settings: { events: EVENTS, rounds: ROUNDS, handlerDelayMs: HANDLER_DELAY_MS, prefetch: PREFETCH },
-  scaleOut: scale,
-  overhead: { events: OVERHEAD_EVENTS, ...cost },
+  settings: {
+    events: EVENTS,
+    rounds: ROUNDS,
+    handler_delay_ms: HANDLER_DELAY_MS,
+    prefetch: PREFETCH,
+    overhead_events: OVERHEAD_EVENTS,
+  },
+  scale,
+  cost,
+  client: "amqplib",
 });
-
-console.log("\n| reader processes | events/s (median) | speed-up | handler-bound events/s |");
-console.log("|---:|---:|---:|---:|");
-for (const row of scale) {
-  console.log(
-    `| ${row.readers} | ${row.eventsPerSecond} | ${row.speedup}× | ${row.handlerBoundEventsPerSecond} |`,
-  );
-}
-console.log(
-  `\nreader vs raw amqplib: ${cost.reader.wallMicrosPerEvent} vs ${cost.raw.wallMicrosPerEvent} µs/event wall ` +
-    `(+${cost.addedWallMicrosPerEvent}), ${cost.reader.cpuMicrosPerEvent} vs ${cost.raw.cpuMicrosPerEvent} µs CPU ` +
-    `(+${cost.addedCpuMicrosPerEvent})`,
-);
-console.log(`results: ${file}`);
 process.exit(0);

@@ -56,11 +56,14 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader competing consumers acro
   }
 
   /** Starts `count` reader processes on a fresh queue and waits until all of them consume it. */
-  async function startGroup(count: number): Promise<{ readers: ReaderGroup; queue: string }> {
+  async function startGroup(
+    count: number,
+    handlerDelayMs = 0,
+  ): Promise<{ readers: ReaderGroup; queue: string }> {
     const queue = `group_${testId()}`;
     const readers = new ReaderGroup({
       worker: WORKER,
-      config: { reader: { url, queue, prefetch: PREFETCH } },
+      config: { reader: { url, queue, prefetch: PREFETCH }, handlerDelayMs },
     });
     readers.start(count);
     await consumersOn(queue, count, readers);
@@ -126,7 +129,8 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader competing consumers acro
   }, 420_000);
 
   it("a reader leaving (SIGTERM) and one joining hand over without loss and without duplicates", async () => {
-    const { readers, queue } = await startGroup(3);
+    // 1 ms of work per event keeps the run long enough for the leave and the join to happen mid-stream.
+    const { readers, queue } = await startGroup(3, 1);
     try {
       const total = 20_000;
       const events = makeEvents(total);

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import { Redis } from "ioredis";
-import { overhead, scaleOut, timed, writeResults } from "../../../test-support/reader-bench.mjs";
+import { machine, overhead, report, scaleOut, timed } from "../../../test-support/reader-bench.mjs";
 import { RedisEventReader, RedisSink } from "../dist/index.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -24,6 +24,8 @@ const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 const id = () => randomBytes(9).toString("base64url");
 const log = (line) => console.log(`  ${line}`);
+const startedAt = new Date().toISOString();
+const startMachine = machine();
 
 function makeEvents(count) {
   let executionId = id();
@@ -156,24 +158,19 @@ const cost = await overhead({
 await admin.del(...streams);
 const info = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
 admin.disconnect();
-const file = writeResults(PACKAGE_DIR, "readers", {
+report(PACKAGE_DIR, {
+  startedAt,
+  machine: startMachine,
   broker: { name: "redis", version: info ?? "unknown", url: REDIS_URL },
-  settings: { events: EVENTS, rounds: ROUNDS, handlerDelayMs: HANDLER_DELAY_MS, count: COUNT },
-  scaleOut: scale,
-  overhead: { events: OVERHEAD_EVENTS, ...cost },
+  settings: {
+    events: EVENTS,
+    rounds: ROUNDS,
+    handler_delay_ms: HANDLER_DELAY_MS,
+    count: COUNT,
+    overhead_events: OVERHEAD_EVENTS,
+  },
+  scale,
+  cost,
+  client: "ioredis",
 });
-
-console.log("\n| reader processes | events/s (median) | speed-up | handler-bound events/s |");
-console.log("|---:|---:|---:|---:|");
-for (const row of scale) {
-  console.log(
-    `| ${row.readers} | ${row.eventsPerSecond} | ${row.speedup}× | ${row.handlerBoundEventsPerSecond} |`,
-  );
-}
-console.log(
-  `\nreader vs raw ioredis: ${cost.reader.wallMicrosPerEvent} vs ${cost.raw.wallMicrosPerEvent} µs/event wall ` +
-    `(+${cost.addedWallMicrosPerEvent}), ${cost.reader.cpuMicrosPerEvent} vs ${cost.raw.cpuMicrosPerEvent} µs CPU ` +
-    `(+${cost.addedCpuMicrosPerEvent})`,
-);
-console.log(`results: ${file}`);
 process.exit(0);

@@ -72,11 +72,12 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     return rows.map((fields) => ({ name: String(fields[1]), pending: Number(fields[3]) }));
   }
 
-  function group(stream: string, reader: Record<string, unknown> = {}): ReaderGroup {
+  function group(stream: string, reader: Record<string, unknown> = {}, handlerDelayMs = 0): ReaderGroup {
     return new ReaderGroup({
       worker: WORKER,
       config: {
         reader: { url: REDIS_URL, stream, group: GROUP, startFrom: "beginning", blockMs: 200, ...reader },
+        handlerDelayMs,
       },
     });
   }
@@ -131,7 +132,8 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     const total = 20_000;
     const { stream, ids } = await writeEvents(total);
     // claimIdleMs is far longer than the test: released entries must be taken over at once, not after it.
-    const readers = group(stream, { claimIdleMs: 600_000, claimIntervalMs: 200 });
+    // 1 ms of work per event keeps the run long enough for the leave and the join to happen mid-stream.
+    const readers = group(stream, { claimIdleMs: 600_000, claimIntervalMs: 200 }, 1);
     try {
       const [leaving] = readers.start(3);
       await readers.waitForHandled(total * 0.3);
