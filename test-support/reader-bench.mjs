@@ -8,10 +8,55 @@
 // Overhead: one reader in this process with a no-op handler against the raw client doing the same protocol
 // work (same read, same per-event acknowledgement or commit pattern, JSON.parse of each event), over the same
 // number of pre-written events; wall time and CPU time per event from the first event handled to the last.
+
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { ReaderGroup } from "./reader-group.mjs";
+
+/** The settings every reader bench shares: BENCH_EVENTS, BENCH_ROUNDS, BENCH_OVERHEAD_EVENTS. */
+export const BENCH = Object.freeze({
+  /** Events per scale-out run. */
+  events: Number(process.env.BENCH_EVENTS ?? 4_000),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  /** Events per overhead run. */
+  overheadEvents: Number(process.env.BENCH_OVERHEAD_EVENTS ?? 20_000),
+  /** The scale-out handler's async work per event (a timer). */
+  handlerDelayMs: 1,
+});
+
+export const log = (line) => console.log(`  ${line}`);
+
+const benchId = () => randomBytes(9).toString("base64url");
+
+/**
+ * `count` encoded events of ~300 bytes, 20 per execution (so keyed partitioning has executions to spread),
+ * encoded with the given `encodeEvent` (the bench's own @streamll/core).
+ */
+export function benchEvents(count, encodeEvent) {
+  let executionId = benchId();
+  return Array.from({ length: count }, (_, seq) => {
+    if (seq % 20 === 0) executionId = benchId();
+    return encodeEvent({
+      schema_version: "1.0",
+      event_id: benchId(),
+      execution_id: executionId,
+      span_id: benchId(),
+      parent_span_id: null,
+      timestamp: new Date().toISOString(),
+      module_name: "RetrieveThenAnswer",
+      method_name: "forward",
+      event_type: seq % 10 === 0 ? "start" : "token",
+      operation: null,
+      data: { seq, token: "lorem ipsum dolor sit amet ", field: "answer", index: seq },
+      tags: { service: "bench" },
+      module_version: null,
+      code_signature: null,
+      git_commit: null,
+    });
+  });
+}
 
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round1 = (n) => Math.round(n * 10) / 10;
@@ -138,6 +183,16 @@ export async function timed(events, consume) {
   await done;
   // The first event opens the window: the events counted are the ones after it.
   return { firstAt, lastAt, cpuMicros: cpuEnd.user + cpuEnd.system, events: events - 1 };
+}
+
+/** Times a streamll reader with a no-op handler: `run()` until `events` were handled, then `stop()`. */
+export function timedReader(events, reader, stop = () => reader.stop()) {
+  return timed(events, async (onEvent, done) => {
+    const running = reader.run(onEvent);
+    await done;
+    await stop();
+    await running;
+  });
 }
 
 /** `{ a: { b: 1 } }` → `{ "a.b": 1 }`; arrays are joined into one short string. */

@@ -72,3 +72,6 @@ export declare class ReaderGroup {
   analyze(expectedIds: Iterable<string>): GroupAnalysis;
   close(): Promise<void>;
 }
+
+/** One line for a test's output: how the ids were shared, and what was missing or handled twice. */
+export declare function summarize(analysis: GroupAnalysis): string;

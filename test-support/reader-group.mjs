@@ -188,3 +188,11 @@ export class ReaderGroup {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** One line for a test's output: how the ids were shared, and what was missing or handled twice. */
+export function summarize(analysis) {
+  return (
+    `${analysis.unique} ids, per reader ${analysis.perReader.join("/")}, ${analysis.missing.length} missing, ` +
+    `${analysis.extraDeliveries} duplicate deliveries`
+  );
+}

@@ -11,16 +11,28 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import { Kafka, logLevel } from "kafkajs";
-import { machine, overhead, report, scaleOut, timed } from "../../../test-support/reader-bench.mjs";
+import {
+  BENCH,
+  benchEvents,
+  log,
+  machine,
+  overhead,
+  report,
+  scaleOut,
+  timed,
+  timedReader,
+} from "../../../test-support/reader-bench.mjs";
 import { KafkaEventReader, KafkaSink } from "../dist/index.js";
 
 const brokers = (
   process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.STREAMLL_KAFKA_PLAINTEXT_PORT || 39092}`
 ).split(",");
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 4_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const OVERHEAD_EVENTS = Number(process.env.BENCH_OVERHEAD_EVENTS ?? 20_000);
-const HANDLER_DELAY_MS = 1;
+const {
+  events: EVENTS,
+  rounds: ROUNDS,
+  overheadEvents: OVERHEAD_EVENTS,
+  handlerDelayMs: HANDLER_DELAY_MS,
+} = BENCH;
 // With 4 readers each owns 2 partitions: keyed partitioning is never perfectly even, and 2 per reader evens
 // out the slowest reader's share.
 const PARTITIONS = 8;
@@ -32,33 +44,10 @@ const id = () =>
   randomBytes(9)
     .toString("base64url")
     .replace(/[^A-Za-z0-9]/g, "x");
-const log = (line) => console.log(`  ${line}`);
 const startedAt = new Date().toISOString();
 const startMachine = machine();
 
-function makeEvents(count) {
-  let executionId = id();
-  return Array.from({ length: count }, (_, seq) => {
-    if (seq % 20 === 0) executionId = id();
-    return encodeEvent({
-      schema_version: "1.0",
-      event_id: id(),
-      execution_id: executionId,
-      span_id: id(),
-      parent_span_id: null,
-      timestamp: new Date().toISOString(),
-      module_name: "RetrieveThenAnswer",
-      method_name: "forward",
-      event_type: seq % 10 === 0 ? "start" : "token",
-      operation: null,
-      data: { seq, token: "lorem ipsum dolor sit amet ", field: "answer", index: seq },
-      tags: { service: "bench" },
-      module_version: null,
-      code_signature: null,
-      git_commit: null,
-    });
-  });
-}
+const makeEvents = (count) => benchEvents(count, encodeEvent);
 
 const kafka = new Kafka({ clientId: "streamll-bench", brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
@@ -166,12 +155,7 @@ const cost = await overhead({
       fromBeginning: true,
       logger: quiet,
     });
-    const result = await timed(OVERHEAD_EVENTS, async (onEvent, done) => {
-      const running = reader.run(onEvent);
-      await done;
-      await reader.close();
-      await running;
-    });
+    const result = await timedReader(OVERHEAD_EVENTS, reader, () => reader.close());
     await admin.deleteTopics({ topics: [topic] });
     return result;
   },

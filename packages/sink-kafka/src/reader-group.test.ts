@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { createId, type StreamllEvent } from "@streamll/core";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GroupAnalysis, ReaderGroup } from "../../../test-support/reader-group.mjs";
+import { ReaderGroup, summarize } from "../../../test-support/reader-group.mjs";
 import { kafkaPlaintextConfig, requireBroker, uniqueTopic } from "../test/broker";
 import { KafkaEventReader } from "./kafka-event-reader";
 import { KafkaSink } from "./kafka-sink";
@@ -52,10 +52,6 @@ async function groupStable(groupId: string, members: number): Promise<boolean> {
     const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
     return Object.values(decoded?.assignment ?? {}).some((partitions) => partitions.length > 0);
   });
-}
-
-function explain(analysis: GroupAnalysis): string {
-  return `${analysis.unique} ids, per reader ${analysis.perReader.join("/")}, ${analysis.missing.length} missing, ${analysis.extraDeliveries} duplicate deliveries`;
 }
 
 beforeAll(async () => {
@@ -121,7 +117,7 @@ describe("KafkaEventReader consumer group across processes", () => {
       await readers.waitForIds(ids, 360_000);
       await readers.stopAll();
       const analysis = readers.analyze(ids);
-      console.info(`kafka, 3 readers, SIGKILL at 30%: ${explain(analysis)}`);
+      console.info(`kafka, 3 readers, SIGKILL at 30%: ${summarize(analysis)}`);
       expect(analysis.missing).toEqual([]);
       expect(analysis.unexpected).toEqual([]);
       for (const count of analysis.perReader) expect(count).toBeGreaterThan(0);
@@ -161,7 +157,7 @@ describe("KafkaEventReader consumer group across processes", () => {
       await readers.waitForIds(ids, 360_000);
       await readers.stopAll();
       const analysis = readers.analyze(ids);
-      console.info(`kafka, leave at 30% and join at 60%: ${explain(analysis)}`);
+      console.info(`kafka, leave at 30% and join at 60%: ${summarize(analysis)}`);
       expect(analysis.missing).toEqual([]);
       // Every reader committed what it handled before giving up a partition (on leaving, and on each
       // rebalance the leave and the join caused), so nothing was handled twice.

@@ -9,14 +9,26 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import amqp from "amqplib";
-import { machine, overhead, report, scaleOut, timed } from "../../../test-support/reader-bench.mjs";
+import {
+  BENCH,
+  benchEvents,
+  log,
+  machine,
+  overhead,
+  report,
+  scaleOut,
+  timed,
+  timedReader,
+} from "../../../test-support/reader-bench.mjs";
 import { RabbitMQEventReader, RabbitMQSink } from "../dist/index.js";
 
 const RABBITMQ_URL = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672/";
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 4_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const OVERHEAD_EVENTS = Number(process.env.BENCH_OVERHEAD_EVENTS ?? 20_000);
-const HANDLER_DELAY_MS = 1;
+const {
+  events: EVENTS,
+  rounds: ROUNDS,
+  overheadEvents: OVERHEAD_EVENTS,
+  handlerDelayMs: HANDLER_DELAY_MS,
+} = BENCH;
 const PREFETCH = 32; // the reader's default
 const WORKER = fileURLToPath(new URL("../test/reader-process.mjs", import.meta.url));
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
@@ -26,35 +38,12 @@ const id = () =>
   randomBytes(9)
     .toString("base64url")
     .replace(/[^A-Za-z0-9]/g, "x");
-const log = (line) => console.log(`  ${line}`);
 const startedAt = new Date().toISOString();
 const startMachine = machine();
 // An exchange of its own: nothing else published on the broker reaches the bench queues.
 const exchange = `streamll-bench-readers-${id()}`;
 
-function makeEvents(count) {
-  let executionId = id();
-  return Array.from({ length: count }, (_, seq) => {
-    if (seq % 20 === 0) executionId = id();
-    return encodeEvent({
-      schema_version: "1.0",
-      event_id: id(),
-      execution_id: executionId,
-      span_id: id(),
-      parent_span_id: null,
-      timestamp: new Date().toISOString(),
-      module_name: "RetrieveThenAnswer",
-      method_name: "forward",
-      event_type: seq % 10 === 0 ? "start" : "token",
-      operation: null,
-      data: { seq, token: "lorem ipsum dolor sit amet ", field: "answer", index: seq },
-      tags: { service: "bench" },
-      module_version: null,
-      code_signature: null,
-      git_commit: null,
-    });
-  });
-}
+const makeEvents = (count) => benchEvents(count, encodeEvent);
 
 const connection = await amqp.connect(RABBITMQ_URL);
 const admin = await connection.createChannel();
@@ -136,12 +125,7 @@ const cost = await overhead({
   reader: async () => {
     const queue = await filledQueue();
     const reader = new RabbitMQEventReader({ ...readerOptions(queue), logger: quiet });
-    const result = await timed(OVERHEAD_EVENTS, async (onEvent, done) => {
-      const running = reader.run(onEvent);
-      await done;
-      await reader.stop();
-      await running;
-    });
+    const result = await timedReader(OVERHEAD_EVENTS, reader);
     await dropQueue(queue);
     return result;
   },

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import type { StreamllEvent } from "@streamll/core";
 import amqp, { type Channel, type ChannelModel } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GroupAnalysis, ReaderGroup } from "../../../test-support/reader-group.mjs";
+import { ReaderGroup, summarize } from "../../../test-support/reader-group.mjs";
 import { createVhost, deleteVhost, skipWithoutBroker, vhostUrl, waitUntil } from "./__fixtures__/broker";
 import { encoded, makeEvent, testId } from "./__fixtures__/events";
 import { RabbitMQEventReader } from "./rabbitmq-event-reader";
@@ -88,10 +88,6 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader competing consumers acro
     );
   }
 
-  function explain(analysis: GroupAnalysis): string {
-    return `${analysis.unique} ids, per reader ${analysis.perReader.join("/")}, ${analysis.missing.length} missing, ${analysis.extraDeliveries} duplicate deliveries`;
-  }
-
   it("3 reader processes share 100,000 events; one SIGKILLed at 30%: every id handled, duplicates explained", async () => {
     const { readers, queue } = await startGroup(3);
     try {
@@ -105,7 +101,7 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader competing consumers acro
       await readers.waitForIds(ids, 360_000);
       await readers.stopAll();
       const analysis = readers.analyze(ids);
-      console.info(`rabbitmq, 3 readers, SIGKILL at 30%: ${explain(analysis)}`);
+      console.info(`rabbitmq, 3 readers, SIGKILL at 30%: ${summarize(analysis)}`);
       expect(analysis.missing).toEqual([]);
       expect(analysis.unexpected).toEqual([]);
       for (const count of analysis.perReader) expect(count).toBeGreaterThan(0);
@@ -146,7 +142,7 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader competing consumers acro
       await readers.waitForIds(ids, 360_000);
       await readers.stopAll();
       const analysis = readers.analyze(ids);
-      console.info(`rabbitmq, leave at 30% and join at 60%: ${explain(analysis)}`);
+      console.info(`rabbitmq, leave at 30% and join at 60%: ${summarize(analysis)}`);
       expect(analysis.missing).toEqual([]);
       expect(analysis.duplicates).toEqual([]);
       expect(analysis.perReader[3]).toBeGreaterThan(0);

@@ -9,47 +9,36 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import { Redis } from "ioredis";
-import { machine, overhead, report, scaleOut, timed } from "../../../test-support/reader-bench.mjs";
+import {
+  BENCH,
+  benchEvents,
+  log,
+  machine,
+  overhead,
+  report,
+  scaleOut,
+  timed,
+  timedReader,
+} from "../../../test-support/reader-bench.mjs";
 import { RedisEventReader, RedisSink } from "../dist/index.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 4_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const OVERHEAD_EVENTS = Number(process.env.BENCH_OVERHEAD_EVENTS ?? 20_000);
-const HANDLER_DELAY_MS = 1;
+const {
+  events: EVENTS,
+  rounds: ROUNDS,
+  overheadEvents: OVERHEAD_EVENTS,
+  handlerDelayMs: HANDLER_DELAY_MS,
+} = BENCH;
 const COUNT = 100; // the reader's default entries per read
 const GROUP = "bench";
 const WORKER = fileURLToPath(new URL("../test/reader-process.mjs", import.meta.url));
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 const id = () => randomBytes(9).toString("base64url");
-const log = (line) => console.log(`  ${line}`);
 const startedAt = new Date().toISOString();
 const startMachine = machine();
 
-function makeEvents(count) {
-  let executionId = id();
-  return Array.from({ length: count }, (_, seq) => {
-    if (seq % 20 === 0) executionId = id();
-    return encodeEvent({
-      schema_version: "1.0",
-      event_id: id(),
-      execution_id: executionId,
-      span_id: id(),
-      parent_span_id: null,
-      timestamp: new Date().toISOString(),
-      module_name: "RetrieveThenAnswer",
-      method_name: "forward",
-      event_type: seq % 10 === 0 ? "start" : "token",
-      operation: null,
-      data: { seq, token: "lorem ipsum dolor sit amet ", field: "answer", index: seq },
-      tags: { service: "bench" },
-      module_version: null,
-      code_signature: null,
-      git_commit: null,
-    });
-  });
-}
+const makeEvents = (count) => benchEvents(count, encodeEvent);
 
 const admin = new Redis(REDIS_URL);
 const streams = [];
@@ -145,12 +134,7 @@ const cost = await overhead({
       consumer: "reader",
       blockMs: 100,
     });
-    const result = await timed(OVERHEAD_EVENTS, async (onEvent, done) => {
-      const running = reader.run(onEvent);
-      await done;
-      await reader.stop();
-      await running;
-    });
+    const result = await timedReader(OVERHEAD_EVENTS, reader);
     await admin.del(stream);
     return result;
   },

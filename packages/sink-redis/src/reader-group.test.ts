@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { type EncodedEvent, encodeEvent } from "@streamll/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GroupAnalysis, ReaderGroup } from "../../../test-support/reader-group.mjs";
+import { ReaderGroup, summarize } from "../../../test-support/reader-group.mjs";
 import { RedisEventReader } from "./redis-event-reader";
 import { RedisSink } from "./redis-sink";
 import { sendContext, testEvent } from "./test-support/events";
@@ -82,10 +82,6 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     });
   }
 
-  function explain(analysis: GroupAnalysis): string {
-    return `${analysis.unique} ids, per reader ${analysis.perReader.join("/")}, ${analysis.missing.length} missing, ${analysis.extraDeliveries} duplicate deliveries`;
-  }
-
   it("3 reader processes share 100,000 events; one SIGKILLed at 30%: every id handled, duplicates explained", async () => {
     const { stream, ids } = await writeEvents(100_000);
     const readers = group(stream, { claimIdleMs: 2_000, claimIntervalMs: 500 });
@@ -99,7 +95,7 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
       await readers.waitFor(() => drained(stream), "the survivors to drain the group", 360_000);
       await readers.stopAll();
       const analysis = readers.analyze(ids);
-      console.info(`redis, 3 readers, SIGKILL at 30%: ${explain(analysis)}`);
+      console.info(`redis, 3 readers, SIGKILL at 30%: ${summarize(analysis)}`);
       expect(analysis.missing).toEqual([]);
       expect(analysis.unexpected).toEqual([]);
       // Every process got a share of the work.
@@ -145,7 +141,7 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
       await readers.waitFor(() => drained(stream), "the group to drain", 360_000);
       await readers.stopAll();
       const analysis = readers.analyze(ids);
-      console.info(`redis, leave at 30% and join at 60%: ${explain(analysis)}`);
+      console.info(`redis, leave at 30% and join at 60%: ${summarize(analysis)}`);
       expect(analysis.missing).toEqual([]);
       expect(analysis.duplicates).toEqual([]);
       expect(analysis.perReader[3]).toBeGreaterThan(0);
