@@ -58,6 +58,28 @@ export function benchEvents(count, encodeEvent) {
   });
 }
 
+/**
+ * Sends `events` through a streamll sink in batches of 2,000 and closes it. A batch that fails for a transient
+ * reason (a busy machine's timeout) is sent again, up to 5 attempts, as the delivery pipeline would; a batch
+ * sent twice only means more events than counted reach the readers.
+ */
+export async function sendAll(sink, events) {
+  for (let i = 0; i < events.length; i += 2_000) {
+    const batch = events.slice(i, i + 2_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await sink.send(batch, { signal: AbortSignal.timeout(60_000), attempt });
+        if (result?.failures.length) throw new Error(`${result.failures.length} bench events were rejected`);
+        break;
+      } catch (error) {
+        if (attempt === 5 || error?.retriable !== true) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  }
+  await sink.close();
+}
+
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round1 = (n) => Math.round(n * 10) / 10;
 

@@ -19,6 +19,7 @@ import {
   overhead,
   report,
   scaleOut,
+  sendAll,
   timed,
   timedReader,
 } from "../../../test-support/reader-bench.mjs";
@@ -69,14 +70,8 @@ async function newTopic() {
   }
 }
 
-async function produce(topic, events) {
-  const sink = new KafkaSink({ brokers, topic, logger: quiet });
-  for (let i = 0; i < events.length; i += 2_000) {
-    const batch = events.slice(i, i + 2_000);
-    const result = await sink.send(batch, { signal: AbortSignal.timeout(60_000), attempt: 1 });
-    if (result?.failures.length) throw new Error("producing the bench events failed");
-  }
-  await sink.close();
+function produce(topic, events) {
+  return sendAll(new KafkaSink({ brokers, topic, logger: quiet }), events);
 }
 
 async function groupStable(groupId, members) {

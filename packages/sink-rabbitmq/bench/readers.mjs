@@ -17,6 +17,7 @@ import {
   overhead,
   report,
   scaleOut,
+  sendAll,
   timed,
   timedReader,
 } from "../../../test-support/reader-bench.mjs";
@@ -48,16 +49,8 @@ const makeEvents = (count) => benchEvents(count, encodeEvent);
 const connection = await amqp.connect(RABBITMQ_URL);
 const admin = await connection.createChannel();
 
-async function publish(events) {
-  const sink = new RabbitMQSink({ url: RABBITMQ_URL, exchange, logger: quiet });
-  for (let i = 0; i < events.length; i += 2_000) {
-    const result = await sink.send(events.slice(i, i + 2_000), {
-      signal: new AbortController().signal,
-      attempt: 1,
-    });
-    if (result?.failures.length) throw new Error("publishing the bench events failed");
-  }
-  await sink.close();
+function publish(events) {
+  return sendAll(new RabbitMQSink({ url: RABBITMQ_URL, exchange, logger: quiet }), events);
 }
 
 const readerOptions = (queue) => ({ url: RABBITMQ_URL, queue, exchange, prefetch: PREFETCH });

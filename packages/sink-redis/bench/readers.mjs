@@ -17,6 +17,7 @@ import {
   overhead,
   report,
   scaleOut,
+  sendAll,
   timed,
   timedReader,
 } from "../../../test-support/reader-bench.mjs";
@@ -43,16 +44,8 @@ const makeEvents = (count) => benchEvents(count, encodeEvent);
 const admin = new Redis(REDIS_URL);
 const streams = [];
 
-async function write(stream, events) {
-  const sink = new RedisSink({ url: REDIS_URL, stream, maxLen: events.length * 2 });
-  for (let i = 0; i < events.length; i += 2_000) {
-    const result = await sink.send(events.slice(i, i + 2_000), {
-      signal: new AbortController().signal,
-      attempt: 1,
-    });
-    if (result?.failures.length) throw new Error("writing the bench events failed");
-  }
-  await sink.close();
+function write(stream, events) {
+  return sendAll(new RedisSink({ url: REDIS_URL, stream, maxLen: events.length * 2 }), events);
 }
 
 async function newStream() {
