@@ -39,17 +39,22 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     admin.disconnect();
   });
 
-  async function writeEvents(count: number): Promise<{ stream: string; ids: string[] }> {
-    const stream = uniqueName("group");
-    keys.push(stream, `${stream}:dead-letter`);
+  /** Appends `count` events to `stream`; returns their ids. */
+  async function append(stream: string, count: number): Promise<string[]> {
     const events = makeEvents(count);
-    const sink = new RedisSink({ url: REDIS_URL, stream, maxLen: count * 2 });
+    const sink = new RedisSink({ url: REDIS_URL, stream, maxLen: 200_000 });
     for (let i = 0; i < events.length; i += 5_000) {
       const result = await sink.send(events.slice(i, i + 5_000), sendContext());
       expect(result?.failures ?? []).toEqual([]);
     }
     await sink.close();
-    return { stream, ids: events.map((event) => JSON.parse(event.json).event_id as string) };
+    return events.map((event) => JSON.parse(event.json).event_id as string);
+  }
+
+  async function writeEvents(count: number): Promise<{ stream: string; ids: string[] }> {
+    const stream = uniqueName("group");
+    keys.push(stream, `${stream}:dead-letter`);
+    return { stream, ids: await append(stream, count) };
   }
 
   /** True once every entry was delivered to the group and acknowledged. */
@@ -115,10 +120,9 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
       const survivors = readers.readers.filter((reader) => reader !== victim);
       const claimed = survivors.reduce((sum, reader) => sum + (reader.final?.stats.claimed ?? 0), 0);
       expect(claimed).toBeGreaterThanOrEqual(orphaned?.pending ?? 1);
-      // The survivors deleted their consumers when they stopped (nothing pending). The victim's consumer is
-      // drained; a survivor removes it once it has been idle for claimIdleMs, so it may still be listed.
-      const left = await consumers(stream);
-      expect(left.filter((consumer) => consumer.name !== orphaned!.name || consumer.pending > 0)).toEqual([]);
+      // The survivors deleted their consumers when they stopped (nothing pending). The victim never left: its
+      // consumer stays listed, drained.
+      expect(await consumers(stream)).toEqual([{ name: orphaned!.name, pending: 0 }]);
     } finally {
       await readers.close();
     }
@@ -145,11 +149,10 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
       expect(analysis.missing).toEqual([]);
       expect(analysis.duplicates).toEqual([]);
       expect(analysis.perReader[3]).toBeGreaterThan(0);
-      // Everyone left. The leaver handed entries back, so its consumer stays listed (with nothing pending)
-      // until it has been idle for claimIdleMs; every other consumer deleted itself when it stopped.
-      const left = await consumers(stream);
-      expect(left.every((consumer) => consumer.pending === 0)).toBe(true);
-      expect(left.length).toBeLessThanOrEqual(1);
+      // Everyone left the group: the leaver handed its unhandled entries to another consumer, then deleted
+      // its own; the others had nothing pending when they stopped.
+      expect(await consumers(stream)).toEqual([]);
+      expect(leaving!.final?.stats.released).toBeGreaterThanOrEqual(0);
     } finally {
       await readers.close();
     }
@@ -172,7 +175,8 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     await running;
     expect(finished).toBe(true);
     expect(first.getStats()).toMatchObject({ received: 10, acknowledged: 1, released: 9 });
-    // The 9 unhandled entries wait for the group, delivery count unchanged, on a consumer that is gone.
+    // No other consumer to hand them to: the 9 unhandled entries wait on "first", which stays in the group
+    // (deleting it would drop them), marked idle with their delivery count unchanged.
     expect(await consumers(stream)).toEqual([{ name: "first", pending: 9 }]);
 
     // Another consumer takes them over at once, although claimIdleMs is a minute.
@@ -189,7 +193,17 @@ describe.skipIf(!available)("RedisEventReader consumer group across processes", 
     const never = new RedisEventReader({ ...options, consumer: "never" });
     await never.stop();
     await expect(never.ready()).rejects.toThrow("stopped before it was ready");
-    // "second" had nothing pending when it stopped and left; "first" is drained and removed after claimIdleMs.
+    // "second" had nothing pending when it stopped and left; "first" is drained.
     expect(await consumers(stream)).toEqual([{ name: "first", pending: 0 }]);
+
+    // With another consumer in the group, a stopping reader hands its unhandled entries over and leaves.
+    await append(stream, 10);
+    const third = new RedisEventReader({ ...options, consumer: "third", count: 10 });
+    const thirdRun = third.run(async () => {
+      void third.stop();
+    });
+    await thirdRun;
+    expect(third.getStats()).toMatchObject({ acknowledged: 1, released: 9 });
+    expect(await consumers(stream)).toEqual([{ name: "first", pending: 9 }]);
   });
 });

@@ -188,7 +188,15 @@ describe.skipIf(!available)("rotating credentials with Redis ACL users", () => {
     const password = `pw@/:${randomBytes(12).toString("hex")}`;
     // Exactly the rules in docs/production/redis.md ("Self-hosted Redis").
     const sinkRules = ["~streamll*", "~{streamll}*", "+xadd", "+ping", "+info", "+client|setname"];
-    const readerRules = ["+xgroup", "+xreadgroup", "+xack", "+xautoclaim", "+xpending"];
+    const readerRules = [
+      "+xgroup",
+      "+xreadgroup",
+      "+xack",
+      "+xautoclaim",
+      "+xpending",
+      "+xclaim",
+      "+xinfo|consumers",
+    ];
     await admin.call("ACL", "SETUSER", writer, "on", `>${password}`, ...sinkRules);
     await admin.call("ACL", "SETUSER", readerUser, "on", `>${password}`, ...sinkRules, ...readerRules);
 

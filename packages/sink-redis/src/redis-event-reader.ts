@@ -176,42 +176,6 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
 }
 
 /**
- * Leaving the group, atomically. ARGV: group, consumer, now (ms), then pairs of entry id and delivery count.
- * Each entry is re-claimed by this consumer with its idle time set to `now` — as if delivered at the epoch —
- * so every other consumer's `XAUTOCLAIM` takes it on its next scan; `RETRYCOUNT` undoes the delivery counted
- * by the read. The consumer is deleted only when nothing is pending on it: deleting a consumer drops its
- * pending entries, which would lose them.
- */
-const LEAVE_GROUP_SCRIPT = `
-for i = 4, #ARGV, 2 do
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'RETRYCOUNT', ARGV[i + 1], 'JUSTID')
-end
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
-  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-  return 1
-end
-return 0
-`;
-
-/**
- * Removes consumers that have nothing pending and were idle longer than ARGV[2] ms: stopped readers whose
- * released entries were claimed, crashed readers whose entries were claimed. Atomic, so a consumer is never
- * deleted with entries pending; a live consumer that was deleted is re-created by its next read.
- */
-const FORGET_DRAINED_CONSUMERS_SCRIPT = `
-local removed = 0
-for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-  local info = {}
-  for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
-  if tonumber(info['pending']) == 0 and tonumber(info['idle']) > tonumber(ARGV[2]) then
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
-    removed = removed + 1
-  end
-end
-return removed
-`;
-
-/**
  * Reads streamll events from a Redis stream with a consumer group.
  *
  * - Entries are acknowledged (`XACK`) only after the handler resolved (or, with `for await`, when the loop
@@ -435,21 +399,73 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     return this.#closed;
   }
 
-  /** Hands the fetched but unhandled entries back to the group and deletes this consumer if nothing is pending. */
+  /**
+   * Leaves the group: hands the fetched but unhandled entries to the most recently active other consumer, then
+   * deletes this consumer if nothing is pending on it. Plain commands, no script: the user needs no scripting
+   * permission, and nothing can become pending on a consumer that stopped reading, so check-then-delete is safe.
+   */
   async #leave(): Promise<void> {
     const entries = this.#batch.slice(this.#handedOut);
     this.#batch = [];
     if (!this.#groupReady) return;
-    const args: (string | number)[] = [this.group, this.consumer, Date.now()];
-    // Reading counted a delivery that never reached a handler: the count goes back to what it was.
-    for (const entry of entries) args.push(entry.id, Math.max(0, entry.deliveryCount - 1));
+    const client = this.#connection.client;
     try {
-      await this.#connection.client.eval(LEAVE_GROUP_SCRIPT, 1, this.stream, ...args);
-      this.#stats.released += entries.length;
+      if (entries.length > 0) {
+        const heir = await this.#heir();
+        const claims = client.pipeline();
+        for (const entry of entries) {
+          // IDLE as if delivered at the epoch: every consumer's XAUTOCLAIM takes it on its next scan, whoever
+          // owns it. RETRYCOUNT undoes the delivery counted by a read that never reached a handler.
+          claims.xclaim(
+            this.stream,
+            this.group,
+            heir,
+            0,
+            entry.id,
+            "IDLE",
+            Date.now(),
+            "RETRYCOUNT",
+            Math.max(0, entry.deliveryCount - 1),
+            "JUSTID",
+          );
+        }
+        const replies = await claims.exec();
+        const failed = replies?.find(([error]) => error !== null)?.[0];
+        if (failed) throw failed;
+        this.#stats.released += entries.length;
+      }
+      const pending: unknown = await client.xpending(this.stream, this.group, "-", "+", 1, this.consumer);
+      // Deleting a consumer drops its pending entries: only an empty one leaves.
+      if (Array.isArray(pending) && pending.length === 0) {
+        await client.xgroup("DELCONSUMER", this.stream, this.group, this.consumer);
+      }
     } catch (error) {
-      // They stay pending on this consumer and are claimed after claimIdleMs: later, never lost.
-      this.#fail(error, "Redis release of unhandled entries failed");
+      // The entries stay pending here and are claimed after claimIdleMs: later, never lost.
+      this.#fail(error, "Redis leaving the consumer group failed");
     }
+  }
+
+  /** The other consumer that read most recently (it is probably alive), or this one when there is none. */
+  async #heir(): Promise<string> {
+    const rows: unknown = await this.#connection.client.xinfo("CONSUMERS", this.stream, this.group);
+    let heir = this.consumer;
+    let heirIdle = Number.POSITIVE_INFINITY;
+    for (const row of Array.isArray(rows) ? rows : []) {
+      // A flat [name, value, ...] list (RESP2, ioredis' RESP3 mapping) or a map (RESP3).
+      const info: Record<string, unknown> = {};
+      if (Array.isArray(row)) {
+        for (let i = 0; i + 1 < row.length; i += 2) info[asString(row[i]) ?? ""] = row[i + 1];
+      } else if (typeof row === "object" && row !== null) {
+        Object.assign(info, row);
+      }
+      const name = asString(info.name);
+      const idle = Number(info.idle);
+      if (name !== undefined && name !== this.consumer && idle < heirIdle) {
+        heir = name;
+        heirIdle = idle;
+      }
+    }
+    return heir;
   }
 
   #report(error: unknown): void {
@@ -551,12 +567,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     const next = Array.isArray(reply) ? asString(reply[0]) : undefined;
     this.#claimCursor = next ?? "0-0";
     // A full scan of the pending list is done when the cursor wraps to 0-0; until then keep claiming.
-    if (this.#claimCursor === "0-0") {
-      this.#lastClaimAt = now;
-      await client
-        .eval(FORGET_DRAINED_CONSUMERS_SCRIPT, 1, this.stream, this.group, this.#claimIdleMs)
-        .catch((error: unknown) => this.#fail(error, "Redis removal of drained consumers failed"));
-    }
+    if (this.#claimCursor === "0-0") this.#lastClaimAt = now;
     const entries = Array.isArray(reply) ? parseEntries(reply[1], 1) : [];
     if (entries.length === 0) return [];
     this.#stats.claimed += entries.length;
