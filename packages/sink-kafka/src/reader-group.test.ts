@@ -2,12 +2,14 @@
 // broker: sharing, crash hand-over (the group rebalances after the session timeout), graceful leave/join,
 // stop() semantics, and replayExecution while the group consumes. The reader processes run the built package
 // (test/reader-process.mjs).
+import { execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createId, type StreamllEvent } from "@streamll/core";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReaderGroup, summarize } from "../../../test-support/reader-group.mjs";
-import { kafkaPlaintextConfig, requireBroker, uniqueTopic } from "../test/broker";
+import { kafkaPlaintextConfig, REPO_ROOT, requireBroker, uniqueTopic } from "../test/broker";
 import { KafkaEventReader } from "./kafka-event-reader";
 import { KafkaSink } from "./kafka-sink";
 import { createTopic, encodeAll, makeEvent, recordingLogger } from "./test-support/kafka-test-support";
@@ -21,12 +23,49 @@ const admin = new Kafka({
   ...connection,
 }).admin();
 
-/** `count` events over `count / 20` executions (20 events each, like small module calls). */
+/**
+ * Runs examples/python/rebuild_execution.py (the Python consumer of docs/kafka.md) for one execution, with a
+ * lookup group of its own that commits nothing; resolves with the execution it printed as JSON.
+ */
+async function rebuildInPython(
+  topic: string,
+  executionId: string,
+): Promise<{ execution_id: string; event_count: number }> {
+  const python = execFileSync("bash", [join(REPO_ROOT, "scripts/python.sh")], { encoding: "utf8" }).trim();
+  const script = join(REPO_ROOT, "examples/python/rebuild_execution.py");
+  const args = [script, "--bootstrap-servers", connection.brokers.join(","), "--topic", topic];
+  args.push("--group-id", `py-lookup-${createId()}`, "--no-commit", "--stop-at-end");
+  args.push("--execution-id", executionId, "--json");
+  // Asynchronously, so the test's own event loop (and its view of the reader processes) keeps running.
+  const child = spawn(python, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`rebuild_execution.py exited ${code}: ${stderr.slice(-2_000)}`);
+  return JSON.parse(stdout.trim().split("\n")[0]!) as { execution_id: string; event_count: number };
+}
+
+/**
+ * `count` events over `count / 20` executions of one span each (start, 18 custom events, end), like small
+ * module calls.
+ */
 function makeEvents(count: number): StreamllEvent[] {
   let executionId = "";
+  let spanId = "";
   return Array.from({ length: count }, (_, seq) => {
-    if (seq % 20 === 0) executionId = createId();
-    return makeEvent({ execution_id: executionId, data: { seq } });
+    const position = seq % 20;
+    if (position === 0) {
+      executionId = createId();
+      spanId = createId();
+    }
+    const event_type = position === 0 ? "start" : position === 19 ? "end" : "progress";
+    return makeEvent({ execution_id: executionId, span_id: spanId, event_type, data: { seq } });
   });
 }
 
@@ -84,7 +123,7 @@ describe("KafkaEventReader consumer group across processes", () => {
     return { readers, topic, groupId };
   }
 
-  it("3 reader processes share 100,000 events; one SIGKILLed at 30%: every id handled, duplicates explained; replayExecution works meanwhile", async () => {
+  it("3 reader processes share 100,000 events; one SIGKILLed at 30%: every id handled, duplicates explained; replayExecution and the Python consumer work meanwhile", async () => {
     // The session timeout is the crash hand-over time: the victim's partitions move after it.
     const { readers, topic, groupId } = await startGroup(3, { sessionTimeoutMs: 10_000 });
     try {
@@ -113,6 +152,9 @@ describe("KafkaEventReader consumer group across processes", () => {
       } finally {
         await replayer.close();
       }
+      // And the Python consumer (examples/python) rebuilds it from the same topic meanwhile.
+      const rebuilt = await rebuildInPython(topic, executionId);
+      expect(rebuilt).toMatchObject({ execution_id: executionId, event_count: 20 });
 
       await readers.waitForIds(ids, 360_000);
       await readers.stopAll();
