@@ -118,8 +118,9 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
   beforeAll(async () => {
     admin = await amqp.connect(URL_);
     versions = exchangeName("cli_versions");
-    // Both tails bind their own queue before anything is published: each sees every event.
-    const tail = await startMain(["tail", "--url", URL_, "--exchange", versions, "--idle-ms", "1500"]);
+    // Both tails bind their own queue before anything is published: each sees every event. The idle time
+    // counts from the start, and on a busy machine starting the child and the sink can take seconds.
+    const tail = await startMain(["tail", "--url", URL_, "--exchange", versions, "--idle-ms", "5000"]);
     const child = childCase
       ? await startChild(["tail", "--url", URL_, "--exchange", versions, "--max", String(EVENTS)])
       : undefined;
