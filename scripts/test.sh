@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: toolchain, install, lint, build, typecheck, package checks,
-# brokers, the Python environment (scripts/python.sh), every package's tests, and the docs' snippets. Prints one
+# brokers, the Python environment (scripts/python.sh), every package's tests (the docs site in Chromium and the
+# publish rehearsal among them), the docs' snippets, and the core and sink tests again on Node 22. Prints one
 # closing line with the totals.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,10 +38,27 @@ fi
 step "python (examples/python and the interop tests)"
 bash scripts/python.sh
 
+step "browser"
+# The docs site's tests drive Debian's Chromium; with CI=true a missing browser fails them, never skips.
+STREAMLL_CHROMIUM="$(bash scripts/browser.sh)"
+export STREAMLL_CHROMIUM
+
 step "tests"
-find packages apps -maxdepth 2 -name .vitest-report.json -delete
+find packages apps scripts -maxdepth 2 -name '.vitest-report*.json' -delete
 status=0
 pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=json \
   --outputFile=.vitest-report.json || status=$?
+
+step "core and sink tests on Node 22"
+# The packages promise `engines: >=22`; Node 24 stays the toolchain, so the oldest supported major runs the
+# core's and every sink's suite once more, against the same brokers.
+streamll_fetch_node 22 "${STREAMLL_TOOLS}/node22"
+for dir in packages/core packages/sink-*; do
+  [ -f "${dir}/vitest.config.ts" ] || continue
+  (cd "${dir}" && PATH="${STREAMLL_TOOLS}/node22/bin:${PATH}" && node -e 'process.exit(process.versions.node.startsWith("22.") ? 0 : 1)' &&
+    node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json \
+      --outputFile=.vitest-report.node22.json) || status=1
+done
+
 node scripts/test-summary.mjs || status=1
 exit "${status}"

