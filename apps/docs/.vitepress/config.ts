@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type MarkdownIt from "markdown-it";
+import type { MarkdownRenderer } from "vitepress";
 import { type DefaultTheme, defineConfig, type HeadConfig } from "vitepress";
 import { generatePages } from "./generate";
 import {
@@ -75,7 +75,7 @@ function sidebar(): DefaultTheme.SidebarItem[] {
 }
 
 /** Every link in Markdown from the repository is mapped to where it points on the site (see `siteHref`). */
-function siteLinks(md: MarkdownIt): void {
+function siteLinks(md: MarkdownRenderer): void {
   md.core.ruler.push("streamll-site-links", (state) => {
     const env = state.env as { realPath?: string; path?: string };
     const source = (env.realPath ?? env.path ?? "").slice(repoRoot.length).replace(/^\/+/, "");

@@ -36,6 +36,9 @@ export function headings(markdown: string): { level: number; text: string; line:
   return found;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: VitePress strips control characters from slugs too
+const controlCharacters = /[\u0000-\u001f]/g;
+
 /** The slug VitePress gives a heading (@mdit-vue/shared's slugify). */
 export function slugify(text: string): string {
   return text
@@ -44,7 +47,7 @@ export function slugify(text: string): string {
     .replace(/\*\*?|__?/g, "")
     .normalize("NFKD")
     .replace(/[\u0300-\u036F]/g, "")
-    .replace(/[\u0000-\u001f]/g, "")
+    .replace(controlCharacters, "")
     .replace(/[\s~`!@#$%^&*()\-_+=[\]{}|\\;:"'“”‘’<>,.?/]+/g, "-")
     .replace(/-{2,}/g, "-")
     .replace(/^-+|-+$/g, "")

@@ -263,13 +263,14 @@ describe("the benchmarks page", () => {
     const files = loadBenchResults();
     const page = await context.newPage();
     await open(page, "benchmarks");
-    const text = await page.locator(".vp-doc").innerText();
+    const text = (await page.locator(".vp-doc").textContent()) ?? "";
     if (files.length === 0) expect(text).toContain("No benchmark results are stored yet");
     for (const file of files) {
       expect(text).toContain(file.file);
       for (const value of Object.values(file.machine)) expect(text).toContain(String(value));
       for (const row of file.rows) {
-        const cells = await page.locator(".vp-doc table tr", { hasText: row.case }).first().innerText();
+        const cells =
+          (await page.locator(".vp-doc table tr", { hasText: row.case }).first().textContent()) ?? "";
         expect(cells).toContain(formatNumber(row.value));
       }
     }
