@@ -23,17 +23,40 @@ export interface BenchFile {
   rows: BenchRow[];
 }
 
-function rowsOf(value: unknown): BenchRow[] {
-  if (!Array.isArray(value)) return [];
-  return value.filter(
-    (row): row is BenchRow =>
-      typeof row === "object" &&
-      row !== null &&
-      typeof (row as BenchRow).case === "string" &&
-      typeof (row as BenchRow).value === "number" &&
-      typeof (row as BenchRow).unit === "string",
-  );
+/**
+ * The rows of a results file. `results` is a flat object of dotted keys, `group.case.metric` (e.g.
+ * `scale_out.readers_2.events_per_s`), as the benches store it; numbers become rows, other values (settings
+ * that are text, broker names) stay out of the tables.
+ */
+function rowsOf(results: unknown): BenchRow[] {
+  if (results === null || typeof results !== "object") return [];
+  const rows: BenchRow[] = [];
+  for (const [key, value] of Object.entries(results as Record<string, unknown>)) {
+    if (typeof value !== "number") continue;
+    const parts = key.split(".");
+    const metric = parts.pop() ?? key;
+    const group = parts.length > 1 ? (parts.shift() ?? "") : "";
+    rows.push({
+      case: parts.join(".") || metric,
+      metric: group ? `${group}: ${metric}` : metric,
+      unit: unitOf(metric),
+      value,
+    });
+  }
+  return rows;
 }
+
+/** The unit a metric name ends in (`events_per_s`, `wall_us`, `mean_handler_ms`). */
+function unitOf(metric: string): string {
+  if (/per_s$/.test(metric)) return "events/s";
+  if (/_us$/.test(metric)) return "µs";
+  if (/_ms$/.test(metric)) return "ms";
+  if (/_bytes$/.test(metric)) return "bytes";
+  if (/speedup|ratio/.test(metric)) return "×";
+  return "";
+}
+
+const text = (value: unknown) => (Array.isArray(value) ? value.join(" / ") : String(value));
 
 export function loadBenchResults(): BenchFile[] {
   const files: BenchFile[] = [];
@@ -44,15 +67,20 @@ export function loadBenchResults(): BenchFile[] {
       .filter((file) => file.endsWith(".json"))
       .sort()) {
       const json = JSON.parse(readFileSync(join(dir, name), "utf8")) as Record<string, unknown>;
-      const rows = rowsOf(json.results).map((row) => ({ ...row, metric: row.metric ?? "" }));
+      const rows = rowsOf(json.results);
       if (rows.length === 0)
         throw new Error(`${pkg.dir}/bench/results/${name}: no results the site can render`);
       files.push({
         package: pkg.manifest.name,
         file: `packages/${pkg.dir}/bench/results/${name}`,
-        title: typeof json.title === "string" ? json.title : name.replace(/\.json$/, ""),
-        date: typeof json.date === "string" ? json.date : undefined,
-        machine: (json.machine ?? {}) as Record<string, string | number>,
+        title: typeof json.bench === "string" ? json.bench : name.replace(/\.json$/, ""),
+        date: typeof json.started_at === "string" ? json.started_at.slice(0, 10) : undefined,
+        machine: Object.fromEntries(
+          Object.entries((json.machine ?? {}) as Record<string, unknown>).map(([key, value]) => [
+            key,
+            text(value),
+          ]),
+        ),
         rows,
       });
     }

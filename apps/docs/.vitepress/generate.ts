@@ -4,7 +4,7 @@
 // indexes only pages that exist as files.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { appRoot, cloudSection, cloudServices, docPages, packages, rewriteLinks } from "./site";
+import { appRoot, cloudSection, cloudServices, docPages, packages, rewriteLinks, urls } from "./site";
 
 function frontMatter(fields: Record<string, string | boolean>): string {
   const lines = Object.entries(fields).map(([key, value]) => `${key}: ${JSON.stringify(value)}`);
@@ -17,6 +17,8 @@ function writePages(folder: string, pages: { name: string; text: string }[]): vo
   mkdirSync(dir, { recursive: true });
   for (const page of pages) writeFileSync(join(dir, `${page.name}.md`), page.text);
 }
+
+const rawRepo = `https://raw.githubusercontent.com${new URL(urls.web).pathname}/main/`;
 
 export function generatePages(): void {
   const guides = docPages();
@@ -49,7 +51,8 @@ export function generatePages(): void {
       const api = `\n\n---\n\nAPI reference: [${pkg.manifest.name}](/api/${pkg.dir}/).\n`;
       return {
         name: pkg.dir,
-        text: `${frontMatter(meta)}\n${rewriteLinks(readme, `packages/${pkg.dir}/README.md`)}${api}`,
+        // Images the README shows from the repository (absolute for npm) are bundled from the repository here.
+        text: `${frontMatter(meta)}\n${rewriteLinks(readme, `packages/${pkg.dir}/README.md`).replaceAll(rawRepo, "../../../../")}${api}`,
       };
     }),
   );
