@@ -65,7 +65,7 @@ describe.each(packages.map((p) => [p.manifest.name]))("%s", (name) => {
     const stray = files.filter(
       (file) =>
         !["package.json", "README.md", "LICENSE", "CHANGELOG.md"].includes(file) &&
-        !/^dist\/[^/]+\.(js|cjs|d\.ts|d\.cts|json)$/.test(file),
+        !/^dist\/([^/]+\.(js|cjs|d\.ts|d\.cts|json)|[\w-]+\/[^/]+\.(js|css|html|svg|png|woff2))$/.test(file),
     );
     expect(stray, "files outside dist/ or of an unexpected kind (sources, tests, maps)").toEqual([]);
     // Every file the manifest points at is there, and every dist file is used by one of them.

@@ -3,9 +3,18 @@
 // every published package, and npm installs the tarballs into a scratch project outside the workspace. Nothing
 // here touches the working tree or the registry's state.
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Manifest, type PublishedPackage, publishedPackages, readManifest, repoRoot } from "./workspace";
 
@@ -176,6 +185,8 @@ export function reachableFiles(root: string, manifest: Manifest): Set<string> {
     const specs = text.matchAll(
       /(?:from\s+|import\s*\(\s*|require\s*\(\s*|import\s+)["'](\.{1,2}\/[^"']+)["']/g,
     );
+    // Assets a module reads at run time (a bundled UI's `ui/app.js`) count when the module names them.
+    for (const asset of runtimeAssets(root, file, text)) queue.push(asset);
     for (const match of specs) {
       const target = join(dirname(file), match[1] ?? "");
       // Declarations import `./x.js` for `./x.d.ts`.
@@ -206,6 +217,17 @@ export function installOptionalPeers(rehearsal: Rehearsal): string[] {
     );
   }
   return specs;
+}
+
+/** Non-code files under dist/ whose name a built module mentions (`"/app.css"` for `dist/ui/app.css`). */
+function runtimeAssets(root: string, file: string, text: string): string[] {
+  if (!/\.(c|m)?js$/.test(file)) return [];
+  const dist = join(root, "dist");
+  if (!existsSync(dist)) return [];
+  const assets = readdirSync(dist, { recursive: true })
+    .map(String)
+    .filter((path) => /\.(css|js|html|svg|png|woff2)$/.test(path) && path.includes("/"));
+  return assets.filter((path) => text.includes(`/${basename(path)}"`)).map((path) => `dist/${path}`);
 }
 
 export { run };

@@ -13,6 +13,7 @@ import {
   repoRoot,
   siteHref,
   sitePathOf,
+  slugify,
   urls,
 } from "./site";
 
@@ -118,6 +119,7 @@ export default defineConfig({
   ],
   markdown: {
     config: siteLinks,
+    anchor: { slugify },
     theme: { light: "github-light", dark: "github-dark" },
   },
   transformPageData(pageData) {

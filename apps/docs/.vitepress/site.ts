@@ -36,23 +36,19 @@ export function headings(markdown: string): { level: number; text: string; line:
   return found;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: VitePress strips control characters from slugs too
-const controlCharacters = /[\u0000-\u001f]/g;
-
-/** The slug VitePress gives a heading (@mdit-vue/shared's slugify). */
+/**
+ * GitHub's heading slug (lower case, punctuation dropped, each space a dash): the docs are written and linked
+ * on GitHub first, so the site gives headings the same ids (config.ts sets it as VitePress's slugify).
+ */
 export function slugify(text: string): string {
   return text
     .replace(/`([^`]*)`/g, "$1")
     .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
-    .replace(/\*\*?|__?/g, "")
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036F]/g, "")
-    .replace(controlCharacters, "")
-    .replace(/[\s~`!@#$%^&*()\-_+=[\]{}|\\;:"'“”‘’<>,.?/]+/g, "-")
-    .replace(/-{2,}/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .replace(/^(\d)/, "_$1")
-    .toLowerCase();
+    .replace(/\*\*?/g, "")
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
 }
 
 export interface DocPage {
