@@ -124,6 +124,9 @@ function repairAnchors(text) {
   }
   return text.replace(/\]\(#([^)\s]+)\)/g, (link, anchor) => {
     if (ids.has(anchor)) return link;
+    // TypeDoc dashes the underscores of CONSTANT_NAMES; GitHub-style ids keep them.
+    const underscored = [...ids].find((id) => id.replace(/_/g, "-") === anchor);
+    if (underscored) return `](#${underscored})`;
     const [, name = anchor, count = "0"] = /^(.*?)(?:-(\d+))?$/.exec(anchor) ?? [];
     for (let n = Number(count) - 1; n >= 0; n--) {
       const candidate = n === 0 ? name : `${name}-${n}`;
