@@ -611,6 +611,7 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
     at_end: set[int] = set()
     committed: dict[int, int] = {}
     stopping = False
+    closing = False
 
     def commit(partitions: Optional[set[int]] = None) -> None:
         if args.no_commit:
@@ -634,7 +635,9 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
     def on_revoke(_consumer: Any, partitions: list[Any]) -> None:
         revoked = {tp.partition for tp in partitions}
         commit(revoked)
-        collector.forget_partitions(revoked)
+        # Closing revokes every partition too; then the unfinished executions stay ours to report.
+        if not closing:
+            collector.forget_partitions(revoked)
         assigned.difference_update(revoked)
         at_end.difference_update(revoked)
 
@@ -671,6 +674,7 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
                 break
         commit()
     finally:
+        closing = True
         consumer.close()
 
 

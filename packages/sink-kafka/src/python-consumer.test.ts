@@ -203,6 +203,35 @@ describe("examples/python against Kafka", () => {
     expect(stdout).not.toContain(traffic.okExecutionId);
   });
 
+  it("shows an execution that has not ended yet, once reading reaches the end", async () => {
+    const runningTopic = uniqueTopic("python-running");
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: runningTopic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
+    const executionId = createId();
+    const root = makeEvent({ execution_id: executionId });
+    const child = { execution_id: executionId, parent_span_id: root.span_id, span_id: createId() };
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: runningTopic,
+      messages: [
+        root,
+        makeEvent({ ...child, operation: "retrieve", event_type: "start" }),
+        makeEvent({ ...child, operation: "retrieve", event_type: "end", data: { duration_ms: 3 } }),
+      ].map((event) => ({ key: executionId, value: JSON.stringify(event) })),
+    });
+    await producer.disconnect();
+    const args = kafkaArgs(`py-running-${createId()}`);
+    args[args.indexOf(topic)] = runningTopic;
+    const { stdout } = runPython("rebuild_execution.py", [...args, "--execution-id", executionId, "--json"]);
+    const printed = JSON.parse(stdout) as PythonExecution;
+    expect(printed.execution_id).toBe(executionId);
+    expect(printed.complete).toBe(false);
+    expect(printed.event_count).toBe(3);
+  });
+
   it("token_costs.py totals and prices the usage per model", () => {
     const { stdout } = runPython("token_costs.py", [
       ...kafkaArgs(`py-costs-${createId()}`),
