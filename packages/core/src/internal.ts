@@ -1,6 +1,7 @@
 /**
- * Helpers shared by streamll's own packages (the sink packages' command-line tools). Not part of the public
- * API: no semver guarantee, may change in any release.
+ * Helpers shared by streamll's own packages: the options validator every public constructor and factory uses
+ * (see the "Declaring options" section of the core README), and the command front of the command-line tools.
+ * Not part of the public API: no semver guarantee, may change in any release.
  *
  * @packageDocumentation
  */
@@ -14,4 +15,24 @@ export {
   wholeNumber,
 } from "./cli/cli-command";
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
+export { retryOptionsSchema } from "./delivery/backoff";
+export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
+export { nearestName } from "./options/nearest-name";
+export {
+  type AnySchema,
+  configurationError,
+  describeKind,
+  type Infer,
+  ObjectSchema,
+  type ObjectSchemaOptions,
+  type OptionIssue,
+  optionIssues,
+  PassthroughSchema,
+  type ReportIssue,
+  Schema,
+  type Shape,
+  v,
+  validateOptions,
+} from "./options/schema";
+export { tlsConnectionOptionsSchema } from "./options/tls-options";
 export { rotatedJsonlPath } from "./sinks/jsonl-file-sink";

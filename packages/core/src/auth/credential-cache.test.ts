@@ -328,12 +328,17 @@ describe("createRefreshingCredentials", () => {
     const provider = async () => ({ password: "x" });
     expect(() => createRefreshingCredentials(provider, { refreshAheadMs: -1 })).toThrow(ConfigurationError);
     expect(() => createRefreshingCredentials(provider, { refreshAheadMs: -1 })).toThrow(
-      "credentials.refreshAheadMs must be a finite number >= 0, got -1",
+      "refreshAheadMs: expected a number >= 0, got -1",
     );
     expect(() => createRefreshingCredentials(provider, { retry: { maxAttempts: 0 } })).toThrow(
-      "credentials.retry.maxAttempts",
+      "retry.maxAttempts: expected an integer >= 1 or Infinity, got 0",
     );
-    expect(() => createRefreshingCredentials(undefined as never)).toThrow("provider must be a function");
+    expect(() => createRefreshingCredentials(provider, { refreshAhead: 1 } as never)).toThrow(
+      "refreshAhead: unknown option; did you mean `refreshAheadMs`?",
+    );
+    expect(() => createRefreshingCredentials(undefined as never)).toThrow(
+      "provider: expected a credential provider function, got undefined",
+    );
   });
 });
 

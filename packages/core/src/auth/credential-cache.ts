@@ -1,18 +1,15 @@
 import {
   backoffDelay,
-  checkKnownKeys,
-  checkNumber,
-  describeValue,
-  type OptionIssue,
   type ResolvedRetryOptions,
   resolveRetryOptions,
+  retryOptionsSchema,
   safeErrorMessage,
   scheduleUnref,
   systemClock,
-  throwIfIssues,
 } from "../delivery/backoff";
 import type { Clock, DeliveryLogger, RetryOptions } from "../delivery/delivery-types";
 import { CredentialError } from "../errors";
+import { describeKind, v, validateOptions } from "../options/schema";
 import type { CredentialProvider, Credentials } from "./credential-types";
 
 /** Options of `createRefreshingCredentials`. */
@@ -81,7 +78,30 @@ export const DEFAULT_CREDENTIAL_RETRY: ResolvedRetryOptions = Object.freeze({
 
 const REDACTED = "[redacted]" as const;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
-const OPTION_KEYS = ["refreshAheadMs", "retry", "minTtlMs", "clock", "logger", "random"] as const;
+/** `RefreshingCredentialsOptions` as `createRefreshingCredentials` checks them. */
+export const refreshingCredentialsOptionsSchema = v.object<RefreshingCredentialsOptions>({
+  refreshAheadMs: v.number({ min: 0 }).optional(),
+  retry: retryOptionsSchema.optional(),
+  minTtlMs: v.number({ min: 0 }).optional(),
+  clock: v
+    .custom<Clock>(
+      "an object with now(), setTimeout() and clearTimeout()",
+      (value) =>
+        typeof value === "object" &&
+        value !== null &&
+        ["now", "setTimeout", "clearTimeout"].every(
+          (name) => typeof (value as Record<string, unknown>)[name] === "function",
+        ),
+    )
+    .optional(),
+  logger: v
+    .custom<DeliveryLogger>(
+      "an object with warn()",
+      (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
+    )
+    .optional(),
+  random: v.fn<() => number>().optional(),
+});
 
 function expiryMs(expiresAt: Date | number | undefined): number {
   if (expiresAt === undefined || expiresAt === null) return Number.POSITIVE_INFINITY;
@@ -135,6 +155,8 @@ const defaultLogger: DeliveryLogger = {
   },
 };
 
+const credentialProviderSchema = v.fn<CredentialProvider>("a credential provider function");
+
 /**
  * Wraps a `CredentialProvider` in a cache that fetches once, shares concurrent fetches, and refreshes
  * `refreshAheadMs` before `expiresAt` on an `unref()`'d timer, notifying subscribers so they can
@@ -147,18 +169,11 @@ export function createRefreshingCredentials(
   provider: CredentialProvider,
   options: RefreshingCredentialsOptions = {},
 ): RefreshingCredentials {
-  const issues: OptionIssue[] = [];
-  if (typeof provider !== "function") {
-    issues.push({ path: "provider", message: `provider must be a function, got ${describeValue(provider)}` });
-  }
-  const path = "credentials";
-  checkKnownKeys(issues, path, options, OPTION_KEYS);
+  validateOptions("createRefreshingCredentials()", credentialProviderSchema, provider, "provider");
+  validateOptions("createRefreshingCredentials()", refreshingCredentialsOptionsSchema, options);
   const refreshAheadMs = options.refreshAheadMs ?? 60_000;
   const minTtlMs = options.minTtlMs ?? 1_000;
-  checkNumber(issues, `${path}.refreshAheadMs`, refreshAheadMs, 0);
-  checkNumber(issues, `${path}.minTtlMs`, minTtlMs, 0);
-  const retry = resolveRetryOptions(options.retry, `${path}.retry`, issues, DEFAULT_CREDENTIAL_RETRY);
-  throwIfIssues(issues);
+  const retry = resolveRetryOptions(options.retry, DEFAULT_CREDENTIAL_RETRY);
 
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? defaultLogger;
@@ -213,7 +228,7 @@ export function createRefreshingCredentials(
 
   const validate = (raw: unknown): { credentials: Credentials; expiresAtMs: number } => {
     if (typeof raw !== "object" || raw === null) {
-      throw new CredentialError(`credential provider returned ${describeValue(raw)} instead of credentials`);
+      throw new CredentialError(`credential provider returned ${describeKind(raw)} instead of credentials`);
     }
     const candidate = raw as { username?: unknown; password?: unknown; expiresAt?: unknown };
     if (typeof candidate.password !== "string") {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { optionIssues } from "../options/schema";
 import {
   backoffDelay,
   DEFAULT_RETRY_OPTIONS,
-  type OptionIssue,
   resolveRetryOptions,
+  retryOptionsSchema,
   safeErrorMessage,
   scheduleUnref,
   scrubUrlCredentials,
@@ -36,36 +37,44 @@ describe("backoffDelay", () => {
 
 describe("resolveRetryOptions", () => {
   it("fills in the documented defaults", () => {
-    const issues: OptionIssue[] = [];
-    expect(resolveRetryOptions({}, "delivery.retry", issues)).toEqual({
+    expect(resolveRetryOptions({})).toEqual({
       maxAttempts: Number.POSITIVE_INFINITY,
       initialDelayMs: 100,
       maxDelayMs: 30_000,
       multiplier: 2,
       jitter: 0.5,
     });
-    expect(issues).toEqual([]);
   });
 
+  it("keeps the bounds ordered when one is given alone", () => {
+    expect(resolveRetryOptions({ initialDelayMs: 60_000 }).maxDelayMs).toBe(60_000);
+    expect(resolveRetryOptions({ maxDelayMs: 50 }).initialDelayMs).toBe(50);
+  });
+});
+
+describe("retryOptionsSchema", () => {
   it("reports every invalid option by its dotted path", () => {
-    const issues: OptionIssue[] = [];
-    resolveRetryOptions(
+    const issues = optionIssues(
+      retryOptionsSchema,
       { maxAttempts: 0, initialDelayMs: -1, multiplier: 0.5, jitter: 2, maxDelayMs: Number.NaN },
       "delivery.retry",
-      issues,
     );
-    const messages = issues.map((issue) => issue.message);
-    expect(messages).toContain("delivery.retry.maxAttempts must be an integer >= 1 or Infinity, got 0");
-    expect(messages).toContain("delivery.retry.initialDelayMs must be a finite number >= 0, got -1");
-    expect(messages).toContain("delivery.retry.multiplier must be a finite number >= 1, got 0.5");
-    expect(messages).toContain("delivery.retry.jitter must be a finite number between 0 and 1, got 2");
-    expect(messages).toContain("delivery.retry.maxDelayMs must be a finite number >= 0, got NaN");
+    expect(issues).toEqual([
+      { path: "delivery.retry.maxAttempts", message: "expected an integer >= 1 or Infinity, got 0" },
+      { path: "delivery.retry.initialDelayMs", message: "expected a number >= 0, got -1" },
+      { path: "delivery.retry.maxDelayMs", message: "expected a number >= 0, got NaN" },
+      { path: "delivery.retry.multiplier", message: "expected a number >= 1, got 0.5" },
+      { path: "delivery.retry.jitter", message: "expected a number between 0 and 1, got 2" },
+    ]);
   });
 
   it("rejects unknown keys and maxDelayMs below initialDelayMs", () => {
-    const issues: OptionIssue[] = [];
-    resolveRetryOptions({ initialDelayMs: 500, maxDelayMs: 100, maxAttempt: 3 } as object, "r", issues);
-    expect(issues.map((issue) => issue.path)).toEqual(["r.maxAttempt", "r.maxDelayMs"]);
+    expect(optionIssues(retryOptionsSchema, { maxAttempt: 3 }, "r").map((issue) => issue.message)).toEqual([
+      "unknown option; did you mean `maxAttempts`? (allowed: maxAttempts, initialDelayMs, maxDelayMs, multiplier, jitter)",
+    ]);
+    expect(optionIssues(retryOptionsSchema, { initialDelayMs: 500, maxDelayMs: 100 }, "r")).toEqual([
+      { path: "r.maxDelayMs", message: "must be >= initialDelayMs (500), got 100" },
+    ]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { ConfigurationError } from "../errors";
+import { v } from "../options/schema";
 import type { Clock, RetryOptions } from "./delivery-types";
 
 /** `RetryOptions` with every default filled in. */
@@ -13,93 +13,29 @@ export const DEFAULT_RETRY_OPTIONS: ResolvedRetryOptions = Object.freeze({
   jitter: 0.5,
 });
 
-/** One invalid option: the dotted path and what is wrong with it. */
-export interface OptionIssue {
-  path: string;
-  message: string;
-}
-
-/** Formats a value for an error message without ever dumping a large object. */
-export function describeValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) {
-    return String(value);
-  }
-  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
-}
-
-/** Pushes an issue unless `value` is an integer (or `Infinity` when allowed) at least `min`. */
-export function checkInteger(
-  issues: OptionIssue[],
-  path: string,
-  value: unknown,
-  min: number,
-  allowInfinity = false,
-): void {
-  const ok =
-    typeof value === "number" &&
-    value >= min &&
-    (Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY));
-  if (!ok) {
-    const what = allowInfinity ? `an integer >= ${min} or Infinity` : `an integer >= ${min}`;
-    issues.push({ path, message: `${path} must be ${what}, got ${describeValue(value)}` });
-  }
-}
-
-/** Pushes an issue unless `value` is a finite number within `[min, max]`. */
-export function checkNumber(
-  issues: OptionIssue[],
-  path: string,
-  value: unknown,
-  min: number,
-  max = Number.POSITIVE_INFINITY,
-): void {
-  const ok = typeof value === "number" && Number.isFinite(value) && value >= min && value <= max;
-  if (!ok) {
-    const range = max === Number.POSITIVE_INFINITY ? `>= ${min}` : `between ${min} and ${max}`;
-    issues.push({ path, message: `${path} must be a finite number ${range}, got ${describeValue(value)}` });
-  }
-}
-
-/** Pushes an issue for every key of `value` that is not in `known` (catches typos such as `maxBatchsize`). */
-export function checkKnownKeys(
-  issues: OptionIssue[],
-  path: string,
-  value: object,
-  known: readonly string[],
-): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      issues.push({ path: `${path}.${key}`, message: `${path}.${key} is not a known option` });
+/** `RetryOptions` as checked by `configure()`, the delivery pipeline and the credential cache. */
+export const retryOptionsSchema = v
+  .object<RetryOptions>({
+    maxAttempts: v.integer({ min: 1, allowInfinity: true }).optional(),
+    initialDelayMs: v.number({ min: 0 }).optional(),
+    maxDelayMs: v.number({ min: 0 }).optional(),
+    multiplier: v.number({ min: 1 }).optional(),
+    jitter: v.number({ min: 0, max: 1 }).optional(),
+  })
+  .refine((retry, report) => {
+    if (retry.initialDelayMs !== undefined && retry.maxDelayMs !== undefined) {
+      if (retry.maxDelayMs < retry.initialDelayMs) {
+        report(`must be >= initialDelayMs (${retry.initialDelayMs}), got ${retry.maxDelayMs}`, "maxDelayMs");
+      }
     }
-  }
-}
+  });
 
-/** Throws one `ConfigurationError` listing every issue, or returns when there is none. */
-export function throwIfIssues(issues: readonly OptionIssue[]): void {
-  if (issues.length > 0) {
-    throw new ConfigurationError(issues.map((issue) => issue.message).join("; "), issues);
-  }
-}
-
-const RETRY_KEYS = ["maxAttempts", "initialDelayMs", "maxDelayMs", "multiplier", "jitter"] as const;
-
-/**
- * Validates retry options and fills in `defaults`. Issues are appended to `issues` (not thrown) so a caller
- * validating a larger object reports every problem at once.
- */
+/** Fills in `defaults` for options that passed {@link retryOptionsSchema}. */
 export function resolveRetryOptions(
   options: RetryOptions | undefined,
-  path: string,
-  issues: OptionIssue[],
   defaults: ResolvedRetryOptions = DEFAULT_RETRY_OPTIONS,
 ): ResolvedRetryOptions {
   if (options === undefined) return defaults;
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    issues.push({ path, message: `${path} must be an object, got ${describeValue(options)}` });
-    return defaults;
-  }
-  checkKnownKeys(issues, path, options, RETRY_KEYS);
   const resolved = {
     maxAttempts: options.maxAttempts ?? defaults.maxAttempts,
     initialDelayMs: options.initialDelayMs ?? defaults.initialDelayMs,
@@ -107,20 +43,10 @@ export function resolveRetryOptions(
     multiplier: options.multiplier ?? defaults.multiplier,
     jitter: options.jitter ?? defaults.jitter,
   };
-  checkInteger(issues, `${path}.maxAttempts`, resolved.maxAttempts, 1, true);
-  checkNumber(issues, `${path}.initialDelayMs`, resolved.initialDelayMs, 0);
-  checkNumber(issues, `${path}.maxDelayMs`, resolved.maxDelayMs, 0);
-  checkNumber(issues, `${path}.multiplier`, resolved.multiplier, 1);
-  checkNumber(issues, `${path}.jitter`, resolved.jitter, 0, 1);
-  if (
-    typeof resolved.initialDelayMs === "number" &&
-    typeof resolved.maxDelayMs === "number" &&
-    resolved.maxDelayMs < resolved.initialDelayMs
-  ) {
-    issues.push({
-      path: `${path}.maxDelayMs`,
-      message: `${path}.maxDelayMs must be >= ${path}.initialDelayMs (${resolved.initialDelayMs}), got ${resolved.maxDelayMs}`,
-    });
+  // One bound given alone may cross the other's default; the larger bound wins so backoff stays ordered.
+  if (resolved.maxDelayMs < resolved.initialDelayMs) {
+    if (options.maxDelayMs === undefined) resolved.maxDelayMs = resolved.initialDelayMs;
+    else resolved.initialDelayMs = resolved.maxDelayMs;
   }
   return Object.freeze(resolved);
 }

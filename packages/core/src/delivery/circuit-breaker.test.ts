@@ -100,9 +100,11 @@ describe("CircuitBreaker", () => {
   it("validates options with messages naming the option", () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(ConfigurationError);
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(
-      "circuitBreaker.failureThreshold must be an integer >= 1, got 0",
+      "failureThreshold: expected an integer >= 1, got 0",
     );
-    expect(() => new CircuitBreaker({ resetTimeoutMs: -5 })).toThrow("circuitBreaker.resetTimeoutMs");
+    expect(() => new CircuitBreaker({ resetTimeoutMs: -5 })).toThrow(
+      "resetTimeoutMs: expected a number >= 0, got -5",
+    );
   });
 
   it("uses the documented defaults", () => {

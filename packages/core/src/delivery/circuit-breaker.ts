@@ -1,11 +1,4 @@
-import {
-  checkInteger,
-  checkKnownKeys,
-  checkNumber,
-  describeValue,
-  type OptionIssue,
-  throwIfIssues,
-} from "./backoff";
+import { v, validateOptions } from "../options/schema";
 import type { CircuitBreakerOptions, CircuitState } from "./delivery-types";
 
 /** `CircuitBreakerOptions` with every default filled in. */
@@ -33,30 +26,30 @@ export interface CircuitBreakerHooks {
   clock?: { now(): number };
 }
 
-const BREAKER_KEYS = ["failureThreshold", "resetTimeoutMs"] as const;
+/** `CircuitBreakerOptions` as checked by `configure()` and the delivery pipeline. */
+export const circuitBreakerOptionsSchema = v.object<CircuitBreakerOptions>({
+  failureThreshold: v.integer({ min: 1 }).optional(),
+  resetTimeoutMs: v.number({ min: 0 }).optional(),
+});
 
-/**
- * Validates circuit breaker options and fills in defaults; issues are appended to `issues`.
- * @param path dotted prefix used in messages, e.g. `delivery.circuitBreaker`.
- */
+const circuitBreakerHooksSchema = v.object<CircuitBreakerHooks>({
+  clock: v
+    .custom<{ now(): number }>(
+      "an object with now()",
+      (value) => typeof (value as { now?: unknown } | null)?.now === "function",
+    )
+    .optional(),
+});
+
+/** Fills in defaults for options that passed {@link circuitBreakerOptionsSchema}. */
 export function resolveCircuitBreakerOptions(
   options: CircuitBreakerOptions | undefined,
-  path: string,
-  issues: OptionIssue[],
 ): ResolvedCircuitBreakerOptions {
   if (options === undefined) return DEFAULT_CIRCUIT_BREAKER_OPTIONS;
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    issues.push({ path, message: `${path} must be an object, got ${describeValue(options)}` });
-    return DEFAULT_CIRCUIT_BREAKER_OPTIONS;
-  }
-  checkKnownKeys(issues, path, options, BREAKER_KEYS);
-  const resolved = {
+  return Object.freeze({
     failureThreshold: options.failureThreshold ?? DEFAULT_CIRCUIT_BREAKER_OPTIONS.failureThreshold,
     resetTimeoutMs: options.resetTimeoutMs ?? DEFAULT_CIRCUIT_BREAKER_OPTIONS.resetTimeoutMs,
-  };
-  checkInteger(issues, `${path}.failureThreshold`, resolved.failureThreshold, 1);
-  checkNumber(issues, `${path}.resetTimeoutMs`, resolved.resetTimeoutMs, 0);
-  return Object.freeze(resolved);
+  });
 }
 
 /**
@@ -81,9 +74,9 @@ export class CircuitBreaker {
 
   /** @throws ConfigurationError when an option is out of range. */
   constructor(options?: CircuitBreakerOptions, hooks?: CircuitBreakerHooks) {
-    const issues: OptionIssue[] = [];
-    this.options = resolveCircuitBreakerOptions(options, "circuitBreaker", issues);
-    throwIfIssues(issues);
+    validateOptions("CircuitBreaker", circuitBreakerOptionsSchema.optional(), options);
+    validateOptions("CircuitBreaker hooks", circuitBreakerHooksSchema.optional(), hooks);
+    this.options = resolveCircuitBreakerOptions(options);
     this.clock = hooks?.clock ?? { now: () => Date.now() };
   }
 

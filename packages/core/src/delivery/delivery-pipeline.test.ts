@@ -658,7 +658,7 @@ describe("DeliveryPipeline robustness", () => {
   it("validates options with messages naming the option", () => {
     const sink = new TestSink();
     expect(() => new DeliveryPipeline(sink, { maxBatchSize: 0 })).toThrow(
-      "delivery.maxBatchSize must be an integer >= 1, got 0",
+      "invalid delivery options: delivery.maxBatchSize: expected an integer >= 1, got 0",
     );
     expect(() => new DeliveryPipeline(sink, { maxBatchSize: 0 })).toThrow(ConfigurationError);
     const bad = {
@@ -685,7 +685,7 @@ describe("DeliveryPipeline robustness", () => {
         "sinks[0].delivery.sendTimeoutMs",
       ]);
       expect((error as Error).message).toContain(
-        'sinks[0].delivery.overflowPolicy must be "drop-oldest" or "drop-newest", got "drop-random"',
+        'sinks[0].delivery.overflowPolicy: expected "drop-oldest" or "drop-newest", got a string',
       );
     }
   });

@@ -1,23 +1,20 @@
 import { isRetriableError, SinkError } from "../errors";
+import { v, validateOptions } from "../options/schema";
 import {
   backoffDelay,
-  checkInteger,
-  checkKnownKeys,
-  checkNumber,
-  describeValue,
   errorCode,
-  type OptionIssue,
   type ResolvedRetryOptions,
   resolveRetryOptions,
+  retryOptionsSchema,
   safeErrorMessage,
   scheduleUnref,
   systemClock,
-  throwIfIssues,
   timerDelay,
 } from "./backoff";
 import { BoundedQueue, type TakenEvents } from "./bounded-queue";
 import {
   CircuitBreaker,
+  circuitBreakerOptionsSchema,
   type ResolvedCircuitBreakerOptions,
   resolveCircuitBreakerOptions,
 } from "./circuit-breaker";
@@ -72,37 +69,52 @@ export const DEFAULT_DELIVERY_OPTIONS: Readonly<Omit<ResolvedDeliveryOptions, "r
     sendTimeoutMs: 30_000,
   });
 
-const DELIVERY_KEYS = [
-  "maxQueueSize",
-  "maxQueueBytes",
-  "overflowPolicy",
-  "maxBatchSize",
-  "maxBatchBytes",
-  "flushIntervalMs",
-  "maxConcurrentBatches",
-  "sendTimeoutMs",
-  "retry",
-  "circuitBreaker",
-] as const;
+/** `DeliveryOptions` as `configure()` and the pipeline check them. */
+export const deliveryOptionsSchema = v.object<DeliveryOptions>({
+  maxQueueSize: v.integer({ min: 1 }).optional(),
+  maxQueueBytes: v.integer({ min: 1 }).optional(),
+  overflowPolicy: v.oneOf(["drop-oldest", "drop-newest"]).optional(),
+  maxBatchSize: v.integer({ min: 1 }).optional(),
+  maxBatchBytes: v.integer({ min: 1 }).optional(),
+  flushIntervalMs: v.number({ min: 0 }).optional(),
+  maxConcurrentBatches: v.integer({ min: 1 }).optional(),
+  sendTimeoutMs: v.number({ min: 1 }).optional(),
+  retry: retryOptionsSchema.optional(),
+  circuitBreaker: circuitBreakerOptionsSchema.optional(),
+});
+
+const pipelineHooksSchema = v.object<DeliveryPipelineHooks>({
+  clock: v
+    .custom<Clock>(
+      "an object with now(), setTimeout() and clearTimeout()",
+      (value) =>
+        typeof value === "object" &&
+        value !== null &&
+        ["now", "setTimeout", "clearTimeout"].every(
+          (name) => typeof (value as Record<string, unknown>)[name] === "function",
+        ),
+    )
+    .optional(),
+  random: v.fn<() => number>().optional(),
+  logger: v
+    .custom<DeliveryLogger>(
+      "an object with warn()",
+      (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
+    )
+    .optional(),
+});
 
 /**
  * Validates delivery options and fills in defaults.
  * @param path dotted prefix for error messages, e.g. `sinks[0].delivery`. Default `delivery`.
  * @throws ConfigurationError naming every invalid option, e.g.
- *   `delivery.maxBatchSize must be an integer >= 1, got 0`.
+ *   `invalid delivery options: delivery.maxBatchSize: expected an integer >= 1, got 0`.
  */
 export function resolveDeliveryOptions(
   options: DeliveryOptions | undefined = {},
   path = "delivery",
 ): ResolvedDeliveryOptions {
-  const issues: OptionIssue[] = [];
-  let source: DeliveryOptions = options;
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    issues.push({ path, message: `${path} must be an object, got ${describeValue(options)}` });
-    source = {};
-  } else {
-    checkKnownKeys(issues, path, options, DELIVERY_KEYS);
-  }
+  const source = validateOptions("delivery", deliveryOptionsSchema, options, path);
   const d = DEFAULT_DELIVERY_OPTIONS;
   const resolved: ResolvedDeliveryOptions = {
     maxQueueSize: source.maxQueueSize ?? d.maxQueueSize,
@@ -113,23 +125,9 @@ export function resolveDeliveryOptions(
     flushIntervalMs: source.flushIntervalMs ?? d.flushIntervalMs,
     maxConcurrentBatches: source.maxConcurrentBatches ?? d.maxConcurrentBatches,
     sendTimeoutMs: source.sendTimeoutMs ?? d.sendTimeoutMs,
-    retry: resolveRetryOptions(source.retry, `${path}.retry`, issues),
-    circuitBreaker: resolveCircuitBreakerOptions(source.circuitBreaker, `${path}.circuitBreaker`, issues),
+    retry: resolveRetryOptions(source.retry),
+    circuitBreaker: resolveCircuitBreakerOptions(source.circuitBreaker),
   };
-  checkInteger(issues, `${path}.maxQueueSize`, resolved.maxQueueSize, 1);
-  checkInteger(issues, `${path}.maxQueueBytes`, resolved.maxQueueBytes, 1);
-  if (resolved.overflowPolicy !== "drop-oldest" && resolved.overflowPolicy !== "drop-newest") {
-    issues.push({
-      path: `${path}.overflowPolicy`,
-      message: `${path}.overflowPolicy must be "drop-oldest" or "drop-newest", got ${describeValue(resolved.overflowPolicy)}`,
-    });
-  }
-  checkInteger(issues, `${path}.maxBatchSize`, resolved.maxBatchSize, 1);
-  checkInteger(issues, `${path}.maxBatchBytes`, resolved.maxBatchBytes, 1);
-  checkNumber(issues, `${path}.flushIntervalMs`, resolved.flushIntervalMs, 0);
-  checkInteger(issues, `${path}.maxConcurrentBatches`, resolved.maxConcurrentBatches, 1);
-  checkNumber(issues, `${path}.sendTimeoutMs`, resolved.sendTimeoutMs, 1);
-  throwIfIssues(issues);
   return Object.freeze(resolved);
 }
 
@@ -253,6 +251,7 @@ export class DeliveryPipeline {
     this.sink = sink;
     this.sinkName = typeof sink?.name === "string" ? sink.name : "unnamed-sink";
     this.options = resolveDeliveryOptions(options);
+    validateOptions("DeliveryPipeline hooks", pipelineHooksSchema.optional(), hooks);
     this.clock = hooks?.clock ?? systemClock;
     this.random = hooks?.random ?? Math.random;
     this.logger = hooks?.logger ?? defaultLogger;

@@ -1,4 +1,5 @@
 import { StreamllError } from "../errors";
+import { v, validateOptions } from "../options/schema";
 import { type StreamllEvent, streamllEventSchema } from "./event-schema";
 
 /** One reason an input is not a valid streamll event. */
@@ -33,6 +34,11 @@ export interface DecodeOptions {
   maxBytes?: number;
 }
 
+/** `DecodeOptions` as `decodeEvent()` checks them. */
+export const decodeOptionsSchema = v.object<DecodeOptions>({
+  maxBytes: v.integer({ min: 1 }).optional(),
+});
+
 /** The default `maxBytes` of {@link decodeEvent}: 1 MiB. */
 export const DEFAULT_DECODE_MAX_BYTES = 1_048_576;
 
@@ -47,19 +53,30 @@ function describeIssues(issues: readonly DecodeIssue[]): string {
   return rest > 0 ? `${head} (and ${rest} more issue${rest === 1 ? "" : "s"})` : head;
 }
 
-function failure(path: string, message: string, cause?: unknown): DecodeResult {
-  return {
-    ok: false,
-    error: new EventDecodeError([{ path, message }], cause === undefined ? undefined : { cause }),
-  };
+/**
+ * A failed decode. Never with the parser's error as `cause`: JSON.parse and friends quote the rejected text,
+ * and decode errors travel to CLI output, Redis dead-letter entries and Kafka dead-letter headers.
+ */
+function failure(path: string, message: string): DecodeResult {
+  return { ok: false, error: new EventDecodeError([{ path, message }]) };
+}
+
+/** Where JSON.parse stopped, from its message, without the quoted input the message may also carry. */
+function jsonErrorPosition(error: unknown): string {
+  const match = error instanceof Error ? /\bat position (\d+)/.exec(error.message) : null;
+  return match === null ? "" : ` (at position ${match[1]})`;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Path segments are keys of the input (tag and data keys): cut, so a key cannot smuggle much of the input. */
+const MAX_SEGMENT_LENGTH = 64;
+
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const segment of path) {
-    const s = typeof segment === "symbol" ? segment.toString() : String(segment);
+    let s = typeof segment === "symbol" ? segment.toString() : String(segment);
+    if (s.length > MAX_SEGMENT_LENGTH) s = `${s.slice(0, MAX_SEGMENT_LENGTH)}…`;
     out = out === "" ? s : `${out}.${s}`;
   }
   return out;
@@ -67,14 +84,17 @@ function formatPath(path: readonly PropertyKey[]): string {
 
 /**
  * Parses and validates one event from the wire (a Redis field, a Kafka or RabbitMQ message body, a JSONL line).
- * Never throws: every failure comes back as `{ ok: false, error }` with an {@link EventDecodeError}.
+ * Never throws for any input: every failure comes back as `{ ok: false, error }` with an
+ * {@link EventDecodeError} whose message and issues never quote the input. Options that are not valid throw a
+ * `ConfigurationError`.
  *
  * Accepts any `1.x` `schema_version` and keeps fields it does not know (added by later minor versions);
  * rejects other major versions. A UTF-8 byte order mark is ignored.
  */
 export function decodeEvent(input: string | Uint8Array, options?: DecodeOptions): DecodeResult {
+  if (options !== undefined) validateOptions("decodeEvent()", decodeOptionsSchema, options);
   try {
-    const maxBytes = resolveMaxBytes(options);
+    const maxBytes = options?.maxBytes ?? DEFAULT_DECODE_MAX_BYTES;
     let text: string;
     if (typeof input === "string") {
       // Each UTF-16 code unit is at least one UTF-8 byte, so only long strings need an exact count.
@@ -91,8 +111,8 @@ export function decodeEvent(input: string | Uint8Array, options?: DecodeOptions)
       }
       try {
         text = utf8.decode(input);
-      } catch (error) {
-        return failure("", "input is not valid UTF-8", error);
+      } catch {
+        return failure("", "input is not valid UTF-8");
       }
     } else {
       return failure("", "input must be a string or a Uint8Array");
@@ -102,8 +122,7 @@ export function decodeEvent(input: string | Uint8Array, options?: DecodeOptions)
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      return failure("", `input is not valid JSON (${detail})`, error);
+      return failure("", `input is not valid JSON${jsonErrorPosition(error)}`);
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       const kind = parsed === null ? "null" : Array.isArray(parsed) ? "an array" : `a ${typeof parsed}`;
@@ -129,12 +148,7 @@ export function decodeEvent(input: string | Uint8Array, options?: DecodeOptions)
       message: issue.message,
     }));
     return { ok: false, error: new EventDecodeError(issues) };
-  } catch (error) {
-    return failure("", "input could not be decoded", error);
+  } catch {
+    return failure("", "input could not be decoded");
   }
-}
-
-function resolveMaxBytes(options: DecodeOptions | undefined): number {
-  const value = options?.maxBytes;
-  return typeof value === "number" && value > 0 ? value : DEFAULT_DECODE_MAX_BYTES;
 }

@@ -278,8 +278,13 @@ describe("encodeEvent", () => {
     expect(parsed.data).toEqual({ kept: true });
   });
 
-  it("clamps a too-small maxEventBytes instead of throwing", () => {
-    const encoded = encodeEvent(baseEvent({ data: { s: "x".repeat(10_000) } }), { maxEventBytes: 10 });
-    expectValid(encoded, 4096);
+  it("rejects limits outside their documented range with a ConfigurationError", () => {
+    expect(() => encodeEvent(baseEvent(), { maxEventBytes: 10 })).toThrow(
+      "invalid encode limits options: maxEventBytes: expected an integer >= 4096, got 10",
+    );
+    expect(() => encodeEvent(baseEvent(), { maxEventByte: 5000 } as never)).toThrow(
+      "maxEventByte: unknown option; did you mean `maxEventBytes`?",
+    );
+    expectValid(encodeEvent(baseEvent({ data: { s: "x".repeat(10_000) } }), { maxEventBytes: 4096 }), 4096);
   });
 });

@@ -288,28 +288,34 @@ describe("sanitizeJson: hostile input never throws", () => {
   it("survives nesting far deeper than the stack allows when maxDepth is raised to its ceiling", () => {
     let deep: unknown = 1;
     for (let i = 0; i < 100_000; i++) deep = [deep];
-    const out = sanitizeJson(deep, { maxDepth: 1_000_000 });
+    const out = sanitizeJson(deep, { maxDepth: 256 });
     expect(() => JSON.stringify(out)).not.toThrow();
   });
 });
 
 describe("resolveLimits", () => {
-  it("uses defaults for missing or non-numeric limits and clamps out-of-range ones", () => {
+  it("uses defaults for missing limits", () => {
     expect(resolveLimits(undefined)).toEqual(DEFAULT_ENCODE_LIMITS);
-    expect(
-      resolveLimits({ maxEventBytes: 10, maxStringLength: Number.NaN, maxDepth: 10_000, maxArrayLength: -5 }),
-    ).toEqual({ ...DEFAULT_ENCODE_LIMITS, maxEventBytes: 4096, maxDepth: 256, maxArrayLength: 1 });
+    expect(resolveLimits({ maxDepth: 8 })).toEqual({ ...DEFAULT_ENCODE_LIMITS, maxDepth: 8 });
   });
 
-  it("falls back to defaults when reading the limits throws", () => {
+  it("rejects limits outside their documented ranges instead of clamping them", () => {
+    expect(() =>
+      resolveLimits({ maxEventBytes: 10, maxStringLength: Number.NaN, maxDepth: 10_000, maxArrayLength: -5 }),
+    ).toThrow(
+      "invalid encode limits options: maxEventBytes: expected an integer >= 4096, got 10; maxStringLength: expected an integer between 32 and 1073741824, got NaN; maxDepth: expected an integer between 1 and 256, got 10000; maxArrayLength: expected an integer between 1 and 4294967296, got -5",
+    );
+  });
+
+  it("rejects limits that cannot be read", () => {
     const hostile = new Proxy(
       {},
       {
-        get() {
+        ownKeys() {
           throw new Error("no");
         },
       },
     );
-    expect(resolveLimits(hostile)).toEqual(DEFAULT_ENCODE_LIMITS);
+    expect(() => resolveLimits(hostile)).toThrow("invalid encode limits options: could not be read");
   });
 });

@@ -1,12 +1,13 @@
 import { types } from "node:util";
 import { scrubUrlCredentials } from "../delivery/backoff";
+import { v, validateOptions } from "../options/schema";
 import type { JsonValue } from "./event-schema";
 import { REDACTED } from "./redact";
 
 /**
- * Size limits applied while encoding an event. Every limit is optional; out-of-range values are clamped to the
- * nearest allowed value (encoding never throws), and missing or non-numeric ones take the default from
- * {@link DEFAULT_ENCODE_LIMITS}.
+ * Size limits applied while encoding an event. Every limit is optional and takes its default from
+ * {@link DEFAULT_ENCODE_LIMITS} when missing; a limit outside its documented range, a non-integer or an
+ * unknown key is a `ConfigurationError` (from `configure()`, `encodeEvent()` and `sanitizeJson()` alike).
  */
 export interface EncodeLimits {
   /**
@@ -65,44 +66,39 @@ export const MARKERS = Object.freeze({
   moreKeys: "$more_keys",
 });
 
-function clampInt(value: unknown, fallback: number, min: number, max: number): number {
-  if (typeof value !== "number" || Number.isNaN(value)) return fallback;
-  const n = Math.floor(value);
-  return Math.min(Math.max(n, min), max);
-}
+/** `EncodeLimits` within the ranges documented on each limit. */
+export const encodeLimitsSchema = v.object<EncodeLimits>({
+  maxEventBytes: v.integer({ min: MIN_EVENT_BYTES }).optional(),
+  maxStringLength: v.integer({ min: MIN_STRING_LENGTH, max: 2 ** 30 }).optional(),
+  maxDepth: v.integer({ min: 1, max: MAX_DEPTH_LIMIT }).optional(),
+  maxArrayLength: v.integer({ min: 1, max: 2 ** 32 }).optional(),
+  maxObjectKeys: v.integer({ min: 1, max: 2 ** 32 }).optional(),
+});
 
 let lastLimitsInput: EncodeLimits | undefined;
 let lastLimitsResolved: ResolvedLimits | undefined;
 
 const DEFAULT_RESOLVED: ResolvedLimits = { ...DEFAULT_ENCODE_LIMITS };
 
-/** @internal Applies defaults and clamps; never throws, even for hostile limit objects. */
+/**
+ * @internal Checks limits and applies defaults.
+ * @throws ConfigurationError for limits out of range or unknown keys.
+ */
 export function resolveLimits(limits: EncodeLimits | undefined): ResolvedLimits {
   if (limits === undefined || limits === null) return DEFAULT_RESOLVED;
-  // The runtime passes the same limits object for every event; skip the re-validation then.
+  // The runtime passes the same frozen limits object for every event; it is checked once.
   if (limits === lastLimitsInput && lastLimitsResolved !== undefined) return lastLimitsResolved;
-  let resolved: ResolvedLimits;
-  let frozen = false;
-  try {
-    const d = DEFAULT_ENCODE_LIMITS;
-    resolved = {
-      maxEventBytes: clampInt(
-        limits.maxEventBytes,
-        d.maxEventBytes,
-        MIN_EVENT_BYTES,
-        Number.POSITIVE_INFINITY,
-      ),
-      maxStringLength: clampInt(limits.maxStringLength, d.maxStringLength, MIN_STRING_LENGTH, 2 ** 30),
-      maxDepth: clampInt(limits.maxDepth, d.maxDepth, 1, MAX_DEPTH_LIMIT),
-      maxArrayLength: clampInt(limits.maxArrayLength, d.maxArrayLength, 1, 2 ** 32),
-      maxObjectKeys: clampInt(limits.maxObjectKeys, d.maxObjectKeys, 1, 2 ** 32),
-    };
-    frozen = Object.isFrozen(limits);
-  } catch {
-    return DEFAULT_RESOLVED;
-  }
-  // Only cache frozen inputs: a mutable object could change between calls.
-  if (frozen) {
+  validateOptions("encode limits", encodeLimitsSchema, limits);
+  const d = DEFAULT_ENCODE_LIMITS;
+  const resolved: ResolvedLimits = {
+    maxEventBytes: limits.maxEventBytes ?? d.maxEventBytes,
+    maxStringLength: limits.maxStringLength ?? d.maxStringLength,
+    maxDepth: limits.maxDepth ?? d.maxDepth,
+    maxArrayLength: limits.maxArrayLength ?? d.maxArrayLength,
+    maxObjectKeys: limits.maxObjectKeys ?? d.maxObjectKeys,
+  };
+  // Only frozen inputs are cached: a mutable object could change between calls.
+  if (Object.isFrozen(limits)) {
     lastLimitsInput = limits;
     lastLimitsResolved = resolved;
   }

@@ -71,8 +71,18 @@ describe("parseOptions", () => {
     expect(message).toContain(
       "sinks[1]: expected a Sink (an object with name, send() and close()) or { sink, delivery }, got 42",
     );
-    expect(issuesOf({ sinks: [{ name: "x", send: () => undefined }] })[0]?.path).toBe("sinks[0]");
-    expect(issuesOf({ sinks: [{ sink: new MemorySink(), extra: 1 }] })[0]?.path).toBe("sinks[0]");
+    expect(issuesOf({ sinks: [{ name: "x", send: () => undefined }] })[0]).toEqual({
+      path: "sinks[0]",
+      message: "expected a Sink (an object with name, send() and close()), got an object",
+    });
+    expect(issuesOf({ sinks: [{ sink: new MemorySink(), deliver: {} }] })[0]).toEqual({
+      path: "sinks[0].deliver",
+      message: "unknown option; did you mean `delivery`? (allowed: sink, delivery)",
+    });
+    expect(issuesOf({ sinks: [{ sink: new MemorySink(), delivery: { maxBatchsize: 1 } }] })[0]).toEqual({
+      path: "sinks[0].delivery.maxBatchsize",
+      message: expect.stringContaining("did you mean `maxBatchSize`? (allowed: maxQueueSize,"),
+    });
     expect(issuesOf({ sinks: "memory" })[0]?.message).toMatch(/expected an array of a Sink/);
   });
 
@@ -100,19 +110,37 @@ describe("parseOptions", () => {
       [
         "colour",
         "encode.maxEventBytes",
-        "eventFilter",
+        "eventFilter.eventTypes",
         "exitFlushTimeoutMs",
         "includeInputs",
         "logger",
-        "redact",
+        "redact[0]",
         "serviceName",
         "tags.team",
       ].sort(),
     );
     const byPath = Object.fromEntries(issues.map((issue) => [issue.path, issue.message]));
     expect(byPath.colour).toMatch(/unknown option \(allowed: sinks, delivery, tags/);
-    expect(byPath.includeInputs).toBe('expected true or false, got the string "yes"');
+    expect(byPath.includeInputs).toBe("expected true or false, got a string");
     expect(byPath.logger).toBe("expected an object with warn() and error() methods, got an object");
+  });
+
+  it("lists the allowed keys of the nested object a misspelled key is in", () => {
+    expect(messageOf({ versionTracking: { stratgy: "ast" } })).toBe(
+      "invalid streamll options: versionTracking.stratgy: unknown option; did you mean `strategy`? (allowed: strategy, moduleVersion, gitCommit, dependencies)",
+    );
+    expect(messageOf({ delivery: { retry: { maxAttempt: 3 } } })).toContain(
+      "delivery.retry.maxAttempt: unknown option; did you mean `maxAttempts`? (allowed: maxAttempts, initialDelayMs, maxDelayMs, multiplier, jitter)",
+    );
+    expect(messageOf({ eventFilter: { eventType: ["start"] } })).toContain(
+      "eventFilter.eventType: unknown option; did you mean `eventTypes`? (allowed: eventTypes, excludeEventTypes, operations)",
+    );
+  });
+
+  it("rejects encode limits outside their documented ranges instead of clamping them", () => {
+    expect(messageOf({ encode: { maxEventBytes: 100, maxDepth: 1000 } })).toBe(
+      "invalid streamll options: encode.maxEventBytes: expected an integer >= 4096, got 100; encode.maxDepth: expected an integer between 1 and 256, got 1000",
+    );
   });
 
   it("rejects a non-object", () => {

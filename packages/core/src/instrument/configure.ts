@@ -1,11 +1,11 @@
-import { z } from "zod";
+import { deliveryOptionsSchema } from "../delivery/delivery-pipeline";
 import type { DeliveryOptions } from "../delivery/delivery-types";
 import type { Sink } from "../delivery/sink";
-import { ConfigurationError } from "../errors";
-import type { EncodeLimits } from "../events/encode-event";
 import type { StreamllEvent } from "../events/event-schema";
 import { createKeyRedactor, type RedactFunction, type Redactor } from "../events/redact";
-import { type VersionTrackingOptions, versionTrackingOptionSchema } from "../version/options";
+import { type EncodeLimits, encodeLimitsSchema } from "../events/sanitize-json";
+import { v, validateOptions } from "../options/schema";
+import { type VersionTrackingOptions, versionTrackingOptionsSchema } from "../version/options";
 import { createVersionTracker, type VersionTracker } from "../version/version-tracker";
 
 /**
@@ -284,179 +284,70 @@ function isSink(value: unknown): value is Sink {
   );
 }
 
-function isSinkEntry(value: unknown): value is SinkEntry {
-  if (!isObject(value) || !isSink(value.sink)) return false;
-  for (const key of Object.keys(value)) if (key !== "sink" && key !== "delivery") return false;
-  return value.delivery === undefined || isObject(value.delivery);
-}
+const SINK_EXPECTATION = "a Sink (an object with name, send() and close())";
 
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return `the string ${quote(value)}`;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (typeof value === "function") return "a function";
-  return typeof value === "object" ? "an object" : typeof value;
-}
+const sinkSchema = v.custom<Sink>(
+  SINK_EXPECTATION,
+  isSink,
+  (value) => isObject(value) && !("sink" in value) && ("send" in value || "close" in value),
+);
 
-const SINK_EXPECTATION = "a Sink (an object with name, send() and close()) or { sink, delivery }";
+const sinkEntrySchema = v.object<SinkEntry>(
+  { sink: sinkSchema, delivery: deliveryOptionsSchema.optional() },
+  { expected: "{ sink, delivery }" },
+);
 
-const deliverySchema = z.custom<DeliveryOptions>((value) => isObject(value), {
-  error: expected("an object of delivery options"),
+const eventFilterOptionsSchema = v.object<EventFilterOptions>({
+  eventTypes: v.array(v.string()).optional(),
+  excludeEventTypes: v.array(v.string()).optional(),
+  operations: v.array(v.string()).optional(),
 });
 
-const stringList = (what: string) =>
-  z.array(z.string({ error: expected(what) }), { error: expected(`${what}s`) });
-
-const eventFilterOptionsSchema = z.strictObject(
-  {
-    eventTypes: stringList("an event type string").optional(),
-    excludeEventTypes: stringList("an event type string").optional(),
-    operations: stringList("an operation name string").optional(),
-  },
-  { error: expected("a function or { eventTypes, excludeEventTypes, operations }") },
+const loggerSchema = v.custom<StreamllLogger>(
+  "an object with warn() and error() methods",
+  (value) => isObject(value) && typeof value.warn === "function" && typeof value.error === "function",
 );
 
-const positiveNumber = z
-  .number({ error: expected("a positive number") })
-  .positive({ error: expected("a positive number") });
-
-const optionsSchema = z.strictObject(
+/** Everything `configure()` accepts. */
+export const streamllOptionsSchema = v.object<StreamllOptions>(
   {
-    sinks: z
-      .array(z.unknown(), { error: expected(`an array of ${SINK_EXPECTATION}`) })
-      .superRefine((sinks, ctx) => {
+    sinks: v
+      .array(v.union(sinkSchema, sinkEntrySchema))
+      .refine((sinks, report) => {
         const seen = new Map<Sink, number>();
         sinks.forEach((entry, index) => {
-          const sink = isSink(entry) ? entry : isSinkEntry(entry) ? entry.sink : undefined;
-          if (sink === undefined) {
-            ctx.addIssue({
-              code: "custom",
-              path: [index],
-              message: `expected ${SINK_EXPECTATION}, got ${describe(entry)}`,
-            });
-            return;
-          }
+          const sink = isSink(entry) ? entry : entry.sink;
           const first = seen.get(sink);
-          if (first !== undefined) {
-            ctx.addIssue({
-              code: "custom",
-              path: [index],
-              message: `the same sink instance is already sinks[${first}]; list each sink once`,
-            });
-          } else seen.set(sink, index);
+          if (first === undefined) seen.set(sink, index);
+          else report(`the same sink instance is already sinks[${first}]; list each sink once`, index);
         });
       })
       .optional(),
-    delivery: deliverySchema.optional(),
-    tags: z
-      .record(z.string(), z.string({ error: expected("a string tag value") }), {
-        error: expected("an object of string tag values"),
-      })
+    delivery: deliveryOptionsSchema.optional(),
+    tags: v.record(v.string()).optional(),
+    includeInputs: v.boolean().optional(),
+    includeOutputs: v.boolean().optional(),
+    redact: v
+      .union(v.array(v.string()), v.fn<RedactFunction>("a function (event) => event | null"))
       .optional(),
-    includeInputs: z.boolean({ error: expected("true or false") }).optional(),
-    includeOutputs: z.boolean({ error: expected("true or false") }).optional(),
-    redact: z
-      .custom<Redactor>(
-        (value) =>
-          typeof value === "function" ||
-          (Array.isArray(value) && value.every((key) => typeof key === "string")),
-        { error: expected("an array of key strings or a function (event) => event | null") },
-      )
-      .optional(),
-    eventFilter: z
+    eventFilter: v
       .union(
-        [
-          z.custom<(event: StreamllEvent) => boolean>((value) => typeof value === "function"),
-          eventFilterOptionsSchema,
-        ],
-        {
-          error: expected("a function or { eventTypes, excludeEventTypes, operations }"),
-        },
+        v.fn<(event: StreamllEvent) => boolean>("a function (event) => boolean"),
+        eventFilterOptionsSchema,
       )
       .optional(),
-    enabled: z.boolean({ error: expected("true or false") }).optional(),
-    encode: z
-      .strictObject(
-        {
-          maxEventBytes: positiveNumber.optional(),
-          maxStringLength: positiveNumber.optional(),
-          maxDepth: positiveNumber.optional(),
-          maxArrayLength: positiveNumber.optional(),
-          maxObjectKeys: positiveNumber.optional(),
-        },
-        { error: expected("an object of encode limits") },
-      )
-      .optional(),
-    logger: z
-      .custom<StreamllLogger>(
-        (value) => isObject(value) && typeof value.warn === "function" && typeof value.error === "function",
-        { error: expected("an object with warn() and error() methods") },
-      )
-      .optional(),
-    serviceName: z
-      .string({ error: expected("a non-empty string") })
-      .min(1, { error: "must not be empty" })
-      .max(256)
-      .optional(),
-    environment: z
-      .string({ error: expected("a non-empty string") })
-      .min(1, { error: "must not be empty" })
-      .max(256)
-      .optional(),
-    versionTracking: versionTrackingOptionSchema.optional(),
-    exitFlushTimeoutMs: z
-      .number({ error: expected("a number of milliseconds >= 0") })
-      .min(0, { error: expected("a number of milliseconds >= 0") })
-      .max(600_000, { error: "must be at most 600000 (10 minutes)" })
+    enabled: v.boolean().optional(),
+    encode: encodeLimitsSchema.optional(),
+    logger: loggerSchema.optional(),
+    serviceName: v.string({ min: 1, max: 256 }).optional(),
+    environment: v.string({ min: 1, max: 256 }).optional(),
+    versionTracking: v.union(v.boolean(), versionTrackingOptionsSchema).optional(),
+    exitFlushTimeoutMs: v
+      .number({ min: 0, max: 600_000, expected: "a number of milliseconds from 0 to 600000 (10 minutes)" })
       .optional(),
   },
-  { error: expected("an options object") },
+  { expected: "an options object" },
 );
-
-const OPTION_NAMES = Object.keys(optionsSchema.shape);
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const part of path) {
-    if (typeof part === "number") out += `[${part}]`;
-    else out += out === "" ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-/**
- * @internal Turns zod issues into one `ConfigurationError` whose message names each bad option, e.g.
- * `invalid streamll options: tags.team: expected a string tag value, got 1`.
- */
-export function toConfigurationError(
-  title: string,
-  zodIssues: readonly z.core.$ZodIssue[],
-  allowedKeys: readonly string[],
-): ConfigurationError {
-  const issues: { path: string; message: string }[] = [];
-  for (const issue of zodIssues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) {
-        issues.push({
-          path: formatPath([...issue.path, key]),
-          message: `unknown option (allowed: ${allowedKeys.join(", ")})`,
-        });
-      }
-    } else {
-      issues.push({ path: formatPath(issue.path), message: issue.message });
-    }
-  }
-  const detail = issues.map((issue) =>
-    issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`,
-  );
-  return new ConfigurationError(`${title}: ${detail.join("; ")}`, issues);
-}
-
-/** @internal A zod error callback that states what was expected and what was received. */
-export function expected(what: string) {
-  return (issue: { input?: unknown }) => `expected ${what}, got ${describe(issue.input)}`;
-}
 
 /** Options after validation, with sink entries normalised to `{ sink, delivery }`. */
 export interface ParsedOptions extends Omit<StreamllOptions, "sinks"> {
@@ -468,18 +359,11 @@ export interface ParsedOptions extends Omit<StreamllOptions, "sinks"> {
  * e.g. `sinks[1]: expected a Sink (an object with name, send() and close()) or { sink, delivery }, got 42`.
  */
 export function parseOptions(options: unknown): ParsedOptions {
-  const result = optionsSchema.safeParse(options ?? {});
-  if (!result.success)
-    throw toConfigurationError("invalid streamll options", result.error.issues, OPTION_NAMES);
-  const { sinks, ...rest } = result.data;
+  const { sinks, ...rest } = validateOptions("streamll", streamllOptionsSchema, options ?? {});
   const entries: SinkEntry[] = (sinks ?? []).map((entry) =>
-    isSink(entry)
-      ? { sink: entry }
-      : { sink: (entry as SinkEntry).sink, delivery: (entry as SinkEntry).delivery },
+    isSink(entry) ? { sink: entry } : { sink: entry.sink, delivery: entry.delivery },
   );
-  // zod's parsed copy drops nothing we need, but the original objects (sinks, logger, functions) are kept by
-  // reference, which `z.custom` and `z.unknown` guarantee.
-  return { ...rest, sinks: entries } as ParsedOptions;
+  return { ...rest, sinks: entries };
 }
 
 /** The settings the runtime reads on every event, with defaults and environment applied. */
@@ -556,7 +440,8 @@ export function resolveConfig(options: Omit<ParsedOptions, "sinks">, env: EnvCon
           ? undefined
           : createKeyRedactor(redact as readonly string[]),
     filter: buildFilter(options.eventFilter),
-    encode: options.encode,
+    // A frozen copy: the encoder then checks these limits once, not on every event.
+    encode: options.encode === undefined ? undefined : Object.freeze({ ...options.encode }),
     logger: options.logger ?? stderrLogger,
     defaultModuleName: serviceName ?? DEFAULT_MODULE_NAME,
     exitFlushTimeoutMs: options.exitFlushTimeoutMs ?? DEFAULT_EXIT_FLUSH_TIMEOUT_MS,

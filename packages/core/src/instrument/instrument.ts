@@ -1,8 +1,8 @@
-import { z } from "zod";
 import { ConfigurationError } from "../errors";
 import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
+import { v, validateOptions } from "../options/schema";
 import type { VersionTracker } from "../version/version-tracker";
-import { expected, type ResolvedConfig, toConfigurationError } from "./configure";
+import type { ResolvedConfig } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
 import {
   adopt,
@@ -93,52 +93,25 @@ const MAX_NAME_LENGTH = 512;
 /** Text kept per output field for a stream's end event; the encoder caps strings further. */
 const MAX_JOINED_CHARS = 65_536;
 
-const OPTION_KEYS = [
-  "methods",
-  "name",
-  "operation",
-  "includeInputs",
-  "includeOutputs",
-  "streamField",
-  "tags",
-] as const;
-
-const optionsSchema = z.strictObject(
-  {
-    methods: z
-      .array(z.string({ error: expected("a method name") }).min(1, { error: "must not be empty" }), {
-        error: expected("an array of method names"),
-      })
-      .min(1, { error: "must list at least one method" })
-      .optional(),
-    name: z
-      .string({ error: expected("a non-empty string") })
-      .min(1, { error: "must not be empty" })
-      .optional(),
-    operation: z.string({ error: expected("a string") }).optional(),
-    includeInputs: z.boolean({ error: expected("true or false") }).optional(),
-    includeOutputs: z.boolean({ error: expected("true or false") }).optional(),
-    streamField: z
-      .custom<string | StreamFieldExtractor>(
-        (value) => (typeof value === "string" && value !== "") || typeof value === "function",
-        { error: expected("a field name or a function (chunk) => { field, token } | null") },
-      )
-      .optional(),
-    tags: z
-      .record(z.string(), z.string({ error: expected("a string tag value") }), {
-        error: expected("an object of string tag values"),
-      })
-      .optional(),
-  },
-  { error: expected("an options object") },
-);
+/** `InstrumentOptions` as `instrument()` checks them. */
+export const instrumentOptionsSchema = v.object<InstrumentOptions>({
+  methods: v.array(v.string({ min: 1, expected: "a method name" }), { min: 1 }).optional(),
+  name: v.string({ min: 1 }).optional(),
+  operation: v.string().optional(),
+  includeInputs: v.boolean().optional(),
+  includeOutputs: v.boolean().optional(),
+  streamField: v
+    .union(
+      v.string({ min: 1, expected: "a field name" }),
+      v.fn<StreamFieldExtractor>("a function (chunk) => { field, token } | null"),
+    )
+    .optional(),
+  tags: v.record(v.string()).optional(),
+});
 
 function parseInstrumentOptions(options: unknown): InstrumentOptions {
   if (options === undefined) return {};
-  const result = optionsSchema.safeParse(options);
-  if (!result.success)
-    throw toConfigurationError("invalid instrument() options", result.error.issues, OPTION_KEYS);
-  return options as InstrumentOptions;
+  return validateOptions("instrument()", instrumentOptionsSchema, options);
 }
 
 /** What every call of one wrapped function shares; built once at wrap time. */
@@ -808,7 +781,7 @@ function copyObject<T extends object>(
 function isOptionsObject(value: unknown): boolean {
   if (typeof value !== "object" || value === null || Array.isArray(value) || !isPlainObject(value))
     return false;
-  return Object.keys(value).every((key) => (OPTION_KEYS as readonly string[]).includes(key));
+  return Object.keys(value).every((key) => instrumentOptionsSchema.keys.includes(key));
 }
 
 function methodKeyName(key: string | symbol): string {

@@ -76,7 +76,7 @@ describe("configure", () => {
   it("validates delivery options with their full path and changes nothing on error", async () => {
     const sink = setup();
     expect(() => configure({ sinks: [new MemorySink()], delivery: { maxBatchSize: 0 } })).toThrow(
-      /delivery\.maxBatchSize must be an integer >= 1, got 0/,
+      "invalid streamll options: delivery.maxBatchSize: expected an integer >= 1, got 0",
     );
     let error: unknown;
     try {

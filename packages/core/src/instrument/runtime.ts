@@ -16,6 +16,7 @@ import {
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
 import { createId } from "../events/ids";
 import { keyRedactorKeysOf, redactDataKeys } from "../events/redact";
+import { configurationError } from "../options/schema";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
 import { TerminalSink } from "../sinks/terminal-sink";
@@ -162,10 +163,7 @@ function validateDelivery(parsed: ParsedOptions): void {
     if (entry.delivery !== undefined)
       collect(mergeDelivery(parsed.delivery, entry.delivery), `sinks[${index}].delivery`);
   });
-  if (issues.length > 0) {
-    const detail = issues.map((issue) => issue.message).join("; ");
-    throw new ConfigurationError(`invalid streamll options: ${detail}`, issues);
-  }
+  if (issues.length > 0) throw configurationError("streamll", issues);
 }
 
 function mergeDelivery(base: DeliveryOptions | undefined, own: DeliveryOptions | undefined): DeliveryOptions {

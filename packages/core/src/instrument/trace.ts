@@ -1,4 +1,5 @@
 import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
+import { v, validateOptions } from "../options/schema";
 import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
 import { isAsyncGeneratorObject, traceStream } from "./instrument";
 import {
@@ -32,6 +33,19 @@ export interface TraceOptions {
   includeOutputs?: boolean;
 }
 
+/** `TraceOptions` as `trace()` checks them. */
+export const traceOptionsSchema = v.object<TraceOptions>({
+  moduleName: v.string({ min: 1 }).optional(),
+  tags: v.record(v.string()).optional(),
+  data: v
+    .custom<Record<string, unknown>>(
+      "an object of event data",
+      (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+    )
+    .optional(),
+  includeOutputs: v.boolean().optional(),
+});
+
 const MAX_NAME_LENGTH = 512;
 const MAX_EVENT_TYPE_LENGTH = 128;
 
@@ -53,10 +67,12 @@ function toData(value: Record<string, unknown> | undefined): JsonObject {
  * the span, and `end` carries `token_count` and `cancelled`. Inside the block, `emit()` and instrumented
  * calls become its children.
  *
+ * @throws ConfigurationError before running `fn` when `options` are not valid (a misspelled key, a non-string tag).
  * @example
  * const passages = await trace("retrieval", async () => search(question));
  */
 export function trace<R>(operation: string, fn: () => R, options?: TraceOptions): R {
+  if (options !== undefined) validateOptions("trace()", traceOptionsSchema, options);
   const runtime = getRuntime();
   if (!runtime.active) return fn();
   let span: Span;
@@ -69,9 +85,7 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
         ? clampName(options.moduleName)
         : (parent?.moduleName ?? op);
     const tags =
-      options?.tags === undefined
-        ? parent?.tags
-        : Object.freeze({ ...parent?.tags, ...stringTags(options.tags) });
+      options?.tags === undefined ? parent?.tags : Object.freeze({ ...parent?.tags, ...options.tags });
     span = createSpan(parent, moduleName, parent?.methodName ?? DEFAULT_METHOD_NAME, op, tags);
     if (parent !== undefined) {
       // A step of a module runs that module's code version.
@@ -125,15 +139,6 @@ function end(span: Span, startedAt: number, value: unknown, recordOutputs: boole
   } catch (error) {
     reportInternalError("recording a trace result failed", error);
   }
-}
-
-function stringTags(tags: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(tags)) {
-    const value = tags[key];
-    if (typeof value === "string") out[key] = value;
-  }
-  return out;
 }
 
 /**

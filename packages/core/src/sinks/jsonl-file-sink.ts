@@ -1,7 +1,8 @@
 import { type FileHandle, mkdir, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import type { EncodedEvent, SendContext, Sink } from "../delivery/sink";
-import { ConfigurationError, SinkError } from "../errors";
+import { SinkError } from "../errors";
+import { v, validateOptions } from "../options/schema";
 
 /** Size-based rotation for {@link JsonlFileSink}. */
 export interface JsonlRotateOptions {
@@ -35,6 +36,20 @@ export interface JsonlFileSinkOptions {
 }
 
 const DEFAULT_MAX_FILES = 5;
+
+/** `JsonlFileSinkOptions` as the constructor checks them. */
+export const jsonlFileSinkOptionsSchema = v.object<JsonlFileSinkOptions>({
+  path: v.string({ min: 1, pattern: /\S/, expected: "a non-empty file path" }),
+  rotate: v
+    .object<JsonlRotateOptions>({
+      maxBytes: v.integer({ min: 1 }),
+      maxFiles: v.integer({ min: 0 }).optional(),
+    })
+    .optional(),
+  fsync: v.boolean().optional(),
+  mkdir: v.boolean().optional(),
+  name: v.string({ min: 1 }).optional(),
+});
 const NEWLINE = Buffer.from("\n");
 
 /**
@@ -87,25 +102,10 @@ export class JsonlFileSink implements Sink {
   /** Batches run one after another: the tail of that chain. */
   private tail: Promise<unknown> = Promise.resolve();
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: JsonlFileSinkOptions) {
-    const issues: { path: string; message: string }[] = [];
-    if (typeof options?.path !== "string" || options.path.trim() === "") {
-      issues.push({ path: "path", message: "must be a non-empty string" });
-    }
-    const rotate = options?.rotate;
-    if (rotate !== undefined) {
-      if (!Number.isInteger(rotate.maxBytes) || rotate.maxBytes < 1) {
-        issues.push({ path: "rotate.maxBytes", message: "must be a positive integer" });
-      }
-      const maxFiles = rotate.maxFiles ?? DEFAULT_MAX_FILES;
-      if (!Number.isInteger(maxFiles) || maxFiles < 0) {
-        issues.push({ path: "rotate.maxFiles", message: "must be an integer >= 0" });
-      }
-    }
-    if (issues.length > 0) {
-      const detail = issues.map((i) => `${i.path} ${i.message}`).join("; ");
-      throw new ConfigurationError(`invalid JsonlFileSink options: ${detail}`, issues);
-    }
+    validateOptions("JsonlFileSink", jsonlFileSinkOptionsSchema, options);
+    const rotate = options.rotate;
     this.path = options.path;
     this.name = options.name ?? `jsonl:${basename(options.path)}`;
     this.rotate =

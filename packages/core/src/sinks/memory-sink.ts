@@ -1,6 +1,7 @@
 import type { EncodedEvent, Sink } from "../delivery/sink";
-import { ConfigurationError, SinkError } from "../errors";
+import { SinkError } from "../errors";
 import type { StreamllEvent } from "../events/event-schema";
+import { v, validateOptions } from "../options/schema";
 
 /** Options for {@link MemorySink}. */
 export interface MemorySinkOptions {
@@ -12,6 +13,12 @@ export interface MemorySinkOptions {
   /** Sink name shown in metrics. Default `memory`. */
   name?: string;
 }
+
+/** `MemorySinkOptions` as the constructor checks them. */
+export const memorySinkOptionsSchema = v.object<MemorySinkOptions>({
+  maxEvents: v.integer({ min: 1 }).optional(),
+  name: v.string({ min: 1 }).optional(),
+});
 
 /** Rejection of {@link MemorySink.waitFor} when the condition was not met in time. */
 export class WaitForTimeoutError extends Error {
@@ -56,13 +63,10 @@ export class MemorySink implements Sink {
   private closed = false;
   private readonly waiters = new Set<Waiter>();
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: MemorySinkOptions = {}) {
-    const maxEvents = options.maxEvents ?? DEFAULT_MAX_EVENTS;
-    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
-      const message = `must be a positive integer, got ${String(maxEvents)}`;
-      throw new ConfigurationError(`MemorySink maxEvents ${message}`, [{ path: "maxEvents", message }]);
-    }
-    this.maxEvents = maxEvents;
+    validateOptions("MemorySink", memorySinkOptionsSchema, options);
+    this.maxEvents = options.maxEvents ?? DEFAULT_MAX_EVENTS;
     this.name = options.name ?? "memory";
   }
 

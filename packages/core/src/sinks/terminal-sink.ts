@@ -1,6 +1,7 @@
 import type { EncodedEvent, SendContext, Sink } from "../delivery/sink";
 import { SinkError } from "../errors";
 import type { StreamllEvent } from "../events/event-schema";
+import { v, validateOptions } from "../options/schema";
 
 /** Options for {@link TerminalSink}. */
 export interface TerminalSinkOptions {
@@ -23,6 +24,21 @@ export interface TerminalSinkOptions {
   /** Sink name shown in metrics. Default `terminal`. */
   name?: string;
 }
+
+/** `TerminalSinkOptions` as the constructor checks them. */
+export const terminalSinkOptionsSchema = v.object<TerminalSinkOptions>({
+  stream: v
+    .custom<NodeJS.WritableStream>(
+      "a writable stream (an object with write())",
+      (value) => typeof (value as { write?: unknown } | null)?.write === "function",
+    )
+    .optional(),
+  colors: v.boolean().optional(),
+  showData: v.boolean().optional(),
+  maxDataChars: v.integer({ min: 1 }).optional(),
+  timestamps: v.boolean().optional(),
+  name: v.string({ min: 1 }).optional(),
+});
 
 /** How many spans the sink remembers for indentation and durations; the oldest are forgotten first. */
 const MAX_TRACKED_SPANS = 10_000;
@@ -135,14 +151,14 @@ export class TerminalSink implements Sink {
   private openTokens: OpenTokenLine | undefined;
   private closed = false;
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: TerminalSinkOptions = {}) {
+    validateOptions("TerminalSink", terminalSinkOptionsSchema, options);
     this.name = options.name ?? "terminal";
     this.stream = options.stream ?? process.stdout;
     this.colors = options.colors ?? envColors(process.env, this.stream);
     this.showData = options.showData ?? true;
-    const maxData = options.maxDataChars ?? DEFAULT_MAX_DATA_CHARS;
-    this.maxDataChars =
-      Number.isFinite(maxData) && maxData >= 1 ? Math.floor(maxData) : DEFAULT_MAX_DATA_CHARS;
+    this.maxDataChars = options.maxDataChars ?? DEFAULT_MAX_DATA_CHARS;
     this.timestamps = options.timestamps ?? true;
   }
 

@@ -1,3 +1,4 @@
+import { v, validateOptions } from "../options/schema";
 import {
   type Member,
   type MemberLevel,
@@ -13,6 +14,7 @@ import {
   type CodeSignatureContext,
   type CodeSignatureStrategy,
   type CodeSignatureStrategyName,
+  codeSignatureStrategySchema,
   strategyName,
 } from "./options";
 
@@ -28,6 +30,19 @@ export interface CodeSignatureOptions {
   /** Passed to custom strategies. */
   moduleName?: string | null;
 }
+
+/** `CodeSignatureOptions` as `computeCodeSignature()` checks them. */
+export const codeSignatureOptionsSchema = v.object<CodeSignatureOptions>({
+  strategy: codeSignatureStrategySchema.optional(),
+  method: v
+    .union(
+      v.string(),
+      v.custom<symbol>("a symbol", (value) => typeof value === "symbol"),
+    )
+    .nullable()
+    .optional(),
+  moduleName: v.string().nullable().optional(),
+});
 
 /** A method that went into a signature, with its own hash (null when its source is unavailable). */
 export interface MethodHash {
@@ -71,7 +86,8 @@ interface ResolvedTarget {
 
 /**
  * The `code_signature` of a function, class or method: a 12-hex-character hash, or null when the source is
- * unavailable (native and bound functions). Never throws.
+ * unavailable (native and bound functions). Never throws for any target; options that are not valid are a
+ * `ConfigurationError`.
  *
  * This recomputes on every call; the runtime caches per (target, method) in a `VersionTracker`.
  */
@@ -79,11 +95,12 @@ export function computeCodeSignature(target: object, options: CodeSignatureOptio
   return computeCodeSignatureDetails(target, options).signature;
 }
 
-/** Like `computeCodeSignature`, with the strategy and the per-method hashes. Never throws. */
+/** Like `computeCodeSignature`, with the strategy and the per-method hashes. */
 export function computeCodeSignatureDetails(
   target: object,
   options: CodeSignatureOptions = {},
 ): CodeSignatureDetails {
+  validateOptions("computeCodeSignature()", codeSignatureOptionsSchema, options);
   const strategy = options.strategy ?? "ast";
   const name = strategyName(strategy);
   try {

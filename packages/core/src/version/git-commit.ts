@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { v, validateOptions } from "../options/schema";
 
 /**
  * CI/CD variables that carry the deployed commit, in the order they are tried when no `.git` directory is
@@ -45,6 +46,14 @@ export interface GitCommitOptions {
   timeoutMs?: number;
 }
 
+/** `GitCommitOptions` as `detectGitCommit()` checks them. */
+export const gitCommitOptionsSchema = v.object<GitCommitOptions>({
+  cwd: v.string({ min: 1 }).optional(),
+  env: v.record(v.string().optional()).optional(),
+  dirtyCheck: v.boolean().optional(),
+  timeoutMs: v.number({ min: 1 }).optional(),
+});
+
 /** The repository found around a directory. */
 export interface GitHead {
   /** Full commit hash HEAD points at. */
@@ -57,9 +66,11 @@ const HEX_COMMIT = /^[0-9a-f]{7,64}$/i;
 
 /**
  * The short commit of the code that is running: `abc1234`, `abc1234-dirty` with uncommitted changes, a CI/CD
- * variable's value when there is no repository, or null. Never throws.
+ * variable's value when there is no repository, or null. Never throws for any repository; options that are not
+ * valid are a `ConfigurationError`.
  */
 export function detectGitCommit(options: GitCommitOptions = {}): string | null {
+  validateOptions("detectGitCommit()", gitCommitOptionsSchema, options);
   const cwd = options.cwd ?? process.cwd();
   const head = readGitHead(cwd);
   if (head) {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { v } from "../options/schema";
 
 /** A built-in way of computing `code_signature`. See docs/guides/version-tracking.md for what each detects. */
 export type CodeSignatureStrategyName = "ast" | "ast-deps" | "source" | "signature";
@@ -47,7 +47,7 @@ export interface VersionTrackingOptions {
    * Packages whose installed versions go into the `version` event. Default: the `dependencies` of the
    * package.json nearest to the entry script (at most 50).
    */
-  dependencies?: string[];
+  dependencies?: readonly string[];
 }
 
 /** The options with defaults applied. */
@@ -58,47 +58,19 @@ export interface ResolvedVersionTrackingOptions {
   readonly dependencies: readonly string[] | null;
 }
 
-/**
- * Validates the `versionTracking` option of `configure()`: `true` means `{ strategy: "ast" }`, `false` or
- * absent turns tracking off.
- */
-export const versionTrackingOptionSchema = z.union(
-  [
-    z.boolean(),
-    z.strictObject({
-      strategy: z
-        .union(
-          [
-            z.enum(["ast", "ast-deps", "source", "signature"]),
-            z.custom<CodeSignatureFunction>((value) => typeof value === "function"),
-          ],
-          {
-            error:
-              'expected "ast", "ast-deps", "source", "signature" or a function (fn, context) => string | null',
-          },
-        )
-        .optional(),
-      moduleVersion: z
-        .string({ error: "expected a version label string" })
-        .min(1, { error: "must not be empty" })
-        .max(512, { error: "must be at most 512 characters" })
-        .optional(),
-      gitCommit: z
-        .string({ error: 'expected "auto", a commit string or null' })
-        .min(1, { error: "must not be empty" })
-        .max(128, { error: "must be at most 128 characters" })
-        .nullable()
-        .optional(),
-      dependencies: z
-        .array(z.string({ error: "expected a package name" }).min(1).max(214), {
-          error: "expected an array of package names",
-        })
-        .max(200, { error: "at most 200 packages" })
-        .optional(),
-    }),
-  ],
-  { error: "expected true, false or { strategy, moduleVersion, gitCommit, dependencies }" },
+/** A built-in strategy name or a custom strategy function. */
+export const codeSignatureStrategySchema = v.union(
+  v.oneOf(["ast", "ast-deps", "source", "signature"]),
+  v.fn<CodeSignatureFunction>("a function (fn, context) => string | null"),
 );
+
+/** The object form of `configure({ versionTracking })`. */
+export const versionTrackingOptionsSchema = v.object<VersionTrackingOptions>({
+  strategy: codeSignatureStrategySchema.optional(),
+  moduleVersion: v.string({ min: 1, max: 512 }).optional(),
+  gitCommit: v.string({ min: 1, max: 128, expected: '"auto" or a commit string' }).nullable().optional(),
+  dependencies: v.array(v.string({ min: 1, max: 214, expected: "a package name" }), { max: 200 }).optional(),
+});
 
 /** Applies defaults; returns null when tracking is off. Expects input that passed the schema. */
 export function resolveVersionTrackingOptions(

@@ -1,4 +1,5 @@
 import type { JsonObject } from "../events/event-schema";
+import { v, validateOptions } from "../options/schema";
 import { type CodeSignatureDetails, computeCodeSignatureDetails } from "./code-signature";
 import { unwrapFunction } from "./function-source";
 import { detectGitCommit } from "./git-commit";
@@ -6,6 +7,7 @@ import {
   type ResolvedVersionTrackingOptions,
   resolveVersionTrackingOptions,
   type VersionTrackingOptions,
+  versionTrackingOptionsSchema,
 } from "./options";
 import { dependencyVersions, entryDirectory, findNearestPackage, packageLabel } from "./package-version";
 
@@ -51,6 +53,12 @@ export interface VersionTrackerEnvironment {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+const versionTrackerEnvironmentSchema = v.object<VersionTrackerEnvironment>({
+  cwd: v.string({ min: 1 }).optional(),
+  entryDir: v.string({ min: 1 }).optional(),
+  env: v.record(v.string().optional()).optional(),
+});
+
 /** Pairs remembered for `version` events; past this, no further `version` events are emitted. */
 export const MAX_TRACKED_VERSIONS = 10_000;
 
@@ -88,7 +96,10 @@ export class VersionTracker {
   private readonly pairs = new Set<string>();
   private info: ProcessVersionInfo | null = null;
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: VersionTrackingOptions | true = true, environment: VersionTrackerEnvironment = {}) {
+    if (options !== true) validateOptions("VersionTracker", versionTrackingOptionsSchema, options);
+    validateOptions("VersionTracker environment", versionTrackerEnvironmentSchema, environment);
     this.options = resolveVersionTrackingOptions(options) ?? resolveVersionTrackingOptions(true)!;
     this.environment = environment;
   }

@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { v, validateOptions } from "../../options/schema";
 import { compareProportions, holmAdjust, mannWhitneyU } from "./stats";
 import { VersionAggregator, type VersionSamples, type VersionSummary } from "./version-aggregator";
 
@@ -109,11 +110,22 @@ export interface CompareReport {
 
 const DEFAULTS = { alpha: 0.05, minEffect: 0.05, minSamples: 8 } as const;
 
+/** `CompareOptions` as `compareEvents()`, `compareEventFiles()` and `streamll compare` check them. */
+export const compareOptionsSchema = v.object<CompareOptions>({
+  module: v.string({ min: 1 }).optional(),
+  baseline: v.string({ min: 1 }).optional(),
+  candidate: v.string({ min: 1 }).optional(),
+  alpha: v.number({ min: Number.MIN_VALUE, max: 1, expected: "a number > 0 and <= 1" }).optional(),
+  minEffect: v.number({ min: 0 }).optional(),
+  minSamples: v.integer({ min: 1 }).optional(),
+});
+
 /** Reads JSONL event files (or `-` for stdin) and compares the versions found in them. */
 export async function compareEventFiles(
   paths: readonly string[],
   options: CompareOptions = {},
 ): Promise<CompareReport> {
+  validateOptions("compareEventFiles()", compareOptionsSchema, options);
   const aggregator = new VersionAggregator({ module: options.module ?? null });
   for (const path of paths) {
     const input: Readable = path === "-" ? process.stdin : createReadStream(path, { encoding: "utf8" });
@@ -124,6 +136,7 @@ export async function compareEventFiles(
 
 /** Compares versions in events already in memory (e.g. from a `MemorySink`). */
 export function compareEvents(events: Iterable<unknown>, options: CompareOptions = {}): CompareReport {
+  validateOptions("compareEvents()", compareOptionsSchema, options);
   const aggregator = new VersionAggregator({ module: options.module ?? null });
   for (const event of events) aggregator.add(event);
   return buildReport(aggregator, [], options);
