@@ -22,19 +22,31 @@ export class StreamllError<Code extends string = StreamllErrorCode> extends Erro
   }
 }
 
-/** A configuration option is missing, has the wrong type, or is out of range. The message names the option. */
+/**
+ * The configuration cannot work: an option is unknown, missing, of the wrong type or out of range, an optional
+ * package it needs is not installed, or the broker refused it for good (credentials rejected even when fresh,
+ * a topic that does not exist). Retrying cannot help; the message names the option or the cause, and `fix`
+ * says what to do.
+ */
 export class ConfigurationError extends StreamllError {
   /** Dotted path of each offending option, e.g. `delivery.maxBatchSize`. */
   readonly issues: readonly { path: string; message: string }[];
+  /** What to do about it, when known: the install command, the setting to change. */
+  readonly fix: string | undefined;
 
   constructor(
     message: string,
     issues: readonly { path: string; message: string }[] = [],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; fix?: string },
   ) {
-    super("CONFIGURATION_INVALID", message, options);
+    super(
+      "CONFIGURATION_INVALID",
+      message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "ConfigurationError";
     this.issues = issues;
+    this.fix = options?.fix;
   }
 }
 

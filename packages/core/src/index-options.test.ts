@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as core from "./index";
+import { exportsWithoutCases, type MisspellingCase, misspelledOptionProblems } from "./internal";
 
 /**
  * Every public constructor and factory of @streamll/core given a misspelled option, at the top level and one
@@ -24,18 +25,7 @@ const event = {
   tags: {},
 } satisfies core.StreamllEvent;
 
-interface Case {
-  /** The export under test. */
-  readonly name: string;
-  /** Calls it with the given options object. */
-  readonly call: (options: object) => unknown;
-  /** A misspelled top-level key, and the key it should suggest. */
-  readonly top: readonly [typo: string, meant: string];
-  /** Valid options with one nested key misspelled, the error path, and the key it should suggest. */
-  readonly nested?: readonly [options: object, path: string, meant: string];
-}
-
-const cases: readonly Case[] = [
+const cases: readonly MisspellingCase[] = [
   {
     name: "configure",
     call: (options) => core.configure(options as core.StreamllOptions),
@@ -159,36 +149,14 @@ const cases: readonly Case[] = [
   },
 ];
 
-async function errorOf(call: () => unknown): Promise<core.ConfigurationError> {
-  try {
-    await call();
-  } catch (error) {
-    expect(error).toBeInstanceOf(core.ConfigurationError);
-    return error as core.ConfigurationError;
-  }
-  throw new Error("no ConfigurationError");
-}
-
 describe("every public options object rejects a misspelled key", () => {
-  it.each(cases)("$name: top level", async ({ call, top: [typo, meant] }) => {
-    const error = await errorOf(() => call({ [typo]: 1 }));
-    expect(error.message).toContain(`${typo}: unknown option; did you mean \`${meant}\`? (allowed: `);
-    expect(error.issues.some((issue) => issue.path.endsWith(typo))).toBe(true);
-  });
-
-  it.each(cases.filter((c) => c.nested !== undefined))("$name: nested", async ({ call, nested }) => {
-    const [options, path, meant] = nested!;
-    const error = await errorOf(() => call(options));
-    const issue = error.issues.find((found) => found.path === path);
-    expect(issue?.message).toMatch(new RegExp(`^unknown option; did you mean \`${meant}\`\\? \\(allowed: `));
-    // The allowed keys are those of the nested object, which include the suggestion.
-    expect(issue?.message).toContain(meant);
+  it("names the path, the meant key and the allowed keys, at the top level and nested", async () => {
+    expect(await misspelledOptionProblems(cases)).toEqual([]);
   });
 
   it("covers every exported function and class that takes an options object", () => {
-    const covered = new Set(cases.map((c) => c.name.split(" ")[0]));
     // Exports without an options object (positional arguments only, or none).
-    const withoutOptions = new Set([
+    const withoutOptions = [
       "emit",
       "flush",
       "shutdown",
@@ -211,12 +179,7 @@ describe("every public options object rejects a misspelled key", () => {
       "StreamllError",
       "EventDecodeError",
       "WaitForTimeoutError",
-    ]);
-    const uncovered = Object.entries(core)
-      .filter(
-        ([name, value]) => typeof value === "function" && !covered.has(name) && !withoutOptions.has(name),
-      )
-      .map(([name]) => name);
-    expect(uncovered).toEqual([]);
+    ];
+    expect(exportsWithoutCases([core], cases, withoutOptions)).toEqual([]);
   });
 });

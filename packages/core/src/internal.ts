@@ -17,7 +17,13 @@ export {
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
 export { retryOptionsSchema } from "./delivery/backoff";
 export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
+export {
+  exportsWithoutCases,
+  type MisspellingCase,
+  misspelledOptionProblems,
+} from "./options/misspelling-check";
 export { nearestName } from "./options/nearest-name";
+export { loadOptionalPackages, type OptionalPackage } from "./options/optional-packages";
 export {
   type AnySchema,
   configurationError,

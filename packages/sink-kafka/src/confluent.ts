@@ -2,8 +2,8 @@
  * Confluent Cloud: SASL_SSL with PLAIN and a cluster API key and secret.
  * @module
  */
-import { ConfigurationError } from "@streamll/core";
-import type { KafkaConnectionOptions, KafkaTlsOptions } from "./kafka-connection";
+import { v, validateOptions } from "@streamll/core/internal";
+import { type KafkaConnectionOptions, type KafkaTlsOptions, kafkaTlsOptionsSchema } from "./kafka-connection";
 
 /** Options of {@link confluentCloud}. */
 export interface ConfluentCloudOptions {
@@ -24,25 +24,20 @@ export interface ConfluentCloudOptions {
  * Connection settings for Confluent Cloud: TLS (verified) on the bootstrap server's port 9092 and SASL
  * PLAIN with the API key and secret. Spread the result into `KafkaSink` or `KafkaEventReader` options.
  */
+const confluentCloudOptionsSchema = v.object<ConfluentCloudOptions>({
+  bootstrapServer: v.string({
+    pattern: /^[^\s:/]+:\d+$/,
+    expected: "pkc-xxxxx.<region>.<provider>.confluent.cloud:9092",
+  }),
+  apiKey: v.string({ min: 1 }),
+  apiSecret: v.string({ min: 1 }),
+  tls: v.union(v.oneOf([true]), kafkaTlsOptionsSchema).optional(),
+});
+
 export function confluentCloud(options: ConfluentCloudOptions): KafkaConnectionOptions {
-  const issues: { path: string; message: string }[] = [];
-  const server = options?.bootstrapServer;
-  if (typeof server !== "string" || !/^[^\s:/]+:\d+$/.test(server)) {
-    issues.push({
-      path: "bootstrapServer",
-      message: "bootstrapServer must look like pkc-xxxxx.<region>.<provider>.confluent.cloud:9092",
-    });
-  }
-  for (const key of ["apiKey", "apiSecret"] as const) {
-    if (typeof options?.[key] !== "string" || options[key].length === 0) {
-      issues.push({ path: key, message: `${key} must be a non-empty string` });
-    }
-  }
-  if (issues.length > 0) {
-    throw new ConfigurationError(`invalid Confluent Cloud options: ${issues[0]!.message}`, issues);
-  }
+  validateOptions("confluentCloud()", confluentCloudOptionsSchema, options);
   return {
-    brokers: [server],
+    brokers: [options.bootstrapServer],
     tls: options.tls ?? true,
     sasl: { mechanism: "plain", username: options.apiKey, password: options.apiSecret },
   };

@@ -5,8 +5,13 @@
  * @module
  */
 import { ConfigurationError, type DeliveryOptions } from "@streamll/core";
-import type { KafkaConnectionOptions, KafkaOAuthTokenProvider, KafkaTlsOptions } from "./kafka-connection";
-import { loadOptional } from "./optional-dependency";
+import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import {
+  type KafkaConnectionOptions,
+  type KafkaOAuthTokenProvider,
+  type KafkaTlsOptions,
+  kafkaConnectionOptionsSchema,
+} from "./kafka-connection";
 
 /** The SASL PLAIN user name Event Hubs expects with a connection string as the password. */
 export const EVENT_HUBS_USERNAME = "$ConnectionString";
@@ -72,6 +77,32 @@ export interface EventHubsEntraOptions extends EventHubsCommonOptions {
   refreshAheadMs?: number;
 }
 
+const commonOptionsSchema = v.object<EventHubsCommonOptions>({
+  brokers: kafkaConnectionOptionsSchema.shape.brokers.optional(),
+  tls: kafkaConnectionOptionsSchema.shape.tls,
+});
+
+const connectionStringOptionsSchema = commonOptionsSchema.extend<EventHubsConnectionStringOptions>({
+  connectionString: v.string({
+    pattern: /SharedAccess(?:Key|Signature)/i,
+    expected: "an Event Hubs connection string with SharedAccessKey or SharedAccessSignature",
+  }),
+});
+
+const entraOptionsSchema = commonOptionsSchema.extend<EventHubsEntraOptions>({
+  namespace: v.string({
+    min: 1,
+    expected: "a namespace like my-namespace or my-namespace.servicebus.windows.net",
+  }),
+  credential: v
+    .custom<EntraTokenCredential>(
+      "a TokenCredential from @azure/identity (an object with getToken)",
+      (value) => typeof (value as { getToken?: unknown } | null)?.getToken === "function",
+    )
+    .optional(),
+  refreshAheadMs: v.number({ min: 0 }).optional(),
+});
+
 function configError(path: string, message: string): ConfigurationError {
   return new ConfigurationError(`invalid Event Hubs options: ${message}`, [{ path, message }]);
 }
@@ -108,13 +139,8 @@ function fullNamespace(namespace: string): string {
  * password the whole connection string, plus {@link EVENT_HUBS_CONNECTION_DEFAULTS}.
  */
 export function eventHubsConnectionString(options: EventHubsConnectionStringOptions): KafkaConnectionOptions {
-  const connectionString = options?.connectionString;
-  if (typeof connectionString !== "string" || !/SharedAccess(?:Key|Signature)/i.test(connectionString)) {
-    throw configError(
-      "connectionString",
-      "connectionString must be an Event Hubs connection string with SharedAccessKey or SharedAccessSignature",
-    );
-  }
+  validateOptions("eventHubsConnectionString()", connectionStringOptionsSchema, options);
+  const connectionString = options.connectionString;
   const namespace = parseEventHubsNamespace(connectionString);
   return {
     ...EVENT_HUBS_CONNECTION_DEFAULTS,
@@ -141,11 +167,9 @@ export function createEventHubsTokenProvider(
   let source: Promise<EntraTokenCredential> | undefined =
     credential === undefined ? undefined : Promise.resolve(credential);
   return async () => {
-    source ??= loadOptional(
-      "@azure/identity",
-      "Event Hubs Entra ID authentication",
-      () => import("@azure/identity"),
-    ).then((identity) => new identity.DefaultAzureCredential());
+    source ??= loadOptionalPackages("Event Hubs Entra ID authentication", [
+      ["@azure/identity", () => import("@azure/identity")],
+    ]).then(([identity]) => new identity.DefaultAzureCredential());
     source.catch(() => {
       source = undefined;
     });
@@ -164,10 +188,8 @@ export function createEventHubsTokenProvider(
  * produce and "Azure Event Hubs Data Receiver" to consume.
  */
 export function eventHubsEntra(options: EventHubsEntraOptions): KafkaConnectionOptions {
-  const namespace = fullNamespace(typeof options?.namespace === "string" ? options.namespace : "");
-  if (options.credential !== undefined && typeof options.credential?.getToken !== "function") {
-    throw configError("credential", "credential must have a getToken(scopes) method");
-  }
+  validateOptions("eventHubsEntra()", entraOptionsSchema, options);
+  const namespace = fullNamespace(options.namespace);
   return {
     ...EVENT_HUBS_CONNECTION_DEFAULTS,
     brokers: options.brokers ?? [`${namespace}:9093`],

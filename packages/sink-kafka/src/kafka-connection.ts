@@ -1,11 +1,11 @@
 import { isIP, connect as netConnect } from "node:net";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import {
-  ConfigurationError,
   type CredentialProvider,
   createRefreshingCredentials,
   type RefreshingCredentials,
 } from "@streamll/core";
+import { v } from "@streamll/core/internal";
 import { type ISocketFactory, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
 import {
   consoleKafkaLogger,
@@ -130,24 +130,6 @@ export interface KafkaConnectionOptions {
   logLevel?: KafkaLogLevel;
 }
 
-/** Names of every `KafkaConnectionOptions` key, for unknown-key checks in sink and reader options. */
-export const CONNECTION_OPTION_KEYS: readonly string[] = [
-  "brokers",
-  "clientId",
-  "tls",
-  "sasl",
-  "connectionTimeoutMs",
-  "authenticationTimeoutMs",
-  "reauthenticationThresholdMs",
-  "requestTimeoutMs",
-  "keepAliveDelayMs",
-  "metadataMaxAgeMs",
-  "maxMessageBytes",
-  "retry",
-  "logger",
-  "logLevel",
-];
-
 /** Defaults of the connection options. */
 export const DEFAULT_KAFKA_CONNECTION = Object.freeze({
   clientId: "streamll",
@@ -179,152 +161,95 @@ export interface KafkaClientHandle {
   close(): void;
 }
 
-type Issues = { path: string; message: string }[];
-
-function checkPositive(issues: Issues, path: string, value: unknown, min = 1): void {
-  if (value === undefined) return;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    issues.push({ path, message: `${path} must be a finite number >= ${min}` });
-  }
-}
-
-function checkString(issues: Issues, path: string, value: unknown, optional = false): void {
-  if (value === undefined && optional) return;
-  if (typeof value !== "string" || value.length === 0) {
-    issues.push({ path, message: `${path} must be a non-empty string` });
-  }
-}
-
 const BROKER_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/;
 
-/** Pushes an issue for every unknown key of `value`. */
-export function checkKnownKeys(issues: Issues, path: string, value: object, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      issues.push({ path: path === "" ? key : `${path}.${key}`, message: `unknown option "${key}"` });
-    }
-  }
-}
+const pem = v.union(
+  v.string({ min: 1, expected: "PEM text" }),
+  v.custom<Buffer>("a Buffer", (value) => Buffer.isBuffer(value)),
+);
 
-/** Throws one `ConfigurationError` naming every issue. */
-export function throwIfIssues(issues: Issues, what: string): void {
-  if (issues.length === 0) return;
-  const first = issues[0]!;
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : "";
-  throw new ConfigurationError(`invalid ${what} options: ${first.message}${more}`, issues);
-}
+/** `KafkaTlsOptions` as the sink, the reader and the cloud helpers check them. */
+export const kafkaTlsOptionsSchema = v
+  .object<KafkaTlsOptions>({
+    ca: v.union(pem, v.array(pem, { min: 1 })).optional(),
+    cert: pem.optional(),
+    key: pem.optional(),
+    passphrase: v.string().optional(),
+    servername: v.string({ min: 1 }).optional(),
+    rejectUnauthorized: v.boolean().optional(),
+    minVersion: v.oneOf(["TLSv1.2", "TLSv1.3"]).optional(),
+  })
+  .refine((tls, report) => {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      report("cert and key must be given together", tls.cert === undefined ? "cert" : "key");
+    }
+  });
 
-/** Validates the connection part of sink or reader options; appends issues instead of throwing. */
-export function validateConnectionOptions(options: KafkaConnectionOptions, issues: Issues): void {
-  const { brokers } = options;
-  if (typeof brokers === "function") {
-    // Resolved at connect time.
-  } else if (!Array.isArray(brokers) || brokers.length === 0) {
-    issues.push({
-      path: "brokers",
-      message: "brokers must be a non-empty array of host:port strings or an async function",
-    });
-  } else {
-    for (const [i, broker] of brokers.entries()) {
-      if (typeof broker !== "string" || !BROKER_PATTERN.test(broker)) {
-        issues.push({ path: `brokers[${i}]`, message: `brokers[${i}] must look like host:port` });
-      }
+const passwordSaslSchema = v.object<KafkaPasswordSasl>({
+  mechanism: v.oneOf(["plain", "scram-sha-256", "scram-sha-512"]),
+  username: v.string({ min: 1 }),
+  password: v.string({ min: 1 }),
+});
+
+const oauthSaslSchema = v.object<KafkaOAuthSasl>({
+  mechanism: v.oneOf(["oauthbearer"]),
+  tokenProvider: v.fn<KafkaOAuthTokenProvider>("a function () => Promise<{ token, expiresAt? }>"),
+  refreshAheadMs: v.number({ min: 0 }).optional(),
+});
+
+/** `KafkaConnectionOptions`; the sink's and the reader's schemas extend it. */
+export const kafkaConnectionOptionsSchema = v
+  .object<KafkaConnectionOptions>({
+    brokers: v.union(
+      v.array(v.string({ pattern: BROKER_PATTERN, expected: "host:port" }), { min: 1 }),
+      v.fn<() => Promise<readonly string[]>>("an async function returning host:port strings"),
+    ),
+    clientId: v.string({ min: 1 }).optional(),
+    tls: v.union(v.boolean(), kafkaTlsOptionsSchema).optional(),
+    sasl: v
+      .variant("mechanism", {
+        plain: passwordSaslSchema,
+        "scram-sha-256": passwordSaslSchema,
+        "scram-sha-512": passwordSaslSchema,
+        oauthbearer: oauthSaslSchema,
+      })
+      .optional(),
+    connectionTimeoutMs: v.number({ min: 1 }).optional(),
+    authenticationTimeoutMs: v.number({ min: 1 }).optional(),
+    reauthenticationThresholdMs: v.number({ min: 0 }).optional(),
+    requestTimeoutMs: v.number({ min: 1 }).optional(),
+    keepAliveDelayMs: v.number({ min: 1 }).optional(),
+    metadataMaxAgeMs: v.number({ min: 1 }).optional(),
+    maxMessageBytes: v.integer({ min: 1_024 }).optional(),
+    retry: v
+      .object<KafkaClientRetryOptions>({
+        retries: v.integer({ min: 0 }).optional(),
+        initialRetryTimeMs: v.number({ min: 1 }).optional(),
+        maxRetryTimeMs: v.number({ min: 1 }).optional(),
+      })
+      .optional(),
+    logger: v
+      .custom<KafkaLogger>(
+        "an object with a warn() method",
+        (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
+      )
+      .optional(),
+    logLevel: v.oneOf(["nothing", "error", "warn", "info"]).optional(),
+  })
+  .refine((options, report) => {
+    // kafkajs re-authenticates `reauthenticationThresholdMs` before the session (token) ends and asks the
+    // cache for a token then; a cache refreshing later than that would hand it the expiring token again.
+    if (options.sasl?.mechanism !== "oauthbearer") return;
+    const refreshAhead = options.sasl.refreshAheadMs ?? 60_000;
+    const threshold =
+      options.reauthenticationThresholdMs ?? DEFAULT_KAFKA_CONNECTION.reauthenticationThresholdMs;
+    if (refreshAhead < threshold) {
+      report(
+        `must be >= reauthenticationThresholdMs (${threshold}), got ${refreshAhead}`,
+        "sasl.refreshAheadMs",
+      );
     }
-  }
-  checkString(issues, "clientId", options.clientId, true);
-  for (const key of [
-    "connectionTimeoutMs",
-    "authenticationTimeoutMs",
-    "requestTimeoutMs",
-    "keepAliveDelayMs",
-    "metadataMaxAgeMs",
-  ] as const) {
-    checkPositive(issues, key, options[key]);
-  }
-  checkPositive(issues, "reauthenticationThresholdMs", options.reauthenticationThresholdMs, 0);
-  checkPositive(issues, "maxMessageBytes", options.maxMessageBytes, 1_024);
-  const { tls } = options;
-  if (tls !== undefined && typeof tls !== "boolean") {
-    if (typeof tls !== "object" || tls === null) {
-      issues.push({ path: "tls", message: "tls must be a boolean or an object" });
-    } else {
-      checkKnownKeys(issues, "tls", tls, [
-        "ca",
-        "cert",
-        "key",
-        "passphrase",
-        "servername",
-        "rejectUnauthorized",
-        "minVersion",
-      ]);
-      if ((tls.cert === undefined) !== (tls.key === undefined)) {
-        issues.push({ path: "tls.key", message: "tls.cert and tls.key must be given together" });
-      }
-      if (tls.minVersion !== undefined && tls.minVersion !== "TLSv1.2" && tls.minVersion !== "TLSv1.3") {
-        issues.push({ path: "tls.minVersion", message: 'tls.minVersion must be "TLSv1.2" or "TLSv1.3"' });
-      }
-    }
-  }
-  const { sasl } = options;
-  if (sasl !== undefined) {
-    if (typeof sasl !== "object" || sasl === null) {
-      issues.push({ path: "sasl", message: "sasl must be an object" });
-    } else if (sasl.mechanism === "oauthbearer") {
-      checkKnownKeys(issues, "sasl", sasl, ["mechanism", "tokenProvider", "refreshAheadMs"]);
-      if (typeof sasl.tokenProvider !== "function") {
-        issues.push({ path: "sasl.tokenProvider", message: "sasl.tokenProvider must be a function" });
-      }
-      checkPositive(issues, "sasl.refreshAheadMs", sasl.refreshAheadMs, 0);
-      // kafkajs re-authenticates `reauthenticationThresholdMs` before the session (token) ends and asks the
-      // cache for a token then; a cache refreshing later than that would hand it the expiring token again.
-      const refreshAhead = sasl.refreshAheadMs ?? 60_000;
-      const threshold =
-        options.reauthenticationThresholdMs ?? DEFAULT_KAFKA_CONNECTION.reauthenticationThresholdMs;
-      if (typeof refreshAhead === "number" && typeof threshold === "number" && refreshAhead < threshold) {
-        issues.push({
-          path: "sasl.refreshAheadMs",
-          message: `sasl.refreshAheadMs (${refreshAhead}) must be >= reauthenticationThresholdMs (${threshold})`,
-        });
-      }
-    } else if (
-      sasl.mechanism === "plain" ||
-      sasl.mechanism === "scram-sha-256" ||
-      sasl.mechanism === "scram-sha-512"
-    ) {
-      checkKnownKeys(issues, "sasl", sasl, ["mechanism", "username", "password"]);
-      checkString(issues, "sasl.username", sasl.username);
-      checkString(issues, "sasl.password", sasl.password);
-    } else {
-      issues.push({
-        path: "sasl.mechanism",
-        message: 'sasl.mechanism must be "plain", "scram-sha-256", "scram-sha-512" or "oauthbearer"',
-      });
-    }
-  }
-  const { retry } = options;
-  if (retry !== undefined) {
-    if (typeof retry !== "object" || retry === null) {
-      issues.push({ path: "retry", message: "retry must be an object" });
-    } else {
-      checkKnownKeys(issues, "retry", retry, ["retries", "initialRetryTimeMs", "maxRetryTimeMs"]);
-      checkPositive(issues, "retry.retries", retry.retries, 0);
-      checkPositive(issues, "retry.initialRetryTimeMs", retry.initialRetryTimeMs);
-      checkPositive(issues, "retry.maxRetryTimeMs", retry.maxRetryTimeMs);
-    }
-  }
-  if (
-    options.logger !== undefined &&
-    (typeof options.logger !== "object" || typeof options.logger?.warn !== "function")
-  ) {
-    issues.push({ path: "logger", message: "logger must be an object with a warn() method" });
-  }
-  if (
-    options.logLevel !== undefined &&
-    !["nothing", "error", "warn", "info"].includes(options.logLevel as string)
-  ) {
-    issues.push({ path: "logLevel", message: 'logLevel must be "nothing", "error", "warn" or "info"' });
-  }
-}
+  });
 
 /** kafkajs `ssl` settings for `tls` options: verification on unless explicitly off, TLS 1.2 or newer. */
 export function toTlsOptions(tls: true | KafkaTlsOptions): ConnectionOptions {

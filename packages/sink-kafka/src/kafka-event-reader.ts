@@ -1,4 +1,5 @@
 import { createId, decodeEvent, StreamllError, type StreamllEvent } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
 import {
   type Admin,
   type Consumer,
@@ -10,16 +11,13 @@ import {
 } from "kafkajs";
 import { type ExecutionReplay, reconstructExecution } from "./execution-replay";
 import {
-  CONNECTION_OPTION_KEYS,
-  checkKnownKeys,
   createKafkaClient,
   DEFAULT_KAFKA_CONNECTION,
   type KafkaClientHandle,
   type KafkaConnectionOptions,
-  throwIfIssues,
-  validateConnectionOptions,
+  kafkaConnectionOptionsSchema,
 } from "./kafka-connection";
-import { DEFAULT_TOPIC, isValidTopicName } from "./kafka-sink";
+import { DEFAULT_TOPIC, topicNameSchema } from "./kafka-sink";
 
 /** Options of {@link KafkaEventReader}. */
 export interface KafkaEventReaderOptions extends KafkaConnectionOptions {
@@ -113,16 +111,31 @@ export class KafkaReaderError extends StreamllError<KafkaReaderErrorCode> {
   }
 }
 
-const READER_KEYS: readonly string[] = [
-  ...CONNECTION_OPTION_KEYS,
-  "groupId",
-  "topic",
-  "fromBeginning",
-  "deadLetterTopic",
-  "stopAtEnd",
-  "sessionTimeoutMs",
-  "maxEventBytes",
-];
+/** `KafkaEventReaderOptions` as the constructor checks them. */
+export const kafkaEventReaderOptionsSchema = kafkaConnectionOptionsSchema
+  .extend<KafkaEventReaderOptions>({
+    groupId: v.string({ min: 1 }),
+    topic: topicNameSchema.optional(),
+    fromBeginning: v.boolean().optional(),
+    deadLetterTopic: topicNameSchema.optional(),
+    stopAtEnd: v.boolean().optional(),
+    sessionTimeoutMs: v.number({ min: 1 }).optional(),
+    maxEventBytes: v.integer({ min: 1 }).optional(),
+  })
+  .refine((options, report) => {
+    if (
+      options.deadLetterTopic !== undefined &&
+      options.deadLetterTopic === (options.topic ?? DEFAULT_TOPIC)
+    ) {
+      report("must differ from topic", "deadLetterTopic");
+    }
+  });
+
+const replayOptionsSchema = v.object<ReplayOptions>({
+  from: v.union(v.instance(Date, "a Date"), v.number({ min: 0, expected: "epoch milliseconds" })).optional(),
+  timeoutMs: v.number({ min: 1 }).optional(),
+  allPartitions: v.boolean().optional(),
+});
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -219,35 +232,8 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
 
   /** @throws ConfigurationError naming every invalid option. */
   constructor(options: KafkaEventReaderOptions) {
-    const issues: { path: string; message: string }[] = [];
-    if (typeof options !== "object" || options === null) {
-      throwIfIssues(
-        [{ path: "", message: "options must be an object with brokers and groupId" }],
-        "KafkaEventReader",
-      );
-    }
-    checkKnownKeys(issues, "", options, READER_KEYS);
-    validateConnectionOptions(options, issues);
-    if (typeof options.groupId !== "string" || options.groupId.length === 0) {
-      issues.push({ path: "groupId", message: "groupId must be a non-empty string" });
-    }
+    validateOptions("KafkaEventReader", kafkaEventReaderOptionsSchema, options);
     const topic = options.topic ?? DEFAULT_TOPIC;
-    if (!isValidTopicName(topic)) {
-      issues.push({ path: "topic", message: "topic must be 1-249 characters of a-z A-Z 0-9 . _ -" });
-    }
-    if (options.deadLetterTopic !== undefined && !isValidTopicName(options.deadLetterTopic)) {
-      issues.push({ path: "deadLetterTopic", message: "deadLetterTopic must be a valid topic name" });
-    }
-    if (options.deadLetterTopic !== undefined && options.deadLetterTopic === topic) {
-      issues.push({ path: "deadLetterTopic", message: "deadLetterTopic must differ from topic" });
-    }
-    for (const key of ["sessionTimeoutMs", "maxEventBytes"] as const) {
-      const value = options[key];
-      if (value !== undefined && (typeof value !== "number" || !(value >= 1))) {
-        issues.push({ path: key, message: `${key} must be a number >= 1` });
-      }
-    }
-    throwIfIssues(issues, "KafkaEventReader");
     this.#options = options;
     this.topic = topic;
     this.groupId = options.groupId;
@@ -336,6 +322,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
    * the partition the execution's key maps to, from `from` up to the end offsets at the time of the call.
    */
   async replayExecution(executionId: string, options: ReplayOptions = {}): Promise<ExecutionReplay> {
+    validateOptions("replayExecution()", replayOptionsSchema, options);
     const timeoutMs = options.timeoutMs ?? 30_000;
     const admin: Admin = this.#client.kafka.admin();
     const groupId = `streamll-replay-${createId()}`;

@@ -57,13 +57,13 @@ describe("KafkaSink options", () => {
     ).toEqual([
       "extra",
       "brokers[0]",
-      "maxMessageBytes",
       "tls.key",
       "sasl.username",
+      "maxMessageBytes",
       "topic",
+      "createTopic.numPartitions",
       "acks",
       "compression",
-      "createTopic.numPartitions",
     ]);
     expect(configIssues(() => new KafkaSink({ brokers: BROKERS, idempotent: true, acks: 1 }))).toEqual([
       "acks",

@@ -1,15 +1,13 @@
 import type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "@streamll/core";
 import { abortable, SinkError } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
 import { type Admin, CompressionTypes, type Message, Partitioners, type Producer } from "kafkajs";
 import {
-  CONNECTION_OPTION_KEYS,
-  checkKnownKeys,
   createKafkaClient,
   DEFAULT_KAFKA_CONNECTION,
   type KafkaClientHandle,
   type KafkaConnectionOptions,
-  throwIfIssues,
-  validateConnectionOptions,
+  kafkaConnectionOptionsSchema,
 } from "./kafka-connection";
 import { isRejectedRecordError, toSinkError } from "./kafka-errors";
 import { CompressionCodecs } from "./kafkajs-codecs";
@@ -72,17 +70,6 @@ export interface KafkaSinkStats {
   readonly connected: boolean;
 }
 
-const SINK_KEYS: readonly string[] = [
-  ...CONNECTION_OPTION_KEYS,
-  "name",
-  "topic",
-  "createTopic",
-  "acks",
-  "idempotent",
-  "compression",
-  "ackTimeoutMs",
-];
-
 const COMPRESSION: Readonly<Record<KafkaCompression, CompressionTypes>> = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
@@ -103,6 +90,52 @@ export function isValidTopicName(topic: unknown): topic is string {
     typeof topic === "string" && /^[a-zA-Z0-9._-]{1,249}$/.test(topic) && topic !== "." && topic !== ".."
   );
 }
+
+/** A topic name, for the sink's and the reader's options. */
+export const topicNameSchema = v.string({
+  min: 1,
+  max: 249,
+  pattern: /^(?!\.{1,2}$)[a-zA-Z0-9._-]+$/,
+  expected: "a topic name of 1-249 characters a-z A-Z 0-9 . _ -",
+});
+
+/** `KafkaSinkOptions` as the constructor checks them. */
+export const kafkaSinkOptionsSchema = kafkaConnectionOptionsSchema
+  .extend<KafkaSinkOptions>({
+    name: v.string({ min: 1 }).optional(),
+    topic: topicNameSchema.optional(),
+    createTopic: v
+      .union(
+        v.boolean(),
+        v.object<KafkaTopicCreation>({
+          numPartitions: v.integer({ min: 1 }).optional(),
+          replicationFactor: v.integer({ min: 1 }).optional(),
+          configEntries: v.record(v.string()).optional(),
+        }),
+      )
+      .optional(),
+    acks: v.oneOf([-1, 0, 1]).optional(),
+    idempotent: v.boolean().optional(),
+    compression: v.oneOf(["none", "gzip", "snappy", "lz4", "zstd"]).optional(),
+    ackTimeoutMs: v.number({ min: 1 }).optional(),
+  })
+  .refine((options, report) => {
+    if (options.idempotent === true && (options.acks ?? -1) !== -1) {
+      report("the idempotent producer needs acks: -1", "acks");
+    }
+    const compression = options.compression ?? "none";
+    if (compression === "none" || compression === "gzip") return;
+    // kafkajs ships placeholders that throw for these; a registered plugin replaces them.
+    try {
+      CompressionCodecs[COMPRESSION[compression] as keyof typeof CompressionCodecs]();
+    } catch {
+      const type = { snappy: "Snappy", lz4: "LZ4", zstd: "ZSTD" }[compression];
+      report(
+        `"${compression}" needs a kafkajs codec: register one in CompressionCodecs[CompressionTypes.${type}] before creating the sink`,
+        "compression",
+      );
+    }
+  });
 
 /** The three headers every message carries, so consumers can route and filter without parsing JSON. */
 export function eventHeaders(encoded: EncodedEvent): Record<string, string> {
@@ -180,76 +213,11 @@ export class KafkaSink implements Sink {
 
   /** @throws ConfigurationError naming every invalid option. */
   constructor(options: KafkaSinkOptions) {
-    const issues: { path: string; message: string }[] = [];
-    if (typeof options !== "object" || options === null) {
-      throwIfIssues([{ path: "", message: "options must be an object with brokers" }], "KafkaSink");
-    }
-    checkKnownKeys(issues, "", options, SINK_KEYS);
-    validateConnectionOptions(options, issues);
+    validateOptions("KafkaSink", kafkaSinkOptionsSchema, options);
     const topic = options.topic ?? DEFAULT_TOPIC;
-    if (!isValidTopicName(topic)) {
-      issues.push({ path: "topic", message: "topic must be 1-249 characters of a-z A-Z 0-9 . _ -" });
-    }
-    if (options.name !== undefined && (typeof options.name !== "string" || options.name.length === 0)) {
-      issues.push({ path: "name", message: "name must be a non-empty string" });
-    }
     const acks = options.acks ?? -1;
-    if (acks !== -1 && acks !== 0 && acks !== 1) {
-      issues.push({ path: "acks", message: "acks must be -1, 0 or 1" });
-    }
-    if (options.idempotent !== undefined && typeof options.idempotent !== "boolean") {
-      issues.push({ path: "idempotent", message: "idempotent must be a boolean" });
-    }
-    if (options.idempotent === true && acks !== -1) {
-      issues.push({ path: "acks", message: "the idempotent producer needs acks: -1" });
-    }
     const compression = options.compression ?? "none";
-    if (!Object.hasOwn(COMPRESSION, compression)) {
-      issues.push({
-        path: "compression",
-        message: 'compression must be "none", "gzip", "snappy", "lz4" or "zstd"',
-      });
-    } else if (compression !== "none" && compression !== "gzip") {
-      // kafkajs ships placeholders that throw for these; a registered plugin replaces them.
-      try {
-        CompressionCodecs[COMPRESSION[compression] as keyof typeof CompressionCodecs]();
-      } catch {
-        issues.push({
-          path: "compression",
-          message: `compression "${compression}" needs a kafkajs codec: register one in CompressionCodecs[CompressionTypes.${
-            { snappy: "Snappy", lz4: "LZ4", zstd: "ZSTD" }[compression]
-          }] before creating the sink`,
-        });
-      }
-    }
-    if (
-      options.ackTimeoutMs !== undefined &&
-      (typeof options.ackTimeoutMs !== "number" || !(options.ackTimeoutMs >= 1))
-    ) {
-      issues.push({ path: "ackTimeoutMs", message: "ackTimeoutMs must be a number >= 1" });
-    }
     const createTopic = options.createTopic;
-    if (createTopic !== undefined && typeof createTopic !== "boolean") {
-      if (typeof createTopic !== "object" || createTopic === null) {
-        issues.push({ path: "createTopic", message: "createTopic must be a boolean or an object" });
-      } else {
-        checkKnownKeys(issues, "createTopic", createTopic, [
-          "numPartitions",
-          "replicationFactor",
-          "configEntries",
-        ]);
-        for (const key of ["numPartitions", "replicationFactor"] as const) {
-          const value = createTopic[key];
-          if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-            issues.push({
-              path: `createTopic.${key}`,
-              message: `createTopic.${key} must be an integer >= 1`,
-            });
-          }
-        }
-      }
-    }
-    throwIfIssues(issues, "KafkaSink");
 
     this.topic = topic;
     this.name = options.name ?? `kafka:${topic}`;

@@ -12,7 +12,6 @@ import {
   mskScram,
   mskServerless,
 } from "./msk";
-import { loadOptional } from "./optional-dependency";
 import { recordingLogger } from "./test-support/kafka-test-support";
 
 const FIXED_NOW = Date.UTC(2026, 10, 27, 10, 15, 30);
@@ -200,20 +199,5 @@ describe("MSK broker discovery (GetBootstrapBrokers through the real AWS SDK)", 
       credentials: CREDENTIALS,
     });
     expect(await brokers()).toHaveLength(2);
-  });
-});
-
-describe("optional SDKs", () => {
-  it("turns a missing package into a ConfigurationError naming it", async () => {
-    const name = "streamll-package-that-is-not-installed";
-    const error = await loadOptional(
-      name,
-      "MSK IAM authentication",
-      () => import(/* @vite-ignore */ name),
-    ).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ConfigurationError);
-    expect((error as Error).message).toBe(
-      `MSK IAM authentication needs the optional package "${name}", which is not installed: npm install ${name}`,
-    );
   });
 });

@@ -5,8 +5,14 @@
  * @module
  */
 import { ConfigurationError } from "@streamll/core";
-import type { KafkaConnectionOptions, KafkaOAuthTokenProvider, KafkaTlsOptions } from "./kafka-connection";
-import { loadOptional } from "./optional-dependency";
+import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import {
+  type KafkaConnectionOptions,
+  type KafkaOAuthTokenProvider,
+  type KafkaTlsOptions,
+  kafkaConnectionOptionsSchema,
+  kafkaTlsOptionsSchema,
+} from "./kafka-connection";
 
 /** AWS credentials, as the AWS SDK's credential providers return them. */
 export interface AwsCredentials {
@@ -65,14 +71,58 @@ export const MSK_PORTS = Object.freeze({
 /** MSK Serverless accepts records up to 8 MiB. */
 export const MSK_SERVERLESS_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
-function requireRegion(region: unknown, path: string): string {
-  if (typeof region !== "string" || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
-    throw new ConfigurationError(`${path} must be an AWS region such as us-east-1`, [
-      { path, message: "must be an AWS region such as us-east-1" },
-    ]);
-  }
-  return region;
-}
+const REGION = v.string({ pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/, expected: "an AWS region such as us-east-1" });
+
+/** Credentials are a value, not options: whatever else an SDK puts into them (`accountId`, …) is fine. */
+const awsCredentialsSchema = v.union(
+  v.custom<AwsCredentials>(
+    "AWS credentials { accessKeyId, secretAccessKey, sessionToken? }",
+    (value) =>
+      typeof value === "object" &&
+      value !== null &&
+      typeof (value as { accessKeyId?: unknown }).accessKeyId === "string" &&
+      typeof (value as { secretAccessKey?: unknown }).secretAccessKey === "string",
+    (value) => typeof value === "object" && value !== null,
+  ),
+  v.fn<AwsCredentialsProvider>("a credentials provider function"),
+);
+
+const brokersSchema = kafkaConnectionOptionsSchema.shape.brokers;
+
+const mskIamCredentialOptionsSchema = v
+  .object<MskIamCredentialOptions>({
+    region: REGION,
+    credentials: awsCredentialsSchema.optional(),
+    profile: v.string({ min: 1 }).optional(),
+    roleArn: v
+      .string({ pattern: /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, expected: "an IAM role ARN" })
+      .optional(),
+    roleSessionName: v.string({ min: 2, max: 64 }).optional(),
+  })
+  .refine((options, report) => {
+    // Only one source of credentials is used; naming two would silently ignore one.
+    const given = (["credentials", "profile", "roleArn"] as const).filter(
+      (key) => options[key] !== undefined,
+    );
+    if (given.length > 1) report(`use only one of ${given.join(", ")}`, given[1]);
+    if (
+      options.roleSessionName !== undefined &&
+      options.roleArn === undefined &&
+      options.credentials !== undefined
+    ) {
+      report("applies to the default chain or roleArn, not to given credentials", "roleSessionName");
+    }
+  });
+
+const mskIamOptionsSchema = mskIamCredentialOptionsSchema.extend<MskIamOptions>({
+  brokers: brokersSchema,
+  refreshAheadMs: v.number({ min: 0 }).optional(),
+});
+
+const mskServerlessOptionsSchema = mskIamCredentialOptionsSchema.extend<MskServerlessOptions>({
+  bootstrapServer: v.string({ pattern: /^[^\s:/]+:\d+$/, expected: "host:9098" }),
+  refreshAheadMs: v.number({ min: 0 }).optional(),
+});
 
 type SignerCredentialsProvider = () => Promise<AwsCredentials>;
 
@@ -86,11 +136,9 @@ async function createCredentialsProvider(
     const fixed = credentials;
     return async () => fixed;
   }
-  const providers = await loadOptional(
-    "aws-msk-iam-sasl-signer-js",
-    "MSK IAM authentication",
-    () => import("aws-msk-iam-sasl-signer-js/dist/mskCredentialProvider.js"),
-  );
+  const [providers] = await loadOptionalPackages("MSK IAM authentication", [
+    ["aws-msk-iam-sasl-signer-js", () => import("aws-msk-iam-sasl-signer-js/dist/mskCredentialProvider.js")],
+  ]);
   if (options.profile !== undefined) return providers.getCredentialsFromProfile(options.profile);
   if (options.roleArn !== undefined) {
     return providers.getCredentialsFromRole(
@@ -112,7 +160,8 @@ async function createCredentialsProvider(
  * this only shortly before the previous token expires.
  */
 export function createMskIamTokenProvider(options: MskIamCredentialOptions): KafkaOAuthTokenProvider {
-  const region = requireRegion(options?.region, "region");
+  validateOptions("createMskIamTokenProvider()", mskIamCredentialOptionsSchema, options);
+  const region = options.region;
   let provider: Promise<SignerCredentialsProvider> | undefined;
   return async () => {
     provider ??= createCredentialsProvider(options);
@@ -120,11 +169,9 @@ export function createMskIamTokenProvider(options: MskIamCredentialOptions): Kaf
       provider = undefined;
     });
     const credentials = await provider;
-    const signer = await loadOptional(
-      "aws-msk-iam-sasl-signer-js",
-      "MSK IAM authentication",
-      () => import("aws-msk-iam-sasl-signer-js"),
-    );
+    const [signer] = await loadOptionalPackages("MSK IAM authentication", [
+      ["aws-msk-iam-sasl-signer-js", () => import("aws-msk-iam-sasl-signer-js")],
+    ]);
     const { token, expiryTime } = await signer.generateAuthTokenFromCredentialsProvider({
       region,
       awsCredentialsProvider: credentials,
@@ -139,7 +186,9 @@ export function createMskIamTokenProvider(options: MskIamCredentialOptions): Kaf
  * This is MSK's IAM mechanism; kafkajs's built-in `aws` mechanism is a different protocol MSK does not speak.
  */
 export function mskIam(options: MskIamOptions): KafkaConnectionOptions {
-  const tokenProvider = createMskIamTokenProvider(options);
+  validateOptions("mskIam()", mskIamOptionsSchema, options);
+  const { brokers: _brokers, refreshAheadMs: _refreshAheadMs, ...credentials } = options;
+  const tokenProvider = createMskIamTokenProvider(credentials);
   return {
     brokers: options.brokers,
     tls: true,
@@ -164,14 +213,10 @@ export interface MskServerlessOptions extends MskIamCredentialOptions {
  * to that (the topic's own `max.message.bytes` still applies).
  */
 export function mskServerless(options: MskServerlessOptions): KafkaConnectionOptions {
-  const server = options?.bootstrapServer;
-  if (typeof server !== "string" || !/^[^\s:/]+:\d+$/.test(server)) {
-    throw new ConfigurationError("bootstrapServer must look like host:9098", [
-      { path: "bootstrapServer", message: "must look like host:port" },
-    ]);
-  }
+  validateOptions("mskServerless()", mskServerlessOptionsSchema, options);
+  const { bootstrapServer, ...rest } = options;
   return {
-    ...mskIam({ ...options, brokers: [server] }),
+    ...mskIam({ ...rest, brokers: [bootstrapServer] }),
     maxMessageBytes: MSK_SERVERLESS_MAX_MESSAGE_BYTES,
   };
 }
@@ -186,8 +231,15 @@ export interface MskScramOptions {
   password: string;
 }
 
+const mskScramOptionsSchema = v.object<MskScramOptions>({
+  brokers: brokersSchema,
+  username: v.string({ min: 1 }),
+  password: v.string({ min: 1 }),
+});
+
 /** MSK with SASL/SCRAM (MSK supports SCRAM-SHA-512 only), always over TLS. */
 export function mskScram(options: MskScramOptions): KafkaConnectionOptions {
+  validateOptions("mskScram()", mskScramOptionsSchema, options);
   return {
     brokers: options.brokers,
     tls: true,
@@ -206,8 +258,26 @@ export interface MskTlsOptions {
   tls?: Pick<KafkaTlsOptions, "cert" | "key" | "passphrase" | "ca">;
 }
 
+const mskTlsOptionsSchema = v.object<MskTlsOptions>({
+  brokers: brokersSchema,
+  tls: v
+    .object<Pick<KafkaTlsOptions, "cert" | "key" | "passphrase" | "ca">>({
+      cert: kafkaTlsOptionsSchema.shape.cert,
+      key: kafkaTlsOptionsSchema.shape.key,
+      passphrase: kafkaTlsOptionsSchema.shape.passphrase,
+      ca: kafkaTlsOptionsSchema.shape.ca,
+    })
+    .refine((tls, report) => {
+      if ((tls.cert === undefined) !== (tls.key === undefined)) {
+        report("cert and key must be given together", tls.cert === undefined ? "cert" : "key");
+      }
+    })
+    .optional(),
+});
+
 /** MSK over TLS, optionally authenticated with a client certificate. */
 export function mskTls(options: MskTlsOptions): KafkaConnectionOptions {
+  validateOptions("mskTls()", mskTlsOptionsSchema, options);
   return { brokers: options.brokers, tls: options.tls === undefined ? true : { ...options.tls } };
 }
 
@@ -239,6 +309,24 @@ const BOOTSTRAP_FIELDS = {
 
 const ARN_PATTERN = /^arn:aws[a-z-]*:kafka:([a-z0-9-]+):\d{12}:cluster\/[^/]+\/[^/]+$/;
 
+const mskDiscoveryOptionsSchema = v
+  .object<MskDiscoveryOptions>({
+    clusterArn: v.string({
+      pattern: ARN_PATTERN,
+      expected: "an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)",
+    }),
+    authentication: v.oneOf(["iam", "scram", "tls", "plaintext"]),
+    publicAccess: v.boolean().optional(),
+    region: REGION.optional(),
+    credentials: awsCredentialsSchema.optional(),
+    endpoint: v.string({ pattern: /^https?:\/\/\S+$/, expected: "an http(s) URL" }).optional(),
+  })
+  .refine((options, report) => {
+    if (options.publicAccess === true && options.authentication === "plaintext") {
+      report("MSK public access needs TLS, SCRAM or IAM; plaintext is VPC-only", "publicAccess");
+    }
+  });
+
 /**
  * Looks up a cluster's bootstrap brokers with `GetBootstrapBrokers` and returns those matching the
  * authentication (`iam` → `BootstrapBrokerStringSaslIam`, public → `...PublicSaslIam`, and so on).
@@ -246,32 +334,14 @@ const ARN_PATTERN = /^arn:aws[a-z-]*:kafka:([a-z0-9-]+):\d{12}:cluster\/[^/]+\/[
  *   brokers for that authentication (the message names the field).
  */
 export async function discoverMskBrokers(options: MskDiscoveryOptions): Promise<string[]> {
-  const arn = options?.clusterArn;
-  const match = typeof arn === "string" ? ARN_PATTERN.exec(arn) : null;
-  if (match === null) {
-    throw new ConfigurationError(
-      "clusterArn must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/...)",
-      [{ path: "clusterArn", message: "must be an MSK cluster ARN" }],
-    );
-  }
+  validateOptions("discoverMskBrokers()", mskDiscoveryOptionsSchema, options);
+  const arn = options.clusterArn;
   const fields = BOOTSTRAP_FIELDS[options.authentication];
-  if (fields === undefined) {
-    throw new ConfigurationError('authentication must be "iam", "scram", "tls" or "plaintext"', [
-      { path: "authentication", message: 'must be "iam", "scram", "tls" or "plaintext"' },
-    ]);
-  }
-  const field = options.publicAccess ? fields[1] : fields[0];
-  if (field === undefined) {
-    throw new ConfigurationError("MSK public access needs TLS, SCRAM or IAM; plaintext is VPC-only", [
-      { path: "publicAccess", message: "not available with plaintext" },
-    ]);
-  }
-  const region = requireRegion(options.region ?? match[1], "region");
-  const sdk = await loadOptional(
-    "@aws-sdk/client-kafka",
-    "MSK broker discovery",
-    () => import("@aws-sdk/client-kafka"),
-  );
+  const field = (options.publicAccess ? fields[1] : fields[0]) as string;
+  const region = options.region ?? (ARN_PATTERN.exec(arn)?.[1] as string);
+  const [sdk] = await loadOptionalPackages("MSK broker discovery", [
+    ["@aws-sdk/client-kafka", () => import("@aws-sdk/client-kafka")],
+  ]);
   const client = new sdk.KafkaClient({
     region,
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
@@ -300,5 +370,6 @@ export async function discoverMskBrokers(options: MskDiscoveryOptions): Promise<
  * broker replacement is picked up without a redeploy.
  */
 export function mskBrokersFromArn(options: MskDiscoveryOptions): () => Promise<readonly string[]> {
+  validateOptions("mskBrokersFromArn()", mskDiscoveryOptionsSchema, options);
   return () => discoverMskBrokers(options);
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigurationError } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
 import type { KafkaTlsOptions } from "./kafka-connection";
 
 /** PEM files for {@link readTlsFiles}. */
@@ -15,6 +16,23 @@ export interface KafkaTlsFiles {
   /** Server name to verify, when it differs from the broker address. */
   servername?: string;
 }
+
+const tlsFilesSchema = v
+  .object<KafkaTlsFiles>({
+    caFile: v.string({ min: 1 }).optional(),
+    certFile: v.string({ min: 1 }).optional(),
+    keyFile: v.string({ min: 1 }).optional(),
+    passphrase: v.string().optional(),
+    servername: v.string({ min: 1 }).optional(),
+  })
+  .refine((files, report) => {
+    if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+      report(
+        "certFile and keyFile must be given together",
+        files.certFile === undefined ? "certFile" : "keyFile",
+      );
+    }
+  });
 
 function read(path: string, option: string): Buffer {
   try {
@@ -36,11 +54,7 @@ function read(path: string, option: string): Buffer {
  * @throws ConfigurationError naming a file that cannot be read, or a certificate without its key.
  */
 export function readTlsFiles(files: KafkaTlsFiles): KafkaTlsOptions {
-  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
-    throw new ConfigurationError("certFile and keyFile must be given together", [
-      { path: "keyFile", message: "certFile and keyFile must be given together" },
-    ]);
-  }
+  validateOptions("readTlsFiles()", tlsFilesSchema, files);
   const tls: KafkaTlsOptions = { rejectUnauthorized: true };
   if (files.caFile !== undefined) tls.ca = read(files.caFile, "caFile");
   if (files.certFile !== undefined) tls.cert = read(files.certFile, "certFile");

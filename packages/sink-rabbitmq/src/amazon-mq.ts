@@ -1,6 +1,7 @@
 import type { GetWebIdentityTokenCommandOutput, STSClient, STSClientConfig } from "@aws-sdk/client-sts";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, CredentialError } from "@streamll/core";
+import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
 
 /**
  * Options of `amazonMqIamCredentials`. The token is a JWT from AWS STS `GetWebIdentityToken` (IAM outbound
@@ -27,21 +28,39 @@ export interface AmazonMqIamCredentialsOptions {
   clientConfig?: STSClientConfig;
 }
 
-type StsModule = typeof import("@aws-sdk/client-sts");
-
-let stsModule: Promise<StsModule> | undefined;
-
-function loadSts(): Promise<StsModule> {
-  stsModule ??= import("@aws-sdk/client-sts").catch((error: unknown) => {
-    stsModule = undefined;
-    throw new ConfigurationError(
-      "amazonMqIamCredentials needs the optional peer dependency @aws-sdk/client-sts (npm install @aws-sdk/client-sts)",
-      [{ path: "credentials", message: "@aws-sdk/client-sts is not installed" }],
-      { cause: error },
-    );
-  });
-  return stsModule;
+function loadSts() {
+  return loadOptionalPackages("amazonMqIamCredentials", [
+    ["@aws-sdk/client-sts", () => import("@aws-sdk/client-sts")],
+  ]);
 }
+
+const amazonMqIamCredentialsOptionsSchema = v.object<AmazonMqIamCredentialsOptions>({
+  audience: v.union(v.string({ min: 1 }), v.array(v.string({ min: 1 }), { min: 1 })),
+  region: v
+    .string({ pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/, expected: "an AWS region such as us-east-1" })
+    .optional(),
+  durationSeconds: v.integer({ min: 60, max: 3600 }).optional(),
+  signingAlgorithm: v.oneOf(["RS256", "ES384"]).optional(),
+  username: v.string().optional(),
+  client: v
+    .custom<Pick<STSClient, "send">>(
+      "an STS client (an object with send())",
+      (value) => typeof (value as { send?: unknown } | null)?.send === "function",
+    )
+    .optional(),
+  clientConfig: v.passthrough<STSClientConfig>("STSClientConfig, passed to the AWS SDK unchecked").optional(),
+});
+
+const oauth2ClientCredentialsOptionsSchema = v.object<OAuth2ClientCredentialsOptions>({
+  tokenUrl: v.string({ pattern: /^https?:\/\/\S+$/i, expected: "an absolute http(s) URL" }),
+  clientId: v.string({ min: 1 }),
+  clientSecret: v.string({ min: 1 }),
+  scope: v.string({ min: 1 }).optional(),
+  audience: v.string({ min: 1 }).optional(),
+  username: v.string().optional(),
+  timeoutMs: v.integer({ min: 1 }).optional(),
+  fetch: v.fn<typeof fetch>("a fetch function").optional(),
+});
 
 function describe(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
@@ -55,28 +74,14 @@ function describe(error: unknown): string {
  * `credentials` option. Errors never contain the token.
  */
 export function amazonMqIamCredentials(options: AmazonMqIamCredentialsOptions): CredentialProvider {
-  const audience = typeof options.audience === "string" ? [options.audience] : [...(options.audience ?? [])];
-  if (audience.length === 0 || audience.some((value) => typeof value !== "string" || value.length === 0)) {
-    throw new ConfigurationError("audience must be a non-empty string or list of strings", [
-      { path: "audience", message: "required" },
-    ]);
-  }
+  validateOptions("amazonMqIamCredentials()", amazonMqIamCredentialsOptionsSchema, options);
+  const audience = typeof options.audience === "string" ? [options.audience] : [...options.audience];
   const durationSeconds = options.durationSeconds ?? 900;
-  if (!Number.isInteger(durationSeconds) || durationSeconds < 60 || durationSeconds > 3600) {
-    throw new ConfigurationError("durationSeconds must be an integer between 60 and 3600", [
-      { path: "durationSeconds", message: "must be an integer between 60 and 3600" },
-    ]);
-  }
   const signingAlgorithm = options.signingAlgorithm ?? "RS256";
-  if (signingAlgorithm !== "RS256" && signingAlgorithm !== "ES384") {
-    throw new ConfigurationError('signingAlgorithm must be "RS256" or "ES384"', [
-      { path: "signingAlgorithm", message: 'must be "RS256" or "ES384"' },
-    ]);
-  }
   let client: Pick<STSClient, "send"> | undefined = options.client;
 
   return async (): Promise<Credentials> => {
-    const sts = await loadSts();
+    const [sts] = await loadSts();
     client ??= new sts.STSClient({
       ...options.clientConfig,
       ...(options.region ? { region: options.region } : {}),
@@ -130,6 +135,7 @@ export interface OAuth2ClientCredentialsOptions {
  * token as the password and `expires_in` as its expiry. Errors name the HTTP status, never the secret or token.
  */
 export function oauth2ClientCredentials(options: OAuth2ClientCredentialsOptions): CredentialProvider {
+  validateOptions("oauth2ClientCredentials()", oauth2ClientCredentialsOptionsSchema, options);
   let url: URL;
   try {
     url = new URL(options.tokenUrl);
@@ -141,11 +147,6 @@ export function oauth2ClientCredentials(options: OAuth2ClientCredentialsOptions)
   if (url.protocol !== "https:" && url.hostname !== "localhost" && url.hostname !== "127.0.0.1") {
     throw new ConfigurationError("tokenUrl must use https (plain http is accepted only for localhost)", [
       { path: "tokenUrl", message: "must use https" },
-    ]);
-  }
-  if (!options.clientId || !options.clientSecret) {
-    throw new ConfigurationError("clientId and clientSecret are required", [
-      { path: options.clientId ? "clientSecret" : "clientId", message: "required" },
     ]);
   }
   const doFetch = options.fetch ?? fetch;

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
+import { tlsConnectionOptionsSchema, v, validateOptions } from "@streamll/core/internal";
 import type { Options, SocketOptions } from "amqplib";
 
 /** Backoff between reconnection attempts after the connection (or the first attempt) failed. */
@@ -36,11 +37,12 @@ export interface RabbitMQConnectionOptions {
   vhost?: string;
   /** User name. Default `guest` when neither a URL user, this field nor a credential provider gives one. */
   username?: string;
-  /** Password. Never logged. Ignored when `credentials` is set. */
+  /** Password. Never logged. Cannot be combined with `credentials`, which replace it. */
   password?: string;
   /**
    * TLS (`amqps`). `true` uses Node's defaults, which verify the server certificate against the system CAs
-   * and the host name; an object adds options such as `ca`, `cert`, `key` or `servername`. An `amqps://` URL
+   * and the host name; an object adds options such as `ca`, `cert`, `key` or `servername` (any key of Node's
+   * `tls.ConnectionOptions`; a misspelled one is rejected, the values are checked by Node). An `amqps://` URL
    * turns TLS on by itself. Verification is switched off only by an explicit `rejectUnauthorized: false`.
    */
   tls?: boolean | TlsConnectionOptions;
@@ -153,87 +155,54 @@ function parseUrl(url: string): ParsedUrl {
   return result;
 }
 
-function checkNonNegativeInteger(value: number | undefined, path: string, min = 0): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < min) {
-    throw new ConfigurationError(`${path} must be an integer >= ${min}`, [
-      { path, message: `must be an integer >= ${min}` },
-    ]);
-  }
+/** A RabbitMQ name (exchange, queue): 1 to 255 bytes of UTF-8. */
+export const amqpNameSchema = v.string({ min: 1 }).refine((value, report) => {
+  if (Buffer.byteLength(value, "utf8") > 255) report("must be at most 255 bytes");
+});
+
+/** `RabbitMQConnectionOptions`; the sink's and the reader's schemas extend it. */
+export const rabbitMQConnectionOptionsSchema = v
+  .object<RabbitMQConnectionOptions>({
+    url: v.string({ pattern: /^amqps?:\/\//i, expected: "an amqp:// or amqps:// URL" }).optional(),
+    hostname: v.string({ min: 1 }).optional(),
+    port: v.integer({ min: 1, max: 65_535 }).optional(),
+    vhost: v.string({ min: 1 }).optional(),
+    username: v.string().optional(),
+    password: v.string().optional(),
+    tls: v.union(v.boolean(), tlsConnectionOptionsSchema).optional(),
+    credentials: v.fn<CredentialProvider>("a credential provider function").optional(),
+    heartbeatSeconds: v.integer({ min: 0 }).optional(),
+    frameMax: v.integer({ min: 8192 }).optional(),
+    connectTimeoutMs: v.integer({ min: 1 }).optional(),
+    connectionName: v.string({ min: 1 }).optional(),
+    reconnect: v
+      .object<RabbitMQReconnectOptions>({
+        initialDelayMs: v.integer({ min: 0 }).optional(),
+        maxDelayMs: v.integer({ min: 0 }).optional(),
+        multiplier: v.number({ min: 1 }).optional(),
+        jitter: v.number({ min: 0, max: 1 }).optional(),
+      })
+      .optional(),
+  })
+  .refine((options, report) => {
+    if (/^amqp:\/\//i.test(options.url ?? "") && options.tls !== undefined && options.tls !== false) {
+      report("is set but the URL uses amqp://; use amqps:// for TLS", "tls");
+    }
+    // A credential provider replaces the password; giving both would silently ignore one.
+    if (options.credentials !== undefined && options.password !== undefined) {
+      report("cannot be combined with credentials, which replace it", "password");
+    }
+  });
+
+/** Checks the URL's parts (scheme, percent-encoding, query parameters); the options passed their schema. */
+export function validateConnectionUrl(options: RabbitMQConnectionOptions): void {
+  if (options.url !== undefined) parseUrl(options.url);
 }
 
-/** Keys of `RabbitMQConnectionOptions`, for the unknown-option check of the sink and the reader. */
-export const CONNECTION_OPTION_KEYS = [
-  "url",
-  "hostname",
-  "port",
-  "vhost",
-  "username",
-  "password",
-  "tls",
-  "credentials",
-  "heartbeatSeconds",
-  "frameMax",
-  "connectTimeoutMs",
-  "connectionName",
-  "reconnect",
-] as const;
-
-const RECONNECT_KEYS = ["initialDelayMs", "maxDelayMs", "multiplier", "jitter"] as const;
-
-/**
- * Rejects keys that are not options (typically a typo such as `exchnage`), which would otherwise be ignored
- * silently and leave the default in place. The message names the key, never a value.
- */
-export function checkKnownKeys(value: unknown, known: readonly string[], path: string): void {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ConfigurationError(`${path || "options"} must be an object`, [
-      { path: path || "options", message: "must be an object" },
-    ]);
-  }
-  const unknown = Object.keys(value).filter((key) => !known.includes(key));
-  if (unknown.length === 0) return;
-  const paths = unknown.map((key) => (path ? `${path}.${key}` : key));
-  throw new ConfigurationError(
-    `unknown option${paths.length > 1 ? "s" : ""} ${paths.join(", ")} (known: ${known.join(", ")})`,
-    paths.map((p) => ({ path: p, message: "is not a known option" })),
-  );
-}
-
-/** Validates the options that do not depend on a credential; throws `ConfigurationError`. */
+/** Checks connection options on their own (the CLI builds them); throws `ConfigurationError`. */
 export function validateConnectionOptions(options: RabbitMQConnectionOptions): void {
-  if (options.reconnect !== undefined) checkKnownKeys(options.reconnect, RECONNECT_KEYS, "reconnect");
-  const parsed = options.url === undefined ? undefined : parseUrl(options.url);
-  if (parsed && !parsed.tls && options.tls !== undefined && options.tls !== false) {
-    throw new ConfigurationError("RabbitMQ: `tls` is set but the URL uses amqp://; use amqps:// for TLS", [
-      { path: "tls", message: "conflicts with an amqp:// URL" },
-    ]);
-  }
-  checkNonNegativeInteger(options.port, "port", 1);
-  if (options.port !== undefined && options.port > 65_535) {
-    throw new ConfigurationError("port must be <= 65535", [{ path: "port", message: "must be <= 65535" }]);
-  }
-  checkNonNegativeInteger(options.heartbeatSeconds, "heartbeatSeconds");
-  checkNonNegativeInteger(options.frameMax, "frameMax", 8192);
-  checkNonNegativeInteger(options.connectTimeoutMs, "connectTimeoutMs", 1);
-  const reconnect = options.reconnect ?? {};
-  checkNonNegativeInteger(reconnect.initialDelayMs, "reconnect.initialDelayMs");
-  checkNonNegativeInteger(reconnect.maxDelayMs, "reconnect.maxDelayMs");
-  if (reconnect.multiplier !== undefined && !(reconnect.multiplier >= 1)) {
-    throw new ConfigurationError("reconnect.multiplier must be >= 1", [
-      { path: "reconnect.multiplier", message: "must be >= 1" },
-    ]);
-  }
-  if (reconnect.jitter !== undefined && !(reconnect.jitter >= 0 && reconnect.jitter <= 1)) {
-    throw new ConfigurationError("reconnect.jitter must be between 0 and 1", [
-      { path: "reconnect.jitter", message: "must be between 0 and 1" },
-    ]);
-  }
-  if (options.credentials !== undefined && typeof options.credentials !== "function") {
-    throw new ConfigurationError("credentials must be a function returning a Promise of credentials", [
-      { path: "credentials", message: "must be a function" },
-    ]);
-  }
+  validateOptions("RabbitMQ connection", rabbitMQConnectionOptionsSchema, options);
+  validateConnectionUrl(options);
 }
 
 /**

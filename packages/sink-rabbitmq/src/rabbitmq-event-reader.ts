@@ -1,5 +1,6 @@
 import type { StreamllEvent } from "@streamll/core";
 import { ConfigurationError, decodeEvent, StreamllError } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
 import type { Channel, ConsumeMessage } from "amqplib";
 import {
   CLOSE_TIMEOUT_MS,
@@ -10,16 +11,17 @@ import {
   settleWithin,
 } from "./connection-manager";
 import {
-  CONNECTION_OPTION_KEYS,
-  checkKnownKeys,
+  amqpNameSchema,
   type RabbitMQConnectionOptions,
-  validateConnectionOptions,
+  rabbitMQConnectionOptionsSchema,
+  validateConnectionUrl,
 } from "./connection-options";
 import {
   DEFAULT_EXCHANGE,
   declareQueue,
   type RabbitMQQueueOptions,
-  validateQueueOptions,
+  rabbitMQLoggerSchema,
+  rabbitMQQueueOptionsSchema,
 } from "./rabbitmq-sink";
 
 /** Where rejected messages go. */
@@ -99,19 +101,26 @@ interface Delivery {
   readonly channel: Channel;
 }
 
-const READER_OPTION_KEYS = [
-  ...CONNECTION_OPTION_KEYS,
-  "queue",
-  "exchange",
-  "declare",
-  "deadLetter",
-  "prefetch",
-  "maxAttempts",
-  "retryDelayMs",
-  "logger",
-] as const;
-
-const DEAD_LETTER_KEYS = ["exchange", "queue"] as const;
+/** `RabbitMQEventReaderOptions` as the constructor checks them. */
+export const rabbitMQEventReaderOptionsSchema =
+  rabbitMQConnectionOptionsSchema.extend<RabbitMQEventReaderOptions>({
+    queue: v.union(amqpNameSchema, rabbitMQQueueOptionsSchema),
+    exchange: amqpNameSchema.optional(),
+    declare: v.boolean().optional(),
+    deadLetter: v
+      .union(
+        v.oneOf([false]),
+        v.object<RabbitMQDeadLetterOptions>({
+          exchange: amqpNameSchema.optional(),
+          queue: amqpNameSchema.optional(),
+        }),
+      )
+      .optional(),
+    prefetch: v.integer({ min: 1, max: 65_535 }).optional(),
+    maxAttempts: v.integer({ min: 1 }).optional(),
+    retryDelayMs: v.integer({ min: 0 }).optional(),
+    logger: rabbitMQLoggerSchema.optional(),
+  });
 
 const MAX_TRACKED_FAILURES = 10_000;
 const SETUP_RETRY_MAX_MS = 30_000;
@@ -138,15 +147,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done, { once: true });
   });
-}
-
-function positiveInteger(value: number | undefined, path: string, min: number): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < min) {
-    throw new ConfigurationError(`${path} must be an integer >= ${min}`, [
-      { path, message: `must be an integer >= ${min}` },
-    ]);
-  }
 }
 
 /**
@@ -181,21 +181,12 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
   #isReady = false;
   #inFlight: Promise<void> | null = null;
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: RabbitMQEventReaderOptions) {
-    checkKnownKeys(options, READER_OPTION_KEYS, "");
-    validateConnectionOptions(options);
+    validateOptions("RabbitMQEventReader", rabbitMQEventReaderOptionsSchema, options);
+    validateConnectionUrl(options);
     const queue: RabbitMQQueueOptions =
       typeof options.queue === "string" ? { name: options.queue } : options.queue;
-    if (queue === undefined || queue === null) {
-      throw new ConfigurationError("queue is required", [{ path: "queue", message: "required" }]);
-    }
-    if (options.deadLetter !== undefined && options.deadLetter !== false) {
-      checkKnownKeys(options.deadLetter, DEAD_LETTER_KEYS, "deadLetter");
-    }
-    validateQueueOptions(queue, "queue");
-    positiveInteger(options.prefetch, "prefetch", 1);
-    positiveInteger(options.maxAttempts, "maxAttempts", 1);
-    positiveInteger(options.retryDelayMs, "retryDelayMs", 0);
     this.#queue = queue;
     this.#exchange = options.exchange ?? DEFAULT_EXCHANGE;
     this.#declare = options.declare ?? true;

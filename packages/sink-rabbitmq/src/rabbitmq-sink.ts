@@ -6,7 +6,8 @@ import type {
   Sink,
   StreamllEvent,
 } from "@streamll/core";
-import { ConfigurationError, SinkError } from "@streamll/core";
+import { SinkError } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
 import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import {
   abortableSend,
@@ -17,10 +18,10 @@ import {
   settleWithin,
 } from "./connection-manager";
 import {
-  CONNECTION_OPTION_KEYS,
-  checkKnownKeys,
+  amqpNameSchema,
   type RabbitMQConnectionOptions,
-  validateConnectionOptions,
+  rabbitMQConnectionOptionsSchema,
+  validateConnectionUrl,
 } from "./connection-options";
 import { compileRoutingKey, DEFAULT_ROUTING_KEY_TEMPLATE } from "./routing-key";
 
@@ -117,14 +118,6 @@ interface MutableStats {
   unconfirmed: number;
 }
 
-function checkName(value: unknown, path: string): void {
-  if (typeof value !== "string" || value.length === 0 || Buffer.byteLength(value, "utf8") > 255) {
-    throw new ConfigurationError(`${path} must be a non-empty string of at most 255 bytes`, [
-      { path, message: "must be a non-empty string of at most 255 bytes" },
-    ]);
-  }
-}
-
 /** Declares the queue and its bindings; shared with the reader. */
 export async function declareQueue(
   channel: ConfirmChannel | import("amqplib").Channel,
@@ -140,45 +133,45 @@ export async function declareQueue(
   }
 }
 
-const SINK_OPTION_KEYS = [
-  ...CONNECTION_OPTION_KEYS,
-  "name",
-  "exchange",
-  "declareExchange",
-  "routingKey",
-  "mandatory",
-  "queue",
-  "whenBlocked",
-  "persistent",
-  "logger",
-] as const;
+/** `RabbitMQQueueOptions`, for the sink's and the reader's `queue`. */
+export const rabbitMQQueueOptionsSchema = v.object<RabbitMQQueueOptions>({
+  name: amqpNameSchema,
+  bindingKeys: v
+    .array(
+      v.string().refine((value, report) => {
+        if (Buffer.byteLength(value, "utf8") > 255) report("must be at most 255 bytes");
+      }),
+      { min: 1 },
+    )
+    .optional(),
+  type: v.oneOf(["classic", "quorum"]).optional(),
+  arguments: v.record(v.unchecked<unknown>("a queue argument value")).optional(),
+});
 
-const QUEUE_OPTION_KEYS = ["name", "bindingKeys", "type", "arguments"] as const;
+const loggerSchema = v.custom<RabbitMQLogger>(
+  "an object with a warn() method",
+  (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
+);
 
-/** Validates `RabbitMQQueueOptions`; shared with the reader. */
-export function validateQueueOptions(queue: RabbitMQQueueOptions, path: string): void {
-  checkKnownKeys(queue, QUEUE_OPTION_KEYS, path);
-  checkName(queue.name, `${path}.name`);
-  if (queue.bindingKeys !== undefined) {
-    if (!Array.isArray(queue.bindingKeys) || queue.bindingKeys.length === 0) {
-      throw new ConfigurationError(`${path}.bindingKeys must be a non-empty array`, [
-        { path: `${path}.bindingKeys`, message: "must be a non-empty array" },
-      ]);
-    }
-    for (const key of queue.bindingKeys) {
-      if (typeof key !== "string" || Buffer.byteLength(key, "utf8") > 255) {
-        throw new ConfigurationError(`${path}.bindingKeys entries must be strings of at most 255 bytes`, [
-          { path: `${path}.bindingKeys`, message: "entries must be strings of at most 255 bytes" },
-        ]);
-      }
-    }
-  }
-  if (queue.type !== undefined && queue.type !== "classic" && queue.type !== "quorum") {
-    throw new ConfigurationError(`${path}.type must be "classic" or "quorum"`, [
-      { path: `${path}.type`, message: 'must be "classic" or "quorum"' },
-    ]);
-  }
-}
+/** `RabbitMQSinkOptions` as the constructor checks them. */
+export const rabbitMQSinkOptionsSchema = rabbitMQConnectionOptionsSchema.extend<RabbitMQSinkOptions>({
+  name: v.string({ min: 1 }).optional(),
+  exchange: amqpNameSchema.optional(),
+  declareExchange: v.boolean().optional(),
+  routingKey: v
+    .union(
+      v.string({ min: 1, expected: "a routing key template" }),
+      v.fn<(event: StreamllEvent) => string>("a function (event) => routing key"),
+    )
+    .optional(),
+  mandatory: v.boolean().optional(),
+  queue: rabbitMQQueueOptionsSchema.optional(),
+  whenBlocked: v.oneOf(["fail", "wait"]).optional(),
+  persistent: v.boolean().optional(),
+  logger: loggerSchema.optional(),
+});
+
+export { loggerSchema as rabbitMQLoggerSchema };
 
 /**
  * Publishes streamll events to a durable RabbitMQ topic exchange on a confirm channel. A batch counts as
@@ -207,21 +200,11 @@ export class RabbitMQSink implements Sink {
   #opening: Promise<ConfirmChannel> | null = null;
   #closed = false;
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: RabbitMQSinkOptions = {}) {
-    checkKnownKeys(options, SINK_OPTION_KEYS, "");
-    validateConnectionOptions(options);
+    validateOptions("RabbitMQSink", rabbitMQSinkOptionsSchema, options);
+    validateConnectionUrl(options);
     this.#exchange = options.exchange ?? DEFAULT_EXCHANGE;
-    checkName(this.#exchange, "exchange");
-    if (options.queue !== undefined) validateQueueOptions(options.queue, "queue");
-    if (
-      options.whenBlocked !== undefined &&
-      options.whenBlocked !== "fail" &&
-      options.whenBlocked !== "wait"
-    ) {
-      throw new ConfigurationError('whenBlocked must be "fail" or "wait"', [
-        { path: "whenBlocked", message: 'must be "fail" or "wait"' },
-      ]);
-    }
     const routingKey = options.routingKey ?? DEFAULT_ROUTING_KEY_TEMPLATE;
     if (typeof routingKey === "function") {
       this.#routingKey = (event) => {

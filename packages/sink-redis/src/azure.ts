@@ -1,5 +1,6 @@
 import type { Credentials } from "@streamll/core";
-import { ConfigurationError, CredentialError } from "@streamll/core";
+import { CredentialError } from "@streamll/core";
+import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
 import type { RedisCredentials } from "./redis-connection";
 
 /** The Microsoft Entra scope for Azure Cache for Redis and Azure Managed Redis. */
@@ -30,8 +31,11 @@ export interface EntraTokenCredential {
 
 /** Options of {@link azureEntraAuth}. */
 export interface AzureEntraAuthOptions {
-  /** Where tokens come from, e.g. `new DefaultAzureCredential()`. */
-  credential: EntraTokenCredential;
+  /**
+   * Where tokens come from, e.g. `new ManagedIdentityCredential()`. Default: a `DefaultAzureCredential` from
+   * `@azure/identity` (an optional peer dependency, loaded on first use), created once.
+   */
+  credential?: EntraTokenCredential;
   /** Token scope. Default {@link AZURE_REDIS_SCOPE}. */
   scope?: string;
   /**
@@ -42,6 +46,23 @@ export interface AzureEntraAuthOptions {
   /** Renew this long before the token expires; at least 3 minutes. Default {@link AZURE_REFRESH_AHEAD_MS}. */
   refreshAheadMs?: number;
 }
+
+const azureEntraAuthOptionsSchema = v.object<AzureEntraAuthOptions>({
+  credential: v
+    .custom<EntraTokenCredential>(
+      "a TokenCredential from @azure/identity (an object with getToken)",
+      (value) => typeof (value as { getToken?: unknown } | null)?.getToken === "function",
+    )
+    .optional(),
+  scope: v.string({ min: 1 }).optional(),
+  username: v.string({ min: 1 }).optional(),
+  refreshAheadMs: v
+    .number({
+      min: MIN_REFRESH_AHEAD_MS,
+      expected: "at least 180000 ms (Azure requires re-authentication 3 minutes before expiry)",
+    })
+    .optional(),
+});
 
 /**
  * Reads the `oid` (object id) claim of an Entra access token. Throws {@link CredentialError} when the token is
@@ -70,28 +91,28 @@ export function entraObjectId(token: string): string {
 /**
  * Credentials for Azure Cache for Redis / Azure Managed Redis with Microsoft Entra ID: user name = the token's
  * `oid`, password = the access token. The sink re-sends a fresh token with `AUTH` on live connections before the
- * old one expires and uses it for reconnects. Works with any `@azure/identity` credential (optional peer).
+ * old one expires and uses it for reconnects. Works with any `@azure/identity` credential (optional peer);
+ * without one, a `DefaultAzureCredential` is used.
  */
-export function azureEntraAuth(options: AzureEntraAuthOptions): RedisCredentials {
-  if (typeof options.credential?.getToken !== "function") {
-    const message = "must be a TokenCredential from @azure/identity (an object with getToken)";
-    throw new ConfigurationError(`Azure Entra credential ${message}`, [{ path: "credential", message }]);
-  }
+export function azureEntraAuth(options: AzureEntraAuthOptions = {}): RedisCredentials {
+  validateOptions("azureEntraAuth()", azureEntraAuthOptionsSchema, options);
   const refreshAheadMs = options.refreshAheadMs ?? AZURE_REFRESH_AHEAD_MS;
-  if (!Number.isFinite(refreshAheadMs) || refreshAheadMs < MIN_REFRESH_AHEAD_MS) {
-    const message = "must be at least 180000 ms (Azure requires re-authentication 3 minutes before expiry)";
-    throw new ConfigurationError(`Azure Entra refreshAheadMs ${message}`, [
-      { path: "refreshAheadMs", message },
-    ]);
-  }
   const scope = options.scope ?? AZURE_REDIS_SCOPE;
-  const credential = options.credential;
+  let credential: Promise<EntraTokenCredential> | undefined =
+    options.credential === undefined ? undefined : Promise.resolve(options.credential);
   return {
     refreshAheadMs,
     provider: async (): Promise<Credentials> => {
+      credential ??= loadOptionalPackages("Azure Entra ID authentication", [
+        ["@azure/identity", () => import("@azure/identity")],
+      ]).then(([identity]) => new identity.DefaultAzureCredential());
+      credential.catch(() => {
+        credential = undefined;
+      });
+      const source = await credential;
       let accessToken: EntraAccessToken | null;
       try {
-        accessToken = await credential.getToken(scope);
+        accessToken = await source.getToken(scope);
       } catch (error) {
         // @azure/identity messages explain the missing setup (no managed identity, no az login) and hold no token.
         const reason =

@@ -1,7 +1,12 @@
-import { Sha256 } from "@aws-crypto/sha256-js";
-import { SignatureV4 } from "@smithy/signature-v4";
+/**
+ * ElastiCache IAM authentication. The AWS packages it needs are optional peer dependencies, loaded on first
+ * use: importing this module works without them, and using it without them fails with one
+ * `ConfigurationError` naming every package to install.
+ * @module
+ */
 import type { Credentials } from "@streamll/core";
-import { ConfigurationError, CredentialError } from "@streamll/core";
+import { CredentialError } from "@streamll/core";
+import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
 import type { RedisCredentials } from "./redis-connection";
 
 /** How long an ElastiCache IAM token can be used to open a connection: 15 minutes, fixed by AWS. */
@@ -68,12 +73,44 @@ function rfc3986(value: string): string {
   );
 }
 
-function required(value: unknown, path: string): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    const message = "must be a non-empty string";
-    throw new ConfigurationError(`ElastiCache IAM ${path} ${message}`, [{ path, message }]);
-  }
-  return value.trim();
+const awsCredentialsSchema = v.custom<AwsCredentialsLike>(
+  "AWS credentials { accessKeyId, secretAccessKey, sessionToken? }",
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { accessKeyId?: unknown }).accessKeyId === "string" &&
+    typeof (value as { secretAccessKey?: unknown }).secretAccessKey === "string",
+);
+
+const tokenParamsSchema = v.object<ElastiCacheIamTokenParams>({
+  userId: v.string({ min: 1, pattern: /\S/, expected: "a non-empty user id" }),
+  cacheName: v.string({ min: 1, pattern: /\S/, expected: "a non-empty cache name" }),
+  region: v.string({ pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/, expected: "an AWS region such as us-east-1" }),
+  serverless: v.boolean().optional(),
+  credentials: awsCredentialsSchema,
+  signingDate: v.instance(Date, "a Date").optional(),
+  expiresInSeconds: v.integer({ min: 1, max: ELASTICACHE_TOKEN_TTL_SECONDS }).optional(),
+});
+
+const authOptionsSchema = v.object<ElastiCacheIamAuthOptions>({
+  userId: tokenParamsSchema.shape.userId,
+  cacheName: tokenParamsSchema.shape.cacheName,
+  region: tokenParamsSchema.shape.region,
+  serverless: v.boolean().optional(),
+  credentials: v
+    .union(awsCredentialsSchema, v.fn<() => Promise<AwsCredentialsLike>>("a credentials provider function"))
+    .optional(),
+  refreshAheadMs: v.number({ min: 1 }).optional(),
+  clock: v.fn<() => number>().optional(),
+});
+
+const FEATURE = "ElastiCache IAM authentication";
+
+function loadSigner() {
+  return loadOptionalPackages(FEATURE, [
+    ["@smithy/signature-v4", () => import("@smithy/signature-v4")],
+    ["@aws-crypto/sha256-js", () => import("@aws-crypto/sha256-js")],
+  ]);
 }
 
 /**
@@ -82,16 +119,12 @@ function required(value: unknown, path: string): string {
  * written without the `http://` prefix. Use it as the password, with the user id as user name.
  */
 export async function createElastiCacheIamToken(params: ElastiCacheIamTokenParams): Promise<string> {
-  const userId = required(params.userId, "userId");
-  const cacheName = required(params.cacheName, "cacheName").toLowerCase();
-  const region = required(params.region, "region");
+  validateOptions("createElastiCacheIamToken()", tokenParamsSchema, params);
+  const [{ SignatureV4 }, { Sha256 }] = await loadSigner();
+  const userId = params.userId.trim();
+  const cacheName = params.cacheName.trim().toLowerCase();
+  const region = params.region;
   const expiresIn = params.expiresInSeconds ?? ELASTICACHE_TOKEN_TTL_SECONDS;
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > ELASTICACHE_TOKEN_TTL_SECONDS) {
-    const message = `must be an integer between 1 and ${ELASTICACHE_TOKEN_TTL_SECONDS}`;
-    throw new ConfigurationError(`ElastiCache IAM expiresInSeconds ${message}`, [
-      { path: "expiresInSeconds", message },
-    ]);
-  }
   const query: Record<string, string> = { Action: "connect", User: userId };
   if (params.serverless) query.ResourceType = "ServerlessCache";
   const signer = new SignatureV4({
@@ -112,18 +145,6 @@ export async function createElastiCacheIamToken(params: ElastiCacheIamTokenParam
   return `${cacheName}/?${parts.join("&")}`;
 }
 
-async function loadDefaultAwsCredentials(): Promise<() => Promise<AwsCredentialsLike>> {
-  try {
-    const { fromNodeProviderChain } = await import("@aws-sdk/credential-providers");
-    return fromNodeProviderChain();
-  } catch (error) {
-    throw new CredentialError(
-      "ElastiCache IAM auth needs AWS credentials: pass `credentials` or install @aws-sdk/credential-providers",
-      { cause: error instanceof Error ? new Error(error.message) : undefined },
-    );
-  }
-}
-
 /**
  * Credentials for ElastiCache (Redis OSS 7+ / Valkey 7.2+) IAM authentication. Each refresh signs a new
  * 15-minute token; the sink re-sends it with `AUTH` on live connections (ElastiCache closes IAM connections
@@ -133,26 +154,39 @@ async function loadDefaultAwsCredentials(): Promise<() => Promise<AwsCredentials
  * `@aws-sdk/credential-providers` when `credentials` is not given.
  */
 export function elastiCacheIamAuth(options: ElastiCacheIamAuthOptions): RedisCredentials {
-  const userId = required(options.userId, "userId");
-  const cacheName = required(options.cacheName, "cacheName");
-  const region = required(options.region, "region");
+  validateOptions("elastiCacheIamAuth()", authOptionsSchema, options);
+  const userId = options.userId.trim();
+  const cacheName = options.cacheName.trim();
+  const region = options.region;
   const clock = options.clock ?? Date.now;
-  let source: Promise<() => Promise<AwsCredentialsLike>> | undefined;
   const credentialsSource = options.credentials;
+  let defaultChain: Promise<() => Promise<AwsCredentialsLike>> | undefined;
   const resolveAws = async (): Promise<AwsCredentialsLike> => {
     if (typeof credentialsSource === "function") return credentialsSource();
     if (credentialsSource !== undefined) return credentialsSource;
-    source ??= loadDefaultAwsCredentials();
-    return (await source)();
+    defaultChain ??= loadOptionalPackages(FEATURE, [
+      ["@aws-sdk/credential-providers", () => import("@aws-sdk/credential-providers")],
+    ]).then(([providers]) => providers.fromNodeProviderChain());
+    defaultChain.catch(() => {
+      defaultChain = undefined;
+    });
+    return (await defaultChain)();
   };
   return {
     refreshAheadMs: options.refreshAheadMs ?? ELASTICACHE_REFRESH_AHEAD_MS,
     provider: async (): Promise<Credentials> => {
+      // Every package this needs is named at once, before any is used.
+      if (credentialsSource === undefined) {
+        await loadOptionalPackages(FEATURE, [
+          ["@smithy/signature-v4", () => import("@smithy/signature-v4")],
+          ["@aws-crypto/sha256-js", () => import("@aws-crypto/sha256-js")],
+          ["@aws-sdk/credential-providers", () => import("@aws-sdk/credential-providers")],
+        ]);
+      }
       let aws: AwsCredentialsLike;
       try {
         aws = await resolveAws();
       } catch (error) {
-        if (error instanceof CredentialError) throw error;
         throw new CredentialError("Could not load AWS credentials for ElastiCache IAM auth", {
           cause: error instanceof Error ? new Error(error.message) : undefined,
         });

@@ -1,5 +1,6 @@
 import type { Credentials } from "@streamll/core";
-import { ConfigurationError, CredentialError } from "@streamll/core";
+import { CredentialError } from "@streamll/core";
+import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
 import type { RedisCredentials } from "./redis-connection";
 
 /**
@@ -23,8 +24,12 @@ export interface GoogleAccessTokenSource {
 
 /** Options of {@link memorystoreIamAuth}. */
 export interface MemorystoreIamAuthOptions {
-  /** Token source, e.g. `new GoogleAuth({ scopes: "https://www.googleapis.com/auth/cloud-platform" })`. */
-  auth: GoogleAccessTokenSource;
+  /**
+   * Token source, e.g. an `Impersonated` client. Default: `new GoogleAuth({ scopes:
+   * "https://www.googleapis.com/auth/cloud-platform" })` from `google-auth-library` (an optional peer
+   * dependency, loaded on first use): Application Default Credentials.
+   */
+  auth?: GoogleAccessTokenSource;
   /** How long one token is used before asking again. Default {@link MEMORYSTORE_TOKEN_REUSE_MS}; at most 30 min. */
   tokenReuseMs?: number;
   /** Clock (epoch ms). Default `Date.now`. */
@@ -33,6 +38,20 @@ export interface MemorystoreIamAuthOptions {
 
 const MAX_REUSE_MS = 30 * 60_000;
 
+/** The scope the default `GoogleAuth` asks for. */
+const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
+
+const memorystoreIamAuthOptionsSchema = v.object<MemorystoreIamAuthOptions>({
+  auth: v
+    .custom<GoogleAccessTokenSource>(
+      "a GoogleAuth instance or auth client (an object with getAccessToken)",
+      (value) => typeof (value as { getAccessToken?: unknown } | null)?.getAccessToken === "function",
+    )
+    .optional(),
+  tokenReuseMs: v.number({ min: MEMORYSTORE_REFRESH_AHEAD_MS + 1, max: MAX_REUSE_MS }).optional(),
+  clock: v.fn<() => number>().optional(),
+});
+
 /**
  * Credentials for Memorystore for Redis Cluster and Memorystore for Valkey with IAM authentication: the OAuth2
  * access token of the application's identity (`roles/redis.dbConnectionUser` for Redis Cluster,
@@ -40,26 +59,25 @@ const MAX_REUSE_MS = 30 * 60_000;
  * password. Authenticated connections survive the token's expiry; new connections always get a current token.
  * Works with `google-auth-library` (optional peer).
  */
-export function memorystoreIamAuth(options: MemorystoreIamAuthOptions): RedisCredentials {
-  if (typeof options.auth?.getAccessToken !== "function") {
-    const message = "must be a GoogleAuth instance or auth client (an object with getAccessToken)";
-    throw new ConfigurationError(`Memorystore IAM auth ${message}`, [{ path: "auth", message }]);
-  }
+export function memorystoreIamAuth(options: MemorystoreIamAuthOptions = {}): RedisCredentials {
+  validateOptions("memorystoreIamAuth()", memorystoreIamAuthOptionsSchema, options);
   const reuseMs = options.tokenReuseMs ?? MEMORYSTORE_TOKEN_REUSE_MS;
-  if (!Number.isFinite(reuseMs) || reuseMs <= MEMORYSTORE_REFRESH_AHEAD_MS || reuseMs > MAX_REUSE_MS) {
-    const message = `must be between ${MEMORYSTORE_REFRESH_AHEAD_MS + 1} and ${MAX_REUSE_MS} ms`;
-    throw new ConfigurationError(`Memorystore IAM tokenReuseMs ${message}`, [
-      { path: "tokenReuseMs", message },
-    ]);
-  }
   const clock = options.clock ?? Date.now;
-  const auth = options.auth;
+  let auth: Promise<GoogleAccessTokenSource> | undefined =
+    options.auth === undefined ? undefined : Promise.resolve(options.auth);
   return {
     refreshAheadMs: MEMORYSTORE_REFRESH_AHEAD_MS,
     provider: async (): Promise<Credentials> => {
+      auth ??= loadOptionalPackages("Memorystore IAM authentication", [
+        ["google-auth-library", () => import("google-auth-library")],
+      ]).then(([google]) => new google.GoogleAuth({ scopes: CLOUD_PLATFORM_SCOPE }));
+      auth.catch(() => {
+        auth = undefined;
+      });
+      const source = await auth;
       let result: Awaited<ReturnType<GoogleAccessTokenSource["getAccessToken"]>>;
       try {
-        result = await auth.getAccessToken();
+        result = await source.getAccessToken();
       } catch (error) {
         const reason =
           error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : "unknown error";

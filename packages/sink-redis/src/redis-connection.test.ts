@@ -4,6 +4,7 @@ import type { Cluster, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { parseRedisUrl, RedisConnection } from "./redis-connection";
 import type { RedisSinkError } from "./redis-errors";
+import { RedisSink, type RedisSinkOptions } from "./redis-sink";
 import { freePort } from "./test-support/redis-servers";
 import { waitUntil } from "./test-support/wait";
 
@@ -75,15 +76,30 @@ describe("RedisConnection options", () => {
     await cluster.close();
   });
 
-  it("validates credentials and timeouts", () => {
-    expect(
-      () => new RedisConnection({ credentials: { refreshAheadMs: 1 } as never }, { connectionName: "t" }),
-    ).toThrow(ConfigurationError);
-    expect(() => new RedisConnection({ connectTimeoutMs: 0 }, { connectionName: "t" })).toThrow(
-      ConfigurationError,
+  it("validates credentials and timeouts through the sink's options", () => {
+    const issues = (options: object) => {
+      try {
+        new RedisSink(options as RedisSinkOptions);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigurationError);
+        return (error as ConfigurationError).issues;
+      }
+      return [];
+    };
+    expect(issues({ credentials: { refreshAheadMs: 1 } })).toEqual([
+      { path: "credentials.provider", message: "is required (a credential provider function)" },
+    ]);
+    expect(issues({ connectTimeoutMs: 0 })[0]?.path).toBe("connectTimeoutMs");
+    expect(issues({ port: 70_000 })).toEqual([
+      { path: "port", message: "expected an integer between 1 and 65535, got 70000" },
+    ]);
+    expect(issues({ db: -1 })[0]?.message).toBe("expected an integer >= 0, got -1");
+    expect(issues({ password: "p", credentials: async () => ({ password: "x" }) })).toEqual([
+      { path: "password", message: "cannot be combined with credentials, which replace it" },
+    ]);
+    expect(issues({ tls: { rejectUnauthorised: false } })[0]?.message).toMatch(
+      /^unknown option; did you mean `rejectUnauthorized`\? \(allowed: /,
     );
-    expect(() => new RedisConnection({ port: 70_000 }, { connectionName: "t" })).toThrow(/port must be/);
-    expect(() => new RedisConnection({ db: -1 }, { connectionName: "t" })).toThrow(/db must be/);
     // Redis Cluster has one database; a db in the URL would be silently ignored otherwise.
     expect(
       () => new RedisConnection({ url: "redis://10.0.0.1:6379/2", cluster: true }, { connectionName: "t" }),

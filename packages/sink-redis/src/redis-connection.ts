@@ -1,6 +1,7 @@
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, createRefreshingCredentials } from "@streamll/core";
+import { tlsConnectionOptionsSchema, v } from "@streamll/core/internal";
 import type { ClusterNode, ClusterOptions, DNSLookupFunction, RedisOptions } from "ioredis";
 import { Cluster, Redis } from "ioredis";
 import { RedisSinkError, safeRedisMessage, toRedisSinkError } from "./redis-errors";
@@ -28,8 +29,9 @@ export interface RedisClusterConfig {
    */
   nodes?: ClusterNode[];
   /**
-   * ioredis cluster options, applied over streamll's defaults. `redisOptions` in here is merged with the
-   * connection settings (TLS, credentials, timeouts) streamll derives from the other options.
+   * ioredis cluster options, applied over streamll's defaults, passed to ioredis unchecked. `redisOptions` in
+   * here is merged with the connection settings (TLS, credentials, timeouts) streamll derives from the other
+   * options.
    */
   options?: ClusterOptions;
 }
@@ -53,11 +55,15 @@ export interface RedisConnectionOptions {
   db?: number;
   /**
    * TLS. `true` uses the system's trusted CAs with hostname verification; an object is passed to
-   * `tls.connect` (e.g. `{ ca: serverCaPem }` for a private CA). A `rediss://` URL implies `true`. Verification
-   * is only off when you pass `{ rejectUnauthorized: false }` yourself.
+   * `tls.connect` (e.g. `{ ca: serverCaPem }` for a private CA): its keys must be keys of Node's
+   * `tls.ConnectionOptions` (a misspelled one is rejected), their values are checked by Node. A `rediss://` URL
+   * implies `true`. Verification is only off when you pass `{ rejectUnauthorized: false }` yourself.
    */
   tls?: boolean | TlsConnectionOptions;
-  /** Rotating credentials (IAM tokens, Entra tokens, …). Takes precedence over `username`/`password`. */
+  /**
+   * Rotating credentials (IAM tokens, Entra tokens, …). Replaces `username`/`password` (giving both is a
+   * `ConfigurationError`) and the credentials of the URL.
+   */
   credentials?: CredentialProvider | RedisCredentials;
   /** Use `Redis.Cluster`. `true` starts from `url`/`host`/`port`. */
   cluster?: boolean | RedisClusterConfig;
@@ -70,10 +76,69 @@ export interface RedisConnectionOptions {
   commandTimeoutMs?: number;
   /**
    * Extra ioredis options (standalone) or `redisOptions` (cluster nodes), applied over streamll's defaults.
-   * Use it for `connectionName`, `family`, `keepAlive` and the like.
+   * Use it for `connectionName`, `family`, `keepAlive` and the like. Passed to ioredis unchecked: ioredis
+   * defines and checks these.
    */
   redisOptions?: RedisOptions;
 }
+
+const credentialProviderSchema = v.fn<CredentialProvider>("a credential provider function");
+
+/** `RedisConnectionOptions`; the sink's and the reader's schemas extend it. */
+export const redisConnectionOptionsSchema = v
+  .object<RedisConnectionOptions>({
+    url: v.string({ pattern: /^rediss?:\/\//i, expected: "a redis:// or rediss:// URL" }).optional(),
+    host: v.string({ min: 1 }).optional(),
+    port: v.integer({ min: 1, max: 65_535 }).optional(),
+    username: v.string({ min: 1 }).optional(),
+    password: v.string().optional(),
+    db: v.integer({ min: 0 }).optional(),
+    tls: v.union(v.boolean(), tlsConnectionOptionsSchema).optional(),
+    credentials: v
+      .union(
+        credentialProviderSchema,
+        v.object<RedisCredentials>({
+          provider: credentialProviderSchema,
+          refreshAheadMs: v.number({ min: 1 }).optional(),
+        }),
+      )
+      .optional(),
+    cluster: v
+      .union(
+        v.boolean(),
+        v.object<RedisClusterConfig>({
+          nodes: v
+            .custom<ClusterNode[]>(
+              "a non-empty array of startup nodes",
+              (value) => Array.isArray(value) && value.length > 0,
+            )
+            .optional(),
+          options: v
+            .passthrough<ClusterOptions>("ioredis ClusterOptions, passed to ioredis unchecked")
+            .optional(),
+        }),
+      )
+      .optional(),
+    connectTimeoutMs: v.number({ min: 1 }).optional(),
+    commandTimeoutMs: v.number({ min: 1 }).optional(),
+    redisOptions: v.passthrough<RedisOptions>("ioredis RedisOptions, passed to ioredis unchecked").optional(),
+  })
+  .refine((options, report) => {
+    if (
+      options.cluster !== undefined &&
+      options.cluster !== false &&
+      options.db !== undefined &&
+      options.db !== 0
+    ) {
+      report(`must be 0 with cluster: Redis Cluster has only database 0 (got ${options.db})`, "db");
+    }
+    // Credentials from a provider replace these; giving both would silently ignore one.
+    if (options.credentials !== undefined) {
+      for (const key of ["username", "password"] as const) {
+        if (options[key] !== undefined) report("cannot be combined with credentials, which replace it", key);
+      }
+    }
+  });
 
 /** Default of {@link RedisConnectionOptions.connectTimeoutMs}. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -132,22 +197,11 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
   };
 }
 
-function positiveInteger(value: number | undefined, fallback: number, path: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw configError(path, `must be a positive number, got ${String(value)}`);
-  return Math.floor(value);
-}
-
 function normaliseCredentials(
   credentials: CredentialProvider | RedisCredentials | undefined,
 ): RedisCredentials | undefined {
   if (credentials === undefined) return undefined;
-  if (typeof credentials === "function") return { provider: credentials };
-  if (typeof credentials === "object" && credentials !== null && typeof credentials.provider === "function") {
-    return credentials;
-  }
-  throw configError("credentials", "must be a credential provider function or { provider, refreshAheadMs }");
+  return typeof credentials === "function" ? { provider: credentials } : credentials;
 }
 
 // Reconnect quickly at first, then every 2 s at most: the delivery pipeline paces retries and the breaker, so
@@ -194,37 +248,16 @@ export class RedisConnection {
           db: undefined,
           tls: false,
         };
-    if (
-      options.port !== undefined &&
-      (!Number.isInteger(options.port) || options.port < 1 || options.port > 65_535)
-    ) {
-      throw configError("port", `must be an integer between 1 and 65535, got ${String(options.port)}`);
-    }
     const db = options.db ?? parsed.db;
-    if (db !== undefined && (!Number.isInteger(db) || db < 0)) {
-      throw configError("db", `must be a non-negative integer, got ${String(db)}`);
-    }
     if (options.cluster && db !== undefined && db !== 0) {
-      throw configError("db", `must be 0 with cluster: Redis Cluster has only database 0 (got ${db})`);
+      throw configError("url", `has database ${db}, but Redis Cluster has only database 0`);
     }
-    this.connectTimeoutMs = positiveInteger(
-      options.connectTimeoutMs,
-      DEFAULT_CONNECT_TIMEOUT_MS,
-      "connectTimeoutMs",
-    );
-    this.commandTimeoutMs = positiveInteger(
-      options.commandTimeoutMs,
-      DEFAULT_COMMAND_TIMEOUT_MS,
-      "commandTimeoutMs",
-    );
+    this.connectTimeoutMs = Math.floor(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    this.commandTimeoutMs = Math.floor(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     this.#onError = role.onError;
     const credentials = normaliseCredentials(options.credentials);
     if (credentials !== undefined) {
-      const refreshAheadMs = positiveInteger(
-        credentials.refreshAheadMs,
-        DEFAULT_REFRESH_AHEAD_MS,
-        "credentials.refreshAheadMs",
-      );
+      const refreshAheadMs = credentials.refreshAheadMs ?? DEFAULT_REFRESH_AHEAD_MS;
       const onError = role.onError;
       this.#credentials = createRefreshingCredentials(credentials.provider, {
         refreshAheadMs,

@@ -1,9 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { StreamllEvent } from "@streamll/core";
-import { ConfigurationError, decodeEvent, StreamllError } from "@streamll/core";
-import type { RedisConnectionOptions } from "./redis-connection";
-import { RedisConnection } from "./redis-connection";
+import { decodeEvent, StreamllError } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
+import {
+  RedisConnection,
+  type RedisConnectionOptions,
+  redisConnectionOptionsSchema,
+} from "./redis-connection";
 import { redisErrorCode, toRedisSinkError } from "./redis-errors";
 import { DEFAULT_MAX_LEN, EVENT_FIELD } from "./redis-sink";
 import { DEFAULT_CLUSTER_STREAM, DEFAULT_STREAM } from "./stream-key";
@@ -114,22 +118,37 @@ function deferred(): { promise: Promise<void>; resolve(): void; reject(error: Er
   return { promise, resolve, reject };
 }
 
-function positiveInt(value: number | undefined, fallback: number, path: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    const message = `must be a positive integer, got ${String(value)}`;
-    throw new ConfigurationError(`RedisEventReader ${path} ${message}`, [{ path, message }]);
-  }
-  return value;
-}
+/** `RedisEventReaderOptions` as the constructor checks them. */
+export const redisEventReaderOptionsSchema = redisConnectionOptionsSchema.extend<RedisEventReaderOptions>({
+  group: v.string({ min: 1 }),
+  stream: v.string({ min: 1 }).optional(),
+  consumer: v.string({ min: 1 }).optional(),
+  startFrom: v
+    .union(
+      v.oneOf(["new", "beginning"]),
+      v.object<{ readonly id: string }>({
+        id: v.string({ pattern: /^\d+(-\d+)?$/, expected: "a stream id <ms>-<seq>" }),
+      }),
+    )
+    .optional(),
+  count: v.integer({ min: 1 }).optional(),
+  blockMs: v.integer({ min: 1 }).optional(),
+  claimIdleMs: v.integer({ min: 1 }).optional(),
+  claimIntervalMs: v.integer({ min: 1 }).optional(),
+  maxDeliveries: v.integer({ min: 1 }).optional(),
+  deadLetterStream: v.string({ min: 1 }).optional(),
+  deadLetterMaxLen: v.integer({ min: 1 }).optional(),
+  onError: v.fn<(error: unknown) => void>().optional(),
+});
+
+const runOptionsSchema = v.object<{ signal?: AbortSignal }>({
+  signal: v.instance(AbortSignal, "an AbortSignal").optional(),
+});
 
 function startId(start: ReaderStartFrom | undefined): string {
   if (start === undefined || start === "new") return "$";
   if (start === "beginning") return "0";
-  if (typeof start === "object" && typeof start.id === "string" && /^\d+(-\d+)?$/.test(start.id))
-    return start.id;
-  const message = 'must be "new", "beginning" or { id: "<ms>-<seq>" }';
-  throw new ConfigurationError(`RedisEventReader startFrom ${message}`, [{ path: "startFrom", message }]);
+  return start.id;
 }
 
 function asString(value: unknown): string | undefined {
@@ -228,28 +247,22 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     errors: 0,
   };
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: RedisEventReaderOptions) {
+    validateOptions("RedisEventReader", redisEventReaderOptionsSchema, options);
     // ready() may never be awaited: its rejection on stop must not surface as unhandled.
     this.#ready.promise.catch(() => undefined);
-    if (typeof options.group !== "string" || options.group === "") {
-      const message = "is required";
-      throw new ConfigurationError(`RedisEventReader group ${message}`, [{ path: "group", message }]);
-    }
     this.group = options.group;
     this.stream = options.stream ?? (options.cluster ? DEFAULT_CLUSTER_STREAM : DEFAULT_STREAM);
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.deadLetterStream = options.deadLetterStream ?? `${this.stream}:dead-letter`;
     this.#startId = startId(options.startFrom);
-    this.#count = positiveInt(options.count, 100, "count");
-    this.#blockMs = positiveInt(options.blockMs, 1_000, "blockMs");
-    this.#claimIdleMs = positiveInt(options.claimIdleMs, 60_000, "claimIdleMs");
-    this.#claimIntervalMs = positiveInt(
-      options.claimIntervalMs,
-      Math.min(this.#claimIdleMs, 10_000),
-      "claimIntervalMs",
-    );
-    this.#maxDeliveries = positiveInt(options.maxDeliveries, 5, "maxDeliveries");
-    this.#deadLetterMaxLen = positiveInt(options.deadLetterMaxLen, DEFAULT_MAX_LEN, "deadLetterMaxLen");
+    this.#count = options.count ?? 100;
+    this.#blockMs = options.blockMs ?? 1_000;
+    this.#claimIdleMs = options.claimIdleMs ?? 60_000;
+    this.#claimIntervalMs = options.claimIntervalMs ?? Math.min(this.#claimIdleMs, 10_000);
+    this.#maxDeliveries = options.maxDeliveries ?? 5;
+    this.#deadLetterMaxLen = options.deadLetterMaxLen ?? DEFAULT_MAX_LEN;
     this.#onError = options.onError;
     this.#connection = new RedisConnection(options, {
       connectionName: "streamll-reader",
@@ -276,6 +289,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
    * Resolves once stopped. Handler errors are counted and reported to `onError`; they never end the loop.
    */
   async run(handler: RedisEventHandler, options: { signal?: AbortSignal } = {}): Promise<void> {
+    validateOptions("RedisEventReader.run()", runOptionsSchema, options);
     const loop = this.#begin(async () => {
       while (!this.#stopping) {
         const entries = await this.#poll();

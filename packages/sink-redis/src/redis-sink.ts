@@ -1,8 +1,19 @@
-import type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "@streamll/core";
-import { abortable, ConfigurationError } from "@streamll/core";
+import type {
+  EncodedEvent,
+  EventFailure,
+  SendContext,
+  SendResult,
+  Sink,
+  StreamllEvent,
+} from "@streamll/core";
+import { abortable } from "@streamll/core";
+import { v, validateOptions } from "@streamll/core/internal";
 import type { Cluster, Redis } from "ioredis";
-import type { RedisConnectionOptions } from "./redis-connection";
-import { RedisConnection } from "./redis-connection";
+import {
+  RedisConnection,
+  type RedisConnectionOptions,
+  redisConnectionOptionsSchema,
+} from "./redis-connection";
 import { RedisSinkError, toRedisSinkError } from "./redis-errors";
 import type { StreamKeyResolver, StreamKeyTemplate } from "./stream-key";
 import { clusterKeySlot, compileStreamKey, DEFAULT_CLUSTER_STREAM, DEFAULT_STREAM } from "./stream-key";
@@ -34,6 +45,20 @@ export interface RedisSinkOptions extends RedisConnectionOptions {
   onError?: (error: RedisSinkError) => void;
 }
 
+/** `RedisSinkOptions` as the constructor checks them. */
+export const redisSinkOptionsSchema = redisConnectionOptionsSchema.extend<RedisSinkOptions>({
+  stream: v
+    .union(
+      v.string({ min: 1, max: 512, expected: "a stream key or key template" }),
+      v.fn<(event: StreamllEvent) => string>("a function (event) => stream key"),
+    )
+    .optional(),
+  maxLen: v.integer({ min: 1, expected: "a positive integer (streams are never unbounded)" }).optional(),
+  approximateTrim: v.boolean().optional(),
+  name: v.string({ min: 1 }).optional(),
+  onError: v.fn<(error: RedisSinkError) => void>().optional(),
+});
+
 type PipelineReply = [error: Error | null, result: unknown];
 
 /**
@@ -58,12 +83,10 @@ export class RedisSink implements Sink {
   readonly #maxLenArg: string;
   #closed = false;
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: RedisSinkOptions = {}) {
+    validateOptions("RedisSink", redisSinkOptionsSchema, options);
     const maxLen = options.maxLen ?? DEFAULT_MAX_LEN;
-    if (!Number.isInteger(maxLen) || maxLen < 1) {
-      const message = `must be a positive integer (streams are never unbounded), got ${String(maxLen)}`;
-      throw new ConfigurationError(`RedisSink maxLen ${message}`, [{ path: "maxLen", message }]);
-    }
     this.maxLen = maxLen;
     this.#trimOperator = options.approximateTrim === false ? "=" : "~";
     this.#maxLenArg = String(maxLen);

@@ -1,4 +1,4 @@
-import { ConfigurationError } from "@streamll/core";
+import { type AnySchema, v, validateOptions } from "@streamll/core/internal";
 import type { ModelPrice, PriceTable, ViewerLimits } from "../protocol";
 import { DEFAULT_LIMITS } from "./execution-store";
 
@@ -33,17 +33,27 @@ export interface ViewerOptions {
   keepAlive?: boolean;
 }
 
-export const VIEWER_OPTION_KEYS = [
-  "host",
-  "port",
-  "token",
-  "maxExecutions",
-  "maxBytes",
-  "maxEventsPerExecution",
-  "prices",
-  "onWarning",
-  "keepAlive",
-] as const;
+/** `ViewerOptions` as the viewer, `ViewerSink` and `streamll-view --prices` check them. */
+export const viewerOptionsSchema = v.object<ViewerOptions>({
+  host: v.string({ min: 1, pattern: /\S/, expected: "a host name or address" }).optional(),
+  port: v.integer({ min: 0, max: 65_535 }).optional(),
+  token: v
+    .string({ pattern: /^[A-Za-z0-9_-]{16,128}$/, expected: "16-128 characters of A-Z a-z 0-9 _ -" })
+    .optional(),
+  maxExecutions: v.integer({ min: 1 }).optional(),
+  maxBytes: v.integer({ min: 1 }).optional(),
+  maxEventsPerExecution: v.integer({ min: 1 }).optional(),
+  prices: v
+    .record(
+      v.object<ModelPrice>({
+        inputPerMillion: v.number({ min: 0 }),
+        outputPerMillion: v.number({ min: 0 }),
+      }),
+    )
+    .optional(),
+  onWarning: v.fn<(message: string) => void>().optional(),
+  keepAlive: v.boolean().optional(),
+});
 
 /** Resolved {@link ViewerOptions}. */
 export interface ResolvedViewerOptions {
@@ -56,134 +66,26 @@ export interface ResolvedViewerOptions {
   readonly keepAlive: boolean;
 }
 
-type Issue = { path: string; message: string };
-
-/** Edit distance, for "did you mean" hints. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** Pushes an issue for every key of `value` not in `allowed`, naming the nearest allowed key. */
-export function checkKnownKeys(
-  value: object,
-  allowed: readonly string[],
-  prefix: string,
-  issues: Issue[],
-): void {
-  for (const key of Object.keys(value)) {
-    if (allowed.includes(key)) continue;
-    const nearest = [...allowed].sort((a, b) => distance(key, a) - distance(key, b))[0];
-    const hint =
-      nearest !== undefined && distance(key, nearest) <= 3 ? ` (did you mean \`${nearest}\`?)` : "";
-    issues.push({
-      path: `${prefix}${key}`,
-      message: `unknown option${hint}; allowed: ${allowed.join(", ")}`,
-    });
-  }
-}
-
-function positiveInteger(value: unknown, path: string, fallback: number, issues: Issue[]): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    issues.push({ path, message: "must be a positive integer" });
-    return fallback;
-  }
-  return value;
-}
-
-function checkPrices(prices: unknown, issues: Issue[]): PriceTable {
-  if (prices === undefined) return {};
-  if (typeof prices !== "object" || prices === null || Array.isArray(prices)) {
-    issues.push({ path: "prices", message: "must be an object of model name → price" });
-    return {};
-  }
-  const out: Record<string, ModelPrice> = {};
-  for (const [model, price] of Object.entries(prices)) {
-    const path = `prices.${model}`;
-    if (typeof price !== "object" || price === null) {
-      issues.push({ path, message: "must be { inputPerMillion, outputPerMillion }" });
-      continue;
-    }
-    checkKnownKeys(price, ["inputPerMillion", "outputPerMillion"], `${path}.`, issues);
-    const { inputPerMillion, outputPerMillion } = price as Record<string, unknown>;
-    const valid = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n >= 0;
-    if (!valid(inputPerMillion) || !valid(outputPerMillion)) {
-      issues.push({ path, message: "inputPerMillion and outputPerMillion must be numbers >= 0" });
-      continue;
-    }
-    out[model] = { inputPerMillion: inputPerMillion as number, outputPerMillion: outputPerMillion as number };
-  }
-  return out;
-}
-
-/** Throws a `ConfigurationError` listing every issue, or does nothing. */
-export function throwIfIssues(what: string, issues: readonly Issue[]): void {
-  if (issues.length === 0) return;
-  const detail = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
-  throw new ConfigurationError(`invalid ${what} options: ${detail}`, issues);
-}
-
-/** Checks {@link ViewerOptions} (and any `extraKeys` the caller handles itself) and fills in defaults. */
+/**
+ * Checks {@link ViewerOptions} (with `schema`, which may extend them, e.g. `ViewerSink`'s) and fills in
+ * defaults. Throws a `ConfigurationError` naming every problem.
+ */
 export function resolveViewerOptions(
   options: ViewerOptions,
   what: string,
-  extraKeys: readonly string[] = [],
+  schema: AnySchema = viewerOptionsSchema,
 ): ResolvedViewerOptions {
-  const issues: Issue[] = [];
-  if (typeof options !== "object" || options === null) {
-    throwIfIssues(what, [{ path: "(options)", message: "must be an object" }]);
-  }
-  checkKnownKeys(options, [...VIEWER_OPTION_KEYS, ...extraKeys], "", issues);
-  const host = options.host ?? "127.0.0.1";
-  if (typeof host !== "string" || host.trim() === "")
-    issues.push({ path: "host", message: "must be a host name or address" });
-  const port = options.port ?? 0;
-  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65_535) {
-    issues.push({ path: "port", message: "must be an integer from 0 to 65535" });
-  }
-  const token = options.token;
-  if (token !== undefined && (typeof token !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(token))) {
-    issues.push({ path: "token", message: "must be 16-128 characters of A-Z a-z 0-9 _ -" });
-  }
-  const limits: ViewerLimits = {
-    maxExecutions: positiveInteger(
-      options.maxExecutions,
-      "maxExecutions",
-      DEFAULT_LIMITS.maxExecutions,
-      issues,
-    ),
-    maxBytes: positiveInteger(options.maxBytes, "maxBytes", DEFAULT_LIMITS.maxBytes, issues),
-    maxEventsPerExecution: positiveInteger(
-      options.maxEventsPerExecution,
-      "maxEventsPerExecution",
-      DEFAULT_LIMITS.maxEventsPerExecution,
-      issues,
-    ),
-  };
-  const prices = checkPrices(options.prices, issues);
-  if (options.onWarning !== undefined && typeof options.onWarning !== "function") {
-    issues.push({ path: "onWarning", message: "must be a function" });
-  }
-  if (options.keepAlive !== undefined && typeof options.keepAlive !== "boolean") {
-    issues.push({ path: "keepAlive", message: "must be a boolean" });
-  }
-  throwIfIssues(what, issues);
+  validateOptions(what, schema, options);
   return {
-    host,
-    port,
-    token,
-    limits,
-    prices,
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    token: options.token,
+    limits: {
+      maxExecutions: options.maxExecutions ?? DEFAULT_LIMITS.maxExecutions,
+      maxBytes: options.maxBytes ?? DEFAULT_LIMITS.maxBytes,
+      maxEventsPerExecution: options.maxEventsPerExecution ?? DEFAULT_LIMITS.maxEventsPerExecution,
+    },
+    prices: options.prices ?? {},
     onWarning: options.onWarning ?? ((message) => void process.stderr.write(`streamll viewer: ${message}\n`)),
     keepAlive: options.keepAlive ?? false,
   };

@@ -225,7 +225,7 @@ describe("viewer server", () => {
     await start({ host: "127.0.0.1", onWarning: (message) => quiet.push(message) });
     expect(quiet).toEqual([]);
     await expect(startViewer({ maxExecution: 5 } as never)).rejects.toThrow(
-      /maxExecution: unknown option \(did you mean `maxExecutions`\?\)/,
+      /maxExecution: unknown option; did you mean `maxExecutions`\? \(allowed: host, port, /,
     );
     await expect(startViewer({ port: 70_000 })).rejects.toBeInstanceOf(ConfigurationError);
     await expect(startViewer({ prices: { m: { inputPerMillion: 1 } } } as never)).rejects.toThrow(

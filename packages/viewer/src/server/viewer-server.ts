@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { CompareOptions } from "@streamll/core";
+import type { AnySchema } from "@streamll/core/internal";
 import { version } from "../../package.json";
 import type { SourceStatus, ViewerLimits, ViewerStats } from "../protocol";
 import { EventHub } from "./event-hub";
@@ -50,8 +51,8 @@ export class ViewerServer {
   }
 
   /** Starts listening. Resolves once the port is bound. */
-  static async start(options: ViewerOptions = {}, extraKeys: readonly string[] = []): Promise<ViewerServer> {
-    const resolved = resolveViewerOptions(options, "viewer", extraKeys);
+  static async start(options: ViewerOptions = {}, schema?: AnySchema): Promise<ViewerServer> {
+    const resolved = resolveViewerOptions(options, "viewer", schema);
     const token = resolved.token ?? createToken();
     const hub = new EventHub({ limits: resolved.limits, prices: resolved.prices, version });
     const loopback = isLoopbackHost(resolved.host);

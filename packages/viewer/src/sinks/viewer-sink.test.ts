@@ -49,7 +49,7 @@ describe("ViewerSink", () => {
   it("rejects unknown options when constructed, naming the nearest one", () => {
     expect(() => new ViewerSink({ prot: 8080 } as never)).toThrow(ConfigurationError);
     expect(() => new ViewerSink({ prot: 8080 } as never)).toThrow(
-      /prot: unknown option \(did you mean `port`\?\)/,
+      /prot: unknown option; did you mean `port`\? \(allowed: host, port, /,
     );
     expect(() => new ViewerSink({ onURL: () => undefined } as never)).toThrow(/did you mean `onUrl`/);
   });

@@ -1,5 +1,6 @@
 import { type EncodedEvent, type Sink, SinkError } from "@streamll/core";
-import { resolveViewerOptions, type ViewerOptions } from "../server/viewer-options";
+import { v } from "@streamll/core/internal";
+import { resolveViewerOptions, type ViewerOptions, viewerOptionsSchema } from "../server/viewer-options";
 import { ViewerServer } from "../server/viewer-server";
 
 /** Options of {@link ViewerSink}: the viewer's own (host, port, limits, …) and these. */
@@ -12,7 +13,11 @@ export interface ViewerSinkOptions extends ViewerOptions {
   onUrl?: (url: string) => void;
 }
 
-const SINK_KEYS = ["name", "onUrl"];
+/** `ViewerSinkOptions` as the constructor checks them. */
+const viewerSinkOptionsSchema = viewerOptionsSchema.extend<ViewerSinkOptions>({
+  name: v.string({ min: 1 }).optional(),
+  onUrl: v.fn<(url: string) => void>().optional(),
+});
 
 /**
  * A sink that shows the process's own events in the browser, live: `configure({ sinks: [new ViewerSink()] })`
@@ -29,10 +34,10 @@ export class ViewerSink implements Sink {
 
   constructor(options: ViewerSinkOptions = {}) {
     // Checked here, so a misspelled option fails at `new ViewerSink()`, not later in the pipeline.
-    const resolved = resolveViewerOptions(options, "ViewerSink", SINK_KEYS);
+    const resolved = resolveViewerOptions(options, "ViewerSink", viewerSinkOptionsSchema);
     this.name = options.name ?? "viewer";
     const onUrl = options.onUrl ?? ((url: string) => void process.stderr.write(`streamll viewer: ${url}\n`));
-    this.ready = ViewerServer.start(options, SINK_KEYS).then((server) => {
+    this.ready = ViewerServer.start(options, viewerSinkOptionsSchema).then((server) => {
       this.server = server;
       server.setSource({ kind: "sink", label: this.name, state: "live" });
       if (this.closed) void server.close();

@@ -1,5 +1,5 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
-import { rotatedJsonlPath } from "@streamll/core/internal";
+import { rotatedJsonlPath, v, validateOptions } from "@streamll/core/internal";
 import { LineSplitter } from "./line-splitter";
 import type { LineSink } from "./read-stream";
 
@@ -15,6 +15,12 @@ export interface FollowFileOptions {
   /** Told when the file is missing, readable again, or failed. */
   onState?: (state: FollowState) => void;
 }
+
+const followFileOptionsSchema = v.object<FollowFileOptions>({
+  pollMs: v.number({ min: 1 }).optional(),
+  history: v.boolean().optional(),
+  onState: v.fn<(state: FollowState) => void>().optional(),
+});
 
 /** What {@link followFile} reports about the file. */
 export type FollowState =
@@ -50,6 +56,7 @@ function message(error: unknown): string {
  * truncated in place is read again from its start. A missing file is waited for.
  */
 export function followFile(path: string, sink: LineSink, options: FollowFileOptions = {}): FileFollower {
+  validateOptions("followFile()", followFileOptionsSchema, options);
   const pollMs = options.pollMs ?? 100;
   let handle: FileHandle | undefined;
   let inode = -1;
