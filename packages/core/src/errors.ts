@@ -73,11 +73,26 @@ export class SinkError extends StreamllError {
   }
 }
 
-/** A credential provider failed (after its retries). The message never includes the credential itself. */
+/**
+ * A credential provider failed (after its retries). The message never includes the credential itself; an
+ * error the provider threw is passed on by its type and code (`providerError`) with its message scrubbed of
+ * anything secret-shaped, never as `cause`.
+ */
 export class CredentialError extends StreamllError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("CREDENTIALS_UNAVAILABLE", message, options);
+  /** The `name` and `code` of the error the provider threw, when it threw one. */
+  readonly providerError: { readonly name: string; readonly code?: string } | undefined;
+
+  constructor(
+    message: string,
+    options?: { cause?: unknown; providerError?: { readonly name: string; readonly code?: string } },
+  ) {
+    super(
+      "CREDENTIALS_UNAVAILABLE",
+      message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "CredentialError";
+    this.providerError = options?.providerError;
   }
 }
 

@@ -37,6 +37,7 @@ export {
   type StateChange,
 } from "./delivery/delivery-types";
 export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./delivery/sink";
+export { DIAGNOSTICS_CHANNEL, type StreamllDiagnostic } from "./diagnostics";
 export {
   ConfigurationError,
   CredentialError,

@@ -15,7 +15,7 @@ export {
   wholeNumber,
 } from "./cli/cli-command";
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
-export { retryOptionsSchema } from "./delivery/backoff";
+export { retryOptionsSchema, scrubSecrets } from "./delivery/backoff";
 export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
 export {
   exportsWithoutCases,

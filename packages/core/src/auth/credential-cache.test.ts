@@ -149,7 +149,7 @@ describe("createRefreshingCredentials", () => {
     const error = (await rejected.catch((e: unknown) => e)) as CredentialError;
     expect(error.code).toBe("CREDENTIALS_UNAVAILABLE");
     expect(error.message).toMatch(
-      /^credential provider failed after 2 attempt\(s\): token service unavailable/,
+      /^credential provider failed after 2 attempt\(s\): Error: token service unavailable/,
     );
     for (const text of [error.message, inspect(error, { depth: 10 }), ...lines]) {
       expect(text).not.toContain("s3cret-token-1");

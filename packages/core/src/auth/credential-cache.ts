@@ -5,10 +5,11 @@ import {
   retryOptionsSchema,
   safeErrorMessage,
   scheduleUnref,
+  scrubSecrets,
   systemClock,
 } from "../delivery/backoff";
 import type { Clock, DeliveryLogger, RetryOptions } from "../delivery/delivery-types";
-import { CredentialError } from "../errors";
+import { ConfigurationError, CredentialError } from "../errors";
 import { describeKind, v, validateOptions } from "../options/schema";
 import type { CredentialProvider, Credentials } from "./credential-types";
 
@@ -157,6 +158,23 @@ const defaultLogger: DeliveryLogger = {
 
 const credentialProviderSchema = v.fn<CredentialProvider>("a credential provider function");
 
+function isConfigurationError(error: unknown): boolean {
+  return (
+    error instanceof ConfigurationError ||
+    (error as { code?: unknown } | null)?.code === "CONFIGURATION_INVALID"
+  );
+}
+
+/** The type and code of a thrown error, short and free of secrets (they are identifiers, not messages). */
+function describeProviderError(error: unknown): { name: string; code?: string } | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const { name, code } = error as { name?: unknown; code?: unknown };
+  const safeName = typeof name === "string" && /^[\w.$-]{1,80}$/.test(name) ? name : "Error";
+  const safeCode =
+    typeof code === "string" || typeof code === "number" ? String(code).slice(0, 80) : undefined;
+  return safeCode === undefined ? { name: safeName } : { name: safeName, code: safeCode };
+}
+
 /**
  * Wraps a `CredentialProvider` in a cache that fetches once, shares concurrent fetches, and refreshes
  * `refreshAheadMs` before `expiresAt` on an `unref()`'d timer, notifying subscribers so they can
@@ -187,12 +205,13 @@ export function createRefreshingCredentials(
   let failedRounds = 0;
   let closed = false;
 
+  // Known secrets (the current and previous credential) and anything secret-shaped.
   const scrub = (text: string): string => {
     let out = text;
     for (const secret of secrets) {
       if (secret.length >= 4) out = out.split(secret).join(REDACTED);
     }
-    return out;
+    return scrubSecrets(out);
   };
 
   const warn = (message: string, context?: object): void => {
@@ -299,17 +318,27 @@ export function createRefreshingCredentials(
           return install(credentials, expiresAtMs);
         } catch (error) {
           if (closed) throw new CredentialError("credential cache is closed");
+          // A provider that cannot work (a missing optional package) fails the same way every time.
+          if (isConfigurationError(error)) throw error;
           lastError = error;
         }
         if (attempt < retry.maxAttempts) await sleep(backoffDelay(attempt, retry, random));
       }
-      const raw = safeErrorMessage(lastError);
-      const message = scrub(raw);
-      // The provider's own error is attached only when repeating it cannot leak a secret we know of.
-      const causeIsSafe = message === raw;
+      // The provider's error is passed on by type and code with its message scrubbed, never as `cause`: its
+      // fields (a request, a config, a response body) may hold what the message leaves out.
+      if (lastError instanceof CredentialError) {
+        throw new CredentialError(scrub(lastError.message), {
+          ...(lastError.providerError === undefined ? {} : { providerError: lastError.providerError }),
+        });
+      }
+      const providerError = describeProviderError(lastError);
+      const label =
+        providerError === undefined
+          ? ""
+          : `${providerError.name}${providerError.code ? ` (${providerError.code})` : ""}: `;
       throw new CredentialError(
-        `credential provider failed after ${attempt} attempt(s): ${message}`,
-        causeIsSafe ? { cause: lastError } : undefined,
+        `credential provider failed after ${attempt} attempt(s): ${label}${scrub(safeErrorMessage(lastError))}`,
+        providerError === undefined ? undefined : { providerError },
       );
     })();
     inflight = round;

@@ -7,6 +7,7 @@ import {
   retryOptionsSchema,
   safeErrorMessage,
   scheduleUnref,
+  scrubSecrets,
   scrubUrlCredentials,
   systemClock,
 } from "./backoff";
@@ -92,9 +93,9 @@ describe("safeErrorMessage", () => {
     );
     const message = safeErrorMessage(error);
     expect(message).toBe(
-      "connect to redis://default:[redacted]@cache.internal:6380 failed; amqps://guest:[redacted]@mq/vhost down",
+      "connect to redis://[redacted]@cache.internal:6380 failed; amqps://[redacted]@mq/vhost down",
     );
-    expect(safeErrorMessage(new Error("redis://:only-password@host"))).toBe("redis://:[redacted]@host");
+    expect(safeErrorMessage(new Error("redis://:only-password@host"))).toBe("redis://[redacted]@host");
     // A URL cut by the truncation still loses its password.
     const long = `${"x".repeat(480)} kafka://user:supersecretpassword@broker:9092`;
     expect(safeErrorMessage(new Error(long))).not.toContain("supersecret");
@@ -124,5 +125,32 @@ describe("scheduleUnref", () => {
     const handle = scheduleUnref(systemClock, () => undefined, 10_000) as NodeJS.Timeout;
     expect(handle.hasRef()).toBe(false);
     systemClock.clearTimeout(handle);
+  });
+});
+
+describe("scrubSecrets", () => {
+  it.each([
+    ["connect to redis://alice:hunter2@cache:6379 failed", "connect to redis://[redacted]@cache:6379 failed"],
+    [
+      "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=abc123==;",
+      "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=[redacted];",
+    ],
+    ["token=abcdef123 rest", "token=[redacted] rest"],
+    ["Authorization: Bearer abc.def.ghi-jklmn", "Authorization: Bearer [redacted]"],
+    ["AKIAIOSFODNN7EXAMPLE used", "[redacted] used"],
+    ["jwt eyJhbGciOi.eyJzdWIiOiIx.sig here", "jwt [redacted] here"],
+    ["key aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7bC9 end", "key [redacted] end"],
+    [
+      "X-Amz-Signature=deadbeef&X-Amz-Security-Token=FQoG",
+      "X-Amz-Signature=[redacted]&X-Amz-Security-Token=[redacted]",
+    ],
+  ])("%s", (input, expected) => {
+    expect(scrubSecrets(input)).toBe(expected);
+  });
+
+  it("keeps ordinary text, paths and ids", () => {
+    const text =
+      "EACCES: permission denied, open '/var/log/streamll/events.jsonl' (event evt_0001, 3 retries)";
+    expect(scrubSecrets(text)).toBe(text);
   });
 });

@@ -129,6 +129,38 @@ export function scrubUrlCredentials(text: string): string {
   return text.includes("://") ? text.replace(URL_CREDENTIALS, "$1:[redacted]@") : text;
 }
 
+/**
+ * Text that looks like a credential whatever its origin: URL user info, Event Hubs keys and signatures, SigV4
+ * presigned-URL parts, AWS access key ids, JWTs, `Bearer` and `Basic` values, `password=`/`token:`-style
+ * pairs, and long key-like strings.
+ */
+const SECRET_PATTERNS: readonly RegExp[] = [
+  /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+(?=@)/gi,
+  /(SharedAccessKey=)[^;\s"']+/gi,
+  /(SharedAccessSignature\s+)[^\s"']+/gi,
+  /(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s"']+/gi,
+  /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g,
+  /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
+  /(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}/gi,
+  /((?:password|passwd|pwd|secret|token|api[_-]?key|api[_-]?secret|access[_-]?key|client[_-]?secret|credential|signature)["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi,
+  /(?<![A-Za-z0-9+_-])(?=[A-Za-z0-9+_=-]*\d)(?=[A-Za-z0-9+_=-]*[A-Za-z])[A-Za-z0-9+_=-]{40,}/g,
+];
+
+/**
+ * Replaces everything secret-shaped in `text` with `[redacted]` (see the patterns above): for messages of
+ * errors from code streamll does not control (credential providers, client libraries) before they reach
+ * `lastError`, state-change reasons, loggers or dead letters.
+ */
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const pattern of SECRET_PATTERNS) {
+    out = out.replace(pattern, (match: string, prefix: unknown) =>
+      typeof prefix === "string" && prefix !== match ? `${prefix}[redacted]` : "[redacted]",
+    );
+  }
+  return out;
+}
+
 function extractMessage(error: unknown, max: number): string {
   let message: string;
   if (error instanceof Error) message = typeof error.message === "string" ? error.message : "";
@@ -139,7 +171,7 @@ function extractMessage(error: unknown, max: number): string {
   } else message = `non-Error value thrown (${typeof error})`;
   if (message.length === 0) message = error instanceof Error ? error.name || "Error" : "unknown error";
   // Scrubbed with some margin past the cut, so a URL straddling it cannot leave half a password behind.
-  message = scrubUrlCredentials(message.length > max + 256 ? message.slice(0, max + 256) : message);
+  message = scrubSecrets(message.length > max + 256 ? message.slice(0, max + 256) : message);
   return message.length > max ? `${message.slice(0, max)}…` : message;
 }
 

@@ -961,3 +961,52 @@ setTimeout(() => { console.log(JSON.stringify([idle.getMetrics().pending, hangin
     expect(result.stdout.trim()).toBe('[1,1,"open"]');
   });
 });
+
+describe("DeliveryPipeline permanent failures", () => {
+  it("stops retrying a sink whose send throws a ConfigurationError, reports it once and drops its events", async () => {
+    const { subscribe, unsubscribe } = await import("node:diagnostics_channel");
+    const published: unknown[] = [];
+    const onMessage = (message: unknown) => published.push(message);
+    subscribe("streamll:diagnostics", onMessage);
+    const lines: string[] = [];
+    const sink = new TestSink();
+    sink.mode = () => {
+      throw new ConfigurationError(
+        "ElastiCache IAM authentication needs the optional package @smithy/signature-v4, not installed",
+        [],
+        { fix: "npm install @smithy/signature-v4" },
+      );
+    };
+    vi.useRealTimers();
+    const pipeline = new DeliveryPipeline(
+      sink,
+      { flushIntervalMs: 1, retry: { initialDelayMs: 1 } },
+      { logger: { warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) } },
+    );
+    try {
+      for (let i = 0; i < 5; i++) pipeline.enqueue(ev(i));
+      expect(await pipeline.flush(5_000)).toBe(true);
+      for (let i = 5; i < 8; i++) pipeline.enqueue(ev(i));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const metrics = pipeline.getMetrics();
+      expect(sink.calls).toHaveLength(1);
+      expect(metrics.failed).toMatchObject({
+        code: "CONFIGURATION_INVALID",
+        fix: "npm install @smithy/signature-v4",
+      });
+      expect(metrics.droppedByReason["sink-failed"]).toBe(8);
+      expect(metrics.emitted).toBe(metrics.delivered + metrics.dropped + metrics.pending);
+      expect(metrics.retried).toBe(0);
+      expect(metrics.breakerState).toBe("closed");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^error streamll: sink test failed permanently and is not retried: ElastiCache/,
+      );
+      expect(lines[0]).toContain("Fix: npm install @smithy/signature-v4.");
+      expect(published).toEqual([expect.objectContaining({ type: "sink-failed", sink: "test" })]);
+    } finally {
+      unsubscribe("streamll:diagnostics", onMessage);
+      await pipeline.shutdown(1_000);
+    }
+  });
+});

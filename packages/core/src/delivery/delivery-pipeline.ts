@@ -1,4 +1,5 @@
-import { isRetriableError, SinkError } from "../errors";
+import { describeDiagnostic, publishDiagnostic, type StreamllDiagnostic } from "../diagnostics";
+import { ConfigurationError, isRetriableError, SinkError } from "../errors";
 import { v, validateOptions } from "../options/schema";
 import {
   backoffDelay,
@@ -176,6 +177,16 @@ function toIso(ms: number): string {
   return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString();
 }
 
+/** A `ConfigurationError` (from this copy of core or another): the sink cannot work until reconfigured. */
+function isPermanentFailure(error: unknown): boolean {
+  if (error instanceof ConfigurationError) return true;
+  try {
+    return (error as { code?: unknown } | null)?.code === "CONFIGURATION_INVALID";
+  } catch {
+    return false;
+  }
+}
+
 function isEncodedEvent(value: unknown): value is EncodedEvent {
   if (typeof value !== "object" || value === null) return false;
   const candidate = value as { json?: unknown; bytes?: unknown };
@@ -242,6 +253,7 @@ export class DeliveryPipeline {
   private unreportedDrops = zeroByReason();
   private summaryTimer: unknown;
   private internalErrorLogged = false;
+  private failure: SinkMetrics["failed"] = null;
 
   /**
    * @param sink where batches go; its `send` is never called concurrently unless `maxConcurrentBatches > 1`.
@@ -289,6 +301,10 @@ export class DeliveryPipeline {
       this.emitted++;
       if (!this.accepting) {
         this.drop("shutdown", 1);
+        return;
+      }
+      if (this.failure !== null) {
+        this.drop("sink-failed", 1);
         return;
       }
       if (!isEncodedEvent(event)) {
@@ -384,6 +400,7 @@ export class DeliveryPipeline {
       breakerState,
       lastError: this.lastError,
       lastDeliveryAt: this.lastDeliveryAt,
+      failed: this.failure,
     };
   }
 
@@ -495,6 +512,7 @@ export class DeliveryPipeline {
   }
 
   private pumpOnce(): void {
+    if (this.failure !== null) return;
     const o = this.options;
     while (this.inFlight.size < o.maxConcurrentBatches && this.queue.queuedCount > 0) {
       const partialAllowed = this.flushDue || this.waiters.size > 0 || !this.accepting;
@@ -641,6 +659,12 @@ export class DeliveryPipeline {
       this.batchesFailed++;
       this.recordError(error);
       const n = batch.events.length;
+      if (isPermanentFailure(error) || this.failure !== null) {
+        this.queue.release(n, batch.bytes);
+        this.drop("sink-failed", n);
+        this.failPermanently(error);
+        return;
+      }
       if (!isRetriableError(error)) {
         this.queue.release(n, batch.bytes);
         this.drop("rejected", n);
@@ -673,6 +697,34 @@ export class DeliveryPipeline {
       this.internalError(internal);
     } finally {
       this.afterSettle();
+    }
+  }
+
+  /**
+   * The sink's configuration cannot work: retrying would only hide that behind an open breaker. Everything
+   * pending is dropped as `sink-failed`, new events are too, and the failure is reported once.
+   */
+  private failPermanently(error: unknown): void {
+    if (this.failure !== null) return;
+    const fix = error instanceof ConfigurationError ? error.fix : undefined;
+    const at = toIso(this.clock.now());
+    this.failure = Object.freeze({
+      code: errorCode(error) ?? "CONFIGURATION_INVALID",
+      message: safeErrorMessage(error),
+      ...(fix === undefined ? {} : { fix: safeErrorMessage(fix) }),
+      at,
+    });
+    this.clearTimer("flushTimer");
+    this.clearTimer("wakeTimer");
+    const cleared = this.queue.clearQueued();
+    this.drop("sink-failed", cleared.count);
+    const diagnostic: StreamllDiagnostic = { type: "sink-failed", sink: this.sinkName, ...this.failure };
+    publishDiagnostic(diagnostic);
+    try {
+      const report = this.logger.error ?? this.logger.warn;
+      report.call(this.logger, `streamll: ${describeDiagnostic(diagnostic)}`);
+    } catch {
+      // Logging must never throw into the pipeline.
     }
   }
 
@@ -802,6 +854,8 @@ export class DeliveryPipeline {
 
   /** One warning when drops start, then at most one summary per minute: never a log line per event. */
   private noteDropsForWarning(reason: DropReason, count: number): void {
+    // A failed sink's drops were announced with the failure; the metrics count them.
+    if (reason === "sink-failed") return;
     try {
       if (!this.warnedAboutDrops) {
         this.warnedAboutDrops = true;

@@ -9,7 +9,12 @@ export type DropReason =
   /** `retry.maxAttempts` was reached for the batch holding the event. */
   | "retries-exhausted"
   /** `shutdown()` gave up waiting (timeout) while the event was still pending. */
-  | "shutdown";
+  | "shutdown"
+  /**
+   * The sink failed permanently (`failed` in the metrics): its configuration cannot work, e.g. a missing
+   * optional package, credentials the broker refused even fresh, a topic that does not exist.
+   */
+  | "sink-failed";
 
 export const DROP_REASONS: readonly DropReason[] = [
   "queue-full",
@@ -17,6 +22,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "too-large",
   "retries-exhausted",
   "shutdown",
+  "sink-failed",
 ];
 
 export type OverflowPolicy = "drop-oldest" | "drop-newest";
@@ -98,6 +104,16 @@ export interface SinkMetrics {
   readonly lastError: { readonly message: string; readonly code?: string; readonly at: string } | null;
   /** ISO-8601 time of the last acknowledged batch. */
   readonly lastDeliveryAt: string | null;
+  /**
+   * Set when the sink failed permanently (a `ConfigurationError` from `send`): it is not retried, its pending
+   * and new events are dropped as `sink-failed`. `fix` says what to do, when known.
+   */
+  readonly failed: {
+    readonly code: string;
+    readonly message: string;
+    readonly fix?: string;
+    readonly at: string;
+  } | null;
 }
 
 /** Published when a sink's circuit changes state. */
@@ -124,4 +140,6 @@ export interface Clock {
 /** Where streamll reports its own trouble (drops, failing credential refreshes). Never receives secrets. */
 export interface DeliveryLogger {
   warn(message: string, context?: object): void;
+  /** Permanent failures; `warn` is used when missing. */
+  error?(message: string, context?: object): void;
 }
