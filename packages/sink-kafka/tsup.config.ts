@@ -13,6 +13,8 @@ export default defineConfig([
   {
     entry: ["src/index.ts", "src/msk.ts", "src/confluent.ts", "src/event-hubs.ts"],
     format: ["esm", "cjs"],
+    // `import.meta.url` in the CommonJS build (the kafkajs request queue fix resolves kafkajs from it).
+    shims: true,
     dts: true,
     sourcemap: false,
     // Both builds run at once: the bin's files are kept out of this one's clean-up.

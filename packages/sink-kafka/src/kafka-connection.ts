@@ -15,6 +15,7 @@ import {
   SecretScrubber,
   toKafkaJsLogLevel,
 } from "./kafka-logger";
+import { patchKafkaJsRequestQueue } from "./kafkajs-request-queue";
 
 /** TLS settings. Certificate verification is on unless `rejectUnauthorized` is explicitly `false`. */
 export interface KafkaTlsOptions {
@@ -294,6 +295,7 @@ function socketFactory(keepAliveDelayMs: number): ISocketFactory {
  * connection, each re-authentication), the token source is asked only when the token is about to expire.
  */
 export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientHandle {
+  patchKafkaJsRequestQueue();
   const d = DEFAULT_KAFKA_CONNECTION;
   const logger = options.logger ?? consoleKafkaLogger;
   const scrubber = new SecretScrubber();

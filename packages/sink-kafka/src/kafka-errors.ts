@@ -33,6 +33,17 @@ function chain(error: unknown): ErrorLike[] {
   return out;
 }
 
+/**
+ * A `ConfigurationError` somewhere in the chain (a token provider whose optional SDK is missing throws one
+ * inside kafkajs's handshake): the sink cannot work, and the pipeline must see that error, not a retriable one.
+ */
+export function configurationErrorIn(error: unknown): Error | undefined {
+  for (const item of chain(error)) {
+    if ((item as { code?: unknown }).code === "CONFIGURATION_INVALID" && item instanceof Error) return item;
+  }
+  return undefined;
+}
+
 /** The kafkajs protocol error type (`MESSAGE_TOO_LARGE`, ...) found in the error chain, if any. */
 export function kafkaErrorType(error: unknown): string | undefined {
   for (const item of chain(error)) {

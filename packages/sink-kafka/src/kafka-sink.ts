@@ -9,7 +9,7 @@ import {
   type KafkaConnectionOptions,
   kafkaConnectionOptionsSchema,
 } from "./kafka-connection";
-import { isRejectedRecordError, toSinkError } from "./kafka-errors";
+import { configurationErrorIn, isRejectedRecordError, toSinkError } from "./kafka-errors";
 import { CompressionCodecs } from "./kafkajs-codecs";
 
 /** The topic events go to unless told otherwise. */
@@ -414,7 +414,10 @@ export class KafkaSink implements Sink {
         if (this.#createTopic !== undefined && !this.#topicReady) await this.#ensureTopic();
       } catch (error) {
         await producer.disconnect().catch(() => undefined);
-        throw toSinkError(error, this.#client.scrubber, `connecting to Kafka for ${this.topic} failed`);
+        throw (
+          configurationErrorIn(error) ??
+          toSinkError(error, this.#client.scrubber, `connecting to Kafka for ${this.topic} failed`)
+        );
       }
       this.#connected = true;
       this.#connects++;
