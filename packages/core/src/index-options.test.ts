@@ -15,7 +15,7 @@ const event = {
   parent_span_id: null,
   timestamp: "2026-01-01T00:00:00.000Z",
   module_name: "m",
-  method_name: null,
+  method_name: "forward",
   event_type: "start",
   operation: null,
   module_version: null,
@@ -141,6 +141,11 @@ const cases: readonly MisspellingCase[] = [
     call: (options) => core.resolveDeliveryOptions(options),
     top: ["flushInterval", "flushIntervalMs"],
     nested: [{ retry: { multiplyer: 2 } }, "delivery.retry.multiplyer", "multiplier"],
+  },
+  {
+    name: "EventDeduplicator",
+    call: (options) => new core.EventDeduplicator(options as core.EventDeduplicatorOptions),
+    top: ["maxId", "maxIds"],
   },
   {
     name: "CircuitBreaker",

@@ -1,4 +1,4 @@
-import { ConfigurationError } from "../errors";
+import { v, validateOptions } from "../options/schema";
 
 /** Options for {@link EventDeduplicator}. */
 export interface EventDeduplicatorOptions {
@@ -14,6 +14,11 @@ export interface EventDeduplicatorOptions {
   maxAgeMs?: number;
 }
 
+const eventDeduplicatorOptionsSchema = v.object<EventDeduplicatorOptions>({
+  maxIds: v.integer({ min: 1 }).optional(),
+  maxAgeMs: v.integer({ min: 1 }).optional(),
+});
+
 /** Counters of an {@link EventDeduplicator}. */
 export interface EventDeduplicatorStats {
   /** Ids currently remembered. */
@@ -27,14 +32,6 @@ export interface EventDeduplicatorStats {
 }
 
 const DEFAULT_MAX_IDS = 100_000;
-
-function checkPositiveInteger(name: string, value: unknown): void {
-  if (value === undefined) return;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    const message = `must be a positive integer, got ${String(value)}`;
-    throw new ConfigurationError(`EventDeduplicator ${name} ${message}`, [{ path: name, message }]);
-  }
-}
 
 /**
  * De-duplicates events by `event_id` for consumers of an at-least-once reader. Every streamll reader may
@@ -66,20 +63,9 @@ export class EventDeduplicator {
   #duplicates = 0;
   #evicted = 0;
 
+  /** @throws ConfigurationError naming every invalid option. */
   constructor(options: EventDeduplicatorOptions = {}, clock: { now(): number } = Date) {
-    if (typeof options !== "object" || options === null) {
-      throw new ConfigurationError("EventDeduplicator options must be an object", [
-        { path: "", message: "must be an object" },
-      ]);
-    }
-    for (const key of Object.keys(options)) {
-      if (key !== "maxIds" && key !== "maxAgeMs") {
-        const message = "unknown option (allowed: maxIds, maxAgeMs)";
-        throw new ConfigurationError(`EventDeduplicator ${key}: ${message}`, [{ path: key, message }]);
-      }
-    }
-    checkPositiveInteger("maxIds", options.maxIds);
-    checkPositiveInteger("maxAgeMs", options.maxAgeMs);
+    validateOptions("EventDeduplicator", eventDeduplicatorOptionsSchema, options);
     this.maxIds = options.maxIds ?? DEFAULT_MAX_IDS;
     this.maxAgeMs = options.maxAgeMs;
     this.#now = () => clock.now();
