@@ -163,7 +163,8 @@ export const amqpNameSchema = v.string({ min: 1 }).refine((value, report) => {
 /** `RabbitMQConnectionOptions`; the sink's and the reader's schemas extend it. */
 export const rabbitMQConnectionOptionsSchema = v
   .object<RabbitMQConnectionOptions>({
-    url: v.string({ pattern: /^amqps?:\/\//i, expected: "an amqp:// or amqps:// URL" }).optional(),
+    // Checked in full (scheme, percent-encoding, query) by validateConnectionUrl, without repeating it.
+    url: v.string({ min: 1, expected: "an amqp:// or amqps:// URL" }).optional(),
     hostname: v.string({ min: 1 }).optional(),
     port: v.integer({ min: 1, max: 65_535 }).optional(),
     vhost: v.string({ min: 1 }).optional(),

@@ -25,7 +25,8 @@ describe("RabbitMQEventReader options", () => {
   it("rejects invalid options at construction with the option's path", () => {
     const cases: [Record<string, unknown>, string][] = [
       [{}, "queue"],
-      [{ queue: "" }, "queue.name"],
+      [{ queue: "" }, "queue"],
+      [{ queue: { name: "" } }, "queue.name"],
       [{ queue: "q", prefetch: 0 }, "prefetch"],
       [{ queue: "q", maxAttempts: 0 }, "maxAttempts"],
       [{ queue: "q", retryDelayMs: -1 }, "retryDelayMs"],
