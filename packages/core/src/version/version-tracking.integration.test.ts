@@ -5,10 +5,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { streamllEventSchema } from "../events/event-schema";
 import { instrument } from "../instrument/instrument";
 import { configure, flush, shutdown } from "../instrument/runtime";
+import { trace } from "../instrument/trace";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
 import { computeCodeSignature } from "./code-signature";
-import { compareEventFiles } from "./compare/compare-versions";
+import { compareEventFiles, compareEvents } from "./compare/compare-versions";
+import { formatCompareReport } from "./compare/format-report";
 import { runCli } from "./compare/run-cli";
 import type { CodeSignatureStrategyName } from "./options";
 
@@ -150,12 +152,81 @@ describe("version change detection end to end", () => {
       stderr: (text) => (output += text),
     });
     expect(status).toBe(1);
-    expect(output).toContain(`Qa: ${signatures.qa1} -> ${signatures.qa2}`);
+    expect(output).toContain(`Qa.forward: ${signatures.qa1} -> ${signatures.qa2}`);
     expect(output).toContain(`n = ${ROUNDS} vs ${ROUNDS}, Mann-Whitney U`);
     expect(output.match(/REGRESSION/g)).toHaveLength(1);
     const lines = output.split("\n");
-    const qaHeader = lines.findIndex((line) => line.trim() === `Qa: ${signatures.qa1} -> ${signatures.qa2}`);
+    const qaHeader = lines.findIndex(
+      (line) => line.trim() === `Qa.forward: ${signatures.qa1} -> ${signatures.qa2}`,
+    );
     expect(lines[qaHeader + 1]).toMatch(/^\s+duration .*REGRESSION$/);
+  });
+});
+
+describe("streamll compare counts calls by (module, method), trace() steps apart", () => {
+  it("reports forward's own calls and error rate, and each step in a row of its own", async () => {
+    // The demo's shape: every call runs two steps, one call in three fails after them. Counting every span as a
+    // call of the module would report 54 calls and 11 % errors instead of 18 calls and 33 %.
+    class RagPipeline {
+      async forward(question: number): Promise<string> {
+        const passages = await trace("retrieve", async () => [`passage ${question}`]);
+        await trace("generate", () => passages.length);
+        if (question % 3 === 0) throw new Error("the model refused");
+        return passages[0]!;
+      }
+    }
+    const sink = new MemorySink();
+    configure({ sinks: [sink], versionTracking: { gitCommit: "abc1234" } });
+    const pipeline = instrument(new RagPipeline());
+    for (let question = 0; question < 18; question++) await pipeline.forward(question).catch(() => null);
+    await shutdown(2_000);
+
+    const report = compareEvents(sink.events);
+    const rows = report.versions.map((version) => ({
+      row: [version.module, version.method, version.operation],
+      calls: version.calls,
+      errors: version.errors,
+      strategy: version.strategy,
+    }));
+    expect(rows).toEqual([
+      { row: ["RagPipeline", "forward", null], calls: 18, errors: 6, strategy: "ast" },
+      { row: ["RagPipeline", "forward", "generate"], calls: 18, errors: 0, strategy: "ast" },
+      { row: ["RagPipeline", "forward", "retrieve"], calls: 18, errors: 0, strategy: "ast" },
+    ]);
+    expect(report.versions[0]!.error_rate).toBeCloseTo(1 / 3);
+    const text = formatCompareReport(report);
+    expect(text).toContain("module RagPipeline, method forward\n");
+    expect(text).toContain("module RagPipeline, method forward, operation retrieve\n");
+  });
+
+  it("compares a step's versions with each other, not with the module's calls", async () => {
+    const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+    const FastLookup = class Lookup {
+      async forward(): Promise<void> {
+        await trace("fetch", () => sleep(1));
+      }
+    };
+    const SlowLookup = class Lookup {
+      async forward(): Promise<void> {
+        await trace("fetch", () => sleep(40));
+      }
+    };
+    const sink = new MemorySink();
+    configure({ sinks: [sink], versionTracking: { gitCommit: "abc1234" } });
+    const fast = instrument(new FastLookup());
+    for (let i = 0; i < 10; i++) await fast.forward();
+    const slow = instrument(new SlowLookup());
+    for (let i = 0; i < 10; i++) await slow.forward();
+    await shutdown(2_000);
+
+    const report = compareEvents(sink.events);
+    expect(report.comparisons.map((comparison) => [comparison.method, comparison.operation])).toEqual([
+      ["forward", null],
+      ["forward", "fetch"],
+    ]);
+    const step = report.comparisons[1]!;
+    expect(step.duration).toMatchObject({ n_baseline: 10, n_candidate: 10, verdict: "regression" });
+    expect(formatCompareReport(report)).toContain(`Lookup.forward (operation fetch): ${step.baseline} -> `);
   });
 });
 

@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { v, validateOptions } from "../../options/schema";
 import { compareProportions, holmAdjust, mannWhitneyU } from "./stats";
-import { VersionAggregator, type VersionSamples, type VersionSummary } from "./version-aggregator";
+import { rowKey, VersionAggregator, type VersionSamples, type VersionSummary } from "./version-aggregator";
 
 /** What `streamll compare` compares and how strictly. */
 export interface CompareOptions {
@@ -70,9 +70,13 @@ export interface ErrorRateComparison {
   readonly verdict: CompareVerdict;
 }
 
-/** One baseline → candidate comparison within a module. */
+/** One baseline → candidate comparison within a module's calls (or within one of its `trace()` steps). */
 export interface VersionComparison {
   readonly module: string;
+  /** The calls' `method_name`. */
+  readonly method: string | null;
+  /** null for the module's calls; the step's `operation` for a `trace()` step. */
+  readonly operation: string | null;
   readonly baseline: string | null;
   readonly candidate: string | null;
   /** Why the versions were not tested (different strategies), if so. */
@@ -160,6 +164,8 @@ async function readJsonLines(input: Readable, aggregator: VersionAggregator): Pr
 
 interface PendingComparison {
   readonly module: string;
+  readonly method: string | null;
+  readonly operation: string | null;
   readonly baseline: VersionSamples;
   readonly candidate: VersionSamples;
 }
@@ -190,6 +196,8 @@ function buildReport(
     const errorsAdjusted = tests.errors ? adjusted[next++]! : null;
     return {
       module: pair.module,
+      method: pair.method,
+      operation: pair.operation,
       baseline: pair.baseline.summary.code_signature,
       candidate: pair.candidate.summary.code_signature,
       note: tests.note,
@@ -213,30 +221,33 @@ function buildReport(
 }
 
 function selectPairs(versions: readonly VersionSamples[], options: CompareOptions): PendingComparison[] {
-  const byModule = new Map<string, VersionSamples[]>();
+  const byRow = new Map<string, VersionSamples[]>();
   for (const version of versions) {
-    const list = byModule.get(version.summary.module);
+    const key = rowKey(version.summary);
+    const list = byRow.get(key);
     if (list) list.push(version);
-    else byModule.set(version.summary.module, [version]);
+    else byRow.set(key, [version]);
   }
   const pairs: PendingComparison[] = [];
-  for (const [module, list] of byModule) {
+  for (const list of byRow.values()) {
+    const { module, method, operation } = list[0]!.summary;
+    const row = { module, method, operation };
     const find = (signature: string) => list.find((version) => version.summary.code_signature === signature);
     if (options.baseline !== undefined && options.candidate !== undefined) {
       const baseline = find(options.baseline);
       const candidate = find(options.candidate);
-      if (baseline && candidate) pairs.push({ module, baseline, candidate });
+      if (baseline && candidate) pairs.push({ ...row, baseline, candidate });
     } else if (options.baseline !== undefined) {
       const baseline = find(options.baseline);
       if (!baseline) continue;
-      for (const candidate of list) if (candidate !== baseline) pairs.push({ module, baseline, candidate });
+      for (const candidate of list) if (candidate !== baseline) pairs.push({ ...row, baseline, candidate });
     } else if (options.candidate !== undefined) {
       const candidate = find(options.candidate);
       if (!candidate) continue;
-      for (const baseline of list) if (baseline !== candidate) pairs.push({ module, baseline, candidate });
+      for (const baseline of list) if (baseline !== candidate) pairs.push({ ...row, baseline, candidate });
     } else {
       for (let i = 1; i < list.length; i++)
-        pairs.push({ module, baseline: list[i - 1]!, candidate: list[i]! });
+        pairs.push({ ...row, baseline: list[i - 1]!, candidate: list[i]! });
     }
   }
   return pairs;

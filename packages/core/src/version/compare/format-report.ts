@@ -18,17 +18,18 @@ export function formatCompareReport(report: CompareReport): string {
     lines.push("", "no instrumented calls found");
     return `${lines.join("\n")}\n`;
   }
-  let module: string | null = null;
+  let heading: string | null = null;
   let rows: string[][] = [];
   const flush = () => {
-    if (module === null) return;
-    lines.push("", `module ${module}`, ...table(VERSION_HEADER, rows).map((line) => `  ${line}`));
+    if (heading === null) return;
+    lines.push("", heading, ...table(VERSION_HEADER, rows).map((line) => `  ${line}`));
     rows = [];
   };
   for (const version of report.versions) {
-    if (version.module !== module) {
+    const next = rowHeading(version);
+    if (next !== heading) {
       flush();
-      module = version.module;
+      heading = next;
     }
     rows.push(versionRow(version));
   }
@@ -36,7 +37,7 @@ export function formatCompareReport(report: CompareReport): string {
 
   lines.push("");
   if (report.comparisons.length === 0) {
-    lines.push("comparisons: none (every module has a single version)");
+    lines.push("comparisons: none (every module, method and operation has a single version)");
     return `${lines.join("\n")}\n`;
   }
   lines.push(
@@ -45,7 +46,10 @@ export function formatCompareReport(report: CompareReport): string {
       `of the median are never flagged; fewer than ${report.min_samples} calls per version are not tested`,
   );
   for (const comparison of report.comparisons) {
-    lines.push("", `  ${comparison.module}: ${label(comparison.baseline)} -> ${label(comparison.candidate)}`);
+    lines.push(
+      "",
+      `  ${rowName(comparison)}: ${label(comparison.baseline)} -> ${label(comparison.candidate)}`,
+    );
     if (comparison.note !== null) {
       lines.push(`    not compared: ${comparison.note}`);
       continue;
@@ -54,6 +58,22 @@ export function formatCompareReport(report: CompareReport): string {
     lines.push(`    error rate  ${describeErrors(comparison.error_rate)}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+type Row = Pick<VersionSummary, "module" | "method" | "operation">;
+
+/** `module Qa, method forward`, then `, operation retrieval` for a `trace()` step's row. */
+function rowHeading(row: Row): string {
+  let text = `module ${row.module}`;
+  if (row.method !== null) text += `, method ${row.method}`;
+  if (row.operation !== null) text += `, operation ${row.operation}`;
+  return text;
+}
+
+/** `Qa.forward`, or `Qa.forward (operation retrieval)`. */
+function rowName(row: Row): string {
+  const name = row.method === null ? row.module : `${row.module}.${row.method}`;
+  return row.operation === null ? name : `${name} (operation ${row.operation})`;
 }
 
 const VERSION_HEADER = [

@@ -3,9 +3,16 @@ import { quantile } from "./stats";
 /** Per-version numbers `streamll compare` prints. Field names are snake_case, like the events. */
 export interface VersionSummary {
   readonly module: string;
+  /** `method_name` of the calls, e.g. `forward`; null for events that carry none. */
+  readonly method: string | null;
+  /**
+   * null for module calls; the `operation` of a `trace()` step (or of a call instrumented with `operation`):
+   * steps are counted in rows of their own, never as calls of their module.
+   */
+  readonly operation: string | null;
   /** null for events without a signature (version tracking off, or native code). */
   readonly code_signature: string | null;
-  /** From this version's `version` event; null when the events hold none. */
+  /** From the `version` event of this module and signature; null when the events hold none. */
   readonly strategy: string | null;
   readonly module_version: string | null;
   readonly git_commit: string | null;
@@ -35,8 +42,9 @@ export interface VersionSummary {
 
 interface Group {
   readonly module: string;
+  readonly method: string | null;
+  readonly operation: string | null;
   readonly signature: string | null;
-  strategy: string | null;
   moduleVersion: string | null;
   gitCommit: string | null;
   starts: number;
@@ -64,7 +72,8 @@ export interface VersionSamples {
 const NO_SIGNATURE = "\u0000none";
 
 /**
- * Folds events, one at a time, into per-(module, code_signature) groups. Keeps only counters and the
+ * Folds events, one at a time, into groups per module, method, operation and code_signature: a module's calls
+ * (`operation` null) and each of its `trace()` steps are separate rows. Keeps only counters and the
  * duration of each call, so files far larger than memory's worth of events can be read.
  */
 export class VersionAggregator {
@@ -73,6 +82,11 @@ export class VersionAggregator {
   /** Events accepted. */
   events = 0;
   private readonly groups = new Map<string, Group>();
+  /**
+   * `data.strategy` of `version` events by module and signature: a version event is emitted on the module's
+   * call, and the module's `trace()` steps (which carry the same signature) share it.
+   */
+  private readonly strategies = new Map<string, string>();
   private readonly moduleFilter: string | null;
 
   constructor(options: { module?: string | null } = {}) {
@@ -95,7 +109,9 @@ export class VersionAggregator {
     this.events++;
     if (this.moduleFilter !== null && module !== this.moduleFilter) return;
     const signature = typeof event.code_signature === "string" ? event.code_signature : null;
-    const group = this.group(module, signature);
+    const method = typeof event.method_name === "string" ? event.method_name : null;
+    const operation = typeof event.operation === "string" ? event.operation : null;
+    const group = this.group(module, method, operation, signature);
     const data = (typeof event.data === "object" && event.data !== null ? event.data : {}) as Record<
       string,
       unknown
@@ -133,7 +149,8 @@ export class VersionAggregator {
         group.tokenEvents++;
         break;
       case "version":
-        if (typeof data.strategy === "string") group.strategy = data.strategy;
+        if (typeof data.strategy === "string")
+          this.strategies.set(versionKey(module, signature), data.strategy);
         if (typeof data.module_version === "string") group.moduleVersion = data.module_version;
         if (typeof data.git_commit === "string") group.gitCommit = data.git_commit;
         break;
@@ -142,26 +159,40 @@ export class VersionAggregator {
     }
   }
 
-  /** Every version seen, grouped by module (in name order) and by first appearance within a module. */
+  /**
+   * Every version of every row (module, method, operation) that saw a call, a `start` or a token, in row
+   * order (name order, a module's calls before its operations), then by first appearance within a row.
+   */
   versions(): VersionSamples[] {
     const result: VersionSamples[] = [];
     for (const group of this.groups.values()) {
-      result.push({ summary: summarize(group), durations: group.durations });
+      // Rows holding only `version` or custom events have nothing to count.
+      if (group.starts === 0 && group.calls === 0 && group.tokenEvents === 0) continue;
+      const strategy = this.strategies.get(versionKey(group.module, group.signature)) ?? null;
+      result.push({ summary: summarize(group, strategy), durations: group.durations });
     }
     return result.sort((a, b) => {
-      if (a.summary.module !== b.summary.module) return a.summary.module < b.summary.module ? -1 : 1;
+      const keyA = rowKey(a.summary);
+      const keyB = rowKey(b.summary);
+      if (keyA !== keyB) return keyA < keyB ? -1 : 1;
       return (a.summary.first_seen ?? "").localeCompare(b.summary.first_seen ?? "");
     });
   }
 
-  private group(module: string, signature: string | null): Group {
-    const key = `${module}\u0000${signature ?? NO_SIGNATURE}`;
+  private group(
+    module: string,
+    method: string | null,
+    operation: string | null,
+    signature: string | null,
+  ): Group {
+    const key = `${rowKey({ module, method, operation })}\u0000${versionKey(module, signature)}`;
     let group = this.groups.get(key);
     if (group === undefined) {
       group = {
         module,
+        method,
+        operation,
         signature,
-        strategy: null,
         moduleVersion: null,
         gitCommit: null,
         starts: 0,
@@ -180,6 +211,20 @@ export class VersionAggregator {
   }
 }
 
+/**
+ * The row a version belongs to: module, method and operation; it sorts a module's calls (no operation) before
+ * its operations. Versions of one row are compared with each other.
+ */
+export function rowKey(summary: Pick<VersionSummary, "module" | "method" | "operation">): string {
+  const method = summary.method === null ? "\u0000" : `\u0001${summary.method}`;
+  const operation = summary.operation === null ? "\u0000" : `\u0001${summary.operation}`;
+  return `${summary.module}\u0000${method}\u0000${operation}`;
+}
+
+function versionKey(module: string, signature: string | null): string {
+  return `${module}\u0000${signature ?? NO_SIGNATURE}`;
+}
+
 function addUsage(target: Record<string, number>, usage: unknown): void {
   if (typeof usage !== "object" || usage === null || Array.isArray(usage)) return;
   for (const [key, value] of Object.entries(usage)) {
@@ -187,14 +232,16 @@ function addUsage(target: Record<string, number>, usage: unknown): void {
   }
 }
 
-function summarize(group: Group): VersionSummary {
+function summarize(group: Group, strategy: string | null): VersionSummary {
   const sorted = Float64Array.from(group.durations).sort();
   let sum = 0;
   for (const value of sorted) sum += value;
   return {
     module: group.module,
+    method: group.method,
+    operation: group.operation,
     code_signature: group.signature,
-    strategy: group.strategy,
+    strategy,
     module_version: group.moduleVersion,
     git_commit: group.gitCommit,
     calls: group.calls,

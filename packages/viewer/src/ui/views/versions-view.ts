@@ -6,12 +6,18 @@ import { type Execution, rootSpans } from "../model";
 
 const COLORS = ["#3b82f6", "#f97316", "#10b981", "#e11d48", "#8b5cf6", "#eab308", "#06b6d4", "#64748b"];
 
+/** `Qa.forward`, or `Qa.forward › retrieve` for a step's row: `compareEvents` counts them apart. */
+function rowName(row: { module: string; method: string | null; operation: string | null }): string {
+  const name = row.method === null ? row.module : `${row.module}.${row.method}`;
+  return row.operation === null ? name : `${name} › ${row.operation}`;
+}
+
 function verdictBadge(verdict: string): HTMLElement {
   return h("span", { class: `verdict verdict-${verdict}` }, verdict);
 }
 
 /**
- * The version comparison: per module and `code_signature`, calls, error rate and p50/p95 latency, then each
+ * The version comparison: per module, method (each `trace()` step apart) and `code_signature`, calls, error rate and p50/p95 latency, then each
  * comparison with the significance result `streamll compare` computes (the server runs core's `compareEvents`
  * over the executions held), and a chart of call durations over time, one series per version.
  */
@@ -32,7 +38,7 @@ export class VersionsView {
       h(
         "p",
         { class: "muted" },
-        "Per module and code_signature, over the executions held: the same numbers and tests as `streamll compare` (Mann-Whitney U on durations, z-test or Fisher exact on error rates, Holm-corrected).",
+        "Per module, method (trace() steps apart) and code_signature, over the executions held: the same numbers and tests as `streamll compare` (Mann-Whitney U on durations, z-test or Fisher exact on error rates, Holm-corrected).",
       ),
       this.body,
       h("h3", null, "Root call durations over time, per version"),
@@ -57,7 +63,7 @@ export class VersionsView {
       h(
         "tr",
         null,
-        h("td", null, v.module),
+        h("td", null, rowName(v)),
         h("td", { title: v.code_signature ?? "no code_signature" }, shortSignature(v.code_signature)),
         h("td", null, v.strategy ?? "—"),
         h("td", null, v.module_version ?? "—"),
@@ -73,7 +79,7 @@ export class VersionsView {
       h(
         "tr",
         null,
-        h("td", null, c.module),
+        h("td", null, rowName(c)),
         h(
           "td",
           { title: `${c.baseline ?? "none"} → ${c.candidate ?? "none"}` },
@@ -120,7 +126,7 @@ export class VersionsView {
         "table",
         { class: "versions-table" },
         head(
-          "module",
+          "module.method › step",
           "code_signature",
           "strategy",
           "module_version",
@@ -140,7 +146,7 @@ export class VersionsView {
             "table",
             { class: "comparisons-table" },
             head(
-              "module",
+              "module.method › step",
               "baseline → candidate",
               "p50",
               "p95",
