@@ -122,7 +122,7 @@ describe.skipIf(skipWithoutBroker)("faults mid-stream against a real broker", ()
         `${enqueuedWhileDisconnected} enqueued while disconnected, ${metrics.retried} retried sends`,
     );
     await pipeline.shutdown(5_000);
-  });
+  }, 120_000); // rabbitmqctl starts an Erlang VM, which alone takes many seconds on a loaded machine
 
   it(
     "respects a memory alarm without blocking the caller or losing events",
