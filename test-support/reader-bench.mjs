@@ -10,9 +10,6 @@
 // number of pre-written events; wall time and CPU time per event from the first event handled to the last.
 
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
-import { join } from "node:path";
 import { ReaderGroup } from "./reader-group.mjs";
 
 /** The settings every reader bench shares: BENCH_EVENTS, BENCH_ROUNDS, BENCH_OVERHEAD_EVENTS. */
@@ -82,18 +79,6 @@ export async function sendAll(sink, events) {
 
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const round1 = (n) => Math.round(n * 10) / 10;
-
-/** The machine a result was measured on, with its load average now. */
-export function machine() {
-  return {
-    cpu: cpus()[0]?.model.trim() ?? "unknown",
-    cores: cpus().length,
-    memory_gib: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    platform: `${process.platform} (${process.arch})`,
-    load_average: loadavg().map((n) => Math.round(n * 100) / 100),
-  };
-}
 
 /**
  * Runs the scale-out rounds. `prepare(readers)` makes a fresh topic/stream/queue and returns `{ config,
@@ -217,53 +202,18 @@ export function timedReader(events, reader, stop = () => reader.stop()) {
   });
 }
 
-/** `{ a: { b: 1 } }` → `{ "a.b": 1 }`; arrays are joined into one short string. */
-function flatten(value, prefix = "", out = {}) {
-  for (const [key, inner] of Object.entries(value)) {
-    const path = prefix === "" ? key : `${prefix}.${key}`;
-    if (Array.isArray(inner)) out[path] = inner.join(" ");
-    else if (typeof inner === "object" && inner !== null) flatten(inner, path, out);
-    else out[path] = inner;
-  }
-  return out;
-}
-
 /**
- * Writes `bench/results/<name>.json` of a package: `{ bench, started_at, finished_at, machine,
- * load_average_after, results }`, `results` flat (dotted paths to numbers and short strings), so a doc can cite
- * one value by its path.
+ * Stores (through `bench`, from startBench() in bench-results.mjs) and prints one reader bench: `scale` from
+ * scaleOut(), `cost` from overhead(), `client` the raw client's name. `broker` and `settings` are small objects
+ * of numbers and short strings.
  */
-export function writeResults(packageDir, name, { startedAt, machine: m, results }) {
-  const dir = join(packageDir, "bench", "results");
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${name}.json`);
-  const record = {
-    bench: `${packageDir.replace(/\/$/, "").split("/").pop()}/${name}`,
-    started_at: startedAt,
-    finished_at: new Date().toISOString(),
-    machine: m,
-    load_average_after: loadavg().map((n) => Math.round(n * 100) / 100),
-    results: flatten(results),
-  };
-  writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
-  return file;
-}
-
-/**
- * Stores and prints one reader bench: `scale` from scaleOut(), `cost` from overhead(), `client` the raw client's
- * name. `broker` and `settings` are small objects of numbers and short strings.
- */
-export function report(packageDir, { startedAt, machine: m, broker, settings, scale, cost, client }) {
+export function report(bench, { broker, settings, scale, cost, client }) {
   const scaleResults = {};
   for (const row of scale) {
     const { readers, ...values } = row;
     scaleResults[`readers_${readers}`] = values;
   }
-  const file = writeResults(packageDir, "readers", {
-    startedAt,
-    machine: m,
-    results: { broker, settings, scale_out: scaleResults, overhead: cost },
-  });
+  bench.merge("", { broker, settings, scale_out: scaleResults, overhead: cost });
   console.log("\n| reader processes | events/s (median) | speed-up | handler-bound events/s |");
   console.log("|---:|---:|---:|---:|");
   for (const row of scale) {
@@ -275,5 +225,5 @@ export function report(packageDir, { startedAt, machine: m, broker, settings, sc
     `\nreader vs raw ${client}: ${cost.reader.wall_us} vs ${cost.raw.wall_us} µs/event wall ` +
       `(+${cost.added_wall_us}), ${cost.reader.cpu_us} vs ${cost.raw.cpu_us} µs CPU (+${cost.added_cpu_us})`,
   );
-  console.log(`results: ${file}`);
+  bench.write();
 }

@@ -1,5 +1,5 @@
-// Reads the stored benchmark results (packages/*/bench/results/*.json, written by `bash scripts/bench.sh` with
-// the machine they ran on) for the benchmarks page. Numbers on the site come only from these files.
+// Reads the stored benchmark results (packages/*/bench/results/*.json, written by `bash scripts/bench.sh` through
+// test-support/bench-results.mjs, with the machine they ran on) for the benchmarks page. Numbers on the site come only from these files.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { packages } from "./site";
@@ -49,9 +49,12 @@ function rowsOf(results: unknown): BenchRow[] {
 /** The unit a metric name ends in (`events_per_s`, `wall_us`, `mean_handler_ms`). */
 function unitOf(metric: string): string {
   if (/per_s$/.test(metric)) return "events/s";
+  if (/_ns$/.test(metric)) return "ns";
   if (/_us$/.test(metric)) return "µs";
   if (/_ms$/.test(metric)) return "ms";
+  if (/_s$/.test(metric)) return "s";
   if (/_bytes$/.test(metric)) return "bytes";
+  if (/_pct$/.test(metric)) return "%";
   if (/speedup|ratio/.test(metric)) return "×";
   return "";
 }
@@ -73,7 +76,12 @@ export function loadBenchResults(): BenchFile[] {
       files.push({
         package: pkg.manifest.name,
         file: `packages/${pkg.dir}/bench/results/${name}`,
-        title: typeof json.bench === "string" ? json.bench : name.replace(/\.json$/, ""),
+        title:
+          typeof json.title === "string"
+            ? json.title
+            : typeof json.bench === "string"
+              ? json.bench
+              : name.replace(/\.json$/, ""),
         date: typeof json.started_at === "string" ? json.started_at.slice(0, 10) : undefined,
         machine: Object.fromEntries(
           Object.entries((json.machine ?? {}) as Record<string, unknown>).map(([key, value]) => [

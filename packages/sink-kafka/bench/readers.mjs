@@ -11,11 +11,11 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import { Kafka, logLevel } from "kafkajs";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import {
   BENCH,
   benchEvents,
   log,
-  machine,
   overhead,
   report,
   scaleOut,
@@ -45,8 +45,11 @@ const id = () =>
   randomBytes(9)
     .toString("base64url")
     .replace(/[^A-Za-z0-9]/g, "x");
-const startedAt = new Date().toISOString();
-const startMachine = machine();
+const bench = startBench(
+  PACKAGE_DIR,
+  "readers",
+  "KafkaEventReader: scale-out over reader processes, and per-event cost against raw kafkajs",
+);
 
 const makeEvents = (count) => benchEvents(count, encodeEvent);
 
@@ -157,9 +160,7 @@ const cost = await overhead({
 });
 await admin.disconnect();
 
-report(PACKAGE_DIR, {
-  startedAt,
-  machine: startMachine,
+report(bench, {
   broker: { name: "kafka", version: "4.4.0 (scripts/kafka)", brokers: brokers.join(",") },
   settings: {
     events: EVENTS,

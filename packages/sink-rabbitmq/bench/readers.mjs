@@ -9,11 +9,11 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import amqp from "amqplib";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import {
   BENCH,
   benchEvents,
   log,
-  machine,
   overhead,
   report,
   scaleOut,
@@ -39,8 +39,11 @@ const id = () =>
   randomBytes(9)
     .toString("base64url")
     .replace(/[^A-Za-z0-9]/g, "x");
-const startedAt = new Date().toISOString();
-const startMachine = machine();
+const bench = startBench(
+  PACKAGE_DIR,
+  "readers",
+  "RabbitMQEventReader: scale-out over reader processes, and per-event cost against raw amqplib",
+);
 // An exchange of its own: nothing else published on the broker reaches the bench queues.
 const exchange = `streamll-bench-readers-${id()}`;
 
@@ -127,9 +130,7 @@ await admin.deleteExchange(exchange);
 const version = String(connection.connection.serverProperties?.version ?? "unknown");
 await connection.close();
 
-report(PACKAGE_DIR, {
-  startedAt,
-  machine: startMachine,
+report(bench, {
   broker: { name: "rabbitmq", version, url: RABBITMQ_URL.replace(/\/\/[^@]*@/, "//") },
   settings: {
     events: EVENTS,

@@ -9,11 +9,11 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { encodeEvent } from "@streamll/core";
 import { Redis } from "ioredis";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import {
   BENCH,
   benchEvents,
   log,
-  machine,
   overhead,
   report,
   scaleOut,
@@ -36,8 +36,11 @@ const WORKER = fileURLToPath(new URL("../test/reader-process.mjs", import.meta.u
 const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 const id = () => randomBytes(9).toString("base64url");
-const startedAt = new Date().toISOString();
-const startMachine = machine();
+const bench = startBench(
+  PACKAGE_DIR,
+  "readers",
+  "RedisEventReader: scale-out over reader processes, and per-event cost against raw ioredis",
+);
 
 const makeEvents = (count) => benchEvents(count, encodeEvent);
 
@@ -135,9 +138,7 @@ const cost = await overhead({
 await admin.del(...streams);
 const info = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
 admin.disconnect();
-report(PACKAGE_DIR, {
-  startedAt,
-  machine: startMachine,
+report(bench, {
   broker: { name: "redis", version: info ?? "unknown", url: REDIS_URL },
   settings: {
     events: EVENTS,

@@ -3,20 +3,21 @@
 // model) and the render that follows; the baseline, measured in the same page, is JSON.parse of the same
 // batch text alone (the least any page must do). Target: <= 50 ms per 1,000 events.
 // Usage: pnpm --filter @streamll/viewer bench   (BENCH_ROUNDS, BENCH_EVENTS to override). Needs `pnpm build`.
-// Writes bench/results/viewer.json at the repository root.
+// Writes bench/results/viewer.json (test-support/bench-results.mjs).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createId, SCHEMA_VERSION } from "@streamll/core";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import { startViewer } from "../dist/index.js";
 import { chromiumPath, launchChromium } from "../scripts/chromium.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);
 const BATCH = 1_000;
-const root = fileURLToPath(new URL("../../../", import.meta.url));
+const bench = startBench(
+  new URL("..", import.meta.url),
+  "viewer",
+  "viewer page: time to apply a batch of events (parse + model + render) against JSON.parse of the same batch",
+);
 
 /** Executions of 20 events: root call, retrieval step, a streamed model call of 14 tokens with usage. */
 function loadEvents(count) {
@@ -129,35 +130,30 @@ try {
   await browser.close();
 }
 
-const result = {
-  bench: "viewer page: time to apply a batch of events (parse + model + render)",
-  target: "<= 50 ms per 1,000 events",
-  date: new Date().toISOString(),
-  machine: {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    browser: chromiumVersion,
-    // Other work on the machine slows the page; numbers taken under load are provisional.
-    loadAverage1m: loadavg()[0],
+const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
+bench.merge("apply", {
+  per_1000_events: {
+    mean_ms: mean(perBatch),
+    median_ms: median(perBatch),
+    p95_ms: quantile(perBatch, 0.95),
+    max_ms: Math.max(...perBatch),
   },
-  rounds: ROUNDS,
-  eventsPerRound: EVENTS,
-  batchSize: BATCH,
-  msPer1000Events: { median: median(perBatch), p95: quantile(perBatch, 0.95), max: Math.max(...perBatch) },
-  baselineJsonParseMsPer1000Events: { median: median(baseline) },
-  ratioToBaseline: median(perBatch) / median(baseline),
-  samples: perBatch.length,
-};
-mkdirSync(join(root, "bench/results"), { recursive: true });
-writeFileSync(join(root, "bench/results/viewer.json"), `${JSON.stringify(result, null, 2)}\n`);
+});
+bench.merge("baseline", {
+  json_parse_per_1000_events: { mean_ms: mean(baseline), median_ms: median(baseline) },
+});
+bench.merge("apply", { vs_json_parse: { mean_ratio: mean(perBatch) / mean(baseline) } });
+bench.merge("settings", {
+  run: { rounds: ROUNDS, events_per_round: EVENTS, batch_size: BATCH, batches: perBatch.length },
+  browser: { version: chromiumVersion },
+});
+const r = bench.results;
+bench.write();
 console.log(
   [
-    `viewer page, ${ROUNDS} rounds of ${EVENTS} events in batches of ${BATCH} (${result.machine.cpus} CPUs, ${chromiumVersion})`,
-    `  apply + render          : ${result.msPer1000Events.median.toFixed(1)} ms per 1,000 events (median; p95 ${result.msPer1000Events.p95.toFixed(1)}, max ${result.msPer1000Events.max.toFixed(1)}); target <= 50`,
-    `  baseline JSON.parse     : ${result.baselineJsonParseMsPer1000Events.median.toFixed(1)} ms per 1,000 events`,
-    `  ratio to baseline       : ${result.ratioToBaseline.toFixed(1)}x`,
-    "  written to bench/results/viewer.json",
+    `viewer page, ${ROUNDS} rounds of ${EVENTS} events in batches of ${BATCH} (${chromiumVersion})`,
+    `  apply + render          : ${r["apply.per_1000_events.mean_ms"]} ms per 1,000 events (mean; median ${r["apply.per_1000_events.median_ms"]}, p95 ${r["apply.per_1000_events.p95_ms"]}, max ${r["apply.per_1000_events.max_ms"]}); target <= 50`,
+    `  baseline JSON.parse     : ${r["baseline.json_parse_per_1000_events.mean_ms"]} ms per 1,000 events (mean)`,
+    `  ratio to baseline       : ${r["apply.vs_json_parse.mean_ratio"]}x`,
   ].join("\n"),
 );
