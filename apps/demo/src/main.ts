@@ -4,9 +4,9 @@ import { pathToFileURL } from "node:url";
 import {
   configure,
   flush,
+  formatSinkMetrics,
   getMetrics,
   JsonlFileSink,
-  type SinkMetrics,
   shutdown,
   TerminalSink,
 } from "@streamll/core";
@@ -52,18 +52,6 @@ export async function runDemo(
     if (caught !== undefined) log(`(the demo caught ${caught})`);
   }
   return { answers, errors };
-}
-
-function describeMetrics(m: SinkMetrics): string {
-  const drops = Object.entries(m.droppedByReason)
-    .filter(([, n]) => n > 0)
-    .map(([reason, n]) => `${reason} ${n}`)
-    .join(", ");
-  return (
-    `${m.sink}: emitted ${m.emitted}, delivered ${m.delivered}, dropped ${m.dropped}` +
-    `${drops === "" ? "" : ` (${drops})`}, pending ${m.pending}, batches ${m.batchesSent}, ` +
-    `retried ${m.retried}, circuit ${m.breakerState}`
-  );
 }
 
 async function countLines(path: string): Promise<number> {
@@ -127,7 +115,7 @@ async function main(argv: readonly string[]): Promise<void> {
     `events written this run: ${file?.delivered ?? 0} → ${path} (${await countLines(path)} lines in the file)`,
   );
   log("delivery accounting (emitted = delivered + dropped + pending):");
-  for (const m of metrics) log(`  ${describeMetrics(m)}`);
+  for (const m of metrics) log(`  ${formatSinkMetrics(m)}`);
 }
 
 // Run only as the program entry point, so tests can import runDemo without starting the demo.

@@ -132,6 +132,16 @@ const cases: readonly MisspellingCase[] = [
     ],
   },
   {
+    name: "DeliveryPipeline (spill)",
+    call: (options) => new core.DeliveryPipeline(sink, options),
+    top: ["spil", "spill"],
+    nested: [
+      { spill: { directory: "/nonexistent-streamll-spill", maxByte: 4096 } },
+      "delivery.spill.maxByte",
+      "maxBytes",
+    ],
+  },
+  {
     name: "DeliveryPipeline (hooks)",
     call: (options) => new core.DeliveryPipeline(sink, {}, options),
     top: ["clok", "clock"],
@@ -184,6 +194,8 @@ describe("every public options object rejects a misspelled key", () => {
       "StreamllError",
       "EventDecodeError",
       "WaitForTimeoutError",
+      "formatSinkMetrics",
+      "encodedEventFromJson",
     ];
     expect(exportsWithoutCases([core], cases, withoutOptions)).toEqual([]);
   });

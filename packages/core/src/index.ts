@@ -36,7 +36,22 @@ export {
   type SinkMetrics,
   type StateChange,
 } from "./delivery/delivery-types";
-export type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "./delivery/sink";
+export { formatSinkMetrics } from "./delivery/format-metrics";
+export {
+  type EncodedEvent,
+  type EventFailure,
+  encodedEventFromJson,
+  type SendContext,
+  type SendResult,
+  type Sink,
+} from "./delivery/sink";
+export {
+  DEFAULT_SPILL_OPTIONS,
+  type ResolvedSpillOptions,
+  type SpillFsyncPolicy,
+  type SpillOptions,
+} from "./delivery/spill/spill-options";
+export type { SpillMetrics } from "./delivery/spill/spill-store";
 export { DIAGNOSTICS_CHANNEL, type StreamllDiagnostic } from "./diagnostics";
 export {
   ConfigurationError,

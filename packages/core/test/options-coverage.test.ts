@@ -85,6 +85,7 @@ const NOT_INPUT_OPTIONS = new Set([
   "ResolvedDeliveryOptions",
   "ResolvedRetryOptions",
   "ResolvedCircuitBreakerOptions",
+  "ResolvedSpillOptions",
   "ResolvedViewerOptions",
   // Built by the delivery pipeline for each send, not by a user.
   "SendContext",

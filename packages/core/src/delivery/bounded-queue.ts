@@ -207,6 +207,18 @@ export class BoundedQueue {
     return this.length >= maxCount || this.queuedByteCount >= maxBytes;
   }
 
+  /** True when an event of `bytes` fits without evicting anything. */
+  hasRoom(bytes: number): boolean {
+    return this.length + this.reservedCountValue + 1 <= this.maxCount && this.bytes + bytes <= this.maxBytes;
+  }
+
+  /** Removes every queued (not reserved) event and returns them, oldest first. */
+  drainQueued(): EncodedEvent[] {
+    const events: EncodedEvent[] = [];
+    for (let event = this.shift(); event !== undefined; event = this.shift()) events.push(event);
+    return events;
+  }
+
   /** Removes every queued (not reserved) event and returns how many there were and their bytes. */
   clearQueued(): { count: number; bytes: number } {
     const cleared = { count: this.length, bytes: this.queuedByteCount };

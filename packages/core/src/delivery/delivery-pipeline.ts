@@ -30,6 +30,8 @@ import {
   type StateChange,
 } from "./delivery-types";
 import type { EncodedEvent, Sink } from "./sink";
+import { type ResolvedSpillOptions, resolveSpillOptions, spillOptionsSchema } from "./spill/spill-options";
+import { type SpillDropReason, SpillStore } from "./spill/spill-store";
 
 /** `DeliveryOptions` with every default filled in and validated. */
 export interface ResolvedDeliveryOptions {
@@ -43,6 +45,8 @@ export interface ResolvedDeliveryOptions {
   readonly sendTimeoutMs: number;
   readonly retry: ResolvedRetryOptions;
   readonly circuitBreaker: ResolvedCircuitBreakerOptions;
+  /** The disk spill, or `undefined` when it is off. */
+  readonly spill: ResolvedSpillOptions | undefined;
 }
 
 /** Injectable collaborators of a `DeliveryPipeline`, for tests and embedding. */
@@ -58,17 +62,18 @@ export interface DeliveryPipelineHooks {
 const MiB = 1024 * 1024;
 
 /** The defaults documented on `DeliveryOptions`. */
-export const DEFAULT_DELIVERY_OPTIONS: Readonly<Omit<ResolvedDeliveryOptions, "retry" | "circuitBreaker">> =
-  Object.freeze({
-    maxQueueSize: 10_000,
-    maxQueueBytes: 32 * MiB,
-    overflowPolicy: "drop-oldest",
-    maxBatchSize: 512,
-    maxBatchBytes: 4 * MiB,
-    flushIntervalMs: 200,
-    maxConcurrentBatches: 1,
-    sendTimeoutMs: 30_000,
-  });
+export const DEFAULT_DELIVERY_OPTIONS: Readonly<
+  Omit<ResolvedDeliveryOptions, "retry" | "circuitBreaker" | "spill">
+> = Object.freeze({
+  maxQueueSize: 10_000,
+  maxQueueBytes: 32 * MiB,
+  overflowPolicy: "drop-oldest",
+  maxBatchSize: 512,
+  maxBatchBytes: 4 * MiB,
+  flushIntervalMs: 200,
+  maxConcurrentBatches: 1,
+  sendTimeoutMs: 30_000,
+});
 
 /** `DeliveryOptions` as `configure()` and the pipeline check them. */
 export const deliveryOptionsSchema = v.object<DeliveryOptions>({
@@ -82,6 +87,7 @@ export const deliveryOptionsSchema = v.object<DeliveryOptions>({
   sendTimeoutMs: v.number({ min: 1 }).optional(),
   retry: retryOptionsSchema.optional(),
   circuitBreaker: circuitBreakerOptionsSchema.optional(),
+  spill: v.union(v.oneOf([false]), spillOptionsSchema).optional(),
 });
 
 const pipelineHooksSchema = v.object<DeliveryPipelineHooks>({
@@ -128,6 +134,8 @@ export function resolveDeliveryOptions(
     sendTimeoutMs: source.sendTimeoutMs ?? d.sendTimeoutMs,
     retry: resolveRetryOptions(source.retry),
     circuitBreaker: resolveCircuitBreakerOptions(source.circuitBreaker),
+    spill:
+      source.spill === undefined || source.spill === false ? undefined : resolveSpillOptions(source.spill),
   };
   return Object.freeze(resolved);
 }
@@ -147,6 +155,8 @@ interface InFlightBatch extends TakenEvents {
 interface FlushWaiter {
   /** Every event with a sequence number up to this one must be settled. */
   readonly target: number;
+  /** The disk spill must be empty too (a `flush()`; shutdown waits for the memory queue only). */
+  readonly withSpill: boolean;
   readonly resolve: (drained: boolean) => void;
   timer: unknown;
 }
@@ -220,6 +230,13 @@ export class DeliveryPipeline {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly logger: DeliveryLogger;
+  /** The disk spill, when configured. */
+  private readonly spill: SpillStore | undefined;
+  /** Mirrors `breaker.state === "open"` (kept by a listener), so `enqueue` does not read the clock. */
+  private breakerOpen = false;
+  /** Replay tokens (events) and when they were last refilled: the `spill.replayRate` limit. */
+  private replayTokens = 0;
+  private replayRefilledAt = 0;
 
   private emitted = 0;
   private delivered = 0;
@@ -259,10 +276,10 @@ export class DeliveryPipeline {
    * @param sink where batches go; its `send` is never called concurrently unless `maxConcurrentBatches > 1`.
    * @throws ConfigurationError when an option is invalid (the message names it).
    */
-  constructor(sink: Sink, options?: DeliveryOptions, hooks?: DeliveryPipelineHooks) {
+  constructor(sink: Sink, options?: DeliveryOptions, hooks?: DeliveryPipelineHooks, optionPath = "delivery") {
     this.sink = sink;
     this.sinkName = typeof sink?.name === "string" ? sink.name : "unnamed-sink";
-    this.options = resolveDeliveryOptions(options);
+    this.options = resolveDeliveryOptions(options, optionPath);
     validateOptions("DeliveryPipeline hooks", pipelineHooksSchema.optional(), hooks);
     this.clock = hooks?.clock ?? systemClock;
     this.random = hooks?.random ?? Math.random;
@@ -274,6 +291,7 @@ export class DeliveryPipeline {
     });
     this.breaker = new CircuitBreaker(this.options.circuitBreaker, { clock: this.clock });
     this.breaker.onStateChange((transition) => {
+      this.breakerOpen = transition.to === "open";
       const change: StateChange = {
         sink: this.sinkName,
         from: transition.from,
@@ -289,6 +307,30 @@ export class DeliveryPipeline {
         }
       }
     });
+    this.spill =
+      this.options.spill === undefined
+        ? undefined
+        : new SpillStore(
+            this.options.spill,
+            this.sinkName,
+            // The hand-over to the disk writer is bounded like the queue, with room for the bursts that arrive
+            // between two writes even when the queue is configured small.
+            {
+              maxCount: Math.max(this.options.maxQueueSize, 10_000),
+              maxBytes: Math.max(this.options.maxQueueBytes, 8 * MiB),
+            },
+            {
+              onDrop: (reason: SpillDropReason, count: number) => {
+                this.drop(reason, count);
+                this.checkWaiters();
+              },
+              onReadable: () => this.pump(),
+              onError: (error: unknown) => this.recordError(error),
+            },
+            `${optionPath}.spill.directory`,
+          );
+    this.replayTokens = Math.min(this.options.maxBatchSize, this.options.spill?.replayRate ?? 0);
+    this.replayRefilledAt = this.clock.now();
   }
 
   /**
@@ -313,6 +355,13 @@ export class DeliveryPipeline {
       }
       if (event.bytes > this.options.maxBatchBytes) {
         this.drop("too-large", 1);
+        return;
+      }
+      const spill = this.spill;
+      if (spill !== undefined && (this.breakerOpen || !this.queue.hasRoom(event.bytes))) {
+        // O(1): the spill's writer appends it to a segment later, off this call.
+        if (event.bytes > this.queue.maxBytes) this.drop("too-large", 1);
+        else if (!spill.push(event)) this.drop("queue-full", 1);
         return;
       }
       const seq = this.lastSeq + 1;
@@ -340,11 +389,16 @@ export class DeliveryPipeline {
    * @returns `true` once every event enqueued before the call is delivered or dropped, `false` on timeout.
    */
   flush(timeoutMs = 30_000): Promise<boolean> {
+    return this.waitUntilSettled(timeoutMs, true);
+  }
+
+  private waitUntilSettled(timeoutMs: number, withSpill: boolean): Promise<boolean> {
     try {
       const target = this.lastSeq;
-      if (this.isSettledUpTo(target)) return Promise.resolve(true);
+      if (this.isSettled(target, withSpill)) return Promise.resolve(true);
+      if (withSpill) this.spill?.requestReplay();
       return new Promise<boolean>((resolve) => {
-        const waiter: FlushWaiter = { target, resolve, timer: undefined };
+        const waiter: FlushWaiter = { target, withSpill, resolve, timer: undefined };
         // Deliberately not unref'd: the caller awaits this deadline, so the process should wait for it.
         waiter.timer = this.clock.setTimeout(
           () => {
@@ -377,6 +431,15 @@ export class DeliveryPipeline {
     return this.shutdownPromise;
   }
 
+  /**
+   * @internal For a `configure()` that failed after building this pipeline: stops it without closing the
+   * sink and releases its spill slot. Nothing was enqueued.
+   */
+  abandon(): void {
+    this.accepting = false;
+    void this.spill?.close();
+  }
+
   /** A consistent snapshot of this sink's counters. */
   getMetrics(): SinkMetrics {
     let breakerState: SinkMetrics["breakerState"];
@@ -391,13 +454,17 @@ export class DeliveryPipeline {
       delivered: this.delivered,
       dropped: this.droppedTotal,
       droppedByReason: { ...this.droppedByReason },
-      pending: this.queue.size,
+      pending: this.queue.size + (this.spill?.pending ?? 0),
       pendingBytes: this.queue.bytes,
       inFlight: this.queue.reservedCount,
       retried: this.retried,
       batchesSent: this.batchesSent,
       batchesFailed: this.batchesFailed,
       breakerState,
+      spilled: this.spill?.spilled ?? 0,
+      replayed: this.spill?.replayed ?? 0,
+      recovered: this.spill?.recovered ?? 0,
+      spill: this.spill?.metrics() ?? null,
       lastError: this.lastError,
       lastDeliveryAt: this.lastDeliveryAt,
       failed: this.failure,
@@ -418,6 +485,10 @@ export class DeliveryPipeline {
   private async runShutdown(timeoutMs: number): Promise<void> {
     const budget = typeof timeoutMs === "number" && timeoutMs >= 0 ? timeoutMs : 30_000;
     const deadline = this.clock.now() + budget;
+    if (this.spill !== undefined) {
+      await this.shutdownToSpill(this.spill, budget, deadline);
+      return;
+    }
     try {
       this.clearTimer("flushTimer");
       this.flushDue = true;
@@ -436,6 +507,78 @@ export class DeliveryPipeline {
     }
     this.clearTimer("summaryTimer");
     this.emitDropSummary();
+  }
+
+  /**
+   * Shutdown with a disk spill: the memory queue gets half the budget to drain (none while the circuit is
+   * open), then whatever is still in memory, in flight included, goes to disk for the next process, and the
+   * sink is closed. What is on disk stays there: it is not replayed during shutdown.
+   */
+  private async shutdownToSpill(spill: SpillStore, budget: number, deadline: number): Promise<void> {
+    try {
+      this.clearTimer("flushTimer");
+      this.flushDue = true;
+      if (!this.breakerOpen && this.failure === null) await this.waitUntilSettled(budget / 2, false);
+      this.moveMemoryToSpill(spill);
+    } catch (error) {
+      this.internalError(error);
+    }
+    this.clearTimer("flushTimer");
+    this.clearTimer("wakeTimer");
+    const closed = await this.withinDeadline(spill.close(), deadline);
+    if (!closed)
+      this.recordError(
+        new SinkError("the disk spill did not finish writing before the shutdown timeout", {
+          retriable: false,
+        }),
+      );
+    try {
+      await this.closeSink(Math.max(1_000, deadline - this.clock.now()));
+    } catch (error) {
+      this.recordError(error);
+    }
+    this.clearTimer("summaryTimer");
+    this.emitDropSummary();
+  }
+
+  /** Queued and in-flight events go to the spill (a late acknowledgement of an aborted send makes a duplicate). */
+  private moveMemoryToSpill(spill: SpillStore): void {
+    const events = this.queue.drainQueued();
+    for (const batch of [...this.inFlight]) {
+      batch.settled = true;
+      this.clock.clearTimeout(batch.timer);
+      this.inFlight.delete(batch);
+      this.queue.release(batch.events.length, batch.bytes);
+      events.push(...batch.events);
+      try {
+        batch.controller.abort(
+          new SinkError("delivery pipeline shut down", { retriable: false, code: "SINK_CLOSED" }),
+        );
+      } catch {
+        // An abort listener in the sink threw; the batch is already accounted for.
+      }
+    }
+    // Replayed events are written again, so their old segments can go.
+    spill.settle(events);
+    let refused = 0;
+    for (const event of events) if (!spill.push(event, true)) refused++;
+    this.drop("shutdown", refused);
+    this.checkWaiters();
+  }
+
+  private async withinDeadline(work: Promise<void>, deadline: number): Promise<boolean> {
+    let timer: unknown;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = this.clock.setTimeout(
+        () => resolve(false),
+        timerDelay(Math.max(0, deadline - this.clock.now())),
+      );
+    });
+    try {
+      return await Promise.race([work.then(() => true), timedOut]);
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
   }
 
   private async closeSink(timeoutMs: number): Promise<void> {
@@ -513,6 +656,7 @@ export class DeliveryPipeline {
 
   private pumpOnce(): void {
     if (this.failure !== null) return;
+    if (this.spill !== undefined) this.feedReplay(this.spill);
     const o = this.options;
     while (this.inFlight.size < o.maxConcurrentBatches && this.queue.queuedCount > 0) {
       const partialAllowed = this.flushDue || this.waiters.size > 0 || !this.accepting;
@@ -538,6 +682,56 @@ export class DeliveryPipeline {
       this.flushDue = false;
       this.clearTimer("flushTimer");
     }
+  }
+
+  /**
+   * Moves spilled events back into the queue, oldest first, while the sink delivers: at most
+   * `spill.replayRate` per second, and only while less than one batch is queued, so live events share every
+   * batch and never wait behind the backlog. With the circuit open nothing is replayed (a wake is armed for
+   * the trial); half-open, a replayed batch serves as the trial when no live event is waiting.
+   */
+  private feedReplay(spill: SpillStore): void {
+    if (!this.accepting || !spill.hasBacklog) return;
+    const o = this.options;
+    const state = this.breaker.state;
+    if (state === "open") {
+      const wait = this.breaker.msUntilTrial();
+      if (wait !== undefined) this.armWake(wait);
+      return;
+    }
+    if (state === "half-open" && this.queue.size > 0) return;
+    const now = this.clock.now();
+    if (now < this.retryAt) {
+      this.armWake(this.retryAt - now);
+      return;
+    }
+    const rate = o.spill?.replayRate ?? 1;
+    const burst = Math.max(o.maxBatchSize, rate / 10);
+    this.replayTokens = Math.min(burst, this.replayTokens + ((now - this.replayRefilledAt) * rate) / 1000);
+    this.replayRefilledAt = now;
+    const room = Math.min(
+      Math.floor(this.replayTokens),
+      o.maxBatchSize - this.queue.queuedCount,
+      this.queue.maxCount - this.queue.size,
+    );
+    if (room <= 0) {
+      if (this.replayTokens < 1) this.armWake(Math.ceil(((1 - this.replayTokens) * 1000) / rate));
+      return;
+    }
+    const events = spill.takeReplay(room);
+    if (events.length === 0) return;
+    this.replayTokens -= events.length;
+    for (const event of events) {
+      if (this.queue.hasRoom(event.bytes)) {
+        this.lastSeq++;
+        this.queue.push(event, this.lastSeq);
+      } else {
+        // No room by bytes: back to disk, and its old segment may go.
+        spill.settle([event]);
+        if (!spill.push(event, true)) this.drop("queue-full", 1);
+      }
+    }
+    this.flushDue = true;
   }
 
   private startSend(taken: TakenEvents, trial: boolean): void {
@@ -594,6 +788,7 @@ export class DeliveryPipeline {
       if (failures.size === 0) {
         this.delivered += batch.events.length;
         this.queue.release(batch.events.length, batch.bytes);
+        this.spill?.settle(batch.events);
         this.retryAt = 0;
         this.breaker.recordSuccess();
         return;
@@ -636,6 +831,7 @@ export class DeliveryPipeline {
       this.drop("rejected", rejected);
       this.drop("retries-exhausted", exhausted);
       this.requeue(retryEvents, retryAttempts, retrySeqs, retryMaxAttempt);
+      this.settleSpilled(batch.events, retryEvents);
       // The sink answered, so it is up, unless it failed every event retriably (then treat it as down).
       if (retryEvents.length + exhausted === batch.events.length) {
         this.recordBreakerFailure(batch);
@@ -662,12 +858,14 @@ export class DeliveryPipeline {
       if (isPermanentFailure(error) || this.failure !== null) {
         this.queue.release(n, batch.bytes);
         this.drop("sink-failed", n);
+        this.spill?.settle(batch.events);
         this.failPermanently(error);
         return;
       }
       if (!isRetriableError(error)) {
         this.queue.release(n, batch.bytes);
         this.drop("rejected", n);
+        this.spill?.settle(batch.events);
         // The sink answered definitively, so it is reachable.
         this.breaker.recordSuccess();
         return;
@@ -692,6 +890,7 @@ export class DeliveryPipeline {
       this.queue.release(exhausted, exhaustedBytes);
       this.drop("retries-exhausted", exhausted);
       this.requeue(retryEvents, retryAttempts, retrySeqs, batch.attempt);
+      if (exhausted > 0) this.settleSpilled(batch.events, retryEvents);
       this.recordBreakerFailure(batch);
     } catch (internal) {
       this.internalError(internal);
@@ -747,6 +946,18 @@ export class DeliveryPipeline {
     this.retryAt = this.clock.now() + backoffDelay(attempt, this.options.retry, this.random);
   }
 
+  /** Tells the spill which replayed events of a batch left memory: all but those requeued for a retry. */
+  private settleSpilled(events: readonly EncodedEvent[], requeued: readonly EncodedEvent[]): void {
+    const spill = this.spill;
+    if (spill === undefined || spill.outstanding === 0) return;
+    if (requeued.length === 0) {
+      spill.settle(events);
+      return;
+    }
+    const kept = new Set(requeued);
+    spill.settle(events.filter((event) => !kept.has(event)));
+  }
+
   private afterSettle(): void {
     this.checkWaiters();
     this.pump();
@@ -776,6 +987,17 @@ export class DeliveryPipeline {
     return failures;
   }
 
+  /**
+   * True when no pending event has a sequence number <= `target` and, `withSpill`, the disk spill is empty
+   * (unless the sink failed for good: then what is on disk waits for the next process).
+   */
+  private isSettled(target: number, withSpill: boolean): boolean {
+    if (!this.isSettledUpTo(target)) return false;
+    const spill = this.spill;
+    if (!withSpill || spill === undefined || this.failure !== null) return true;
+    return spill.pending === 0 && spill.outstanding === 0;
+  }
+
   /** True when no pending event has a sequence number <= `target`. */
   private isSettledUpTo(target: number): boolean {
     const head = this.queue.headSeq;
@@ -790,7 +1012,7 @@ export class DeliveryPipeline {
   private checkWaiters(): void {
     if (this.waiters.size === 0) return;
     for (const waiter of [...this.waiters]) {
-      if (this.isSettledUpTo(waiter.target)) {
+      if (this.isSettled(waiter.target, waiter.withSpill)) {
         this.waiters.delete(waiter);
         this.clock.clearTimeout(waiter.timer);
         waiter.resolve(true);

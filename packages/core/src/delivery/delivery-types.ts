@@ -1,3 +1,6 @@
+import type { SpillOptions } from "./spill/spill-options";
+import type { SpillMetrics } from "./spill/spill-store";
+
 /** Why an event was dropped. Every drop is counted under exactly one reason. */
 export type DropReason =
   /** The bounded queue was full (by count or bytes) and the overflow policy discarded this event. */
@@ -14,7 +17,14 @@ export type DropReason =
    * The sink failed permanently (`failed` in the metrics): its configuration cannot work, e.g. a missing
    * optional package, credentials the broker refused even fresh, a topic that does not exist.
    */
-  | "sink-failed";
+  | "sink-failed"
+  /** The disk spill's budget (`spill.maxBytes`) was exhausted, or the disk itself was full. */
+  | "spill-full"
+  /**
+   * The disk spill lost the event: writing it failed (an I/O error other than a full disk), or its record was
+   * damaged when read back (the damage is also counted in `spill.corrupted`).
+   */
+  | "spill-failed";
 
 export const DROP_REASONS: readonly DropReason[] = [
   "queue-full",
@@ -23,6 +33,8 @@ export const DROP_REASONS: readonly DropReason[] = [
   "retries-exhausted",
   "shutdown",
   "sink-failed",
+  "spill-full",
+  "spill-failed",
 ];
 
 export type OverflowPolicy = "drop-oldest" | "drop-newest";
@@ -75,6 +87,12 @@ export interface DeliveryOptions {
   sendTimeoutMs?: number;
   retry?: RetryOptions;
   circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * Disk spill (opt-in): events that do not fit the queue, or arrive while the circuit is open, are written
+   * to segment files and replayed when the sink delivers again, also after a restart. `false` turns off a
+   * spill set in the defaults. See {@link SpillOptions}.
+   */
+  spill?: SpillOptions | false;
 }
 
 /** A snapshot of one sink's delivery state. */
@@ -87,9 +105,12 @@ export interface SinkMetrics {
   /** Dropped events, total and by reason. */
   readonly dropped: number;
   readonly droppedByReason: Readonly<Record<DropReason, number>>;
-  /** Events waiting in the queue or in flight. `emitted === delivered + dropped + pending` always holds. */
+  /**
+   * Events waiting: in the queue, in flight, or in the disk spill (`spill.pending` of them).
+   * `emitted + recovered === delivered + dropped + pending` always holds (`recovered` is 0 without a spill).
+   */
   readonly pending: number;
-  /** UTF-8 bytes of the pending events. */
+  /** UTF-8 bytes of the pending events held in memory (the spill's disk usage is `spill.bytes`). */
   readonly pendingBytes: number;
   /** Events currently being sent (a subset of `pending`). */
   readonly inFlight: number;
@@ -100,6 +121,17 @@ export interface SinkMetrics {
   /** `send` calls that failed as a whole: threw, rejected or timed out. */
   readonly batchesFailed: number;
   readonly breakerState: CircuitState;
+  /** Events written to the disk spill (0 without one). An event spilled, replayed and spilled again counts twice. */
+  readonly spilled: number;
+  /** Events read back from the disk spill into the queue for delivery. */
+  readonly replayed: number;
+  /**
+   * Events found in spill segments left by an earlier process (a crash, a deploy during an outage) and taken
+   * into this pipeline's accounting: they were emitted there, so here they count beside `emitted`.
+   */
+  readonly recovered: number;
+  /** The disk spill's state, or `null` without one. */
+  readonly spill: SpillMetrics | null;
   /** The most recent failure (message only, truncated, never the error object); ISO-8601 `at`. */
   readonly lastError: { readonly message: string; readonly code?: string; readonly at: string } | null;
   /** ISO-8601 time of the last acknowledged batch. */

@@ -51,3 +51,12 @@ export interface Sink {
   /** Release connections and file handles. Called once, after the pipeline drained. */
   close(): Promise<void>;
 }
+
+/**
+ * Rebuilds an encoded event from its wire JSON (the disk spill stores only the JSON). The JSON was produced by
+ * the encoder, so it is parsed as it is, not validated again.
+ * @param bytes UTF-8 byte length of `json`, when the caller knows it.
+ */
+export function encodedEventFromJson(json: string, bytes = Buffer.byteLength(json)): EncodedEvent {
+  return { event: JSON.parse(json) as StreamllEvent, json, bytes };
+}

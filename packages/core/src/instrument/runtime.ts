@@ -174,6 +174,10 @@ function mergeDelivery(base: DeliveryOptions | undefined, own: DeliveryOptions |
   if (base.circuitBreaker !== undefined || own.circuitBreaker !== undefined) {
     merged.circuitBreaker = { ...base.circuitBreaker, ...own.circuitBreaker };
   }
+  // A per-sink spill refines the default one (e.g. its own `name`); `false` turns it off for that sink.
+  if (own.spill !== undefined && own.spill !== false && base.spill !== undefined && base.spill !== false) {
+    merged.spill = { ...base.spill, ...own.spill };
+  }
   return merged;
 }
 
@@ -183,10 +187,18 @@ function buildPipelines(
   logger: StreamllLogger,
 ): PipelineHandle[] {
   const handles: PipelineHandle[] = [];
-  for (const entry of entries) {
-    const pipeline = new DeliveryPipeline(leaseSink(entry.sink), mergeDelivery(defaults, entry.delivery), {
-      logger,
-    });
+  for (const [index, entry] of entries.entries()) {
+    const lease = leaseSink(entry.sink);
+    let pipeline: DeliveryPipeline;
+    try {
+      const path = entry.delivery === undefined ? "delivery" : `sinks[${index}].delivery`;
+      pipeline = new DeliveryPipeline(lease, mergeDelivery(defaults, entry.delivery), { logger }, path);
+    } catch (error) {
+      // An unusable spill directory: nothing is installed, so give back what was taken (never closing sinks).
+      for (const built of [...handles.map((h) => h.pipeline.sink), lease]) unlease(built);
+      for (const handle of handles) handle.pipeline.abandon();
+      throw error;
+    }
     const unsubscribe = pipeline.onStateChange(publishStateChange);
     handles.push({ pipeline, unsubscribe });
   }
@@ -201,7 +213,7 @@ function buildPipelines(
 function leaseSink(sink: Sink): Sink {
   sinkLeases.set(sink, (sinkLeases.get(sink) ?? 0) + 1);
   let released = false;
-  return {
+  const lease: Sink = {
     get name() {
       return sink.name;
     },
@@ -218,6 +230,19 @@ function leaseSink(sink: Sink): Sink {
       await sink.close();
     },
   };
+  leasedSinks.set(lease, sink);
+  return lease;
+}
+
+/** The sink behind each lease, so a failed `configure()` can give its leases back without closing anything. */
+const leasedSinks = new WeakMap<Sink, Sink>();
+
+function unlease(lease: Sink): void {
+  const sink = leasedSinks.get(lease);
+  if (sink === undefined) return;
+  const remaining = (sinkLeases.get(sink) ?? 1) - 1;
+  if (remaining > 0) sinkLeases.set(sink, remaining);
+  else sinkLeases.delete(sink);
 }
 
 function install(config: ResolvedConfig, pipelines: PipelineHandle[]): RuntimeState {

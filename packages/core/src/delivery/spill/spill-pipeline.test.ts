@@ -1,0 +1,327 @@
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ConfigurationError, SinkError } from "../../errors";
+import type { StreamllEvent } from "../../events/event-schema";
+import { configure, getMetrics, shutdown } from "../../instrument/runtime";
+import { DeliveryPipeline } from "../delivery-pipeline";
+import type { DeliveryOptions, SinkMetrics } from "../delivery-types";
+import { formatSinkMetrics } from "../format-metrics";
+import type { EncodedEvent, Sink } from "../sink";
+import { SEGMENT_HEADER } from "./segment-format";
+
+function ev(id: number): EncodedEvent {
+  const json = JSON.stringify({ event_id: `event-${id}`, data: { n: id } });
+  return { event: JSON.parse(json) as StreamllEvent, json, bytes: Buffer.byteLength(json) };
+}
+
+/** A sink that is down (throws retriably) until `up` is set, and records the ids it acknowledged. */
+class SwitchSink implements Sink {
+  readonly name: string;
+  up = false;
+  readonly acked: string[] = [];
+  sends = 0;
+  delayMs = 0;
+  constructor(name = "switch") {
+    this.name = name;
+  }
+  async send(batch: readonly EncodedEvent[]): Promise<void> {
+    this.sends++;
+    await new Promise((resolve) =>
+      this.delayMs > 0 ? setTimeout(resolve, this.delayMs) : setImmediate(resolve),
+    );
+    if (!this.up) throw new SinkError("broker unavailable", { retriable: true });
+    for (const event of batch) this.acked.push(event.event.event_id);
+  }
+  async close(): Promise<void> {}
+}
+
+const quiet = { logger: { warn() {} } };
+const dirs: string[] = [];
+const pipelines: DeliveryPipeline[] = [];
+
+function spillDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "streamll-spill-"));
+  dirs.push(dir);
+  return dir;
+}
+
+function options(directory: string, extra: Partial<DeliveryOptions> = {}): DeliveryOptions {
+  return {
+    maxQueueSize: 100,
+    maxBatchSize: 50,
+    flushIntervalMs: 5,
+    retry: { initialDelayMs: 5, maxDelayMs: 20 },
+    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 30 },
+    ...extra,
+    spill: { directory, replayRate: 20_000, ...(extra.spill === false ? {} : extra.spill) },
+  };
+}
+
+function pipelineFor(sink: Sink, opts: DeliveryOptions): DeliveryPipeline {
+  const pipeline = new DeliveryPipeline(sink, opts, quiet);
+  pipelines.push(pipeline);
+  return pipeline;
+}
+
+function balanced(m: SinkMetrics): boolean {
+  return m.emitted + m.recovered === m.delivered + m.dropped + m.pending;
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function segmentFiles(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(dir, entry.name));
+      else if (entry.name.endsWith(".seg")) found.push(join(dir, entry.name));
+    }
+  };
+  walk(root);
+  return found.sort();
+}
+
+/** Enqueues in chunks of 50 with a turn of the event loop between them, like a program doing work. */
+async function enqueueSteadily(pipeline: DeliveryPipeline, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) {
+    pipeline.enqueue(ev(i));
+    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+afterEach(async () => {
+  await Promise.all(pipelines.splice(0).map((p) => p.shutdown(2_000)));
+  await shutdown(1_000);
+});
+
+describe("disk spill", () => {
+  it("spills while the sink is down instead of dropping, replays everything once it is back, deletes the segments, and the accounting holds in every snapshot", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const pipeline = pipelineFor(sink, options(dir, { spill: { directory: dir, segmentBytes: 4096 } }));
+    const snapshots: SinkMetrics[] = [];
+    for (let i = 0; i < 2_000; i++) {
+      pipeline.enqueue(ev(i));
+      if (i % 100 === 0) {
+        snapshots.push(pipeline.getMetrics());
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    await until(() => pipeline.getMetrics().spilled >= 1_900, "the spill to reach disk");
+    const during = pipeline.getMetrics();
+    expect(during.dropped).toBe(0);
+    expect(during.spill?.segments).toBeGreaterThan(1);
+    expect(segmentFiles(dir).length).toBe(during.spill?.segments);
+    sink.up = true;
+    const poll = setInterval(() => snapshots.push(pipeline.getMetrics()), 2);
+    expect(await pipeline.flush(10_000)).toBe(true);
+    clearInterval(poll);
+    const after = pipeline.getMetrics();
+    expect(after).toMatchObject({ emitted: 2_000, delivered: 2_000, dropped: 0, pending: 0 });
+    expect(after.replayed).toBeGreaterThanOrEqual(1_900);
+    expect(new Set(sink.acked).size).toBe(2_000);
+    for (const m of snapshots) expect(balanced(m)).toBe(true);
+    await until(() => segmentFiles(dir).length === 0, "segments to be deleted");
+    expect(after.spill?.bytes).toBe(0);
+    expect(formatSinkMetrics(after)).toMatch(/spilled \d+, replayed \d+, recovered 0, on disk 0 \(0 B\)/);
+  });
+
+  it("spills what does not fit a full queue while the sink is up but slow", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    sink.up = true;
+    sink.delayMs = 20;
+    const pipeline = pipelineFor(sink, options(dir));
+    await enqueueSteadily(pipeline, 0, 1_000);
+    expect(pipeline.getMetrics().dropped).toBe(0);
+    expect(await pipeline.flush(10_000)).toBe(true);
+    const m = pipeline.getMetrics();
+    expect(m).toMatchObject({ emitted: 1_000, delivered: 1_000, dropped: 0, pending: 0 });
+    expect(m.spilled).toBeGreaterThan(0);
+    expect(new Set(sink.acked).size).toBe(1_000);
+  });
+
+  it("drops as spill-full only beyond the disk budget, and never holds more than the budget on disk", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const maxBytes = 8_192;
+    const pipeline = pipelineFor(
+      sink,
+      options(dir, { spill: { directory: dir, maxBytes, segmentBytes: 2_048 } }),
+    );
+    await enqueueSteadily(pipeline, 0, 1_000);
+    await until(
+      () =>
+        pipeline.getMetrics().droppedByReason["spill-full"] > 0 &&
+        pipeline.getMetrics().spill?.pending === pipeline.getMetrics().spilled,
+      "the budget to fill",
+    );
+    const m = pipeline.getMetrics();
+    expect(balanced(m)).toBe(true);
+    expect(m.dropped).toBe(m.droppedByReason["spill-full"]);
+    const onDisk = segmentFiles(dir).reduce((sum, file) => sum + statSync(file).size, 0);
+    expect(onDisk).toBeLessThanOrEqual(maxBytes);
+    expect(m.spill?.bytes).toBe(onDisk);
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    const after = pipeline.getMetrics();
+    expect(after.delivered + after.dropped).toBe(1_000);
+    expect(new Set(sink.acked).size).toBe(after.delivered);
+  });
+
+  it("moves the memory queue to disk at shutdown while the sink is down, and the next pipeline delivers it with the same event ids", async () => {
+    const dir = spillDir();
+    const first = new DeliveryPipeline(new SwitchSink("orders"), options(dir), quiet);
+    await enqueueSteadily(first, 0, 500);
+    await first.shutdown(2_000);
+    const m = first.getMetrics();
+    expect(m).toMatchObject({ emitted: 500, delivered: 0, dropped: 0, pending: 500 });
+    expect(m.spill?.pending).toBe(500);
+    expect(balanced(m)).toBe(true);
+
+    const sink = new SwitchSink("orders");
+    sink.up = true;
+    const second = pipelineFor(sink, options(dir));
+    await until(() => sink.acked.length >= 500 && second.getMetrics().pending === 0, "the leftovers");
+    const r = second.getMetrics();
+    expect(r).toMatchObject({ emitted: 0, recovered: 500, delivered: 500, pending: 0 });
+    expect(balanced(r)).toBe(true);
+    expect(new Set(sink.acked)).toEqual(new Set(Array.from({ length: 500 }, (_, i) => `event-${i}`)));
+    await until(() => segmentFiles(dir).length === 0, "segments to be deleted");
+  });
+
+  it("skips and counts a torn last record and a corrupted one in leftovers, delivering every intact event", async () => {
+    const dir = spillDir();
+    const first = new DeliveryPipeline(
+      new SwitchSink("torn"),
+      options(dir, { spill: { directory: dir, fsync: "never" } }),
+      quiet,
+    );
+    await enqueueSteadily(first, 0, 100);
+    await first.shutdown(2_000);
+    const [file] = segmentFiles(dir);
+    expect(file).toBeDefined();
+    const data = readFileSync(file!);
+    // Flip a byte inside the first record's payload, and cut the last record short.
+    data[SEGMENT_HEADER.length + 12 + 3]! ^= 0x40;
+    writeFileSync(file!, data);
+    truncateSync(file!, data.length - 5);
+
+    const sink = new SwitchSink("torn");
+    sink.up = true;
+    const second = pipelineFor(sink, options(dir));
+    await until(
+      () => second.getMetrics().recovered === 98 && second.getMetrics().pending === 0,
+      "the intact leftovers",
+    );
+    const m = second.getMetrics();
+    expect(m.spill?.corrupted).toBe(2);
+    expect(m.delivered).toBe(98);
+    expect(sink.acked).not.toContain("event-0");
+    expect(sink.acked).not.toContain("event-99");
+    expect(balanced(m)).toBe(true);
+  });
+
+  it("gives two live pipelines on one directory separate slots, so neither replays the other's segments", async () => {
+    const dir = spillDir();
+    const a = pipelineFor(new SwitchSink("shared"), options(dir));
+    const b = pipelineFor(new SwitchSink("shared"), options(dir));
+    expect(a.getMetrics().spill?.directory).not.toBe(b.getMetrics().spill?.directory);
+    await enqueueSteadily(a, 0, 300);
+    await until(
+      () => a.getMetrics().spill?.pending === a.getMetrics().spilled && a.getMetrics().spilled > 0,
+      "a's spill",
+    );
+    expect(b.getMetrics().recovered).toBe(0);
+    expect(readFileSync(join(a.getMetrics().spill!.directory, "lock"), "utf8")).toContain(
+      String(process.pid),
+    );
+  });
+
+  it("is a ConfigurationError at configure() when the directory cannot be written", async () => {
+    const parent = spillDir();
+    const file = join(parent, "a-file");
+    writeFileSync(file, "");
+    const sink = new SwitchSink();
+    expect(() =>
+      configure({ sinks: [{ sink, delivery: { spill: { directory: join(file, "spill") } } }] }),
+    ).toThrow(ConfigurationError);
+    try {
+      configure({ sinks: [{ sink, delivery: { spill: { directory: join(file, "spill") } } }] });
+    } catch (error) {
+      expect((error as ConfigurationError).message).toMatch(/spill directory .* is not a directory/);
+      expect((error as ConfigurationError).issues[0]?.path).toBe("sinks[0].delivery.spill.directory");
+    }
+    expect(getMetrics()).toEqual([]);
+  });
+
+  it("is a ConfigurationError for a read-only directory (checked as an unprivileged user)", () => {
+    const readOnly = spillDir();
+    chmodSync(readOnly, 0o555);
+    const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+    const hook = join(spillDir(), "resolve-ts.mjs");
+    writeFileSync(
+      hook,
+      `import { registerHooks } from "node:module";
+registerHooks({ resolve(specifier, context, next) {
+  try { return next(specifier, context); } catch (error) {
+    if (specifier.startsWith(".") && !/\\.[cm]?[jt]s$/.test(specifier)) return next(specifier + ".ts", context);
+    throw error;
+  } } });
+`,
+    );
+    const pipelinePath = new URL("../delivery-pipeline.ts", import.meta.url).pathname;
+    const script = join(spillDir(), "child.ts");
+    writeFileSync(
+      script,
+      `import { DeliveryPipeline } from ${JSON.stringify(pipelinePath)};
+try {
+  new DeliveryPipeline({ name: "ro", send: async () => {}, close: async () => {} }, { spill: { directory: ${JSON.stringify(join(readOnly, "spill"))} } });
+  console.log("configured");
+} catch (error) { console.log(error.name + ": " + error.message); }
+`,
+    );
+    for (const d of dirs) chmodSync(d, 0o755);
+    chmodSync(readOnly, 0o555);
+    const result = spawnSync(process.execPath, ["--import", hook, script], {
+      encoding: "utf8",
+      timeout: 20_000,
+      ...(isRoot ? { uid: 65534, gid: 65534 } : {}),
+    });
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toMatch(
+      /^ConfigurationError: spill directory .* is not writable \(permission denied\)/,
+    );
+    expect(existsSync(join(readOnly, "spill"))).toBe(false);
+  });
+
+  it("keeps accepting while the disk writer catches up, and the slot directory is released at shutdown", async () => {
+    const dir = spillDir();
+    const pipeline = new DeliveryPipeline(new SwitchSink("release"), options(dir), quiet);
+    for (let i = 0; i < 200; i++) pipeline.enqueue(ev(i));
+    const slot = pipeline.getMetrics().spill!.directory;
+    expect(existsSync(join(slot, "lock"))).toBe(true);
+    await pipeline.shutdown(2_000);
+    expect(existsSync(join(slot, "lock"))).toBe(false);
+    mkdirSync(join(dir, "unrelated"), { recursive: true });
+  });
+});
