@@ -17,6 +17,17 @@ export {
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
 export { retryOptionsSchema, scrubSecrets } from "./delivery/backoff";
 export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
+// Spans and events for integrations (@streamll/ax) that open spans of their own.
+export { createSpan, runInSpan, withSpan } from "./instrument/context";
+export {
+  elapsedMs,
+  emitSpanEvent,
+  emitSpanEventRaw,
+  errorEventData,
+  getRuntime,
+  reportInternalError,
+  toJson,
+} from "./instrument/runtime";
 export {
   exportsWithoutCases,
   type MisspellingCase,

@@ -1,0 +1,112 @@
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ai, ax, flow } from "@ax-llm/ax";
+import { configure, DIAGNOSTICS_CHANNEL, flush, JsonlFileSink, MemorySink, shutdown } from "@streamll/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { instrumentAx } from "../instrument/instrument-ax";
+import { fakeOpenAIFetch } from "../test-support/fake-openai-fetch";
+
+/** A key that must never be seen anywhere streamll writes. */
+const SECRET = "sk-PLANTED-7f3c9a1e5b2d4f6a8c0e";
+
+let dir: string;
+let printed: string[];
+let restore: (() => void)[];
+
+function capture(stream: NodeJS.WriteStream): void {
+  const original = stream.write.bind(stream);
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    printed.push(String(chunk));
+    return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof stream.write;
+  restore.push(() => {
+    stream.write = original as typeof stream.write;
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "streamll-ax-secret-"));
+  printed = [];
+  restore = [];
+  capture(process.stdout);
+  capture(process.stderr);
+  const diagnostics = (message: unknown) => printed.push(JSON.stringify(message));
+  subscribe(DIAGNOSTICS_CHANNEL, diagnostics);
+  restore.push(() => unsubscribe(DIAGNOSTICS_CHANNEL, diagnostics));
+});
+
+afterEach(async () => {
+  await shutdown(2_000);
+  for (const undo of restore.reverse()) undo();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("a provider created with an API key", () => {
+  it("never puts the key in an event, a log line, a stored file or an error", async () => {
+    const memory = new MemorySink();
+    const path = join(dir, "events.jsonl");
+    const logged: string[] = [];
+    configure({
+      sinks: [{ sink: memory, delivery: { flushIntervalMs: 1 } }, { sink: new JsonlFileSink({ path }) }],
+      versionTracking: true,
+      logger: {
+        warn: (m, c) => logged.push(m, JSON.stringify(c ?? {})),
+        error: (m, c) => logged.push(m, JSON.stringify(c ?? {})),
+      },
+    });
+    const good = fakeOpenAIFetch({ answer: "Answer: Paris" });
+    const openai = ai({ name: "openai", apiKey: SECRET, options: { fetch: good.fetch as typeof fetch } });
+    const program = instrumentAx(ax("question:string -> answer:string"));
+
+    expect(await program.forward(openai, { question: "Capital of France?" })).toEqual({ answer: "Paris" });
+    expect(await program.forward(openai, { question: "Again?" }, { stream: true })).toEqual({
+      answer: "Paris",
+    });
+    for await (const _ of program.streamingForward(openai, { question: "Streamed?" })) void _;
+    const review = flow<{ question: string }>()
+      .node("answerer", "question:string -> answer:string")
+      .execute("answerer", (s) => ({ question: s.question }))
+      .returns((s) => ({ answer: s.answererResult.answer }));
+    instrumentAx(review, { name: "review" });
+    await review.forward(openai, { question: "In a flow?" });
+    // The key really was in use: the provider sent it with every request.
+    expect(good.authorizations.length).toBeGreaterThanOrEqual(4);
+    expect(good.authorizations.every((header) => header === `Bearer ${SECRET}`)).toBe(true);
+
+    const rejected = fakeOpenAIFetch({ answer: "", status: 401 });
+    const badKey = ai({ name: "openai", apiKey: SECRET, options: { fetch: rejected.fetch as typeof fetch } });
+    const thrown = await program
+      .forward(badKey, { question: "q" }, { maxRetries: 0 })
+      .catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(Error);
+    // The key also travels as a forward() argument of its own: still never recorded.
+    await program
+      .forward(openai, { question: "q" }, { ai: openai, apiKey: SECRET } as never)
+      .catch(() => undefined);
+
+    await flush(2_000);
+    await shutdown(2_000);
+    const events = memory.events;
+    expect(events.length).toBeGreaterThan(10);
+    const starts = events.filter((e) => e.event_type === "start" && e.parent_span_id === null);
+    for (const start of starts)
+      expect(Object.keys(start.data.ai as object).sort()).toEqual(["model", "provider"]);
+
+    const everything = [
+      JSON.stringify(events),
+      readFileSync(path, "utf8"),
+      logged.join("\n"),
+      printed.join(""),
+      String(thrown),
+      (thrown as Error).stack ?? "",
+      JSON.stringify(thrown),
+    ];
+    for (const text of everything) {
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain("PLANTED");
+    }
+    expect(readFileSync(path, "utf8")).toContain('"event_type":"llm_call"');
+  });
+});

@@ -1,0 +1,203 @@
+import type { AxAIService, AxChatResponse, AxModelUsage } from "@ax-llm/ax";
+import { reportInternalError } from "@streamll/core/internal";
+import { currentAxCall } from "../instrument/ax-call";
+
+/** Services handed to programs in place of the user's: never wrapped twice. */
+const traced = new WeakSet<object>();
+/** One traced view per service, so a program called in a loop reuses it. */
+const views = new WeakMap<object, AxAIService>();
+
+/** What one model request reported, for its `llm_call` event and the call's usage total. */
+export interface LlmRequestRecord {
+  provider: string | null;
+  model: string | null;
+  latencyMs: number;
+  streaming: boolean;
+  step: number | null;
+  usage: AxModelUsage["tokens"] | undefined;
+  /** Milliseconds to the first streamed chunk. */
+  firstChunkMs?: number;
+  error?: unknown;
+  cancelled?: boolean;
+}
+
+function modelOf(req: unknown, usage: AxModelUsage | undefined, service: AxAIService): string | null {
+  if (typeof usage?.model === "string" && usage.model !== "") return usage.model;
+  const requested = (req as { model?: unknown } | null)?.model;
+  if (typeof requested === "string" && requested !== "") return requested;
+  try {
+    const last = service.getLastUsedChatModel();
+    return typeof last === "string" && last !== "" ? last : null;
+  } catch {
+    return null;
+  }
+}
+
+function providerOf(usage: AxModelUsage | undefined, service: AxAIService): string | null {
+  if (typeof usage?.ai === "string" && usage.ai !== "") return usage.ai;
+  try {
+    const name = service.getName();
+    return typeof name === "string" && name !== "" ? name : null;
+  } catch {
+    return null;
+  }
+}
+
+function stepOf(options: unknown): number | null {
+  const step = (options as { stepIndex?: unknown } | undefined)?.stepIndex;
+  return typeof step === "number" ? step : null;
+}
+
+/**
+ * A view of `service` that records every chat request of an instrumented Ax call as an `llm_call` event
+ * (latency, model, token usage) and adds its usage to the call's total. It implements `AxAIService` by
+ * delegation: every member is the service's own, bound to it; only `chat` (and the services
+ * `resolveChatService` pins) are observed. The view holds the service to call it, and reads nothing else
+ * from it: its options, keys and configuration never reach an event.
+ */
+export function traceAIService<T extends object>(service: T): T {
+  if (typeof service !== "object" || service === null || traced.has(service)) return service;
+  const existing = views.get(service);
+  if (existing !== undefined) return existing as T;
+  const target = service as unknown as AxAIService;
+  const bound = new Map<PropertyKey, unknown>();
+  const view = new Proxy(target, {
+    get(object, key) {
+      const value: unknown = Reflect.get(object, key, object);
+      if (typeof value !== "function") return value;
+      let fn = bound.get(key);
+      if (fn === undefined || (fn as { original?: unknown }).original !== value) {
+        if (key === "chat") fn = tracedChat(target, value as AxAIService["chat"]);
+        else if (key === "resolveChatService") fn = tracedResolve(target, value as Function);
+        else fn = (value as Function).bind(object);
+        (fn as { original?: unknown }).original = value;
+        bound.set(key, fn);
+      }
+      return fn;
+    },
+  });
+  traced.add(view);
+  views.set(service, view);
+  return view as unknown as T;
+}
+
+/** A service `resolveChatService` pins for a run is traced like the one it came from. */
+function tracedResolve(service: AxAIService, resolve: Function): Function {
+  return async (...args: unknown[]) => {
+    const resolved = (await Reflect.apply(resolve, service, args)) as { service?: unknown } | undefined;
+    if (resolved !== null && typeof resolved === "object" && typeof resolved.service === "object") {
+      return { ...resolved, service: traceAIService(resolved.service as object) };
+    }
+    return resolved;
+  };
+}
+
+function tracedChat(service: AxAIService, chat: AxAIService["chat"]): AxAIService["chat"] {
+  return async (req, options) => {
+    const call = currentAxCall();
+    if (call === undefined) return Reflect.apply(chat, service, [req, options]);
+    const startedAt = performance.now();
+    const step = stepOf(options);
+    let response: AxChatResponse | ReadableStream<AxChatResponse>;
+    try {
+      response = await Reflect.apply(chat, service, [req, options]);
+    } catch (error) {
+      call.recordLlmRequest({
+        provider: providerOf(undefined, service),
+        model: modelOf(req, undefined, service),
+        latencyMs: performance.now() - startedAt,
+        streaming: false,
+        step,
+        usage: undefined,
+        error,
+      });
+      throw error;
+    }
+    try {
+      if (typeof ReadableStream === "function" && response instanceof ReadableStream) {
+        return observeStream(response, (record) => call.recordLlmRequest(record), {
+          service,
+          req,
+          startedAt,
+          step,
+        });
+      }
+      const usage = (response as AxChatResponse).modelUsage;
+      call.recordLlmRequest({
+        provider: providerOf(usage, service),
+        model: modelOf(req, usage, service),
+        latencyMs: performance.now() - startedAt,
+        streaming: false,
+        step,
+        usage: usage?.tokens,
+      });
+    } catch (error) {
+      reportInternalError("recording a model request failed", error);
+    }
+    return response;
+  };
+}
+
+interface StreamContext {
+  readonly service: AxAIService;
+  readonly req: unknown;
+  readonly startedAt: number;
+  readonly step: number | null;
+}
+
+/** Passes the chunks through unchanged, noting the first chunk's time and the last usage reported. */
+function observeStream(
+  stream: ReadableStream<AxChatResponse>,
+  record: (request: LlmRequestRecord) => void,
+  context: StreamContext,
+): ReadableStream<AxChatResponse> {
+  let usage: AxModelUsage | undefined;
+  let firstChunkMs: number | undefined;
+  let done = false;
+  const finish = (extra: Partial<LlmRequestRecord>) => {
+    if (done) return;
+    done = true;
+    try {
+      const entry: LlmRequestRecord = {
+        provider: providerOf(usage, context.service),
+        model: modelOf(context.req, usage, context.service),
+        latencyMs: performance.now() - context.startedAt,
+        streaming: true,
+        step: context.step,
+        usage: usage?.tokens,
+        ...extra,
+      };
+      if (firstChunkMs !== undefined) entry.firstChunkMs = firstChunkMs;
+      record(entry);
+    } catch (error) {
+      reportInternalError("recording a model request failed", error);
+    }
+  };
+  const reader = stream.getReader();
+  return new ReadableStream<AxChatResponse>({
+    async pull(controller) {
+      let step: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        step = await reader.read();
+      } catch (error) {
+        finish({ error });
+        throw error;
+      }
+      if (step.done) {
+        finish({});
+        controller.close();
+        return;
+      }
+      const chunk = step.value;
+      if (firstChunkMs === undefined) firstChunkMs = performance.now() - context.startedAt;
+      const reported = chunk?.modelUsage;
+      if (reported?.tokens !== undefined) usage = reported;
+      else if (reported !== undefined && usage === undefined) usage = reported;
+      controller.enqueue(chunk);
+    },
+    async cancel(reason) {
+      finish({ cancelled: true });
+      await reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,339 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { JsonObject, Span } from "@streamll/core";
+import {
+  createSpan,
+  elapsedMs,
+  emitSpanEvent,
+  emitSpanEventRaw,
+  errorEventData,
+  reportInternalError,
+  toJson,
+} from "@streamll/core/internal";
+import type { LlmRequestRecord } from "../ai/traced-ai-service";
+
+/** Token counts of one or more model requests, as `data.usage` carries them. */
+interface TokenTotals {
+  prompt: number;
+  completion: number;
+  total: number;
+  requests: number;
+}
+
+/** Per provider and model, in the order first seen. */
+type UsageByModel = Map<string, { provider: string | null; model: string | null; totals: TokenTotals }>;
+
+/** How Ax reports the reason of a retry through its logger (`debug: true`). */
+const RETRY_LOG_KINDS: Readonly<Record<string, string>> = {
+  ValidationError: "validation",
+  FunctionError: "function",
+  RefusalError: "refusal",
+};
+
+const MAX_REASON_CHARS = 2_048;
+
+const storage = new AsyncLocalStorage<AxCall>();
+
+/** The instrumented Ax call the caller runs in (innermost), if any. */
+export function currentAxCall(): AxCall | undefined {
+  return storage.getStore();
+}
+
+/** Runs `fn` with `call` current for model requests and nested programs, inside its span. */
+export function runInCall<R>(call: AxCall, fn: () => R): R {
+  return storage.run(call, fn);
+}
+
+function emptyTotals(): TokenTotals {
+  return { prompt: 0, completion: 0, total: 0, requests: 0 };
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+function reasonOf(error: unknown): string {
+  try {
+    const message = error instanceof Error ? error.message : typeof error === "string" ? error : "";
+    const text = message === "" ? String(error) : message;
+    return text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS)}…` : text;
+  } catch {
+    return "unreadable error";
+  }
+}
+
+function isAbort(error: unknown): boolean {
+  try {
+    if (typeof error !== "object" || error === null) return false;
+    const name = (error as { name?: unknown }).name;
+    const ctor = (error as { constructor?: { name?: unknown } }).constructor?.name;
+    return (
+      (typeof name === "string" && /abort/i.test(name)) || (typeof ctor === "string" && /Aborted/.test(ctor))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One call of an instrumented Ax program: its span, the usage of the model requests made under it (its own
+ * and its nested programs'), retries, and the text streamed per output field. Emits the call's events.
+ */
+export class AxCall {
+  readonly span: Span;
+  readonly program: object;
+  readonly parent: AxCall | undefined;
+  readonly includeOutputs: boolean;
+  /** Token events come from the program's delta stream (`forward(..., { stream: true })`). */
+  tokensFromDeltas = false;
+  private startedAt: number;
+  private readonly usage: UsageByModel = new Map();
+  private ownRequests = 0;
+  private retries = 0;
+  private tokenIndex = 0;
+  private version: number | undefined;
+  private lastReason: { kind: string; reason: string } | undefined;
+  private readonly fields = new Map<string, string>();
+  private finished = false;
+
+  constructor(
+    parentSpan: Span | undefined,
+    program: object,
+    moduleName: string,
+    tags: Readonly<Record<string, string>> | undefined,
+    includeOutputs: boolean,
+  ) {
+    this.parent = storage.getStore();
+    this.program = program;
+    this.includeOutputs = includeOutputs;
+    this.span = createSpan(parentSpan, moduleName, "forward", null, tags);
+    this.startedAt = performance.now();
+  }
+
+  /** Restarts the duration clock once the start event is out, so it measures the call alone. */
+  started(): void {
+    this.startedAt = performance.now();
+  }
+
+  emit(eventType: string, data: JsonObject): void {
+    emitSpanEvent(this.span, eventType, data);
+  }
+
+  emitRaw(eventType: string, data: Record<string, unknown>): void {
+    emitSpanEventRaw(this.span, eventType, data);
+  }
+
+  /** A model request made under this call: an `llm_call` event here, usage added here and to the parents. */
+  recordLlmRequest(request: LlmRequestRecord): void {
+    try {
+      this.ownRequests += 1;
+      const data: JsonObject = {
+        provider: request.provider,
+        model: request.model,
+        latency_ms: Math.round(request.latencyMs * 1_000) / 1_000,
+        streaming: request.streaming,
+      };
+      if (request.step !== null) data.step = request.step;
+      if (request.firstChunkMs !== undefined)
+        data.first_chunk_ms = Math.round(request.firstChunkMs * 1_000) / 1_000;
+      const tokens = request.usage;
+      if (tokens !== undefined) {
+        const usage: JsonObject = {
+          prompt_tokens: count(tokens.promptTokens),
+          completion_tokens: count(tokens.completionTokens),
+          total_tokens:
+            count(tokens.totalTokens) || count(tokens.promptTokens) + count(tokens.completionTokens),
+        };
+        if (tokens.reasoningTokens !== undefined) usage.reasoning_tokens = count(tokens.reasoningTokens);
+        if (tokens.thoughtsTokens !== undefined) usage.thoughts_tokens = count(tokens.thoughtsTokens);
+        if (tokens.cacheReadTokens !== undefined) usage.cache_read_tokens = count(tokens.cacheReadTokens);
+        if (tokens.cacheCreationTokens !== undefined)
+          usage.cache_creation_tokens = count(tokens.cacheCreationTokens);
+        data.usage = usage;
+      }
+      if (request.cancelled === true) data.cancelled = true;
+      if (request.error !== undefined) {
+        const error = errorEventData(request.error, performance.now());
+        data.error_type = error.error_type ?? "Error";
+        data.error_message = error.error_message ?? "";
+      }
+      this.emit("llm_call", data);
+      for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+        call.addUsage(request);
+      }
+    } catch (error) {
+      reportInternalError("recording a model request failed", error);
+    }
+  }
+
+  private addUsage(request: LlmRequestRecord): void {
+    const key = `${request.provider ?? ""}\u0000${request.model ?? ""}`;
+    let entry = this.usage.get(key);
+    if (entry === undefined) {
+      entry = { provider: request.provider, model: request.model, totals: emptyTotals() };
+      this.usage.set(key, entry);
+    }
+    const tokens = request.usage;
+    entry.totals.requests += 1;
+    if (tokens === undefined) return;
+    const prompt = count(tokens.promptTokens);
+    const completion = count(tokens.completionTokens);
+    entry.totals.prompt += prompt;
+    entry.totals.completion += completion;
+    entry.totals.total += count(tokens.totalTokens) || prompt + completion;
+  }
+
+  /** `data.usage`: tokens summed over every model request of the call, nested programs included. */
+  usageData(): JsonObject | null {
+    if (this.usage.size === 0) return null;
+    const sum = emptyTotals();
+    for (const { totals } of this.usage.values()) {
+      sum.prompt += totals.prompt;
+      sum.completion += totals.completion;
+      sum.total += totals.total;
+      sum.requests += totals.requests;
+    }
+    const entries = [...this.usage.values()];
+    const single = entries.length === 1 ? entries[0] : undefined;
+    const providers = new Set(entries.map((e) => e.provider));
+    const data: JsonObject = {
+      prompt_tokens: sum.prompt,
+      completion_tokens: sum.completion,
+      total_tokens: sum.total,
+      model: single?.model ?? null,
+      provider: providers.size === 1 ? (entries[0]?.provider ?? null) : null,
+      requests: sum.requests,
+    };
+    if (single === undefined) {
+      data.by_model = entries.map((e) => ({
+        provider: e.provider,
+        model: e.model,
+        prompt_tokens: e.totals.prompt,
+        completion_tokens: e.totals.completion,
+        total_tokens: e.totals.total,
+        requests: e.totals.requests,
+      }));
+    }
+    return data;
+  }
+
+  /** A message of Ax's logger for this call: validation, assertion, function and refusal errors are retries. */
+  onAxLog(message: unknown): void {
+    try {
+      const name = (message as { name?: unknown } | null)?.name;
+      if (typeof name !== "string") return;
+      const kind = RETRY_LOG_KINDS[name];
+      if (kind === undefined) return;
+      const reason = reasonOf((message as { error?: unknown }).error);
+      if (this.tokensFromDeltas || this.streaming) {
+        // Streamed: the retry shows as a new version of the stream; its event carries this reason.
+        this.lastReason = { kind, reason };
+        return;
+      }
+      this.retries += 1;
+      this.emit("retry", { attempt: this.retries, kind, reason });
+    } catch (error) {
+      reportInternalError("recording an Ax log message failed", error);
+    }
+  }
+
+  /** Set for `streamingForward` calls. */
+  streaming = false;
+
+  /** One chunk `{ version, index, delta }` of the program's output stream: token events per field. */
+  onDelta(chunk: unknown): void {
+    try {
+      if (typeof chunk !== "object" || chunk === null) return;
+      const { version, index, delta } = chunk as { version?: unknown; index?: unknown; delta?: unknown };
+      if (typeof version === "number") {
+        if (this.version !== undefined && version !== this.version) {
+          // Ax restarts the stream with a higher version on a retry: what was streamed so far is void.
+          this.retries += 1;
+          const data: JsonObject = {
+            attempt: this.retries,
+            previous_version: this.version,
+            version,
+            discarded_tokens: this.tokenIndex,
+          };
+          if (this.lastReason !== undefined) {
+            data.kind = this.lastReason.kind;
+            data.reason = this.lastReason.reason;
+            this.lastReason = undefined;
+          }
+          this.emit("retry", data);
+          this.tokenIndex = 0;
+          this.fields.clear();
+        }
+        this.version = version;
+      }
+      if (typeof delta !== "object" || delta === null) return;
+      const sample = typeof index === "number" ? index : 0;
+      for (const [field, value] of Object.entries(delta as Record<string, unknown>)) {
+        if (value === undefined) continue;
+        const token = typeof value === "string" ? value : JSON.stringify(toJson(value, undefined));
+        const tokenIndex = this.tokenIndex;
+        this.tokenIndex = tokenIndex + 1;
+        if (!this.includeOutputs) continue;
+        this.emit("token", { field, token, token_index: tokenIndex, sample_index: sample });
+        if (sample === 0 && typeof value === "string") {
+          this.fields.set(field, (this.fields.get(field) ?? "") + value);
+        }
+      }
+    } catch (error) {
+      reportInternalError("recording a streamed chunk failed", error);
+    }
+  }
+
+  private endData(): Record<string, unknown> {
+    const data: Record<string, unknown> = { duration_ms: elapsedMs(this.startedAt) };
+    const usage = this.usageData();
+    if (usage !== null) data.usage = usage;
+    data.llm_calls = this.ownRequests;
+    if (this.retries > 0) data.retries = this.retries;
+    if (this.tokenIndex > 0 || this.streaming || this.tokensFromDeltas) data.token_count = this.tokenIndex;
+    return data;
+  }
+
+  /** The call returned `outputs` (the parsed output fields). */
+  finish(outputs: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    try {
+      const data = this.endData();
+      if (this.includeOutputs) data.outputs = outputs;
+      this.emitRaw("end", data);
+    } catch (error) {
+      reportInternalError("recording an Ax result failed", error);
+    }
+  }
+
+  /** A streamed call ended (`cancelled`: the consumer stopped reading first). */
+  finishStream(cancelled: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    try {
+      const data = this.endData();
+      data.cancelled = cancelled;
+      if (this.includeOutputs) data.outputs = Object.fromEntries(this.fields);
+      this.emitRaw("end", data);
+    } catch (error) {
+      reportInternalError("recording an Ax result failed", error);
+    }
+  }
+
+  /** The call failed: an `error` event with the reason, the usage spent so far, and whether it was aborted. */
+  fail(error: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    try {
+      const data: JsonObject = errorEventData(error, this.startedAt);
+      const usage = this.usageData();
+      if (usage !== null) data.usage = usage;
+      data.llm_calls = this.ownRequests;
+      if (this.retries > 0) data.retries = this.retries;
+      if (isAbort(error)) data.cancelled = true;
+      this.emit("error", data);
+    } catch (failure) {
+      reportInternalError("recording an Ax error failed", failure);
+    }
+  }
+}

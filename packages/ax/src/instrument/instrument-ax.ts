@@ -1,0 +1,458 @@
+import type { AxFunctionCallTrace, AxLoggerFunction } from "@ax-llm/ax";
+import { ConfigurationError, getCurrentSpan, type JsonObject, type Span } from "@streamll/core";
+import {
+  createSpan,
+  emitSpanEvent,
+  emitSpanEventRaw,
+  getRuntime,
+  reportInternalError,
+  runInSpan,
+} from "@streamll/core/internal";
+import { describeAIService } from "../ai/ai-service-descriptor";
+import { traceAIService } from "../ai/traced-ai-service";
+import { nestedPrograms } from "../version/program-fingerprint";
+import { trackProgramVersion } from "../version/program-version";
+import { AxCall, currentAxCall, runInCall } from "./ax-call";
+import { InstrumentedAxStream } from "./instrumented-stream";
+import { type InstrumentAxOptions, parseInstrumentAxOptions } from "./options";
+
+/** What every call of one instrumented program shares. */
+interface ProgramMeta {
+  readonly fixedName: string | undefined;
+  /** A name for a nested program without a description: its id in the tree (`qa.actor`). */
+  readonly treeName: string | undefined;
+  readonly tags: Readonly<Record<string, string>> | undefined;
+  readonly includeInputs: boolean | undefined;
+  readonly includeOutputs: boolean | undefined;
+  readonly nested: boolean;
+}
+
+/** The program members instrumentation reads; any Ax program (AxGen, AxFlow, AxAgent) has them. */
+interface AxProgramLike {
+  forward(ai: unknown, values: unknown, options?: unknown): Promise<unknown>;
+  streamingForward?(
+    ai: unknown,
+    values: unknown,
+    options?: unknown,
+  ): AsyncGenerator<unknown, unknown, unknown>;
+  getSignature?(): {
+    getDescription?(): string | undefined;
+    getInputFields?(): readonly { name: string }[];
+    getOutputFields?(): readonly { name: string }[];
+  };
+  /** Both `forward` and `streamingForward` read the program's delta stream from here (AxGen). */
+  _forward1?(ai: unknown, values: unknown, options: unknown): AsyncGenerator<unknown, unknown, unknown>;
+  options?: { debug?: unknown; logger?: unknown } | undefined;
+}
+
+const instrumented = new WeakMap<object, ProgramMeta>();
+const MAX_NAME_LENGTH = 200;
+
+/** Loggers and function-call hooks this package passes to Ax, mapped to the call that owns them. */
+const ownHooks = new WeakMap<Function, AxCall>();
+/** The user's own logger and debug setting behind each call's logger, passed on to nested calls. */
+const userLogging = new WeakMap<AxCall, { debug: boolean; logger: AxLoggerFunction | undefined }>();
+const userFunctionHooks = new WeakMap<
+  AxCall,
+  ((call: Readonly<AxFunctionCallTrace>) => unknown) | undefined
+>();
+
+let axGlobalsCache: { debug?: unknown; logger?: unknown } | null | undefined;
+
+/** Ax's `axGlobals`, read only to honour the user's own global debug logging. */
+async function loadAxGlobals(): Promise<void> {
+  if (axGlobalsCache !== undefined) return;
+  axGlobalsCache = null;
+  try {
+    const ax = (await import("@ax-llm/ax")) as { axGlobals?: { debug?: unknown; logger?: unknown } };
+    axGlobalsCache = ax.axGlobals ?? null;
+  } catch {
+    axGlobalsCache = null;
+  }
+}
+
+/** True for functions and objects `instrumentAx()` returned. */
+export function isAxInstrumented(program: unknown): boolean {
+  return typeof program === "object" && program !== null && instrumented.has(program);
+}
+
+function clamp(name: string): string {
+  const line = name.split("\n", 1)[0]?.trim() ?? "";
+  return line.length > MAX_NAME_LENGTH ? line.slice(0, MAX_NAME_LENGTH) : line;
+}
+
+/** `module_name`: the user's name, the signature's description, the program's id in a tree, or its fields. */
+function moduleNameOf(program: AxProgramLike, meta: ProgramMeta): string {
+  if (meta.fixedName !== undefined) return meta.fixedName;
+  try {
+    const signature = program.getSignature?.();
+    const description = signature?.getDescription?.();
+    if (typeof description === "string" && description.trim() !== "") return clamp(description);
+    if (meta.treeName !== undefined) return meta.treeName;
+    const inputs = signature?.getInputFields?.().map((f) => f.name) ?? [];
+    const outputs = signature?.getOutputFields?.().map((f) => f.name) ?? [];
+    if (inputs.length + outputs.length > 0) return clamp(`${inputs.join(", ")} -> ${outputs.join(", ")}`);
+  } catch {
+    // A signature that cannot be read names nothing.
+  }
+  return meta.treeName ?? "ax";
+}
+
+/** The program's input values, without anything else passed alongside them. */
+function inputValues(program: AxProgramLike, values: unknown): unknown {
+  if (typeof values !== "object" || values === null || Array.isArray(values)) return values;
+  try {
+    const fields = program.getSignature?.()?.getInputFields?.();
+    if (fields === undefined || fields.length === 0) return values;
+    const picked: Record<string, unknown> = {};
+    for (const { name } of fields) {
+      if (Object.hasOwn(values, name)) picked[name] = (values as Record<string, unknown>)[name];
+    }
+    return picked;
+  } catch {
+    return values;
+  }
+}
+
+/** Opens the span of one call, with its version fields and `version` event, and emits `start`. */
+function openCall(
+  program: AxProgramLike,
+  meta: ProgramMeta,
+  ai: unknown,
+  values: unknown,
+  options: unknown,
+  streaming: boolean,
+): AxCall {
+  const runtime = getRuntime();
+  const moduleName = moduleNameOf(program, meta);
+  const includeOutputs = meta.includeOutputs ?? runtime.config.includeOutputs;
+  const call = new AxCall(getCurrentSpan(), program, moduleName, meta.tags, includeOutputs);
+  call.streaming = streaming;
+  const tracker = runtime.config.versionTracker;
+  if (tracker !== null) {
+    const versionData = trackProgramVersion(tracker, call.span, program, moduleName);
+    if (versionData !== null) emitSpanEvent(call.span, "version", versionData);
+  }
+  const start: Record<string, unknown> = {
+    ai: describeAIService(ai, (options as { model?: unknown } | undefined)?.model),
+  };
+  if (meta.includeInputs ?? runtime.config.includeInputs) start.inputs = inputValues(program, values);
+  if (streaming || (options as { stream?: unknown } | undefined)?.stream === true) start.streaming = true;
+  emitSpanEventRaw(call.span, "start", start);
+  call.started();
+  return call;
+}
+
+/**
+ * The options the program runs with: the caller's, plus Ax's per-call hooks this package listens on —
+ * `logger` with `debug` (Ax reports validation, assertion and function errors there, which become `retry`
+ * events) and `onFunctionCall` (function calls become spans). The caller's own logger still receives every
+ * message when the caller had debug logging on, and the caller's `onFunctionCall` still runs.
+ */
+function callOptions(
+  call: AxCall,
+  program: AxProgramLike,
+  ai: unknown,
+  options: unknown,
+): Record<string, unknown> {
+  const given = (typeof options === "object" && options !== null ? options : {}) as Record<string, unknown>;
+  const parentCall = typeof given.logger === "function" ? ownHooks.get(given.logger) : undefined;
+  let resolved: { debug: boolean; logger: AxLoggerFunction | undefined } | undefined =
+    parentCall === undefined ? undefined : userLogging.get(parentCall);
+  const resolveUserLogging = (): { debug: boolean; logger: AxLoggerFunction | undefined } => {
+    if (resolved !== undefined) return resolved;
+    // Ax's own order: call options, program options, the AI service's options, axGlobals, the service's logger.
+    let serviceOptions: { debug?: unknown; logger?: unknown } = {};
+    try {
+      serviceOptions = ((ai as { getOptions?: () => unknown }).getOptions?.() ?? {}) as typeof serviceOptions;
+    } catch {
+      serviceOptions = {};
+    }
+    const globals = axGlobalsCache ?? {};
+    const debug = given.debug ?? program.options?.debug ?? serviceOptions.debug ?? globals.debug ?? false;
+    let logger = given.logger ?? program.options?.logger ?? serviceOptions.logger ?? globals.logger;
+    if (typeof logger !== "function") {
+      try {
+        logger = (ai as { getLogger?: () => unknown }).getLogger?.();
+      } catch {
+        logger = undefined;
+      }
+    }
+    resolved = {
+      debug: debug === true,
+      logger: typeof logger === "function" ? (logger as AxLoggerFunction) : undefined,
+    };
+    return resolved;
+  };
+  const logger: AxLoggerFunction = (message) => {
+    call.onAxLog(message);
+    const user = resolveUserLogging();
+    if (user.debug && user.logger !== undefined) user.logger(message);
+  };
+  ownHooks.set(logger, call);
+  userLogging.set(call, resolveUserLogging());
+
+  const givenHook = given.onFunctionCall;
+  const parentHookCall = typeof givenHook === "function" ? ownHooks.get(givenHook) : undefined;
+  const userHook =
+    parentHookCall !== undefined
+      ? userFunctionHooks.get(parentHookCall)
+      : typeof givenHook === "function"
+        ? (givenHook as (call: Readonly<AxFunctionCallTrace>) => unknown)
+        : undefined;
+  userFunctionHooks.set(call, userHook);
+  const onFunctionCall = (trace: Readonly<AxFunctionCallTrace>) => {
+    recordFunctionCall(call, trace);
+    if (userHook !== undefined) return userHook(trace);
+    return undefined;
+  };
+  ownHooks.set(onFunctionCall, call);
+  return { ...given, debug: true, logger, onFunctionCall };
+}
+
+/** A function the model called: a child span of the call, with its arguments, result and duration. */
+function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>): void {
+  try {
+    const config = getRuntime().config;
+    const span: Span = createSpan(
+      call.span,
+      call.span.moduleName,
+      call.span.methodName,
+      `function:${trace.fn}`,
+      call.span.tags,
+    );
+    span.moduleVersion = call.span.moduleVersion;
+    span.codeSignature = call.span.codeSignature;
+    span.gitCommit = call.span.gitCommit;
+    const start: Record<string, unknown> = { function: trace.fn };
+    if (config.includeInputs) start.arguments = trace.args;
+    emitSpanEventRaw(span, "start", start);
+    const duration = typeof trace.ms === "number" ? trace.ms : 0;
+    if (trace.ok) {
+      const end: Record<string, unknown> = { function: trace.fn, duration_ms: duration };
+      if (config.includeOutputs) end.outputs = trace.result;
+      emitSpanEventRaw(span, "end", end);
+    } else {
+      const error: JsonObject = {
+        function: trace.fn,
+        error_type: "FunctionError",
+        error_message: typeof trace.result === "string" ? trace.result : "function call failed",
+        duration_ms: duration,
+      };
+      emitSpanEvent(span, "error", error);
+    }
+  } catch (error) {
+    reportInternalError("recording a function call failed", error);
+  }
+}
+
+function wrapForward(program: AxProgramLike, original: AxProgramLike["forward"], meta: ProgramMeta) {
+  return function forward(
+    this: AxProgramLike,
+    ai: unknown,
+    values: unknown,
+    options?: unknown,
+  ): Promise<unknown> {
+    const self = (this ?? program) as AxProgramLike;
+    if (!getRuntime().active) return Reflect.apply(original, self, [ai, values, options]);
+    let call: AxCall;
+    let args: unknown[];
+    try {
+      if (meta.nested) instrumentNested(self, meta);
+      call = openCall(self, meta, ai, values, options, false);
+      call.tokensFromDeltas = (options as { stream?: unknown } | undefined)?.stream === true;
+      args = [traceAIService(ai as object), values, callOptions(call, self, ai, options)];
+    } catch (error) {
+      reportInternalError("instrumentation failed; Ax call not recorded", error);
+      return Reflect.apply(original, self, [ai, values, options]);
+    }
+    let pending: Promise<unknown>;
+    try {
+      pending = runInCall(call, () =>
+        runInSpan(call.span, original as never, self, args),
+      ) as Promise<unknown>;
+    } catch (error) {
+      call.fail(error);
+      throw error;
+    }
+    return Promise.resolve(pending).then(
+      (result) => {
+        call.finish(outputValues(self, result));
+        return result;
+      },
+      (error: unknown) => {
+        call.fail(error);
+        throw error;
+      },
+    );
+  };
+}
+
+/** The parsed output fields of a result (and Ax's `thought` when the program asked for it). */
+function outputValues(program: AxProgramLike, result: unknown): unknown {
+  if (typeof result !== "object" || result === null || Array.isArray(result)) return result;
+  try {
+    const fields = program.getSignature?.()?.getOutputFields?.();
+    if (fields === undefined || fields.length === 0) return result;
+    const picked: Record<string, unknown> = {};
+    let found = 0;
+    for (const { name } of fields) {
+      if (!Object.hasOwn(result, name)) continue;
+      picked[name] = (result as Record<string, unknown>)[name];
+      found += 1;
+    }
+    // A flow's signature is inferred and may not name what its `returns()` maps to: then the result is the output.
+    if (found === 0) return result;
+    if (Object.hasOwn(result, "thought")) picked.thought = (result as Record<string, unknown>).thought;
+    return picked;
+  } catch {
+    return result;
+  }
+}
+
+function wrapStreamingForward(
+  program: AxProgramLike,
+  original: NonNullable<AxProgramLike["streamingForward"]>,
+  meta: ProgramMeta,
+) {
+  return function streamingForward(
+    this: AxProgramLike,
+    ai: unknown,
+    values: unknown,
+    options?: unknown,
+  ): AsyncGenerator<unknown, unknown, unknown> {
+    const self = (this ?? program) as AxProgramLike;
+    if (!getRuntime().active) return Reflect.apply(original, self, [ai, values, options]);
+    let call: AxCall;
+    let args: unknown[];
+    try {
+      if (meta.nested) instrumentNested(self, meta);
+      call = openCall(self, meta, ai, values, options, true);
+      args = [traceAIService(ai as object), values, callOptions(call, self, ai, options)];
+    } catch (error) {
+      reportInternalError("instrumentation failed; Ax stream not recorded", error);
+      return Reflect.apply(original, self, [ai, values, options]);
+    }
+    let inner: AsyncGenerator<unknown, unknown, unknown>;
+    try {
+      inner = runInCall(call, () => runInSpan(call.span, original as never, self, args));
+    } catch (error) {
+      call.fail(error);
+      throw error;
+    }
+    return new InstrumentedAxStream(inner, call);
+  };
+}
+
+/**
+ * `forward(..., { stream: true })` reads the same delta stream as `streamingForward` but returns only the
+ * merged result, and Ax offers no per-call hook on it: the deltas are observed where AxGen's `forward` reads
+ * them, for the instrumented call only. `streamingForward` is observed at its own output instead.
+ */
+function wrapDeltaSource(original: NonNullable<AxProgramLike["_forward1"]>) {
+  return function _forward1(
+    this: AxProgramLike,
+    ai: unknown,
+    values: unknown,
+    options: unknown,
+  ): AsyncGenerator<unknown, unknown, unknown> {
+    const generator = Reflect.apply(original, this, [ai, values, options]) as AsyncGenerator<
+      unknown,
+      unknown,
+      unknown
+    >;
+    const call = currentAxCall();
+    if (call === undefined || call.program !== this || !call.tokensFromDeltas) return generator;
+    call.tokensFromDeltas = false;
+    call.streaming = true;
+    return observeDeltas(generator, call);
+  };
+}
+
+async function* observeDeltas(
+  generator: AsyncGenerator<unknown, unknown, unknown>,
+  call: AxCall,
+): AsyncGenerator<unknown, unknown, unknown> {
+  let finished = false;
+  try {
+    while (true) {
+      const step = await generator.next();
+      if (step.done === true) {
+        finished = true;
+        return step.value;
+      }
+      call.onDelta(step.value);
+      yield step.value;
+    }
+  } finally {
+    // The reader stopped early (or failed): let the program's stream clean up, as `for await` would.
+    if (!finished) await generator.return(undefined);
+  }
+}
+
+function defineOwn(target: object, key: string, value: Function): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: false, configurable: true });
+}
+
+function instrumentProgram(program: AxProgramLike, meta: ProgramMeta): void {
+  if (instrumented.has(program)) return;
+  instrumented.set(program, meta);
+  defineOwn(program, "forward", wrapForward(program, program.forward, meta));
+  if (typeof program.streamingForward === "function")
+    defineOwn(program, "streamingForward", wrapStreamingForward(program, program.streamingForward, meta));
+  if (typeof program._forward1 === "function")
+    defineOwn(program, "_forward1", wrapDeltaSource(program._forward1));
+  if (meta.nested) instrumentNested(program, meta);
+}
+
+/** Flow nodes, agent actors and responders, sub-agents: each call of one is a child span of its caller. */
+function instrumentNested(program: AxProgramLike, meta: ProgramMeta): void {
+  for (const { id, program: child } of nestedPrograms(program)) {
+    if (instrumented.has(child) || typeof (child as Partial<AxProgramLike>).forward !== "function") continue;
+    instrumentProgram(child as AxProgramLike, {
+      fixedName: undefined,
+      // Ids are paths in the program tree (`root.summarizer`); the root's name adds nothing.
+      treeName: id === "" ? undefined : clamp(id.replace(/^root\./, "")),
+      tags: meta.tags,
+      includeInputs: meta.includeInputs,
+      includeOutputs: meta.includeOutputs,
+      nested: false,
+    });
+  }
+}
+
+/**
+ * Instruments an Ax program — `ax(...)`/`AxGen`, `flow(...)`/`AxFlow`, `agent(...)`/`AxAgent` — in place and
+ * returns it. Each top-level `forward()` or `streamingForward()` is one execution: `start` (input values and
+ * the AI service as `{ provider, model }`), an `llm_call` event per model request (latency, model, tokens),
+ * `retry` events with Ax's reason, `token` events per output field when streaming, and `end` with the parsed
+ * outputs and `data.usage` summed over the call's model requests (or `error`). Nested programs and the
+ * functions an agent calls are child spans. With version tracking on, `code_signature` hashes what defines
+ * the program (signature, instruction, demos, examples, model config), so an optimized program is a new
+ * version.
+ *
+ * @throws ConfigurationError for invalid options or a value that is not an Ax program.
+ */
+export function instrumentAx<P extends object>(program: P, options?: InstrumentAxOptions): P {
+  const parsed = parseInstrumentAxOptions(options);
+  if (
+    typeof program !== "object" ||
+    program === null ||
+    typeof (program as Partial<AxProgramLike>).forward !== "function"
+  ) {
+    throw new ConfigurationError(
+      "instrumentAx() expects an Ax program (ax(...), flow(...), agent(...)): a value with a forward() method",
+      [{ path: "program", message: "not an Ax program" }],
+    );
+  }
+  void loadAxGlobals();
+  instrumentProgram(program as AxProgramLike, {
+    fixedName: parsed.name === undefined ? undefined : clamp(parsed.name),
+    treeName: undefined,
+    tags: parsed.tags === undefined ? undefined : Object.freeze({ ...parsed.tags }),
+    includeInputs: parsed.includeInputs,
+    includeOutputs: parsed.includeOutputs,
+    nested: parsed.nested ?? true,
+  });
+  return program;
+}
