@@ -1,5 +1,5 @@
 import { ax } from "@ax-llm/ax";
-import type { StreamllEvent } from "@streamll/core";
+import { compareEvents, type StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { instrumentAx } from "../instrument/instrument-ax";
 import { scriptedAI } from "../test-support/mock-ai";
@@ -74,5 +74,27 @@ describe("version tracking of Ax programs", () => {
     const events = await collect(sink);
     expect(events.every((e) => e.code_signature === null)).toBe(true);
     expect(events.some((e) => e.event_type === "version")).toBe(false);
+  });
+
+  it("lets streamll compare tell the program before and after new demos apart", async () => {
+    const sink = setup({ versionTracking: true });
+    const { service } = scriptedAI([{ content: "Answer: 4" }]);
+    const program = instrumentAx(ax("question:string -> answer:string"), { name: "math" });
+    for (let i = 0; i < 10; i++) await program.forward(service, { question: `${i}+${i}?` });
+    const before = fingerprintProgram(program).signature;
+    program.setDemos([{ traces: [{ question: "2+2?", answer: "4" }], programId: "root" }]);
+    const after = fingerprintProgram(program).signature;
+    for (let i = 0; i < 10; i++) await program.forward(service, { question: `${i}*${i}?` });
+
+    const report = compareEvents(await collect(sink), { module: "math" });
+    const versions = report.versions.filter((v) => v.operation === null);
+    expect(versions.map((v) => v.code_signature).sort()).toEqual([before, after].sort());
+    for (const version of versions) {
+      expect(version.calls).toBe(10);
+      expect(version.strategy).toBe("ax-program");
+    }
+    const comparison = report.comparisons.find((c) => c.operation === null);
+    expect([comparison?.baseline, comparison?.candidate].sort()).toEqual([before, after].sort());
+    expect(comparison?.note).toBeNull();
   });
 });
