@@ -40,6 +40,7 @@ export { formatSinkMetrics } from "./delivery/format-metrics";
 export {
   type EncodedEvent,
   type EventFailure,
+  type EventRoute,
   encodedEventFromJson,
   type SendContext,
   type SendResult,

@@ -99,10 +99,10 @@ describe("KafkaSink options", () => {
   it("maps an event to key execution_id, the wire JSON, three headers and the event time", () => {
     const encoded = encodeEvent(makeEvent({ module_name: "Summarizer", event_type: "token" }));
     expect(toKafkaMessage(encoded)).toEqual({
-      key: encoded.event.execution_id,
+      key: encoded.execution_id,
       value: encoded.json,
       headers: { schema_version: "1.0", event_type: "token", module_name: "Summarizer" },
-      timestamp: String(Date.parse(encoded.event.timestamp)),
+      timestamp: String(Date.parse(encoded.timestamp)),
     });
     expect(estimateRecordBytes(encoded)).toBeGreaterThan(encoded.bytes + 12);
   });

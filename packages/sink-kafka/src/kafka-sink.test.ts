@@ -146,13 +146,13 @@ describe("KafkaSink on the harness broker", () => {
     expect(read.map((m) => m.value)).toEqual(encoded.map((e) => e.json));
     for (const [i, message] of read.entries()) {
       const original = encoded[i]!;
-      expect(message.key).toBe(original.event.execution_id);
+      expect(message.key).toBe(original.execution_id);
       expect(message.headers).toEqual({
         schema_version: "1.0",
-        event_type: original.event.event_type,
-        module_name: original.event.module_name,
+        event_type: original.event_type,
+        module_name: original.module_name,
       });
-      expect(message.timestamp).toBe(String(Date.parse(original.event.timestamp)));
+      expect(message.timestamp).toBe(String(Date.parse(original.timestamp)));
       const decoded = decodeEvent(message.value);
       expect(decoded.ok).toBe(true);
       if (decoded.ok) expect(decoded.event).toEqual(JSON.parse(original.json));

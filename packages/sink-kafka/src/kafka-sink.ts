@@ -140,27 +140,27 @@ export const kafkaSinkOptionsSchema = kafkaConnectionOptionsSchema
 /** The three headers every message carries, so consumers can route and filter without parsing JSON. */
 export function eventHeaders(encoded: EncodedEvent): Record<string, string> {
   return {
-    schema_version: encoded.event.schema_version,
-    event_type: encoded.event.event_type,
-    module_name: encoded.event.module_name,
+    schema_version: encoded.schema_version,
+    event_type: encoded.event_type,
+    module_name: encoded.module_name,
   };
 }
 
 /** The Kafka message for one encoded event: key execution_id, value the wire JSON, the event time. */
 export function toKafkaMessage(encoded: EncodedEvent): Message {
   const message: Message = {
-    key: encoded.event.execution_id,
+    key: encoded.execution_id,
     value: encoded.json,
     headers: eventHeaders(encoded),
   };
-  const time = Date.parse(encoded.event.timestamp);
+  const time = Date.parse(encoded.timestamp);
   if (Number.isFinite(time)) message.timestamp = String(time);
   return message;
 }
 
 /** Bytes a message adds to a request, an upper estimate of the record format's size. */
 export function estimateRecordBytes(encoded: EncodedEvent): number {
-  const event = encoded.event;
+  const event = encoded;
   let bytes = RECORD_OVERHEAD + encoded.bytes + Buffer.byteLength(event.execution_id, "utf8");
   bytes += 3 * HEADER_OVERHEAD + "schema_versionevent_typemodule_name".length;
   bytes += Buffer.byteLength(event.schema_version, "utf8");
@@ -320,7 +320,7 @@ export class KafkaSink implements Sink {
           index: i,
           retriable: false,
           error: new SinkError(
-            `event ${encoded.event.event_id} is ${size} bytes as a Kafka record, more than maxMessageBytes (${this.#maxMessageBytes})`,
+            `event ${encoded.event_id} is ${size} bytes as a Kafka record, more than maxMessageBytes (${this.#maxMessageBytes})`,
             { retriable: false },
           ),
         });

@@ -82,17 +82,17 @@ describe("kcat reads what KafkaSink produced", () => {
     expect(messages).toHaveLength(3);
     const byId = new Map(messages.map((m) => [JSON.parse(m.payload ?? "{}").event_id as string, m]));
     for (const original of encoded) {
-      const message = byId.get(original.event.event_id)!;
+      const message = byId.get(original.event_id)!;
       expect(message.payload).toBe(original.json);
-      expect(message.key).toBe(original.event.execution_id);
-      expect(message.ts).toBe(Date.parse(original.event.timestamp));
+      expect(message.key).toBe(original.execution_id);
+      expect(message.ts).toBe(Date.parse(original.timestamp));
       expect(message.headers).toEqual([
         "schema_version",
         "1.0",
         "event_type",
-        original.event.event_type,
+        original.event_type,
         "module_name",
-        original.event.module_name,
+        original.module_name,
       ]);
       const decoded = decodeEvent(message.payload ?? "");
       expect(decoded.ok).toBe(true);

@@ -73,8 +73,9 @@ async function rawBatched(connection, encoded) {
   const channel = await connection.createConfirmChannel();
   const started = performance.now();
   for (let offset = 0; offset < encoded.length; offset += BATCH) {
-    for (const { event, json } of encoded.slice(offset, offset + BATCH)) {
-      channel.publish(exchange, routingKey(event), Buffer.from(json, "utf8"), properties(event));
+    // An encoded event carries the routing fields itself.
+    for (const event of encoded.slice(offset, offset + BATCH)) {
+      channel.publish(exchange, routingKey(event), Buffer.from(event.json, "utf8"), properties(event));
     }
     await channel.waitForConfirms();
   }
@@ -86,9 +87,9 @@ async function rawBatched(connection, encoded) {
 async function rawPerMessage(connection, encoded) {
   const channel = await connection.createConfirmChannel();
   const started = performance.now();
-  for (const { event, json } of encoded) {
+  for (const event of encoded) {
     await new Promise((resolve, reject) => {
-      channel.publish(exchange, routingKey(event), Buffer.from(json, "utf8"), properties(event), (error) =>
+      channel.publish(exchange, routingKey(event), Buffer.from(event.json, "utf8"), properties(event), (error) =>
         error ? reject(error) : resolve(),
       );
     });

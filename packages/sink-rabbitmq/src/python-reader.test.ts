@@ -50,7 +50,7 @@ describe.skipIf(skipWithoutBroker)("examples/python/rabbitmq_reader.py", () => {
     });
     expect(result.status, result.stderr).toBe(0);
     const expected = events.map(
-      ({ event }) => `${event.execution_id} ${event.module_name}.${event.method_name} ${event.event_type}`,
+      (event) => `${event.execution_id} ${event.module_name}.${event.method_name} ${event.event_type}`,
     );
     expect(
       result.stdout

@@ -1,11 +1,4 @@
-import type {
-  EncodedEvent,
-  EventFailure,
-  SendContext,
-  SendResult,
-  Sink,
-  StreamllEvent,
-} from "@streamll/core";
+import type { EncodedEvent, EventFailure, EventRoute, SendContext, SendResult, Sink } from "@streamll/core";
 import { SinkError } from "@streamll/core";
 import { v, validateOptions } from "@streamll/core/internal";
 import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
@@ -66,9 +59,10 @@ export interface RabbitMQSinkOptions extends RabbitMQConnectionOptions {
    * Routing key template or function. Default `streamll.{module_name}.{event_type}`. Template placeholders:
    * `{module_name}`, `{method_name}`, `{event_type}`, `{operation}`, `{execution_id}`, `{span_id}`,
    * `{schema_version}`, `{tags.NAME}`; each value has `.`, `*`, `#` and whitespace replaced by `_` so it stays
-   * one word. A function's result is used as is (cut to 255 bytes).
+   * one word. A function receives the event's routing fields (`EventRoute`: ids, names, type, operation,
+   * timestamp, tags; not `data`, which sinks do not parse) and its result is used as is (cut to 255 bytes).
    */
-  routingKey?: string | ((event: StreamllEvent) => string);
+  routingKey?: string | ((event: EventRoute) => string);
   /**
    * Publish with `mandatory` so the broker returns events no queue is bound for. Default `true`. Returned
    * events are dropped as `rejected` (non-retriable, counted in `getStats().unroutable`). With `false` the
@@ -161,7 +155,7 @@ export const rabbitMQSinkOptionsSchema = rabbitMQConnectionOptionsSchema.extend<
   routingKey: v
     .union(
       v.string({ min: 1, expected: "a routing key template" }),
-      v.fn<(event: StreamllEvent) => string>("a function (event) => routing key"),
+      v.fn<(event: EventRoute) => string>("a function (event) => routing key"),
     )
     .optional(),
   mandatory: v.boolean().optional(),
@@ -184,7 +178,7 @@ export class RabbitMQSink implements Sink {
   readonly name: string;
   readonly #exchange: string;
   readonly #declareExchange: boolean;
-  readonly #routingKey: (event: StreamllEvent) => string;
+  readonly #routingKey: (event: EventRoute) => string;
   readonly #mandatory: boolean;
   readonly #persistent: boolean;
   readonly #queue: RabbitMQQueueOptions | undefined;
@@ -233,7 +227,7 @@ export class RabbitMQSink implements Sink {
   }
 
   /** The routing key an event is published with. */
-  routingKeyFor(event: StreamllEvent): string {
+  routingKeyFor(event: EventRoute): string {
     return this.#routingKey(event);
   }
 
@@ -342,7 +336,7 @@ export class RabbitMQSink implements Sink {
       for (const inFlight of this.#inFlight) {
         if (inFlight.channel !== channel) continue;
         const index = inFlight.batch.findIndex(
-          (encoded, i) => encoded.event.event_id === id && !inFlight.returned.has(i),
+          (encoded, i) => encoded.event_id === id && !inFlight.returned.has(i),
         );
         if (index >= 0) {
           inFlight.returned.add(index);
@@ -366,7 +360,7 @@ export class RabbitMQSink implements Sink {
     return channel;
   }
 
-  #properties(event: StreamllEvent): Options.Publish {
+  #properties(event: EventRoute): Options.Publish {
     const millis = Date.parse(event.timestamp);
     const properties: Options.Publish = {
       persistent: this.#persistent,
@@ -477,7 +471,7 @@ export class RabbitMQSink implements Sink {
         const encoded = batch[i]!;
         let routingKey: string;
         try {
-          routingKey = this.#routingKey(encoded.event);
+          routingKey = this.#routingKey(encoded);
         } catch (error) {
           // A throwing routing-key function fails the same way on every retry: drop this event (counted as
           // `rejected`) instead of failing, and then duplicating, the rest of the batch.
@@ -496,7 +490,7 @@ export class RabbitMQSink implements Sink {
             this.#exchange,
             routingKey,
             Buffer.from(encoded.json, "utf8"),
-            this.#properties(encoded.event),
+            this.#properties(encoded),
             (error: unknown) => {
               if (error) {
                 if (outcome[i] === undefined && !channelClosed(error)) this.#stats.nacked += 1;

@@ -1,4 +1,4 @@
-import type { StreamllEvent } from "@streamll/core";
+import type { EventRoute } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
 
 /** The default routing key template: `streamll.<module_name>.<event_type>`. */
@@ -46,16 +46,16 @@ function truncateUtf8(text: string, maxBytes: number): string {
   return text.slice(0, end);
 }
 
-type Part = string | ((event: StreamllEvent) => string);
+type Part = string | ((event: EventRoute) => string);
 
-function fieldReader(field: RoutingKeyField): (event: StreamllEvent) => string {
+function fieldReader(field: RoutingKeyField): (event: EventRoute) => string {
   return (event) => {
     const value = event[field];
     return sanitizeRoutingKeyPart(typeof value === "string" ? value : MISSING);
   };
 }
 
-function tagReader(tag: string): (event: StreamllEvent) => string {
+function tagReader(tag: string): (event: EventRoute) => string {
   return (event) => sanitizeRoutingKeyPart(event.tags[tag] ?? MISSING);
 }
 
@@ -68,7 +68,7 @@ function tagReader(tag: string): (event: StreamllEvent) => string {
 export function compileRoutingKey(
   template: string,
   optionPath = "routingKey",
-): (event: StreamllEvent) => string {
+): (event: EventRoute) => string {
   if (typeof template !== "string" || template.length === 0) {
     throw new ConfigurationError(`${optionPath} must be a non-empty string`, [
       { path: optionPath, message: "must be a non-empty string" },

@@ -52,7 +52,7 @@ describe.skipIf(!available)("examples/python/redis_reader.py", () => {
     });
     expect(result.status, result.stderr).toBe(0);
     const expected = [...first, ...second].map(
-      ({ event }) => `${event.execution_id} ${event.module_name}.${event.method_name} ${event.event_type}`,
+      (event) => `${event.execution_id} ${event.module_name}.${event.method_name} ${event.event_type}`,
     );
     expect(
       result.stdout

@@ -1,11 +1,4 @@
-import type {
-  EncodedEvent,
-  EventFailure,
-  SendContext,
-  SendResult,
-  Sink,
-  StreamllEvent,
-} from "@streamll/core";
+import type { EncodedEvent, EventFailure, EventRoute, SendContext, SendResult, Sink } from "@streamll/core";
 import { abortable } from "@streamll/core";
 import { v, validateOptions } from "@streamll/core/internal";
 import type { Cluster, Redis } from "ioredis";
@@ -50,7 +43,7 @@ export const redisSinkOptionsSchema = redisConnectionOptionsSchema.extend<RedisS
   stream: v
     .union(
       v.string({ min: 1, max: 512, expected: "a stream key or key template" }),
-      v.fn<(event: StreamllEvent) => string>("a function (event) => stream key"),
+      v.fn<(event: EventRoute) => string>("a function (event) => stream key"),
     )
     .optional(),
   maxLen: v.integer({ min: 1, expected: "a positive integer (streams are never unbounded)" }).optional(),
@@ -107,8 +100,8 @@ export class RedisSink implements Sink {
     return this.#connection.client;
   }
 
-  /** The stream key an event goes to. */
-  streamFor(event: EncodedEvent["event"]): string {
+  /** The stream key an event (or an encoded event's routing fields) goes to. */
+  streamFor(event: EventRoute): string {
     return this.#keys.fixed ?? this.#keys.keyFor(event);
   }
 
@@ -121,7 +114,7 @@ export class RedisSink implements Sink {
     const fixed = this.#keys.fixed;
     const keys =
       fixed === undefined
-        ? batch.map((encoded) => this.#keys.keyFor(encoded.event))
+        ? batch.map((encoded) => this.#keys.keyFor(encoded))
         : new Array<string>(batch.length).fill(fixed);
 
     let replies: PipelineReply[];

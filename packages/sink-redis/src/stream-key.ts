@@ -1,4 +1,4 @@
-import type { StreamllEvent } from "@streamll/core";
+import type { EventRoute } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
 
 /** Stream used by a standalone (or sentinel-less, non-cluster) connection when no `stream` is given. */
@@ -15,9 +15,10 @@ export const DEFAULT_CLUSTER_STREAM = "{streamll}:events";
  * A stream key, fixed or per event. A string may contain placeholders that are filled from each event:
  * `{module_name}`, `{event_type}`, `{method_name}`, `{operation}`, `{execution_id}` and `{tags.NAME}`. Any other
  * `{…}` is kept as written, so a Redis Cluster hash tag such as `{streamll}:{module_name}` keeps every module's
- * stream in the slot of `streamll`. A function receives the event and returns the key.
+ * stream in the slot of `streamll`. A function receives the event's routing fields (`EventRoute`: ids, names,
+ * type, operation, timestamp, tags; not `data`, which sinks do not parse) and returns the key.
  */
-export type StreamKeyTemplate = string | ((event: StreamllEvent) => string);
+export type StreamKeyTemplate = string | ((event: EventRoute) => string);
 
 const PLACEHOLDER = /\{(module_name|event_type|method_name|operation|execution_id|tags\.[^{}]+)\}/g;
 const HAS_PLACEHOLDER = new RegExp(PLACEHOLDER.source);
@@ -27,10 +28,10 @@ const FALLBACK_PART = "unknown";
 /** Resolves the key for one event. `fixed` is set when the key does not depend on the event. */
 export interface StreamKeyResolver {
   readonly fixed: string | undefined;
-  keyFor(event: StreamllEvent): string;
+  keyFor(event: EventRoute): string;
 }
 
-function fieldOf(event: StreamllEvent, name: string): string | null | undefined {
+function fieldOf(event: EventRoute, name: string): string | null | undefined {
   if (name.startsWith("tags.")) return event.tags[name.slice("tags.".length)];
   switch (name) {
     case "module_name":

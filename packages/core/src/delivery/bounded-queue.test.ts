@@ -1,14 +1,29 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { StreamllEvent } from "../events/event-schema";
 import { BoundedQueue } from "./bounded-queue";
 import type { EncodedEvent } from "./sink";
 
 function ev(id: number, bytes = 10): EncodedEvent {
-  return { event: { event_id: `event-${id}` } as unknown as StreamllEvent, json: `{"id":${id}}`, bytes };
+  const route = {
+    schema_version: "1.0",
+    event_id: `event-${id}`,
+    execution_id: "exec0001",
+    span_id: "span0001",
+  };
+  return {
+    ...route,
+    timestamp: "2026-01-01T00:00:00.000Z",
+    module_name: "M",
+    method_name: "forward",
+    event_type: "note",
+    operation: null,
+    tags: {},
+    json: `{"id":${id}}`,
+    bytes,
+  };
 }
 
-const ids = (events: readonly EncodedEvent[]): string[] => events.map((e) => e.event.event_id);
+const ids = (events: readonly EncodedEvent[]): string[] => events.map((e) => e.event_id);
 
 function drain(queue: BoundedQueue): string[] {
   const out: EncodedEvent[] = [];
@@ -24,7 +39,7 @@ describe("BoundedQueue", () => {
     for (let i = 0; i < 300; i++) {
       queue.push(ev(i));
       expected.push(`event-${i}`);
-      if (i % 3 === 0) got.push(queue.shift()!.event.event_id);
+      if (i % 3 === 0) got.push(queue.shift()!.event_id);
     }
     got.push(...drain(queue));
     expect(got).toEqual(expected);

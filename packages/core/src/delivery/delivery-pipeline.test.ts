@@ -7,16 +7,31 @@ import { inspect } from "node:util";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ConfigurationError, SinkError } from "../errors";
-import type { StreamllEvent } from "../events/event-schema";
 import { DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics, StateChange } from "./delivery-types";
 import type { EncodedEvent, SendContext, SendResult, Sink } from "./sink";
 
 function ev(id: number, bytes = 10): EncodedEvent {
-  return { event: { event_id: `event-${id}` } as unknown as StreamllEvent, json: `{"id":${id}}`, bytes };
+  const route = {
+    schema_version: "1.0",
+    event_id: `event-${id}`,
+    execution_id: "exec0001",
+    span_id: "span0001",
+  };
+  return {
+    ...route,
+    timestamp: "2026-01-01T00:00:00.000Z",
+    module_name: "M",
+    method_name: "forward",
+    event_type: "note",
+    operation: null,
+    tags: {},
+    json: `{"id":${id}}`,
+    bytes,
+  };
 }
 
-const idOf = (event: EncodedEvent): number => Number(event.event.event_id.slice("event-".length));
+const idOf = (event: EncodedEvent): number => Number(event.event_id.slice("event-".length));
 
 type Outcome = SendResult | undefined;
 
@@ -937,7 +952,7 @@ registerHooks({
       `import { DeliveryPipeline } from ${JSON.stringify(pipelinePath)};
 const quiet = { logger: { warn() {} } };
 const close = async () => {};
-const ev = (i: number) => ({ event: {} as never, json: "{}", bytes: 2 + i * 0 });
+const ev = (i: number) => ({ json: "{}", bytes: 2 + i * 0 }) as never;
 // idle: a partial batch waiting for a long flush interval
 const idle = new DeliveryPipeline({ name: "idle", send: async () => {}, close }, { flushIntervalMs: 600_000 }, quiet);
 idle.enqueue(ev(0));

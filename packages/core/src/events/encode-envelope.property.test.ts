@@ -165,7 +165,7 @@ function expectSame(c: Case, data: unknown, referenceData: unknown, keys?: Reado
   expect(got.json).toBe(want.json);
   expect(got.bytes).toBe(want.bytes);
   expect(got.bytes).toBe(Buffer.byteLength(got.json, "utf8"));
-  expect(got.event).toEqual(want.event);
+  expect(got).toEqual(want);
   return true;
 }
 

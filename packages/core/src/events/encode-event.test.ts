@@ -47,7 +47,7 @@ describe("encodeEvent", () => {
     const encoded = encodeEvent(baseEvent());
     expect(encoded.json).toBe(WIRE_EXAMPLE);
     expect(encoded.bytes).toBe(WIRE_EXAMPLE.length);
-    expect(encoded.event).toEqual(baseEvent());
+    expect(JSON.parse(encoded.json)).toEqual(baseEvent());
   });
 
   it("writes fields in schema order whatever order the input has", () => {
@@ -56,12 +56,34 @@ describe("encodeEvent", () => {
     expect(encodeEvent(reordered).json).toBe(WIRE_EXAMPLE);
   });
 
-  it("does not copy plain data or tags", () => {
+  it("holds the JSON and the routing fields only, not the event", () => {
     const data = { question: "q", nested: { k: [1, 2] } };
     const tags = Object.freeze({ env: "prod" });
     const encoded = encodeEvent(baseEvent({ data, tags }));
-    expect(encoded.event.data).toBe(data);
-    expect(encoded.event.tags).toBe(tags);
+    expect(Object.keys(encoded).sort()).toEqual(
+      [
+        "schema_version",
+        "event_id",
+        "execution_id",
+        "span_id",
+        "timestamp",
+        "module_name",
+        "method_name",
+        "event_type",
+        "operation",
+        "tags",
+        "json",
+        "bytes",
+      ].sort(),
+    );
+    const wire = JSON.parse(encoded.json) as StreamllEvent;
+    for (const key of ["schema_version", "event_id", "execution_id", "span_id", "timestamp"] as const)
+      expect(encoded[key]).toBe(wire[key]);
+    for (const key of ["module_name", "method_name", "event_type", "operation"] as const)
+      expect(encoded[key]).toBe(wire[key]);
+    expect(encoded.tags).toEqual(wire.tags);
+    // Unchanged tags are shared with the input rather than copied.
+    expect(encoded.tags).toBe(tags);
   });
 
   it("sanitises data with markers and keeps the input untouched", () => {

@@ -1,4 +1,4 @@
-import type { EncodedEvent } from "../delivery/sink";
+import { type EncodedEvent, encodedEvent, encodedEventOf } from "../delivery/sink";
 import { DEFAULT_METHOD_NAME, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
 import {
   DEFAULT_ENCODE_LIMITS,
@@ -222,8 +222,9 @@ function shrunk(limits: ResolvedLimits, step: number): ResolvedLimits {
   };
 }
 
+/** The encoded event for `out`, the event object whose JSON `json` is; `out` itself is not kept. */
 function encoded(out: Mutable, json: string, bytes: number): EncodedEvent {
-  return { event: out as StreamllEvent, json, bytes };
+  return encodedEventOf(out, json, bytes);
 }
 
 function encodeChecked(event: unknown, limits: ResolvedLimits): EncodedEvent {
@@ -338,7 +339,7 @@ function fallback(event: unknown, originalBytes: number | undefined): EncodedEve
  *   caps, and if that is not enough its `data` becomes `{ "$truncated": true, "original_bytes": n }`.
  *
  * `json` parses to an event `streamllEventSchema` accepts whenever the input's fields other than `data` are
- * valid. Plain JSON data is not copied: `event.data` may share objects with the input, so do not mutate either.
+ * valid. The encoded event keeps the JSON and the routing fields only; `tags` may be the input's own object.
  */
 export function encodeEvent(event: StreamllEvent, limits?: EncodeLimits): EncodedEvent {
   const resolved = resolveLimits(limits);
@@ -529,24 +530,20 @@ export function encodeWithEnvelope(
       dataJson +
       envelope.tail;
     const f = envelope.fields;
-    const event: Mutable = {
-      schema_version: SCHEMA_VERSION,
-      event_id: eventId,
-      execution_id: ids.executionId,
-      span_id: ids.spanId,
-      parent_span_id: ids.parentSpanId,
+    return encodedEvent(
+      SCHEMA_VERSION,
+      eventId,
+      ids.executionId,
+      ids.spanId,
       timestamp,
-      module_name: f.module_name,
-      method_name: f.method_name,
-      event_type: type.text,
-      operation: f.operation,
-      data: sanitized,
-      tags: f.tags,
-      module_version: f.module_version,
-      code_signature: f.code_signature,
-      git_commit: f.git_commit,
-    };
-    return encoded(event, json, bytes);
+      f.module_name as string,
+      f.method_name as string,
+      type.text,
+      f.operation as string | null,
+      f.tags as Record<string, string>,
+      json,
+      bytes,
+    );
   } catch {
     // Budget abort, a hostile getter or toJSON: the general encoder knows how to recover from each.
     return undefined;

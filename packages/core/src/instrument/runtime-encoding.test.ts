@@ -116,7 +116,7 @@ describe("event encoding in the runtime", () => {
     emit("huge", { text: "x".repeat(10_000), list: Array.from({ length: 500 }, (_, i) => `item ${i}`) });
     await flush(2_000);
     const [odd, huge] = sink.encoded;
-    expect(odd?.event.data).toEqual({ text: "a\ufffdb", "\ufffd": 1 });
+    expect(JSON.parse(odd?.json ?? "{}").data).toEqual({ text: "a\ufffdb", "\ufffd": 1 });
     expect(huge?.bytes).toBeLessThanOrEqual(4096);
     for (const encoded of sink.encoded) expect(encoded.bytes).toBe(Buffer.byteLength(encoded.json, "utf8"));
   });
@@ -138,12 +138,12 @@ describe("event encoding in the runtime", () => {
     await flush(2_000);
     const [renamed, kept] = sink.encoded;
     expect(sink.encoded).toHaveLength(2);
-    expect(renamed?.event.event_type).toBe("renamed");
+    expect(renamed?.event_type).toBe("renamed");
     expect(JSON.parse(renamed?.json ?? "{}")).toMatchObject({
       extra: { added: true },
       data: { password: "[REDACTED]" },
     });
-    expect(kept?.event.data).toEqual({ apiKey: "[REDACTED]", n: 1 });
+    expect(JSON.parse(kept?.json ?? "{}").data).toEqual({ apiKey: "[REDACTED]", n: 1 });
   });
 
   it("redacts the events a getter emits while its own event's data is being encoded", async () => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeliveryPipeline } from "../delivery/delivery-pipeline";
 import type { EncodedEvent, SendContext } from "../delivery/sink";
 import { ConfigurationError, SinkError } from "../errors";
+import { encodeEvent } from "../events/encode-event";
 import type { StreamllEvent } from "../events/event-schema";
 import { JsonlFileSink } from "./jsonl-file-sink";
 
@@ -40,8 +41,7 @@ function ev(text = "x"): EncodedEvent {
     code_signature: null,
     git_commit: null,
   };
-  const json = JSON.stringify(event);
-  return { event, json, bytes: Buffer.byteLength(json) };
+  return encodeEvent(event);
 }
 
 function batch(count: number, text?: string): EncodedEvent[] {

@@ -31,8 +31,7 @@ function makeEvent(overrides: Partial<StreamllEvent> = {}): StreamllEvent {
 }
 
 function encode(event: StreamllEvent): EncodedEvent {
-  const json = JSON.stringify(event);
-  return { event, json, bytes: Buffer.byteLength(json) };
+  return encodeEvent(event);
 }
 
 function batchOf(count: number, overrides: Partial<StreamllEvent> = {}): EncodedEvent[] {
@@ -49,7 +48,7 @@ describe("MemorySink", () => {
     const event = makeEvent({ data: { secret: "hunter2" } });
     // What a broker receives is the JSON; the in-memory object must not leak through.
     const json = JSON.stringify({ ...event, data: { secret: "[REDACTED]" } });
-    await sink.send([{ event, json, bytes: Buffer.byteLength(json) }]);
+    await sink.send([{ ...encode(event), json, bytes: Buffer.byteLength(json) }]);
     expect(sink.events).toHaveLength(1);
     expect(sink.events[0]?.data).toEqual({ secret: "[REDACTED]" });
     expect(sink.encoded[0]?.json).toBe(json);
@@ -62,7 +61,7 @@ describe("MemorySink", () => {
     const second = batchOf(2);
     await sink.send(first);
     await sink.send(second);
-    expect(sink.events.map((e) => e.event_id)).toEqual([...first, ...second].map((e) => e.event.event_id));
+    expect(sink.events.map((e) => e.event_id)).toEqual([...first, ...second].map((e) => e.event_id));
     expect(sink.size).toBe(5);
     expect(sink.received).toBe(5);
   });
@@ -72,7 +71,7 @@ describe("MemorySink", () => {
     const batch = batchOf(5);
     await sink.send(batch);
     expect(sink.name).toBe("mem");
-    expect(sink.events.map((e) => e.event_id)).toEqual(batch.slice(2).map((e) => e.event.event_id));
+    expect(sink.events.map((e) => e.event_id)).toEqual(batch.slice(2).map((e) => e.event_id));
     expect(sink.overflowed).toBe(2);
     expect(sink.received).toBe(5);
   });
@@ -87,7 +86,7 @@ describe("MemorySink", () => {
     }
     expect(sink.size).toBe(10);
     expect(sink.overflowed).toBe(2990);
-    expect(sink.events.map((e) => e.event_id)).toEqual(all.slice(-10).map((e) => e.event.event_id));
+    expect(sink.events.map((e) => e.event_id)).toEqual(all.slice(-10).map((e) => e.event_id));
     expect(sink.encoded.map((e) => e.json)).toEqual(all.slice(-10).map((e) => e.json));
   });
 
@@ -160,7 +159,7 @@ describe("MemorySink", () => {
       await sink.send(batchOf(1, { event_type: "token" }));
       const ends = batchOf(2, { event_type: "end" });
       await sink.send(ends);
-      await expect(waiting).resolves.toMatchObject({ event_id: ends[0]?.event.event_id });
+      await expect(waiting).resolves.toMatchObject({ event_id: ends[0]?.event_id });
     });
 
     it("tests each event once and finds matches arriving after overflow", async () => {
@@ -174,7 +173,7 @@ describe("MemorySink", () => {
       await sink.send(batchOf(1));
       const end = batchOf(1, { event_type: "end" });
       await sink.send(end);
-      await expect(waiting).resolves.toMatchObject({ event_id: end[0]?.event.event_id });
+      await expect(waiting).resolves.toMatchObject({ event_id: end[0]?.event_id });
       expect(new Set(seen).size).toBe(seen.length);
     });
 
@@ -185,7 +184,7 @@ describe("MemorySink", () => {
       sink.clear();
       const end = batchOf(1, { event_type: "end" });
       await sink.send(end);
-      await expect(waiting).resolves.toMatchObject({ event_id: end[0]?.event.event_id });
+      await expect(waiting).resolves.toMatchObject({ event_id: end[0]?.event_id });
     });
 
     it("rejects with WaitForTimeoutError when nothing matches in time", async () => {

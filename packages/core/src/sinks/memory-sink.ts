@@ -80,7 +80,7 @@ export class MemorySink implements Sink {
     return out;
   }
 
-  /** The encoded events currently held (wire JSON, byte size and the encoder's event object), oldest first. */
+  /** The encoded events currently held (wire JSON, byte size and routing fields), oldest first. */
   get encoded(): EncodedEvent[] {
     const out: EncodedEvent[] = [];
     for (let i = this.head; i < this.entries.length; i++) {
@@ -217,7 +217,7 @@ export class MemorySink implements Sink {
 
   private parse(entry: Entry): StreamllEvent {
     if (entry.parsed === undefined) {
-      // The encoder guarantees valid JSON; parsing (rather than reusing `encoded.event`) shows exactly what a
+      // The encoder guarantees valid JSON; parsing it shows exactly what a
       // broker receives: sanitised values, caps and redaction applied.
       entry.parsed = JSON.parse(entry.encoded.json) as StreamllEvent;
     }

@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EncodedEvent, SendContext } from "../delivery/sink";
 import { SinkError } from "../errors";
+import { encodeEvent } from "../events/encode-event";
 import type { StreamllEvent } from "../events/event-schema";
 import { TerminalSink, type TerminalSinkOptions } from "./terminal-sink";
 
@@ -43,8 +44,7 @@ function ev(overrides: Partial<StreamllEvent> & { offsetMs?: number } = {}): Enc
     git_commit: null,
     ...rest,
   };
-  const json = JSON.stringify(event);
-  return { event, json, bytes: Buffer.byteLength(json) };
+  return encodeEvent(event);
 }
 
 function ctx(signal: AbortSignal = new AbortController().signal): SendContext {
@@ -176,13 +176,14 @@ describe("TerminalSink", () => {
 
   it("never throws on odd events and strips control characters", async () => {
     const { sink, out } = sinkWith();
+    // Sinks are public: a hand-made batch may hold JSON no encoder would produce.
     const odd = [
-      { event: { event_type: "token", data: { token: 42 } } },
-      { event: { event_type: "error", data: null } },
-      { event: { data: { big: 10n } } },
-      { event: null },
-      { event: { event_type: "note\u001b[2J", module_name: "M\u001b[31m", data: { text: "a\nb\u0007" } } },
-    ] as unknown as EncodedEvent[];
+      { event_type: "token", data: { token: 42 } },
+      { event_type: "error", data: null },
+      { data: { big: "10" }, tags: 5 },
+      null,
+      { event_type: "note\u001b[2J", module_name: "M\u001b[31m", data: { text: "a\nb\u0007" } },
+    ].map((event) => ({ json: JSON.stringify(event) })) as unknown as EncodedEvent[];
     await expect(sink.send(odd, ctx())).resolves.toBeUndefined();
     expect(out.text).not.toMatch(ANSI);
     expect(out.text).not.toContain("\u0007");

@@ -167,7 +167,9 @@ export class TerminalSink implements Sink {
       throw new SinkError(`sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
     }
     let text = "";
-    for (const encoded of batch) text += this.render(encoded.event);
+    // Parsed from the wire JSON: the encoded event holds only routing fields, and the terminal shows what a
+    // broker would receive.
+    for (const encoded of batch) text += this.render(encoded.json);
     if (text !== "") await this.write(text, context?.signal);
   }
 
@@ -188,9 +190,9 @@ export class TerminalSink implements Sink {
   }
 
   /** Renders one event to text (possibly without a trailing newline, for an open token line). */
-  private render(event: StreamllEvent): string {
+  private render(json: string): string {
     try {
-      return this.renderUnsafe(event);
+      return this.renderUnsafe(JSON.parse(json) as StreamllEvent);
     } catch {
       // Rendering is best effort: an odd event must never break delivery or the host.
       const prefix = this.closeTokenLine();

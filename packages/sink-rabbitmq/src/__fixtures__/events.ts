@@ -30,5 +30,8 @@ export function makeEvent(overrides: Partial<StreamllEvent> = {}): StreamllEvent
 /** Encodes without the core encoder so fixtures do not depend on its limits. */
 export function encoded(event: StreamllEvent): EncodedEvent {
   const json = JSON.stringify(event);
-  return { event, json, bytes: Buffer.byteLength(json, "utf8") };
+  const { schema_version, event_id, execution_id, span_id, timestamp, module_name, method_name } = event;
+  const { event_type, operation, tags } = event;
+  const route = { schema_version, event_id, execution_id, span_id, timestamp, module_name, method_name };
+  return { ...route, event_type, operation, tags, json, bytes: Buffer.byteLength(json, "utf8") };
 }
