@@ -89,8 +89,12 @@ async function rawPerMessage(connection, encoded) {
   const started = performance.now();
   for (const event of encoded) {
     await new Promise((resolve, reject) => {
-      channel.publish(exchange, routingKey(event), Buffer.from(event.json, "utf8"), properties(event), (error) =>
-        error ? reject(error) : resolve(),
+      channel.publish(
+        exchange,
+        routingKey(event),
+        Buffer.from(event.json, "utf8"),
+        properties(event),
+        (error) => (error ? reject(error) : resolve()),
       );
     });
   }
