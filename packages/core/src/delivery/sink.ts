@@ -126,7 +126,11 @@ function routeText(value: unknown): string {
  * @internal The encoded event of an event object or of parsed wire JSON: its routing fields picked out beside
  * the JSON it was encoded to. The object itself is not kept.
  */
-export function encodedEventOf(event: Readonly<Record<string, unknown>>, json: string, bytes: number): EncodedEvent {
+export function encodedEventOf(
+  event: Readonly<Record<string, unknown>>,
+  json: string,
+  bytes: number,
+): EncodedEvent {
   const tags = event.tags;
   const operation = event.operation;
   return encodedEvent(

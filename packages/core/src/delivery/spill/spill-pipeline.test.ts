@@ -14,17 +14,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigurationError, SinkError } from "../../errors";
-import type { StreamllEvent } from "../../events/event-schema";
 import { configure, getMetrics, shutdown } from "../../instrument/runtime";
 import { DeliveryPipeline } from "../delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics } from "../delivery-types";
 import { formatSinkMetrics } from "../format-metrics";
-import type { EncodedEvent, Sink } from "../sink";
+import { type EncodedEvent, encodedEventFromJson, type Sink } from "../sink";
 import { SEGMENT_HEADER } from "./segment-format";
 
 function ev(id: number): EncodedEvent {
   const json = JSON.stringify({ event_id: `event-${id}`, data: { n: id } });
-  return { event: JSON.parse(json) as StreamllEvent, json, bytes: Buffer.byteLength(json) };
+  return encodedEventFromJson(json);
 }
 
 /** A sink that is down (throws retriably) until `up` is set, and records the ids it acknowledged. */
@@ -43,7 +42,7 @@ class SwitchSink implements Sink {
       this.delayMs > 0 ? setTimeout(resolve, this.delayMs) : setImmediate(resolve),
     );
     if (!this.up) throw new SinkError("broker unavailable", { retriable: true });
-    for (const event of batch) this.acked.push(event.event.event_id);
+    for (const event of batch) this.acked.push(event.event_id);
   }
   async close(): Promise<void> {}
 }
