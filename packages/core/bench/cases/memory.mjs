@@ -1,0 +1,124 @@
+// Memory and large inputs (issue 12): the heap an event holds while it waits in the delivery queue, against
+// the bytes of its JSON (target ≤ 1.5 × JSON + 200 B); and what a plain object of 1,000,000 keys passed as
+// event data, or as an instrumented call's argument, costs the caller (target ≤ 5 ms: only the kept keys are
+// walked).
+import { performance } from "node:perf_hooks";
+
+export const title =
+  "heap held per queued event against its JSON, and the caller's cost of a 1,000,000-key object";
+
+const QUEUED = 5_000;
+
+/** A sink whose sends wait until `release()`: everything emitted stays queued or in flight. */
+function stalledSink() {
+  const waiting = [];
+  return {
+    name: "stalled",
+    send: () => new Promise((resolve) => waiting.push(resolve)),
+    close: () => Promise.resolve(),
+    release() {
+      for (const resolve of waiting.splice(0)) resolve();
+    },
+  };
+}
+
+/** Event data of an ordinary step (~0.5 KB of JSON with the envelope). */
+const ordinary = (i) => ({
+  step: "retrieve",
+  query: `what does the retriever return for question number ${i} of the evaluation set?`,
+  k: 3,
+  documents: ["doc-1842: streams and consumer groups", "doc-77: retries", "doc-903: backpressure"],
+  score: 0.8125,
+  cached: false,
+});
+
+async function measureHeap({ core, harness, result, log }) {
+  const sink = stalledSink();
+  core.configure({ sinks: [sink] });
+  let measured;
+  await core.trace("bench-heap", async () => {
+    await harness.yieldToLoop();
+    const before = harness.heapAfterGc();
+    const pendingBefore = core.getMetrics()[0];
+    for (let i = 0; i < QUEUED; i++) core.emit("step", ordinary(i));
+    await harness.yieldToLoop();
+    const after = harness.heapAfterGc();
+    const m = core.getMetrics()[0];
+    const events = m.pending - pendingBefore.pending;
+    measured = {
+      events,
+      dropped: m.dropped,
+      heapPerEvent: (after - before) / events,
+      jsonPerEvent: (m.pendingBytes - pendingBefore.pendingBytes) / events,
+    };
+  });
+  sink.release();
+  const releaser = setInterval(() => sink.release(), 1);
+  await core.flush(60_000);
+  clearInterval(releaser);
+  await core.shutdown(10_000);
+  const limit = 1.5 * measured.jsonPerEvent + 200;
+  result("heap.queued_event.json_bytes", measured.jsonPerEvent, "JSON bytes per queued event");
+  result("heap.queued_event.held_bytes", measured.heapPerEvent, "heap held per queued event", limit);
+  result(
+    "heap.queued_event.held_per_json_ratio",
+    measured.heapPerEvent / measured.jsonPerEvent,
+    "heap / JSON bytes",
+  );
+  result("heap.queued_event.queued", measured.events, "events queued (default delivery settings)");
+  result("heap.queued_event.dropped", measured.dropped, "dropped while queuing");
+  log(
+    `${measured.events} queued: ${measured.heapPerEvent.toFixed(0)} B heap per event of ${measured.jsonPerEvent.toFixed(0)} B JSON`,
+  );
+}
+
+async function measureLargeData({ core, harness, result, log }) {
+  const big = {};
+  for (let i = 0; i < 1_000_000; i++) big[`key_${i}`] = i;
+  const sink = harness.readingSink();
+  core.configure({ sinks: [sink] });
+  const takes = core.instrument(async function takesBig(input) {
+    return typeof input;
+  });
+  const samples = { emit: [], call: [] };
+  try {
+    await core.trace("bench-large", async () => {
+      for (let r = -1; r < 5; r++) {
+        let start = performance.now();
+        core.emit("big", big);
+        const emitMs = performance.now() - start;
+        start = performance.now();
+        await takes(big);
+        const callMs = performance.now() - start;
+        await harness.yieldToLoop();
+        if (r >= 0) {
+          samples.emit.push(emitMs);
+          samples.call.push(callMs);
+        }
+      }
+    });
+    await core.flush(60_000);
+  } finally {
+    await core.shutdown(10_000);
+  }
+  result(
+    "large_data.emit_1m_keys.mean_ms",
+    harness.mean(samples.emit),
+    "emit() with 1,000,000-key data (mean)",
+    5,
+  );
+  result(
+    "large_data.call_arg_1m_keys.mean_ms",
+    harness.mean(samples.call),
+    "instrumented call, 1,000,000-key argument (mean)",
+    5,
+  );
+  log(
+    `emit ${samples.emit.map((n) => n.toFixed(2)).join(", ")} ms; call ${samples.call.map((n) => n.toFixed(2)).join(", ")} ms`,
+  );
+}
+
+export async function run(context) {
+  await measureHeap(context);
+  await measureLargeData(context);
+}
