@@ -1,22 +1,40 @@
-// RedisSink throughput through the real DeliveryPipeline, compared in the same run with
-//   1. raw ioredis: the same encoded events, pipelined XADD per batch of 512 (the ceiling for any sink), and
-//   2. one awaited XADD per event (what a naive per-event writer does), on a 3,000-event sample per round.
-// Usage: pnpm --filter @streamll/sink-redis bench   (REDIS_URL, BENCH_EVENTS to override). Needs `pnpm build`.
+// RedisSink against the real Redis, on the built package (`pnpm build` first), all with default delivery
+// settings and every drop printed and stored (bench/results/sink.json, test-support/bench-results.mjs):
+//   1. throughput: a producer that enqueues 512 events per event-loop turn into RedisSink through the
+//      DeliveryPipeline, against raw ioredis pipelining the same events' XADDs in batches of 512 (the ceiling
+//      for any sink) and one awaited XADD per event (a naive writer, on a 3,000-event sample); rounds
+//      interleaved, rates over all rounds (events / total time);
+//   2. overhead: sustained rounds of instrumented async calls delivering to RedisSink, against the bare call
+//      in the same rounds (test-support/bench-calls.mjs);
+//   3. event loop: 10,000 events/s emitted for 10 s into RedisSink, event-loop delay p99 and max
+//      (perf_hooks.monitorEventLoopDelay) against the same timer without streamll, and the longest stretch one
+//      send held the loop (its synchronous part, and each pipeline's build and write).
+// Settings: REDIS_URL, BENCH_EVENTS (20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, BENCH_LOAD_S (10).
 import { randomBytes } from "node:crypto";
-import { cpus, totalmem } from "node:os";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import * as core from "@streamll/core";
 import { DeliveryPipeline, encodeEvent, SCHEMA_VERSION } from "@streamll/core";
 import { Redis } from "ioredis";
+import { SUSTAINED, sustainedCalls, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import { DEFAULT_MAX_LEN, RedisSink } from "../dist/index.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const LOAD_S = Number(process.env.BENCH_LOAD_S ?? 10);
 const PER_EVENT_SAMPLE = Math.min(EVENTS, 3_000);
 const BATCH = 512; // the pipeline's default maxBatchSize
-// The machine is shared (2 vCPU, Redis on the same host): alternate many rounds and compare per-round ratios,
-// so a busy moment slows both sides of the same round.
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const LOAD_RATE = 10_000; // events per second in the event-loop case
 
+const bench = startBench(
+  new URL("..", import.meta.url),
+  "sink",
+  "RedisSink: throughput against raw ioredis, per-call overhead, and event-loop delay at 10,000 events/s",
+);
 const id = () => randomBytes(9).toString("base64url");
+const log = (line) => console.log(`  ${line}`);
+const fmt = (n) => Math.round(n).toLocaleString("en-US");
 
 function makeEvents(count) {
   const executionId = id();
@@ -41,7 +59,12 @@ function makeEvents(count) {
   );
 }
 
-const streamName = (mode) => `streamll-bench:${mode}:${id()}`;
+const streams = [];
+const streamName = (mode) => {
+  const name = `streamll-bench:${mode}:${id()}`;
+  streams.push(name);
+  return name;
+};
 
 async function rawPipelined(client, events) {
   const stream = streamName("raw");
@@ -62,24 +85,22 @@ async function rawPipelined(client, events) {
 async function throughSink(client, events) {
   const stream = streamName("sink");
   const sink = new RedisSink({ url: REDIS_URL, stream });
-  const pipeline = new DeliveryPipeline(sink, {
-    maxQueueSize: events.length,
-    maxQueueBytes: 512 * 1024 * 1024,
-    maxBatchSize: BATCH,
-  });
+  const pipeline = new DeliveryPipeline(sink);
   // Connect outside the timed region, as the raw client is connected too.
   await sink.client.connect();
   const started = performance.now();
-  for (const event of events) pipeline.enqueue(event);
+  // A busy producer: one batch's worth of events per event-loop turn.
+  for (let offset = 0; offset < events.length; offset += BATCH) {
+    for (const event of events.slice(offset, offset + BATCH)) pipeline.enqueue(event);
+    await yieldToLoop();
+  }
   const done = await pipeline.flush(120_000);
   const ms = performance.now() - started;
   const metrics = pipeline.getMetrics();
-  if (!done || metrics.delivered !== events.length) throw new Error(`sink delivered ${metrics.delivered}`);
+  if (!done) throw new Error(`sink did not drain: ${JSON.stringify(metrics)}`);
   await pipeline.shutdown(10_000);
-  const length = await client.xlen(stream);
   await client.del(stream);
-  if (length !== events.length) throw new Error(`stream holds ${length}`);
-  return ms;
+  return { ms, delivered: metrics.delivered, dropped: metrics.dropped };
 }
 
 async function perEvent(client, events) {
@@ -93,59 +114,175 @@ async function perEvent(client, events) {
   return ms;
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rate = (count, ms) => Math.round((count / ms) * 1000);
-const fmt = (n) => n.toLocaleString("en-US");
+async function throughput(client) {
+  const events = makeEvents(EVENTS);
+  const avgBytes = events.reduce((sum, e) => sum + e.bytes, 0) / events.length;
+  // Warm-up: JIT, connection, stream creation paths.
+  await rawPipelined(client, events.slice(0, 2_000));
+  await throughSink(client, events.slice(0, 2_000));
+  const total = { raw: 0, sink: 0, single: 0, delivered: 0, dropped: 0 };
+  for (let round = 0; round < ROUNDS; round++) {
+    const sides = round % 2 === 0 ? ["raw", "sink"] : ["sink", "raw"];
+    for (const side of sides) {
+      if (side === "raw") total.raw += await rawPipelined(client, events);
+      else {
+        const run = await throughSink(client, events);
+        total.sink += run.ms;
+        total.delivered += run.delivered;
+        total.dropped += run.dropped;
+      }
+    }
+    total.single += await perEvent(client, events.slice(0, PER_EVENT_SAMPLE));
+  }
+  const raw = (EVENTS * ROUNDS * 1000) / total.raw;
+  const sink = (total.delivered * 1000) / total.sink;
+  const single = (PER_EVENT_SAMPLE * ROUNDS * 1000) / total.single;
+  bench.set("throughput.event.json_bytes", avgBytes);
+  bench.set("throughput.raw_pipelined.events_per_s", raw);
+  bench.set("throughput.sink.events_per_s", sink);
+  bench.set("throughput.sink.vs_raw_pct", (sink / raw) * 100);
+  bench.set("throughput.sink.dropped", total.dropped);
+  bench.set("throughput.per_event_xadd.events_per_s", single);
+  bench.set("throughput.sink.vs_per_event_ratio", sink / single);
+  console.log(`\nthroughput: ${fmt(EVENTS)} events of ~${avgBytes.toFixed(0)} B per round, ${ROUNDS} rounds`);
+  log(`raw ioredis, pipelined XADD per ${BATCH}: ${fmt(raw)} events/s`);
+  log(
+    `RedisSink through DeliveryPipeline:    ${fmt(sink)} events/s (${((sink / raw) * 100).toFixed(1)}% of raw; target >= 90%); ${total.dropped} dropped`,
+  );
+  log(`one awaited XADD per event:            ${fmt(single)} events/s (sink ${(sink / single).toFixed(1)}×)`);
+}
+
+async function overhead() {
+  console.log(
+    `\noverhead: ${SUSTAINED.rounds} rounds of ${SUSTAINED.calls} instrumented calls against the bare call`,
+  );
+  let n = 0;
+  const r = await sustainedCalls(
+    core,
+    [
+      {
+        key: "redis",
+        sink: async () => {
+          const sink = new RedisSink({ url: REDIS_URL, stream: streamName(`calls-${n++}`) });
+          await sink.client.connect();
+          return sink;
+        },
+      },
+    ],
+    { log },
+  );
+  bench.merge("call", r);
+}
+
+/** Runs `tick(dueEvents)` every 10 ms for `seconds`, emitting at LOAD_RATE overall, and returns the loop delay. */
+async function loadWindow(seconds, tick) {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const start = performance.now();
+  let sent = 0;
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - start;
+      const due = Math.min(LOAD_RATE * seconds, Math.floor((elapsed * LOAD_RATE) / 1000)) - sent;
+      sent += due;
+      tick(due);
+      if (elapsed >= seconds * 1000) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+  histogram.disable();
+  return { p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, sent };
+}
+
+async function eventLoop(client) {
+  console.log(`\nevent loop: ${fmt(LOAD_RATE)} events/s for ${LOAD_S} s, delay sampled every 1 ms`);
+  const baseline = await loadWindow(LOAD_S, () => {});
+  log(
+    `baseline (same timer, no streamll): p99 ${baseline.p99.toFixed(2)} ms, max ${baseline.max.toFixed(2)} ms`,
+  );
+
+  const sink = new RedisSink({ url: REDIS_URL, stream: streamName("load") });
+  await sink.client.connect();
+  // The longest stretch a send holds the loop: its synchronous part, and each pipeline's build and write.
+  const blocking = { send: 0, pipeline: 0, sends: 0, pipelines: 0 };
+  const send = sink.send.bind(sink);
+  sink.send = (batch, context) => {
+    const started = performance.now();
+    const result = send(batch, context);
+    blocking.send = Math.max(blocking.send, performance.now() - started);
+    blocking.sends += 1;
+    return result;
+  };
+  const realPipeline = sink.client.pipeline.bind(sink.client);
+  sink.client.pipeline = (...args) => {
+    const started = performance.now();
+    const pipeline = realPipeline(...args);
+    const exec = pipeline.exec.bind(pipeline);
+    pipeline.exec = (...execArgs) => {
+      const result = exec(...execArgs);
+      blocking.pipeline = Math.max(blocking.pipeline, performance.now() - started);
+      blocking.pipelines += 1;
+      return result;
+    };
+    return pipeline;
+  };
+  core.configure({ sinks: [sink] });
+  let seq = 0;
+  const loaded = await loadWindow(LOAD_S, (due) => {
+    core.trace("tick", () => {
+      for (let i = 0; i < due; i++) core.emit("load", { seq: seq++, text: "a short payload of event data" });
+    });
+  });
+  await core.flush(60_000);
+  const [metrics] = core.getMetrics();
+  await core.shutdown(10_000);
+  const longest = Math.max(blocking.send, blocking.pipeline);
+  bench.merge("loop_delay", {
+    baseline: { p99_ms: baseline.p99, max_ms: baseline.max },
+    redis_10k_per_s: {
+      p99_ms: loaded.p99,
+      added_p99_ms: loaded.p99 - baseline.p99,
+      max_ms: loaded.max,
+      longest_send_block_ms: longest,
+      send_sync_max_ms: blocking.send,
+      pipeline_build_max_ms: blocking.pipeline,
+      sends: blocking.sends,
+      pipelines: blocking.pipelines,
+      emitted: metrics.emitted,
+      delivered: metrics.delivered,
+      dropped: metrics.dropped,
+    },
+  });
+  log(
+    `RedisSink: p99 ${loaded.p99.toFixed(2)} ms (+${(loaded.p99 - baseline.p99).toFixed(2)}; target <= 2), max ${loaded.max.toFixed(2)} ms`,
+  );
+  log(
+    `longest stretch one send held the loop: ${longest.toFixed(2)} ms (target <= 1; sync part ${blocking.send.toFixed(2)}, ` +
+      `pipeline build+write ${blocking.pipeline.toFixed(2)}; ${blocking.sends} sends, ${blocking.pipelines} pipelines)`,
+  );
+  log(`${metrics.delivered}/${metrics.emitted} delivered, ${metrics.dropped} dropped`);
+  void client;
+}
 
 const client = new Redis(REDIS_URL);
 const info = await client.info("server");
 const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown";
-const events = makeEvents(EVENTS);
-const avgBytes = Math.round(events.reduce((sum, e) => sum + e.bytes, 0) / events.length);
-
-console.log(`streamll sink-redis bench — ${fmt(EVENTS)} events of ~${avgBytes} B, batches of ${BATCH}`);
-console.log(
-  `machine: ${cpus().length} vCPU (${cpus()[0]?.model.trim()}), ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
-    `Node ${process.version}, Redis ${redisVersion} on ${REDIS_URL}`,
-);
-
-// Warm-up: JIT, connection, stream creation paths.
-const warm = events.slice(0, 2_000);
-await rawPipelined(client, warm);
-await throughSink(client, warm);
-
-const raw = [];
-const sink = [];
-const singles = [];
-for (let round = 0; round < ROUNDS; round++) {
-  // Alternate so no mode profits from a quieter moment on a shared machine.
-  raw.push(await rawPipelined(client, events));
-  sink.push(await throughSink(client, events));
-  singles.push(await perEvent(client, events.slice(0, PER_EVENT_SAMPLE)));
+console.log(`streamll sink-redis bench — Redis ${redisVersion} on ${REDIS_URL}, default delivery settings`);
+bench.merge("broker", { redis: { version: redisVersion } });
+bench.merge("settings", {
+  throughput: { events: EVENTS, rounds: ROUNDS, batch: BATCH },
+  calls: { per_round: SUSTAINED.calls, rounds: SUSTAINED.rounds },
+  load: { events_per_s: LOAD_RATE, seconds: LOAD_S },
+});
+try {
+  const only = process.argv.slice(2);
+  if (only.length === 0 || only.includes("throughput")) await throughput(client);
+  if (only.length === 0 || only.includes("overhead")) await overhead();
+  if (only.length === 0 || only.includes("loop")) await eventLoop(client);
+} finally {
+  if (streams.length > 0) await client.del(...streams);
+  client.disconnect();
 }
-const single = median(singles);
-
-const rawRate = rate(EVENTS, median(raw));
-const sinkRate = rate(EVENTS, median(sink));
-const singleRate = rate(PER_EVENT_SAMPLE, single);
-const ratios = raw.map((rawMs, i) => (rawMs / sink[i]) * 100);
-const ratio = median(ratios);
-
-console.log("");
-console.log(`| mode | events/s (median of ${ROUNDS} rounds) |`);
-console.log("|---|---:|");
-console.log(`| raw ioredis, pipelined XADD per ${BATCH} events | ${fmt(rawRate)} |`);
-console.log(`| RedisSink through DeliveryPipeline | ${fmt(sinkRate)} |`);
-console.log(
-  `| one awaited XADD per event (${fmt(PER_EVENT_SAMPLE)} events per round) | ${fmt(singleRate)} |`,
-);
-console.log("");
-console.log(
-  `RedisSink / raw pipelined: ${ratio.toFixed(1)}% (median of per-round ratios; rounds ranged ` +
-    `${Math.min(...ratios).toFixed(1)}%..${Math.max(...ratios).toFixed(1)}%; target >= 90%) ` +
-    `${ratio >= 90 ? "OK" : "BELOW TARGET"}`,
-);
-console.log(`RedisSink / one XADD per event: ${(sinkRate / singleRate).toFixed(1)}x`);
-console.log(`raw pipelined / one XADD per event: ${(rawRate / singleRate).toFixed(1)}x`);
-
-client.disconnect();
+bench.write();

@@ -3,7 +3,7 @@ import { ConfigurationError, DeliveryPipeline, decodeEvent, encodeEvent } from "
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RedisSinkError } from "./redis-errors";
-import { DEFAULT_MAX_LEN, RedisSink } from "./redis-sink";
+import { DEFAULT_MAX_LEN, PIPELINE_CHUNK_SIZE, RedisSink } from "./redis-sink";
 import { sendContext, sequence, testEvent } from "./test-support/events";
 import { freePort, REDIS_URL, redisAvailable, uniqueName } from "./test-support/redis-servers";
 import { waitUntil } from "./test-support/wait";
@@ -71,13 +71,19 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     await sink.close();
   });
 
-  it("delivers in order through the delivery pipeline, one pipelined round trip per batch", async () => {
+  it("delivers in order through the delivery pipeline, one pipelined write per chunk of 64 XADDs", async () => {
     const stream = key("order");
     const sink = new RedisSink({ url: REDIS_URL, stream });
     const client = sink.client as Redis;
     await client.connect();
-    // Every byte the sink sends goes through this socket: one write per batch is one round trip per batch.
+    // Every byte the sink sends goes through this socket: one write per chunk of a batch, no write per event.
     const writes = vi.spyOn(client.stream, "write");
+    const sizes: number[] = [];
+    const send = sink.send.bind(sink);
+    vi.spyOn(sink, "send").mockImplementation((batch, context) => {
+      sizes.push(batch.length);
+      return send(batch, context);
+    });
     const pipeline = new DeliveryPipeline(sink, { maxBatchSize: 97, flushIntervalMs: 5 });
     const events = sequence(2_000);
     for (const event of events) pipeline.enqueue(event);
@@ -85,12 +91,85 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     const metrics = pipeline.getMetrics();
     expect(metrics).toMatchObject({ emitted: 2_000, delivered: 2_000, dropped: 0, pending: 0 });
     expect(metrics.batchesSent).toBeGreaterThanOrEqual(Math.ceil(2_000 / 97));
-    expect(writes).toHaveBeenCalledTimes(metrics.batchesSent);
+    expect(writes).toHaveBeenCalledTimes(
+      sizes.reduce((sum, size) => sum + Math.ceil(size / PIPELINE_CHUNK_SIZE), 0),
+    );
     writes.mockRestore();
     const stored = await entries(stream);
     expect(
       stored.map(([, fields]) => (JSON.parse(fields[1] ?? "") as { data: { seq: number } }).data.seq),
     ).toEqual(events.map((_, seq) => seq));
+    await pipeline.shutdown(5_000);
+  });
+
+  it("splits a large batch into pipelines of 64 XADDs, one event-loop turn apart, delivered in order", async () => {
+    const stream = key("chunks");
+    const sink = new RedisSink({ url: REDIS_URL, stream });
+    const client = sink.client as Redis;
+    await client.connect();
+    const pipelines = vi.spyOn(client, "pipeline");
+    // A ticker that runs once per event-loop turn records how many pipelines had been built by then.
+    const seen: number[] = [];
+    let ticking = true;
+    const tick = () => {
+      seen.push(pipelines.mock.calls.length);
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    expect(await sink.send(sequence(200), sendContext())).toBeUndefined();
+    ticking = false;
+    expect(pipelines).toHaveBeenCalledTimes(4); // 64 + 64 + 64 + 8
+    // Each loop turn saw at most one more pipeline: the other work of the process ran between the chunks.
+    for (let i = 1; i < seen.length; i++) expect((seen[i] ?? 0) - (seen[i - 1] ?? 0)).toBeLessThanOrEqual(1);
+    expect(seen).toEqual(expect.arrayContaining([1, 2, 3]));
+    pipelines.mockRestore();
+    const stored = await entries(stream);
+    expect(
+      stored.map(([, fields]) => (JSON.parse(fields[1] ?? "") as { data: { seq: number } }).data.seq),
+    ).toEqual(Array.from({ length: 200 }, (_, seq) => seq));
+    await sink.close();
+  });
+
+  it("fails only the events of a chunk whose pipeline failed, retriably; the pipeline delivers each event once", async () => {
+    const stream = key("chunk-failure");
+    const sink = new RedisSink({ url: REDIS_URL, stream });
+    const client = sink.client as Redis;
+    await client.connect();
+    // The second pipeline built fails as a whole before it is written (a fake for our own accounting logic only).
+    const real = client.pipeline.bind(client);
+    let built = 0;
+    let failNext = 2;
+    const pipelines = vi.spyOn(client, "pipeline").mockImplementation((...args) => {
+      const pipeline = real(...args);
+      built += 1;
+      if (built === failNext) pipeline.exec = () => Promise.reject(new Error("Connection is closed."));
+      return pipeline;
+    });
+    const direct = await sink.send(sequence(200), sendContext());
+    expect(direct?.failures.map((failure) => failure.index)).toEqual(
+      Array.from({ length: 64 }, (_, i) => 64 + i),
+    );
+    expect(direct?.failures.every((failure) => failure.retriable)).toBe(true);
+    expect(direct?.failures[0]?.error).toBeInstanceOf(RedisSinkError);
+    await admin.del(stream);
+
+    // Through the delivery pipeline: the failed chunk is retried alone; every event is delivered exactly once.
+    built = 0;
+    failNext = 2;
+    const pipeline = new DeliveryPipeline(
+      sink,
+      { flushIntervalMs: 5, retry: { initialDelayMs: 1, maxDelayMs: 5 } },
+      { logger: { warn: () => undefined } },
+    );
+    const events = sequence(300);
+    for (const event of events) pipeline.enqueue(event);
+    expect(await pipeline.flush(10_000)).toBe(true);
+    expect(pipeline.getMetrics()).toMatchObject({ emitted: 300, delivered: 300, dropped: 0, retried: 64 });
+    pipelines.mockRestore();
+    const seqs = (await entries(stream)).map(
+      ([, fields]) => (JSON.parse(fields[1] ?? "") as { data: { seq: number } }).data.seq,
+    );
+    expect([...seqs].sort((a, b) => a - b)).toEqual(events.map((_, seq) => seq));
     await pipeline.shutdown(5_000);
   });
 

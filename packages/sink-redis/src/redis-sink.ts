@@ -55,15 +55,28 @@ export const redisSinkOptionsSchema = redisConnectionOptionsSchema.extend<RedisS
 type PipelineReply = [error: Error | null, result: unknown];
 
 /**
- * Writes events to Redis Streams: each batch is one pipeline (one round trip) of
- * `XADD <stream> MAXLEN ~ <n> * event <json>`, in batch order.
+ * XADDs per pipeline. Building and writing a pipeline runs on the event loop (about 4–5 µs per XADD), so a
+ * batch of 512 written at once would hold the loop for milliseconds; chunks of 64 written one loop turn apart
+ * keep each stretch well under a millisecond while the chunks still travel back to back on one connection.
+ */
+export const PIPELINE_CHUNK_SIZE = 64;
+
+/** Lets the event loop run (timers, I/O, the host's own work) before the next chunk is built. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Writes events to Redis Streams: each batch is pipelined as `XADD <stream> MAXLEN ~ <n> * event <json>`, in
+ * batch order, in chunks of {@link PIPELINE_CHUNK_SIZE} commands written one event-loop turn apart (so no send
+ * blocks the host's event loop for long) and answered together.
  *
  * Failure handling: an error reply for one command (`WRONGTYPE`, `OOM`, `NOPERM`, …) drops just that event
  * (counted as `rejected`); connection loss, timeouts and transient replies (`LOADING`, `READONLY`,
  * `CLUSTERDOWN`, `TRYAGAIN`, `NOAUTH`, …) fail the batch so the delivery pipeline retries it and the circuit
  * breaker sees it. ioredis runs without an offline queue and without its own command replay, so a dead server
- * makes `send` fail within `connectTimeoutMs` instead of queueing inside the client. Delivery is at least once:
- * a batch retried after a connection drop may have been partly written before it.
+ * makes `send` fail within `connectTimeoutMs` instead of queueing inside the client. A chunk that fails as a
+ * whole (the connection dropped under it) fails just its events, retriably, while the chunks Redis answered
+ * stay delivered. Delivery is at least once: events retried after a connection drop may have been partly
+ * written before it.
  */
 export class RedisSink implements Sink {
   /** Name in metrics, e.g. `redis:streamll_events`. */
@@ -175,30 +188,53 @@ export class RedisSink implements Sink {
     return replies;
   }
 
+  /**
+   * XADDs the events at `indices` in chunks of {@link PIPELINE_CHUNK_SIZE}, one event-loop turn apart, and
+   * returns one reply per index. A chunk whose pipeline failed as a whole answers each of its events with that
+   * error; when every chunk failed, the error is thrown (the batch failed as a whole).
+   */
   async #pipeline(
     indices: readonly number[],
     batch: readonly EncodedEvent[],
     keys: readonly string[],
     signal: AbortSignal,
   ): Promise<PipelineReply[]> {
-    const pipeline = this.#connection.client.pipeline();
-    for (const index of indices) {
-      const encoded = batch[index];
-      const key = keys[index];
-      if (encoded === undefined || key === undefined) continue;
-      pipeline.xadd(key, "MAXLEN", this.#trimOperator, this.#maxLenArg, "*", EVENT_FIELD, encoded.json);
-    }
-    let replies: PipelineReply[] | null;
-    try {
-      replies = await abortable(
-        pipeline.exec(),
-        signal,
-        () => new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }),
+    const chunks: Promise<PipelineReply[] | Error>[] = [];
+    for (let start = 0; start < indices.length; start += PIPELINE_CHUNK_SIZE) {
+      if (start > 0) await nextTurn();
+      if (signal.aborted) break;
+      const pipeline = this.#connection.client.pipeline();
+      const end = Math.min(start + PIPELINE_CHUNK_SIZE, indices.length);
+      for (let i = start; i < end; i++) {
+        const index = indices[i] as number;
+        const encoded = batch[index];
+        const key = keys[index];
+        if (encoded === undefined || key === undefined) continue;
+        pipeline.xadd(key, "MAXLEN", this.#trimOperator, this.#maxLenArg, "*", EVENT_FIELD, encoded.json);
+      }
+      // Settled into a value at once, so a chunk that fails while later ones are built is never unhandled.
+      chunks.push(
+        pipeline.exec().then(
+          (replies) =>
+            replies === null
+              ? new RedisSinkError("Redis pipeline returned no replies", { retriable: true })
+              : replies,
+          (error: unknown) => toRedisSinkError(error, "Redis pipeline failed", this.#connection.secrets()),
+        ),
       );
-    } catch (error) {
-      throw toRedisSinkError(error, "Redis pipeline failed", this.#connection.secrets());
     }
-    if (replies === null) throw new RedisSinkError("Redis pipeline returned no replies", { retriable: true });
+    const settled = await abortable(
+      Promise.all(chunks),
+      signal,
+      () => new RedisSinkError("Redis send aborted", { retriable: true, code: "SEND_TIMEOUT" }),
+    );
+    if (settled.length > 0 && settled.every((chunk) => chunk instanceof Error)) throw settled[0];
+    const replies: PipelineReply[] = [];
+    settled.forEach((chunk, c) => {
+      const size = Math.min(PIPELINE_CHUNK_SIZE, indices.length - c * PIPELINE_CHUNK_SIZE);
+      if (chunk instanceof Error) for (let i = 0; i < size; i++) replies.push([chunk, null]);
+      else replies.push(...chunk);
+    });
     return replies;
   }
 
