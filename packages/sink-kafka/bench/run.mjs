@@ -1,33 +1,33 @@
 // Benchmarks of the Kafka sink against the harness broker (scripts/kafka/kafka.sh start), on the built package
-// (`pnpm build` first). Three parts, all in one run:
-//   1. throughput: KafkaSink through the real DeliveryPipeline vs raw kafkajs `producer.sendBatch` of the same
-//      encoded events, with the same client and producer settings (acks -1, no compression, batches of 512,
-//      one request in flight, DefaultPartitioner, same key/value/headers). Rounds alternate the order; medians.
-//   2. overhead added to an instrumented async call with the Kafka sink attached (events delivered in the
-//      background), against the same function uninstrumented and with streaming disabled.
+// (`pnpm build` first), with default delivery settings; results in bench/results/sink.json
+// (test-support/bench-results.mjs). Three parts, all in one run:
+//   1. throughput: a producer that enqueues 512 events per event-loop turn into KafkaSink through the real
+//      DeliveryPipeline vs raw kafkajs `producer.sendBatch` of the same encoded events, with the same client
+//      and producer settings (acks -1, no compression, batches of 512, one request in flight,
+//      DefaultPartitioner, same key/value/headers). Rounds alternate the order; rates over all rounds.
+//   2. overhead: sustained rounds of instrumented async calls delivering to KafkaSink against the bare call in
+//      the same rounds (test-support/bench-calls.mjs), with drops.
 //   3. memory held per queued event while the broker is unreachable (the pipeline's buffer).
-// Settings: BENCH_EVENTS (default 20000), BENCH_ROUNDS (7), BENCH_CALLS (20000), KAFKA_BROKERS
-// (default 127.0.0.1:39092).
+// Settings: BENCH_EVENTS (default 20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, KAFKA_BROKERS
+// (default 127.0.0.1 on the harness port, STREAMLL_KAFKA_PLAINTEXT_PORT or 39092).
 import { randomBytes } from "node:crypto";
-import { cpus, totalmem } from "node:os";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
-import {
-  configure,
-  DeliveryPipeline,
-  encodeEvent,
-  flush,
-  getMetrics,
-  instrument,
-  shutdown,
-} from "@streamll/core";
+import * as core from "@streamll/core";
+import { DeliveryPipeline, encodeEvent } from "@streamll/core";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { heapAfterGc, SUSTAINED, sustainedCalls, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import { KafkaSink, toKafkaMessage } from "../dist/index.js";
 
-const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:39092").split(",");
+const brokers = (
+  process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.STREAMLL_KAFKA_PLAINTEXT_PORT || 39092}`
+).split(",");
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const bench = startBench(
+  new URL("..", import.meta.url),
+  "sink",
+  "KafkaSink: throughput against raw kafkajs, per-call overhead, and memory per queued event",
+);
 const BATCH = 512;
 const quiet = { warn: () => {}, error: () => {} };
 
@@ -82,28 +82,23 @@ async function rawSendBatch(producer, encoded) {
   return performance.now() - started;
 }
 
+/** A busy producer: one batch's worth of events per event-loop turn; returns the time and the drops. */
 async function sinkPipeline(pipeline, encoded) {
-  const before = pipeline.getMetrics().delivered;
+  const before = pipeline.getMetrics();
   const started = performance.now();
-  for (const event of encoded) pipeline.enqueue(event);
+  for (let offset = 0; offset < encoded.length; offset += BATCH) {
+    for (const event of encoded.slice(offset, offset + BATCH)) pipeline.enqueue(event);
+    await yieldToLoop();
+  }
   const flushed = await pipeline.flush(120_000);
   const elapsed = performance.now() - started;
   const metrics = pipeline.getMetrics();
-  if (!flushed || metrics.delivered - before !== encoded.length || metrics.dropped !== 0) {
-    throw new Error(`sink run incomplete: ${JSON.stringify(metrics)}`);
-  }
-  return elapsed;
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rate = (count, ms) => Math.round((count / ms) * 1000);
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc");
-function heapAfterGc() {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
+  if (!flushed) throw new Error(`sink run did not drain: ${JSON.stringify(metrics)}`);
+  return {
+    ms: elapsed,
+    delivered: metrics.delivered - before.delivered,
+    dropped: metrics.dropped - before.dropped,
+  };
 }
 
 const kafka = new Kafka(clientConfig);
@@ -113,10 +108,7 @@ await admin.createTopics({
   waitForLeaders: true,
   topics: [{ topic, numPartitions: 3, replicationFactor: 1 }],
 });
-const cpu = cpus();
-console.log(
-  `machine: ${cpu.length} x ${cpu[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Kafka harness broker on the same host, topic with 3 partitions`,
-);
+console.log("streamll sink-kafka bench — Kafka harness broker on the same host, topic with 3 partitions");
 
 const producer = kafka.producer({
   createPartitioner: Partitioners.DefaultPartitioner,
@@ -125,85 +117,53 @@ const producer = kafka.producer({
 });
 await producer.connect();
 const sink = new KafkaSink({ brokers, topic, logger: quiet });
-const pipeline = new DeliveryPipeline(
-  sink,
-  { maxBatchSize: BATCH, maxQueueSize: EVENTS, flushIntervalMs: 5 },
-  { logger: quiet },
-);
+const pipeline = new DeliveryPipeline(sink, {}, { logger: quiet });
 
 try {
   // 1. Throughput.
   const events = makeEvents(EVENTS);
-  const averageBytes = Math.round(events.reduce((sum, e) => sum + e.bytes, 0) / events.length);
+  const averageBytes = events.reduce((sum, e) => sum + e.bytes, 0) / events.length;
   await rawSendBatch(producer, events); // warm-up: JIT, connections, metadata
   await sinkPipeline(pipeline, events);
-  const results = { raw: [], sink: [], ratio: [] };
+  const total = { raw: 0, sink: 0, delivered: 0, dropped: 0 };
   for (let round = 0; round < ROUNDS; round += 1) {
-    const runRaw = async () => results.raw.push(rate(EVENTS, await rawSendBatch(producer, events)));
-    const runSink = async () => results.sink.push(rate(EVENTS, await sinkPipeline(pipeline, events)));
-    if (round % 2 === 0) {
-      await runRaw();
-      await runSink();
-    } else {
-      await runSink();
-      await runRaw();
+    for (const side of round % 2 === 0 ? ["raw", "sink"] : ["sink", "raw"]) {
+      if (side === "raw") total.raw += await rawSendBatch(producer, events);
+      else {
+        const run = await sinkPipeline(pipeline, events);
+        total.sink += run.ms;
+        total.delivered += run.delivered;
+        total.dropped += run.dropped;
+      }
     }
-    results.ratio.push(results.sink[round] / results.raw[round]);
   }
+  const rawRate = (EVENTS * ROUNDS * 1000) / total.raw;
+  const sinkRate = (total.delivered * 1000) / total.sink;
+  bench.merge("throughput", {
+    event: { json_bytes: averageBytes },
+    raw_send_batch: { events_per_s: rawRate },
+    sink: { events_per_s: sinkRate, vs_raw_pct: (sinkRate / rawRate) * 100, dropped: total.dropped },
+  });
   console.log(
-    `throughput: ${EVENTS} events (${averageBytes} B average JSON) per round, acks -1, no compression, ${ROUNDS} rounds, median`,
+    `throughput: ${EVENTS} events (${averageBytes.toFixed(0)} B average JSON) per round, acks -1, no compression, ${ROUNDS} rounds`,
   );
+  console.log(`  raw kafkajs sendBatch x${BATCH}      : ${Math.round(rawRate)} events/s`);
   console.log(
-    `  raw kafkajs sendBatch x${BATCH}      : ${median(results.raw)} events/s  (rounds: ${results.raw.join(", ")})`,
-  );
-  console.log(
-    `  KafkaSink + DeliveryPipeline   : ${median(results.sink)} events/s  (rounds: ${results.sink.join(", ")})`,
-  );
-  console.log(
-    `  sink / raw                     : ${(median(results.ratio) * 100).toFixed(1)}% (median of per-round ratios; target >= 90%)`,
+    `  KafkaSink + DeliveryPipeline   : ${Math.round(sinkRate)} events/s (${((sinkRate / rawRate) * 100).toFixed(1)}% of raw; target >= 90%), ${total.dropped} dropped`,
   );
   await pipeline.shutdown(10_000);
   await producer.disconnect();
 
-  // 2. Overhead per instrumented call.
-  async function answer(question) {
-    return `answer to ${question}`;
-  }
-  const timeCalls = async (fn) => {
-    for (let i = 0; i < 2_000; i += 1) await fn(`warm-up ${i}`);
-    const started = performance.now();
-    for (let i = 0; i < CALLS; i += 1) await fn(`question ${i}`);
-    return ((performance.now() - started) * 1_000) / CALLS;
-  };
-  const plainUs = median([await timeCalls(answer), await timeCalls(answer), await timeCalls(answer)]);
-  configure({ enabled: false, logger: quiet });
-  const disabled = instrument(answer, { name: "QA" });
-  const disabledUs = median([
-    await timeCalls(disabled),
-    await timeCalls(disabled),
-    await timeCalls(disabled),
-  ]);
-  const kafkaSink = new KafkaSink({ brokers, topic, logger: quiet });
-  configure({ sinks: [{ sink: kafkaSink, delivery: { maxQueueSize: 2 * (CALLS + 2_000) } }], logger: quiet });
-  const instrumented = instrument(answer, { name: "QA" });
-  const instrumentedRuns = [];
-  let drained = true;
-  for (let run = 0; run < 3; run += 1) {
-    instrumentedRuns.push(await timeCalls(instrumented));
-    // Drain between runs so every run starts with an empty buffer and nothing is dropped.
-    drained = (await flush(60_000)) && drained;
-  }
-  const instrumentedUs = median(instrumentedRuns);
-  const [metrics] = getMetrics();
-  await shutdown(10_000);
-  console.log(`overhead per call (${CALLS} sequential awaited calls of an async function, median of 3):`);
-  console.log(`  uninstrumented                  : ${plainUs.toFixed(2)} us/call`);
+  // 2. Overhead per instrumented call, sustained.
   console.log(
-    `  instrumented, streaming disabled: ${disabledUs.toFixed(2)} us/call (+${(disabledUs - plainUs).toFixed(2)} us)`,
+    `overhead: ${SUSTAINED.rounds} rounds of ${SUSTAINED.calls} instrumented calls against the bare call`,
   );
-  console.log(
-    `  instrumented, Kafka sink        : ${instrumentedUs.toFixed(2)} us/call (+${(instrumentedUs - plainUs).toFixed(2)} us); ${metrics.delivered}/${metrics.emitted} events delivered, ${metrics.dropped} dropped${drained ? "" : " (flush timed out)"}`,
+  const overhead = await sustainedCalls(
+    core,
+    [{ key: "kafka", sink: () => new KafkaSink({ brokers, topic, logger: quiet }) }],
+    { log: (line) => console.log(`  ${line}`) },
   );
+  bench.merge("call", overhead);
 
   // 3. Memory per queued event while the broker is unreachable.
   const unreachable = new KafkaSink({
@@ -213,7 +173,6 @@ try {
     logger: quiet,
   });
   const sizes = [1_000, 10_000];
-  const memory = [];
   for (const size of sizes) {
     const buffer = new DeliveryPipeline(
       unreachable,
@@ -224,18 +183,21 @@ try {
     // The events exist only in the queue from here on, as they would in a running app.
     for (const event of makeEvents(size)) buffer.enqueue(event);
     const after = heapAfterGc();
-    memory.push({ size, bytesPerEvent: Math.round((after - before) / size) });
+    const bytesPerEvent = (after - before) / size;
+    bench.merge("memory", {
+      [`queued_${size}`]: { held_bytes: bytesPerEvent, held_mib: (bytesPerEvent * size) / 2 ** 20 },
+    });
+    console.log(
+      `memory held by the buffer while Kafka is down: ${size} events of ${averageBytes.toFixed(0)} B JSON -> ${bytesPerEvent.toFixed(0)} B/event`,
+    );
     await buffer.shutdown(0);
   }
   await unreachable.close();
-  console.log(
-    `memory held by the buffer while Kafka is down (events of ${averageBytes} B JSON): ${memory
-      .map(
-        (m) =>
-          `${m.size} events -> ${((m.bytesPerEvent * m.size) / 2 ** 20).toFixed(1)} MiB (${m.bytesPerEvent} B/event)`,
-      )
-      .join("; ")}`,
-  );
+  bench.merge("settings", {
+    throughput: { events: EVENTS, rounds: ROUNDS, batch: BATCH },
+    calls: { per_round: SUSTAINED.calls, rounds: SUSTAINED.rounds },
+  });
+  bench.write();
 } finally {
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
   await admin.disconnect();

@@ -1,21 +1,31 @@
 // Throughput of RabbitMQSink through the real DeliveryPipeline against raw amqplib on a confirm channel,
 // publishing the same messages (same routing keys, properties and bodies) to the same broker in the same run:
 //   raw-batched   publish a batch of 512, then wait for its confirms (the sink's strategy, without streamll)
-//   sink          DeliveryPipeline + RabbitMQSink, batches of 512, one in flight (the defaults)
+//   sink          DeliveryPipeline + RabbitMQSink with default delivery settings (batches of 512, one in
+//                 flight), fed by a producer that enqueues 512 events per event-loop turn
 //   raw-per-msg   publish one message, wait for its confirm, then the next
 // Each mode runs ROUNDS times, interleaved (the order of raw and sink alternates, so broker warm-up and disk
-// flushes hit both alike); medians are reported, and the sink/raw ratio is the median of the per-round ratios. Needs a broker (RABBITMQ_URL, default
+// flushes hit both alike); rates are over all rounds (events / total time), drops are counted. Then sustained
+// rounds of instrumented async calls delivering to RabbitMQSink against the bare call in the same rounds
+// (test-support/bench-calls.mjs). Results in bench/results/sink.json. Needs a broker (RABBITMQ_URL, default
 // amqp://guest:guest@127.0.0.1:5672/) and a built package (`pnpm build`).
 import { randomBytes } from "node:crypto";
-import { cpus, totalmem } from "node:os";
+import * as core from "@streamll/core";
 import { DeliveryPipeline, encodeEvent } from "@streamll/core";
 import amqp from "amqplib";
+import { SUSTAINED, sustainedCalls, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { startBench } from "../../../test-support/bench-results.mjs";
 import { RabbitMQSink } from "../dist/index.js";
 
 const url = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672/";
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 5_000);
 const PER_MESSAGE_EVENTS = Number(process.env.BENCH_PER_MESSAGE_EVENTS ?? 300);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const bench = startBench(
+  new URL("..", import.meta.url),
+  "sink",
+  "RabbitMQSink: throughput against raw amqplib on a confirm channel, and per-call overhead",
+);
 // BENCH_PERSISTENT=0 publishes transient messages (no disk writes on the broker) in every mode.
 const PERSISTENT = process.env.BENCH_PERSISTENT !== "0";
 const BATCH = 512;
@@ -112,25 +122,19 @@ async function sinkPipeline(encoded) {
     logger: { warn: () => {} },
   });
   await sink.connect();
-  const pipeline = new DeliveryPipeline(sink, {
-    maxBatchSize: BATCH,
-    maxQueueSize: encoded.length,
-    flushIntervalMs: 5,
-  });
+  const pipeline = new DeliveryPipeline(sink, {}, { logger: { warn: () => {} } });
   const started = performance.now();
-  for (const event of encoded) pipeline.enqueue(event);
+  for (let offset = 0; offset < encoded.length; offset += BATCH) {
+    for (const event of encoded.slice(offset, offset + BATCH)) pipeline.enqueue(event);
+    await yieldToLoop();
+  }
   const flushed = await pipeline.flush(120_000);
   const elapsed = performance.now() - started;
   const metrics = pipeline.getMetrics();
   await pipeline.shutdown(10_000);
-  if (!flushed || metrics.delivered !== encoded.length || metrics.dropped !== 0) {
-    throw new Error(`sink run incomplete: ${JSON.stringify(metrics)}`);
-  }
-  return elapsed;
+  if (!flushed) throw new Error(`sink run did not drain: ${JSON.stringify(metrics)}`);
+  return { ms: elapsed, delivered: metrics.delivered, dropped: metrics.dropped };
 }
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rate = (count, ms) => Math.round((count / ms) * 1000);
 
 const connection = await amqp.connect(url);
 const admin = await connection.createChannel();
@@ -142,60 +146,76 @@ const version = connection.connection.serverProperties.version;
 try {
   const events = makeEvents(EVENTS);
   const perMessageEvents = events.slice(0, PER_MESSAGE_EVENTS);
-  const averageBytes = Math.round(events.reduce((sum, e) => sum + e.bytes, 0) / events.length);
+  const averageBytes = events.reduce((sum, e) => sum + e.bytes, 0) / events.length;
   // Warm-up: JIT, connection and channel setup, broker queue process.
   await rawBatched(connection, events);
   await sinkPipeline(events);
   await admin.purgeQueue(queue);
 
-  const results = { raw: [], sink: [], perMessage: [], ratio: [] };
+  const total = { raw: 0, sink: 0, perMessage: 0, delivered: 0, dropped: 0 };
   for (let round = 0; round < ROUNDS; round += 1) {
-    const runRaw = async () => {
-      results.raw.push(rate(EVENTS, await rawBatched(connection, events)));
+    for (const side of round % 2 === 0 ? ["raw", "sink"] : ["sink", "raw"]) {
+      if (side === "raw") total.raw += await rawBatched(connection, events);
+      else {
+        const run = await sinkPipeline(events);
+        total.sink += run.ms;
+        total.delivered += run.delivered;
+        total.dropped += run.dropped;
+      }
       await admin.purgeQueue(queue);
-    };
-    const runSink = async () => {
-      results.sink.push(rate(EVENTS, await sinkPipeline(events)));
-      await admin.purgeQueue(queue);
-    };
-    if (round % 2 === 0) {
-      await runRaw();
-      await runSink();
-    } else {
-      await runSink();
-      await runRaw();
     }
-    results.ratio.push(results.sink[round] / results.raw[round]);
-    results.perMessage.push(rate(PER_MESSAGE_EVENTS, await rawPerMessage(connection, perMessageEvents)));
+    total.perMessage += await rawPerMessage(connection, perMessageEvents);
     await admin.purgeQueue(queue);
   }
+  const raw = (EVENTS * ROUNDS * 1000) / total.raw;
+  const sink = (total.delivered * 1000) / total.sink;
+  const perMessage = (PER_MESSAGE_EVENTS * ROUNDS * 1000) / total.perMessage;
+  bench.merge("broker", { rabbitmq: { version: String(version) } });
+  bench.merge("throughput", {
+    event: { json_bytes: averageBytes },
+    raw_batched: { events_per_s: raw },
+    sink: { events_per_s: sink, vs_raw_pct: (sink / raw) * 100, dropped: total.dropped },
+    raw_per_message: { events_per_s: perMessage },
+    batched_vs_per_message: { raw_ratio: raw / perMessage, sink_ratio: sink / perMessage },
+  });
+  console.log(
+    `RabbitMQ ${version} (same host); ${EVENTS} events (${averageBytes.toFixed(0)} B average JSON) per round, ${PERSISTENT ? "persistent" : "transient"}, durable classic queue, ${ROUNDS} rounds`,
+  );
+  console.log(`raw amqplib, batches of ${BATCH} + waitForConfirms : ${Math.round(raw)} events/s`);
+  console.log(
+    `RabbitMQSink via DeliveryPipeline (defaults)      : ${Math.round(sink)} events/s (${((sink / raw) * 100).toFixed(1)}% of raw; target >= 90%), ${total.dropped} dropped`,
+  );
+  console.log(`raw amqplib, confirm awaited per message          : ${Math.round(perMessage)} events/s`);
 
-  const raw = median(results.raw);
-  const sink = median(results.sink);
-  const perMessage = median(results.perMessage);
-  const ratio = median(results.ratio);
-  const cpu = cpus();
   console.log(
-    `machine: ${cpu.length} x ${cpu[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, RabbitMQ ${version} (same host)`,
+    `overhead: ${SUSTAINED.rounds} rounds of ${SUSTAINED.calls} instrumented calls against the bare call`,
   );
-  console.log(
-    `events: ${EVENTS} (${averageBytes} B average JSON) per round, ${PERSISTENT ? "persistent" : "transient"}, durable classic queue, ${ROUNDS} rounds, median`,
+  const overhead = await sustainedCalls(
+    core,
+    [
+      {
+        key: "rabbitmq",
+        sink: async () => {
+          const sink = new RabbitMQSink({
+            url,
+            exchange,
+            declareExchange: false,
+            logger: { warn: () => {} },
+          });
+          await sink.connect();
+          return sink;
+        },
+      },
+    ],
+    { log: (line) => console.log(`  ${line}`) },
   );
-  console.log(
-    `raw amqplib, batches of ${BATCH} + waitForConfirms : ${raw} events/s  (rounds: ${results.raw.join(", ")})`,
-  );
-  console.log(
-    `RabbitMQSink via DeliveryPipeline (512/batch)     : ${sink} events/s  (rounds: ${results.sink.join(", ")})`,
-  );
-  console.log(
-    `raw amqplib, confirm awaited per message          : ${perMessage} events/s  (rounds: ${results.perMessage.join(", ")})`,
-  );
-  console.log(
-    `sink / raw batched      : ${(ratio * 100).toFixed(1)}% median of per-round ratios (${results.ratio.map((r) => `${Math.round(r * 100)}%`).join(", ")}; target >= 90%)`,
-  );
-  console.log(
-    `batched / per-message   : ${(raw / perMessage).toFixed(1)}x (raw), ${(sink / perMessage).toFixed(1)}x (sink)`,
-  );
+  await admin.purgeQueue(queue);
+  bench.merge("call", overhead);
+  bench.merge("settings", {
+    throughput: { events: EVENTS, rounds: ROUNDS, batch: BATCH, per_message_events: PER_MESSAGE_EVENTS },
+    calls: { per_round: SUSTAINED.calls, rounds: SUSTAINED.rounds },
+  });
+  bench.write();
 } finally {
   await admin.deleteQueue(queue).catch(() => {});
   await admin.deleteExchange(exchange).catch(() => {});

@@ -142,7 +142,12 @@ bench.merge("apply", {
 bench.merge("baseline", {
   json_parse_per_1000_events: { mean_ms: mean(baseline), median_ms: median(baseline) },
 });
-bench.merge("apply", { vs_json_parse: { mean_ratio: mean(perBatch) / mean(baseline) } });
+bench.merge("apply", {
+  vs_json_parse: {
+    mean_ratio: mean(perBatch) / mean(baseline),
+    median_ratio: median(perBatch) / median(baseline),
+  },
+});
 bench.merge("settings", {
   run: { rounds: ROUNDS, events_per_round: EVENTS, batch_size: BATCH, batches: perBatch.length },
   browser: { version: chromiumVersion },
