@@ -15,7 +15,7 @@
 //
 // Usage: node check-bench-numbers.mjs   (exit code 1 and one line per problem when any number is off)
 //        node check-bench-numbers.mjs --update   (after a bench run: rewrites every cited number from its
-//        results file, keeping the decimals, sign and thousands separators the docs show; then checks)
+//        results file, keeping the decimals and sign the docs show, thousands separated; then checks)
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -48,11 +48,12 @@ export function markdownFiles(root) {
   return files.filter((file) => existsSync(file));
 }
 
-/** `stored` written the way `shown` is: same decimals, sign style and thousands separators. */
+/** `stored` written the way `shown` is: same decimals and sign style, thousands separated. */
 function formatLike(shown, stored) {
   const { decimals } = parseShown(shown);
   let digits = Math.abs(stored).toFixed(decimals);
-  if (shown.includes(",")) digits = digits.replace(/^\d+/, (int) => Number(int).toLocaleString("en-US"));
+  // Thousands are always separated (the docs' style), whatever the number showed before.
+  digits = digits.replace(/^\d+/, (int) => Number(int).toLocaleString("en-US"));
   if (stored < 0 && Number(digits) !== 0) return `${shown.startsWith("−") ? "−" : "-"}${digits}`;
   return shown.startsWith("+") ? `+${digits}` : digits;
 }
@@ -139,9 +140,10 @@ export function checkBenchNumbers(root, files, { update = false } = {}) {
         }
         const shown = parseShown(last[0]);
         const rounded = Number(stored.toFixed(shown.decimals));
-        if (rounded !== shown.value && update) {
+        if (update) {
           const at = last.index + (match.index - before.length);
-          edits.push({ at, end: at + last[0].length, text: formatLike(last[0], stored) });
+          const text = formatLike(last[0], stored);
+          if (text !== last[0]) edits.push({ at, end: at + last[0].length, text });
         } else if (rounded !== shown.value) {
           problems.push(
             `${where}: the docs say ${last[0]}, ${path}#${key} holds ${stored} ` +

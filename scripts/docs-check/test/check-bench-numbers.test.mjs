@@ -105,14 +105,14 @@ describe("check-bench-numbers", () => {
 });
 
 describe("check-bench-numbers --update", () => {
-  it("rewrites each cited number from its results file, keeping decimals, sign and separators", () => {
+  it("rewrites each cited number from its results file, keeping decimals and sign, thousands separated", () => {
     const doc = join(root, "docs", "update.md");
     writeFileSync(
       doc,
       [
         `<!-- bench-file: ${FILE} -->`,
         "adds +2.10 µs<!-- bench: #call.reading_sink.added_us --> (was 9<!-- bench: #call.reading_sink.added_us -->)",
-        "| 30,001 events/s<!-- bench: #throughput.sink.events_per_s --> | −1.5 ms<!-- bench: #loop.redis.added_p99_ms --> |",
+        "| 30001 events/s<!-- bench: #throughput.sink.events_per_s --> | −1.5 ms<!-- bench: #loop.redis.added_p99_ms --> |",
         "```",
         "4.3 µs<!-- bench: #call.reading_sink.added_us -->",
         "```",
