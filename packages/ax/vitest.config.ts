@@ -7,6 +7,8 @@ export default defineConfig({
     alias: {
       "@streamll/core/internal": fileURLToPath(new URL("../core/src/internal.ts", import.meta.url)),
       "@streamll/core": fileURLToPath(new URL("../core/src/index.ts", import.meta.url)),
+      // The examples import the package by name, as a user would.
+      "@streamll/ax": fileURLToPath(new URL("./src/index.ts", import.meta.url)),
     },
   },
   test: {

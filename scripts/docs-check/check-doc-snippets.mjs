@@ -38,6 +38,8 @@ function markdownFiles() {
 /** Files a guide must show verbatim: the guide is checked to contain each, unchanged. */
 const REQUIRED_VERBATIM = {
   "docs/kafka.md": [
+    "packages/ax/examples/stream-answer.ts",
+    "packages/ax/examples/optimize-program.ts",
     "examples/python/streamll_event.py",
     "examples/python/rebuild_execution.py",
     "examples/python/token_costs.py",

@@ -1,4 +1,4 @@
-import { ax } from "@ax-llm/ax";
+import { AxBootstrapFewShot, AxMockAIService, ax } from "@ax-llm/ax";
 import { exportsWithoutCases, type MisspellingCase, misspelledOptionProblems } from "@streamll/core/internal";
 import { describe, expect, it } from "vitest";
 import * as streamllAx from "./index";
@@ -9,6 +9,15 @@ const cases: readonly MisspellingCase[] = [
     name: "instrumentAx",
     call: (options) => streamllAx.instrumentAx(ax("question:string -> answer:string"), options),
     top: ["includeInput", "includeInputs"],
+  },
+  {
+    name: "instrumentAxOptimizer",
+    call: (options) =>
+      streamllAx.instrumentAxOptimizer(
+        new AxBootstrapFewShot({ studentAI: new AxMockAIService<string>() }),
+        options,
+      ),
+    top: ["tag", "tags"],
   },
 ];
 

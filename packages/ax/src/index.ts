@@ -1,5 +1,7 @@
 export { instrumentAx, isAxInstrumented } from "./instrument/instrument-ax";
 export type { InstrumentAxOptions } from "./instrument/options";
+export { instrumentAxOptimizer } from "./optimizer/instrument-optimizer";
+export type { InstrumentAxOptimizerOptions } from "./optimizer/options";
 export {
   fingerprintProgram,
   type ProgramComponentHash,

@@ -101,11 +101,12 @@ export class AxCall {
     moduleName: string,
     tags: Readonly<Record<string, string>> | undefined,
     includeOutputs: boolean,
+    methodName = "forward",
   ) {
     this.parent = storage.getStore();
     this.program = program;
     this.includeOutputs = includeOutputs;
-    this.span = createSpan(parentSpan, moduleName, "forward", null, tags);
+    this.span = createSpan(parentSpan, moduleName, methodName, null, tags);
     this.startedAt = performance.now();
   }
 

@@ -1,4 +1,4 @@
-import type { AxFunctionCallTrace, AxLoggerFunction } from "@ax-llm/ax";
+import { type AxFunctionCallTrace, type AxLoggerFunction, axGlobals } from "@ax-llm/ax";
 import { ConfigurationError, getCurrentSpan, type JsonObject, type Span } from "@streamll/core";
 import {
   createSpan,
@@ -57,20 +57,6 @@ const userFunctionHooks = new WeakMap<
   ((call: Readonly<AxFunctionCallTrace>) => unknown) | undefined
 >();
 
-let axGlobalsCache: { debug?: unknown; logger?: unknown } | null | undefined;
-
-/** Ax's `axGlobals`, read only to honour the user's own global debug logging. */
-async function loadAxGlobals(): Promise<void> {
-  if (axGlobalsCache !== undefined) return;
-  axGlobalsCache = null;
-  try {
-    const ax = (await import("@ax-llm/ax")) as { axGlobals?: { debug?: unknown; logger?: unknown } };
-    axGlobalsCache = ax.axGlobals ?? null;
-  } catch {
-    axGlobalsCache = null;
-  }
-}
-
 /** True for functions and objects `instrumentAx()` returned. */
 export function isAxInstrumented(program: unknown): boolean {
   return typeof program === "object" && program !== null && instrumented.has(program);
@@ -96,6 +82,20 @@ function moduleNameOf(program: AxProgramLike, meta: ProgramMeta): string {
     // A signature that cannot be read names nothing.
   }
   return meta.treeName ?? "ax";
+}
+
+const UNNAMED: ProgramMeta = Object.freeze({
+  fixedName: undefined,
+  treeName: undefined,
+  tags: undefined,
+  includeInputs: undefined,
+  includeOutputs: undefined,
+  nested: false,
+});
+
+/** The `module_name` a program's calls have (or would have, instrumented without a `name`). */
+export function programModuleName(program: object): string {
+  return moduleNameOf(program as AxProgramLike, instrumented.get(program) ?? UNNAMED);
 }
 
 /** The program's input values, without anything else passed alongside them. */
@@ -168,7 +168,7 @@ function callOptions(
     } catch {
       serviceOptions = {};
     }
-    const globals = axGlobalsCache ?? {};
+    const globals: { debug?: unknown; logger?: unknown } = axGlobals;
     const debug = given.debug ?? program.options?.debug ?? serviceOptions.debug ?? globals.debug ?? false;
     let logger = given.logger ?? program.options?.logger ?? serviceOptions.logger ?? globals.logger;
     if (typeof logger !== "function") {
@@ -445,7 +445,6 @@ export function instrumentAx<P extends object>(program: P, options?: InstrumentA
       [{ path: "program", message: "not an Ax program" }],
     );
   }
-  void loadAxGlobals();
   instrumentProgram(program as AxProgramLike, {
     fixedName: parsed.name === undefined ? undefined : clamp(parsed.name),
     treeName: undefined,
