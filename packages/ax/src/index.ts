@@ -1,4 +1,5 @@
 export { instrumentAx, isAxInstrumented } from "./instrument/instrument-ax";
+export { instrumentAxFunctions } from "./instrument/instrument-functions";
 export type { InstrumentAxOptions } from "./instrument/options";
 export { instrumentAxOptimizer } from "./optimizer/instrument-optimizer";
 export type { InstrumentAxOptimizerOptions } from "./optimizer/options";

@@ -63,7 +63,8 @@ export function isAxInstrumented(program: unknown): boolean {
 }
 
 function clamp(name: string): string {
-  const line = name.split("\n", 1)[0]?.trim() ?? "";
+  // The first line, without Markdown heading marks (agent stages describe themselves as `## Executor`).
+  const line = (name.trim().split("\n", 1)[0] ?? "").replace(/^#+\s*/, "").trim();
   return line.length > MAX_NAME_LENGTH ? line.slice(0, MAX_NAME_LENGTH) : line;
 }
 

@@ -1,0 +1,107 @@
+import { AxMockAIService, agent, ax } from "@ax-llm/ax";
+import type { StreamllEvent } from "@streamll/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { scriptedAI } from "../test-support/mock-ai";
+import { collect, setup, teardown } from "../test-support/setup";
+import { instrumentAx } from "./instrument-ax";
+import { instrumentAxFunctions } from "./instrument-functions";
+
+afterEach(teardown);
+
+const weatherFunction = {
+  name: "lookupWeather",
+  description: "Looks up the current weather for a city",
+  parameters: {
+    type: "object" as const,
+    properties: { city: { type: "string" as const, description: "the city" } },
+    required: ["city"],
+  },
+  func: async ({ city }: { city: string }) => `sunny in ${city}`,
+};
+
+const spanStarts = (events: readonly StreamllEvent[]) => events.filter((e) => e.event_type === "start");
+
+describe("function calls", () => {
+  it("records each function an ax() program calls as a child span with its arguments and result", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([
+      { content: "", functionCalls: [{ id: "c1", name: "lookupWeather", params: '{"city":"Paris"}' }] },
+      { content: "Answer: sunny" },
+    ]);
+    const program = instrumentAx(ax("question:string -> answer:string", { functions: [weatherFunction] }));
+    expect(await program.forward(service, { question: "Weather in Paris?" })).toEqual({ answer: "sunny" });
+
+    const events = await collect(sink);
+    const root = spanStarts(events).find((e) => e.parent_span_id === null) as StreamllEvent;
+    const call = events.filter((e) => e.operation === "function:lookupWeather");
+    expect(call.map((e) => e.event_type)).toEqual(["start", "end"]);
+    expect(call[0]?.parent_span_id).toBe(root.span_id);
+    expect(call[0]?.data).toEqual({ function: "lookupWeather", arguments: { city: "Paris" } });
+    expect(call[1]?.data.outputs).toBe("sunny in Paris");
+    expect(events.filter((e) => e.event_type === "llm_call").map((e) => e.data.step)).toEqual([0, 1]);
+  });
+});
+
+/**
+ * Ax 24's agent runs in stages: a distiller writes JavaScript that hands the task on with `final(...)`, an
+ * executor writes JavaScript that calls the agent's functions as `utils.<name>(...)`, and a responder writes
+ * the answer. The mock plays each stage by the system prompt it is sent.
+ */
+function agentAI() {
+  let executorTurns = 0;
+  return new AxMockAIService<string>({
+    features: { functions: true, streaming: false },
+    chatResponse: async (req) => {
+      const system = String(req.chatPrompt.find((m) => m.role === "system")?.content ?? "");
+      let content = "Answer: It is sunny in Paris.";
+      if (/utils\.lookupWeather/.test(system) && /Calling one here throws/.test(system)) {
+        content =
+          'Javascript Code: await final("Look up the current weather in Paris and report it", { city: "Paris" })';
+      } else if (/utils\.lookupWeather/.test(system)) {
+        executorTurns += 1;
+        content =
+          executorTurns === 1
+            ? 'Javascript Code: const weather = await utils.lookupWeather({ city: "Paris" });\nconsole.log(weather);'
+            : 'Javascript Code: await final("Report the weather in Paris", { weather: "sunny in Paris" })';
+      }
+      return {
+        results: [{ index: 0, content, finishReason: "stop" as const }],
+        modelUsage: {
+          ai: "mock-ai",
+          model: "mock-model",
+          tokens: { promptTokens: 4, completionTokens: 2, totalTokens: 6 },
+        },
+      };
+    },
+  });
+}
+
+describe("agent(...)", () => {
+  it("makes the agent one execution, its stages child spans and its function calls spans, with usage summed", async () => {
+    const sink = setup();
+    const weatherAgent = agent("question:string -> answer:string", {
+      agentIdentity: { name: "weatherAgent", description: "Answers weather questions" },
+      functions: instrumentAxFunctions([weatherFunction]),
+    });
+    instrumentAx(weatherAgent, { name: "weather-agent" });
+    const result = await weatherAgent.forward(agentAI(), { question: "Weather in Paris?" }, { maxSteps: 6 });
+    expect(result).toEqual({ answer: "It is sunny in Paris." });
+
+    const events = await collect(sink);
+    expect(new Set(events.map((e) => e.execution_id)).size).toBe(1);
+    const root = spanStarts(events).filter((e) => e.parent_span_id === null);
+    expect(root.map((e) => e.module_name)).toEqual(["weather-agent"]);
+    const stages = spanStarts(events).filter((e) => e.parent_span_id !== null && e.operation === null);
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of stages) expect(stage.module_name).not.toMatch(/^#|^r$/);
+    const fn = events.filter((e) => e.operation === "function:lookupWeather");
+    expect(fn.map((e) => e.event_type)).toEqual(["start", "end"]);
+    expect(fn[0]?.data).toEqual({ function: "lookupWeather", arguments: { city: "Paris" } });
+    expect(fn[1]?.data.outputs).toBe("sunny in Paris");
+    const end = events.find((e) => e.event_type === "end" && e.parent_span_id === null) as StreamllEvent;
+    const requests = events.filter((e) => e.event_type === "llm_call").length;
+    expect(requests).toBeGreaterThanOrEqual(3);
+    expect(end.data.usage).toMatchObject({ requests, total_tokens: 6 * requests });
+    expect(end.data.outputs).toEqual({ answer: "It is sunny in Paris." });
+  }, 120_000);
+});
