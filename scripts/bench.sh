@@ -40,5 +40,10 @@ done
 
 printf '\n=== docs: cited benchmark numbers from the stored results ===\n'
 node scripts/docs-check/check-bench-numbers.mjs --update || status=1
-printf '\nbench.sh: %d s in all (%s)\n' "$((SECONDS - started))" "${packages[*]}"
+elapsed=$((SECONDS - started))
+printf '\nbench.sh: %d min %d s in all (%s)\n' "$((elapsed / 60))" "$((elapsed % 60))" "${packages[*]}"
+# The whole run is meant to fit 15 minutes on the 2-core development machine when it is otherwise idle.
+if [ "${elapsed}" -gt 900 ]; then
+  echo "bench.sh: longer than 15 minutes: was the machine busy? (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+fi
 exit "${status}"
