@@ -7,7 +7,7 @@ import { inspect } from "node:util";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ConfigurationError, SinkError } from "../errors";
-import { DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
+import { DEFAULT_DELIVERY_OPTIONS, DeliveryPipeline, resolveDeliveryOptions } from "./delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics, StateChange } from "./delivery-types";
 import type { EncodedEvent, SendContext, SendResult, Sink } from "./sink";
 
@@ -493,6 +493,22 @@ describe("DeliveryPipeline bounded memory and overflow", () => {
     expect(sink.acked.at(-1)).toBe(1999);
   });
 
+  it("holds a burst of 20 000 ordinary (~0.5 KB) events with the default options, and bounds by bytes first", async () => {
+    const { sink, pipeline, metrics } = setup();
+    sink.mode = "hold";
+    for (let i = 0; i < 20_000; i++) pipeline.enqueue(ev(i, 512));
+    expect(metrics()).toMatchObject({ emitted: 20_000, dropped: 0, pending: 20_000 });
+    // 32 MiB of 512-byte events is 65 536 events: the byte bound binds before the 100 000-event count cap.
+    expect(DEFAULT_DELIVERY_OPTIONS.maxQueueBytes / 512).toBeLessThan(DEFAULT_DELIVERY_OPTIONS.maxQueueSize);
+    for (let i = 20_000; i < 70_000; i++) pipeline.enqueue(ev(i, 512));
+    expect(metrics().pendingBytes).toBeLessThanOrEqual(DEFAULT_DELIVERY_OPTIONS.maxQueueBytes);
+    expect(metrics().droppedByReason["queue-full"]).toBe(70_000 - 65_536);
+    sink.mode = "ok";
+    for (const call of sink.calls.splice(0)) call.resolve();
+    expect(await flushWithTime(pipeline, 60_000)).toBe(true);
+    expect(metrics()).toMatchObject({ delivered: 65_536, pending: 0 });
+  });
+
   it("drop-newest keeps the oldest events and refuses newcomers", async () => {
     const { sink, pipeline, metrics } = setup({
       maxQueueSize: 5,
@@ -707,7 +723,7 @@ describe("DeliveryPipeline robustness", () => {
 
   it("uses the defaults documented on DeliveryOptions", () => {
     expect(resolveDeliveryOptions()).toEqual({
-      maxQueueSize: 10_000,
+      maxQueueSize: 100_000,
       maxQueueBytes: 32 * 1024 * 1024,
       overflowPolicy: "drop-oldest",
       maxBatchSize: 512,

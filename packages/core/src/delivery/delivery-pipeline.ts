@@ -65,7 +65,10 @@ const MiB = 1024 * 1024;
 export const DEFAULT_DELIVERY_OPTIONS: Readonly<
   Omit<ResolvedDeliveryOptions, "retry" | "circuitBreaker" | "spill">
 > = Object.freeze({
-  maxQueueSize: 10_000,
+  // Bytes bound the queue first: 32 MiB of JSON is 65 000 ordinary (~0.5 KB) events, so a burst of tens of
+  // thousands is held. The count cap only binds for events under ~335 bytes and bounds the per-event overhead
+  // (the routing fields, ~150 bytes each) at ~15 MB.
+  maxQueueSize: 100_000,
   maxQueueBytes: 32 * MiB,
   overflowPolicy: "drop-oldest",
   maxBatchSize: 512,

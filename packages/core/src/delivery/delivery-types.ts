@@ -69,9 +69,15 @@ export interface CircuitBreakerOptions {
 
 /** Delivery settings for one sink. Every field is optional; defaults suit a low-latency developer setup. */
 export interface DeliveryOptions {
-  /** Maximum events waiting (queued plus in flight). Default 10 000. */
+  /**
+   * Maximum events waiting (queued plus in flight). Default 100 000: high enough that the byte bound
+   * (`maxQueueBytes`) is what limits ordinary events, so a burst of 20 000 events of ~0.5 KB is held.
+   */
   maxQueueSize?: number;
-  /** Maximum UTF-8 bytes waiting (queued plus in flight). Default 32 MiB. */
+  /**
+   * Maximum UTF-8 bytes of JSON waiting (queued plus in flight). Default 32 MiB, the queue's first bound. A
+   * queued event holds its JSON plus ~150 bytes of routing fields, so the default queue holds at most ~47 MB.
+   */
   maxQueueBytes?: number;
   /** What to discard when the queue is full. Default `drop-oldest` (keep the freshest events). */
   overflowPolicy?: OverflowPolicy;

@@ -66,6 +66,30 @@ describe("MemorySink", () => {
     expect(sink.received).toBe(5);
   });
 
+  it("keeps 10 000 events by default, dropping the oldest beyond that", async () => {
+    const sink = new MemorySink();
+    expect(sink.maxEvents).toBe(10_000);
+    const batch = batchOf(10_001);
+    await sink.send(batch);
+    expect(sink.size).toBe(10_000);
+    expect(sink.overflowed).toBe(1);
+    expect(sink.events[0]?.event_id).toBe(batch[1]?.event_id);
+  });
+
+  it("holds the wire JSON and parses on every read, so a reader cannot change what is held", async () => {
+    const sink = new MemorySink();
+    const [encoded] = batchOf(1);
+    await sink.send([encoded!]);
+    expect(sink.encoded[0]).toBe(encoded);
+    const first = sink.events[0]!;
+    first.event_type = "tampered";
+    (first.data as Record<string, unknown>).added = true;
+    const again = sink.events[0]!;
+    expect(again).not.toBe(first);
+    expect(again).toEqual(JSON.parse(encoded!.json));
+    await expect(sink.waitFor((event) => event.event_type === "tampered", 50)).rejects.toThrow(/timed out/);
+  });
+
   it("drops the oldest events beyond maxEvents and counts them", async () => {
     const sink = new MemorySink({ maxEvents: 3, name: "mem" });
     const batch = batchOf(5);

@@ -7,7 +7,8 @@ import { v, validateOptions } from "../options/schema";
 export interface MemorySinkOptions {
   /**
    * Events kept. When a batch would exceed it, the oldest events are discarded and counted in
-   * {@link MemorySink.overflowed}, so a long-running process cannot grow without bound. Default 100 000.
+   * {@link MemorySink.overflowed}, so a long-running process cannot grow without bound. Default 10 000: room
+   * for a test's events, while a forgotten sink in a busy process holds at most 10 000 JSON strings (a few MB).
    */
   maxEvents?: number;
   /** Sink name shown in metrics. Default `memory`. */
@@ -30,11 +31,6 @@ export class WaitForTimeoutError extends Error {
   }
 }
 
-interface Entry {
-  readonly encoded: EncodedEvent;
-  parsed: StreamllEvent | undefined;
-}
-
 interface Waiter {
   /** Returns true once the waiter settled. */
   check(): boolean;
@@ -42,13 +38,14 @@ interface Waiter {
   reset(): void;
 }
 
-const DEFAULT_MAX_EVENTS = 100_000;
+const DEFAULT_MAX_EVENTS = 10_000;
 const DEFAULT_WAIT_MS = 5_000;
 
 /**
- * Keeps delivered events in memory: for tests and for in-process consumers. Events are exposed as parsed from
- * the wire JSON, so a test sees exactly what a broker would receive (sanitised, capped, redacted), not the
- * object the application passed in.
+ * Keeps delivered events in memory: for tests and for in-process consumers. It holds each event's wire JSON
+ * (the encoded event: the JSON string plus its routing fields), not parsed objects, and parses on read: a test
+ * sees exactly what a broker would receive (sanitised, capped, redacted), and a held event costs about its
+ * JSON bytes. Each read of {@link MemorySink.events} parses again and returns fresh objects.
  */
 export class MemorySink implements Sink {
   readonly name: string;
@@ -56,7 +53,7 @@ export class MemorySink implements Sink {
   readonly maxEvents: number;
 
   // A deque as array + head offset: dropping the oldest is O(1) and the array is compacted now and then.
-  private entries: Entry[] = [];
+  private entries: EncodedEvent[] = [];
   private head = 0;
   private receivedCount = 0;
   private overflowCount = 0;
@@ -75,7 +72,7 @@ export class MemorySink implements Sink {
     const out: StreamllEvent[] = [];
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i];
-      if (entry !== undefined) out.push(this.parse(entry));
+      if (entry !== undefined) out.push(parse(entry));
     }
     return out;
   }
@@ -85,7 +82,7 @@ export class MemorySink implements Sink {
     const out: EncodedEvent[] = [];
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i];
-      if (entry !== undefined) out.push(entry.encoded);
+      if (entry !== undefined) out.push(entry);
     }
     return out;
   }
@@ -114,7 +111,7 @@ export class MemorySink implements Sink {
     if (this.closed) {
       throw new SinkError(`sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
     }
-    for (const encoded of batch) this.entries.push({ encoded, parsed: undefined });
+    for (const encoded of batch) this.entries.push(encoded);
     this.receivedCount += batch.length;
     const excess = this.size - this.maxEvents;
     if (excess > 0) {
@@ -175,7 +172,7 @@ export class MemorySink implements Sink {
           for (let i = start; i < this.entries.length; i++) {
             const entry = this.entries[i];
             if (entry === undefined) continue;
-            const event = this.parse(entry);
+            const event = parse(entry);
             let matched: boolean;
             try {
               matched = condition(event);
@@ -214,13 +211,12 @@ export class MemorySink implements Sink {
   private notify(): void {
     for (const waiter of [...this.waiters]) waiter.check();
   }
+}
 
-  private parse(entry: Entry): StreamllEvent {
-    if (entry.parsed === undefined) {
-      // The encoder guarantees valid JSON; parsing it shows exactly what a
-      // broker receives: sanitised values, caps and redaction applied.
-      entry.parsed = JSON.parse(entry.encoded.json) as StreamllEvent;
-    }
-    return entry.parsed;
-  }
+/**
+ * The encoder guarantees valid JSON; parsing it shows exactly what a broker receives: sanitised values, caps
+ * and redaction applied. Not cached: a cached object per event would cost several times the JSON it came from.
+ */
+function parse(entry: EncodedEvent): StreamllEvent {
+  return JSON.parse(entry.json) as StreamllEvent;
 }
