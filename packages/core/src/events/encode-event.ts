@@ -1,5 +1,6 @@
 import { type EncodedEvent, encodedEvent, encodedEventOf } from "../delivery/sink";
 import { DEFAULT_METHOD_NAME, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
+import type { KeyRedaction } from "./redact";
 import {
   DEFAULT_ENCODE_LIMITS,
   type EncodeLimits,
@@ -449,7 +450,7 @@ const HEAD = `{"schema_version":${JSON.stringify(SCHEMA_VERSION)},"event_id":"`;
  */
 let spareSanitizer: JsonSanitizer | undefined;
 
-function takeSanitizer(limits: ResolvedLimits, redactKeys: ReadonlySet<string> | undefined): JsonSanitizer {
+function takeSanitizer(limits: ResolvedLimits, redactKeys: KeyRedaction | undefined): JsonSanitizer {
   const spare = spareSanitizer;
   if (spare?.isFor(limits, redactKeys)) {
     spareSanitizer = undefined;
@@ -496,7 +497,7 @@ export function encodeWithEnvelope(
   eventType: string,
   data: unknown,
   limits?: EncodeLimits,
-  redactKeys?: ReadonlySet<string>,
+  redactKeys?: KeyRedaction,
 ): EncodedEvent | undefined {
   const resolved = resolveLimits(limits);
   const cap = resolved.maxEventBytes;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_REDACT_KEYS } from "../instrument/configure";
 import type { StreamllEvent } from "./event-schema";
-import { createKeyRedactor, REDACTED } from "./redact";
+import { createKeyRedactor, REDACTED, redactCredentialText } from "./redact";
 
 const event = (data: StreamllEvent["data"]): StreamllEvent => ({
   schema_version: "1.0",
@@ -35,10 +36,84 @@ describe("createKeyRedactor", () => {
     expect(out.tags).toEqual({ password: "tags are not data" });
   });
 
-  it("matches whole keys only", () => {
-    const redact = createKeyRedactor(["password"]);
-    const input = event({ db_password: "x", passwords: ["y"] });
-    expect(redact(input)).toBe(input);
+  it("matches names by substring, case-insensitively, ignoring separators", () => {
+    const redact = createKeyRedactor(["password", "api_key"]);
+    const out = redact(
+      event({
+        db_password: "a",
+        Passwords: ["b"],
+        openAICompatibleApiKey: "c",
+        "X-API-Key": "d",
+        apikey: "e",
+        keep: "password is a word in this value",
+      }),
+    );
+    expect(out.data).toEqual({
+      db_password: REDACTED,
+      Passwords: REDACTED,
+      openAICompatibleApiKey: REDACTED,
+      "X-API-Key": REDACTED,
+      apikey: REDACTED,
+      keep: "password is a word in this value",
+    });
+  });
+
+  it("matches token as a word of a credential name, never counts of model tokens", () => {
+    const redact = createKeyRedactor(DEFAULT_REDACT_KEYS);
+    const secret = "opaque-credential-value";
+    const credentials = [
+      "accessToken",
+      "refresh_token",
+      "id_token",
+      "x-auth-token",
+      "GITHUB_TOKEN",
+      "tokenSecret",
+    ];
+    const counts = {
+      usage: { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42, model: "gpt" },
+      max_tokens: 256,
+      maxTokens: 256,
+      token_count: 3,
+      tokenIndex: 1,
+      token_index: 2,
+      tokenizer: "cl100k",
+      tokens: ["a", "b"],
+      token: "streamed text",
+      eos_token: "</s>",
+    };
+    const data = { ...counts, ...Object.fromEntries(credentials.map((k) => [k, secret])) };
+    const out = redact(event(data));
+    expect(out.data).toEqual({ ...counts, ...Object.fromEntries(credentials.map((k) => [k, REDACTED])) });
+  });
+
+  it("replaces only the secret part of credential-shaped values, anywhere in data", () => {
+    const redact = createKeyRedactor(DEFAULT_REDACT_KEYS);
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const out = redact(
+      event({
+        note: "use sk-proj-ABCDEF1234567890abcdef for it",
+        header: "Bearer abc.DEF-123_456~xyz",
+        basic: "Basic dXNlcjpwYXNzd29yZA==",
+        nested: [{ text: `token was ${jwt} yesterday` }],
+        url: "postgres://ada:s3cr3t-pw@db.internal:5432/app",
+        github: "ghp_0123456789abcdefABCDEF0123456789abcd",
+        aws: "AKIAIOSFODNN7EXAMPLE",
+        prose: "the bearer instruments and Basic requirements, at https://example.com/a",
+      }),
+    );
+    expect(out.data).toEqual({
+      note: `use sk-${REDACTED} for it`,
+      header: `Bearer ${REDACTED}`,
+      basic: `Basic ${REDACTED}`,
+      nested: [{ text: `token was ${REDACTED} yesterday` }],
+      url: `postgres://ada:${REDACTED}@db.internal:5432/app`,
+      github: `ghp_${REDACTED}`,
+      aws: REDACTED,
+      prose: "the bearer instruments and Basic requirements, at https://example.com/a",
+    });
+    expect(redactCredentialText(String((out.data as { url: string }).url))).toBe(
+      (out.data as { url: string }).url,
+    );
   });
 
   it("does not copy or mutate events without matches", () => {

@@ -11,37 +11,231 @@ export type RedactFunction = (event: StreamllEvent) => StreamllEvent | null;
 
 /**
  * How events are redacted before they leave the process:
- * - a list of keys: every property of `data` (at any depth, inside arrays too) whose name equals one of the
- *   keys, compared case-insensitively, has its value replaced with `"[REDACTED]"`;
- * - a {@link RedactFunction}.
+ * - a list of names: every property of `data` (at any depth, inside arrays too) whose name contains one of the
+ *   names (case-insensitively, ignoring `_`, `-`, `.` and spaces; `token` as a word, see
+ *   {@link createKeyRedactor}) has its value replaced with `"[REDACTED]"`, and credential-shaped text in any
+ *   string value (URL passwords, `Bearer` values, JWTs, `sk-…` keys …) has its secret part replaced;
+ * - a {@link RedactFunction}, which then decides alone (neither of the above is applied).
  */
 export type Redactor = readonly string[] | RedactFunction;
 
-/** The lowered key set of every key redactor, so the runtime can redact `data` without building an event. */
-const keyRedactorKeys = new WeakMap<Function, ReadonlySet<string>>();
+/**
+ * Words after `token` that make a name a count or position of language-model tokens (`token_count`,
+ * `tokenIndex`, `token_ids`), not a credential.
+ */
+const TOKEN_COUNT_AFTER: ReadonlySet<string> = new Set([
+  "count",
+  "counts",
+  "index",
+  "idx",
+  "ids",
+  "id",
+  "num",
+  "number",
+  "total",
+  "limit",
+  "limits",
+  "usage",
+  "length",
+  "len",
+  "budget",
+  "type",
+  "types",
+  "position",
+  "pos",
+  "offset",
+  "logprob",
+  "logprobs",
+  "str",
+  "text",
+]);
 
-/** Keys are compared exactly but case-insensitively: `password` matches `Password`, not `db_password`. */
+/** Words before `token` that name a count or a special vocabulary token (`max_token`, `eos_token`), not a credential. */
+const TOKEN_COUNT_BEFORE: ReadonlySet<string> = new Set([
+  "max",
+  "min",
+  "num",
+  "total",
+  "prompt",
+  "completion",
+  "input",
+  "output",
+  "reasoning",
+  "cached",
+  "eos",
+  "bos",
+  "pad",
+  "unk",
+  "sep",
+  "cls",
+  "mask",
+  "special",
+  "stop",
+  "start",
+  "end",
+  "first",
+  "last",
+]);
+
+/** Separators ignored when matching names: `api_key`, `api-key`, `apiKey` and `API.KEY` are one name. */
+const SEPARATORS = /[\s_.-]+/g;
+/** Word boundaries of a name: separators and lower-to-upper case changes (`accessToken` is access + token). */
+const WORD_BOUNDARY = /[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/;
+/** Names seen per matcher before its cache is cleared: keys repeat, but data may mint them without end. */
+const KEY_CACHE_SIZE = 4096;
+
+function normalizeName(name: string): string {
+  return name.toLowerCase().replace(SEPARATORS, "");
+}
+
+/**
+ * True when `token` is a word of `key` that names a credential (`accessToken`, `x-auth-token`, `id_token`),
+ * not language-model tokens (`max_tokens`, `prompt_tokens`, `token_index`, `tokenizer`) and not the bare
+ * `token` field of token events, which carries streamed text.
+ */
+function isCredentialTokenName(key: string): boolean {
+  const words = key.split(WORD_BOUNDARY);
+  if (words.length < 2) return false;
+  for (let i = 0; i < words.length; i++) {
+    if ((words[i] as string).toLowerCase() !== "token") continue;
+    const before = i > 0 ? (words[i - 1] as string).toLowerCase() : undefined;
+    const after = i + 1 < words.length ? (words[i + 1] as string).toLowerCase() : undefined;
+    if (before === undefined && after === undefined) continue;
+    if (after !== undefined && TOKEN_COUNT_AFTER.has(after)) continue;
+    if (before !== undefined && TOKEN_COUNT_BEFORE.has(before)) continue;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * @internal What a key-list redactor matches: key names by substring and credential-shaped string values.
+ * Made once per `configure()`; `has` is called for every key of every event, so answers are cached per name.
+ */
+export class KeyRedaction {
+  /** The names as given, for messages and tests. */
+  readonly names: readonly string[];
+  /** Number of names; 0 turns key matching and value scanning off. */
+  readonly size: number;
+  readonly #substrings: readonly string[];
+  readonly #tokenWord: boolean;
+  #cache = new Map<string, boolean>();
+
+  constructor(names: readonly string[]) {
+    this.names = Object.freeze([...names]);
+    this.size = names.length;
+    const substrings = new Set<string>();
+    let tokenWord = false;
+    for (const name of names) {
+      const normalized = normalizeName(name);
+      if (normalized === "token") tokenWord = true;
+      else if (normalized !== "") substrings.add(normalized);
+    }
+    this.#substrings = [...substrings];
+    this.#tokenWord = tokenWord;
+  }
+
+  /** True when the value of property `key` is to be replaced by `[REDACTED]`. */
+  has(key: string): boolean {
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return cached;
+    const normalized = normalizeName(key);
+    let match = false;
+    for (const substring of this.#substrings) {
+      if (normalized.includes(substring)) {
+        match = true;
+        break;
+      }
+    }
+    if (!match && this.#tokenWord) match = isCredentialTokenName(key);
+    if (this.#cache.size >= KEY_CACHE_SIZE) this.#cache = new Map();
+    this.#cache.set(key, match);
+    return match;
+  }
+
+  /** `text` with the secret part of every credential-shaped substring replaced (see {@link redactCredentialText}). */
+  scrub(text: string): string {
+    return this.size === 0 ? text : redactCredentialText(text);
+  }
+}
+
+/**
+ * Credential-shaped text in string values, each with what is kept of it: the scheme and user of a URL, the
+ * `Bearer`/`Basic` word, the well-known key prefix. Only the secret part becomes `[REDACTED]`.
+ */
+const CREDENTIAL_VALUE_PATTERNS: readonly [RegExp, string][] = [
+  // scheme://user:password@host: the password (one already redacted, by any spelling, is left as it is).
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/@]+(?=@)/gi, `$1${REDACTED}`],
+  // Authorization header values. The credential must have a digit, a symbol or a case change inside, so prose
+  // ("bearer instruments", "Basic requirements") is left alone.
+  [
+    /\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)(?=[A-Za-z0-9._~+/=-]*(?:[0-9+/=_~.-]|[a-z][A-Z]))[A-Za-z0-9._~+/=-]{8,}/g,
+    `$1$2${REDACTED}`,
+  ],
+  // JSON Web Tokens (header.payload.signature, both JSON parts base64url of `{"`).
+  [/\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
+  // OpenAI / Anthropic style secret keys: sk-..., sk-proj-..., sk-ant-...
+  [/\b(sk-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
+  // GitHub, GitLab and Slack tokens.
+  [/\b(gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
+  // AWS access key ids and Google API keys.
+  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
+  [/\bAIza[0-9A-Za-z_-]{30,}/g, REDACTED],
+];
+
+/**
+ * One cheap test before the patterns above: every credential they match contains one of these. Most strings
+ * of an event (names, prose, numbers as text) fail it and are not scanned further.
+ */
+const CREDENTIAL_PRECHECK =
+  /sk-|bearer|basic|eyJ|:\/\/[^\s/@]*:[^\s/@]*@|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|AKIA|ASIA|AIza/i;
+/** Shorter strings cannot hold any of the credentials above. */
+const MIN_CREDENTIAL_LENGTH = 8;
+
+/**
+ * `text` with the secret part of credential-shaped substrings replaced by `[REDACTED]`: URL passwords
+ * (`https://user:[REDACTED]@host`), `Bearer`/`Basic` values, JWTs, `sk-…` keys, GitHub/GitLab/Slack tokens,
+ * AWS access key ids and Google API keys. Returns `text` itself when nothing matched.
+ */
+export function redactCredentialText(text: string): string {
+  if (text.length < MIN_CREDENTIAL_LENGTH || !CREDENTIAL_PRECHECK.test(text)) return text;
+  let out = text;
+  for (const [pattern, replacement] of CREDENTIAL_VALUE_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/** The matcher of every key redactor, so the runtime can redact `data` without building an event. */
+const keyRedactions = new WeakMap<Function, KeyRedaction>();
+
+/**
+ * A redactor for a list of names: every property of `data` (at any depth, inside arrays too) whose name
+ * contains one of the names, compared case-insensitively and ignoring `_`, `-`, `.` and spaces (`api_key`
+ * matches `apiKey`, `X-API-Key` and `openAICompatibleApiKey`), has its value replaced by `"[REDACTED]"`. The
+ * name `token` matches as a word of a longer name (`accessToken`, `x-auth-token`) but not counts of
+ * language-model tokens (`max_tokens`, `prompt_tokens`, `token_count`) nor a bare `token` key. String values
+ * anywhere in `data` also have credential-shaped text replaced (see {@link redactCredentialText}).
+ */
 export function createKeyRedactor(keys: readonly string[]): (event: StreamllEvent) => StreamllEvent {
-  const lowered = new Set(keys.map((key) => key.toLowerCase()));
+  const redaction = new KeyRedaction(keys);
   const redactor = (event: StreamllEvent): StreamllEvent => {
-    if (lowered.size === 0) return event;
-    const data = redactObject(event.data, lowered);
+    if (redaction.size === 0) return event;
+    const data = redactObject(event.data, redaction);
     return data === event.data ? event : { ...event, data };
   };
-  keyRedactorKeys.set(redactor, lowered);
+  keyRedactions.set(redactor, redaction);
   return redactor;
 }
 
 /**
- * @internal The keys of a redactor made by {@link createKeyRedactor}, or `undefined` for any other function.
+ * @internal The matcher of a redactor made by {@link createKeyRedactor}, or `undefined` for any other function.
  * Such a redactor only ever changes `data`, which is what lets the runtime skip the event object.
  */
-export function keyRedactorKeysOf(redactor: unknown): ReadonlySet<string> | undefined {
-  return typeof redactor === "function" ? keyRedactorKeys.get(redactor) : undefined;
+export function keyRedactorKeysOf(redactor: unknown): KeyRedaction | undefined {
+  return typeof redactor === "function" ? keyRedactions.get(redactor) : undefined;
 }
 
-/** @internal What a key redactor does to `data`: the same object when no key matched, else a redacted copy. */
-export function redactDataKeys(data: JsonObject, keys: ReadonlySet<string>): JsonObject {
+/** @internal What a key redactor does to `data`: the same object when nothing matched, else a redacted copy. */
+export function redactDataKeys(data: JsonObject, keys: KeyRedaction): JsonObject {
   return keys.size === 0 ? data : redactObject(data, keys);
 }
 
@@ -49,7 +243,8 @@ export function redactDataKeys(data: JsonObject, keys: ReadonlySet<string>): Jso
  * Returns `value` itself when nothing inside it matched, so events without sensitive keys are not copied.
  * Input is sanitised JSON (depth already capped), so plain recursion is safe.
  */
-function redactValue(value: JsonValue, keys: ReadonlySet<string>): JsonValue {
+function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
+  if (typeof value === "string") return keys.scrub(value);
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
     let copy: JsonValue[] | undefined;
@@ -66,11 +261,11 @@ function redactValue(value: JsonValue, keys: ReadonlySet<string>): JsonValue {
   return redactObject(value, keys);
 }
 
-function redactObject(value: JsonObject, keys: ReadonlySet<string>): JsonObject {
+function redactObject(value: JsonObject, keys: KeyRedaction): JsonObject {
   let copy: JsonObject | undefined;
   for (const key of Object.keys(value)) {
     const item = value[key] as JsonValue;
-    const redacted = keys.has(key.toLowerCase()) ? REDACTED : redactValue(item, keys);
+    const redacted = keys.has(key) ? REDACTED : redactValue(item, keys);
     if (redacted !== item) {
       copy ??= { ...value };
       // defineProperty, not assignment: a key named `__proto__` must stay a plain property.

@@ -275,6 +275,28 @@ describe("sanitizeJson: hostile input never throws", () => {
     expect(Object.getPrototypeOf((out as { p: object }).p)).toBe(Object.prototype);
   });
 
+  it("records an object with methods (a client, a service) as its type, never walking it", () => {
+    class OpenAIClient {
+      readonly apiKey = "sk-never-read";
+      send(): string {
+        return this.apiKey;
+      }
+    }
+    class AzureClient extends OpenAIClient {}
+    const anonymous = new (class {
+      run(): void {}
+    })();
+    const withMethodsOnProto = Object.create({ call() {} }) as object;
+    const out = roundTrip({ a: new OpenAIClient(), b: [new AzureClient()], c: anonymous, d: withMethodsOnProto });
+    expect(out).toEqual({
+      a: { $type: "OpenAIClient" },
+      b: [{ $type: "AzureClient" }],
+      c: { $type: "anonymous" },
+      d: { $type: "anonymous" },
+    });
+    expect(JSON.stringify(out)).not.toContain("sk-never-read");
+  });
+
   it("treats a __proto__ own key as data, not as a prototype", () => {
     const parsed = JSON.parse('{"__proto__": {"polluted": 1}, "n": 1e400}') as object;
     const out = sanitizeJson(parsed) as Record<string, unknown>;

@@ -2,7 +2,7 @@ import { types } from "node:util";
 import { scrubUrlCredentials } from "../delivery/backoff";
 import { v, validateOptions } from "../options/schema";
 import type { JsonValue } from "./event-schema";
-import { REDACTED } from "./redact";
+import { type KeyRedaction, REDACTED } from "./redact";
 
 /**
  * Size limits applied while encoding an event. Every limit is optional and takes its default from
@@ -50,6 +50,8 @@ export interface ResolvedLimits {
 const MIN_EVENT_BYTES = 4096;
 const MIN_STRING_LENGTH = 32;
 const MAX_DEPTH_LIMIT = 256;
+/** Strings longer than this many `maxStringLength`s are cut to it before the credential scan. */
+const SCRUB_WINDOW = 4;
 /** Stacks are capped on top of `maxStringLength`: past a few KiB a stack trace adds size, not insight. */
 const MAX_STACK_LENGTH = 4096;
 
@@ -182,14 +184,15 @@ export class JsonSanitizer {
      */
     private readonly strict: boolean,
     /**
-     * Lowercased keys whose values become `"[REDACTED]"` (unread), in every object of the output: the same
-     * result as sanitising first and redacting the sanitised JSON after, in one walk.
+     * Keys whose values become `"[REDACTED]"` (unread) in every object of the output, and credential-shaped
+     * text scrubbed from every string: the same result as sanitising first and redacting the sanitised JSON
+     * after, in one walk.
      */
-    private readonly redactKeys?: ReadonlySet<string>,
+    private readonly redactKeys?: KeyRedaction,
   ) {}
 
   /** True when this sanitiser was made for these settings, so it may serve another value after {@link reset}. */
-  isFor(limits: ResolvedLimits, redactKeys: ReadonlySet<string> | undefined): boolean {
+  isFor(limits: ResolvedLimits, redactKeys: KeyRedaction | undefined): boolean {
     return this.limits === limits && this.redactKeys === redactKeys && !this.copyAll && !this.strict;
   }
 
@@ -212,8 +215,18 @@ export class JsonSanitizer {
 
   private str(s: string): string {
     const max = this.limits.maxStringLength;
+    // Credentials are scrubbed before the cut, so a secret cannot be half kept; a huge string is scanned only
+    // as far as the cut could reach.
+    const text =
+      this.redactKeys === undefined
+        ? s
+        : this.redactKeys.scrub(s.length > SCRUB_WINDOW * max ? s.slice(0, SCRUB_WINDOW * max) : s);
     const out =
-      s.length > max ? truncateString(s, max, true) : !this.strict || isWellFormed(s) ? s : toWellFormed(s);
+      text.length > max
+        ? truncateString(text, max, true)
+        : !this.strict || isWellFormed(text)
+          ? text
+          : toWellFormed(text);
     this.add(out.length + 2);
     return out;
   }
@@ -311,7 +324,15 @@ export class JsonSanitizer {
       const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === "function") return this.viaToJSON(value, toJSON as ToJSON, depth, key);
     }
-    // Class instances and exotic objects: their own enumerable properties, as JSON.stringify would see them.
+    // A client, a service, a connection: an object with behaviour often holds credentials (an AI provider's
+    // API key, a pool's password) and is never what a reader wants in an event. Only its type is recorded.
+    const type = serviceTypeOf(value);
+    if (type !== undefined) {
+      this.add(type.length + 12);
+      return { $type: type };
+    }
+    // Instances of data-only classes and exotic objects: their own enumerable properties, as JSON.stringify
+    // would see them.
     return this.plain(value as Record<string, unknown>, depth, true);
   }
 
@@ -345,7 +366,7 @@ export class JsonSanitizer {
       let v: unknown;
       let sv: unknown;
       try {
-        if (this.redactKeys?.has(sk.toLowerCase())) {
+        if (this.redactKeys?.has(sk)) {
           v = ABORT;
           sv = this.str(REDACTED);
         } else {
@@ -384,10 +405,10 @@ export class JsonSanitizer {
     const keys = this.redactKeys;
     if (keys === undefined || keys.size === 0) return out;
     if (only !== undefined) {
-      if (keys.has(only.toLowerCase())) setProp(out, only, REDACTED);
+      if (keys.has(only)) setProp(out, only, REDACTED);
       return out;
     }
-    for (const k of Object.keys(out)) if (keys.has(k.toLowerCase())) setProp(out, k, REDACTED);
+    for (const k of Object.keys(out)) if (keys.has(k)) setProp(out, k, REDACTED);
     return out;
   }
 
@@ -506,6 +527,56 @@ export class JsonSanitizer {
     this.add(31);
     this.redactMade(out, undefined);
     return this.redactMade({ $error: out }, "$error");
+  }
+}
+
+/** Per prototype: the type name when its chain defines behaviour, `null` for a data-only class. */
+const serviceTypes = new WeakMap<object, string | null>();
+
+/**
+ * The class name of an object whose prototype chain (below `Object.prototype`) defines methods besides
+ * `constructor`: such an object is recorded as `{ "$type": name }`, never walked. `undefined` for instances of
+ * data-only classes (fields and getters, no methods), which are walked like plain objects.
+ */
+function serviceTypeOf(value: object): string | undefined {
+  let proto: unknown;
+  try {
+    proto = Object.getPrototypeOf(value);
+  } catch {
+    return "Object";
+  }
+  if (typeof proto !== "object" || proto === null) return undefined;
+  let type = serviceTypes.get(proto);
+  if (type === undefined) {
+    type = classifyPrototype(proto);
+    serviceTypes.set(proto, type);
+  }
+  return type ?? undefined;
+}
+
+function classifyPrototype(proto: object): string | null {
+  try {
+    let hasBehaviour = false;
+    for (let p: object | null = proto; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const name of Object.getOwnPropertyNames(p)) {
+        if (name === "constructor") continue;
+        // Accessors alone (a computed `length`) make a value class, not a service.
+        if (typeof Object.getOwnPropertyDescriptor(p, name)?.value === "function") {
+          hasBehaviour = true;
+          break;
+        }
+      }
+      if (hasBehaviour) break;
+    }
+    if (!hasBehaviour) return null;
+    const ctor = Object.getOwnPropertyDescriptor(proto, "constructor")?.value as
+      | { name?: unknown }
+      | undefined;
+    const name = typeof ctor === "function" ? ctor.name : undefined;
+    return typeof name === "string" && name !== "" ? truncateString(name, 128, false) : "anonymous";
+  } catch {
+    // A proxy in the chain: what it is cannot be told safely, so it is not walked either.
+    return "Object";
   }
 }
 

@@ -66,10 +66,14 @@ export interface StreamllOptions {
    */
   includeOutputs?: boolean;
   /**
-   * Redaction applied to every event before it is filtered and encoded. A list of keys replaces the value of
-   * every matching key (case-insensitive, any depth of `data`) with `"[REDACTED]"`; a function may rewrite the
-   * event or return `null` to drop it. Default {@link DEFAULT_REDACT_KEYS}. A list you pass replaces the
-   * default, so spread `DEFAULT_REDACT_KEYS` into it to keep those keys; `[]` turns redaction off.
+   * Redaction applied to every event before it is filtered and encoded. A list of names replaces the value of
+   * every key whose name contains one of them (case-insensitive, separators ignored, any depth of `data`) with
+   * `"[REDACTED]"`, and the secret part of credential-shaped text in any string of `data` (URL passwords,
+   * `Bearer`/`Basic` values, JWTs, `sk-…` keys, GitHub/GitLab/Slack tokens, AWS and Google key ids). A function
+   * may rewrite the event or return `null` to drop it, and then alone decides what is hidden. Default
+   * {@link DEFAULT_REDACT_KEYS}. A list you pass replaces the default, so spread `DEFAULT_REDACT_KEYS` into it to
+   * keep those names; `[]` turns both key and value redaction off. Objects with methods (clients, services)
+   * are never walked whatever this says: they are recorded as `{ "$type": ClassName }`.
    */
   redact?: Redactor;
   /** Drops events before they are encoded: a predicate, or lists of event types and operations. */
@@ -105,27 +109,24 @@ export interface StreamllOptions {
 }
 
 /**
- * Keys redacted by default: common names of credentials. Matching is exact and case-insensitive
- * (`apiKey` matches `APIKEY`, not `openaiApiKey`).
+ * Names redacted by default: the parts of credential names. A key matches when its name contains one of them,
+ * case-insensitively and ignoring `_`, `-`, `.` and spaces, so `apiKey`, `OPENAI_API_KEY`, `x-api-key` and
+ * `openAICompatibleApiKey` all match `api_key`. `token` matches as a word of a longer name (`accessToken`,
+ * `x-auth-token`, `id_token`), never counts of model tokens (`max_tokens`, `prompt_tokens`, `total_tokens`,
+ * `token_count`, `token_index`) nor a bare `token` key (token events carry streamed text in it).
  */
 export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
   "password",
   "passwd",
   "secret",
-  "apiKey",
+  "token",
   "api_key",
-  "x-api-key",
-  "authorization",
-  "accessToken",
-  "access_token",
-  "refreshToken",
-  "refresh_token",
-  "clientSecret",
-  "client_secret",
-  "privateKey",
+  "access_key",
   "private_key",
+  "authorization",
   "cookie",
-  "set-cookie",
+  "credential",
+  "session_id",
 ]);
 
 /** The sinks `STREAMLL_SINK` can name. */

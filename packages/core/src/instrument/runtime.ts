@@ -15,7 +15,7 @@ import {
 } from "../events/encode-event";
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
 import { createId } from "../events/ids";
-import { keyRedactorKeysOf, redactDataKeys } from "../events/redact";
+import { type KeyRedaction, keyRedactorKeysOf, redactDataKeys } from "../events/redact";
 import { configurationError } from "../options/schema";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
@@ -53,7 +53,7 @@ export interface RuntimeState {
    * The keys when `redact` is a key list; `undefined` without redaction; `null` for a redact function, which
    * may change any field and so needs the event object and the general encoder.
    */
-  readonly redactKeys: ReadonlySet<string> | undefined | null;
+  readonly redactKeys: KeyRedaction | undefined | null;
 }
 
 /** Internal errors of one kind are logged once, then every this-many occurrences. */
@@ -625,7 +625,7 @@ function encodeFast(
   eventType: string,
   data: Record<string, unknown>,
   limits: EncodeLimits | undefined,
-  keys: ReadonlySet<string> | undefined,
+  keys: KeyRedaction | undefined,
 ): EncodedEvent | undefined {
   const envelope = envelopeOf(span, tags);
   if (envelope === undefined) return undefined;
