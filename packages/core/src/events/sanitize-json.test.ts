@@ -287,7 +287,12 @@ describe("sanitizeJson: hostile input never throws", () => {
       run(): void {}
     })();
     const withMethodsOnProto = Object.create({ call() {} }) as object;
-    const out = roundTrip({ a: new OpenAIClient(), b: [new AzureClient()], c: anonymous, d: withMethodsOnProto });
+    const out = roundTrip({
+      a: new OpenAIClient(),
+      b: [new AzureClient()],
+      c: anonymous,
+      d: withMethodsOnProto,
+    });
     expect(out).toEqual({
       a: { $type: "OpenAIClient" },
       b: [{ $type: "AzureClient" }],
