@@ -13,7 +13,10 @@ export const config = defineConfig([
     clean: ["!cli.js"],
     target: "node22",
     platform: "node",
-    splitting: false,
+    // The two entries share one chunk, so `internal` reaches the same runtime (configuration, span context)
+    // as the public entry: an integration such as @streamll/ax opening spans through `internal` emits to the
+    // sinks the application configured. Without it each entry would carry its own copy of that state.
+    splitting: true,
   },
   {
     // The `streamll` bin (streamll compare): ESM only, no type declarations (it is not an import path).

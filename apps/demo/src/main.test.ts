@@ -186,16 +186,19 @@ describe("demo --view", () => {
       }
       const url = /live viewer: (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+)/.exec(stdout)?.[1];
       expect(url).toBeDefined();
-      // The whole run is held: the stream's first status counts its three executions.
+      // The whole run is held: the stream's first status counts its four executions (three questions, then
+      // the Ax program, whose events reach the sinks through the built packages, as in an application).
       const response = await fetch(url!.replace("/?", "/events?"));
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";
-      while (!/event: status\ndata: .*"executions":3/.test(text)) {
+      while (!/event: status\ndata: .*"executions":4/.test(text)) {
         const { value, done } = await reader.read();
         if (done) break;
         text += value;
       }
       expect(text).toContain('"module_name":"RAGPipeline"');
+      expect(text).toContain('"module_name":"Summarizes an answer in one sentence"');
+      expect(text).toContain('"event_type":"llm_call"');
       await reader.cancel();
       child.kill("SIGINT");
       expect(await exited).toBe(0);

@@ -11,6 +11,7 @@ import {
   TerminalSink,
 } from "@streamll/core";
 import { ViewerSink } from "@streamll/viewer";
+import { summarize } from "./ax-summarizer";
 import { RAGPipeline } from "./rag-pipeline";
 
 /** Questions the demo asks; the last (blank) one fails on purpose to show an error event. */
@@ -99,7 +100,13 @@ async function main(argv: readonly string[]): Promise<void> {
   });
 
   log("streamll demo: an offline RAG pipeline, instrumented (no network, no API keys)");
-  await runDemo(new RAGPipeline(), DEMO_QUESTIONS, log);
+  const { answers } = await runDemo(new RAGPipeline(), DEMO_QUESTIONS, log);
+
+  // An Ax program on Ax's offline AI service, instrumented with @streamll/ax: streamed tokens, a retry with
+  // Ax's reason, and the token usage of the call.
+  log("\nAx program: summarize the first answer (AxMockAIService, offline)");
+  await summarize(answers[0] ?? "");
+  await flush();
 
   await flush();
   const metrics = getMetrics();

@@ -35,9 +35,10 @@ export async function captureDemo(out, { theme = "light" } = {}) {
     browser = await launchChromium({ colorScheme: theme, width: 1280, height: 720 });
     const page = await browser.context.newPage();
     await page.goto(url);
-    await page.waitForFunction(() => document.querySelectorAll("tr[data-execution]").length === 3);
+    // Three questions, then the Ax program.
+    await page.waitForFunction(() => document.querySelectorAll("tr[data-execution]").length === 4);
     // The oldest row is the first question, answered with streamed tokens.
-    await page.click("tr[data-execution] >> nth=2");
+    await page.click("tr[data-execution] >> nth=3");
     await page.waitForSelector(".stream-text");
     mkdirSync(dirname(out), { recursive: true });
     await page.screenshot({ path: out });

@@ -1,0 +1,111 @@
+// What instrumentAx adds to a `forward` of an Ax program: the same program (a real `ax(...)` on Ax's
+// AxMockAIService, answering with token usage) called bare and instrumented, with streamll delivering to a
+// sink with default settings that reads every event (readingSink). Each variant is a fresh program per round.
+// Rounds of BENCH_CALLS sequential awaited calls (yielding to the event loop every 250 calls, as a service
+// would) are timed as a whole and interleaved with the order rotating, so the reported numbers are MEANS per
+// call with GC and the sink's sends included, and a busy moment of a shared machine hits both sides alike.
+// Target: added time <= 5 % of the bare call or <= 10 µs, whichever is larger.
+// Usage: pnpm --filter @streamll/ax bench (BENCH_CALLS, BENCH_CALL_ROUNDS to override). Needs `pnpm build`.
+// Writes bench/results/ax.json (test-support/bench-results.mjs).
+import { performance } from "node:perf_hooks";
+import { AxMockAIService, ax } from "@ax-llm/ax";
+import * as core from "@streamll/core";
+import { collectGarbage, readingSink, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { startBench } from "../../../test-support/bench-results.mjs";
+import { instrumentAx } from "../dist/index.js";
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
+const ROUNDS = Number(process.env.BENCH_CALL_ROUNDS ?? 5);
+const YIELD_EVERY = 250;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+const bench = startBench(
+  new URL("..", import.meta.url),
+  "ax",
+  "instrumentAx: added time per forward() of an Ax program on AxMockAIService, against the bare program",
+);
+
+const service = new AxMockAIService({
+  name: "mock-ai",
+  modelInfo: { name: "mock-model" },
+  chatResponse: {
+    results: [{ index: 0, content: "Answer: Paris is the capital of France.", finishReason: "stop" }],
+    modelUsage: {
+      ai: "mock-ai",
+      model: "mock-model",
+      tokens: { promptTokens: 42, completionTokens: 9, totalTokens: 51 },
+    },
+  },
+});
+const program = () => ax('"Answers geography questions" question:string -> answer:string');
+const values = { question: "What is the capital of France?" };
+
+async function round(target) {
+  const start = performance.now();
+  for (let i = 0; i < CALLS; i++) {
+    await target.forward(service, values);
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
+  }
+  await yieldToLoop();
+  return performance.now() - start;
+}
+
+const sides = ["bare", "instrumented"];
+const totals = {
+  bare: { ms: 0, rounds: [] },
+  instrumented: { ms: 0, rounds: [], emitted: 0, delivered: 0, dropped: 0 },
+};
+// One unrecorded round each: the JIT and the sink's first batches.
+for (let r = -1; r < ROUNDS; r++) {
+  for (let s = 0; s < sides.length; s++) {
+    const side = sides[(s + Math.max(r, 0)) % sides.length];
+    const instrumented = side === "instrumented";
+    if (instrumented) core.configure({ sinks: [readingSink()], logger: quiet, versionTracking: true });
+    const target = instrumented ? instrumentAx(program()) : program();
+    collectGarbage();
+    await yieldToLoop();
+    const ms = await round(target);
+    if (instrumented) {
+      await core.flush(120_000);
+      const [metrics] = core.getMetrics();
+      await core.shutdown(10_000);
+      if (r >= 0) {
+        totals.instrumented.emitted += metrics.emitted;
+        totals.instrumented.delivered += metrics.delivered;
+        totals.instrumented.dropped += metrics.dropped;
+      }
+    }
+    if (r >= 0) {
+      totals[side].ms += ms;
+      totals[side].rounds.push(((ms * 1000) / CALLS).toFixed(1));
+    }
+  }
+}
+
+const calls = CALLS * ROUNDS;
+const bareUs = (totals.bare.ms * 1000) / calls;
+const instrumentedUs = (totals.instrumented.ms * 1000) / calls;
+const addedUs = instrumentedUs - bareUs;
+const budgetUs = Math.max(0.05 * bareUs, 10);
+console.log(`bare: ${bareUs.toFixed(1)} µs/forward (rounds ${totals.bare.rounds.join(", ")})`);
+console.log(
+  `instrumented: ${instrumentedUs.toFixed(1)} µs/forward, +${addedUs.toFixed(1)} µs (${((addedUs / bareUs) * 100).toFixed(1)} %; budget ${budgetUs.toFixed(1)} µs) (rounds ${totals.instrumented.rounds.join(", ")})`,
+);
+console.log(
+  `events: ${totals.instrumented.emitted} emitted, ${totals.instrumented.delivered} delivered, ${totals.instrumented.dropped} dropped`,
+);
+bench.merge("forward", {
+  bare: { mean_us: bareUs },
+  instrumented: {
+    mean_us: instrumentedUs,
+    added_us: addedUs,
+    added_pct: (addedUs / bareUs) * 100,
+    budget_us: budgetUs,
+    events_per_call: totals.instrumented.emitted / calls,
+    delivered: totals.instrumented.delivered,
+    dropped: totals.instrumented.dropped,
+  },
+});
+bench.set("forward.settings.calls_per_round", CALLS);
+bench.set("forward.settings.rounds", ROUNDS);
+bench.write();
