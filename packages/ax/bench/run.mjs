@@ -4,6 +4,7 @@
 // Rounds of BENCH_CALLS sequential awaited calls (yielding to the event loop every 250 calls, as a service
 // would) are timed as a whole and interleaved with the order rotating, so the reported numbers are MEANS per
 // call with GC and the sink's sends included, and a busy moment of a shared machine hits both sides alike.
+// Also recorded: this process's CPU time per call, which a machine busy with other work disturbs less.
 // Target: added time <= 5 % of the bare call or <= 10 µs, whichever is larger.
 // Usage: pnpm --filter @streamll/ax bench (BENCH_CALLS, BENCH_CALL_ROUNDS to override). Needs `pnpm build`.
 // Writes bench/results/ax.json (test-support/bench-results.mjs).
@@ -40,20 +41,23 @@ const service = new AxMockAIService({
 const program = () => ax('"Answers geography questions" question:string -> answer:string');
 const values = { question: "What is the capital of France?" };
 
+/** Wall time and this process's CPU time (user + system) of one round, in milliseconds. */
 async function round(target) {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < CALLS; i++) {
     await target.forward(service, values);
     if (i % YIELD_EVERY === YIELD_EVERY - 1) await yieldToLoop();
   }
   await yieldToLoop();
-  return performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { ms: performance.now() - start, cpuMs: (used.user + used.system) / 1000 };
 }
 
 const sides = ["bare", "instrumented"];
 const totals = {
-  bare: { ms: 0, rounds: [] },
-  instrumented: { ms: 0, rounds: [], emitted: 0, delivered: 0, dropped: 0 },
+  bare: { ms: 0, cpuMs: 0, rounds: [] },
+  instrumented: { ms: 0, cpuMs: 0, rounds: [], emitted: 0, delivered: 0, dropped: 0 },
 };
 // One unrecorded round each: the JIT and the sink's first batches.
 for (let r = -1; r < ROUNDS; r++) {
@@ -64,7 +68,7 @@ for (let r = -1; r < ROUNDS; r++) {
     const target = instrumented ? instrumentAx(program()) : program();
     collectGarbage();
     await yieldToLoop();
-    const ms = await round(target);
+    const { ms, cpuMs } = await round(target);
     if (instrumented) {
       await core.flush(120_000);
       const [metrics] = core.getMetrics();
@@ -77,6 +81,7 @@ for (let r = -1; r < ROUNDS; r++) {
     }
     if (r >= 0) {
       totals[side].ms += ms;
+      totals[side].cpuMs += cpuMs;
       totals[side].rounds.push(((ms * 1000) / CALLS).toFixed(1));
     }
   }
@@ -87,6 +92,12 @@ const bareUs = (totals.bare.ms * 1000) / calls;
 const instrumentedUs = (totals.instrumented.ms * 1000) / calls;
 const addedUs = instrumentedUs - bareUs;
 const budgetUs = Math.max(0.05 * bareUs, 10);
+// CPU time spent by this process per call: on a machine shared with other work it moves less than wall time.
+const bareCpuUs = (totals.bare.cpuMs * 1000) / calls;
+const instrumentedCpuUs = (totals.instrumented.cpuMs * 1000) / calls;
+console.log(
+  `cpu: bare ${bareCpuUs.toFixed(1)} µs/forward, instrumented ${instrumentedCpuUs.toFixed(1)} µs/forward, +${(instrumentedCpuUs - bareCpuUs).toFixed(1)} µs`,
+);
 console.log(`bare: ${bareUs.toFixed(1)} µs/forward (rounds ${totals.bare.rounds.join(", ")})`);
 console.log(
   `instrumented: ${instrumentedUs.toFixed(1)} µs/forward, +${addedUs.toFixed(1)} µs (${((addedUs / bareUs) * 100).toFixed(1)} %; budget ${budgetUs.toFixed(1)} µs) (rounds ${totals.instrumented.rounds.join(", ")})`,
@@ -95,9 +106,11 @@ console.log(
   `events: ${totals.instrumented.emitted} emitted, ${totals.instrumented.delivered} delivered, ${totals.instrumented.dropped} dropped`,
 );
 bench.merge("forward", {
-  bare: { mean_us: bareUs },
+  bare: { mean_us: bareUs, cpu_us: bareCpuUs },
   instrumented: {
     mean_us: instrumentedUs,
+    cpu_us: instrumentedCpuUs,
+    added_cpu_us: instrumentedCpuUs - bareCpuUs,
     added_us: addedUs,
     added_pct: (addedUs / bareUs) * 100,
     budget_us: budgetUs,

@@ -68,20 +68,60 @@ function clamp(name: string): string {
   return line.length > MAX_NAME_LENGTH ? line.slice(0, MAX_NAME_LENGTH) : line;
 }
 
+/** What the instrumentation reads from a program's signature, kept until the signature changes. */
+interface SignatureInfo {
+  /** The signature object (AxProgram's own field) and its hash, or the signature text: what identifies it. */
+  readonly key: unknown;
+  readonly hash: unknown;
+  readonly description: string | undefined;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+}
+
+const signatureInfos = new WeakMap<object, SignatureInfo>();
+
+type SignatureLike = ReturnType<NonNullable<AxProgramLike["getSignature"]>>;
+
+/**
+ * The program's signature facts. AxProgram's getSignature() copies the signature on every call, so an AxGen
+ * is read through its own `signature` field and `sigHash` (which setSignature/setDescription replace), and its
+ * facts are cached until they change; other programs are read through getSignature().
+ */
+function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
+  const own = (program as { signature?: unknown; sigHash?: unknown }).signature as SignatureLike | undefined;
+  const hash = (program as { sigHash?: unknown }).sigHash;
+  const cached = signatureInfos.get(program);
+  if (own !== undefined && own !== null && cached !== undefined && cached.key === own && cached.hash === hash)
+    return cached;
+  try {
+    const signature = own ?? program.getSignature?.();
+    if (signature === undefined || signature === null) return undefined;
+    const key = own ?? String(signature.toString?.() ?? "");
+    if (cached !== undefined && cached.key === key && cached.hash === hash) return cached;
+    const description = signature.getDescription?.();
+    const info: SignatureInfo = {
+      key,
+      hash,
+      description: typeof description === "string" ? description : undefined,
+      inputs: signature.getInputFields?.().map((f) => f.name) ?? [],
+      outputs: signature.getOutputFields?.().map((f) => f.name) ?? [],
+    };
+    signatureInfos.set(program, info);
+    return info;
+  } catch {
+    // A signature that cannot be read tells nothing.
+    return undefined;
+  }
+}
+
 /** `module_name`: the user's name, the signature's description, the program's id in a tree, or its fields. */
 function moduleNameOf(program: AxProgramLike, meta: ProgramMeta): string {
   if (meta.fixedName !== undefined) return meta.fixedName;
-  try {
-    const signature = program.getSignature?.();
-    const description = signature?.getDescription?.();
-    if (typeof description === "string" && description.trim() !== "") return clamp(description);
-    if (meta.treeName !== undefined) return meta.treeName;
-    const inputs = signature?.getInputFields?.().map((f) => f.name) ?? [];
-    const outputs = signature?.getOutputFields?.().map((f) => f.name) ?? [];
-    if (inputs.length + outputs.length > 0) return clamp(`${inputs.join(", ")} -> ${outputs.join(", ")}`);
-  } catch {
-    // A signature that cannot be read names nothing.
-  }
+  const info = signatureInfo(program);
+  if (info?.description !== undefined && info.description.trim() !== "") return clamp(info.description);
+  if (meta.treeName !== undefined) return meta.treeName;
+  if (info !== undefined && info.inputs.length + info.outputs.length > 0)
+    return clamp(`${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`);
   return meta.treeName ?? "ax";
 }
 
@@ -103,10 +143,10 @@ export function programModuleName(program: object): string {
 function inputValues(program: AxProgramLike, values: unknown): unknown {
   if (typeof values !== "object" || values === null || Array.isArray(values)) return values;
   try {
-    const fields = program.getSignature?.()?.getInputFields?.();
+    const fields = signatureInfo(program)?.inputs;
     if (fields === undefined || fields.length === 0) return values;
     const picked: Record<string, unknown> = {};
-    for (const { name } of fields) {
+    for (const name of fields) {
       if (Object.hasOwn(values, name)) picked[name] = (values as Record<string, unknown>)[name];
     }
     return picked;
@@ -293,11 +333,11 @@ function wrapForward(program: AxProgramLike, original: AxProgramLike["forward"],
 function outputValues(program: AxProgramLike, result: unknown): unknown {
   if (typeof result !== "object" || result === null || Array.isArray(result)) return result;
   try {
-    const fields = program.getSignature?.()?.getOutputFields?.();
+    const fields = signatureInfo(program)?.outputs;
     if (fields === undefined || fields.length === 0) return result;
     const picked: Record<string, unknown> = {};
     let found = 0;
-    for (const { name } of fields) {
+    for (const name of fields) {
       if (!Object.hasOwn(result, name)) continue;
       picked[name] = (result as Record<string, unknown>)[name];
       found += 1;

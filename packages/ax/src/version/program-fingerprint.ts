@@ -17,6 +17,10 @@ export interface ProgramFingerprint {
 /** The Ax program members read for fingerprinting; each is optional so any Ax program shape is accepted. */
 interface ProgramShape {
   getSignature?: () => { toString(): string } | undefined;
+  // AxProgram's signature object and its hash (`protected`): replaced by setSignature/setDescription, read
+  // here because getSignature() returns a fresh copy on every call.
+  signature?: { toString(): string } | undefined;
+  sigHash?: unknown;
   getInstruction?: () => string | undefined;
   getId?: () => string;
   namedProgramInstances?: () => readonly { id: string; program: unknown }[];
@@ -57,7 +61,8 @@ function stableJson(value: unknown, seen = new Set<object>()): string {
 
 /** What a program's own parts are now; compared by identity to reuse a cached fingerprint. */
 interface Parts {
-  readonly signature: unknown;
+  /** The signature's text: compared by value, since only composite programs need getSignature() for it. */
+  readonly signature: string;
   readonly instruction: string | undefined;
   readonly demos: unknown;
   readonly examples: unknown;
@@ -72,9 +77,16 @@ interface CacheEntry {
 
 const cache = new WeakMap<object, CacheEntry>();
 
+/** The signature text: from AxProgram's own field when it has one (no copy), else through getSignature(). */
+function signatureText(program: ProgramShape): string {
+  const own = program.signature;
+  const signature = own !== undefined && own !== null ? own : program.getSignature?.();
+  return signature === undefined || signature === null ? "" : String(signature.toString());
+}
+
 function readParts(program: ProgramShape): Parts {
   return {
-    signature: program.getSignature?.(),
+    signature: signatureText(program),
     instruction: program.getInstruction?.(),
     demos: program.demos,
     examples: program.examples,
@@ -92,8 +104,12 @@ function sameParts(a: Parts, b: Parts): boolean {
   );
 }
 
+/** Programs found to have nothing nested (a plain AxGen): not asked again on every call. */
+const leaves = new WeakSet<object>();
+
 /** The programs nested in `program` (flow nodes, agent actor/responder, sub-agents), itself excluded. */
 export function nestedPrograms(program: object): { id: string; program: object }[] {
+  if (leaves.has(program)) return [];
   const list = (program as ProgramShape).namedProgramInstances;
   if (typeof list !== "function") return [];
   try {
@@ -104,6 +120,8 @@ export function nestedPrograms(program: object): { id: string; program: object }
         found.push({ id: String(entry.id), program: child });
       }
     }
+    // A program with no children now gets none later (Ax registers children when a composite is built).
+    if (found.length === 0) leaves.add(program);
     return found;
   } catch {
     return [];
@@ -131,7 +149,7 @@ export function fingerprintProgram(program: object): ProgramFingerprint {
     return cached.fingerprint;
   }
   const components: ProgramComponentHash[] = [
-    { name: "signature", hash: hashText("signature", String(parts.signature ?? "")) },
+    { name: "signature", hash: hashText("signature", parts.signature) },
   ];
   if (parts.instruction !== undefined && parts.instruction !== "")
     components.push({ name: "instruction", hash: hashText("instruction", parts.instruction) });
