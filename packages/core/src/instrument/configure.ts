@@ -97,7 +97,9 @@ export interface StreamllOptions {
   /**
    * Record which code produced each event: `code_signature`, `module_version` and `git_commit` on every event
    * of instrumented calls, plus one `version` event per new (module, code_signature). Off by default; `true`
-   * means `{ strategy: "ast" }`. See docs/guides/version-tracking.md.
+   * means `{ strategy: "ast" }`. With it on, `configure()` computes the process's versions and the code
+   * signatures of everything instrumented so far (once; the first AST parse of a process takes the longest), so
+   * no instrumented call pays for them. See docs/guides/version-tracking.md.
    */
   versionTracking?: boolean | VersionTrackingOptions;
   /**

@@ -12,6 +12,7 @@ import {
   errorEventData,
   getRuntime,
   isThenable,
+  prepareVersion,
   reportInternalError,
   toJson,
 } from "./runtime";
@@ -675,9 +676,12 @@ function instrumentClass<C extends Function>(ctor: C, options: InstrumentOptions
   const className = ctor.name || "anonymous";
   for (const { name, descriptor, fn } of selectMethods(proto, options, className)) {
     if (isInstrumented(fn)) continue;
-    const wrapped = wrapFunction(fn, makeMeta(options, name, className, true));
+    const meta = makeMeta(options, name, className, true);
+    const wrapped = wrapFunction(fn, meta);
     // Defined on this class's prototype even when inherited, so the base class stays untouched.
     Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+    // Calls on instances of this class look up (class, method): its signature can be computed now.
+    prepareVersion(ctor, meta.methodName, meta.fixedName ?? meta.fallbackName);
   }
   return ctor;
 }
@@ -710,7 +714,9 @@ function instrumentObject<T extends object>(target: T, options: InstrumentOption
   // it was while sharing its state. Frozen objects cannot be patched or proxied method by method, so they get
   // a wrapped copy.
   if (!plain && Object.isExtensible(target) && canDefineAll(target, wrappers.keys())) {
+    const ctor = (target as { constructor?: unknown }).constructor;
     for (const [name, { wrapper }] of wrappers) {
+      if (typeof ctor === "function" && ctor !== Object) prepareVersion(ctor, name, moduleName);
       const own = Object.getOwnPropertyDescriptor(target, name);
       Object.defineProperty(target, name, {
         value: wrapper,
@@ -863,7 +869,11 @@ export function instrument(target?: unknown, options?: InstrumentOptions): unkno
     // A function is its own module: its name becomes the method name only when `name` renames the module.
     const name = target.name;
     const methodName = parsed.name !== undefined && name !== "" ? name : null;
-    return wrapFunction(target, makeMeta(parsed, methodName, name, false));
+    const meta = makeMeta(parsed, methodName, name, false);
+    const wrapped = wrapFunction(target, meta);
+    // A plain function's calls look up the function itself (whatever its method name).
+    prepareVersion(target, null, meta.fixedName ?? meta.fallbackName);
+    return wrapped;
   }
   if (typeof target === "object" && target !== null) return instrumentObject(target, parsed);
   throw new ConfigurationError(

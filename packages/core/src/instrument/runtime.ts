@@ -72,6 +72,51 @@ let exitHookInstalled = false;
 let exitFlushRunning = false;
 let emittedAtLastExitFlush = -1;
 
+/** What `instrument()` knows ahead of the first call: the owner and method whose code signature a call uses. */
+interface VersionTarget {
+  readonly owner: WeakRef<object>;
+  readonly method: string | null;
+  readonly moduleName: string;
+}
+
+/**
+ * Targets instrumented so far, so `configure()` can compute their code signatures before the first call.
+ * Bounded: a program instrumenting more than this many targets computes the rest on their first call.
+ */
+const versionTargets: VersionTarget[] = [];
+const MAX_VERSION_TARGETS = 1_000;
+
+/**
+ * @internal Registers an instrumented (owner, method) whose code signature the first call would compute, and
+ * computes it now when version tracking is already on. Hashing the code (an AST parse) and reading the
+ * process's versions (package.json files, `git status`) cost milliseconds to a few hundred of them: done here,
+ * at `instrument()` or `configure()` time, the first call only looks the result up. Never throws.
+ */
+export function prepareVersion(owner: object, method: string | null, moduleName: string): void {
+  try {
+    if (versionTargets.length < MAX_VERSION_TARGETS)
+      versionTargets.push({ owner: new WeakRef(owner), method, moduleName });
+    state?.config.versionTracker?.lookup(owner, method, moduleName);
+  } catch (error) {
+    reportInternalError("preparing version tracking failed", error);
+  }
+}
+
+/** Computes what the first instrumented calls would: the process's versions and every known target's signature. */
+function prepareVersions(config: ResolvedConfig): void {
+  const tracker = config.versionTracker;
+  if (tracker === null || !config.enabled) return;
+  try {
+    tracker.processInfo();
+    for (const target of versionTargets) {
+      const owner = target.owner.deref();
+      if (owner !== undefined) tracker.lookup(owner, target.method, target.moduleName);
+    }
+  } catch (error) {
+    reportInternalError("preparing version tracking failed", error);
+  }
+}
+
 /** @internal The current state; reads the environment the first time it is needed without `configure()`. */
 export function getRuntime(): RuntimeState {
   return state ?? initFromEnvironment();
@@ -145,6 +190,7 @@ export function configure(options: StreamllOptions = {}): void {
   install(config, pipelines);
   if (previous !== undefined)
     for (const handle of previous.pipelines) retire(handle, undefined, config.logger);
+  prepareVersions(config);
 }
 
 /** Checks every sink's effective delivery options before anything is built, so a bad option changes nothing. */
