@@ -1,4 +1,4 @@
-import { isIP, connect as netConnect } from "node:net";
+import { isIP, connect as netConnect, Socket } from "node:net";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import {
   type CredentialProvider,
@@ -158,7 +158,12 @@ export interface KafkaClientHandle {
   readonly maxMessageBytes: number;
   /** The OAUTHBEARER token cache, when that mechanism is used. */
   readonly tokens: RefreshingCredentials | undefined;
-  /** Stops token refresh timers. */
+  /**
+   * Ends the client for good: stops token refresh timers, silences kafkajs's logging, destroys every socket
+   * it still has open and refuses new ones. kafkajs's own `disconnect()` waits for requests in flight, which
+   * against a broker that accepted the connection and never answers is its whole `requestTimeout` (30 s),
+   * keeping the host process alive long after shutdown; call this after giving `disconnect()` its chance.
+   */
   close(): void;
 }
 
@@ -278,15 +283,43 @@ function scrubContext(scrubber: SecretScrubber, context: object | undefined): ob
   return out;
 }
 
-/** Like kafkajs's default socket factory, with a configurable keep-alive delay. */
-function socketFactory(keepAliveDelayMs: number): ISocketFactory {
-  return ({ host, port, ssl, onConnect }) => {
-    const socket = ssl
-      ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
-      : netConnect({ host, port }, onConnect);
-    socket.setKeepAlive(true, keepAliveDelayMs);
-    return socket;
-  };
+/** The sockets of one client, so closing the client can end them all (see {@link KafkaClientHandle.close}). */
+class SocketTracker {
+  readonly #open = new Set<Socket>();
+  #closed = false;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Like kafkajs's default socket factory, with a configurable keep-alive delay; none once closed. */
+  factory(keepAliveDelayMs: number): ISocketFactory {
+    return ({ host, port, ssl, onConnect }) => {
+      if (this.#closed) {
+        // kafkajs retrying a connection after close: an unconnected socket it sees fail at once.
+        const socket = new Socket();
+        process.nextTick(() => socket.destroy(new Error("the Kafka client is closed")));
+        return socket;
+      }
+      const socket = ssl
+        ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
+        : netConnect({ host, port }, onConnect);
+      socket.setKeepAlive(true, keepAliveDelayMs);
+      this.#open.add(socket);
+      socket.once("close", () => this.#open.delete(socket));
+      return socket;
+    };
+  }
+
+  /**
+   * Destroys every open socket with an error, so kafkajs rejects the requests waiting on it (and its pending
+   * `disconnect()` completes) instead of waiting out their timeouts.
+   */
+  close(): void {
+    this.#closed = true;
+    for (const socket of this.#open) socket.destroy(new Error("the Kafka client is closed"));
+    this.#open.clear();
+  }
 }
 
 /**
@@ -299,6 +332,7 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
   const d = DEFAULT_KAFKA_CONNECTION;
   const logger = options.logger ?? consoleKafkaLogger;
   const scrubber = new SecretScrubber();
+  const sockets = new SocketTracker();
   let tokens: RefreshingCredentials | undefined;
   let sasl: SASLOptions | undefined;
   const { sasl: saslOptions } = options;
@@ -368,9 +402,10 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
       initialRetryTime: options.retry?.initialRetryTimeMs ?? d.initialRetryTimeMs,
       maxRetryTime: options.retry?.maxRetryTimeMs ?? d.maxRetryTimeMs,
     },
-    socketFactory: socketFactory(options.keepAliveDelayMs ?? d.keepAliveDelayMs),
+    socketFactory: sockets.factory(options.keepAliveDelayMs ?? d.keepAliveDelayMs),
     logLevel: toKafkaJsLogLevel(options.logLevel ?? "error"),
-    logCreator: createKafkaLogCreator(logger, scrubber),
+    // Once closed, kafkajs's complaints about the sockets closing ended them are noise.
+    logCreator: createKafkaLogCreator(logger, scrubber, Date.now, () => sockets.closed),
   };
   if (options.tls !== undefined && options.tls !== false) config.ssl = toTlsOptions(options.tls);
   if (sasl !== undefined) config.sasl = sasl;
@@ -383,6 +418,7 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
     tokens,
     close() {
       tokens?.close();
+      sockets.close();
     },
   };
 }

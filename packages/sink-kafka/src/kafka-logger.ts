@@ -97,10 +97,12 @@ export function createKafkaLogCreator(
   logger: KafkaLogger,
   scrubber: SecretScrubber,
   now: () => number = Date.now,
+  silenced: () => boolean = () => false,
 ): logCreator {
   const lastSeen = new Map<string, { at: number; suppressed: number }>();
   return () =>
     ({ namespace, level, log }: LogEntry) => {
+      if (silenced()) return;
       try {
         const message = scrubber.scrub(`kafkajs ${namespace}: ${String(log.message)}`);
         const key = `${level}|${message}`;

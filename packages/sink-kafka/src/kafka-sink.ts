@@ -175,6 +175,9 @@ interface Chunk {
   readonly messages: Message[];
 }
 
+/** How long `close()` lets kafkajs disconnect gracefully before destroying the client's sockets. */
+const CLOSE_GRACE_MS = 500;
+
 /**
  * Produces streamll events to a Kafka topic with kafkajs.
  *
@@ -291,15 +294,26 @@ export class KafkaSink implements Sink {
     if (this.#closing === undefined) {
       this.#closed = true;
       this.#closing = (async () => {
-        try {
+        const disconnected = (async () => {
           await this.#ready?.catch(() => undefined);
           await this.#producer?.disconnect();
-        } catch {
+        })().catch(() => {
           // Disconnecting from an unreachable broker has nothing left to release.
-        } finally {
-          this.#connected = false;
-          this.#client.close();
-        }
+        });
+        // The pipeline drained before closing, so nothing useful is in flight. kafkajs waits for requests it
+        // still has out (a connection attempt to a broker that never answers: its whole requestTimeout), so
+        // it gets a short grace, then the client's sockets are destroyed: nothing keeps the host alive.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          disconnected,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, CLOSE_GRACE_MS);
+            timer.unref();
+          }),
+        ]);
+        clearTimeout(timer);
+        this.#connected = false;
+        this.#client.close();
       })();
     }
     return this.#closing;

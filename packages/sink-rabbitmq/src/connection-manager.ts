@@ -110,6 +110,8 @@ export class ConnectionManager {
   #model: ChannelModel | null = null;
   #modelUsername: string | undefined;
   #connecting: Promise<ChannelModel> | null = null;
+  /** Aborts the socket of the connection attempt in progress (see `close()`). */
+  #abortAttempt: AbortController | null = null;
   #timer: NodeJS.Timeout | null = null;
   #nextAttemptAt = 0;
   #failures = 0;
@@ -247,6 +249,15 @@ export class ConnectionManager {
     }
   }
 
+  /**
+   * Destroys the socket of the connection attempt in progress, if any (it fails, as a refused connection
+   * would). For closing: an attempt to a peer that accepted TCP and never answers runs its whole connect
+   * timeout otherwise, keeping the host process alive after shutdown.
+   */
+  abortAttempt(): void {
+    this.#abortAttempt?.abort();
+  }
+
   /** Closes the connection and stops reconnecting. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -255,6 +266,7 @@ export class ConnectionManager {
     this.#timer = null;
     this.#unsubscribe?.();
     this.#refreshing?.close();
+    this.abortAttempt();
     if (this.#connecting) await this.#connecting.catch(() => {});
     const model = this.#model;
     this.#model = null;
@@ -323,14 +335,28 @@ export class ConnectionManager {
     const resolved = resolveConnection(this.#options, credential);
     this.#remember(resolved.secrets);
     let model: ChannelModel;
+    const abort = new AbortController();
+    this.#abortAttempt = abort;
     try {
-      model = await connect(resolved.target, resolved.socketOptions);
+      if (this.#closed)
+        throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
+      // amqplib hands its socket options to net.connect / tls.connect, whose sockets honour `signal`.
+      const socketOptions: typeof resolved.socketOptions & { signal: AbortSignal } = {
+        ...resolved.socketOptions,
+        signal: abort.signal,
+      };
+      model = await connect(resolved.target, socketOptions);
     } catch (error) {
+      if (this.#closed || abort.signal.aborted) {
+        throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
+      }
       this.#failures += 1;
       this.#lastError = this.sanitize(error, `cannot connect to ${this.#description}`);
       if (/ACCESS[-_]REFUSED/.test(this.#lastError.message)) this.#forceRefresh = true;
       if (this.#failures === 1) this.#config.logger.warn(`${this.#config.label}: ${this.#lastError.message}`);
       throw this.#lastError;
+    } finally {
+      if (this.#abortAttempt === abort) this.#abortAttempt = null;
     }
     if (this.#closed) {
       await closeQuietly(model);

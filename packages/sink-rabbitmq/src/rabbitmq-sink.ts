@@ -263,7 +263,11 @@ export class RabbitMQSink implements Sink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#opening) await this.#opening.catch(() => {});
+    if (this.#opening) {
+      // A channel still opening waits on a connection attempt: ended at once, not left to its timeout.
+      this.#manager.abortAttempt();
+      await this.#opening.catch(() => {});
+    }
     const channel = this.#channel;
     this.#channel = null;
     // A blocked connection never answers a channel close (the broker stops reading from it): skip it, closing

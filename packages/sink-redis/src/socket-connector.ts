@@ -75,4 +75,16 @@ export class SocketErrorGuardConnector extends AbstractConnector {
       });
     });
   }
+
+  /**
+   * Closes the socket at once. ioredis' own `disconnect` ends it and arms a referenced `disconnectTimeout`
+   * timer cleared only by a later `close` event: a socket that had already closed (server down) kept the host
+   * process alive for 2 s after `close()`, and a peer that never answers kept it alive until that timer
+   * destroyed the socket (ioredis' socket-timeout timer is cleared only on `close` too). Nothing is lost by
+   * destroying: `disconnect` comes after QUIT was answered, or when the connection is given up anyway.
+   */
+  override disconnect(): void {
+    this.connecting = false;
+    this.stream?.destroy();
+  }
 }
