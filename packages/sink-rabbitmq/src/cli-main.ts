@@ -3,6 +3,7 @@ import { decodeEvent } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
+  OUTPUT_CLOSED,
   passwordFromEnv,
   plural,
   redactSecrets,
@@ -57,7 +58,8 @@ Options:
   -h, --help                show this help
   -v, --version             print the version
 
-Exit status: 0 done (--max reached, idle, or Ctrl-C), 1 RabbitMQ error, 2 usage error.
+Exit status: 0 done (--max reached, idle, or the reader of stdout went away), 1 RabbitMQ error, 2 usage
+error, 130 interrupted (Ctrl-C).
 `;
 
 interface TailOptions {
@@ -252,6 +254,7 @@ async function runTail(options: TailOptions, io: CliIo): Promise<number> {
     io.stderr(`streamll-rabbitmq: ${redactSecrets(message, secrets)}\n`);
     return 1;
   }
+  if (ending === "signal" && io.signal?.reason !== OUTPUT_CLOSED) return 130;
   return 0;
 }
 

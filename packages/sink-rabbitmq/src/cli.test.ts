@@ -208,7 +208,7 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
   });
 
   it.each([[["--follow"]], [["--idle-ms", "0"]]])(
-    "with %j keeps listening until interrupted, then ends with status 0",
+    "with %j keeps listening until interrupted, then ends with status 130",
     async (flags) => {
       const exchange = exchangeName("cli_interrupt");
       const controller = new AbortController();
@@ -222,7 +222,7 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
       channel.publish(exchange, "streamll.Qa.start", Buffer.from(JSON.stringify(makeEvent())));
       await waitUntil(() => lines(tail.stdout()).length === 1, 10_000, "the event");
       controller.abort("interrupted");
-      expect(await tail.done).toBe(0);
+      expect(await tail.done).toBe(130);
       expect(tail.stderr()).toContain("printed 1 event\n");
       // The exclusive queue went with the connection: the exchange has nothing bound any more.
       const unroutable = new Promise<boolean>((resolve) => {

@@ -30,7 +30,7 @@ Writes the streamll events of a Redis stream to stdout as JSONL, one event per l
 The stream is read with XRANGE, page by page, without a consumer group: nothing is acknowledged, claimed or
 removed. The range ends at the stream's last entry when the export starts; entries added later are not read,
 unless --follow is given: then the export keeps waiting for new entries (XREAD BLOCK) and prints them as they
-arrive, until --count, Ctrl-C or the reader of stdout goes away, for example
+arrive, until --max, Ctrl-C or the reader of stdout goes away, for example
   streamll-redis export --follow | streamll-view -
 Entries that are not valid streamll events are skipped and counted on stderr.
 
@@ -41,7 +41,7 @@ Options:
   --stream <key>            stream key (default ${DEFAULT_STREAM})
   --from <id>               first entry id: -, 0, <ms> or <ms>-<seq> (default -, the oldest)
   --to <id>                 last entry id: +, <ms> or <ms>-<seq> (default +, the newest at start)
-  --count <n>               stop after n events
+  --max <n>                 stop after n events
   --follow                  after the entries there are, wait for new ones and print them too (not with --to)
   --connect-timeout-ms <n>  give up connecting after this long (default 5000)
   -h, --help                show this help
@@ -56,7 +56,7 @@ interface ExportOptions {
   stream: string;
   from: string;
   to: string;
-  count: number | undefined;
+  max: number | undefined;
   follow: boolean;
   connectTimeoutMs: number | undefined;
 }
@@ -74,7 +74,7 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
       stream: { type: "string" },
       from: { type: "string" },
       to: { type: "string" },
-      count: { type: "string" },
+      max: { type: "string" },
       follow: { type: "boolean", default: false },
       "connect-timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -101,7 +101,7 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
     stream: values.stream ?? DEFAULT_STREAM,
     from,
     to,
-    count: values.count === undefined ? undefined : wholeNumber("--count", values.count),
+    max: values.max === undefined ? undefined : wholeNumber("--max", values.max),
     follow: values.follow,
     connectTimeoutMs:
       values["connect-timeout-ms"] === undefined
@@ -158,7 +158,7 @@ async function runExport(options: ExportOptions, io: CliIo): Promise<number> {
   const secrets = () => [...connection.secrets(), options.password];
   let exported = 0;
   let malformed = 0;
-  const limitReached = () => options.count !== undefined && exported >= options.count;
+  const limitReached = () => options.max !== undefined && exported >= options.max;
   const done = () => io.signal?.aborted === true || limitReached();
   /** Prints one entry (or counts it as malformed). */
   const write = async (id: string, fields: string[]): Promise<void> => {

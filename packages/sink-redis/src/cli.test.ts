@@ -127,7 +127,7 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
     expectSlowdownFlagged(stdout);
   });
 
-  it("reads past one page, skips and counts malformed entries, honours --from, --to and --count", async () => {
+  it("reads past one page, skips and counts malformed entries, honours --from, --to and --max", async () => {
     const stream = streamName("cli-pages");
     const sink = new RedisSink({ url: REDIS_URL, stream });
     const events = sequence(1_100);
@@ -145,7 +145,7 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
     expect(all.stderr).toMatch(/skipped entry \d+-\d+: no "event" field/);
     expect(all.stderr).toContain(`exported 1100 events from ${stream}, skipped 2 malformed entries\n`);
 
-    const counted = await runMain(["export", "--stream", stream, "--count", "7"]);
+    const counted = await runMain(["export", "--stream", stream, "--max", "7"]);
     expect(lines(counted.stdout)).toEqual(lines(all.stdout).slice(0, 7));
 
     const ids = (await admin.xrange(stream, "-", "+")).map(([id]) => id);
@@ -173,7 +173,7 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
     }
   });
 
-  it("with --follow prints what the stream holds, then entries added later, until --count or interrupted", async () => {
+  it("with --follow prints what the stream holds, then entries added later, until --max or interrupted", async () => {
     const stream = streamName("cli-follow");
     const sink = new RedisSink({ url: REDIS_URL, stream });
     const events = sequence(900);
@@ -192,9 +192,9 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
     expect(await done).toBe(130);
     expect(recorded.stderr()).toContain(`exported 900 events from ${stream}\n`);
 
-    // From a stream that does not exist yet, starting after an id, ending at --count.
+    // From a stream that does not exist yet, starting after an id, ending at --max.
     const later = streamName("cli-follow-later");
-    const waiting = runMain(["export", "--stream", later, "--follow", "--from", "5-0", "--count", "2"]);
+    const waiting = runMain(["export", "--stream", later, "--follow", "--from", "5-0", "--max", "2"]);
     await sleep(300);
     const writer = new RedisSink({ url: REDIS_URL, stream: later });
     await admin.xadd(later, "4-1", "event", events[0]!.json);
@@ -263,8 +263,8 @@ describe("streamll-redis usage", () => {
     const cases: [string[], string][] = [
       [[], "Usage:"],
       [["import"], 'unknown command "import"'],
-      [["export", "--count", "0"], "--count must be a whole number >= 1"],
-      [["export", "--count", "ten"], "--count must be a whole number >= 1"],
+      [["export", "--max", "0"], "--max must be a whole number >= 1"],
+      [["export", "--max", "ten"], "--max must be a whole number >= 1"],
       [["export", "--from", "yesterday"], "--from must be"],
       [["export", "--to", "-"], "--to must be"],
       [["export", "--follow", "--to", "+"], "cannot be combined with --to"],

@@ -67,10 +67,13 @@ export interface CommandSpec<Options extends { readonly password?: string | unde
 }
 
 /**
- * The shared front of streamll's command-line tools: `--help`, `--version`, the command name, option
- * parsing, then the command. Resolves to the exit status (0 done, 2 usage); never calls `process.exit` and
- * never throws, so tests can call it in-process. Errors `run` throws are option errors found late (the
- * client refused an option when it was built), so they exit 2 as well.
+ * The shared front of streamll's command-line tools, so every tool behaves the same: `--help` and
+ * `--version` on stdout; the usage text on stderr when the tool is run without the arguments it needs; every
+ * other mistake as one line on stderr followed by `Run "<tool> [command] --help" for usage.`; a secret never
+ * echoed. Resolves to the exit status (0 done, 2 usage); never calls `process.exit` and never throws, so tests
+ * can call it in-process. Errors `run` throws are option errors found late (the client refused an option when
+ * it was built), so they exit 2 as well. By convention a command resolves to 130 when `io.signal` aborted
+ * with `"interrupted"` (Ctrl-C, SIGTERM) and 0 when stdout was closed by its reader.
  */
 export async function runCommand<Options extends { readonly password?: string | undefined }>(
   spec: CommandSpec<Options>,
@@ -84,6 +87,7 @@ export async function runCommand<Options extends { readonly password?: string | 
   }
   let rest: readonly string[] = argv;
   let prefix = spec.tool;
+  const hint = (name: string): string => `Run "${name} --help" for usage.\n`;
   if (spec.command !== undefined) {
     if (command === undefined) {
       io.stderr(spec.usage);
@@ -94,7 +98,7 @@ export async function runCommand<Options extends { readonly password?: string | 
       return 0;
     }
     if (command !== spec.command) {
-      io.stderr(`${spec.tool}: unknown command "${redactSecrets(command, [])}"\n\n${spec.usage}`);
+      io.stderr(`${spec.tool}: unknown command "${oneLine(redactSecrets(command, []))}"\n${hint(spec.tool)}`);
       return 2;
     }
     rest = afterCommand;
@@ -104,7 +108,9 @@ export async function runCommand<Options extends { readonly password?: string | 
   try {
     options = spec.parse(rest, io.env ?? process.env);
   } catch (error) {
-    io.stderr(`${prefix}: ${redactSecrets(messageOf(error), [])}\n\n${spec.usage}`);
+    const line = `${prefix}: ${oneLine(redactSecrets(messageOf(error), []))}\n`;
+    // Nothing given at all: the whole usage says more than the first thing missing.
+    io.stderr(rest.length === 0 ? `${line}\n${spec.usage}` : `${line}${hint(prefix)}`);
     return 2;
   }
   if (options === "help") {
@@ -115,11 +121,16 @@ export async function runCommand<Options extends { readonly password?: string | 
     return await spec.run(options, io);
   } catch (error) {
     const message = spec.describeError?.(error, options) ?? messageOf(error);
-    io.stderr(`${prefix}: ${redactSecrets(message, [options.password])}\n`);
+    io.stderr(`${prefix}: ${oneLine(redactSecrets(message, [options.password]))}\n${hint(prefix)}`);
     return 2;
   }
 }
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Error text as one line: a multi-line message (a stack, a server's reply) would break the one-line rule. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }

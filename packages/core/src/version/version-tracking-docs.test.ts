@@ -336,7 +336,9 @@ describe("docs/guides/version-tracking.md claims", () => {
     expect(documented.format_version).toBe(COMPARE_REPORT_FORMAT_VERSION);
     let stdout = "";
     const status = await runCli(["compare", fixture, "--json"], {
-      stdout: (text) => (stdout += text),
+      stdout: (text) => {
+        stdout += text;
+      },
       stderr: () => {},
     });
     expect(status).toBe(0);

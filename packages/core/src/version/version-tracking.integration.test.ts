@@ -148,8 +148,12 @@ describe("version change detection end to end", () => {
     // The CLI prints the same verdicts and exits 1 with --fail-on-regression.
     let output = "";
     const status = await runCli(["compare", path, "--fail-on-regression"], {
-      stdout: (text) => (output += text),
-      stderr: (text) => (output += text),
+      stdout: (text) => {
+        output += text;
+      },
+      stderr: (text) => {
+        output += text;
+      },
     });
     expect(status).toBe(1);
     expect(output).toContain(`Qa.forward: ${signatures.qa1} -> ${signatures.qa2}`);

@@ -349,7 +349,14 @@ describe("streamll CLI", () => {
     let stderr = "";
     const status = await runCli(
       argv,
-      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+      {
+        stdout: (t) => {
+          stdout += t;
+        },
+        stderr: (t) => {
+          stderr += t;
+        },
+      },
       "9.9.9",
     );
     return { status, stdout, stderr };

@@ -1,17 +1,8 @@
 import { parseArgs } from "node:util";
+import { runCommand, UsageError } from "../../cli/cli-command";
+import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "../../cli/cli-io";
 import { type CompareOptions, compareEventFiles } from "./compare-versions";
 import { formatCompareReport } from "./format-report";
-
-/** Where the CLI writes; tests capture it. */
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
 
 const CLI_USAGE = `Usage: streamll compare <events.jsonl>... [options]
 
@@ -31,63 +22,70 @@ Options:
   -h, --help             show this help
   -v, --version          print the version
 
-Exit status: 0 done, 1 regression flagged (with --fail-on-regression), 2 usage or input error.
+Exit status: 0 done, 1 regression flagged (with --fail-on-regression), 2 usage or input error,
+130 interrupted.
 `;
+
+interface CompareCommand {
+  readonly files: string[];
+  readonly options: CompareOptions;
+  readonly json: boolean;
+  readonly failOnRegression: boolean;
+  readonly password?: undefined;
+}
 
 /**
  * Runs the `streamll` command line with `argv` (without `node` and the script path) and returns the exit
  * status. Never calls `process.exit`, so it can run inside tests.
  */
-export async function runCli(
-  argv: readonly string[],
-  io: CliIo = processIo,
-  version = "unknown",
-): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
-    io.stdout(CLI_USAGE);
-    return command === undefined ? 2 : 0;
-  }
-  if (command === "-v" || command === "--version") {
-    io.stdout(`${version}\n`);
-    return 0;
-  }
-  if (command !== "compare") {
-    io.stderr(`streamll: unknown command "${command}"\n\n${CLI_USAGE}`);
-    return 2;
-  }
-  let parsed: ReturnType<typeof parseCompareArgs>;
-  try {
-    parsed = parseCompareArgs(rest);
-  } catch (error) {
-    io.stderr(`streamll compare: ${error instanceof Error ? error.message : String(error)}\n\n${CLI_USAGE}`);
-    return 2;
-  }
-  if (parsed.help) {
-    io.stdout(CLI_USAGE);
-    return 0;
-  }
-  try {
-    const report = await compareEventFiles(parsed.files, parsed.options);
-    io.stdout(parsed.json ? `${JSON.stringify(report, null, 2)}\n` : formatCompareReport(report));
-    const regression = report.comparisons.some(
-      (comparison) =>
-        comparison.duration.verdict === "regression" || comparison.error_rate.verdict === "regression",
-    );
-    return parsed.failOnRegression && regression ? 1 : 0;
-  } catch (error) {
-    io.stderr(`streamll compare: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 2;
-  }
+export function runCli(argv: readonly string[], io?: CliIo, version = "unknown"): Promise<number> {
+  return runCommand<CompareCommand>(
+    {
+      tool: "streamll",
+      command: "compare",
+      version,
+      usage: CLI_USAGE,
+      parse: parseCompareArgs,
+      run: runCompare,
+    },
+    argv,
+    io ?? createProcessIo(),
+  );
 }
 
-function parseCompareArgs(args: readonly string[]): {
-  files: string[];
-  options: CompareOptions;
-  json: boolean;
-  failOnRegression: boolean;
-  help: boolean;
-} {
+async function runCompare(command: CompareCommand, io: CliIo): Promise<number> {
+  const signal = io.signal;
+  let onAbort: (() => void) | undefined;
+  const interrupted = new Promise<"interrupted">((resolve) => {
+    if (signal === undefined) return;
+    onAbort = () => resolve("interrupted");
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  let report: Awaited<ReturnType<typeof compareEventFiles>> | "interrupted";
+  try {
+    report = await Promise.race([compareEventFiles(command.files, command.options), interrupted]);
+  } catch (error) {
+    // A file that cannot be read: an input error, one line, exit 2 (never a usage hint).
+    io.stderr(`streamll compare: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  } finally {
+    if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+  }
+  if (report === "interrupted") {
+    // Stdin would keep the process waiting for input nobody is going to read.
+    if (command.files.includes("-")) process.stdin.destroy();
+    return signal?.reason === OUTPUT_CLOSED ? 0 : 130;
+  }
+  await io.stdout(command.json ? `${JSON.stringify(report, null, 2)}\n` : formatCompareReport(report));
+  const regression = report.comparisons.some(
+    (comparison) =>
+      comparison.duration.verdict === "regression" || comparison.error_rate.verdict === "regression",
+  );
+  return command.failOnRegression && regression ? 1 : 0;
+}
+
+function parseCompareArgs(args: readonly string[]): CompareCommand | "help" {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -104,8 +102,8 @@ function parseCompareArgs(args: readonly string[]): {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) return { files: [], options: {}, json: false, failOnRegression: false, help: true };
-  if (positionals.length === 0) throw new Error("no event files given");
+  if (values.help) return "help";
+  if (positionals.length === 0) throw new UsageError("no event files given");
   const options: CompareOptions = {};
   if (values.module !== undefined) options.module = values.module;
   if (values.baseline !== undefined) options.baseline = values.baseline;
@@ -116,7 +114,7 @@ function parseCompareArgs(args: readonly string[]): {
   }
   if (values["min-samples"] !== undefined) {
     const n = numberOption("--min-samples", values["min-samples"], 1, Number.POSITIVE_INFINITY, true);
-    if (!Number.isInteger(n)) throw new Error("--min-samples must be a whole number");
+    if (!Number.isInteger(n)) throw new UsageError("--min-samples must be a whole number");
     options.minSamples = n;
   }
   return {
@@ -124,7 +122,6 @@ function parseCompareArgs(args: readonly string[]): {
     options,
     json: values.json === true,
     failOnRegression: values["fail-on-regression"] === true,
-    help: false,
   };
 }
 
@@ -132,7 +129,7 @@ function numberOption(name: string, text: string, min: number, max: number, incl
   const value = Number(text);
   const aboveMin = inclusiveMin ? value >= min : value > min;
   if (text.trim() === "" || !Number.isFinite(value) || !aboveMin || value > max) {
-    throw new Error(
+    throw new UsageError(
       `${name} must be a number ${inclusiveMin ? "≥" : ">"} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ""}, got "${text}"`,
     );
   }
