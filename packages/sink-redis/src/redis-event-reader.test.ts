@@ -167,6 +167,28 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
     expect(await pendingCount(stream)).toBe(0);
   });
 
+  it("dead-letters a malformed entry with an error that does not quote it (planted secret)", async () => {
+    const stream = streamName("reader-planted");
+    const secret = "sk-live PLANTED/7f3a9c1e5b";
+    const planted = { schema_version: "1.0", event_id: secret, tags: { [secret]: 1 }, api_key: secret };
+    await admin.xadd(stream, "*", "event", JSON.stringify(planted));
+    await admin.xadd(stream, "*", "event", `{"api_key":"${secret}"`);
+    const r = reader(stream);
+    const running = r.run(() => undefined);
+    await waitUntil(() => r.getStats().deadLettered === 2, "both entries");
+    await r.stop();
+    await running;
+    const dead = await admin.xrange(`${stream}:dead-letter`, "-", "+");
+    for (const [, fields] of dead) {
+      const error = fields[fields.indexOf("error") + 1] ?? "";
+      expect(error).not.toBe("");
+      expect(error).not.toContain("PLANTED");
+      // Only the copy of the entry itself carries it, which is what a dead letter is for.
+      const others = fields.filter((_, i) => fields[i - 1] !== "event" && fields[i] !== "event");
+      expect(others.join(" ")).not.toContain("PLANTED");
+    }
+  });
+
   it("keeps reading when the dead-letter write fails, and dead-letters the entry once it can", async () => {
     const stream = streamName("reader-dlq-down");
     // The dead-letter key holds a string, so XADD to it fails with WRONGTYPE.

@@ -58,9 +58,9 @@ describe("decodeEvent", () => {
     expect(single.message).toBe("timestamp: must be an ISO-8601 UTC timestamp ending in Z");
   });
 
-  it("reports nested paths with dots", () => {
+  it("reports nested paths with dots, the input's own keys as *", () => {
     const error = failed(decodeEvent(JSON.stringify({ ...WIRE, tags: { env: 1 } })));
-    expect(error.issues[0]?.path).toBe("tags.env");
+    expect(error.issues[0]?.path).toBe("tags.*");
   });
 
   it("rejects missing fields", () => {
@@ -108,5 +108,41 @@ describe("decodeEvent", () => {
     const error = failed(decodeEvent(JSON.stringify({ ...WIRE, timestamp: secret })));
     expect(error.message).not.toContain(secret);
     expect(JSON.stringify(error.issues)).not.toContain(secret);
+  });
+
+  it("never quotes a planted secret, wherever in the input it is", () => {
+    const secret = "sk-live PLANTED/51a7e3c9d2b04f6e";
+    const inputs: (string | Uint8Array)[] = [
+      `{"api_key":"${secret}"`,
+      `"${secret}"`,
+      `[1, "${secret}"]`,
+      `${secret}`,
+      `{"schema_version":"1.0","x":"${secret}"`,
+      JSON.stringify({ ...WIRE, schema_version: secret }),
+      JSON.stringify({ ...WIRE, schema_version: `9.${secret.length}`, note: secret }),
+      JSON.stringify({ ...WIRE, event_id: secret }),
+      JSON.stringify({ ...WIRE, timestamp: secret }),
+      JSON.stringify({ ...WIRE, module_name: secret.repeat(40) }),
+      JSON.stringify({ ...WIRE, event_type: 42, data: { [secret]: secret } }),
+      JSON.stringify({ ...WIRE, tags: { [secret]: 1 } }),
+      JSON.stringify({ ...WIRE, tags: { env: { [secret]: secret } } }),
+      JSON.stringify({ ...WIRE, tags: [secret] }),
+      JSON.stringify({ ...WIRE, data: secret }),
+      JSON.stringify({ ...WIRE, [secret]: 1, span_id: null }),
+      Buffer.concat([Buffer.from(`{"k":"${secret}`), Buffer.from([0xff, 0xfe])]),
+      Buffer.from(`{"k":"${secret}"}`.repeat(100)),
+    ];
+    for (const input of inputs) {
+      const result = decodeEvent(input, { maxBytes: 2_000 });
+      expect(result.ok, String(input).slice(0, 200)).toBe(false);
+      const error = failed(result);
+      const everything = `${error.message} ${JSON.stringify(error.issues)} ${String(error.stack)} ${JSON.stringify(error)}`;
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toContain("PLANTED");
+    }
+    // A tag of the wrong type is still located, by field, without its name.
+    expect(failed(decodeEvent(JSON.stringify({ ...WIRE, tags: { [secret]: 1 } }))).message).toBe(
+      "tags.*: Invalid input: expected string, received number",
+    );
   });
 });

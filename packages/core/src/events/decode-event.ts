@@ -4,7 +4,10 @@ import { type StreamllEvent, streamllEventSchema } from "./event-schema";
 
 /** One reason an input is not a valid streamll event. */
 export interface DecodeIssue {
-  /** Dotted path of the offending field, e.g. `timestamp` or `tags.env`; empty for the input as a whole. */
+  /**
+   * Dotted path of the offending field, e.g. `timestamp`; keys the input chose (tag names) show as `*`, e.g.
+   * `tags.*`, since they may be anything; empty for the input as a whole.
+   */
   readonly path: string;
   readonly message: string;
 }
@@ -69,17 +72,21 @@ function jsonErrorPosition(error: unknown): string {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Path segments are keys of the input (tag and data keys): cut, so a key cannot smuggle much of the input. */
-const MAX_SEGMENT_LENGTH = 64;
+/** The event's own field names: the only keys of the input a path may show. */
+const FIELD_NAMES: ReadonlySet<string> = new Set(Object.keys(streamllEventSchema.shape));
 
+/**
+ * The path of an issue, without the input's own keys: below a field, the keys are the input's (a tag name, a
+ * data key) and may be anything, a secret included, so each is shown as `*` (array indexes stay).
+ */
 function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const segment of path) {
-    let s = typeof segment === "symbol" ? segment.toString() : String(segment);
-    if (s.length > MAX_SEGMENT_LENGTH) s = `${s.slice(0, MAX_SEGMENT_LENGTH)}…`;
-    out = out === "" ? s : `${out}.${s}`;
-  }
-  return out;
+  return path
+    .map((segment, depth) => {
+      if (typeof segment === "number") return String(segment);
+      if (depth === 0 && typeof segment === "string" && FIELD_NAMES.has(segment)) return segment;
+      return "*";
+    })
+    .join(".");
 }
 
 /**
