@@ -91,7 +91,14 @@ describe("KafkaEventReader", () => {
       key: execution_id,
       headers: { schema_version: "1.0", event_type: "start", module_name: "RAGPipeline" },
     });
-    expect(r.getStats()).toEqual({ received: 8, handled: 3, malformed: 5, deadLettered: 0 });
+    expect(r.getStats()).toEqual({
+      received: 8,
+      handled: 3,
+      malformed: 5,
+      deadLettered: 0,
+      deadLetterTruncated: 0,
+      deadLetterFailed: 0,
+    });
   });
 
   it("sends malformed messages to the dead-letter topic with the reason and source", async () => {
@@ -114,6 +121,110 @@ describe("KafkaEventReader", () => {
       headers: { streamll_source_topic: topic, streamll_source_partition: "0", streamll_source_offset: "0" },
     });
     expect(dead?.headers.streamll_error).toMatch(/event_id/);
+  });
+
+  it("cuts a malformed message to the dead-letter topic's max.message.bytes, with a marker header", async () => {
+    const topic = uniqueTopic("reader-dlq-big");
+    const deadLetterTopic = `${topic}-dlq`;
+    await createTopic(connection, topic, 1);
+    await createTopic(connection, deadLetterTopic, 1, [{ name: "max.message.bytes", value: "8192" }]);
+    const secret = "sk-live PLANTED/0c4e8a2f6b";
+    // 60 KB: fits the source topic (1 MB), not the dead-letter topic; a planted secret in its tag keys.
+    const poison = JSON.stringify({
+      ...makeEvent(),
+      tags: { [secret]: 1 },
+      data: { pad: "x".repeat(60_000) },
+    });
+    await produceRaw(connection, topic, [{ key: "big", value: poison }]);
+    await produce(topic, [makeEvent({ data: { seq: 1 } })]);
+    const handled: unknown[] = [];
+    const r = reader({ topic, stopAtEnd: true, deadLetterTopic });
+    await r.run((record) => {
+      handled.push(seqOf(record));
+    });
+    expect(handled).toEqual([1]);
+    expect(r.getStats()).toMatchObject({
+      malformed: 1,
+      deadLettered: 1,
+      deadLetterTruncated: 1,
+      deadLetterFailed: 0,
+    });
+    const [dead] = await readTopic(connection, deadLetterTopic, 1);
+    expect(dead?.headers.streamll_truncated).toBe(String(Buffer.byteLength(poison)));
+    expect(dead?.key).toBe("big");
+    expect(Buffer.byteLength(dead?.value ?? "")).toBeGreaterThan(1_000);
+    expect(Buffer.byteLength(dead?.value ?? "")).toBeLessThan(8_192);
+    expect(poison.startsWith(dead?.value ?? "-")).toBe(true);
+    expect(dead?.headers.streamll_error).toMatch(/^tags\.\*: /);
+    expect(JSON.stringify(dead?.headers)).not.toContain("PLANTED");
+  });
+
+  it("skips and counts a malformed message the dead-letter topic refuses (default policy), after retrying", async () => {
+    const topic = uniqueTopic("reader-dlq-refused");
+    const deadLetterTopic = `${topic}-dlq`;
+    await createTopic(connection, topic, 1);
+    // deadLetterMaxBytes says more than the topic takes: the broker refuses the copy (MESSAGE_TOO_LARGE).
+    await createTopic(connection, deadLetterTopic, 1, [{ name: "max.message.bytes", value: "8192" }]);
+    await produceRaw(connection, topic, [{ key: "bad", value: `{not json${" ".repeat(40_000)}` }]);
+    await produce(topic, [makeEvent({ data: { seq: 2 } })]);
+    const logger = recordingLogger();
+    const handled: unknown[] = [];
+    const r = reader({
+      topic,
+      stopAtEnd: true,
+      deadLetterTopic,
+      deadLetterMaxBytes: 1_000_000,
+      deadLetterRetries: 1,
+      logger,
+    });
+    await r.run((record) => {
+      handled.push(seqOf(record));
+    });
+    expect(handled).toEqual([2]);
+    expect(r.getStats()).toMatchObject({ malformed: 1, deadLettered: 0, deadLetterFailed: 1 });
+    expect(logger.lines.join("\n")).toMatch(
+      new RegExp(
+        `skipped the malformed message ${topic}/0@0: writing it to the dead-letter topic ${deadLetterTopic} failed 2 times`,
+      ),
+    );
+  });
+
+  it('with onDeadLetterFailure "stop" rejects with its own code and leaves the message uncommitted', async () => {
+    const topic = uniqueTopic("reader-dlq-stop");
+    const deadLetterTopic = `${topic}-dlq`;
+    await createTopic(connection, topic, 1);
+    await createTopic(connection, deadLetterTopic, 1, [{ name: "max.message.bytes", value: "8192" }]);
+    await produce(topic, [makeEvent({ data: { seq: 0 } })]);
+    await produceRaw(connection, topic, [{ key: "bad", value: `{not json${" ".repeat(40_000)}` }]);
+    const groupId = `dlq-stop-${createId()}`;
+    const options = {
+      topic,
+      groupId,
+      stopAtEnd: true,
+      deadLetterTopic,
+      deadLetterMaxBytes: 1_000_000,
+      deadLetterRetries: 0,
+    };
+    const handled: unknown[] = [];
+    const first = reader({ ...options, onDeadLetterFailure: "stop" });
+    const error = await first.run((record) => void handled.push(seqOf(record))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KafkaReaderError);
+    expect((error as KafkaReaderError).code).toBe("KAFKA_READER_DEAD_LETTER_FAILED");
+    expect((error as KafkaReaderError).message).toContain(`${topic}/0@1`);
+    expect(handled).toEqual([0]);
+    // The event before it was committed, the malformed message was not: the next run starts with it.
+    const admin = new Kafka({
+      clientId: "streamll-test-admin",
+      logLevel: logLevel.NOTHING,
+      ...connection,
+    }).admin();
+    await admin.connect();
+    try {
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      expect(offsets?.partitions).toEqual([{ partition: 0, offset: "1", metadata: null }]);
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it("commits after the handler succeeded: a failing handler stops the reader and the event is read again", async () => {

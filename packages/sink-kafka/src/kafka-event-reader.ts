@@ -2,6 +2,7 @@ import { createId, decodeEvent, StreamllError, type StreamllEvent } from "@strea
 import { v, validateOptions } from "@streamll/core/internal";
 import {
   type Admin,
+  ConfigResourceTypes,
   type Consumer,
   type IHeaders,
   type KafkaMessage,
@@ -36,6 +37,26 @@ export interface KafkaEventReaderOptions extends KafkaConnectionOptions {
    * `streamll_source_offset`) before their offset is committed. Default: they are counted and skipped.
    */
   deadLetterTopic?: string;
+  /**
+   * Largest dead-letter message, in bytes. A malformed message whose copy would be larger (key, value and
+   * headers) has its value cut to fit and carries a `streamll_truncated` header with the original value's size
+   * in bytes; original headers that alone would not fit are left out (`streamll_headers_dropped`). Default: the
+   * dead-letter topic's `max.message.bytes`, read from the broker once (1 000 000 when it cannot be read).
+   */
+  deadLetterMaxBytes?: number;
+  /**
+   * How often a failed dead-letter write is retried (backoff from 250 ms, doubling, at most 5 s) before
+   * `onDeadLetterFailure` applies. Default 3.
+   */
+  deadLetterRetries?: number;
+  /**
+   * What a dead-letter write that still failed after `deadLetterRetries` does:
+   * - `"skip"` (default): the malformed message is skipped and its offset committed, like without a
+   *   dead-letter topic; counted in `getStats().deadLetterFailed` and reported once per message on the logger.
+   * - `"stop"`: the reader stops without committing it; `run()` rejects with a `KafkaReaderError` whose code is
+   *   `KAFKA_READER_DEAD_LETTER_FAILED`, and the next run starts with that message again.
+   */
+  onDeadLetterFailure?: "skip" | "stop";
   /**
    * Stop once every partition has been read up to the end offsets it had when `run()` started, like a batch
    * job over what is in the topic now. Default `false`: keep reading new events until `stop()`. Meant for
@@ -81,6 +102,10 @@ export interface KafkaEventReaderStats {
   readonly malformed: number;
   /** Malformed messages written to the dead-letter topic. */
   readonly deadLettered: number;
+  /** Of those, messages whose copy was cut to fit the dead-letter topic (see `deadLetterMaxBytes`). */
+  readonly deadLetterTruncated: number;
+  /** Malformed messages skipped because writing them to the dead-letter topic failed for good. */
+  readonly deadLetterFailed: number;
 }
 
 /** Options of {@link KafkaEventReader.replayExecution}. */
@@ -100,6 +125,7 @@ export interface ReplayOptions {
 export type KafkaReaderErrorCode =
   | "KAFKA_READER_BUSY"
   | "KAFKA_READER_HANDLER_FAILED"
+  | "KAFKA_READER_DEAD_LETTER_FAILED"
   | "KAFKA_READER_CRASHED"
   | "KAFKA_REPLAY_TIMEOUT";
 
@@ -111,6 +137,43 @@ export class KafkaReaderError extends StreamllError<KafkaReaderErrorCode> {
   }
 }
 
+/**
+ * Room a dead-letter message needs besides its key, value and headers: the record batch header (61 bytes), the
+ * record's own varints and attributes, and slack for the broker's accounting.
+ */
+const DEAD_LETTER_OVERHEAD_BYTES = 512;
+/** The smallest `deadLetterMaxBytes`: the overhead, the reader's own headers and a little of the value. */
+const MIN_DEAD_LETTER_BYTES = 4_096;
+/** The dead-letter limit when the topic's `max.message.bytes` cannot be read (Kafka's default is 1 048 588). */
+const DEFAULT_DEAD_LETTER_BYTES = 1_000_000;
+/** A dead-letter key longer than this is cut (it only places the copy on a partition of the dead-letter topic). */
+const MAX_DEAD_LETTER_KEY_BYTES = 1_024;
+
+/** kafkajs error types of a group coordinator that moved, is loading the group, or is not there yet. */
+const COORDINATOR_ERRORS = new Set([
+  "NOT_COORDINATOR_FOR_GROUP",
+  "GROUP_COORDINATOR_NOT_AVAILABLE",
+  "GROUP_LOAD_IN_PROGRESS",
+]);
+
+/** Whether `error` (or what it wraps) says the group coordinator is moving or loading: worth a retry. */
+function isCoordinatorError(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const { type, name } = current as Error & { type?: unknown };
+    if (
+      (typeof type === "string" && COORDINATOR_ERRORS.has(type)) ||
+      name === "KafkaJSGroupCoordinatorNotFound"
+    ) {
+      return true;
+    }
+    current = (current as Error & { originalError?: unknown }).originalError ?? current.cause;
+  }
+  return false;
+}
+
+/** Tries to coordinate with the group this many times, waiting 200 ms, doubling, at most 2 s in between. */
+const COORDINATOR_ATTEMPTS = 8;
+
 /** `KafkaEventReaderOptions` as the constructor checks them. */
 export const kafkaEventReaderOptionsSchema = kafkaConnectionOptionsSchema
   .extend<KafkaEventReaderOptions>({
@@ -118,6 +181,9 @@ export const kafkaEventReaderOptionsSchema = kafkaConnectionOptionsSchema
     topic: topicNameSchema.optional(),
     fromBeginning: v.boolean().optional(),
     deadLetterTopic: topicNameSchema.optional(),
+    deadLetterMaxBytes: v.integer({ min: MIN_DEAD_LETTER_BYTES }).optional(),
+    deadLetterRetries: v.integer({ min: 0 }).optional(),
+    onDeadLetterFailure: v.oneOf(["skip", "stop"] as const).optional(),
     stopAtEnd: v.boolean().optional(),
     sessionTimeoutMs: v.number({ min: 1 }).optional(),
     maxEventBytes: v.integer({ min: 1 }).optional(),
@@ -229,6 +295,10 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
   #handled = 0;
   #malformed = 0;
   #deadLettered = 0;
+  #deadLetterTruncated = 0;
+  #deadLetterFailed = 0;
+  /** The dead-letter size limit, once known (the option, or the topic's `max.message.bytes`). */
+  #deadLetterMaxBytes: Promise<number> | undefined;
 
   /** @throws ConfigurationError naming every invalid option. */
   constructor(options: KafkaEventReaderOptions) {
@@ -247,6 +317,8 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       handled: this.#handled,
       malformed: this.#malformed,
       deadLettered: this.#deadLettered,
+      deadLetterTruncated: this.#deadLetterTruncated,
+      deadLetterFailed: this.#deadLetterFailed,
     };
   }
 
@@ -495,9 +567,10 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
               if (stopRequested || !isRunning() || isStale()) break;
               this.#received++;
               try {
-                await this.#handle(handler, topic, partition, message);
+                await this.#handle(handler, topic, partition, message, () => stopRequested);
               } catch (error) {
-                failure ??= error;
+                // Stopped while retrying a dead-letter write: that message stays uncommitted, nothing failed.
+                if (!(error instanceof StoppedWhileDeadLettering)) failure ??= error;
                 requestStop();
                 break;
               }
@@ -519,7 +592,10 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
               // A failed commit goes to kafkajs too: a rebalance makes it rejoin (the events handled since the
               // last commit are delivered again to the partition's next owner), other errors are retried by
               // kafkajs or end in a crash, which stops the reader.
-              if (commit !== undefined) await consumer.commitOffsets([{ topic, partition, offset: commit }]);
+              if (commit !== undefined) {
+                const offsets = [{ topic, partition, offset: commit }];
+                await this.#withCoordinator(() => consumer.commitOffsets(offsets));
+              }
             } finally {
               batchDone();
             }
@@ -551,14 +627,14 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
     topic: string,
     partition: number,
     message: KafkaMessage,
+    stopping: () => boolean,
   ): Promise<void> {
     const decoded = message.value === null ? undefined : decodeEvent(message.value, this.#decodeOptions());
     if (decoded === undefined || !decoded.ok) {
       this.#malformed++;
       const reason = decoded === undefined ? "message has no value" : decoded.error.message;
       if (this.#options.deadLetterTopic !== undefined) {
-        await this.#deadLetter(topic, partition, message, reason);
-        this.#deadLettered++;
+        await this.#deadLetterWithPolicy(topic, partition, message, reason, stopping);
       }
     } else {
       const record: KafkaEventRecord = {
@@ -580,6 +656,50 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
     }
   }
 
+  /**
+   * Writes a malformed message to the dead-letter topic, retrying with backoff; when it still fails, applies
+   * `onDeadLetterFailure`: skip (counted, reported) or stop (`KAFKA_READER_DEAD_LETTER_FAILED`).
+   */
+  async #deadLetterWithPolicy(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    reason: string,
+    stopping: () => boolean,
+  ): Promise<void> {
+    const retries = this.#options.deadLetterRetries ?? 3;
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        await sleep(Math.min(250 * 2 ** (attempt - 1), 5_000));
+        if (stopping()) throw new StoppedWhileDeadLettering();
+      }
+      try {
+        await this.#deadLetter(topic, partition, message, reason);
+        this.#deadLettered++;
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    const where = `${topic}/${partition}@${message.offset}`;
+    const why = this.#client.scrubber.scrub(
+      lastError instanceof Error ? lastError.message : String(lastError),
+    );
+    const dlt = this.#options.deadLetterTopic!;
+    if ((this.#options.onDeadLetterFailure ?? "skip") === "stop") {
+      throw new KafkaReaderError(
+        "KAFKA_READER_DEAD_LETTER_FAILED",
+        `could not write the malformed message ${where} to the dead-letter topic ${dlt} after ${retries + 1} attempts: ${why}`,
+        { cause: lastError },
+      );
+    }
+    this.#deadLetterFailed++;
+    this.#client.logger.warn(
+      `KafkaEventReader: skipped the malformed message ${where}: writing it to the dead-letter topic ${dlt} failed ${retries + 1} times: ${why}`,
+    );
+  }
+
   async #deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
     if (this.#dlqProducer === undefined) {
       const producer = this.#client.kafka.producer({
@@ -589,23 +709,66 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       await producer.connect();
       this.#dlqProducer = producer;
     }
+    const maxBytes = await this.#deadLetterLimit();
+    const copy = fitDeadLetter(message, maxBytes, {
+      streamll_error: reason.slice(0, 1_000),
+      streamll_source_topic: topic,
+      streamll_source_partition: String(partition),
+      streamll_source_offset: message.offset,
+    });
     await this.#dlqProducer.send({
       topic: this.#options.deadLetterTopic!,
       acks: -1,
-      messages: [
-        {
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...message.headers,
-            streamll_error: reason.slice(0, 1_000),
-            streamll_source_topic: topic,
-            streamll_source_partition: String(partition),
-            streamll_source_offset: message.offset,
-          },
-        },
-      ],
+      messages: [copy.message],
     });
+    if (copy.truncated) this.#deadLetterTruncated++;
+  }
+
+  /** `deadLetterMaxBytes`, or the dead-letter topic's `max.message.bytes` (read once), or the default. */
+  #deadLetterLimit(): Promise<number> {
+    this.#deadLetterMaxBytes ??= (async () => {
+      if (this.#options.deadLetterMaxBytes !== undefined) return this.#options.deadLetterMaxBytes;
+      const admin = this.#client.kafka.admin();
+      try {
+        await admin.connect();
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [
+            {
+              type: ConfigResourceTypes.TOPIC,
+              name: this.#options.deadLetterTopic!,
+              configNames: ["max.message.bytes"],
+            },
+          ],
+        });
+        const value = Number(
+          resources[0]?.configEntries.find((e) => e.configName === "max.message.bytes")?.configValue,
+        );
+        return Number.isSafeInteger(value) && value > 0 ? value : DEFAULT_DEAD_LETTER_BYTES;
+      } catch {
+        // A dead-letter topic that does not exist yet (created on first write) has the broker's default.
+        return DEFAULT_DEAD_LETTER_BYTES;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    })();
+    return this.#deadLetterMaxBytes;
+  }
+
+  /**
+   * Runs a request to the group coordinator, retrying while the coordinator moves or loads the group
+   * (`NOT_COORDINATOR`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`), as happens right after a
+   * group is created or a broker is busy; other errors are thrown at once.
+   */
+  async #withCoordinator<T>(request: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request();
+      } catch (error) {
+        if (attempt >= COORDINATOR_ATTEMPTS || !isCoordinatorError(error)) throw error;
+        await sleep(Math.min(200 * 2 ** (attempt - 1), 2_000));
+      }
+    }
   }
 
   /** End offsets per partition still to be read by this group (partitions already caught up left out). */
@@ -615,7 +778,10 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       await admin.connect();
       const ends = await admin.fetchTopicOffsets(this.topic);
       const committed = new Map<number, bigint>();
-      for (const entry of await admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] })) {
+      const fetched = await this.#withCoordinator(() =>
+        admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),
+      );
+      for (const entry of fetched) {
         for (const p of entry.partitions) committed.set(p.partition, BigInt(p.offset));
       }
       const remaining = new Map<number, bigint>();
@@ -631,6 +797,67 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       await admin.disconnect().catch(() => undefined);
     }
   }
+}
+
+/** Thrown when `stop()` came while a dead-letter write was being retried; keeps that message uncommitted. */
+class StoppedWhileDeadLettering extends Error {
+  constructor() {
+    super("the reader stopped while retrying a dead-letter write");
+    this.name = "StoppedWhileDeadLettering";
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function byteLength(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === "string" ? Buffer.byteLength(value) : value.length;
+}
+
+function headersBytes(headers: IHeaders | undefined): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const values = Array.isArray(value) ? value : [value];
+    for (const item of values) total += Buffer.byteLength(name) + byteLength(item) + 8;
+  }
+  return total;
+}
+
+/**
+ * The dead-letter copy of `message`: same key, value and headers plus `own` headers, cut to fit `maxBytes`
+ * (original headers dropped if they alone do not fit, key cut to 1 KiB, then the value cut), with marker
+ * headers saying what was cut.
+ */
+export function fitDeadLetter(
+  message: Pick<KafkaMessage, "key" | "value" | "headers">,
+  maxBytes: number,
+  own: Readonly<Record<string, string>>,
+): { message: { key: Buffer | null; value: Buffer | null; headers: IHeaders }; truncated: boolean } {
+  const markers: Record<string, string> = {};
+  let key = message.key;
+  if (key !== null && key.length > MAX_DEAD_LETTER_KEY_BYTES) {
+    markers.streamll_key_truncated = String(key.length);
+    key = key.subarray(0, MAX_DEAD_LETTER_KEY_BYTES);
+  }
+  // Room for the markers themselves (names and numbers) is part of the overhead budget.
+  const budget = maxBytes - DEAD_LETTER_OVERHEAD_BYTES - headersBytes(own) - 128 - byteLength(key);
+  let original: IHeaders = message.headers ?? {};
+  if (headersBytes(original) > budget / 2) {
+    markers.streamll_headers_dropped = String(Object.keys(original).length);
+    original = {};
+  }
+  let value = message.value;
+  const room = Math.max(0, budget - headersBytes(original));
+  if (value !== null && value.length > room) {
+    markers.streamll_truncated = String(value.length);
+    value = value.subarray(0, room);
+  }
+  return {
+    message: { key, value, headers: { ...original, ...own, ...markers } },
+    truncated: Object.keys(markers).length > 0,
+  };
 }
 
 /** Thrown inside the iterator's handler when the loop ended first; keeps that event uncommitted. */
