@@ -36,6 +36,12 @@ export {
 export { nearestName } from "./options/nearest-name";
 export { loadOptionalPackages, type OptionalPackage } from "./options/optional-packages";
 export {
+  acceptedOptionKeys,
+  documentedOptionKeys,
+  type OptionsTableCase,
+  optionsTableProblems,
+} from "./options/options-table-check";
+export {
   type AnySchema,
   configurationError,
   describeKind,

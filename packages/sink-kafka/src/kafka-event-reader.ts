@@ -2,7 +2,7 @@ import { createId, decodeEvent, StreamllError, type StreamllEvent } from "@strea
 import { v, validateOptions } from "@streamll/core/internal";
 import {
   type Admin,
-  ConfigResourceTypes,
+  type ConfigResourceTypes,
   type Consumer,
   type IHeaders,
   type KafkaMessage,
@@ -149,6 +149,12 @@ const DEFAULT_DEAD_LETTER_BYTES = 1_000_000;
 /** A dead-letter key longer than this is cut (it only places the copy on a partition of the dead-letter topic). */
 const MAX_DEAD_LETTER_KEY_BYTES = 1_024;
 
+/**
+ * kafkajs's `ConfigResourceTypes.TOPIC`. The enum is a CommonJS export Node's ESM loader cannot name, so the
+ * value is spelled out.
+ */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
 /** kafkajs error types of a group coordinator that moved, is loading the group, or is not there yet. */
 const COORDINATOR_ERRORS = new Set([
   "NOT_COORDINATOR_FOR_GROUP",
@@ -156,23 +162,24 @@ const COORDINATOR_ERRORS = new Set([
   "GROUP_LOAD_IN_PROGRESS",
 ]);
 
-/** Whether `error` (or what it wraps) says the group coordinator is moving or loading: worth a retry. */
-function isCoordinatorError(error: unknown): boolean {
+/**
+ * Whether `error` (or what it wraps) says the group coordinator is loading the group or not there yet, or, with
+ * `moved`, that it moved: worth a retry. A consumer's own commit goes to the coordinator kafkajs found when
+ * joining, so a moved coordinator is kafkajs's to handle (it rejoins); the admin looks it up on each request.
+ */
+function isCoordinatorError(error: unknown, moved: boolean): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
     const { type, name } = current as Error & { type?: unknown };
-    if (
-      (typeof type === "string" && COORDINATOR_ERRORS.has(type)) ||
-      name === "KafkaJSGroupCoordinatorNotFound"
-    ) {
-      return true;
-    }
+    if (type === "NOT_COORDINATOR_FOR_GROUP" && !moved) return false;
+    if (typeof type === "string" && COORDINATOR_ERRORS.has(type)) return true;
+    if (name === "KafkaJSGroupCoordinatorNotFound") return true;
     current = (current as Error & { originalError?: unknown }).originalError ?? current.cause;
   }
   return false;
 }
 
-/** Tries to coordinate with the group this many times, waiting 200 ms, doubling, at most 2 s in between. */
-const COORDINATOR_ATTEMPTS = 8;
+/** Tries to reach the group coordinator this many times, waiting 200 ms, doubling, at most 2 s in between. */
+const COORDINATOR_ATTEMPTS = 6;
 
 /** `KafkaEventReaderOptions` as the constructor checks them. */
 export const kafkaEventReaderOptionsSchema = kafkaConnectionOptionsSchema
@@ -486,10 +493,16 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
     }
   }
 
-  /** Disconnects everything; same as `stop()` plus releasing token refresh timers. */
+  /**
+   * Disconnects everything: `stop()`, then the client is released (token refresh timers, sockets). Called
+   * while a handler runs (from inside it, or from a signal handler meanwhile), it requests the stop and
+   * resolves at once, as `stop()` does; the client is released once the reader has stopped.
+   */
   async close(): Promise<void> {
     await this.stop();
-    this.#client.close();
+    const running = this.#running;
+    if (running === undefined) this.#client.close();
+    else void running.catch(() => undefined).finally(() => this.#client.close());
   }
 
   #decodeOptions(): { maxBytes?: number } {
@@ -594,7 +607,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
               // kafkajs or end in a crash, which stops the reader.
               if (commit !== undefined) {
                 const offsets = [{ topic, partition, offset: commit }];
-                await this.#withCoordinator(() => consumer.commitOffsets(offsets));
+                await this.#withCoordinator(() => consumer.commitOffsets(offsets), { moved: false });
               }
             } finally {
               batchDone();
@@ -735,7 +748,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
           includeSynonyms: false,
           resources: [
             {
-              type: ConfigResourceTypes.TOPIC,
+              type: TOPIC_RESOURCE,
               name: this.#options.deadLetterTopic!,
               configNames: ["max.message.bytes"],
             },
@@ -760,12 +773,12 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
    * (`NOT_COORDINATOR`, `COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`), as happens right after a
    * group is created or a broker is busy; other errors are thrown at once.
    */
-  async #withCoordinator<T>(request: () => Promise<T>): Promise<T> {
+  async #withCoordinator<T>(request: () => Promise<T>, { moved }: { moved: boolean }): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await request();
       } catch (error) {
-        if (attempt >= COORDINATOR_ATTEMPTS || !isCoordinatorError(error)) throw error;
+        if (attempt >= COORDINATOR_ATTEMPTS || !isCoordinatorError(error, moved)) throw error;
         await sleep(Math.min(200 * 2 ** (attempt - 1), 2_000));
       }
     }
@@ -778,8 +791,9 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       await admin.connect();
       const ends = await admin.fetchTopicOffsets(this.topic);
       const committed = new Map<number, bigint>();
-      const fetched = await this.#withCoordinator(() =>
-        admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),
+      const fetched = await this.#withCoordinator(
+        () => admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),
+        { moved: true },
       );
       for (const entry of fetched) {
         for (const p of entry.partitions) committed.set(p.partition, BigInt(p.offset));

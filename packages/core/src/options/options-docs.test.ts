@@ -1,0 +1,32 @@
+// The README's option tables list exactly what the validator accepts: an option added to a schema and not to
+// its table (or a table row for an option that is gone) fails here.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { configure } from "../instrument/runtime";
+import { documentedOptionKeys, optionsTableProblems } from "./options-table-check";
+
+const README = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+
+describe("option tables of the core README", () => {
+  it("list every option configure() accepts, and nothing else", async () => {
+    expect(
+      await optionsTableProblems(README, [
+        { name: "configure", call: (options) => configure(options as never) },
+      ]),
+    ).toEqual([]);
+  });
+
+  it("catch a missing row and a row for an option that does not exist", async () => {
+    const table =
+      "<!-- options: t -->\n\n| Option | x |\n| - | - |\n| `sinks` / `tags` | a |\n| `gone` | b |\n";
+    expect(documentedOptionKeys(table, "t")).toEqual(["sinks", "tags", "gone"]);
+    const problems = await optionsTableProblems(table, [
+      { name: "t", call: (options) => configure(options as never) },
+    ]);
+    expect(problems[0]).toMatch(/^t: accepted but not in the table: delivery, includeInputs/);
+    expect(problems[1]).toBe("t: in the table but not accepted: gone");
+    expect(await optionsTableProblems("", [{ name: "t", call: () => undefined }])).toEqual([
+      "t: no table marked <!-- options: t -->",
+    ]);
+  });
+});

@@ -1,0 +1,36 @@
+// The README's option tables list exactly what the validator accepts: an option added to a schema and not to
+// its table (or a table row for an option that is gone) fails here.
+import { readFileSync } from "node:fs";
+import { acceptedOptionKeys, optionsTableProblems } from "@streamll/core/internal";
+import { describe, expect, it } from "vitest";
+import { KafkaEventReader } from "./kafka-event-reader";
+import { KafkaSink } from "./kafka-sink";
+
+const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+
+describe("option tables of the sink-kafka README", () => {
+  it("list every option the sink and the reader accept, and nothing else", async () => {
+    const sink = (options: object) => new KafkaSink(options as never);
+    // The reader takes the sink's connection options, documented once in the sink's table.
+    const connection = Object.fromEntries(
+      (await acceptedOptionKeys(sink))
+        .filter(
+          (key) =>
+            !["name", "topic", "createTopic", "acks", "idempotent", "compression", "ackTimeoutMs"].includes(
+              key,
+            ),
+        )
+        .map((key) => [key, "a connection option, in the KafkaSink table"]),
+    );
+    expect(
+      await optionsTableProblems(README, [
+        { name: "KafkaSink", call: sink },
+        {
+          name: "KafkaEventReader",
+          call: (options) => new KafkaEventReader(options as never),
+          undocumented: connection,
+        },
+      ]),
+    ).toEqual([]);
+  });
+});
