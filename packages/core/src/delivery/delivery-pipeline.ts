@@ -295,6 +295,7 @@ export class DeliveryPipeline {
     this.breaker = new CircuitBreaker(this.options.circuitBreaker, { clock: this.clock });
     this.breaker.onStateChange((transition) => {
       this.breakerOpen = transition.to === "open";
+      if (this.breakerOpen) this.moveQueuedToSpill();
       const change: StateChange = {
         sink: this.sinkName,
         from: transition.from,
@@ -542,6 +543,24 @@ export class DeliveryPipeline {
     }
     this.clearTimer("summaryTimer");
     this.emitDropSummary();
+  }
+
+  /**
+   * The sink is down: what waits in the queue goes to disk too, so a crash during the outage loses no more
+   * than the writer's last moments. Replay brings it back (a replayed batch is the half-open trial).
+   */
+  private moveQueuedToSpill(): void {
+    const spill = this.spill;
+    if (spill === undefined || this.queue.queuedCount === 0) return;
+    try {
+      const events = this.queue.drainQueued();
+      spill.settle(events);
+      let refused = 0;
+      for (const event of events) if (!spill.push(event, true)) refused++;
+      this.drop("shutdown", refused);
+    } catch (error) {
+      this.internalError(error);
+    }
   }
 
   /** Queued and in-flight events go to the spill (a late acknowledgement of an aborted send makes a duplicate). */
@@ -991,14 +1010,15 @@ export class DeliveryPipeline {
   }
 
   /**
-   * True when no pending event has a sequence number <= `target` and, `withSpill`, the disk spill is empty
-   * (unless the sink failed for good: then what is on disk waits for the next process).
+   * True when no pending event has a sequence number <= `target` and, `withSpill`, the disk spill is empty,
+   * leftovers of an earlier process included (unless the sink failed for good: then what is on disk waits for
+   * the next process).
    */
   private isSettled(target: number, withSpill: boolean): boolean {
     if (!this.isSettledUpTo(target)) return false;
     const spill = this.spill;
     if (!withSpill || spill === undefined || this.failure !== null) return true;
-    return spill.pending === 0 && spill.outstanding === 0;
+    return !spill.hasBacklog && spill.outstanding === 0;
   }
 
   /** True when no pending event has a sequence number <= `target`. */

@@ -363,8 +363,10 @@ function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number):
  * again (tests do), and `onStateChange` listeners are removed. Events emitted afterwards follow the
  * environment (`STREAMLL_SINK`) until the next `configure()`. Never rejects.
  * @param timeoutMs time each sink gets to drain before its pending events are dropped. Default 30 000.
+ * @returns the final metrics of the sinks it shut down, in configuration order: what was delivered, dropped
+ *   (`shutdown` drops included) and left in a disk spill, for an end-of-run summary (`formatSinkMetrics`).
  */
-export async function shutdown(timeoutMs?: number): Promise<void> {
+export async function shutdown(timeoutMs?: number): Promise<SinkMetrics[]> {
   const current = state;
   state = undefined;
   generation += 1;
@@ -376,8 +378,10 @@ export async function shutdown(timeoutMs?: number): Promise<void> {
   eventStats.droppedInternalError = 0;
   removeExitHook();
   const logger = current?.config.logger ?? stderrLogger;
-  const tasks = (current?.pipelines ?? []).map((handle) => retire(handle, timeoutMs, logger));
+  const pipelines = current?.pipelines ?? [];
+  const tasks = pipelines.map((handle) => retire(handle, timeoutMs, logger));
   await Promise.allSettled([...tasks, ...retiring]);
+  return pipelines.map((handle) => handle.pipeline.getMetrics());
 }
 
 /** Delivery counters of every configured sink, in configuration order. */

@@ -31,6 +31,8 @@ export interface SpillMetrics {
   readonly directory: string;
   /** Events on disk or on their way there, not yet handed back to the queue. Part of `pending`. */
   readonly pending: number;
+  /** Of `pending`, the events handed over and not written yet (the rest is in segment files). */
+  readonly buffered: number;
   /** Bytes of segment files on disk (never more than `maxBytes`, except leftovers of a larger budget). */
   readonly bytes: number;
   readonly segments: number;
@@ -168,6 +170,7 @@ export class SpillStore {
     return {
       directory: this.directory,
       pending: this.pending,
+      buffered: this.outbox.length + this.writing,
       bytes: this.diskBytes,
       segments: this.segments.length,
       corrupted: this.corruptedCount,

@@ -1,0 +1,192 @@
+// Outage survival with the disk spill, on the shared RabbitMQ behind a TCP proxy the test opens and closes (the
+// shared broker itself is never stopped). The producer is a child process, so it can be killed with SIGKILL.
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { DeliveryOptions } from "@streamll/core";
+import amqp from "amqplib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ProducerProcess,
+  runOutage,
+  seqAndId,
+  summarizeDelivery,
+} from "../../../test-support/spill-producer.mjs";
+import { startTcpProxy, type TcpProxy } from "../../../test-support/tcp-proxy.mjs";
+import { BROKER_HOST, BROKER_PORT, brokerReachable } from "./__fixtures__/broker";
+import { testId } from "./__fixtures__/events";
+
+const WORKER = fileURLToPath(new URL("../test/spill-producer.mjs", import.meta.url));
+const DIRECT_URL = `amqp://guest:guest@${BROKER_HOST}:${BROKER_PORT}`;
+
+/** Test pacing (the breaker probes every second) with production defaults for the queue and batches. */
+function delivery(spillDirectory?: string): DeliveryOptions {
+  return {
+    sendTimeoutMs: 5_000,
+    retry: { initialDelayMs: 50, maxDelayMs: 1_000 },
+    circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 1_000 },
+    // Replay as fast as the broker takes it: the test measures completeness, not pacing.
+    ...(spillDirectory === undefined ? {} : { spill: { directory: spillDirectory, replayRate: 50_000 } }),
+  };
+}
+
+/** Consumes every message the queue holds; returns `{ seq, id }` of each (duplicates included). */
+async function consumeAll(queue: string, timeoutMs = 90_000): Promise<{ seq: number; id: string }[]> {
+  const connection = await amqp.connect(DIRECT_URL);
+  try {
+    const channel = await connection.createChannel();
+    const depth = (await channel.checkQueue(queue)).messageCount;
+    const records: { seq: number; id: string }[] = [];
+    await channel.consume(
+      queue,
+      (message) => {
+        if (message !== null) records.push(seqAndId(message.content.toString("utf8")));
+      },
+      { noAck: true },
+    );
+    const deadline = Date.now() + timeoutMs;
+    while (records.length < depth && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    return records;
+  } finally {
+    await connection.close();
+  }
+}
+
+describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () => {
+  let proxy: TcpProxy;
+  const created: { exchange: string; queue: string }[] = [];
+
+  function names(prefix: string) {
+    const id = testId().replace(/[^A-Za-z0-9]/g, "_");
+    const pair = { exchange: `${prefix}_x_${id}`, queue: `${prefix}_q_${id}` };
+    created.push(pair);
+    return pair;
+  }
+
+  beforeAll(async () => {
+    if (!(await brokerReachable()) && process.env.CI === "true") {
+      throw new Error(`RabbitMQ is not reachable at ${BROKER_HOST}:${BROKER_PORT}`);
+    }
+    proxy = await startTcpProxy({ port: BROKER_PORT });
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    const connection = await amqp.connect(DIRECT_URL);
+    const channel = await connection.createChannel();
+    for (const { exchange, queue } of created) {
+      await channel.deleteQueue(queue).catch(() => undefined);
+      await channel.deleteExchange(exchange).catch(() => undefined);
+    }
+    await connection.close().catch(() => undefined);
+  });
+
+  it("100k events at a steady rate, RabbitMQ unreachable for 30 s in the middle: every event id arrives, none dropped", async () => {
+    const { exchange, queue } = names("spill_outage");
+    const dir = mkdtempSync(join(tmpdir(), "streamll-spill-rabbitmq-"));
+    const count = 100_000;
+    const { final } = await runOutage({
+      worker: WORKER,
+      config: {
+        sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
+        delivery: delivery(dir),
+        count,
+        // 40 s of emission: 5 s before the outage, 30 s during, 5 s after.
+        rate: 2_500,
+      },
+      outageAfter: 12_500,
+      outageMs: 30_000,
+      down: () => proxy.close(),
+      up: () => proxy.open(),
+    });
+    const m = final.metrics;
+    expect(final.flushed).toBe(true);
+    expect(m).toMatchObject({ emitted: count, delivered: count, dropped: 0, pending: 0 });
+    expect(m.spilled).toBeGreaterThan(30_000);
+    expect(m.replayed).toBeGreaterThan(30_000);
+    const summary = summarizeDelivery(await consumeAll(queue), count);
+    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
+    console.log(
+      `rabbitmq spill outage: ${JSON.stringify({ ...summary, spilled: m.spilled, replayed: m.replayed })}`,
+    );
+    expect(readdirSync(m.spill!.directory).filter((f) => f.endsWith(".seg"))).toEqual([]);
+  }, 240_000);
+
+  it("without the spill, the events missing from the queue are exactly the drops the metrics count", async () => {
+    const { exchange, queue } = names("spill_off");
+    const count = 20_000;
+    const { final } = await runOutage({
+      worker: WORKER,
+      config: {
+        sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
+        delivery: { ...delivery(), maxQueueSize: 2_000 },
+        count,
+        rate: 2_000,
+      },
+      outageAfter: 4_000,
+      outageMs: 5_000,
+      down: () => proxy.close(),
+      up: () => proxy.open(),
+    });
+    const m = final.metrics;
+    expect(m.dropped).toBeGreaterThan(0);
+    expect(m).toMatchObject({ emitted: count, pending: 0, spilled: 0, spill: null });
+    expect(m.dropped).toBe(m.droppedByReason["queue-full"]);
+    const summary = summarizeDelivery(await consumeAll(queue), count);
+    expect(summary.missing).toBe(m.dropped);
+    expect(summary.distinct).toBe(m.delivered);
+  }, 120_000);
+
+  it("a producer killed with SIGKILL mid-outage leaves segments that the next process delivers", async () => {
+    const { exchange, queue } = names("spill_kill");
+    const dir = mkdtempSync(join(tmpdir(), "streamll-spill-rabbitmq-kill-"));
+    const count = 5_000;
+    // The declared queue must exist before the first event is published by the second process.
+    const setup = await amqp.connect(DIRECT_URL);
+    const channel = await setup.createChannel();
+    await channel.assertExchange(exchange, "topic", { durable: true });
+    await channel.assertQueue(queue, { durable: true });
+    await channel.bindQueue(queue, exchange, "#");
+    await setup.close();
+    // Nothing listens on the closed proxy: RabbitMQ is down for the whole life of the first process.
+    await proxy.close();
+    const first = new ProducerProcess(WORKER, {
+      sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
+      delivery: delivery(dir),
+      count,
+      rate: 5_000,
+    });
+    try {
+      await first.waitFor(
+        (p) =>
+          p.emitted &&
+          p.metrics?.pending === count &&
+          p.metrics.spill?.pending === count &&
+          p.metrics.spill.buffered === 0,
+        60_000,
+        "every event in segment files",
+      );
+    } finally {
+      await first.kill("SIGKILL");
+      await proxy.open();
+    }
+
+    const second = new ProducerProcess(WORKER, {
+      sink: { url: DIRECT_URL, exchange, queue: { name: queue } },
+      delivery: delivery(dir),
+      count: 0,
+      rate: 1,
+      autoFinish: true,
+    });
+    const report = await second.finish();
+    expect(report.flushed).toBe(true);
+    // At least every event once: a replayed trial batch in flight at the kill is in its segment still.
+    expect(report.metrics.recovered).toBeGreaterThanOrEqual(count);
+    expect(report.metrics).toMatchObject({ emitted: 0, dropped: 0, pending: 0 });
+    expect(report.metrics.delivered).toBe(report.metrics.recovered);
+    const summary = summarizeDelivery(await consumeAll(queue), count);
+    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
+  }, 120_000);
+});

@@ -1,0 +1,7 @@
+// A producing process of the disk-spill outage tests (see test-support/spill-producer.mjs). Runs the built
+// packages (`pnpm build` first).
+import * as core from "@streamll/core";
+import { serveProducer } from "../../../test-support/spill-producer.mjs";
+import { RedisSink } from "../dist/index.js";
+
+await serveProducer(core, (options) => new RedisSink(options));
