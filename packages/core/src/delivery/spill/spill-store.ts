@@ -81,6 +81,9 @@ export class SpillStore {
 
   private outbox: EncodedEvent[] = [];
   private outboxBytes = 0;
+  /** Of the hand-over, events moved from the memory queue (forced): they do not use up the room for new ones. */
+  private outboxForced = 0;
+  private outboxForcedBytes = 0;
   private writing = 0;
   private onDisk = 0;
   private diskBytes = 0;
@@ -179,14 +182,18 @@ export class SpillStore {
 
   /**
    * Hands an event over for writing. O(1); the write happens later, in a batch, off the caller's path.
-   * @param force skip the hand-over's limits (shutdown moves the whole memory queue to disk).
+   * @param force skip the hand-over's limits: the event comes from the memory queue (which it leaves), so
+   *   memory stays bounded by the queue's limits plus the hand-over's.
    * @returns false when the hand-over is full (the disk cannot keep up) or the store is closed.
    */
   push(event: EncodedEvent, force = false): boolean {
     if (this.closing) return false;
-    if (
-      !force &&
-      (this.outbox.length >= this.limits.maxCount || this.outboxBytes + event.bytes > this.limits.maxBytes)
+    if (force) {
+      this.outboxForced++;
+      this.outboxForcedBytes += event.bytes;
+    } else if (
+      this.outbox.length - this.outboxForced >= this.limits.maxCount ||
+      this.outboxBytes - this.outboxForcedBytes + event.bytes > this.limits.maxBytes
     ) {
       return false;
     }
@@ -328,6 +335,8 @@ export class SpillStore {
     const events = this.outbox;
     this.outbox = [];
     this.outboxBytes = 0;
+    this.outboxForced = 0;
+    this.outboxForcedBytes = 0;
     this.writing += events.length;
     const { maxBytes, segmentBytes } = this.options;
     let i = 0;
