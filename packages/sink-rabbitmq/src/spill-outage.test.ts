@@ -114,7 +114,7 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
     expect(readdirSync(m.spill!.directory).filter((f) => f.endsWith(".seg"))).toEqual([]);
   }, 240_000);
 
-  it("without the spill, the events missing from the queue are exactly the drops the metrics count", async () => {
+  it("without the spill, the events missing from the queue are the drops the metrics count (less the batch cut before its confirm)", async () => {
     const { exchange, queue } = names("spill_off");
     const count = 20_000;
     const { final } = await runOutage({
@@ -135,8 +135,12 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
     expect(m).toMatchObject({ emitted: count, pending: 0, spilled: 0, spill: null });
     expect(m.dropped).toBe(m.droppedByReason["queue-full"]);
     const summary = summarizeDelivery(await consumeAll(queue), count);
-    expect(summary.missing).toBe(m.dropped);
-    expect(summary.distinct).toBe(m.delivered);
+    // Every event missing from the broker was counted as dropped. A batch the broker took just as the
+    // connection was cut is retried (unconfirmed) and may then be evicted: dropped by the metrics, present in
+    // the broker. At most the one batch in flight at the cut.
+    expect(summary.missing).toBeLessThanOrEqual(m.dropped);
+    expect(m.dropped - summary.missing).toBeLessThanOrEqual(512);
+    expect(summary.distinct).toBe(m.delivered + (m.dropped - summary.missing));
   }, 120_000);
 
   it("a producer killed with SIGKILL mid-outage leaves segments that the next process delivers", async () => {
