@@ -26,7 +26,7 @@ async function measure(worker, sink, extraEnv = {}) {
     fileURLToPath(new URL(worker, import.meta.url)),
     {
       sink,
-      delivery: { circuitBreaker: { resetTimeoutMs: 1_000 } },
+      delivery: { maxQueueSize: 10_000, circuitBreaker: { resetTimeoutMs: 1_000 } },
       count: seconds * rate,
       rate,
       pad,

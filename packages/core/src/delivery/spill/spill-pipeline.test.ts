@@ -177,9 +177,10 @@ describe("disk spill", () => {
     const m = pipeline.getMetrics();
     expect(balanced(m)).toBe(true);
     expect(m.dropped).toBe(m.droppedByReason["spill-full"]);
-    const onDisk = segmentFiles(dir).reduce((sum, file) => sum + statSync(file).size, 0);
-    expect(onDisk).toBeLessThanOrEqual(maxBytes);
-    expect(m.spill?.bytes).toBe(onDisk);
+    const onDisk = () => segmentFiles(dir).reduce((sum, file) => sum + statSync(file).size, 0);
+    // Half-open trials replay a batch and write it again meanwhile: compare once the writer is between writes.
+    await until(() => pipeline.getMetrics().spill?.bytes === onDisk(), "the files to match the metrics");
+    expect(onDisk()).toBeLessThanOrEqual(maxBytes);
     sink.up = true;
     expect(await pipeline.flush(10_000)).toBe(true);
     const after = pipeline.getMetrics();
