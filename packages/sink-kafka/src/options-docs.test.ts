@@ -3,10 +3,15 @@
 import { readFileSync } from "node:fs";
 import { acceptedOptionKeys, optionsTableProblems } from "@streamll/core/internal";
 import { describe, expect, it } from "vitest";
+import { confluentCloud } from "./confluent";
+import { eventHubsConnectionString, eventHubsEntra } from "./event-hubs";
 import { KafkaEventReader } from "./kafka-event-reader";
 import { KafkaSink } from "./kafka-sink";
+import { discoverMskBrokers, mskBrokersFromArn, mskIam, mskScram, mskServerless, mskTls } from "./msk";
+import { readTlsFiles } from "./tls-files";
 
 const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+const GUIDE = readFileSync(new URL("../../../docs/production/kafka.md", import.meta.url), "utf8");
 
 describe("option tables of the sink-kafka README", () => {
   it("list every option the sink and the reader accept, and nothing else", async () => {
@@ -30,6 +35,29 @@ describe("option tables of the sink-kafka README", () => {
           call: (options) => new KafkaEventReader(options as never),
           undocumented: connection,
         },
+      ]),
+    ).toEqual([]);
+  });
+});
+
+describe("option tables of the Kafka production guide", () => {
+  it("list every option the cloud adapters and readTlsFiles accept, and nothing else", async () => {
+    const call =
+      <T>(adapter: (options: T) => unknown) =>
+      (options: object) =>
+        adapter(options as T);
+    expect(
+      await optionsTableProblems(GUIDE, [
+        { name: "readTlsFiles", call: call(readTlsFiles) },
+        { name: "mskIam", call: call(mskIam) },
+        { name: "MskDiscoveryOptions", call: call(discoverMskBrokers) },
+        { name: "MskDiscoveryOptions", call: call(mskBrokersFromArn) },
+        { name: "mskScram", call: call(mskScram) },
+        { name: "mskTls", call: call(mskTls) },
+        { name: "mskServerless", call: call(mskServerless) },
+        { name: "confluentCloud", call: call(confluentCloud) },
+        { name: "eventHubsConnectionString", call: call(eventHubsConnectionString) },
+        { name: "eventHubsEntra", call: call(eventHubsEntra) },
       ]),
     ).toEqual([]);
   });

@@ -3,10 +3,12 @@
 import { readFileSync } from "node:fs";
 import { acceptedOptionKeys, optionsTableProblems } from "@streamll/core/internal";
 import { describe, expect, it } from "vitest";
+import { amazonMqIamCredentials, oauth2ClientCredentials } from "./amazon-mq";
 import { RabbitMQEventReader } from "./rabbitmq-event-reader";
 import { RabbitMQSink } from "./rabbitmq-sink";
 
 const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+const GUIDE = readFileSync(new URL("../../../docs/production/rabbitmq.md", import.meta.url), "utf8");
 const SINK_ONLY = [
   "name",
   "exchange",
@@ -36,6 +38,17 @@ describe("option tables of the sink-rabbitmq README", () => {
           call: (options) => new RabbitMQEventReader(options as never),
           undocumented: connection,
         },
+      ]),
+    ).toEqual([]);
+  });
+});
+
+describe("option tables of the RabbitMQ production guide", () => {
+  it("list every option the credential adapters accept, and nothing else", async () => {
+    expect(
+      await optionsTableProblems(GUIDE, [
+        { name: "amazonMqIamCredentials", call: (options) => amazonMqIamCredentials(options as never) },
+        { name: "oauth2ClientCredentials", call: (options) => oauth2ClientCredentials(options as never) },
       ]),
     ).toEqual([]);
   });
