@@ -2,16 +2,52 @@
 // its table (or a table row for an option that is gone) fails here.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { createRefreshingCredentials } from "../auth/credential-cache";
+import { instrument } from "../instrument/instrument";
 import { configure } from "../instrument/runtime";
+import { trace } from "../instrument/trace";
+import { JsonlFileSink } from "../sinks/jsonl-file-sink";
+import { MemorySink } from "../sinks/memory-sink";
+import { TerminalSink } from "../sinks/terminal-sink";
 import { documentedOptionKeys, optionsTableProblems } from "./options-table-check";
 
 const README = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+const DELIVERY_GUIDE = readFileSync(
+  new URL("../../../../docs/concepts/delivery.md", import.meta.url),
+  "utf8",
+);
+
+describe("option tables of the delivery guide", () => {
+  it("list every option createRefreshingCredentials() accepts, and nothing else", async () => {
+    expect(
+      await optionsTableProblems(DELIVERY_GUIDE, [
+        {
+          name: "createRefreshingCredentials",
+          call: (options) =>
+            createRefreshingCredentials(async () => ({ password: "x" }), options as never).close(),
+        },
+      ]),
+    ).toEqual([]);
+  });
+});
 
 describe("option tables of the core README", () => {
   it("list every option configure() accepts, and nothing else", async () => {
     expect(
       await optionsTableProblems(README, [
         { name: "configure", call: (options) => configure(options as never) },
+      ]),
+    ).toEqual([]);
+  });
+
+  it("list every option of the built-in sinks, instrument() and trace(), and nothing else", async () => {
+    expect(
+      await optionsTableProblems(README, [
+        { name: "TerminalSink", call: (options) => new TerminalSink(options as never) },
+        { name: "JsonlFileSink", call: (options) => new JsonlFileSink(options as never) },
+        { name: "MemorySink", call: (options) => new MemorySink(options as never) },
+        { name: "instrument", call: (options) => instrument(function step() {}, options as never) },
+        { name: "trace", call: (options) => trace("step", () => undefined, options as never) },
       ]),
     ).toEqual([]);
   });
