@@ -7,7 +7,15 @@ import { confluentCloud } from "./confluent";
 import { eventHubsConnectionString, eventHubsEntra } from "./event-hubs";
 import { KafkaEventReader } from "./kafka-event-reader";
 import { KafkaSink } from "./kafka-sink";
-import { discoverMskBrokers, mskBrokersFromArn, mskIam, mskScram, mskServerless, mskTls } from "./msk";
+import {
+  createMskIamTokenProvider,
+  discoverMskBrokers,
+  mskBrokersFromArn,
+  mskIam,
+  mskScram,
+  mskServerless,
+  mskTls,
+} from "./msk";
 import { readTlsFiles } from "./tls-files";
 
 const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
@@ -50,6 +58,7 @@ describe("option tables of the Kafka production guide", () => {
       await optionsTableProblems(GUIDE, [
         { name: "readTlsFiles", call: call(readTlsFiles) },
         { name: "mskIam", call: call(mskIam) },
+        { name: "createMskIamTokenProvider", call: call(createMskIamTokenProvider) },
         { name: "MskDiscoveryOptions", call: call(discoverMskBrokers) },
         { name: "MskDiscoveryOptions", call: call(mskBrokersFromArn) },
         { name: "mskScram", call: call(mskScram) },

@@ -3,12 +3,17 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { createRefreshingCredentials } from "../auth/credential-cache";
+import { decodeEvent } from "../events/decode-event";
+import { EventDeduplicator } from "../events/event-deduplicator";
 import { instrument } from "../instrument/instrument";
 import { configure } from "../instrument/runtime";
 import { trace } from "../instrument/trace";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
 import { TerminalSink } from "../sinks/terminal-sink";
+import { computeCodeSignature, computeCodeSignatureDetails } from "../version/code-signature";
+import { compareEventFiles, compareEvents } from "../version/compare/compare-versions";
+import { detectGitCommit } from "../version/git-commit";
 import { documentedOptionKeys, optionsTableProblems } from "./options-table-check";
 
 const README = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
@@ -16,6 +21,36 @@ const DELIVERY_GUIDE = readFileSync(
   new URL("../../../../docs/concepts/delivery.md", import.meta.url),
   "utf8",
 );
+
+const EVENTS_GUIDE = readFileSync(new URL("../../../../docs/concepts/events.md", import.meta.url), "utf8");
+const VERSION_GUIDE = readFileSync(
+  new URL("../../../../docs/guides/version-tracking.md", import.meta.url),
+  "utf8",
+);
+
+describe("option tables of the events and version-tracking guides", () => {
+  it("list every option of decodeEvent(), EventDeduplicator and the version functions, and nothing else", async () => {
+    const step = function step() {};
+    expect(
+      await optionsTableProblems(EVENTS_GUIDE, [
+        { name: "decodeEvent", call: (options) => decodeEvent("{}", options as never) },
+        { name: "EventDeduplicator", call: (options) => new EventDeduplicator(options as never) },
+      ]),
+    ).toEqual([]);
+    expect(
+      await optionsTableProblems(VERSION_GUIDE, [
+        { name: "detectGitCommit", call: (options) => detectGitCommit(options as never) },
+        { name: "computeCodeSignature", call: (options) => computeCodeSignature(step, options as never) },
+        {
+          name: "computeCodeSignature",
+          call: (options) => computeCodeSignatureDetails(step, options as never),
+        },
+        { name: "compareEvents", call: (options) => compareEvents([], options as never) },
+        { name: "compareEvents", call: (options) => compareEventFiles([], options as never) },
+      ]),
+    ).toEqual([]);
+  });
+});
 
 describe("option tables of the delivery guide", () => {
   it("list every option createRefreshingCredentials() accepts, and nothing else", async () => {
