@@ -13,6 +13,7 @@ import { traceAIService } from "../ai/traced-ai-service";
 import { nestedPrograms } from "../version/program-fingerprint";
 import { trackProgramVersion } from "../version/program-version";
 import { AxCall, currentAxCall, runInCall } from "./ax-call";
+import { instrumentAxFunctions } from "./instrument-functions";
 import { InstrumentedAxStream } from "./instrumented-stream";
 import { type InstrumentAxOptions, parseInstrumentAxOptions } from "./options";
 
@@ -446,8 +447,40 @@ function instrumentProgram(program: AxProgramLike, meta: ProgramMeta): void {
   if (meta.nested) instrumentNested(program, meta);
 }
 
+const AGENT_STAGES = ["distiller", "executor", "responder"] as const;
+const tracedChildAgents = new WeakSet<object>();
+
+/**
+ * A child agent (an agent passed in another agent's `functions`) reaches its parent as an internal function:
+ * Ax copies the child's `getFunction()` into the stages that may call it (`agentFunctions`, `_kind:
+ * "internal"`), bound to the child's original `forward`, so wrapping the child's methods would not see those
+ * calls. Wrapping that function entry in place makes each call an `agent:<name>` span under the calling stage,
+ * with the child's own stages (instrumented as nested programs) under it.
+ */
+function instrumentChildAgents(program: AxProgramLike): void {
+  for (const stage of AGENT_STAGES) {
+    const holder = (program as unknown as Record<string, unknown>)[stage];
+    const entries =
+      typeof holder === "object" && holder !== null
+        ? (holder as { agentFunctions?: unknown }).agentFunctions
+        : undefined;
+    if (!Array.isArray(entries)) continue;
+    for (const entry of entries as unknown[]) {
+      if (typeof entry !== "object" || entry === null || tracedChildAgents.has(entry)) continue;
+      const fn = entry as { _kind?: unknown; name?: unknown; func?: unknown };
+      if (fn._kind !== "internal" || typeof fn.name !== "string" || typeof fn.func !== "function") continue;
+      const [traced] = instrumentAxFunctions([
+        { name: fn.name, func: fn.func as (...args: never[]) => unknown },
+      ]);
+      tracedChildAgents.add(entry);
+      fn.func = traced.func;
+    }
+  }
+}
+
 /** Flow nodes, agent actors and responders, sub-agents: each call of one is a child span of its caller. */
 function instrumentNested(program: AxProgramLike, meta: ProgramMeta): void {
+  instrumentChildAgents(program);
   for (const { id, program: child } of nestedPrograms(program)) {
     if (instrumented.has(child) || typeof (child as Partial<AxProgramLike>).forward !== "function") continue;
     instrumentProgram(child as AxProgramLike, {
