@@ -47,12 +47,29 @@ describe("option tables of the events and version-tracking guides", () => {
         },
         { name: "compareEvents", call: (options) => compareEvents([], options as never) },
         { name: "compareEvents", call: (options) => compareEventFiles([], options as never) },
+        {
+          name: "versionTracking",
+          call: (options) => configure({ versionTracking: options as never }),
+        },
       ]),
     ).toEqual([]);
   });
 });
 
 describe("option tables of the delivery guide", () => {
+  it("list every delivery option, and nothing else", async () => {
+    const nested = "documented key by key in dotted rows (retry.maxAttempts, …)";
+    expect(
+      await optionsTableProblems(DELIVERY_GUIDE, [
+        {
+          name: "delivery",
+          call: (options) => configure({ delivery: options as never }),
+          undocumented: { retry: nested, circuitBreaker: nested },
+        },
+      ]),
+    ).toEqual([]);
+  });
+
   it("list every option createRefreshingCredentials() accepts, and nothing else", async () => {
     expect(
       await optionsTableProblems(DELIVERY_GUIDE, [
