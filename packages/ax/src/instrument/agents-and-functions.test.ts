@@ -1,7 +1,7 @@
-import { AxMockAIService, agent, ax } from "@ax-llm/ax";
+import { agent, ax } from "@ax-llm/ax";
 import type { StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { scriptedAI } from "../test-support/mock-ai";
+import { scriptedAI, stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
 import { instrumentAx } from "./instrument-ax";
 import { instrumentAxFunctions } from "./instrument-functions";
@@ -42,39 +42,15 @@ describe("function calls", () => {
   });
 });
 
-/**
- * Ax 24's agent runs in stages: a distiller writes JavaScript that hands the task on with `final(...)`, an
- * executor writes JavaScript that calls the agent's functions as `utils.<name>(...)`, and a responder writes
- * the answer. The mock plays each stage by the system prompt it is sent.
- */
-function agentAI() {
-  let executorTurns = 0;
-  return new AxMockAIService<string>({
-    features: { functions: true, streaming: false },
-    chatResponse: async (req) => {
-      const system = String(req.chatPrompt.find((m) => m.role === "system")?.content ?? "");
-      let content = "Answer: It is sunny in Paris.";
-      if (/utils\.lookupWeather/.test(system) && /Calling one here throws/.test(system)) {
-        content =
-          'Javascript Code: await final("Look up the current weather in Paris and report it", { city: "Paris" })';
-      } else if (/utils\.lookupWeather/.test(system)) {
-        executorTurns += 1;
-        content =
-          executorTurns === 1
-            ? 'Javascript Code: const weather = await utils.lookupWeather({ city: "Paris" });\nconsole.log(weather);'
-            : 'Javascript Code: await final("Report the weather in Paris", { weather: "sunny in Paris" })';
-      }
-      return {
-        results: [{ index: 0, content, finishReason: "stop" as const }],
-        modelUsage: {
-          ai: "mock-ai",
-          model: "mock-model",
-          tokens: { promptTokens: 4, completionTokens: 2, totalTokens: 6 },
-        },
-      };
-    },
+const agentAI = () =>
+  stagedAgentAI({
+    fn: "lookupWeather",
+    distill: 'await final("Look up the current weather in Paris and report it", { city: "Paris" })',
+    execute: [
+      'const weather = await utils.lookupWeather({ city: "Paris" });\nconsole.log(weather);',
+      'await final("Report the weather in Paris", { weather: "sunny in Paris" })',
+    ],
   });
-}
 
 describe("agent(...)", () => {
   it("makes the agent one execution, its stages child spans and its function calls spans, with usage summed", async () => {

@@ -1,6 +1,7 @@
-import { AxMockAIService, agent } from "@ax-llm/ax";
+import { agent } from "@ax-llm/ax";
 import type { StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
 import { instrumentAx } from "./instrument-ax";
 
@@ -8,36 +9,17 @@ afterEach(teardown);
 
 /**
  * A parent agent whose executor calls a child agent (`utils.weatheragent(...)`, the function Ax makes of an
- * agent passed in `functions`). The mock plays each stage by its system prompt, as in
- * agents-and-functions.test.ts.
+ * agent passed in `functions`); the child's own stages answer directly.
  */
-function parentAndChildAI() {
-  let executorTurns = 0;
-  return new AxMockAIService<string>({
-    features: { functions: true, streaming: false },
-    chatResponse: async (req) => {
-      const system = String(req.chatPrompt.find((m) => m.role === "system")?.content ?? "");
-      let content = "Answer: It is sunny in Paris.";
-      if (/utils\.weatheragent/.test(system) && /Calling one here throws/.test(system)) {
-        content = 'Javascript Code: await final("Ask the weather agent about Paris", { city: "Paris" })';
-      } else if (/utils\.weatheragent/.test(system)) {
-        executorTurns += 1;
-        content =
-          executorTurns === 1
-            ? 'Javascript Code: const weather = await utils.weatheragent({ question: "Weather in Paris?" });\nconsole.log(weather);'
-            : 'Javascript Code: await final("Report the weather in Paris", { weather: "sunny in Paris" })';
-      }
-      return {
-        results: [{ index: 0, content, finishReason: "stop" as const }],
-        modelUsage: {
-          ai: "mock-ai",
-          model: "mock-model",
-          tokens: { promptTokens: 4, completionTokens: 2, totalTokens: 6 },
-        },
-      };
-    },
+const parentAndChildAI = () =>
+  stagedAgentAI({
+    fn: "weatheragent",
+    distill: 'await final("Ask the weather agent about Paris", { city: "Paris" })',
+    execute: [
+      'const weather = await utils.weatheragent({ question: "Weather in Paris?" });\nconsole.log(weather);',
+      'await final("Report the weather in Paris", { weather: "sunny in Paris" })',
+    ],
   });
-}
 
 describe("sub-agents", () => {
   it("records a child agent called by its parent as a span in the parent's execution, its stages under it", async () => {

@@ -73,3 +73,46 @@ export function scriptedAI(replies: readonly ScriptedReply[], options: { name?: 
   });
   return { service, requests, turns: () => turn };
 }
+
+/** What a {@link stagedAgentAI} answers at each stage of an agent that has the function `fn`. */
+export interface AgentScript {
+  /** The function's name as the agent's prompts show it (`utils.<fn>`). */
+  fn: string;
+  /** The distiller's JavaScript: hands the task on with `final(...)`. */
+  distill: string;
+  /** The executor's JavaScript, one entry per turn (the last repeats). */
+  execute: readonly string[];
+}
+
+/**
+ * Ax 24's agent runs in stages: a distiller writes JavaScript that hands the task on with `final(...)`, an
+ * executor writes JavaScript that calls the agent's functions as `utils.<name>(...)`, and a responder writes
+ * the answer. This mock plays each stage by the system prompt it is sent (a stage that does not see `fn` —
+ * a responder, or a child agent's stages — answers "It is sunny in Paris."), each reply 6 tokens.
+ */
+export function stagedAgentAI(script: AgentScript) {
+  let executorTurns = 0;
+  const seesFunction = new RegExp(`utils\\.${script.fn}\\b`);
+  return new AxMockAIService<string>({
+    features: { functions: true, streaming: false },
+    chatResponse: async (req) => {
+      const system = String(req.chatPrompt.find((m) => m.role === "system")?.content ?? "");
+      let content = "Answer: It is sunny in Paris.";
+      if (seesFunction.test(system) && /Calling one here throws/.test(system)) {
+        content = `Javascript Code: ${script.distill}`;
+      } else if (seesFunction.test(system)) {
+        const turn = Math.min(executorTurns, script.execute.length - 1);
+        executorTurns += 1;
+        content = `Javascript Code: ${script.execute[turn]}`;
+      }
+      return {
+        results: [{ index: 0, content, finishReason: "stop" as const }],
+        modelUsage: {
+          ai: "mock-ai",
+          model: "mock-model",
+          tokens: { promptTokens: 4, completionTokens: 2, totalTokens: 6 },
+        },
+      };
+    },
+  });
+}
