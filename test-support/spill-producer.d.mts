@@ -53,6 +53,9 @@ export declare class ProducerProcess {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Runs a producer against a broker that stays down until all its events are on disk, then SIGKILLs it. */
+export declare function spillAllThenKill(worker: string, config: ProducerConfig): Promise<void>;
+
 export declare function runOutage(options: {
   readonly worker: string;
   readonly config: ProducerConfig;

@@ -127,6 +127,28 @@ export class ProducerProcess {
 }
 
 /**
+ * A crash mid-outage: a producer whose broker is down for its whole life runs until every one of its
+ * `config.count` events is in segment files (nothing left in memory or in the writer's hand-over), then is
+ * killed with SIGKILL. What it leaves on disk is for the next process to deliver.
+ */
+export async function spillAllThenKill(worker, config) {
+  const producer = new ProducerProcess(worker, config);
+  try {
+    await producer.waitFor(
+      (p) =>
+        p.emitted &&
+        p.metrics?.pending === config.count &&
+        p.metrics.spill?.pending === config.count &&
+        p.metrics.spill.buffered === 0,
+      60_000,
+      "every event in segment files",
+    );
+  } finally {
+    await producer.kill("SIGKILL");
+  }
+}
+
+/**
  * The outage scenario: a producer emits `count` events at `rate`; after `outageAfter` events the broker goes
  * away (`down()`) for `outageMs`, then comes back (`up()`); once everything is emitted the producer flushes and
  * reports. Returns the final report, the samples and when the outage was.

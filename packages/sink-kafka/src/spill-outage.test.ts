@@ -12,6 +12,7 @@ import {
   ProducerProcess,
   runOutage,
   seqAndId,
+  spillAllThenKill,
   summarizeDelivery,
 } from "../../../test-support/spill-producer.mjs";
 import {
@@ -156,25 +157,12 @@ describe("Kafka outage with the disk spill (child producer, harness broker stopp
     const dir = mkdtempSync(join(tmpdir(), "streamll-spill-kafka-kill-"));
     const count = 5_000;
     const closed = await freePort();
-    const first = new ProducerProcess(WORKER, {
+    await spillAllThenKill(WORKER, {
       sink: sinkOptions(topic, [`127.0.0.1:${closed}`]),
       delivery: delivery(dir),
       count,
       rate: 5_000,
     });
-    try {
-      await first.waitFor(
-        (p) =>
-          p.emitted &&
-          p.metrics?.pending === count &&
-          p.metrics.spill?.pending === count &&
-          p.metrics.spill.buffered === 0,
-        60_000,
-        "every event in segment files",
-      );
-    } finally {
-      await first.kill("SIGKILL");
-    }
     const second = new ProducerProcess(WORKER, {
       sink: sinkOptions(topic),
       delivery: delivery(dir),

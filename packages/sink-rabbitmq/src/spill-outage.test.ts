@@ -11,6 +11,7 @@ import {
   ProducerProcess,
   runOutage,
   seqAndId,
+  spillAllThenKill,
   summarizeDelivery,
 } from "../../../test-support/spill-producer.mjs";
 import { startTcpProxy, type TcpProxy } from "../../../test-support/tcp-proxy.mjs";
@@ -156,24 +157,14 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
     await setup.close();
     // Nothing listens on the closed proxy: RabbitMQ is down for the whole life of the first process.
     await proxy.close();
-    const first = new ProducerProcess(WORKER, {
-      sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
-      delivery: delivery(dir),
-      count,
-      rate: 5_000,
-    });
     try {
-      await first.waitFor(
-        (p) =>
-          p.emitted &&
-          p.metrics?.pending === count &&
-          p.metrics.spill?.pending === count &&
-          p.metrics.spill.buffered === 0,
-        60_000,
-        "every event in segment files",
-      );
+      await spillAllThenKill(WORKER, {
+        sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
+        delivery: delivery(dir),
+        count,
+        rate: 5_000,
+      });
     } finally {
-      await first.kill("SIGKILL");
       await proxy.open();
     }
 

@@ -11,6 +11,7 @@ import {
   ProducerProcess,
   runOutage,
   seqAndId,
+  spillAllThenKill,
   summarizeDelivery,
 } from "../../../test-support/spill-producer.mjs";
 import { startTcpProxy, type TcpProxy } from "../../../test-support/tcp-proxy.mjs";
@@ -134,26 +135,12 @@ describe("Redis outage with the disk spill (child producer, TCP proxy)", () => {
     const count = 5_000;
     const closedPort = await freePort();
     // Nothing listens on closedPort: Redis is down for the whole life of the first process.
-    const first = new ProducerProcess(WORKER, {
+    await spillAllThenKill(WORKER, {
       sink: { url: `redis://127.0.0.1:${closedPort}`, stream, maxLen: 1_000_000 },
       delivery: delivery(dir),
       count,
       rate: 5_000,
     });
-    try {
-      // Everything emitted is in segment files: nothing left in memory or in the writer's hand-over.
-      await first.waitFor(
-        (p) =>
-          p.emitted &&
-          p.metrics?.pending === count &&
-          p.metrics.spill?.pending === count &&
-          p.metrics.spill.buffered === 0,
-        60_000,
-        "every event in segment files",
-      );
-    } finally {
-      await first.kill("SIGKILL");
-    }
 
     const second = new ProducerProcess(WORKER, {
       sink: { url: REDIS_URL, stream, maxLen: 1_000_000 },
