@@ -168,6 +168,25 @@ describe("JsonlFileSink", () => {
     expect(read.map((l) => (JSON.parse(l) as StreamllEvent).data.text)).toEqual(texts);
   });
 
+  it("writes exact lines whatever the batch sizes before it (the write buffer is reused)", async () => {
+    const path = join(dir, "events.jsonl");
+    const sink = new JsonlFileSink({ path });
+    // A large batch of multi-byte text, then smaller ones: nothing of an earlier batch may show up in a later one;
+    // then one batch too large for the kept buffer (over 4 MiB of UTF-8).
+    const batches = [
+      batch(200, "日本語🚀".repeat(50)),
+      batch(3, "ascii"),
+      batch(1, "é"),
+      batch(100, "🧪".repeat(8_000)),
+      batch(2, "after"),
+    ];
+    for (const b of batches) await sink.send(b, ctx());
+    await sink.close();
+    const expected = batches.flat().map((e) => e.json);
+    expect(await lines(path)).toEqual(expected);
+    expect((await stat(path)).size).toBe(expected.reduce((n, json) => n + Buffer.byteLength(json) + 1, 0));
+  });
+
   describe("rotation", () => {
     it("rotates before a batch that would exceed maxBytes, not at the boundary", async () => {
       const path = join(dir, "events.jsonl");
