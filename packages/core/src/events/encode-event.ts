@@ -416,16 +416,28 @@ function isPlainId(id: string): boolean {
   return id.length > 0 && id.length <= 64 && !NOT_ID_CHAR.test(id);
 }
 
-/** @internal A span's ids as they sit in an event, or `undefined` when one of them needs the general encoder. */
+/**
+ * @internal A span's ids and their fragment of an event's JSON. Every span `createSpan` makes is one: its ids
+ * are `createId()` ids, so the fragment is built once per span, unchecked.
+ */
 export interface SpanIds {
   readonly executionId: string;
   readonly spanId: string;
   readonly parentSpanId: string | null;
   /** `","execution_id":…,"parent_span_id":…,"timestamp":"` */
-  readonly json: string;
+  readonly idsJson: string;
 }
 
-/** @internal The ids fragment of a span's events; `undefined` unless every id is a plain `createId()` id. */
+/**
+ * @internal The ids fragment of a span's events. The ids must be what `createId()` makes (1 to 64 of
+ * `A-Z a-z 0-9 _ -`, written as they are, nothing to escape or cap); {@link createSpanIds} checks that.
+ */
+export function spanIdsJson(executionId: string, spanId: string, parentSpanId: string | null): string {
+  const parent = parentSpanId === null ? "null" : `"${parentSpanId}"`;
+  return `","execution_id":"${executionId}","span_id":"${spanId}","parent_span_id":${parent},"timestamp":"`;
+}
+
+/** @internal The ids of a span made elsewhere; `undefined` unless every id is a plain `createId()` id. */
 export function createSpanIds(
   executionId: string,
   spanId: string,
@@ -433,13 +445,7 @@ export function createSpanIds(
 ): SpanIds | undefined {
   if (!isPlainId(executionId) || !isPlainId(spanId)) return undefined;
   if (parentSpanId !== null && !isPlainId(parentSpanId)) return undefined;
-  const parent = parentSpanId === null ? "null" : `"${parentSpanId}"`;
-  return {
-    executionId,
-    spanId,
-    parentSpanId,
-    json: `","execution_id":"${executionId}","span_id":"${spanId}","parent_span_id":${parent},"timestamp":"`,
-  };
+  return { executionId, spanId, parentSpanId, idsJson: spanIdsJson(executionId, spanId, parentSpanId) };
 }
 
 const HEAD = `{"schema_version":${JSON.stringify(SCHEMA_VERSION)},"event_id":"`;
@@ -514,7 +520,7 @@ export function encodeWithEnvelope(
     const bytes =
       HEAD.length +
       eventId.length +
-      ids.json.length +
+      ids.idsJson.length +
       timestamp.length +
       envelope.bytes +
       type.bytes +
@@ -523,7 +529,7 @@ export function encodeWithEnvelope(
     const json =
       HEAD +
       eventId +
-      ids.json +
+      ids.idsJson +
       timestamp +
       envelope.names +
       type.json +

@@ -6,6 +6,7 @@ import { MemorySink } from "../sinks/memory-sink";
 import {
   DEFAULT_JSONL_PATH,
   DEFAULT_REDACT_KEYS,
+  type EventFilterOptions,
   loadEnvConfig,
   parseOptions,
   resolveConfig,
@@ -252,20 +253,26 @@ describe("resolveConfig", () => {
     expect(config.tags).toEqual({ service: "x", env: "y" });
   });
 
-  it("turns filter lists into a predicate", () => {
-    const only = resolveConfig({ eventFilter: { eventTypes: ["start", "end"] } }, loadEnvConfig({})).filter;
-    expect(only?.(event({ event_type: "start" }))).toBe(true);
-    expect(only?.(event({ event_type: "token" }))).toBe(false);
-    const exclude = resolveConfig(
-      { eventFilter: { excludeEventTypes: ["token"] } },
-      loadEnvConfig({}),
-    ).filter;
-    expect(exclude?.(event({ event_type: "token" }))).toBe(false);
-    expect(exclude?.(event({ event_type: "end" }))).toBe(true);
-    const ops = resolveConfig({ eventFilter: { operations: ["retrieval"] } }, loadEnvConfig({})).filter;
-    expect(ops?.(event({ operation: "retrieval" }))).toBe(true);
-    expect(ops?.(event({ operation: null }))).toBe(false);
-    expect(resolveConfig({ eventFilter: {} }, loadEnvConfig({})).filter).toBeUndefined();
+  it("turns filter lists into a check of the event type and operation", () => {
+    const select = (eventFilter: EventFilterOptions) =>
+      resolveConfig({ eventFilter }, loadEnvConfig({})).select;
+    const only = select({ eventTypes: ["start", "end"] });
+    expect(only?.("start", null)).toBe(true);
+    expect(only?.("token", null)).toBe(false);
+    const exclude = select({ excludeEventTypes: ["token"] });
+    expect(exclude?.("token", null)).toBe(false);
+    expect(exclude?.("end", null)).toBe(true);
+    const ops = select({ operations: ["retrieval"] });
+    expect(ops?.("start", "retrieval")).toBe(true);
+    expect(ops?.("start", null)).toBe(false);
+    expect(select({})).toBeUndefined();
+    expect(
+      resolveConfig({ eventFilter: { eventTypes: ["start"] } }, loadEnvConfig({})).filter,
+    ).toBeUndefined();
+    const fn = (e: StreamllEvent) => e.event_type !== "x";
+    const resolved = resolveConfig({ eventFilter: fn }, loadEnvConfig({}));
+    expect(resolved.filter).toBe(fn);
+    expect(resolved.select).toBeUndefined();
   });
 
   it("turns off redaction with an empty list and uses a function as given", () => {

@@ -26,6 +26,7 @@ export interface SinkEntry {
 
 /**
  * Which events are sent. All lists are exact, case-sensitive matches; an event must pass every list given.
+ * Lists read only the type and operation an event is emitted with, so a declined event is never built.
  */
 export interface EventFilterOptions {
   /** Only these `event_type`s pass (e.g. `["start", "end", "error"]` drops token events). */
@@ -76,7 +77,11 @@ export interface StreamllOptions {
    * are never walked whatever this says: they are recorded as `{ "$type": ClassName }`.
    */
   redact?: Redactor;
-  /** Drops events before they are encoded: a predicate, or lists of event types and operations. */
+  /**
+   * Drops events before they are encoded (counted in `getEventStats().filtered`): lists of event types and
+   * operations ({@link EventFilterOptions}, the cheapest: checked before the event is built), or a predicate
+   * that is shown each event after redaction (return `false` to drop it; an edit it makes is sent).
+   */
   eventFilter?: EventFilter;
   /**
    * `false` turns streamll off: instrumented functions call straight through and no event is built. Default
@@ -376,7 +381,13 @@ export interface ResolvedConfig {
   readonly includeInputs: boolean;
   readonly includeOutputs: boolean;
   readonly redact: RedactFunction | undefined;
+  /** An `eventFilter` function: it sees the built event (and may edit it). */
   readonly filter: ((event: StreamllEvent) => boolean) | undefined;
+  /**
+   * An `eventFilter` given as lists: it reads only the event's type and operation, so it is checked before the
+   * event is built.
+   */
+  readonly select: ((eventType: string, operation: string | null) => boolean) | undefined;
   readonly encode: EncodeLimits | undefined;
   readonly logger: StreamllLogger;
   /** `module_name` of events emitted outside any span. */
@@ -409,17 +420,18 @@ export const stderrLogger: StreamllLogger = Object.freeze({
   error: (message: string, context?: object) => writeStderr("error: ", message, context),
 });
 
-function buildFilter(filter: EventFilter | undefined): ((event: StreamllEvent) => boolean) | undefined {
-  if (filter === undefined) return undefined;
-  if (typeof filter === "function") return filter;
+function buildSelect(
+  filter: EventFilter | undefined,
+): ((eventType: string, operation: string | null) => boolean) | undefined {
+  if (filter === undefined || typeof filter === "function") return undefined;
   const include = filter.eventTypes === undefined ? undefined : new Set(filter.eventTypes);
   const exclude = filter.excludeEventTypes === undefined ? undefined : new Set(filter.excludeEventTypes);
   const operations = filter.operations === undefined ? undefined : new Set(filter.operations);
   if (include === undefined && exclude === undefined && operations === undefined) return undefined;
-  return (event) =>
-    (include === undefined || include.has(event.event_type)) &&
-    (exclude === undefined || !exclude.has(event.event_type)) &&
-    (operations === undefined || (event.operation !== null && operations.has(event.operation)));
+  return (eventType, operation) =>
+    (include === undefined || include.has(eventType)) &&
+    (exclude === undefined || !exclude.has(eventType)) &&
+    (operations === undefined || (operation !== null && operations.has(operation)));
 }
 
 /** Applies defaults and environment to validated options. Explicit options win over the environment. */
@@ -442,7 +454,8 @@ export function resolveConfig(options: Omit<ParsedOptions, "sinks">, env: EnvCon
         : redact.length === 0
           ? undefined
           : createKeyRedactor(redact as readonly string[]),
-    filter: buildFilter(options.eventFilter),
+    filter: typeof options.eventFilter === "function" ? options.eventFilter : undefined,
+    select: buildSelect(options.eventFilter),
     // A frozen copy: the encoder then checks these limits once, not on every event.
     encode: options.encode === undefined ? undefined : Object.freeze({ ...options.encode }),
     logger: options.logger ?? stderrLogger,

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { type SpanIds, spanIdsJson } from "../events/encode-event";
 import { createId } from "../events/ids";
 
 /**
@@ -48,34 +49,30 @@ export function createSpan(
   operation: string | null,
   tags: Readonly<Record<string, string>> | undefined,
 ): Span {
-  if (parent === undefined) {
-    return {
-      executionId: createId(),
-      spanId: createId(),
-      parentSpanId: null,
-      moduleName,
-      methodName,
-      operation,
-      depth: 0,
-      tags,
-      moduleVersion: null,
-      codeSignature: null,
-      gitCommit: null,
-    };
-  }
-  return {
-    executionId: parent.executionId,
-    spanId: createId(),
-    parentSpanId: parent.spanId,
+  const executionId = parent === undefined ? createId() : parent.executionId;
+  const spanId = createId();
+  const parentSpanId = parent === undefined ? null : parent.spanId;
+  const span: Span & SpanIds = {
+    executionId,
+    spanId,
+    parentSpanId,
     moduleName,
     methodName,
     operation,
-    depth: parent.depth + 1,
+    depth: parent === undefined ? 0 : parent.depth + 1,
     tags,
     moduleVersion: null,
     codeSignature: null,
     gitCommit: null,
+    // Every event of the span writes its ids: their JSON is made once, here (see `spanIdsOf`).
+    idsJson: spanIdsJson(executionId, spanId, parentSpanId),
   };
+  return span;
+}
+
+/** @internal The ids fragment a span made by {@link createSpan} carries; `undefined` for a span made elsewhere. */
+export function spanIdsOf(span: Span): SpanIds | undefined {
+  return typeof (span as Partial<SpanIds>).idsJson === "string" ? (span as Span & SpanIds) : undefined;
 }
 
 /**

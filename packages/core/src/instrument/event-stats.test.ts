@@ -22,6 +22,18 @@ describe("getEventStats", () => {
     expect(getMetrics()[0]).toMatchObject({ emitted: 1, delivered: 1, dropped: 0 });
   });
 
+  it("counts events filter lists declined, before any pipeline sees them", async () => {
+    const sink = new MemorySink();
+    configure({ sinks: [sink], logger: quiet, eventFilter: { excludeEventTypes: ["token"] } });
+    emit("token", { text: "a" });
+    emit("note", { n: 1 });
+    emit("token", { text: "b" });
+    await flush();
+    expect(getEventStats().filtered).toBe(2);
+    expect(sink.events.map((event) => event.event_type)).toEqual(["note"]);
+    expect(getMetrics()[0]).toMatchObject({ emitted: 1, delivered: 1, dropped: 0 });
+  });
+
   it("counts events a redact function suppressed and events it failed on", async () => {
     const sink = new MemorySink();
     configure({

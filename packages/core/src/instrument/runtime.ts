@@ -5,17 +5,15 @@ import type { EncodedEvent, Sink } from "../delivery/sink";
 import { ConfigurationError } from "../errors";
 import {
   createEnvelope,
-  createSpanIds,
   type EncodeLimits,
   type Envelope,
   encodeEvent,
   encodeWithEnvelope,
-  type SpanIds,
   sanitizeJson,
 } from "../events/encode-event";
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
 import { createId } from "../events/ids";
-import { type KeyRedaction, keyRedactorKeysOf, redactDataKeys } from "../events/redact";
+import { type KeyRedaction, keyRedactorKeysOf } from "../events/redact";
 import { configurationError } from "../options/schema";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
@@ -33,7 +31,7 @@ import {
   type StreamllOptions,
   stderrLogger,
 } from "./configure";
-import type { Span } from "./context";
+import { type Span, spanIdsOf } from "./context";
 
 /** One configured sink and the pipeline that feeds it. */
 interface PipelineHandle {
@@ -591,27 +589,9 @@ function envelopeOf(span: Span, tags: Readonly<Record<string, string>>): Envelop
   return entry.envelope;
 }
 
-/** The last span's ids fragment: a span's events mostly come one after another. */
-let lastIds: SpanIds | undefined;
-
-function spanIdsOf(span: Span): SpanIds | undefined {
-  const ids = lastIds;
-  if (
-    ids !== undefined &&
-    ids.spanId === span.spanId &&
-    ids.executionId === span.executionId &&
-    ids.parentSpanId === span.parentSpanId
-  ) {
-    return ids;
-  }
-  const fresh = createSpanIds(span.executionId, span.spanId, span.parentSpanId);
-  if (fresh !== undefined) lastIds = fresh;
-  return fresh;
-}
-
 /**
- * @internal Builds one event for `span` and hands it to every sink: redact → filter → encode once → enqueue.
- * Never throws. `data` must already be sanitised JSON.
+ * @internal Builds one event for `span` and hands it to every sink (see {@link emitEvent}). Never throws.
+ * `data` must already be sanitised JSON.
  */
 export function emitSpanEvent(span: Span, eventType: string, data: JsonObject): void {
   emitEvent(span, eventType, data, true);
@@ -626,48 +606,55 @@ export function emitSpanEventRaw(span: Span, eventType: string, data: Record<str
 }
 
 /**
- * Without a redact function, the fields shared by a module's events are encoded once ({@link envelopeOf}) and
- * each event sanitises, redacts (key list) and serialises only its data, in one walk, without building the
- * event object first. A filter, a redact function or anything unusual (lone surrogates, an oversized event, a
- * filter that edited the event) takes the general path: sanitise, redact, filter, `encodeEvent`.
+ * The one emit path: select → build → sanitise → redact → filter → encode once → enqueue to every sink.
+ *
+ * Usually no one reads the event object, so none is made: the fields a module's events share are encoded once
+ * ({@link envelopeOf}), the span's ids once per span, and `data` is sanitised, redacted (key list) and
+ * serialised in one walk. Two settings need the event object, and then the reference encoder (`encodeEvent`)
+ * writes it: a `redact` function (it may change any field) and an `eventFilter` function (it is shown the
+ * event, and may edit it). The envelope encoder also hands over to the reference encoder for what it does not
+ * handle (lone surrogates, an event over `maxEventBytes`, data that threw while read); both write the same
+ * bytes for the same event (encode-envelope.property.test.ts).
  */
 function emitEvent(span: Span, eventType: string, data: Record<string, unknown>, sanitized: boolean): void {
   const current = state;
   if (current === undefined || !current.active) return;
   try {
+    const { config } = current;
+    if (config.select !== undefined && !config.select(eventType, span.operation)) {
+      eventStats.filtered += 1;
+      return;
+    }
     const eventId = createId();
     const timestamp = timestampNow();
     const tags = eventTags(span, current);
     const keys = current.redactKeys;
-    const { config } = current;
-    if (keys !== null) {
-      if (config.filter === undefined) {
-        const encoded = encodeFast(span, tags, eventId, timestamp, eventType, data, config.encode, keys);
-        if (encoded !== undefined) {
-          enqueueAll(current, encoded);
-          return;
-        }
-      } else {
-        const json = sanitized ? (data as JsonObject) : toJsonData(data, config.encode);
-        const payload = keys === undefined ? json : redactDataKeys(json, keys);
-        const event = buildEvent(span, eventId, timestamp, eventType, payload, tags);
-        if (!passesFilter(config.filter, event)) return;
-        const encoded = isUnchanged(event, span, eventId, timestamp, eventType, payload, tags)
-          ? encodeFast(span, tags, eventId, timestamp, eventType, payload, config.encode, undefined)
-          : undefined;
-        enqueueAll(current, encoded ?? encodeEvent(event, config.encode));
+    if (keys !== null && config.filter === undefined) {
+      const encoded = encodeFromEnvelope(
+        span,
+        tags,
+        eventId,
+        timestamp,
+        eventType,
+        data,
+        config.encode,
+        keys,
+      );
+      if (encoded !== undefined) {
+        enqueueAll(current, encoded);
         return;
       }
     }
     const json = sanitized ? (data as JsonObject) : toJsonData(data, config.encode);
-    dispatch(current, buildEvent(span, eventId, timestamp, eventType, json, tags));
+    const event = redactAndFilter(config, buildEvent(span, eventId, timestamp, eventType, json, tags));
+    if (event !== null) enqueueAll(current, encodeEvent(event, config.encode));
   } catch (error) {
     eventStats.droppedInternalError += 1;
     reportInternalError("building an event failed", error);
   }
 }
 
-function encodeFast(
+function encodeFromEnvelope(
   span: Span,
   tags: Readonly<Record<string, string>>,
   eventId: string,
@@ -677,10 +664,10 @@ function encodeFast(
   limits: EncodeLimits | undefined,
   keys: KeyRedaction | undefined,
 ): EncodedEvent | undefined {
-  const envelope = envelopeOf(span, tags);
-  if (envelope === undefined) return undefined;
   const ids = spanIdsOf(span);
   if (ids === undefined) return undefined;
+  const envelope = envelopeOf(span, tags);
+  if (envelope === undefined) return undefined;
   return encodeWithEnvelope(envelope, ids, eventId, timestamp, eventType, data, limits, keys);
 }
 
@@ -702,7 +689,7 @@ export function isPlainData(value: unknown): value is Record<string, unknown> {
   }
 }
 
-/** Sanitised data for the general path; the runtime's data objects are plain, so this is an object too. */
+/** Sanitised data for the reference encoder; the runtime's data objects are plain, so this is an object too. */
 function toJsonData(data: Record<string, unknown>, limits: EncodeLimits | undefined): JsonObject {
   const json = toJson(data, limits);
   return typeof json === "object" && json !== null && !Array.isArray(json) ? json : { value: json };
@@ -735,57 +722,8 @@ function buildEvent(
   };
 }
 
-/** Filters are predicates, but nothing stops one from editing the event: then only the general encoder is exact. */
-function isUnchanged(
-  event: StreamllEvent,
-  span: Span,
-  eventId: string,
-  timestamp: string,
-  eventType: string,
-  data: JsonObject,
-  tags: Readonly<Record<string, string>>,
-): boolean {
-  return (
-    event.schema_version === SCHEMA_VERSION &&
-    event.event_id === eventId &&
-    event.execution_id === span.executionId &&
-    event.span_id === span.spanId &&
-    event.parent_span_id === span.parentSpanId &&
-    event.timestamp === timestamp &&
-    event.module_name === span.moduleName &&
-    event.method_name === span.methodName &&
-    event.event_type === eventType &&
-    event.operation === span.operation &&
-    event.data === data &&
-    event.tags === tags &&
-    event.module_version === span.moduleVersion &&
-    event.code_signature === span.codeSignature &&
-    event.git_commit === span.gitCommit &&
-    Object.keys(event).length === EVENT_FIELD_COUNT
-  );
-}
-
-const EVENT_FIELD_COUNT = 15;
-
-function passesFilter(filter: (event: StreamllEvent) => boolean, event: StreamllEvent): boolean {
-  try {
-    if (filter(event) !== false) return true;
-    eventStats.filtered += 1;
-    return false;
-  } catch (error) {
-    // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
-    reportInternalError("eventFilter threw; event kept", error);
-    return true;
-  }
-}
-
-function enqueueAll(current: RuntimeState, encoded: EncodedEvent): void {
-  const pipelines = current.pipelines;
-  for (let i = 0; i < pipelines.length; i++) (pipelines[i] as PipelineHandle).pipeline.enqueue(encoded);
-}
-
-function dispatch(current: RuntimeState, built: StreamllEvent): void {
-  const { config } = current;
+/** The event after `redact` (key list or function) and the `eventFilter` function; `null` when it stops here. */
+function redactAndFilter(config: ResolvedConfig, built: StreamllEvent): StreamllEvent | null {
   let event: StreamllEvent | null = built;
   if (config.redact !== undefined) {
     try {
@@ -794,20 +732,33 @@ function dispatch(current: RuntimeState, built: StreamllEvent): void {
       // Sending an event the redactor could not clean might leak what it was meant to hide.
       eventStats.droppedRedactFailed += 1;
       reportInternalError("redact function threw; event dropped", error);
-      return;
+      return null;
     }
     if (event === null) {
       eventStats.suppressedByRedact += 1;
-      return;
+      return null;
     }
     if (typeof event !== "object") {
       eventStats.droppedRedactFailed += 1;
       reportInternalError("redact function returned neither an event nor null; event dropped", typeof event);
-      return;
+      return null;
     }
   }
-  if (config.filter !== undefined && !passesFilter(config.filter, event)) return;
-  enqueueAll(current, encodeEvent(event, config.encode));
+  if (config.filter === undefined) return event;
+  try {
+    if (config.filter(event) !== false) return event;
+    eventStats.filtered += 1;
+    return null;
+  } catch (error) {
+    // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
+    reportInternalError("eventFilter threw; event kept", error);
+    return event;
+  }
+}
+
+function enqueueAll(current: RuntimeState, encoded: EncodedEvent): void {
+  const pipelines = current.pipelines;
+  for (let i = 0; i < pipelines.length; i++) (pipelines[i] as PipelineHandle).pipeline.enqueue(encoded);
 }
 
 /** Stacks are cut here: past a few frames a stack adds bytes, not insight. */

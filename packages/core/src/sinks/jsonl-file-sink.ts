@@ -197,7 +197,9 @@ export class JsonlFileSink implements Sink {
     for (const event of batch) capacity += event.json.length * 3 + 1;
     let buffer = this.buffer;
     if (buffer.length < capacity) {
-      buffer = Buffer.allocUnsafe(capacity <= MAX_KEPT_BUFFER_BYTES ? Math.max(capacity, 64 * 1024) : capacity);
+      buffer = Buffer.allocUnsafe(
+        capacity <= MAX_KEPT_BUFFER_BYTES ? Math.max(capacity, 64 * 1024) : capacity,
+      );
       if (buffer.length <= MAX_KEPT_BUFFER_BYTES) this.buffer = buffer;
     }
     buffer[0] = NEWLINE;
