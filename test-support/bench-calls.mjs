@@ -24,6 +24,9 @@ setFlagsFromString("--expose-gc");
 /** A full garbage collection (available without --expose-gc on the command line). */
 export const collectGarbage = runInNewContext("gc");
 
+/** Rounds of every variant run before the recorded ones. */
+const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 3);
+
 export const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Heap in use after two full collections. */
@@ -80,8 +83,10 @@ export async function sustainedCalls(core, variants, options = {}) {
       { ms: 0, calls: 0, emitted: 0, delivered: 0, dropped: 0, flushMs: 0, rounds: [] },
     ]),
   );
-  // One unrecorded round each: the JIT, the file, the sink's first connection.
-  for (let r = -1; r < rounds; r++) {
+  // Unrecorded rounds first: the JIT, the file, the sink's first connection, and V8 growing its young
+  // generation to the allocation rate (the first rounds after start-up scavenge far more often than a service
+  // that has been running does).
+  for (let r = -WARMUP_ROUNDS; r < rounds; r++) {
     for (let s = 0; s < sides.length; s++) {
       const side = sides[(s + Math.max(r, 0)) % sides.length];
       const total = totals.get(side.key);

@@ -71,7 +71,7 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     await sink.close();
   });
 
-  it("delivers in order through the delivery pipeline, one pipelined write per chunk of 64 XADDs", async () => {
+  it("delivers in order through the delivery pipeline, one pipelined write per chunk of PIPELINE_CHUNK_SIZE XADDs", async () => {
     const stream = key("order");
     const sink = new RedisSink({ url: REDIS_URL, stream });
     const client = sink.client as Redis;
@@ -102,7 +102,7 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     await pipeline.shutdown(5_000);
   });
 
-  it("splits a large batch into pipelines of 64 XADDs, one event-loop turn apart, delivered in order", async () => {
+  it("splits a large batch into pipelines of PIPELINE_CHUNK_SIZE XADDs, one event-loop turn apart, delivered in order", async () => {
     const stream = key("chunks");
     const sink = new RedisSink({ url: REDIS_URL, stream });
     const client = sink.client as Redis;
@@ -118,7 +118,7 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     setImmediate(tick);
     expect(await sink.send(sequence(200), sendContext())).toBeUndefined();
     ticking = false;
-    expect(pipelines).toHaveBeenCalledTimes(4); // 64 + 64 + 64 + 8
+    expect(pipelines).toHaveBeenCalledTimes(Math.ceil(200 / PIPELINE_CHUNK_SIZE));
     // Each loop turn saw at most one more pipeline: the other work of the process ran between the chunks.
     for (let i = 1; i < seen.length; i++) expect((seen[i] ?? 0) - (seen[i - 1] ?? 0)).toBeLessThanOrEqual(1);
     expect(seen).toEqual(expect.arrayContaining([1, 2, 3]));
@@ -147,7 +147,7 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     });
     const direct = await sink.send(sequence(200), sendContext());
     expect(direct?.failures.map((failure) => failure.index)).toEqual(
-      Array.from({ length: 64 }, (_, i) => 64 + i),
+      Array.from({ length: PIPELINE_CHUNK_SIZE }, (_, i) => PIPELINE_CHUNK_SIZE + i),
     );
     expect(direct?.failures.every((failure) => failure.retriable)).toBe(true);
     expect(direct?.failures[0]?.error).toBeInstanceOf(RedisSinkError);
@@ -164,7 +164,7 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     const events = sequence(300);
     for (const event of events) pipeline.enqueue(event);
     expect(await pipeline.flush(10_000)).toBe(true);
-    expect(pipeline.getMetrics()).toMatchObject({ emitted: 300, delivered: 300, dropped: 0, retried: 64 });
+    expect(pipeline.getMetrics()).toMatchObject({ emitted: 300, delivered: 300, dropped: 0, retried: PIPELINE_CHUNK_SIZE });
     pipelines.mockRestore();
     const seqs = (await entries(stream)).map(
       ([, fields]) => (JSON.parse(fields[1] ?? "") as { data: { seq: number } }).data.seq,
