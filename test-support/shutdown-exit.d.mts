@@ -27,3 +27,10 @@ export declare function serveShutdown(
   },
   createSink: (port: number) => Sink,
 ): Promise<void>;
+
+export declare function shutdownExitSuite(
+  vitest: typeof import("vitest"),
+  sinkName: string,
+  worker: string,
+  shutdownMs?: number,
+): void;

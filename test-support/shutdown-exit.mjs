@@ -93,3 +93,33 @@ export async function serveShutdown({ configure, emit, shutdown }, createSink) {
     process.stdout.write(`active: ${active.join(",")}\n`);
   });
 }
+
+/**
+ * The parent side as a whole suite, the same for every sink: `worker` (a `serveShutdown` script) pointed at a
+ * peer that accepts TCP and never answers, then at a closed port, must exit by itself within `shutdownMs` +
+ * 1 s of its `shutdown(shutdownMs)` resolving. `vitest` is the test file's own import of "vitest" (this file
+ * sits outside the packages, where vitest cannot be resolved).
+ */
+export function shutdownExitSuite(vitest, sinkName, worker, shutdownMs = 500) {
+  const { afterAll, beforeAll, describe, expect, it } = vitest;
+  describe(`${sinkName}: the process ends after shutdown()`, () => {
+    let silent;
+    beforeAll(async () => {
+      silent = await startSilentPeer();
+    });
+    afterAll(async () => {
+      await silent.close();
+    });
+
+    it.each([
+      ["a peer that accepts TCP and never answers", () => Promise.resolve(silent.port)],
+      ["a closed port", closedPort],
+    ])("pointed at %s", async (_name, port) => {
+      const run = await runShutdownWorker(worker, { port: await port(), shutdownMs });
+      const report = `exit code ${run.code}, alive after shutdown: ${run.active}\n${run.stderr.slice(-2_000)}`;
+      expect(run.exitAfterMs, report).toBeDefined();
+      expect(run.code, report).toBe(0);
+      expect(run.exitAfterMs, report).toBeLessThan(shutdownMs + 1_000);
+    });
+  });
+}

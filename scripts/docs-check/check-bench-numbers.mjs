@@ -48,6 +48,18 @@ export function markdownFiles(root) {
   return files.filter((file) => existsSync(file));
 }
 
+/**
+ * The number a key cites: a result (`call.reading_sink.added_us`), or with `machine.` a field of the machine the
+ * run was measured on (`machine.load_average_start.0`, `machine.cores`), so prose about the run's conditions
+ * is checked too.
+ */
+function storedValue(json, key) {
+  if (!key.startsWith("machine.")) return json.results?.[key];
+  let value = json.machine;
+  for (const part of key.slice("machine.".length).split(".")) value = value?.[part];
+  return value;
+}
+
 /** `stored` written the way `shown` is: same decimals and sign style, thousands separated. */
 function formatLike(shown, stored) {
   const { decimals } = parseShown(shown);
@@ -131,7 +143,7 @@ export function checkBenchNumbers(root, files, { update = false } = {}) {
           problems.push(`${where}: ${path} does not exist (cited for ${last[0]})`);
           continue;
         }
-        const stored = json.results?.[key];
+        const stored = storedValue(json, key);
         if (typeof stored !== "number") {
           problems.push(
             `${where}: ${path} has no number at ${key}${stored === undefined ? "" : ` (it holds ${JSON.stringify(stored)})`}`,

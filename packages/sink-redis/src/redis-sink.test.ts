@@ -164,7 +164,12 @@ describe.skipIf(!available)("RedisSink against Redis", () => {
     const events = sequence(300);
     for (const event of events) pipeline.enqueue(event);
     expect(await pipeline.flush(10_000)).toBe(true);
-    expect(pipeline.getMetrics()).toMatchObject({ emitted: 300, delivered: 300, dropped: 0, retried: PIPELINE_CHUNK_SIZE });
+    expect(pipeline.getMetrics()).toMatchObject({
+      emitted: 300,
+      delivered: 300,
+      dropped: 0,
+      retried: PIPELINE_CHUNK_SIZE,
+    });
     pipelines.mockRestore();
     const seqs = (await entries(stream)).map(
       ([, fields]) => (JSON.parse(fields[1] ?? "") as { data: { seq: number } }).data.seq,
