@@ -8,6 +8,7 @@ export {
   heapAfterGc,
   readingSink,
   SUSTAINED,
+  WARMUP_ROUNDS,
   sustainedCalls,
   yieldToLoop,
 } from "../../../test-support/bench-calls.mjs";

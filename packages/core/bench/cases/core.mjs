@@ -51,7 +51,7 @@ async function measureEmit({ core, harness, result, log }) {
   let kept = 0;
   try {
     await core.trace("bench-emit", async () => {
-      for (let r = -1; r < rounds; r++) {
+      for (let r = -harness.WARMUP_ROUNDS; r < rounds; r++) {
         for (const side of r % 2 === 0 ? ["emit", "loop"] : ["loop", "emit"]) {
           harness.collectGarbage();
           await harness.yieldToLoop();
@@ -100,7 +100,7 @@ async function measureTokens({ core, harness, result, log }) {
   core.configure({ sinks: [harness.readingSink()] });
   const totals = { bare: 0, instrumented: 0 };
   try {
-    for (let r = -1; r < harness.SUSTAINED.rounds; r++) {
+    for (let r = -harness.WARMUP_ROUNDS; r < harness.SUSTAINED.rounds; r++) {
       for (const side of r % 2 === 0 ? ["bare", "instrumented"] : ["instrumented", "bare"]) {
         harness.collectGarbage();
         const ms = await consume(side === "bare" ? bare : instrumented);
