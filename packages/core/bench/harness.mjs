@@ -8,8 +8,8 @@ export {
   heapAfterGc,
   readingSink,
   SUSTAINED,
-  WARMUP_ROUNDS,
   sustainedCalls,
+  WARMUP_ROUNDS,
   yieldToLoop,
 } from "../../../test-support/bench-calls.mjs";
 
