@@ -154,10 +154,13 @@ export function emit(eventType: string, data?: Record<string, unknown>): void {
   try {
     const runtime = getRuntime();
     if (!runtime.active) return;
+    const trimmed = typeof eventType === "string" ? eventType.trim() : "";
     const type =
-      typeof eventType === "string" && eventType.trim() !== ""
-        ? eventType.trim().slice(0, MAX_EVENT_TYPE_LENGTH)
-        : "custom";
+      trimmed === ""
+        ? "custom"
+        : trimmed.length > MAX_EVENT_TYPE_LENGTH
+          ? trimmed.slice(0, MAX_EVENT_TYPE_LENGTH)
+          : trimmed;
     const span =
       getCurrentSpan() ??
       createSpan(
