@@ -49,14 +49,30 @@ interface AxProgramLike {
 const instrumented = new WeakMap<object, ProgramMeta>();
 const MAX_NAME_LENGTH = 200;
 
-/** Loggers and function-call hooks this package passes to Ax, mapped to the call that owns them. */
-const ownHooks = new WeakMap<Function, AxCall>();
-/** The user's own logger and debug setting behind each call's logger, passed on to nested calls. */
-const userLogging = new WeakMap<AxCall, { debug: boolean; logger: AxLoggerFunction | undefined }>();
-const userFunctionHooks = new WeakMap<
-  AxCall,
-  ((call: Readonly<AxFunctionCallTrace>) => unknown) | undefined
->();
+/**
+ * Marks the loggers and function-call hooks this package passes to Ax with the call that owns them, so a
+ * nested program that receives them (Ax hands a parent's options down) finds the user's own hooks behind them.
+ * A property on the hook rather than a WeakMap: WeakMap insertions were the largest cost of a forward here.
+ */
+const OWNER = Symbol("streamll.axCall");
+
+/** What a call passed to Ax on the user's behalf, for the calls nested in it. */
+interface OwnHooks {
+  /** The user's logger and debug setting, looked up on first use (reading them costs service calls). */
+  readonly userLogging: () => UserLogging;
+  readonly userHook: ((call: Readonly<AxFunctionCallTrace>) => unknown) | undefined;
+}
+
+interface UserLogging {
+  readonly debug: boolean;
+  readonly logger: AxLoggerFunction | undefined;
+}
+
+type OwnHook = Function & { [OWNER]?: OwnHooks };
+
+function ownHooksOf(hook: unknown): OwnHooks | undefined {
+  return typeof hook === "function" ? (hook as OwnHook)[OWNER] : undefined;
+}
 
 /** True for functions and objects `instrumentAx()` returned. */
 export function isAxInstrumented(program: unknown): boolean {
@@ -198,11 +214,14 @@ function callOptions(
   options: unknown,
 ): Record<string, unknown> {
   const given = (typeof options === "object" && options !== null ? options : {}) as Record<string, unknown>;
-  const parentCall = typeof given.logger === "function" ? ownHooks.get(given.logger) : undefined;
-  let resolved: { debug: boolean; logger: AxLoggerFunction | undefined } | undefined =
-    parentCall === undefined ? undefined : userLogging.get(parentCall);
-  const resolveUserLogging = (): { debug: boolean; logger: AxLoggerFunction | undefined } => {
+  const parentLogging = ownHooksOf(given.logger)?.userLogging;
+  let resolved: UserLogging | undefined;
+  const userLogging = (): UserLogging => {
     if (resolved !== undefined) return resolved;
+    if (parentLogging !== undefined) {
+      resolved = parentLogging();
+      return resolved;
+    }
     // Ax's own order: call options, program options, the AI service's options, axGlobals, the service's logger.
     let serviceOptions: { debug?: unknown; logger?: unknown } = {};
     try {
@@ -226,29 +245,28 @@ function callOptions(
     };
     return resolved;
   };
-  const logger: AxLoggerFunction = (message) => {
-    call.onAxLog(message);
-    const user = resolveUserLogging();
-    if (user.debug && user.logger !== undefined) user.logger(message);
-  };
-  ownHooks.set(logger, call);
-  userLogging.set(call, resolveUserLogging());
-
   const givenHook = given.onFunctionCall;
-  const parentHookCall = typeof givenHook === "function" ? ownHooks.get(givenHook) : undefined;
+  const parentHooks = ownHooksOf(givenHook);
   const userHook =
-    parentHookCall !== undefined
-      ? userFunctionHooks.get(parentHookCall)
+    parentHooks !== undefined
+      ? parentHooks.userHook
       : typeof givenHook === "function"
         ? (givenHook as (call: Readonly<AxFunctionCallTrace>) => unknown)
         : undefined;
-  userFunctionHooks.set(call, userHook);
-  const onFunctionCall = (trace: Readonly<AxFunctionCallTrace>) => {
+  const hooks: OwnHooks = { userLogging, userHook };
+
+  const logger: OwnHook & AxLoggerFunction = (message) => {
+    call.onAxLog(message);
+    const user = userLogging();
+    if (user.debug && user.logger !== undefined) user.logger(message);
+  };
+  logger[OWNER] = hooks;
+  const onFunctionCall: OwnHook & ((trace: Readonly<AxFunctionCallTrace>) => unknown) = (trace) => {
     recordFunctionCall(call, trace);
     if (userHook !== undefined) return userHook(trace);
     return undefined;
   };
-  ownHooks.set(onFunctionCall, call);
+  onFunctionCall[OWNER] = hooks;
   return { ...given, debug: true, logger, onFunctionCall };
 }
 

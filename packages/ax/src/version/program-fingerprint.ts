@@ -63,6 +63,12 @@ function stableJson(value: unknown, seen = new Set<object>()): string {
 interface Parts {
   /** The signature's text: compared by value, since only composite programs need getSignature() for it. */
   readonly signature: string;
+  /**
+   * AxProgram's signature object and hash the text was read from: while both are the same objects, the text
+   * is too (Ax replaces the object and its hash on every change), and writing it out is the costly part.
+   */
+  readonly signatureObject: unknown;
+  readonly sigHash: unknown;
   readonly instruction: string | undefined;
   readonly demos: unknown;
   readonly examples: unknown;
@@ -84,9 +90,19 @@ function signatureText(program: ProgramShape): string {
   return signature === undefined || signature === null ? "" : String(signature.toString());
 }
 
-function readParts(program: ProgramShape): Parts {
+function readParts(program: ProgramShape, previous: Parts | undefined): Parts {
+  const own = program.signature;
+  const sigHash = program.sigHash;
+  const unchanged =
+    previous !== undefined &&
+    own !== undefined &&
+    own !== null &&
+    previous.signatureObject === own &&
+    previous.sigHash === sigHash;
   return {
-    signature: signatureText(program),
+    signature: unchanged ? previous.signature : signatureText(program),
+    signatureObject: own,
+    sigHash,
     instruction: program.getInstruction?.(),
     demos: program.demos,
     examples: program.examples,
@@ -136,10 +152,10 @@ export function nestedPrograms(program: object): { id: string; program: object }
  */
 export function fingerprintProgram(program: object): ProgramFingerprint {
   const shape = program as ProgramShape;
-  const parts = readParts(shape);
+  const cached = cache.get(program);
+  const parts = readParts(shape, cached?.parts);
   const nested = nestedPrograms(program);
   const childPrints = nested.map((entry) => fingerprintProgram(entry.program));
-  const cached = cache.get(program);
   if (
     cached !== undefined &&
     sameParts(cached.parts, parts) &&
