@@ -1,9 +1,12 @@
 // What instrumentAx adds to a `forward` of an Ax program: the same program (a real `ax(...)` on Ax's
 // AxMockAIService, answering with token usage) called bare and instrumented, with streamll delivering to a
-// sink with default settings that reads every event (readingSink). Each variant is a fresh program per round.
-// Rounds of BENCH_CALLS sequential awaited calls (yielding to the event loop every 250 calls, as a service
-// would) are timed as a whole and interleaved with the order rotating, so the reported numbers are MEANS per
-// call with GC and the sink's sends included, and a busy moment of a shared machine hits both sides alike.
+// sink with default settings that reads every event (readingSink). streamll is configured once, as a service
+// does (with version tracking on); every round gets a fresh program and a fresh AxMockAIService on both sides,
+// because the mock keeps per-request metrics that slow every later call down (five-fold after ~10,000 calls),
+// which would swamp what is measured. Rounds of BENCH_CALLS sequential awaited calls (yielding to the event
+// loop every 250 calls, as a service would) are timed as a whole and alternate between the sides, the order
+// flipping every round, after warm-up rounds; the reported numbers are MEANS per call with GC and the sink's
+// sends included, and a busy moment of a shared machine hits both sides alike.
 // Also recorded: this process's CPU time per call, which a machine busy with other work disturbs less.
 // Target: added time <= 5 % of the bare call or <= 10 µs, whichever is larger.
 // Usage: pnpm --filter @streamll/ax bench (BENCH_CALLS, BENCH_CALL_ROUNDS to override). Needs `pnpm build`.
@@ -11,7 +14,12 @@
 import { performance } from "node:perf_hooks";
 import { AxMockAIService, ax } from "@ax-llm/ax";
 import * as core from "@streamll/core";
-import { collectGarbage, readingSink, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import {
+  collectGarbage,
+  readingSink,
+  WARMUP_ROUNDS,
+  yieldToLoop,
+} from "../../../test-support/bench-calls.mjs";
 import { startBench } from "../../../test-support/bench-results.mjs";
 import { instrumentAx } from "../dist/index.js";
 
@@ -26,23 +34,24 @@ const bench = startBench(
   "instrumentAx: added time per forward() of an Ax program on AxMockAIService, against the bare program",
 );
 
-const service = new AxMockAIService({
-  name: "mock-ai",
-  modelInfo: { name: "mock-model" },
-  chatResponse: {
-    results: [{ index: 0, content: "Answer: Paris is the capital of France.", finishReason: "stop" }],
-    modelUsage: {
-      ai: "mock-ai",
-      model: "mock-model",
-      tokens: { promptTokens: 42, completionTokens: 9, totalTokens: 51 },
+const mockService = () =>
+  new AxMockAIService({
+    name: "mock-ai",
+    modelInfo: { name: "mock-model" },
+    chatResponse: {
+      results: [{ index: 0, content: "Answer: Paris is the capital of France.", finishReason: "stop" }],
+      modelUsage: {
+        ai: "mock-ai",
+        model: "mock-model",
+        tokens: { promptTokens: 42, completionTokens: 9, totalTokens: 51 },
+      },
     },
-  },
-});
+  });
 const program = () => ax('"Answers geography questions" question:string -> answer:string');
 const values = { question: "What is the capital of France?" };
 
 /** Wall time and this process's CPU time (user + system) of one round, in milliseconds. */
-async function round(target) {
+async function round(target, service) {
   const start = performance.now();
   const cpu = process.cpuUsage();
   for (let i = 0; i < CALLS; i++) {
@@ -54,31 +63,24 @@ async function round(target) {
   return { ms: performance.now() - start, cpuMs: (used.user + used.system) / 1000 };
 }
 
-const sides = ["bare", "instrumented"];
 const totals = {
   bare: { ms: 0, cpuMs: 0, rounds: [] },
   instrumented: { ms: 0, cpuMs: 0, rounds: [], emitted: 0, delivered: 0, dropped: 0 },
 };
-// One unrecorded round each: the JIT and the sink's first batches.
-for (let r = -1; r < ROUNDS; r++) {
-  for (let s = 0; s < sides.length; s++) {
-    const side = sides[(s + Math.max(r, 0)) % sides.length];
-    const instrumented = side === "instrumented";
-    if (instrumented) core.configure({ sinks: [readingSink()], logger: quiet, versionTracking: true });
-    const target = instrumented ? instrumentAx(program()) : program();
+core.configure({ sinks: [readingSink()], logger: quiet, versionTracking: true });
+let before;
+for (let r = -WARMUP_ROUNDS; r < ROUNDS; r++) {
+  if (r === 0) {
+    await core.flush(120_000);
+    before = core.getMetrics()[0];
+  }
+  for (const side of r % 2 === 0 ? ["instrumented", "bare"] : ["bare", "instrumented"]) {
+    const target = side === "instrumented" ? instrumentAx(program()) : program();
+    const service = mockService();
     collectGarbage();
     await yieldToLoop();
-    const { ms, cpuMs } = await round(target);
-    if (instrumented) {
-      await core.flush(120_000);
-      const [metrics] = core.getMetrics();
-      await core.shutdown(10_000);
-      if (r >= 0) {
-        totals.instrumented.emitted += metrics.emitted;
-        totals.instrumented.delivered += metrics.delivered;
-        totals.instrumented.dropped += metrics.dropped;
-      }
-    }
+    const { ms, cpuMs } = await round(target, service);
+    if (side === "instrumented") await core.flush(120_000);
     if (r >= 0) {
       totals[side].ms += ms;
       totals[side].cpuMs += cpuMs;
@@ -86,6 +88,11 @@ for (let r = -1; r < ROUNDS; r++) {
     }
   }
 }
+const [after] = core.getMetrics();
+await core.shutdown(10_000);
+totals.instrumented.emitted = after.emitted - before.emitted;
+totals.instrumented.delivered = after.delivered - before.delivered;
+totals.instrumented.dropped = after.dropped - before.dropped;
 
 const calls = CALLS * ROUNDS;
 const bareUs = (totals.bare.ms * 1000) / calls;
