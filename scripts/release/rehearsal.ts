@@ -42,6 +42,13 @@ export interface Rehearsal {
   scratch: string;
 }
 
+/**
+ * Longest a step may take, under the tests' 10-minute limit: npm retries a registry it cannot reach (a proxy's
+ * certificate it does not trust, for one) for many minutes, and a rehearsal that hangs says less than one that
+ * fails with npm's output.
+ */
+const STEP_TIMEOUT_MS = 8 * 60_000;
+
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
   try {
     return execFileSync(command, args, {
@@ -50,6 +57,7 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
       maxBuffer: 64 * 1024 * 1024,
+      timeout: STEP_TIMEOUT_MS,
     });
   } catch (error) {
     const failure = error as { stdout?: string; stderr?: string; message: string };
