@@ -86,13 +86,15 @@ export class AxCall {
   /** Token events come from the program's delta stream (`forward(..., { stream: true })`). */
   tokensFromDeltas = false;
   private startedAt: number;
-  private readonly usage: UsageByModel = new Map();
+  /** Made on the first model request: most calls make one, some none. */
+  private usage: UsageByModel | undefined;
   private ownRequests = 0;
   private retries = 0;
   private tokenIndex = 0;
   private version: number | undefined;
   private lastReason: { kind: string; reason: string } | undefined;
-  private readonly fields = new Map<string, string>();
+  /** Streamed text per output field, made on the first streamed chunk. */
+  private fields: Map<string, string> | undefined;
   private finished = false;
 
   constructor(
@@ -168,6 +170,7 @@ export class AxCall {
 
   private addUsage(request: LlmRequestRecord): void {
     const key = `${request.provider ?? ""}\u0000${request.model ?? ""}`;
+    this.usage ??= new Map();
     let entry = this.usage.get(key);
     if (entry === undefined) {
       entry = { provider: request.provider, model: request.model, totals: emptyTotals() };
@@ -185,7 +188,7 @@ export class AxCall {
 
   /** `data.usage`: tokens summed over every model request of the call, nested programs included. */
   usageData(): JsonObject | null {
-    if (this.usage.size === 0) return null;
+    if (this.usage === undefined || this.usage.size === 0) return null;
     const sum = emptyTotals();
     for (const { totals } of this.usage.values()) {
       sum.prompt += totals.prompt;
@@ -262,7 +265,7 @@ export class AxCall {
           }
           this.emit("retry", data);
           this.tokenIndex = 0;
-          this.fields.clear();
+          this.fields?.clear();
         }
         this.version = version;
       }
@@ -276,6 +279,7 @@ export class AxCall {
         if (!this.includeOutputs) continue;
         this.emit("token", { field, token, token_index: tokenIndex, sample_index: sample });
         if (sample === 0 && typeof value === "string") {
+          this.fields ??= new Map();
           this.fields.set(field, (this.fields.get(field) ?? "") + value);
         }
       }
@@ -314,7 +318,7 @@ export class AxCall {
     try {
       const data = this.endData();
       data.cancelled = cancelled;
-      if (this.includeOutputs) data.outputs = Object.fromEntries(this.fields);
+      if (this.includeOutputs) data.outputs = Object.fromEntries(this.fields ?? []);
       this.emitRaw("end", data);
     } catch (error) {
       reportInternalError("recording an Ax result failed", error);

@@ -93,6 +93,10 @@ interface SignatureInfo {
   readonly description: string | undefined;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /** `module_name` from the description, when it has one (clamped once here, not per call). */
+  readonly descriptionName: string | undefined;
+  /** `module_name` from the fields (`question -> answer`), when there are any. */
+  readonly fieldsName: string | undefined;
 }
 
 const signatureInfos = new WeakMap<object, SignatureInfo>();
@@ -115,13 +119,22 @@ function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
     if (signature === undefined || signature === null) return undefined;
     const key = own ?? String(signature.toString?.() ?? "");
     if (cached !== undefined && cached.key === key && cached.hash === hash) return cached;
-    const description = signature.getDescription?.();
+    const read = signature.getDescription?.();
+    const description = typeof read === "string" ? read : undefined;
+    const inputs = signature.getInputFields?.().map((f) => f.name) ?? [];
+    const outputs = signature.getOutputFields?.().map((f) => f.name) ?? [];
     const info: SignatureInfo = {
       key,
       hash,
-      description: typeof description === "string" ? description : undefined,
-      inputs: signature.getInputFields?.().map((f) => f.name) ?? [],
-      outputs: signature.getOutputFields?.().map((f) => f.name) ?? [],
+      description,
+      inputs,
+      outputs,
+      descriptionName:
+        description !== undefined && description.trim() !== "" ? clamp(description) : undefined,
+      fieldsName:
+        inputs.length + outputs.length > 0
+          ? clamp(`${inputs.join(", ")} -> ${outputs.join(", ")}`)
+          : undefined,
     };
     signatureInfos.set(program, info);
     return info;
@@ -135,11 +148,7 @@ function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
 function moduleNameOf(program: AxProgramLike, meta: ProgramMeta): string {
   if (meta.fixedName !== undefined) return meta.fixedName;
   const info = signatureInfo(program);
-  if (info?.description !== undefined && info.description.trim() !== "") return clamp(info.description);
-  if (meta.treeName !== undefined) return meta.treeName;
-  if (info !== undefined && info.inputs.length + info.outputs.length > 0)
-    return clamp(`${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`);
-  return meta.treeName ?? "ax";
+  return info?.descriptionName ?? meta.treeName ?? info?.fieldsName ?? "ax";
 }
 
 const UNNAMED: ProgramMeta = Object.freeze({

@@ -1,7 +1,8 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_REDACT_KEYS } from "../instrument/configure";
 import type { StreamllEvent } from "./event-schema";
-import { createKeyRedactor, REDACTED, redactCredentialText } from "./redact";
+import { CREDENTIAL_VALUE_PATTERNS, createKeyRedactor, REDACTED, redactCredentialText } from "./redact";
 
 const event = (data: StreamllEvent["data"]): StreamllEvent => ({
   schema_version: "1.0",
@@ -139,5 +140,60 @@ describe("createKeyRedactor", () => {
   it("does nothing with an empty key list", () => {
     const input = event({ password: "x" });
     expect(createKeyRedactor([])(input)).toBe(input);
+  });
+});
+
+describe("redactCredentialText", () => {
+  it("skips only strings no credential pattern would change (the quick precheck hides nothing)", () => {
+    // Text assembled from the credentials' own pieces in every case, so the patterns match often.
+    const piece = fc.constantFrom(
+      "sk-",
+      "SK-",
+      "Sk-",
+      "eyJ",
+      "EYJ",
+      "eyj",
+      "://",
+      "https://",
+      "HTTPS://",
+      "user:",
+      "@",
+      "Bearer ",
+      "bearer ",
+      "BEARER ",
+      "BeArEr ",
+      "Basic ",
+      "basic ",
+      "BASIC ",
+      "ghp_",
+      "GHP_",
+      "github_pat_",
+      "GITHUB_PAT_",
+      "glpat-",
+      "xoxb-",
+      "XOXB-",
+      "AKIA",
+      "akia",
+      "ASIA",
+      "AIza",
+      "aiza",
+      ".",
+      " ",
+      "abcDEF123_-xyz",
+      "0123456789ABCDEF",
+      "secretValue9",
+    );
+    const text = fc
+      .array(fc.oneof(piece, fc.string({ maxLength: 6 })), { maxLength: 12 })
+      .map((p) => p.join(""));
+    fc.assert(
+      fc.property(text, (s) => {
+        let expected = s;
+        for (const [pattern, replacement] of CREDENTIAL_VALUE_PATTERNS)
+          expected = expected.replace(pattern, replacement);
+        expect(redactCredentialText(s)).toBe(expected);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

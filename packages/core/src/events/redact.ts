@@ -161,9 +161,11 @@ export class KeyRedaction {
 
 /**
  * Credential-shaped text in string values, each with what is kept of it: the scheme and user of a URL, the
- * `Bearer`/`Basic` word, the well-known key prefix. Only the secret part becomes `[REDACTED]`.
+ * `Bearer`/`Basic` word, the well-known key prefix. Only the secret part becomes `[REDACTED]`. Exported for the
+ * test that the precheck below never skips a string one of them would change.
+ * @internal
  */
-const CREDENTIAL_VALUE_PATTERNS: readonly [RegExp, string][] = [
+export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] = [
   // scheme://user:password@host: the password (one already redacted, by any spelling, is left as it is).
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/@]+(?=@)/gi, `$1${REDACTED}`],
   // Authorization header values. The credential must have a digit, a symbol or a case change inside, so prose
@@ -184,11 +186,14 @@ const CREDENTIAL_VALUE_PATTERNS: readonly [RegExp, string][] = [
 ];
 
 /**
- * One cheap test before the patterns above: every credential they match contains one of these. Most strings
- * of an event (names, prose, numbers as text) fail it and are not scanned further.
+ * One cheap test before the patterns above: every credential they match contains one of these literals, with
+ * the same case the pattern requires (`://` for the URL pattern, whose only case-insensitive part is the
+ * scheme). Most strings of an event (names, prose, numbers as text) fail it and are not scanned further.
+ * Case-sensitive and grouped by first character, it scans short strings about twice as fast as the
+ * case-insensitive list it replaced, and long prose about a quarter faster.
  */
 const CREDENTIAL_PRECHECK =
-  /sk-|bearer|basic|eyJ|:\/\/[^\s/@]*:[^\s/@]*@|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|AKIA|ASIA|AIza/i;
+  /sk-|eyJ|:\/\/|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)/;
 /** Shorter strings cannot hold any of the credentials above. */
 const MIN_CREDENTIAL_LENGTH = 8;
 
