@@ -2,10 +2,16 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
+import * as core from "@streamll/core";
 import { recordingIo } from "@streamll/core/internal";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  EVENTS,
+  expectSlowdownFlagged,
+  lines,
+  recordTwoReleases,
+} from "../../../test-support/version-slowdown.mjs";
 import {
   KAFKA_CA_FILE,
   KAFKA_SASL_PASSWORD,
@@ -40,8 +46,6 @@ async function runMain(
   return { status, stdout: recorded.stdout(), stderr: recorded.stderr() };
 }
 
-const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => line !== "");
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
@@ -50,41 +54,6 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 30_00
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-// Two releases of one module: the second adds a 30 ms lookup. Both run concurrently in every round so a
-// stall of the machine slows both alike.
-const QaV1 = class Qa {
-  async forward(question: string): Promise<string> {
-    await sleep(4);
-    return question.trim();
-  }
-};
-const QaV2 = class Qa {
-  async forward(question: string): Promise<string> {
-    await sleep(4);
-    await this.lookup();
-    return question.trim();
-  }
-  async lookup(): Promise<void> {
-    await sleep(30);
-  }
-};
-const ROUNDS = 16;
-// One version event per version plus a start and an end per call.
-const EVENTS = 2 + ROUNDS * 2 * 2;
-const FAST = computeCodeSignature(QaV1, { method: "forward" });
-const SLOW = computeCodeSignature(QaV2, { method: "forward" });
-
-function expectSlowdownFlagged(jsonl: string): void {
-  const events = lines(jsonl).map((line) => JSON.parse(line) as unknown);
-  expect(events).toHaveLength(EVENTS);
-  const report = compareEvents(events);
-  expect(report.invalid_lines).toBe(0);
-  expect(report.versions.filter((v) => v.module === "Qa").map((v) => v.code_signature)).toEqual([FAST, SLOW]);
-  const qa = report.comparisons.find((comparison) => comparison.module === "Qa");
-  expect(qa).toMatchObject({ baseline: FAST, candidate: SLOW });
-  expect(qa?.duration).toMatchObject({ verdict: "regression", n_baseline: ROUNDS, n_candidate: ROUNDS });
 }
 
 async function exportGroups(): Promise<string[]> {
@@ -112,23 +81,11 @@ describe("streamll-kafka export against the harness broker", () => {
     // Two partitions: the export must find the end of each.
     await createTopic(connection, topic, 2);
     groupsBefore = await exportGroups();
-    configure({
-      sinks: [
-        {
-          sink: new KafkaSink({ brokers: connection.brokers, topic, logger: recordingLogger() }),
-          delivery: { flushIntervalMs: 20 },
-        },
-      ],
-      versionTracking: { gitCommit: "abc1234", moduleVersion: "qa-service@2.0.0" },
-      includeInputs: false,
-      includeOutputs: false,
-    });
-    const modules = [QaV1, QaV2].map((Module) => instrument(new Module()));
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? modules : [...modules].reverse();
-      await Promise.all(order.map((module) => module.forward(`question ${round}`)));
-    }
-    await shutdown(10_000);
+    await recordTwoReleases(
+      core,
+      new KafkaSink({ brokers: connection.brokers, topic, logger: recordingLogger() }),
+      10_000,
+    );
   });
 
   afterAll(async () => {
@@ -140,7 +97,7 @@ describe("streamll-kafka export against the harness broker", () => {
     const result = await runMain(["export", "--brokers", BROKERS, "--topic", topic, "--from-beginning"]);
     expect(result.stderr).toBe(`streamll-kafka: exported ${EVENTS} events from ${topic}\n`);
     expect(result.status).toBe(0);
-    expectSlowdownFlagged(result.stdout);
+    expectSlowdownFlagged(core, expect, result.stdout);
   });
 
   it.skipIf(!built && process.env.CI !== "true")("works as the built bin in a pipe", async () => {
@@ -150,7 +107,7 @@ describe("streamll-kafka export against the harness broker", () => {
       { maxBuffer: 16 * 1024 * 1024 },
     );
     expect(stderr).toBe(`streamll-kafka: exported ${EVENTS} events from ${topic}\n`);
-    expectSlowdownFlagged(stdout);
+    expectSlowdownFlagged(core, expect, stdout);
   });
 
   it("stops after --max events, and reads what the topic retains without --from-beginning", async () => {

@@ -1,11 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
+import * as core from "@streamll/core";
 import { recordingIo } from "@streamll/core/internal";
 import type { ChannelModel } from "amqplib";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  EVENTS,
+  expectSlowdownFlagged,
+  lines,
+  recordTwoReleases,
+} from "../../../test-support/version-slowdown.mjs";
 import { BROKER_HOST, BROKER_PORT, skipWithoutBroker, waitUntil } from "./__fixtures__/broker";
 import { makeEvent, testId } from "./__fixtures__/events";
 import { LISTENING_PREFIX, main } from "./cli-main";
@@ -64,45 +70,6 @@ async function startChild(argv: string[]): Promise<Tail> {
   return { done, stdout: () => stdout, stderr: () => stderr };
 }
 
-const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => line !== "");
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// Two releases of one module: the second adds a 30 ms lookup. Both run concurrently in every round so a
-// stall of the machine slows both alike.
-const QaV1 = class Qa {
-  async forward(question: string): Promise<string> {
-    await sleep(4);
-    return question.trim();
-  }
-};
-const QaV2 = class Qa {
-  async forward(question: string): Promise<string> {
-    await sleep(4);
-    await this.lookup();
-    return question.trim();
-  }
-  async lookup(): Promise<void> {
-    await sleep(30);
-  }
-};
-const ROUNDS = 16;
-// One version event per version plus a start and an end per call.
-const EVENTS = 2 + ROUNDS * 2 * 2;
-const FAST = computeCodeSignature(QaV1, { method: "forward" });
-const SLOW = computeCodeSignature(QaV2, { method: "forward" });
-
-function expectSlowdownFlagged(jsonl: string): void {
-  const events = lines(jsonl).map((line) => JSON.parse(line) as unknown);
-  expect(events).toHaveLength(EVENTS);
-  const report = compareEvents(events);
-  expect(report.invalid_lines).toBe(0);
-  expect(report.versions.filter((v) => v.module === "Qa").map((v) => v.code_signature)).toEqual([FAST, SLOW]);
-  const qa = report.comparisons.find((comparison) => comparison.module === "Qa");
-  expect(qa).toMatchObject({ baseline: FAST, candidate: SLOW });
-  expect(qa?.duration).toMatchObject({ verdict: "regression", n_baseline: ROUNDS, n_candidate: ROUNDS });
-}
-
 describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker", () => {
   let admin: ChannelModel;
   const exchanges: string[] = [];
@@ -124,23 +91,7 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
     const child = childCase
       ? await startChild(["tail", "--url", URL_, "--exchange", versions, "--max", String(EVENTS)])
       : undefined;
-    configure({
-      sinks: [
-        {
-          sink: new RabbitMQSink({ url: URL_, exchange: versions, logger: quiet }),
-          delivery: { flushIntervalMs: 20 },
-        },
-      ],
-      versionTracking: { gitCommit: "abc1234", moduleVersion: "qa-service@2.0.0" },
-      includeInputs: false,
-      includeOutputs: false,
-    });
-    const modules = [QaV1, QaV2].map((Module) => instrument(new Module()));
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? modules : [...modules].reverse();
-      await Promise.all(order.map((module) => module.forward(`question ${round}`)));
-    }
-    await shutdown(5_000);
+    await recordTwoReleases(core, new RabbitMQSink({ url: URL_, exchange: versions, logger: quiet }), 5_000);
     fromMain = { status: await tail.done, stdout: tail.stdout(), stderr: tail.stderr() };
     if (child) fromChild = { status: await child.done, stdout: child.stdout(), stderr: child.stderr() };
   });
@@ -154,14 +105,14 @@ describe.skipIf(skipWithoutBroker)("streamll-rabbitmq tail against a real broker
   it("prints every published event until idle, and streamll compare flags the slower version", () => {
     expect(fromMain.status).toBe(0);
     expect(fromMain.stderr).toContain(`printed ${EVENTS} events\n`);
-    expectSlowdownFlagged(fromMain.stdout);
+    expectSlowdownFlagged(core, expect, fromMain.stdout);
   });
 
   it.skipIf(!childCase)("works as the built bin in a pipe, exiting after --max events", () => {
     expect(fromChild?.stderr).toContain(`exits after ${EVENTS} events or after 2000 ms without one`);
     expect(fromChild?.stderr).toContain(`printed ${EVENTS} events\n`);
     expect(fromChild?.status).toBe(0);
-    expectSlowdownFlagged(fromChild?.stdout ?? "");
+    expectSlowdownFlagged(core, expect, fromChild?.stdout ?? "");
   });
 
   it("follows --binding, prints the body as is, re-serialises multi-line JSON and skips malformed messages", async () => {

@@ -2,10 +2,16 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { compareEvents, computeCodeSignature, configure, instrument, shutdown } from "@streamll/core";
+import * as core from "@streamll/core";
 import { OUTPUT_CLOSED, recordingIo } from "@streamll/core/internal";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  EVENTS,
+  expectSlowdownFlagged,
+  lines,
+  recordTwoReleases,
+} from "../../../test-support/version-slowdown.mjs";
 import { main } from "./cli-main";
 import { RedisSink } from "./redis-sink";
 import { sendContext, sequence } from "./test-support/events";
@@ -27,44 +33,7 @@ async function runMain(
   return { status, stdout: recorded.stdout(), stderr: recorded.stderr() };
 }
 
-const lines = (stdout: string): string[] => stdout.split("\n").filter((line) => line !== "");
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// Two releases of one module: the second adds a 30 ms lookup. Both run concurrently in every round so a
-// stall of the machine slows both alike.
-const QaV1 = class Qa {
-  async forward(question: string): Promise<string> {
-    await sleep(4);
-    return question.trim();
-  }
-};
-const QaV2 = class Qa {
-  async forward(question: string): Promise<string> {
-    await sleep(4);
-    await this.lookup();
-    return question.trim();
-  }
-  async lookup(): Promise<void> {
-    await sleep(30);
-  }
-};
-const ROUNDS = 16;
-// One version event per version plus a start and an end per call.
-const EVENTS = 2 + ROUNDS * 2 * 2;
-const FAST = computeCodeSignature(QaV1, { method: "forward" });
-const SLOW = computeCodeSignature(QaV2, { method: "forward" });
-
-function expectSlowdownFlagged(jsonl: string): void {
-  const events = lines(jsonl).map((line) => JSON.parse(line) as unknown);
-  expect(events).toHaveLength(EVENTS);
-  const report = compareEvents(events);
-  expect(report.invalid_lines).toBe(0);
-  expect(report.versions.filter((v) => v.module === "Qa").map((v) => v.code_signature)).toEqual([FAST, SLOW]);
-  const qa = report.comparisons.find((comparison) => comparison.module === "Qa");
-  expect(qa).toMatchObject({ baseline: FAST, candidate: SLOW });
-  expect(qa?.duration).toMatchObject({ verdict: "regression", n_baseline: ROUNDS, n_candidate: ROUNDS });
-}
 
 describe.skipIf(!available)("streamll-redis export against Redis", () => {
   let admin: Redis;
@@ -80,23 +49,7 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
   beforeAll(async () => {
     admin = new Redis(REDIS_URL);
     versionsStream = streamName("cli-versions");
-    configure({
-      sinks: [
-        {
-          sink: new RedisSink({ url: REDIS_URL, stream: versionsStream }),
-          delivery: { flushIntervalMs: 20 },
-        },
-      ],
-      versionTracking: { gitCommit: "abc1234", moduleVersion: "qa-service@2.0.0" },
-      includeInputs: false,
-      includeOutputs: false,
-    });
-    const modules = [QaV1, QaV2].map((Module) => instrument(new Module()));
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? modules : [...modules].reverse();
-      await Promise.all(order.map((module) => module.forward(`question ${round}`)));
-    }
-    await shutdown(5_000);
+    await recordTwoReleases(core, new RedisSink({ url: REDIS_URL, stream: versionsStream }), 5_000);
   });
 
   afterAll(async () => {
@@ -108,7 +61,7 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
     const result = await runMain(["export", "--url", REDIS_URL, "--stream", versionsStream]);
     expect(result.status).toBe(0);
     expect(result.stderr).toBe(`streamll-redis: exported ${EVENTS} events from ${versionsStream}\n`);
-    expectSlowdownFlagged(result.stdout);
+    expectSlowdownFlagged(core, expect, result.stdout);
     // Exactly what the sink wrote, in stream order.
     const stored = (await admin.xrange(versionsStream, "-", "+")).map(([, fields]) => fields[1]);
     expect(lines(result.stdout)).toEqual(stored);
@@ -124,7 +77,7 @@ describe.skipIf(!available)("streamll-redis export against Redis", () => {
       { maxBuffer: 16 * 1024 * 1024 },
     );
     expect(stderr).toContain(`exported ${EVENTS} events`);
-    expectSlowdownFlagged(stdout);
+    expectSlowdownFlagged(core, expect, stdout);
   });
 
   it("reads past one page, skips and counts malformed entries, honours --from, --to and --max", async () => {
