@@ -7,14 +7,17 @@
 //      DefaultPartitioner, same key/value/headers). Rounds alternate the order; rates over all rounds.
 //   2. overhead: sustained rounds of instrumented async calls delivering to KafkaSink against the bare call in
 //      the same rounds (test-support/bench-calls.mjs), with drops.
-//   3. memory held per queued event while the broker is unreachable (the pipeline's buffer).
-// Settings: BENCH_EVENTS (default 20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, KAFKA_BROKERS
+//   3. memory held per queued event while the broker is unreachable (the pipeline's buffer);
+//   4. event loop: 10,000 events/s for 10 s into KafkaSink, the event-loop delay p99 and max against the same
+//      timer without streamll (test-support/bench-loop.mjs).
+// Settings: BENCH_EVENTS (default 20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, BENCH_LOAD_S, KAFKA_BROKERS
 // (default 127.0.0.1 on the harness port, STREAMLL_KAFKA_PLAINTEXT_PORT or 39092).
 import { randomBytes } from "node:crypto";
 import * as core from "@streamll/core";
 import { DeliveryPipeline, encodeEvent } from "@streamll/core";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { heapAfterGc, SUSTAINED, sustainedCalls, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { LOAD, loopDelayUnderLoad } from "../../../test-support/bench-loop.mjs";
 import { startBench } from "../../../test-support/bench-results.mjs";
 import { KafkaSink, toKafkaMessage } from "../dist/index.js";
 
@@ -203,9 +206,35 @@ try {
     await buffer.shutdown(0);
   }
   await unreachable.close();
+
+  // 4. The event loop while 10,000 events/s go to Kafka.
+  console.log(
+    `\nevent loop: ${LOAD.rate} events/s for ${LOAD.seconds} s into KafkaSink, delay sampled every 1 ms`,
+  );
+  const loop = await loopDelayUnderLoad({
+    core,
+    sink: new KafkaSink({ brokers, topic, logger: quiet }),
+    logger: quiet,
+    log: (line) => console.log(`  ${line}`),
+  });
+  // The same with batches of 64: kafkajs encodes a request on the event loop, and a batch is one request.
+  console.log(`event loop, maxBatchSize 64:`);
+  const small = await loopDelayUnderLoad({
+    core,
+    sink: new KafkaSink({ brokers, topic, logger: quiet }),
+    delivery: { maxBatchSize: 64 },
+    logger: quiet,
+    log: (line) => console.log(`  ${line}`),
+  });
+  bench.merge("loop_delay", {
+    baseline: loop.baseline,
+    kafka_10k_per_s: loop.loaded,
+    kafka_10k_per_s_batch_64: { ...small.loaded, baseline_p99_ms: small.baseline.p99_ms },
+  });
   bench.merge("settings", {
     throughput: { events: EVENTS, rounds: ROUNDS, batch: BATCH },
     calls: { per_round: SUSTAINED.calls, rounds: SUSTAINED.rounds },
+    load: { events_per_s: LOAD.rate, seconds: LOAD.seconds },
   });
   bench.write();
 } finally {

@@ -7,13 +7,15 @@
 // Each mode runs ROUNDS times, interleaved (the order of raw and sink alternates, so broker warm-up and disk
 // flushes hit both alike); rates are over all rounds (events / total time), drops are counted. Then sustained
 // rounds of instrumented async calls delivering to RabbitMQSink against the bare call in the same rounds
-// (test-support/bench-calls.mjs). Results in bench/results/sink.json. Needs a broker (RABBITMQ_URL, default
-// amqp://guest:guest@127.0.0.1:5672/) and a built package (`pnpm build`).
+// (test-support/bench-calls.mjs), and the event-loop delay while 10,000 events/s go to RabbitMQSink for 10 s
+// against the same timer without streamll (test-support/bench-loop.mjs). Results in bench/results/sink.json.
+// Needs a broker (RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672/) and a built package (`pnpm build`).
 import { randomBytes } from "node:crypto";
 import * as core from "@streamll/core";
 import { DeliveryPipeline, encodeEvent } from "@streamll/core";
 import amqp from "amqplib";
 import { SUSTAINED, sustainedCalls, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { LOAD, loopDelayUnderLoad } from "../../../test-support/bench-loop.mjs";
 import { startBench } from "../../../test-support/bench-results.mjs";
 import { RabbitMQSink } from "../dist/index.js";
 
@@ -211,9 +213,22 @@ try {
   );
   await admin.purgeQueue(queue);
   bench.merge("call", overhead);
+
+  console.log(
+    `\nevent loop: ${LOAD.rate} events/s for ${LOAD.seconds} s into RabbitMQSink, delay sampled every 1 ms`,
+  );
+  const loop = await loopDelayUnderLoad({
+    core,
+    sink: new RabbitMQSink({ url, exchange, declareExchange: false, logger: { warn: () => {} } }),
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    log: (line) => console.log(`  ${line}`),
+  });
+  await admin.purgeQueue(queue);
+  bench.merge("loop_delay", { baseline: loop.baseline, rabbitmq_10k_per_s: loop.loaded });
   bench.merge("settings", {
     throughput: { events: EVENTS, rounds: ROUNDS, batch: BATCH, per_message_events: PER_MESSAGE_EVENTS },
     calls: { per_round: SUSTAINED.calls, rounds: SUSTAINED.rounds },
+    load: { events_per_s: LOAD.rate, seconds: LOAD.seconds },
   });
   bench.write();
 } finally {

@@ -13,7 +13,7 @@ import {
   vhostUrl,
 } from "./__fixtures__/broker";
 import { encoded, makeEvent, testId } from "./__fixtures__/events";
-import { RabbitMQSink } from "./rabbitmq-sink";
+import { PUBLISH_CHUNK_SIZE, RabbitMQSink } from "./rabbitmq-sink";
 
 const quiet = { warn: () => {} };
 
@@ -255,6 +255,56 @@ describe.skipIf(skipWithoutBroker)("RabbitMQSink against a real broker", () => {
     expect(messages.map((m) => m.properties.messageId)).toEqual(events.map((e) => e.event_id));
     expect(pipeline.getMetrics()).toMatchObject({ emitted: 500, delivered: 500, dropped: 0, pending: 0 });
     await pipeline.shutdown(5_000);
+  });
+
+  it("publishes a large batch in chunks of PUBLISH_CHUNK_SIZE, one event-loop turn apart, in order and confirmed", async () => {
+    const queue = `q_${testId()}`;
+    const sink = newSink({ queue: { name: queue } });
+    await sink.connect();
+    // A ticker that runs once per event-loop turn records how many messages had been published by then.
+    const seen: number[] = [];
+    let ticking = true;
+    const tick = () => {
+      seen.push(sink.getStats().published);
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const events = Array.from({ length: 200 }, (_, i) => makeEvent({ event_type: "token", data: { i } }));
+    expect(await send(sink, events.map(encoded))).toBeUndefined();
+    ticking = false;
+    // No turn saw more than one chunk published: the other work of the process ran between the chunks.
+    for (let i = 1; i < seen.length; i++) {
+      expect((seen[i] ?? 0) - (seen[i - 1] ?? 0)).toBeLessThanOrEqual(PUBLISH_CHUNK_SIZE);
+    }
+    expect(new Set(seen.filter((n) => n > 0 && n < 200)).size).toBeGreaterThanOrEqual(
+      Math.ceil(200 / PUBLISH_CHUNK_SIZE) - 2,
+    );
+    expect(sink.getStats()).toMatchObject({ published: 200, confirmed: 200 });
+    const messages = await take(queue, events.length);
+    expect(messages.map((m) => m.properties.messageId)).toEqual(events.map((e) => e.event_id));
+  });
+
+  it("a channel lost between chunks fails the unpublished rest of the batch retriably, once each", async () => {
+    const queue = `q_${testId()}`;
+    const sink = newSink({ queue: { name: queue } });
+    await sink.connect();
+    const events = Array.from({ length: 10 * PUBLISH_CHUNK_SIZE }, (_, i) =>
+      makeEvent({ event_type: "token", data: { i } }),
+    );
+    const sending = send(sink, events.map(encoded));
+    // After the first chunk went out, the connection goes away under the sink.
+    await new Promise((resolve) => setImmediate(resolve));
+    const published = sink.getStats().published;
+    expect(published).toBeGreaterThan(0);
+    expect(published).toBeLessThan(events.length);
+    await sink.close();
+    const result = await sending;
+    const failed = result?.failures ?? [];
+    // Every event not confirmed is a retriable failure, listed once; the pipeline retries exactly those.
+    expect(new Set(failed.map((f) => f.index)).size).toBe(failed.length);
+    expect(failed.length).toBeGreaterThanOrEqual(events.length - published);
+    expect(failed.every((f) => f.retriable)).toBe(true);
+    expect(sink.getStats().published).toBeLessThan(events.length);
   });
 
   it("detects unroutable events and drops them as rejected, keeping accounting exact", async () => {

@@ -142,6 +142,13 @@ export const rabbitMQQueueOptionsSchema = v.object<RabbitMQQueueOptions>({
   arguments: v.record(v.unchecked<unknown>("a queue argument value")).optional(),
 });
 
+/**
+ * Messages published per event-loop turn. Publishing encodes and writes each message on the event loop
+ * (10–25 µs for a 0.5 KB event), so a 512-event batch published at once held the loop for 5–13 ms; chunks one
+ * turn apart keep each stretch well under a millisecond, while the batch still needs one confirm round trip.
+ */
+export const PUBLISH_CHUNK_SIZE = 16;
+
 const loggerSchema = v.custom<RabbitMQLogger>(
   "an object with a warn() method",
   (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
@@ -469,62 +476,78 @@ export class RabbitMQSink implements Sink {
       signal.addEventListener("abort", onAbort, { once: true });
       channel.on("close", onClose);
 
-      // Publish the whole batch, then let the confirms arrive: one round trip per batch, not per message.
-      // Memory stays bounded by the pipeline's batch byte limit, so the channel's write buffer is not awaited.
-      for (let i = 0; i < count; i += 1) {
-        const encoded = batch[i]!;
-        let routingKey: string;
-        try {
-          routingKey = this.#routingKey(encoded);
-        } catch (error) {
-          // A throwing routing-key function fails the same way on every retry: drop this event (counted as
-          // `rejected`) instead of failing, and then duplicating, the rest of the batch.
-          const reason = error instanceof Error ? error.name : "error";
-          settle(i, {
-            error: new SinkError(`the routingKey function threw (${reason}); event not published`, {
-              retriable: false,
-            }),
-            retriable: false,
-          });
-          continue;
-        }
-        keys[i] = routingKey;
-        try {
-          channel.publish(
-            this.#exchange,
-            routingKey,
-            Buffer.from(encoded.json, "utf8"),
-            this.#properties(encoded),
-            (error: unknown) => {
-              if (error) {
-                if (outcome[i] === undefined && !channelClosed(error)) this.#stats.nacked += 1;
-                else if (outcome[i] === undefined) this.#stats.unconfirmed += 1;
-                settle(i, {
-                  error: channelClosed(error)
-                    ? (this.#channelError ?? this.#manager.sanitize(error, "RabbitMQ channel closed"))
-                    : new SinkError("RabbitMQ refused the message (nack)", { retriable: true }),
-                  retriable: true,
-                });
-              } else {
-                settle(i, null);
-              }
-            },
-          );
-          this.#stats.published += 1;
-        } catch (error) {
-          if (error instanceof RangeError) {
-            // amqplib refuses this one message (its headers do not fit a frame): retrying cannot help.
+      // Publish the batch, then let the confirms arrive: one round trip per batch, not per message. Publishing
+      // encodes and writes on the event loop (tens of µs per message), so the batch goes out in chunks of
+      // PUBLISH_CHUNK_SIZE one loop turn apart: the host's timers and I/O run between them. Memory stays bounded
+      // by the pipeline's batch byte limit, so the channel's write buffer is not awaited.
+      const publishFrom = (first: number): void => {
+        const end = Math.min(first + PUBLISH_CHUNK_SIZE, count);
+        for (let i = first; i < end; i += 1) {
+          const encoded = batch[i]!;
+          let routingKey: string;
+          try {
+            routingKey = this.#routingKey(encoded);
+          } catch (error) {
+            // A throwing routing-key function fails the same way on every retry: drop this event (counted as
+            // `rejected`) instead of failing, and then duplicating, the rest of the batch.
+            const reason = error instanceof Error ? error.name : "error";
             settle(i, {
-              error: new SinkError(`message not publishable: ${error.message}`, { retriable: false }),
+              error: new SinkError(`the routingKey function threw (${reason}); event not published`, {
+                retriable: false,
+              }),
               retriable: false,
             });
-          } else {
-            // The channel is closed: nothing more can be written on it.
-            failPending(this.#channelError ?? this.#manager.sanitize(error, "RabbitMQ channel unusable"));
-            break;
+            continue;
+          }
+          keys[i] = routingKey;
+          try {
+            channel.publish(
+              this.#exchange,
+              routingKey,
+              Buffer.from(encoded.json, "utf8"),
+              this.#properties(encoded),
+              (error: unknown) => {
+                if (error) {
+                  if (outcome[i] === undefined && !channelClosed(error)) this.#stats.nacked += 1;
+                  else if (outcome[i] === undefined) this.#stats.unconfirmed += 1;
+                  settle(i, {
+                    error: channelClosed(error)
+                      ? (this.#channelError ?? this.#manager.sanitize(error, "RabbitMQ channel closed"))
+                      : new SinkError("RabbitMQ refused the message (nack)", { retriable: true }),
+                    retriable: true,
+                  });
+                } else {
+                  settle(i, null);
+                }
+              },
+            );
+            this.#stats.published += 1;
+          } catch (error) {
+            if (error instanceof RangeError) {
+              // amqplib refuses this one message (its headers do not fit a frame): retrying cannot help.
+              settle(i, {
+                error: new SinkError(`message not publishable: ${error.message}`, { retriable: false }),
+                retriable: false,
+              });
+            } else {
+              // The channel is closed: nothing more can be written on it.
+              failPending(this.#channelError ?? this.#manager.sanitize(error, "RabbitMQ channel unusable"));
+              return;
+            }
           }
         }
-      }
+        // Stopped: aborted, or the channel closed (every unpublished event already failed).
+        if (end < count && !settled && pending > 0) setImmediate(publishNext, end);
+      };
+      const publishNext = (first: number): void => {
+        try {
+          publishFrom(first);
+        } catch (error) {
+          // Outside the promise's executor now: whatever failed fails the rest of the batch, retriably.
+          failPending(this.#manager.sanitize(error, "publishing to RabbitMQ failed"));
+        }
+      };
+      publishFrom(0);
     });
   }
 }

@@ -11,21 +11,20 @@
 //      send held the loop (its synchronous part, and each pipeline's build and write).
 // Settings: REDIS_URL, BENCH_EVENTS (20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, BENCH_LOAD_S (10).
 import { randomBytes } from "node:crypto";
-import { monitorEventLoopDelay, PerformanceObserver, performance } from "node:perf_hooks";
+import { PerformanceObserver, performance } from "node:perf_hooks";
 import * as core from "@streamll/core";
 import { DeliveryPipeline, encodeEvent, SCHEMA_VERSION } from "@streamll/core";
 import { Redis } from "ioredis";
 import { SUSTAINED, sustainedCalls, yieldToLoop } from "../../../test-support/bench-calls.mjs";
+import { emitLoad, LOAD, loadWindow } from "../../../test-support/bench-loop.mjs";
 import { startBench } from "../../../test-support/bench-results.mjs";
 import { DEFAULT_MAX_LEN, RedisSink } from "../dist/index.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const LOAD_S = Number(process.env.BENCH_LOAD_S ?? 10);
 const PER_EVENT_SAMPLE = Math.min(EVENTS, 3_000);
 const BATCH = 512; // the pipeline's default maxBatchSize
-const LOAD_RATE = 10_000; // events per second in the event-loop case
 
 const bench = startBench(
   new URL("..", import.meta.url),
@@ -176,31 +175,9 @@ async function overhead() {
   bench.merge("call", r);
 }
 
-/** Runs `tick(dueEvents)` every 10 ms for `seconds`, emitting at LOAD_RATE overall, and returns the loop delay. */
-async function loadWindow(seconds, tick) {
-  const histogram = monitorEventLoopDelay({ resolution: 1 });
-  histogram.enable();
-  const start = performance.now();
-  let sent = 0;
-  await new Promise((resolve) => {
-    const timer = setInterval(() => {
-      const elapsed = performance.now() - start;
-      const due = Math.min(LOAD_RATE * seconds, Math.floor((elapsed * LOAD_RATE) / 1000)) - sent;
-      sent += due;
-      tick(due);
-      if (elapsed >= seconds * 1000) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 10);
-  });
-  histogram.disable();
-  return { p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, sent };
-}
-
 async function eventLoop(client) {
-  console.log(`\nevent loop: ${fmt(LOAD_RATE)} events/s for ${LOAD_S} s, delay sampled every 1 ms`);
-  const baseline = await loadWindow(LOAD_S, () => {});
+  console.log(`\nevent loop: ${fmt(LOAD.rate)} events/s for ${LOAD.seconds} s, delay sampled every 1 ms`);
+  const baseline = await loadWindow(LOAD.seconds, () => {});
   log(
     `baseline (same timer, no streamll): p99 ${baseline.p99.toFixed(2)} ms, max ${baseline.max.toFixed(2)} ms`,
   );
@@ -250,12 +227,8 @@ async function eventLoop(client) {
     return pipeline;
   };
   core.configure({ sinks: [sink], logger: quiet });
-  let seq = 0;
-  const loaded = await loadWindow(LOAD_S, (due) => {
-    core.trace("tick", () => {
-      for (let i = 0; i < due; i++) core.emit("load", { seq: seq++, text: "a short payload of event data" });
-    });
-  });
+  const state = { seq: 0 };
+  const loaded = await loadWindow(LOAD.seconds, (due) => emitLoad(core, state, due));
   await core.flush(60_000);
   const [metrics] = core.getMetrics();
   await core.shutdown(10_000);
@@ -314,7 +287,7 @@ bench.merge("broker", { redis: { version: redisVersion } });
 bench.merge("settings", {
   throughput: { events: EVENTS, rounds: ROUNDS, batch: BATCH },
   calls: { per_round: SUSTAINED.calls, rounds: SUSTAINED.rounds },
-  load: { events_per_s: LOAD_RATE, seconds: LOAD_S },
+  load: { events_per_s: LOAD.rate, seconds: LOAD.seconds },
 });
 try {
   const only = process.argv.slice(2);
