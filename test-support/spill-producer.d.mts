@@ -1,6 +1,7 @@
 /** Types of spill-producer.mjs, for the TypeScript tests that use it. */
 import type { ChildProcess } from "node:child_process";
 import type { DeliveryOptions, SinkMetrics } from "@streamll/core";
+import type { expect as Expect } from "vitest";
 
 export interface ProducerConfig {
   /** The sink's options, passed to the worker's `makeSink`. */
@@ -89,3 +90,26 @@ export declare function summarizeDelivery(
 ): DeliverySummary;
 
 export declare function seqAndId(json: string): { seq: number; id: string };
+
+export declare function outageDelivery(spillDirectory?: string): DeliveryOptions;
+
+export declare function expectOutageSurvived(
+  expect: typeof Expect,
+  options: {
+    readonly name: string;
+    readonly final: ProducerReport;
+    readonly count: number;
+    readonly records: () => Promise<readonly { readonly seq: number; readonly id: string }[]>;
+  },
+): Promise<void>;
+
+export declare function expectLeftoversDelivered(
+  expect: typeof Expect,
+  options: {
+    readonly worker: string;
+    readonly sink: Record<string, unknown>;
+    readonly delivery: DeliveryOptions;
+    readonly count: number;
+    readonly records: () => Promise<readonly { readonly seq: number; readonly id: string }[]>;
+  },
+): Promise<void>;

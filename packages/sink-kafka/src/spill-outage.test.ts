@@ -1,14 +1,16 @@
 // Outage survival with the disk spill on the harness broker: stopped for 30 s in the middle of a steady stream
 // (this suite always leaves it running). The producer is a child process, so it can be killed with SIGKILL.
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { DeliveryOptions } from "@streamll/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  expectLeftoversDelivered,
+  expectOutageSurvived,
+  outageDelivery,
   ProducerProcess,
   runOutage,
   seqAndId,
@@ -26,17 +28,6 @@ import { createTopic, type ReadMessage, readTopic } from "./test-support/kafka-t
 
 const WORKER = fileURLToPath(new URL("../test/spill-producer.mjs", import.meta.url));
 const connection = kafkaPlaintextConfig();
-
-/** Test pacing (the breaker probes every second) with production defaults for the queue and batches. */
-function delivery(spillDirectory?: string): DeliveryOptions {
-  return {
-    sendTimeoutMs: 5_000,
-    retry: { initialDelayMs: 50, maxDelayMs: 1_000 },
-    circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 1_000 },
-    // Replay as fast as the broker takes it: the test measures completeness, not pacing.
-    ...(spillDirectory === undefined ? {} : { spill: { directory: spillDirectory, replayRate: 50_000 } }),
-  };
-}
 
 function sinkOptions(topic: string, brokers: readonly string[] = connection.brokers) {
   return { brokers: [...brokers], topic, connectionTimeoutMs: 1_000, requestTimeoutMs: 5_000 };
@@ -86,7 +77,7 @@ describe("Kafka outage with the disk spill (child producer, harness broker stopp
       worker: WORKER,
       config: {
         sink: sinkOptions(topic),
-        delivery: delivery(dir),
+        delivery: outageDelivery(dir),
         count,
         // 40 s of emission: 5 s before the outage, 30 s during, the rest while the broker starts again.
         rate: 2_500,
@@ -100,17 +91,7 @@ describe("Kafka outage with the disk spill (child producer, harness broker stopp
         await kafkaHarness("start", 300_000);
       },
     });
-    const m = final.metrics;
-    expect(final.flushed).toBe(true);
-    expect(m).toMatchObject({ emitted: count, delivered: count, dropped: 0, pending: 0 });
-    expect(m.spilled).toBeGreaterThan(30_000);
-    expect(m.replayed).toBeGreaterThan(30_000);
-    const summary = summarizeDelivery(await records(topic, count), count);
-    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
-    console.log(
-      `kafka spill outage: ${JSON.stringify({ ...summary, spilled: m.spilled, replayed: m.replayed })}`,
-    );
-    expect(readdirSync(m.spill!.directory).filter((f) => f.endsWith(".seg"))).toEqual([]);
+    await expectOutageSurvived(expect, { name: "kafka", final, count, records: () => records(topic, count) });
   }, 420_000);
 
   it("without the spill, the events missing from the topic are exactly the drops the metrics count", async () => {
@@ -121,7 +102,7 @@ describe("Kafka outage with the disk spill (child producer, harness broker stopp
     // The first half goes to a closed port (Kafka down), with a queue too small to hold it.
     const first = new ProducerProcess(WORKER, {
       sink: sinkOptions(topic, [`127.0.0.1:${closed}`]),
-      delivery: { ...delivery(), maxQueueSize: 2_000 },
+      delivery: { ...outageDelivery(), maxQueueSize: 2_000 },
       count: count / 2,
       rate: 5_000,
       flushTimeoutMs: 1_000,
@@ -133,7 +114,7 @@ describe("Kafka outage with the disk spill (child producer, harness broker stopp
     expect(down.metrics.delivered).toBe(0);
     const second = new ProducerProcess(WORKER, {
       sink: sinkOptions(topic),
-      delivery: { ...delivery(), maxQueueSize: 2_000 },
+      delivery: { ...outageDelivery(), maxQueueSize: 2_000 },
       count: count / 2,
       from: count / 2,
       rate: 5_000,
@@ -159,24 +140,16 @@ describe("Kafka outage with the disk spill (child producer, harness broker stopp
     const closed = await freePort();
     await spillAllThenKill(WORKER, {
       sink: sinkOptions(topic, [`127.0.0.1:${closed}`]),
-      delivery: delivery(dir),
+      delivery: outageDelivery(dir),
       count,
       rate: 5_000,
     });
-    const second = new ProducerProcess(WORKER, {
+    await expectLeftoversDelivered(expect, {
+      worker: WORKER,
       sink: sinkOptions(topic),
-      delivery: delivery(dir),
-      count: 0,
-      rate: 1,
-      autoFinish: true,
+      delivery: outageDelivery(dir),
+      count,
+      records: () => records(topic, count),
     });
-    const report = await second.finish();
-    expect(report.flushed).toBe(true);
-    // At least every event once: a replayed trial batch in flight at the kill is in its segment still.
-    expect(report.metrics.recovered).toBeGreaterThanOrEqual(count);
-    expect(report.metrics).toMatchObject({ emitted: 0, dropped: 0, pending: 0 });
-    expect(report.metrics.delivered).toBe(report.metrics.recovered);
-    const summary = summarizeDelivery(await records(topic, count), count);
-    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
   }, 120_000);
 });

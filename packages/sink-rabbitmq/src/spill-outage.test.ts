@@ -1,14 +1,15 @@
 // Outage survival with the disk spill, on the shared RabbitMQ behind a TCP proxy the test opens and closes (the
 // shared broker itself is never stopped). The producer is a child process, so it can be killed with SIGKILL.
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { DeliveryOptions } from "@streamll/core";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ProducerProcess,
+  expectLeftoversDelivered,
+  expectOutageSurvived,
+  outageDelivery,
   runOutage,
   seqAndId,
   spillAllThenKill,
@@ -20,17 +21,6 @@ import { testId } from "./__fixtures__/events";
 
 const WORKER = fileURLToPath(new URL("../test/spill-producer.mjs", import.meta.url));
 const DIRECT_URL = `amqp://guest:guest@${BROKER_HOST}:${BROKER_PORT}`;
-
-/** Test pacing (the breaker probes every second) with production defaults for the queue and batches. */
-function delivery(spillDirectory?: string): DeliveryOptions {
-  return {
-    sendTimeoutMs: 5_000,
-    retry: { initialDelayMs: 50, maxDelayMs: 1_000 },
-    circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 1_000 },
-    // Replay as fast as the broker takes it: the test measures completeness, not pacing.
-    ...(spillDirectory === undefined ? {} : { spill: { directory: spillDirectory, replayRate: 50_000 } }),
-  };
-}
 
 /** Consumes every message the queue holds; returns `{ seq, id }` of each (duplicates included). */
 async function consumeAll(queue: string, timeoutMs = 90_000): Promise<{ seq: number; id: string }[]> {
@@ -92,7 +82,7 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
       worker: WORKER,
       config: {
         sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
-        delivery: delivery(dir),
+        delivery: outageDelivery(dir),
         count,
         // 40 s of emission: 5 s before the outage, 30 s during, 5 s after.
         rate: 2_500,
@@ -102,17 +92,7 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
       down: () => proxy.close(),
       up: () => proxy.open(),
     });
-    const m = final.metrics;
-    expect(final.flushed).toBe(true);
-    expect(m).toMatchObject({ emitted: count, delivered: count, dropped: 0, pending: 0 });
-    expect(m.spilled).toBeGreaterThan(30_000);
-    expect(m.replayed).toBeGreaterThan(30_000);
-    const summary = summarizeDelivery(await consumeAll(queue), count);
-    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
-    console.log(
-      `rabbitmq spill outage: ${JSON.stringify({ ...summary, spilled: m.spilled, replayed: m.replayed })}`,
-    );
-    expect(readdirSync(m.spill!.directory).filter((f) => f.endsWith(".seg"))).toEqual([]);
+    await expectOutageSurvived(expect, { name: "rabbitmq", final, count, records: () => consumeAll(queue) });
   }, 240_000);
 
   it("without the spill, the events missing from the queue are the drops the metrics count (less the batch cut before its confirm)", async () => {
@@ -122,7 +102,7 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
       worker: WORKER,
       config: {
         sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
-        delivery: { ...delivery(), maxQueueSize: 2_000 },
+        delivery: { ...outageDelivery(), maxQueueSize: 2_000 },
         count,
         rate: 2_000,
       },
@@ -160,7 +140,7 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
     try {
       await spillAllThenKill(WORKER, {
         sink: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, exchange, queue: { name: queue } },
-        delivery: delivery(dir),
+        delivery: outageDelivery(dir),
         count,
         rate: 5_000,
       });
@@ -168,20 +148,12 @@ describe("RabbitMQ outage with the disk spill (child producer, TCP proxy)", () =
       await proxy.open();
     }
 
-    const second = new ProducerProcess(WORKER, {
+    await expectLeftoversDelivered(expect, {
+      worker: WORKER,
       sink: { url: DIRECT_URL, exchange, queue: { name: queue } },
-      delivery: delivery(dir),
-      count: 0,
-      rate: 1,
-      autoFinish: true,
+      delivery: outageDelivery(dir),
+      count,
+      records: () => consumeAll(queue),
     });
-    const report = await second.finish();
-    expect(report.flushed).toBe(true);
-    // At least every event once: a replayed trial batch in flight at the kill is in its segment still.
-    expect(report.metrics.recovered).toBeGreaterThanOrEqual(count);
-    expect(report.metrics).toMatchObject({ emitted: 0, dropped: 0, pending: 0 });
-    expect(report.metrics.delivered).toBe(report.metrics.recovered);
-    const summary = summarizeDelivery(await consumeAll(queue), count);
-    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
   }, 120_000);
 });

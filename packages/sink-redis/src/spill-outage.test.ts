@@ -1,14 +1,15 @@
 // Outage survival with the disk spill, on the shared Redis behind a TCP proxy the test opens and closes (the
 // shared server itself is never stopped). The producer is a child process, so it can be killed with SIGKILL.
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { DeliveryOptions } from "@streamll/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ProducerProcess,
+  expectLeftoversDelivered,
+  expectOutageSurvived,
+  outageDelivery,
   runOutage,
   seqAndId,
   spillAllThenKill,
@@ -19,17 +20,6 @@ import { freePort, REDIS_URL, redisAvailable, uniqueName } from "./test-support/
 
 const WORKER = fileURLToPath(new URL("../test/spill-producer.mjs", import.meta.url));
 const redisPort = Number(new URL(REDIS_URL).port || 6379);
-
-/** Test pacing (the breaker probes every second) with production defaults for the queue and batches. */
-function delivery(spillDirectory?: string): DeliveryOptions {
-  return {
-    sendTimeoutMs: 5_000,
-    retry: { initialDelayMs: 50, maxDelayMs: 1_000 },
-    circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 1_000 },
-    // Replay as fast as the broker takes it: the test measures completeness, not pacing.
-    ...(spillDirectory === undefined ? {} : { spill: { directory: spillDirectory, replayRate: 50_000 } }),
-  };
-}
 
 async function storedRecords(admin: Redis, stream: string): Promise<{ seq: number; id: string }[]> {
   const records: { seq: number; id: string }[] = [];
@@ -75,7 +65,7 @@ describe("Redis outage with the disk spill (child producer, TCP proxy)", () => {
       worker: WORKER,
       config: {
         sink: { url: `redis://127.0.0.1:${proxy.port}`, stream, maxLen: 1_000_000 },
-        delivery: delivery(dir),
+        delivery: outageDelivery(dir),
         count,
         // 40 s of emission: 5 s before the outage, 30 s during, 5 s after.
         rate: 2_500,
@@ -85,17 +75,12 @@ describe("Redis outage with the disk spill (child producer, TCP proxy)", () => {
       down: () => proxy.close(),
       up: () => proxy.open(),
     });
-    const m = final.metrics;
-    expect(final.flushed).toBe(true);
-    expect(m).toMatchObject({ emitted: count, delivered: count, dropped: 0, pending: 0 });
-    expect(m.spilled).toBeGreaterThan(30_000);
-    expect(m.replayed).toBeGreaterThan(30_000);
-    const summary = summarizeDelivery(await storedRecords(admin, stream), count);
-    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
-    console.log(
-      `redis spill outage: ${JSON.stringify({ ...summary, spilled: m.spilled, replayed: m.replayed })}`,
-    );
-    expect(readdirSync(m.spill!.directory).filter((f) => f.endsWith(".seg"))).toEqual([]);
+    await expectOutageSurvived(expect, {
+      name: "redis",
+      final,
+      count,
+      records: () => storedRecords(admin, stream),
+    });
   }, 240_000);
 
   it("without the spill, the events missing from Redis are the drops the metrics count (less the batch cut before its acknowledgement)", async () => {
@@ -106,7 +91,7 @@ describe("Redis outage with the disk spill (child producer, TCP proxy)", () => {
       worker: WORKER,
       config: {
         sink: { url: `redis://127.0.0.1:${proxy.port}`, stream, maxLen: 1_000_000 },
-        delivery: { ...delivery(), maxQueueSize: 2_000 },
+        delivery: { ...outageDelivery(), maxQueueSize: 2_000 },
         count,
         rate: 2_000,
       },
@@ -137,25 +122,17 @@ describe("Redis outage with the disk spill (child producer, TCP proxy)", () => {
     // Nothing listens on closedPort: Redis is down for the whole life of the first process.
     await spillAllThenKill(WORKER, {
       sink: { url: `redis://127.0.0.1:${closedPort}`, stream, maxLen: 1_000_000 },
-      delivery: delivery(dir),
+      delivery: outageDelivery(dir),
       count,
       rate: 5_000,
     });
 
-    const second = new ProducerProcess(WORKER, {
+    await expectLeftoversDelivered(expect, {
+      worker: WORKER,
       sink: { url: REDIS_URL, stream, maxLen: 1_000_000 },
-      delivery: delivery(dir),
-      count: 0,
-      rate: 1,
-      autoFinish: true,
+      delivery: outageDelivery(dir),
+      count,
+      records: () => storedRecords(admin, stream),
     });
-    const report = await second.finish();
-    expect(report.flushed).toBe(true);
-    // At least every event once: a replayed trial batch in flight at the kill is in its segment still.
-    expect(report.metrics.recovered).toBeGreaterThanOrEqual(count);
-    expect(report.metrics).toMatchObject({ emitted: 0, dropped: 0, pending: 0 });
-    expect(report.metrics.delivered).toBe(report.metrics.recovered);
-    const summary = summarizeDelivery(await storedRecords(admin, stream), count);
-    expect(summary).toMatchObject({ distinct: count, missing: 0, changedIds: 0 });
   }, 120_000);
 });
