@@ -143,9 +143,9 @@ export const rabbitMQQueueOptionsSchema = v.object<RabbitMQQueueOptions>({
 });
 
 /**
- * Messages published per event-loop turn. Publishing encodes and writes each message on the event loop
- * (10–25 µs for a 0.5 KB event), so a 512-event batch published at once held the loop for 5–13 ms; chunks one
- * turn apart keep each stretch well under a millisecond, while the batch still needs one confirm round trip.
+ * Messages published per event-loop turn. amqplib encodes and writes each message on the event loop, so a
+ * 512-event batch published at once held the host's loop for milliseconds; chunks one turn apart keep each
+ * stretch short, and the batch still needs only one confirm round trip (bench/run.mjs records the loop delay).
  */
 export const PUBLISH_CHUNK_SIZE = 16;
 
