@@ -34,6 +34,19 @@ export const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 6);
 
 export const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * WARMUP_ROUNDS unrecorded rounds, then `rounds` recorded ones. A round runs every side once, in the given
+ * order on even rounds and reversed on odd ones, so a busy moment of a shared machine hits every side alike.
+ * `beforeRecording()` runs once before the first recorded round; `run(side, recorded)` runs one side.
+ */
+export async function alternatingRounds(sides, rounds, run, beforeRecording) {
+  const reversed = [...sides].reverse();
+  for (let r = -WARMUP_ROUNDS; r < rounds; r++) {
+    if (r === 0) await beforeRecording?.();
+    for (const side of r % 2 === 0 ? sides : reversed) await run(side, r >= 0);
+  }
+}
+
 /** Heap in use after two full collections. */
 export function heapAfterGc() {
   collectGarbage();
@@ -96,12 +109,10 @@ export async function sustainedCalls(core, variants, options = {}) {
     // Unrecorded rounds first: the JIT, the file, the sink's first connection, and V8 growing its young
     // generation to the allocation rate (the first rounds after start-up scavenge far more often than a
     // service that has been running does).
-    for (let r = -WARMUP_ROUNDS; r < rounds; r++) {
-      if (r === 0) {
-        await core.flush(120_000);
-        before = core.getMetrics()[0];
-      }
-      for (const side of r % 2 === 0 ? ["variant", "bare"] : ["bare", "variant"]) {
+    await alternatingRounds(
+      ["variant", "bare"],
+      rounds,
+      async (side, recorded) => {
         collectGarbage();
         await yieldToLoop();
         const ms = await round(side === "bare" ? bare : instrumented, calls, yieldEvery);
@@ -111,13 +122,17 @@ export async function sustainedCalls(core, variants, options = {}) {
           await core.flush(120_000);
           flushMs = performance.now() - flushStart;
         }
-        if (r >= 0) {
+        if (recorded) {
           totals[side].ms += ms;
           totals[side].rounds.push(((ms * 1000) / calls).toFixed(2));
           totals.flushMs += flushMs;
         }
-      }
-    }
+      },
+      async () => {
+        await core.flush(120_000);
+        before = core.getMetrics()[0];
+      },
+    );
     const [after] = core.getMetrics();
     await core.shutdown(10_000);
     const bareUs = (totals.bare.ms * 1000) / (calls * rounds);

@@ -15,9 +15,9 @@ import { performance } from "node:perf_hooks";
 import { AxMockAIService, ax } from "@ax-llm/ax";
 import * as core from "@streamll/core";
 import {
+  alternatingRounds,
   collectGarbage,
   readingSink,
-  WARMUP_ROUNDS,
   yieldToLoop,
 } from "../../../test-support/bench-calls.mjs";
 import { startBench } from "../../../test-support/bench-results.mjs";
@@ -69,25 +69,27 @@ const totals = {
 };
 core.configure({ sinks: [readingSink()], logger: quiet, versionTracking: true });
 let before;
-for (let r = -WARMUP_ROUNDS; r < ROUNDS; r++) {
-  if (r === 0) {
-    await core.flush(120_000);
-    before = core.getMetrics()[0];
-  }
-  for (const side of r % 2 === 0 ? ["instrumented", "bare"] : ["bare", "instrumented"]) {
+await alternatingRounds(
+  ["instrumented", "bare"],
+  ROUNDS,
+  async (side, recorded) => {
     const target = side === "instrumented" ? instrumentAx(program()) : program();
     const service = mockService();
     collectGarbage();
     await yieldToLoop();
     const { ms, cpuMs } = await round(target, service);
     if (side === "instrumented") await core.flush(120_000);
-    if (r >= 0) {
+    if (recorded) {
       totals[side].ms += ms;
       totals[side].cpuMs += cpuMs;
       totals[side].rounds.push(((ms * 1000) / CALLS).toFixed(1));
     }
-  }
-}
+  },
+  async () => {
+    await core.flush(120_000);
+    before = core.getMetrics()[0];
+  },
+);
 const [after] = core.getMetrics();
 await core.shutdown(10_000);
 totals.instrumented.emitted = after.emitted - before.emitted;

@@ -4,12 +4,12 @@
 import { performance } from "node:perf_hooks";
 
 export {
+  alternatingRounds,
   collectGarbage,
   heapAfterGc,
   readingSink,
   SUSTAINED,
   sustainedCalls,
-  WARMUP_ROUNDS,
   yieldToLoop,
 } from "../../../test-support/bench-calls.mjs";
 

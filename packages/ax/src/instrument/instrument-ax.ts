@@ -10,7 +10,7 @@ import {
 } from "@streamll/core/internal";
 import { describeAIService } from "../ai/ai-service-descriptor";
 import { traceAIService } from "../ai/traced-ai-service";
-import { nestedPrograms } from "../version/program-fingerprint";
+import { isSameSignature, nestedPrograms } from "../version/program-fingerprint";
 import { trackProgramVersion } from "../version/program-version";
 import { AxCall, currentAxCall, runInCall } from "./ax-call";
 import { instrumentAxFunctions } from "./instrument-functions";
@@ -112,8 +112,7 @@ function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
   const own = (program as { signature?: unknown; sigHash?: unknown }).signature as SignatureLike | undefined;
   const hash = (program as { sigHash?: unknown }).sigHash;
   const cached = signatureInfos.get(program);
-  if (own !== undefined && own !== null && cached !== undefined && cached.key === own && cached.hash === hash)
-    return cached;
+  if (cached !== undefined && isSameSignature(program, cached.key, cached.hash)) return cached;
   try {
     const signature = own ?? program.getSignature?.();
     if (signature === undefined || signature === null) return undefined;

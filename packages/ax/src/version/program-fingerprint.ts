@@ -90,19 +90,23 @@ function signatureText(program: ProgramShape): string {
   return signature === undefined || signature === null ? "" : String(signature.toString());
 }
 
+/**
+ * True while an AxProgram's own signature object and hash are `object` and `hash`: Ax replaces both on every
+ * change (setSignature, setDescription), so whatever was read from the signature then is still what it says.
+ * False for programs without their own signature object (flows, agents), which must be read again.
+ */
+export function isSameSignature(program: object, object: unknown, hash: unknown): boolean {
+  const own = (program as ProgramShape).signature;
+  return own !== undefined && own !== null && own === object && (program as ProgramShape).sigHash === hash;
+}
+
 function readParts(program: ProgramShape, previous: Parts | undefined): Parts {
-  const own = program.signature;
-  const sigHash = program.sigHash;
   const unchanged =
-    previous !== undefined &&
-    own !== undefined &&
-    own !== null &&
-    previous.signatureObject === own &&
-    previous.sigHash === sigHash;
+    previous !== undefined && isSameSignature(program, previous.signatureObject, previous.sigHash);
   return {
     signature: unchanged ? previous.signature : signatureText(program),
-    signatureObject: own,
-    sigHash,
+    signatureObject: program.signature,
+    sigHash: program.sigHash,
     instruction: program.getInstruction?.(),
     demos: program.demos,
     examples: program.examples,

@@ -51,20 +51,18 @@ async function measureEmit({ core, harness, result, log }) {
   let kept = 0;
   try {
     await core.trace("bench-emit", async () => {
-      for (let r = -harness.WARMUP_ROUNDS; r < rounds; r++) {
-        for (const side of r % 2 === 0 ? ["emit", "loop"] : ["loop", "emit"]) {
-          harness.collectGarbage();
-          await harness.yieldToLoop();
-          const start = performance.now();
-          for (let i = 0; i < events; i++) {
-            if (side === "emit") core.emit("tick", data);
-            else kept += i & 1;
-            if (i % yieldEvery === yieldEvery - 1) await harness.yieldToLoop();
-          }
-          await harness.yieldToLoop();
-          if (r >= 0) totals[side] += performance.now() - start;
+      await harness.alternatingRounds(["emit", "loop"], rounds, async (side, recorded) => {
+        harness.collectGarbage();
+        await harness.yieldToLoop();
+        const start = performance.now();
+        for (let i = 0; i < events; i++) {
+          if (side === "emit") core.emit("tick", data);
+          else kept += i & 1;
+          if (i % yieldEvery === yieldEvery - 1) await harness.yieldToLoop();
         }
-      }
+        await harness.yieldToLoop();
+        if (recorded) totals[side] += performance.now() - start;
+      });
     });
     await core.flush(60_000);
     const [metrics] = core.getMetrics();
@@ -100,13 +98,15 @@ async function measureTokens({ core, harness, result, log }) {
   core.configure({ sinks: [harness.readingSink()] });
   const totals = { bare: 0, instrumented: 0 };
   try {
-    for (let r = -harness.WARMUP_ROUNDS; r < harness.SUSTAINED.rounds; r++) {
-      for (const side of r % 2 === 0 ? ["bare", "instrumented"] : ["instrumented", "bare"]) {
+    await harness.alternatingRounds(
+      ["bare", "instrumented"],
+      harness.SUSTAINED.rounds,
+      async (side, recorded) => {
         harness.collectGarbage();
         const ms = await consume(side === "bare" ? bare : instrumented);
-        if (r >= 0) totals[side] += ms;
-      }
-    }
+        if (recorded) totals[side] += ms;
+      },
+    );
     await core.flush(60_000);
     const [metrics] = core.getMetrics();
     const chunks = tokens * streams * harness.SUSTAINED.rounds;
