@@ -5,7 +5,9 @@ import { performance } from "node:perf_hooks";
 
 export {
   alternatingRounds,
+  chargeBaselineExcess,
   collectGarbage,
+  collectYoungGarbage,
   heapAfterGc,
   readingSink,
   SUSTAINED,
