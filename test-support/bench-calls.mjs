@@ -90,6 +90,7 @@ export function heapAfterGc() {
  */
 export function readingSink() {
   let chars = 0;
+  /** XOR of every event's last character code: a result the reads feed, so they cannot be optimised away. */
   let lastChars = 0;
   return {
     name: "reader",
@@ -104,6 +105,9 @@ export function readingSink() {
     close: () => Promise.resolve(),
     get chars() {
       return chars;
+    },
+    get lastChars() {
+      return lastChars;
     },
   };
 }
