@@ -31,10 +31,11 @@ export const collectGarbage = () => gc();
 
 /**
  * Empties V8's young generation before a timed round, so every scavenge inside the round is caused by the
- * round's own allocations. Deliberately not a full collection: forcing one between rounds let the hidden
- * classes of objects made for one round die, and V8 then deoptimised the code compiled against them (four to
- * six times the deoptimisations of a run without it, in the core and Ax benches) and ran the following rounds
- * slower, bare and instrumented alike and the instrumented side most: a state a running service is never in.
+ * round's own allocations. Deliberately not a full collection: forcing one between rounds cleared objects of
+ * earlier rounds that optimised code embedded, and V8 deoptimised that code ("embedded weak objects cleared":
+ * four to six times the deoptimisations of a run without it, in the core and Ax benches) and ran the following
+ * rounds slower, bare and instrumented alike and the instrumented side most: a state a running service is
+ * never in.
  * The major collections the rounds themselves cause still happen inside the rounds.
  */
 export const collectYoungGarbage = () => gc({ type: "minor" });
