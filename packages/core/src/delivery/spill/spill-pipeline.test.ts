@@ -125,7 +125,12 @@ describe("disk spill", () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    await until(() => pipeline.getMetrics().spilled >= 1_900, "the spill to reach disk");
+    // Files are created off the event loop, so the count is compared once the writer is idle: with nothing
+    // buffered, no segment is being opened.
+    await until(() => {
+      const m = pipeline.getMetrics();
+      return m.spilled >= 1_900 && m.spill?.buffered === 0;
+    }, "the spill to reach disk and its writer to be idle");
     const during = pipeline.getMetrics();
     expect(during.dropped).toBe(0);
     expect(during.spill?.segments).toBeGreaterThan(1);

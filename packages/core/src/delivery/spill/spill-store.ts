@@ -35,6 +35,10 @@ export interface SpillMetrics {
   readonly buffered: number;
   /** Bytes of segment files on disk (never more than `maxBytes`, except leftovers of a larger budget). */
   readonly bytes: number;
+  /**
+   * Segment files the spill holds. Files are created and deleted off the event loop, so while the writer is
+   * busy the directory may briefly hold one more or one fewer.
+   */
   readonly segments: number;
   /** Damaged places in segments found while replaying (bad checksum, impossible length, torn tail). */
   readonly corrupted: number;
