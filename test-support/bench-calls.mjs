@@ -35,8 +35,7 @@ export const collectGarbage = () => gc();
  * earlier rounds that optimised code embedded, and V8 deoptimised that code ("embedded weak objects cleared":
  * four to six times the deoptimisations of a run without it, in the core and Ax benches) and ran the following
  * rounds slower, bare and instrumented alike and the instrumented side most: a state a running service is
- * never in.
- * The major collections the rounds themselves cause still happen inside the rounds.
+ * never in. The major collections the rounds themselves cause still happen inside the rounds.
  */
 export const collectYoungGarbage = () => gc({ type: "minor" });
 
