@@ -114,8 +114,9 @@ export function readingSink() {
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** Round times in ms as µs per call, for the log. */
-const perCall = (roundsMs, calls) => roundsMs.map((ms) => ((ms * 1000) / calls).toFixed(2)).join(", ");
+/** Round times in ms as µs per call with `digits` decimals, for the log. */
+export const perCall = (roundsMs, calls, digits = 2) =>
+  roundsMs.map((ms) => ((ms * 1000) / calls).toFixed(digits)).join(", ");
 
 async function round(fn, calls, yieldEvery) {
   const start = performance.now();

@@ -20,6 +20,7 @@ import {
   alternatingRounds,
   chargeBaselineExcess,
   collectYoungGarbage,
+  perCall,
   readingSink,
   yieldToLoop,
 } from "../../../test-support/bench-calls.mjs";
@@ -110,15 +111,14 @@ const budgetUs = Math.max(0.05 * bareUs, 10);
 // CPU time spent by this process per call: on a machine shared with other work it moves less than wall time.
 const bareCpuUs = (cpu.bare * 1000) / calls;
 const instrumentedCpuUs = (cpu.variant * 1000) / calls;
-const perCall = (roundsMs) => roundsMs.map((ms) => ((ms * 1000) / CALLS).toFixed(1)).join(", ");
 console.log(
   `cpu: bare ${bareCpuUs.toFixed(1)} µs/forward, instrumented ${instrumentedCpuUs.toFixed(1)} µs/forward, +${(instrumentedCpuUs - bareCpuUs).toFixed(1)} µs`,
 );
 console.log(
-  `bare: ${bareUs.toFixed(1)} µs/forward (rounds ${perCall(totals.bare.ms)}; ${wall.charged.toFixed(1)} ms charged to the instrumented side)`,
+  `bare: ${bareUs.toFixed(1)} µs/forward (rounds ${perCall(totals.bare.ms, CALLS, 1)}; ${wall.charged.toFixed(1)} ms charged to the instrumented side)`,
 );
 console.log(
-  `instrumented: ${instrumentedUs.toFixed(1)} µs/forward, +${addedUs.toFixed(1)} µs (${((addedUs / bareUs) * 100).toFixed(1)} %; budget ${budgetUs.toFixed(1)} µs) (rounds ${perCall(totals.instrumented.ms)})`,
+  `instrumented: ${instrumentedUs.toFixed(1)} µs/forward, +${addedUs.toFixed(1)} µs (${((addedUs / bareUs) * 100).toFixed(1)} %; budget ${budgetUs.toFixed(1)} µs) (rounds ${perCall(totals.instrumented.ms, CALLS, 1)})`,
 );
 console.log(
   `events: ${totals.instrumented.emitted} emitted, ${totals.instrumented.delivered} delivered, ${totals.instrumented.dropped} dropped`,
