@@ -8,7 +8,8 @@
 //      in the same rounds (test-support/bench-calls.mjs);
 //   3. event loop: 10,000 events/s emitted for 10 s into RedisSink, event-loop delay p99 and max
 //      (perf_hooks.monitorEventLoopDelay) against the same timer without streamll, and the longest stretch one
-//      send held the loop (its synchronous part, and each pipeline's build and write).
+//      send held the loop (its synchronous part, and each pipeline's build and write), beside a control: a
+//      fixed 0.1 ms of the same kind of work done without streamll in both windows, whose tail is the machine's.
 // Settings: REDIS_URL, BENCH_EVENTS (20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, BENCH_LOAD_S (10).
 import { randomBytes } from "node:crypto";
 import { PerformanceObserver, performance } from "node:perf_hooks";
@@ -175,9 +176,68 @@ async function overhead() {
   bench.merge("call", r);
 }
 
+/** XADDs per pipeline chunk: PIPELINE_CHUNK_SIZE in src/redis-sink.ts (internal, not exported). */
+const PIPELINE_CHUNK_SIZE = 16;
+/** Stretches of this length are what one pipeline chunk is built to take (src/redis-sink.ts). */
+const CONTROL_STRETCH_MS = 0.1;
+
+/**
+ * A control for the send stretches: the same kind of work (RESP-encoding a chunk of XADDs of an ordinary event
+ * into one Buffer, as a pipeline's write does) repeated to take CONTROL_STRETCH_MS, run by code that is not
+ * streamll. Its tail in a window is how far this machine stretches a fixed 0.1 ms of work there (a core taken
+ * by another process, V8's compiler and GC threads): the part of a send stretch's tail that is not the send's.
+ */
+function controlStretch() {
+  const key = streamName("control");
+  const json = makeEvents(1)[0].json;
+  const bulk = (text) => `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+  const encodeChunk = () => {
+    let resp = "";
+    for (let i = 0; i < PIPELINE_CHUNK_SIZE; i++) {
+      resp += `*9\r\n${bulk("XADD")}${bulk(key)}${bulk("MAXLEN")}${bulk("~")}${bulk(String(DEFAULT_MAX_LEN))}`;
+      resp += `${bulk("*")}${bulk("event")}${bulk(`${json} ${i}`)}`;
+    }
+    return Buffer.from(resp).length;
+  };
+  const timeReps = (reps) => {
+    const started = performance.now();
+    let bytes = 0;
+    for (let r = 0; r < reps; r++) bytes += encodeChunk();
+    return { ms: performance.now() - started, bytes };
+  };
+  for (let i = 0; i < 500; i++) timeReps(1); // warm-up: calibrate the optimised code
+  const once = [];
+  for (let i = 0; i < 500; i++) once.push(timeReps(1).ms);
+  once.sort((a, b) => a - b);
+  const reps = Math.max(1, Math.round(CONTROL_STRETCH_MS / (once[once.length >> 1] || CONTROL_STRETCH_MS)));
+  return {
+    reps,
+    /** Runs one control stretch, recording its time in `samples`. */
+    run(samples) {
+      samples.push(timeReps(reps).ms);
+    },
+  };
+}
+
+/** p50, p99 and max of `samples` (ms), and how many exceed 1 ms. */
+function tail(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+  return {
+    count: sorted.length,
+    p50_ms: at(0.5),
+    p99_ms: at(0.99),
+    max_ms: sorted.at(-1) ?? 0,
+    over_1ms: sorted.filter((ms) => ms > 1).length,
+  };
+}
+
 async function eventLoop(client) {
   console.log(`\nevent loop: ${fmt(LOAD.rate)} events/s for ${LOAD.seconds} s, delay sampled every 1 ms`);
-  const baseline = await loadWindow(LOAD.seconds, () => {});
+  const control = controlStretch();
+  const controlSamples = { baseline: [], loaded: [] };
+  // The timer of both windows runs one control stretch per tick (every 10 ms), after its own work.
+  const baseline = await loadWindow(LOAD.seconds, () => control.run(controlSamples.baseline));
   log(
     `baseline (same timer, no streamll): p99 ${baseline.p99.toFixed(2)} ms, max ${baseline.max.toFixed(2)} ms`,
   );
@@ -191,6 +251,8 @@ async function eventLoop(client) {
   // Every pipeline's stretch as [start, end], for its p99 next to the max (one GC pause landing in a stretch
   // makes the max), and the GC pauses of the window, so each stretch is also reported without them.
   const stretches = [];
+  // Each stretch in its two phases: building the chunk's XADD commands, and exec() writing them to the socket.
+  const phases = { build: [], write: [] };
   const gcPauses = [];
   const gcObserver = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) gcPauses.push([entry.startTime, entry.startTime + entry.duration]);
@@ -215,7 +277,10 @@ async function eventLoop(client) {
     const pipeline = realPipeline(...args);
     const exec = pipeline.exec.bind(pipeline);
     pipeline.exec = (...execArgs) => {
+      const execStarted = performance.now();
       const result = exec(...execArgs);
+      phases.build.push(execStarted - started);
+      phases.write.push(performance.now() - execStarted);
       const ended = performance.now();
       const stretch = ended - started;
       stretches.push([started, ended]);
@@ -228,7 +293,10 @@ async function eventLoop(client) {
   };
   core.configure({ sinks: [sink], logger: quiet });
   const state = { seq: 0 };
-  const loaded = await loadWindow(LOAD.seconds, (due) => emitLoad(core, state, due));
+  const loaded = await loadWindow(LOAD.seconds, (due) => {
+    emitLoad(core, state, due);
+    control.run(controlSamples.loaded);
+  });
   await core.flush(60_000);
   const [metrics] = core.getMetrics();
   await core.shutdown(10_000);
@@ -253,6 +321,8 @@ async function eventLoop(client) {
       pipeline_build_p99_ms: p99(withGc),
       pipeline_build_max_without_gc_ms: withoutGc.at(-1) ?? 0,
       pipeline_build_p99_without_gc_ms: p99(withoutGc),
+      pipeline_build_p50_ms: tail(withGc).p50_ms,
+      pipeline_build_over_1ms: tail(withGc).over_1ms,
       gc_pauses: gcPauses.length,
       gc_pause_max_ms: Math.max(0, ...gcPauses.map(([from, to]) => to - from)),
       sends: blocking.sends,
@@ -275,6 +345,19 @@ async function eventLoop(client) {
       `${(withoutGc.at(-1) ?? 0).toFixed(2)} ms, p99 ${p99(withoutGc).toFixed(2)} ms ` +
       `(${gcPauses.length} GC pauses in the window, longest ${Math.max(0, ...gcPauses.map(([a, b]) => b - a)).toFixed(2)} ms)`,
   );
+  const controls = { baseline: tail(controlSamples.baseline), loaded: tail(controlSamples.loaded) };
+  bench.merge("loop_delay", {
+    redis_10k_per_s: { pipeline_phase: { build: tail(phases.build), write: tail(phases.write) } },
+    control: { reps: control.reps, ...controls },
+  });
+  const describe = (t) =>
+    `p50 ${t.p50_ms.toFixed(3)} ms, p99 ${t.p99_ms.toFixed(2)} ms, max ${t.max_ms.toFixed(2)} ms, ` +
+    `${t.over_1ms} of ${fmt(t.count)} over 1 ms`;
+  log(`pipeline stretches: ${describe(tail(withGc))}`);
+  log(`  of them building the XADDs: ${describe(tail(phases.build))}`);
+  log(`  of them exec() writing to the socket: ${describe(tail(phases.write))}`);
+  log(`control stretch without streamll, baseline window: ${describe(controls.baseline)}`);
+  log(`control stretch without streamll, loaded window:   ${describe(controls.loaded)}`);
   log(`${metrics.delivered}/${metrics.emitted} delivered, ${metrics.dropped} dropped`);
   void client;
 }
