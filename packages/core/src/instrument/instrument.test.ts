@@ -94,6 +94,23 @@ describe("instrument(function)", () => {
     expect(events[1]?.data.duration_ms as number).toBeGreaterThan(0);
   });
 
+  it("stamps start and end from the clock that times the call: their distance is its duration", async () => {
+    const sink = setup();
+    const slow = instrument(async function slow() {
+      await new Promise((r) => setTimeout(r, 25));
+    });
+    const block = () => trace("block", () => new Promise((r) => setTimeout(r, 15)));
+    await slow();
+    await block();
+    const events = await collect(sink);
+    expect(types(events)).toEqual(["start", "end", "start", "end"]);
+    for (const [start, end] of [events.slice(0, 2), events.slice(2, 4)] as [StreamllEvent, StreamllEvent][]) {
+      const apart = Date.parse(end.timestamp) - Date.parse(start.timestamp);
+      // Timestamps count whole milliseconds; the duration is kept to the microsecond.
+      expect(Math.abs(apart - (end.data.duration_ms as number))).toBeLessThanOrEqual(2);
+    }
+  });
+
   it("rethrows the original sync error unchanged and records it", async () => {
     const sink = setup();
     const original = new TypeError("bad input");

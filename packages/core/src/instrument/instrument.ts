@@ -6,7 +6,8 @@ import type { ResolvedConfig } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
 import {
   adopt,
-  elapsedMs,
+  clockNow,
+  durationMs,
   emitSpanEvent,
   emitSpanEventRaw,
   errorEventData,
@@ -237,7 +238,8 @@ function callInstrumented(meta: CallMeta, original: Function, receiver: unknown,
         ? { inputs: args.length === 1 ? args[0] : args }
         : {},
     );
-    startedAt = performance.now();
+    // Read after the start event is out, so `duration_ms` measures the call alone.
+    startedAt = clockNow();
   } catch (error) {
     reportInternalError("instrumentation failed; call not recorded", error);
     return Reflect.apply(original, receiver, args);
@@ -272,9 +274,10 @@ function finish(meta: CallMeta, span: Span, startedAt: number, value: unknown): 
   try {
     if (isAsyncGeneratorObject(value)) return new InstrumentedStream(value, span, meta, undefined, startedAt);
     const config = getRuntime().config;
-    const data: Record<string, unknown> = { duration_ms: elapsedMs(startedAt) };
+    const endedAt = clockNow();
+    const data: Record<string, unknown> = { duration_ms: durationMs(startedAt, endedAt) };
     if (meta.includeOutputs ?? config.includeOutputs) data.outputs = value;
-    emitSpanEventRaw(span, "end", data);
+    emitSpanEventRaw(span, "end", data, endedAt);
   } catch (error) {
     reportInternalError("recording a result failed", error);
   }
@@ -419,7 +422,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
     } catch (error) {
       reportInternalError("recording a stream start failed", error);
     }
-    this.#startedAt = performance.now();
+    this.#startedAt = clockNow();
   }
 
   #observe(result: IteratorResult<unknown, unknown>, cancelling: boolean): void {
@@ -531,8 +534,9 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
   }
 
   #end(returned: unknown, cancelled: boolean): void {
+    const endedAt = clockNow();
     const data: JsonObject = {
-      duration_ms: elapsedMs(this.#startedAt),
+      duration_ms: durationMs(this.#startedAt, endedAt),
       token_count: this.#tokenIndex,
       cancelled,
     };
@@ -543,7 +547,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
       if (returned !== undefined) outputs.return_value = toJson(returned, getRuntime().config.encode);
       data.outputs = outputs;
     }
-    emitSpanEvent(this.#span, "end", data);
+    emitSpanEvent(this.#span, "end", data, endedAt);
   }
 }
 

@@ -32,6 +32,7 @@ import {
   stderrLogger,
 } from "./configure";
 import { type Span, spanIdsOf } from "./context";
+import { createEventClock } from "./event-clock";
 
 /** One configured sink and the pipeline that feeds it. */
 interface PipelineHandle {
@@ -495,21 +496,11 @@ function messageOf(error: unknown): string {
   }
 }
 
-let lastTimestampMs = Number.NaN;
-let lastTimestamp = "";
+/** The clock every event is stamped with and every span is timed with. */
+const eventClock = createEventClock();
 
-/**
- * `new Date().toISOString()`, formatted once per millisecond: events of one call often share a millisecond,
- * and formatting is one of the larger costs of building an event.
- */
-function timestampNow(): string {
-  const now = Date.now();
-  if (now !== lastTimestampMs) {
-    lastTimestamp = new Date(now).toISOString();
-    lastTimestampMs = now;
-  }
-  return lastTimestamp;
-}
+/** @internal A monotonic clock reading (ms): a span's start or end, and the time its event is stamped with. */
+export const clockNow = (): number => eventClock.now();
 
 /** Caches the merge of global and span tags per span-tags object and configuration generation. */
 const mergedTagsCache = new WeakMap<object, { generation: number; tags: Readonly<Record<string, string>> }>();
@@ -591,18 +582,24 @@ function envelopeOf(span: Span, tags: Readonly<Record<string, string>>): Envelop
 
 /**
  * @internal Builds one event for `span` and hands it to every sink (see {@link emitEvent}). Never throws.
- * `data` must already be sanitised JSON.
+ * `data` must already be sanitised JSON. `at` is the {@link clockNow} reading the event is stamped with (a
+ * call's start or end, so its timestamps agree with its duration); by default the clock is read now.
  */
-export function emitSpanEvent(span: Span, eventType: string, data: JsonObject): void {
-  emitEvent(span, eventType, data, true);
+export function emitSpanEvent(span: Span, eventType: string, data: JsonObject, at?: number): void {
+  emitEvent(span, eventType, data, true, at);
 }
 
 /**
  * @internal Like {@link emitSpanEvent}, for `data` built from values not yet sanitised (a plain object of
  * arguments, results, user data). They must not change before this returns: they are read once, here.
  */
-export function emitSpanEventRaw(span: Span, eventType: string, data: Record<string, unknown>): void {
-  emitEvent(span, eventType, data, false);
+export function emitSpanEventRaw(
+  span: Span,
+  eventType: string,
+  data: Record<string, unknown>,
+  at?: number,
+): void {
+  emitEvent(span, eventType, data, false, at);
 }
 
 /**
@@ -616,7 +613,13 @@ export function emitSpanEventRaw(span: Span, eventType: string, data: Record<str
  * handle (lone surrogates, an event over `maxEventBytes`, data that threw while read); both write the same
  * bytes for the same event (encode-envelope.property.test.ts).
  */
-function emitEvent(span: Span, eventType: string, data: Record<string, unknown>, sanitized: boolean): void {
+function emitEvent(
+  span: Span,
+  eventType: string,
+  data: Record<string, unknown>,
+  sanitized: boolean,
+  at: number | undefined,
+): void {
   const current = state;
   if (current === undefined || !current.active) return;
   try {
@@ -626,7 +629,7 @@ function emitEvent(span: Span, eventType: string, data: Record<string, unknown>,
       return;
     }
     const eventId = createId();
-    const timestamp = timestampNow();
+    const timestamp = eventClock.timestampAt(at ?? eventClock.now());
     const tags = eventTags(span, current);
     const keys = current.redactKeys;
     if (keys !== null && config.filter === undefined) {
@@ -765,9 +768,14 @@ function enqueueAll(current: RuntimeState, encoded: EncodedEvent): void {
 const MAX_STACK_CHARS = 2_048;
 const MAX_ERROR_MESSAGE_CHARS = 4_096;
 
-/** @internal Milliseconds since `startedAt` (a `performance.now()` reading), rounded to microseconds. */
+/** @internal Milliseconds from `startedAt` to `endedAt` ({@link clockNow} readings), rounded to microseconds. */
+export function durationMs(startedAt: number, endedAt: number): number {
+  return Math.round((endedAt - startedAt) * 1_000) / 1_000;
+}
+
+/** @internal Milliseconds since `startedAt` (a {@link clockNow} reading), rounded to microseconds. */
 export function elapsedMs(startedAt: number): number {
-  return Math.round((performance.now() - startedAt) * 1_000) / 1_000;
+  return durationMs(startedAt, clockNow());
 }
 
 /** @internal Sanitised JSON for `value`, never throws (the sanitiser itself marks what it cannot read). */

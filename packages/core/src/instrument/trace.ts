@@ -4,7 +4,8 @@ import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
 import { isAsyncGeneratorObject, traceStream } from "./instrument";
 import {
   adopt,
-  elapsedMs,
+  clockNow,
+  durationMs,
   emitSpanEvent,
   emitSpanEventRaw,
   errorEventData,
@@ -94,7 +95,7 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
       span.gitCommit = parent.gitCommit;
     }
     emitData(span, "start", options?.data);
-    startedAt = performance.now();
+    startedAt = clockNow();
   } catch (error) {
     reportInternalError("trace failed; block not recorded", error);
     return fn();
@@ -133,9 +134,10 @@ export function trace<R>(operation: string, fn: () => R, options?: TraceOptions)
 
 function end(span: Span, startedAt: number, value: unknown, recordOutputs: boolean): void {
   try {
-    const data: Record<string, unknown> = { duration_ms: elapsedMs(startedAt) };
+    const endedAt = clockNow();
+    const data: Record<string, unknown> = { duration_ms: durationMs(startedAt, endedAt) };
     if (recordOutputs && getRuntime().config.includeOutputs) data.outputs = value;
-    emitSpanEventRaw(span, "end", data);
+    emitSpanEventRaw(span, "end", data, endedAt);
   } catch (error) {
     reportInternalError("recording a trace result failed", error);
   }

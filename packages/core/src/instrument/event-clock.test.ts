@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { createEventClock, REANCHOR_MS } from "./event-clock";
+
+/** Clocks the test moves by hand; counts the wall-clock reads. */
+function manualClocks(wallMs: number) {
+  const clocks = { wall: wallMs, monotonic: 0, wallReads: 0 };
+  const sources = {
+    wall: () => {
+      clocks.wallReads += 1;
+      return clocks.wall;
+    },
+    monotonic: () => clocks.monotonic,
+  };
+  const advance = (ms: number) => {
+    clocks.wall += ms;
+    clocks.monotonic += ms;
+  };
+  return { clocks, sources, advance };
+}
+
+const START = Date.parse("2026-12-06T10:00:00.000Z");
+
+describe("createEventClock", () => {
+  it("stamps a reading with the wall-clock time it was taken at", () => {
+    const { sources, advance } = manualClocks(START);
+    const clock = createEventClock(sources);
+    const first = clock.now();
+    advance(12.7);
+    const second = clock.now();
+    expect(clock.timestampAt(first)).toBe("2026-12-06T10:00:00.000Z");
+    expect(clock.timestampAt(second)).toBe("2026-12-06T10:00:00.012Z");
+  });
+
+  it("reads the wall clock once per REANCHOR_MS, not per event", () => {
+    const { clocks, sources, advance } = manualClocks(START);
+    const clock = createEventClock(sources);
+    for (let i = 0; i < 100; i++) {
+      clock.timestampAt(clock.now());
+      advance(9);
+    }
+    expect(clocks.wallReads).toBe(1);
+    advance(REANCHOR_MS - 900);
+    clock.timestampAt(clock.now());
+    expect(clocks.wallReads).toBe(2);
+  });
+
+  it("keeps a span's timestamps apart by its duration when the wall clock is stepped inside it", () => {
+    const { clocks, sources, advance } = manualClocks(START);
+    const clock = createEventClock(sources);
+    const startedAt = clock.now();
+    const start = clock.timestampAt(startedAt);
+    advance(40);
+    clocks.wall -= 3_600_000; // NTP steps the wall clock back an hour mid-call
+    const endedAt = clock.now();
+    const end = clock.timestampAt(endedAt);
+    expect(Date.parse(end) - Date.parse(start)).toBe(endedAt - startedAt);
+  });
+
+  it("follows a step of the wall clock within REANCHOR_MS", () => {
+    const { clocks, sources, advance } = manualClocks(START);
+    const clock = createEventClock(sources);
+    clock.timestampAt(clock.now());
+    clocks.wall += 60_000;
+    advance(REANCHOR_MS);
+    expect(clock.timestampAt(clock.now())).toBe(new Date(clocks.wall).toISOString());
+  });
+
+  it("stamps a reading taken before the latest anchor by its distance from it", () => {
+    const { sources, advance } = manualClocks(START);
+    const clock = createEventClock(sources);
+    clock.timestampAt(clock.now());
+    advance(REANCHOR_MS - 5);
+    const early = clock.now();
+    advance(10);
+    clock.timestampAt(clock.now()); // re-anchors
+    expect(clock.timestampAt(early)).toBe(new Date(START + REANCHOR_MS - 5).toISOString());
+  });
+
+  it("agrees with Date.now() on the real clocks", () => {
+    const clock = createEventClock();
+    const before = Date.now();
+    const stamped = Date.parse(clock.timestampAt(clock.now()));
+    const after = Date.now();
+    // Both clocks count whole milliseconds; the anchor may round down by one.
+    expect(stamped).toBeGreaterThanOrEqual(before - 1);
+    expect(stamped).toBeLessThanOrEqual(after);
+  });
+});

@@ -1,0 +1,58 @@
+import { performance } from "node:perf_hooks";
+
+/**
+ * How long the wall clock is extrapolated from one reading of it. The monotonic clock can drift from the wall
+ * clock (NTP slews it by at most 0.5 ms per second), and the wall clock can be stepped; re-reading it once a
+ * second keeps event times within about a millisecond of `Date.now()` and follows a step within a second.
+ */
+export const REANCHOR_MS = 1_000;
+
+/** The two clocks an {@link EventClock} reads; the defaults are `Date.now` and `performance.now`. */
+export type ClockSources = {
+  /** Wall-clock milliseconds since the epoch. */
+  readonly wall: () => number;
+  /** Monotonic milliseconds, never stepped. */
+  readonly monotonic: () => number;
+};
+
+/**
+ * @internal Event times from one clock read per event.
+ *
+ * Every event is stamped from one monotonic reading, converted to wall-clock time through an anchor (a wall
+ * and a monotonic reading taken together, renewed every {@link REANCHOR_MS} of monotonic time), and the
+ * reading that ends a call's timing also stamps its `end` event. So an instrumented call reads a clock three
+ * times instead of four, and the `end` event's timestamp minus the `start` event's is the call's `duration_ms`
+ * (plus the microseconds its start event took to build) even when the wall clock is stepped in between.
+ */
+export type EventClock = {
+  /** A monotonic reading (ms) to time a span with and to pass to {@link EventClock.timestampAt}. */
+  now(): number;
+  /** ISO-8601 wall-clock time of a reading of {@link EventClock.now}. */
+  timestampAt(reading: number): string;
+};
+
+export function createEventClock(sources?: ClockSources): EventClock {
+  const wall = sources?.wall ?? Date.now;
+  const monotonic = sources?.monotonic ?? (() => performance.now());
+  let anchorWall = 0;
+  let anchorMonotonic = Number.NEGATIVE_INFINITY;
+  // Formatted once per millisecond: the events of one call usually share one, and formatting is one of the
+  // larger costs of an event.
+  let formattedMs = Number.NaN;
+  let formatted = "";
+  return {
+    now: monotonic,
+    timestampAt(reading) {
+      if (reading - anchorMonotonic >= REANCHOR_MS) {
+        anchorMonotonic = monotonic();
+        anchorWall = wall();
+      }
+      const ms = Math.floor(anchorWall + (reading - anchorMonotonic));
+      if (ms !== formattedMs) {
+        formatted = new Date(ms).toISOString();
+        formattedMs = ms;
+      }
+      return formatted;
+    },
+  };
+}
