@@ -85,7 +85,10 @@ async function measureLargeData({ core, harness, result, log }) {
   const takes = core.instrument(async function takesBig(input) {
     return typeof input;
   });
-  const samples = { emit: [], call: [], array: [], map: [] };
+  // The floor for any code that reads a plain object's keys, measured on the same object in the same rounds:
+  // listing them all, and a for…in loop that stops after the first key (V8 lists them all before the first).
+  const samples = { emit: [], call: [], array: [], map: [], keys: [], firstKey: [] };
+  let listed = 0;
   try {
     await core.trace("bench-large", async () => {
       for (let r = -1; r < 5; r++) {
@@ -101,12 +104,23 @@ async function measureLargeData({ core, harness, result, log }) {
         start = performance.now();
         core.emit("big", { map });
         const mapMs = performance.now() - start;
+        start = performance.now();
+        listed += Object.keys(big).length;
+        const keysMs = performance.now() - start;
+        start = performance.now();
+        for (const key in big) {
+          listed += key.length;
+          break;
+        }
+        const firstKeyMs = performance.now() - start;
         await harness.yieldToLoop();
         if (r >= 0) {
           samples.emit.push(emitMs);
           samples.call.push(callMs);
           samples.array.push(arrayMs);
           samples.map.push(mapMs);
+          samples.keys.push(keysMs);
+          samples.firstKey.push(firstKeyMs);
         }
       }
     });
@@ -136,8 +150,20 @@ async function measureLargeData({ core, harness, result, log }) {
     harness.mean(samples.map),
     "emit() with a 1,000,000-entry Map in data (mean)",
   );
+  result(
+    "large_data.object_keys_1m.mean_ms",
+    harness.mean(samples.keys),
+    "Object.keys() of the same 1,000,000-key object, without streamll (mean)",
+  );
+  result(
+    "large_data.for_in_first_key_1m.mean_ms",
+    harness.mean(samples.firstKey),
+    "for…in over the same object, stopping at its first key, without streamll (mean)",
+  );
+  const times = (values) => values.map((n) => n.toFixed(2)).join(", ");
   log(
-    `emit ${samples.emit.map((n) => n.toFixed(2)).join(", ")} ms; call ${samples.call.map((n) => n.toFixed(2)).join(", ")} ms`,
+    `emit ${times(samples.emit)} ms; call ${times(samples.call)} ms; Object.keys ${times(samples.keys)} ms; ` +
+      `for…in to the first key ${times(samples.firstKey)} ms (${listed} keys listed)`,
   );
 }
 
