@@ -8,8 +8,9 @@
 //      in the same rounds (test-support/bench-calls.mjs);
 //   3. event loop: 10,000 events/s emitted for 10 s into RedisSink, event-loop delay p99 and max
 //      (perf_hooks.monitorEventLoopDelay) against the same timer without streamll, and the longest stretch one
-//      send held the loop (its synchronous part, and each pipeline's build and write), beside a control: a
-//      fixed 0.1 ms of the same kind of work done without streamll in both windows, whose tail is the machine's.
+//      send held the loop (its synchronous part, and each pipeline's build and write), beside two controls
+//      without streamll: raw ioredis writing the same rate in the same pipelines (its own window), and a fixed
+//      0.1 ms of the same kind of work run in the baseline and the loaded windows.
 // Settings: REDIS_URL, BENCH_EVENTS (20000), BENCH_ROUNDS (5), BENCH_CALLS, BENCH_CALL_ROUNDS, BENCH_LOAD_S (10).
 import { randomBytes } from "node:crypto";
 import { PerformanceObserver, performance } from "node:perf_hooks";
@@ -232,6 +233,39 @@ function tail(samples) {
   };
 }
 
+/**
+ * The same load without streamll: raw ioredis writing as many ordinary events per second, each timer tick's
+ * events as pipelines of PIPELINE_CHUNK_SIZE XADDs one event-loop turn apart, as the sink writes a batch. Its
+ * pipeline stretches (build and exec(), timed as the sink's are) are what writing through ioredis to this
+ * Redis on this machine costs any code, the floor for the sink's.
+ */
+async function rawLoadWindow(client) {
+  const stream = streamName("raw-load");
+  const events = makeEvents(1_000).map((event) => event.json);
+  const stretches = [];
+  const pending = [];
+  let next = 0;
+  const writeChunks = async (due) => {
+    for (let start = 0; start < due; start += PIPELINE_CHUNK_SIZE) {
+      if (start > 0) await yieldToLoop();
+      const started = performance.now();
+      const pipeline = client.pipeline();
+      const end = Math.min(due, start + PIPELINE_CHUNK_SIZE);
+      for (let i = start; i < end; i++) {
+        const json = events[next++ % events.length];
+        pipeline.xadd(stream, "MAXLEN", "~", String(DEFAULT_MAX_LEN), "*", "event", json);
+      }
+      pending.push(pipeline.exec());
+      stretches.push(performance.now() - started);
+    }
+  };
+  const window = await loadWindow(LOAD.seconds, (due) => {
+    pending.push(writeChunks(due));
+  });
+  await Promise.all(pending);
+  return { window, stretches };
+}
+
 async function eventLoop(client) {
   console.log(`\nevent loop: ${fmt(LOAD.rate)} events/s for ${LOAD.seconds} s, delay sampled every 1 ms`);
   const control = controlStretch();
@@ -240,6 +274,10 @@ async function eventLoop(client) {
   const baseline = await loadWindow(LOAD.seconds, () => control.run(controlSamples.baseline));
   log(
     `baseline (same timer, no streamll): p99 ${baseline.p99.toFixed(2)} ms, max ${baseline.max.toFixed(2)} ms`,
+  );
+  const raw = await rawLoadWindow(client);
+  log(
+    `raw ioredis at the same rate, no streamll: p99 ${raw.window.p99.toFixed(2)} ms, max ${raw.window.max.toFixed(2)} ms`,
   );
 
   const sink = new RedisSink({ url: REDIS_URL, stream: streamName("load") });
@@ -346,7 +384,9 @@ async function eventLoop(client) {
       `(${gcPauses.length} GC pauses in the window, longest ${Math.max(0, ...gcPauses.map(([a, b]) => b - a)).toFixed(2)} ms)`,
   );
   const controls = { baseline: tail(controlSamples.baseline), loaded: tail(controlSamples.loaded) };
+  const rawStretches = tail(raw.stretches);
   bench.merge("loop_delay", {
+    raw_ioredis_10k_per_s: { p99_ms: raw.window.p99, max_ms: raw.window.max, pipeline: rawStretches },
     redis_10k_per_s: { pipeline_phase: { build: tail(phases.build), write: tail(phases.write) } },
     control: { reps: control.reps, ...controls },
   });
@@ -356,6 +396,7 @@ async function eventLoop(client) {
   log(`pipeline stretches: ${describe(tail(withGc))}`);
   log(`  of them building the XADDs: ${describe(tail(phases.build))}`);
   log(`  of them exec() writing to the socket: ${describe(tail(phases.write))}`);
+  log(`raw ioredis pipeline stretches, no streamll: ${describe(rawStretches)}`);
   log(`control stretch without streamll, baseline window: ${describe(controls.baseline)}`);
   log(`control stretch without streamll, loaded window:   ${describe(controls.loaded)}`);
   log(`${metrics.delivered}/${metrics.emitted} delivered, ${metrics.dropped} dropped`);
