@@ -31,9 +31,22 @@ export type EventClock = {
   timestampAt(reading: number): string;
 };
 
+const realDate = Date;
+const realDateNow = Date.now;
+
+/**
+ * True while a test has replaced the wall clock (fake timers such as `vi.useFakeTimers()` replace `Date`,
+ * `vi.spyOn(Date, "now")` replaces `Date.now`): events then carry the fake time, read per event, as a test
+ * that sets the system time expects.
+ */
+function wallClockReplaced(): boolean {
+  return globalThis.Date !== realDate || realDate.now !== realDateNow;
+}
+
 export function createEventClock(sources?: ClockSources): EventClock {
-  const wall = sources?.wall ?? Date.now;
+  const wall = sources?.wall ?? realDateNow;
   const monotonic = sources?.monotonic ?? (() => performance.now());
+  const followFakes = sources === undefined;
   let anchorWall = 0;
   let anchorMonotonic = Number.NEGATIVE_INFINITY;
   // Formatted once per millisecond: the events of one call usually share one, and formatting is one of the
@@ -43,13 +56,20 @@ export function createEventClock(sources?: ClockSources): EventClock {
   return {
     now: monotonic,
     timestampAt(reading) {
-      if (reading - anchorMonotonic >= REANCHOR_MS) {
-        anchorMonotonic = monotonic();
-        anchorWall = wall();
+      let ms: number;
+      if (followFakes && wallClockReplaced()) {
+        ms = globalThis.Date.now();
+        // Anchor afresh once the real clock is back.
+        anchorMonotonic = Number.NEGATIVE_INFINITY;
+      } else {
+        if (reading - anchorMonotonic >= REANCHOR_MS) {
+          anchorMonotonic = monotonic();
+          anchorWall = wall();
+        }
+        ms = Math.floor(anchorWall + (reading - anchorMonotonic));
       }
-      const ms = Math.floor(anchorWall + (reading - anchorMonotonic));
       if (ms !== formattedMs) {
-        formatted = new Date(ms).toISOString();
+        formatted = new realDate(ms).toISOString();
         formattedMs = ms;
       }
       return formatted;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
+import { afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import type { Sink } from "../delivery/sink";
 import { ConfigurationError } from "../errors";
 import { type StreamllEvent, streamllEventSchema } from "../events/event-schema";
@@ -92,6 +92,36 @@ describe("instrument(function)", () => {
     expect(types(events)).toEqual(["start", "end"]);
     expect(events[1]?.data.outputs).toEqual({ answer: "WHY" });
     expect(events[1]?.data.duration_ms as number).toBeGreaterThan(0);
+  });
+
+  it("stamps events with a test's fake clock (vi.useFakeTimers, vi.spyOn(Date, 'now'))", async () => {
+    const sink = setup();
+    const add = instrument(function add(a: number, b: number) {
+      return a + b;
+    });
+    add(1, 2); // the event clock is anchored to the real time now
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(new Date("2030-01-01T00:00:00.000Z"));
+      add(3, 4);
+    } finally {
+      vi.useRealTimers();
+    }
+    const spy = vi.spyOn(Date, "now").mockReturnValue(Date.parse("2031-06-01T12:00:00.000Z"));
+    try {
+      add(5, 6);
+    } finally {
+      spy.mockRestore();
+    }
+    const events = await collect(sink);
+    expect(events.map((event) => event.timestamp.slice(0, 10))).toEqual([
+      new Date().toISOString().slice(0, 10),
+      new Date().toISOString().slice(0, 10),
+      "2030-01-01",
+      "2030-01-01",
+      "2031-06-01",
+      "2031-06-01",
+    ]);
   });
 
   it("stamps start and end from the clock that times the call: their distance is its duration", async () => {
