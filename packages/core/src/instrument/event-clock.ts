@@ -33,14 +33,17 @@ export type EventClock = {
 
 const realDate = Date;
 const realDateNow = Date.now;
+const realPerformanceNow = performance.now;
 
 /**
- * True while a test has replaced the wall clock (fake timers such as `vi.useFakeTimers()` replace `Date`,
- * `vi.spyOn(Date, "now")` replaces `Date.now`): events then carry the fake time, read per event, as a test
- * that sets the system time expects.
+ * True while a test has replaced a clock (fake timers such as `vi.useFakeTimers()` replace `Date` and may patch
+ * `performance.now`; `vi.spyOn(Date, "now")` replaces `Date.now`): events then carry the wall time `Date.now()`
+ * gives, read per event, as a test that sets the system time expects.
  */
-function wallClockReplaced(): boolean {
-  return globalThis.Date !== realDate || realDate.now !== realDateNow;
+function clockReplaced(): boolean {
+  return (
+    globalThis.Date !== realDate || realDate.now !== realDateNow || performance.now !== realPerformanceNow
+  );
 }
 
 export function createEventClock(sources?: ClockSources): EventClock {
@@ -57,7 +60,7 @@ export function createEventClock(sources?: ClockSources): EventClock {
     now: monotonic,
     timestampAt(reading) {
       let ms: number;
-      if (followFakes && wallClockReplaced()) {
+      if (followFakes && clockReplaced()) {
         ms = globalThis.Date.now();
         // Anchor afresh once the real clock is back.
         anchorMonotonic = Number.NEGATIVE_INFINITY;

@@ -94,7 +94,7 @@ describe("instrument(function)", () => {
     expect(events[1]?.data.duration_ms as number).toBeGreaterThan(0);
   });
 
-  it("stamps events with a test's fake clock (vi.useFakeTimers, vi.spyOn(Date, 'now'))", async () => {
+  it("stamps events with a test's fake clock (vi.useFakeTimers, vi.spyOn on Date.now or performance.now)", async () => {
     const sink = setup();
     const add = instrument(function add(a: number, b: number) {
       return a + b;
@@ -113,6 +113,14 @@ describe("instrument(function)", () => {
     } finally {
       spy.mockRestore();
     }
+    add(9, 10); // anchored to the real time again
+    // A faked monotonic clock (here a day behind): the wall clock stamps the events.
+    const frozen = vi.spyOn(performance, "now").mockReturnValue(-86_400_000);
+    try {
+      add(7, 8);
+    } finally {
+      frozen.mockRestore();
+    }
     const events = await collect(sink);
     expect(events.map((event) => event.timestamp.slice(0, 10))).toEqual([
       new Date().toISOString().slice(0, 10),
@@ -121,6 +129,7 @@ describe("instrument(function)", () => {
       "2030-01-01",
       "2031-06-01",
       "2031-06-01",
+      ...Array(4).fill(new Date().toISOString().slice(0, 10)),
     ]);
   });
 
