@@ -20,7 +20,8 @@ export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
 // Spans and events for integrations (@streamll/ax) that open spans of their own.
 export { createSpan, runInSpan, withSpan } from "./instrument/context";
 export {
-  elapsedMs,
+  clockNow,
+  durationMs,
   emitSpanEvent,
   emitSpanEventRaw,
   errorEventData,

@@ -1,8 +1,9 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { JsonObject, Span } from "@streamll/core";
 import {
+  clockNow,
   createSpan,
-  elapsedMs,
+  durationMs,
   emitSpanEvent,
   emitSpanEventRaw,
   errorEventData,
@@ -109,20 +110,21 @@ export class AxCall {
     this.program = program;
     this.includeOutputs = includeOutputs;
     this.span = createSpan(parentSpan, moduleName, methodName, null, tags);
-    this.startedAt = performance.now();
+    this.startedAt = clockNow();
   }
 
   /** Restarts the duration clock once the start event is out, so it measures the call alone. */
   started(): void {
-    this.startedAt = performance.now();
+    this.startedAt = clockNow();
   }
 
   emit(eventType: string, data: JsonObject): void {
     emitSpanEvent(this.span, eventType, data);
   }
 
-  emitRaw(eventType: string, data: Record<string, unknown>): void {
-    emitSpanEventRaw(this.span, eventType, data);
+  /** `at`: the clock reading (`clockNow()`) the event is stamped with; by default the clock is read now. */
+  emitRaw(eventType: string, data: Record<string, unknown>, at?: number): void {
+    emitSpanEventRaw(this.span, eventType, data, at);
   }
 
   /** A model request made under this call: an `llm_call` event here, usage added here and to the parents. */
@@ -155,7 +157,7 @@ export class AxCall {
       }
       if (request.cancelled === true) data.cancelled = true;
       if (request.error !== undefined) {
-        const error = errorEventData(request.error, performance.now());
+        const error = errorEventData(request.error, clockNow());
         data.error_type = error.error_type ?? "Error";
         data.error_message = error.error_message ?? "";
       }
@@ -288,8 +290,9 @@ export class AxCall {
     }
   }
 
-  private endData(): Record<string, unknown> {
-    const data: Record<string, unknown> = { duration_ms: elapsedMs(this.startedAt) };
+  /** The `end` event's data; `endedAt` ends the duration and stamps the event, so the two agree. */
+  private endData(endedAt: number): Record<string, unknown> {
+    const data: Record<string, unknown> = { duration_ms: durationMs(this.startedAt, endedAt) };
     const usage = this.usageData();
     if (usage !== null) data.usage = usage;
     data.llm_calls = this.ownRequests;
@@ -303,9 +306,10 @@ export class AxCall {
     if (this.finished) return;
     this.finished = true;
     try {
-      const data = this.endData();
+      const endedAt = clockNow();
+      const data = this.endData(endedAt);
       if (this.includeOutputs) data.outputs = outputs;
-      this.emitRaw("end", data);
+      this.emitRaw("end", data, endedAt);
     } catch (error) {
       reportInternalError("recording an Ax result failed", error);
     }
@@ -316,10 +320,11 @@ export class AxCall {
     if (this.finished) return;
     this.finished = true;
     try {
-      const data = this.endData();
+      const endedAt = clockNow();
+      const data = this.endData(endedAt);
       data.cancelled = cancelled;
       if (this.includeOutputs) data.outputs = Object.fromEntries(this.fields ?? []);
-      this.emitRaw("end", data);
+      this.emitRaw("end", data, endedAt);
     } catch (error) {
       reportInternalError("recording an Ax result failed", error);
     }

@@ -15,6 +15,21 @@ const only = (events: readonly StreamllEvent[], type: string) => {
 };
 
 describe("instrumentAx(ax(...)): forward", () => {
+  it("stamps start and end so that their distance is the call's duration", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([{ content: "Answer: Paris" }]);
+    const program = instrumentAx(ax('"Answers geography questions" question:string -> answer:string'));
+    // The second call is measured: the first one's start event may take milliseconds to build (cold code),
+    // and `duration_ms` starts after it.
+    await program.forward(service, { question: "Capital of France?" }, { maxRetries: 1 });
+    await program.forward(service, { question: "Capital of Spain?" }, { maxRetries: 1 });
+    const events = await collect(sink);
+    const [start, end] = [of(events, "start")[1], of(events, "end")[1]] as [StreamllEvent, StreamllEvent];
+    const apart = Date.parse(end.timestamp) - Date.parse(start.timestamp);
+    // Timestamps count whole milliseconds; the duration is kept to the microsecond.
+    expect(Math.abs(apart - (end.data.duration_ms as number))).toBeLessThanOrEqual(2);
+  });
+
   it("records one execution per call: input values, the AI as { provider, model }, outputs, usage", async () => {
     const sink = setup();
     const { service } = scriptedAI([{ content: "Answer: Paris", usage: { prompt: 12, completion: 3 } }]);

@@ -773,8 +773,8 @@ export function durationMs(startedAt: number, endedAt: number): number {
   return Math.round((endedAt - startedAt) * 1_000) / 1_000;
 }
 
-/** @internal Milliseconds since `startedAt` (a {@link clockNow} reading), rounded to microseconds. */
-export function elapsedMs(startedAt: number): number {
+/** Milliseconds since `startedAt` (a {@link clockNow} reading), rounded to microseconds. */
+function elapsedMs(startedAt: number): number {
   return durationMs(startedAt, clockNow());
 }
 
