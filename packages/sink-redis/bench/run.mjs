@@ -343,11 +343,16 @@ async function eventLoop(client) {
   const longest = Math.max(blocking.send, blocking.pipeline);
   const gcIn = ([start, end]) =>
     gcPauses.reduce((ms, [from, to]) => ms + Math.max(0, Math.min(end, to) - Math.max(start, from)), 0);
-  const withGc = stretches.map(([start, end]) => end - start).sort((a, b) => a - b);
-  const withoutGc = stretches.map((s) => s[1] - s[0] - gcIn(s)).sort((a, b) => a - b);
-  const p99 = (sorted) => sorted[Math.floor(sorted.length * 0.99)] ?? 0;
+  const withGc = tail(stretches.map(([start, end]) => end - start));
+  const withoutGc = tail(stretches.map((s) => s[1] - s[0] - gcIn(s)));
+  const rawStretches = tail(raw.stretches);
+  const controls = { baseline: tail(controlSamples.baseline), loaded: tail(controlSamples.loaded) };
+  const build = tail(phases.build);
+  const write = tail(phases.write);
+  const gcPauseMax = Math.max(0, ...gcPauses.map(([from, to]) => to - from));
   bench.merge("loop_delay", {
     baseline: { p99_ms: baseline.p99, max_ms: baseline.max },
+    raw_ioredis_10k_per_s: { p99_ms: raw.window.p99, max_ms: raw.window.max, pipeline: rawStretches },
     redis_10k_per_s: {
       p99_ms: loaded.p99,
       added_p99_ms: loaded.p99 - baseline.p99,
@@ -356,20 +361,25 @@ async function eventLoop(client) {
       send_sync_max_ms: blocking.send,
       pipeline_build_max_ms: blocking.pipeline,
       pipeline_build_max_cpu_ms: blocking.pipelineCpu,
-      pipeline_build_p99_ms: p99(withGc),
-      pipeline_build_max_without_gc_ms: withoutGc.at(-1) ?? 0,
-      pipeline_build_p99_without_gc_ms: p99(withoutGc),
-      pipeline_build_p50_ms: tail(withGc).p50_ms,
-      pipeline_build_over_1ms: tail(withGc).over_1ms,
+      pipeline_build_p99_ms: withGc.p99_ms,
+      pipeline_build_max_without_gc_ms: withoutGc.max_ms,
+      pipeline_build_p99_without_gc_ms: withoutGc.p99_ms,
+      pipeline_build_p50_ms: withGc.p50_ms,
+      pipeline_build_over_1ms: withGc.over_1ms,
+      pipeline_phase: { build, write },
       gc_pauses: gcPauses.length,
-      gc_pause_max_ms: Math.max(0, ...gcPauses.map(([from, to]) => to - from)),
+      gc_pause_max_ms: gcPauseMax,
       sends: blocking.sends,
       pipelines: blocking.pipelines,
       emitted: metrics.emitted,
       delivered: metrics.delivered,
       dropped: metrics.dropped,
     },
+    control: { reps: control.reps, ...controls },
   });
+  const describe = (t) =>
+    `p50 ${t.p50_ms.toFixed(3)} ms, p99 ${t.p99_ms.toFixed(2)} ms, max ${t.max_ms.toFixed(2)} ms, ` +
+    `${t.over_1ms} of ${fmt(t.count)} over 1 ms`;
   log(
     `RedisSink: p99 ${loaded.p99.toFixed(2)} ms (+${(loaded.p99 - baseline.p99).toFixed(2)}; target <= 2), max ${loaded.max.toFixed(2)} ms`,
   );
@@ -378,29 +388,17 @@ async function eventLoop(client) {
       `pipeline build+write ${blocking.pipeline.toFixed(2)}, of it CPU ${blocking.pipelineCpu.toFixed(2)}; ` +
       `${blocking.sends} sends, ${blocking.pipelines} pipelines)`,
   );
+  log(`pipeline stretches: ${describe(withGc)}`);
   log(
-    `pipeline stretches: p99 ${p99(withGc).toFixed(2)} ms; without the GC pauses inside them max ` +
-      `${(withoutGc.at(-1) ?? 0).toFixed(2)} ms, p99 ${p99(withoutGc).toFixed(2)} ms ` +
-      `(${gcPauses.length} GC pauses in the window, longest ${Math.max(0, ...gcPauses.map(([a, b]) => b - a)).toFixed(2)} ms)`,
+    `  without the GC pauses inside them: max ${withoutGc.max_ms.toFixed(2)} ms, p99 ${withoutGc.p99_ms.toFixed(2)} ms ` +
+      `(${gcPauses.length} GC pauses in the window, longest ${gcPauseMax.toFixed(2)} ms)`,
   );
-  const controls = { baseline: tail(controlSamples.baseline), loaded: tail(controlSamples.loaded) };
-  const rawStretches = tail(raw.stretches);
-  bench.merge("loop_delay", {
-    raw_ioredis_10k_per_s: { p99_ms: raw.window.p99, max_ms: raw.window.max, pipeline: rawStretches },
-    redis_10k_per_s: { pipeline_phase: { build: tail(phases.build), write: tail(phases.write) } },
-    control: { reps: control.reps, ...controls },
-  });
-  const describe = (t) =>
-    `p50 ${t.p50_ms.toFixed(3)} ms, p99 ${t.p99_ms.toFixed(2)} ms, max ${t.max_ms.toFixed(2)} ms, ` +
-    `${t.over_1ms} of ${fmt(t.count)} over 1 ms`;
-  log(`pipeline stretches: ${describe(tail(withGc))}`);
-  log(`  of them building the XADDs: ${describe(tail(phases.build))}`);
-  log(`  of them exec() writing to the socket: ${describe(tail(phases.write))}`);
+  log(`  of them building the XADDs: ${describe(build)}`);
+  log(`  of them exec() writing to the socket: ${describe(write)}`);
   log(`raw ioredis pipeline stretches, no streamll: ${describe(rawStretches)}`);
   log(`control stretch without streamll, baseline window: ${describe(controls.baseline)}`);
   log(`control stretch without streamll, loaded window:   ${describe(controls.loaded)}`);
   log(`${metrics.delivered}/${metrics.emitted} delivered, ${metrics.dropped} dropped`);
-  void client;
 }
 
 const client = new Redis(REDIS_URL);
