@@ -1,14 +1,16 @@
 // Core overhead under sustained load (issue 12): what instrumentation adds to an async call with (a) a sink that
 // reads every event's JSON and keeps nothing, (b) JsonlFileSink, (c) MemorySink, each with default delivery
 // settings, against the bare function measured in the same rounds; emit() inside a span against the same loop
-// without it; token events per streamed chunk; event-loop delay under a steady 10,000 events/s into a JSONL
-// file. All means over whole rounds, a baseline round's time beyond the median baseline round charged to the
-// instrumented side (test-support/bench-calls.mjs). Targets: ≤ 2 µs added per call with the
-// reading sink, ≤ 3 µs with JsonlFileSink, ≤ 0.7 µs per emit().
+// without it, and pino logging the same data (without and with redaction) as a baseline from outside streamll;
+// token events per streamed chunk; event-loop delay under a steady 10,000 events/s into a JSONL file. All means
+// over whole rounds, a baseline round's time beyond the median baseline round charged to the instrumented side
+// (test-support/bench-calls.mjs). Targets: ≤ 2 µs added per call with the reading sink, ≤ 3 µs with
+// JsonlFileSink, ≤ 0.7 µs per emit().
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { pino } from "pino";
 
 export const title =
   "instrumented calls, emit() and tokens under sustained load, against the bare code in the same run";
@@ -40,24 +42,54 @@ async function measureCalls({ core, harness, result, log }, dir) {
   result("call.settings.rounds", harness.SUSTAINED.rounds, "recorded rounds per variant");
 }
 
+/**
+ * pino, the fastest JSON logger for Node, as an outside baseline for emit(): a child logger bound to the ids a
+ * span's events carry, logging the same data to a destination that reads every line as the reading sink does.
+ * It does less than emit() (no event id, epoch-ms time, no sanitising, no caps, no credential scan, no queue),
+ * so it bounds from below what writing this event as JSON costs here. With `redactPaths` it also redacts the
+ * default redact names, at the one level under `data` its paths can name (streamll matches them at any depth).
+ */
+function pinoLogger(redactPaths) {
+  /** Sum of every line's last character code (the newline): a result the reads feed, as the reading sink's. */
+  let lastChars = 0;
+  const destination = {
+    write(line) {
+      lastChars = (lastChars + line.charCodeAt(line.length - 1)) | 0;
+    },
+  };
+  const options = redactPaths === undefined ? { base: undefined } : { base: undefined, redact: redactPaths };
+  const logger = pino(options, destination).child({
+    execution_id: "bench-exec-00",
+    span_id: "bench-span-00",
+    module_name: "bench-emit",
+  });
+  return { logger, checksum: () => lastChars };
+}
+
 async function measureEmit({ core, harness, result, log }) {
   // Rounds of `events` emit() calls inside one span, yielding every 250 as the calls above do, against the same
   // loop without the emit() (interleaved); the difference per event is what emit() costs the caller,
-  // including the batching, the sends and the GC its events cause.
+  // including the batching, the sends and the GC its events cause. pino logging the same data runs in the
+  // same rounds, without and with redaction, as a baseline from outside streamll.
   const { calls: events, rounds, yieldEvery } = harness.SUSTAINED;
   const sink = harness.readingSink();
   core.configure({ sinks: [sink] });
-  const totals = { emit: [], loop: [] };
+  const plain = pinoLogger(undefined);
+  const redacting = pinoLogger(core.DEFAULT_REDACT_KEYS.map((name) => `data.${name}`));
+  const sides = ["emit", "loop", "pino", "pino_redact"];
+  const totals = Object.fromEntries(sides.map((side) => [side, []]));
   const data = { step: "retrieve", k: 3, text: "a short payload of event data" };
   let kept = 0;
   try {
     await core.trace("bench-emit", async () => {
-      await harness.alternatingRounds(["emit", "loop"], rounds, async (side, recorded) => {
+      await harness.alternatingRounds(sides, rounds, async (side, recorded) => {
         harness.collectYoungGarbage();
         await harness.yieldToLoop();
         const start = performance.now();
         for (let i = 0; i < events; i++) {
           if (side === "emit") core.emit("tick", data);
+          else if (side === "pino") plain.logger.info({ data }, "tick");
+          else if (side === "pino_redact") redacting.logger.info({ data }, "tick");
           else kept += i & 1;
           if (i % yieldEvery === yieldEvery - 1) await harness.yieldToLoop();
         }
@@ -67,11 +99,23 @@ async function measureEmit({ core, harness, result, log }) {
     });
     await core.flush(60_000);
     const [metrics] = core.getMetrics();
-    const split = harness.chargeBaselineExcess(totals.emit, totals.loop);
-    const perEventUs = ((split.variant - split.bare) * 1000) / (events * rounds);
-    result("emit.in_span.mean_us", perEventUs, "emit() inside a span (mean)", 0.7);
+    const perEventUs = (side) => {
+      const split = harness.chargeBaselineExcess(totals[side], totals.loop);
+      return ((split.variant - split.bare) * 1000) / (events * rounds);
+    };
+    const emitUs = perEventUs("emit");
+    const pinoUs = perEventUs("pino");
+    const pinoRedactUs = perEventUs("pino_redact");
+    result("emit.in_span.mean_us", emitUs, "emit() inside a span (mean)", 0.7);
     result("emit.in_span.dropped", metrics.dropped, `dropped of ${metrics.emitted} events`);
-    log(`emit: ${perEventUs.toFixed(3)} µs/event over ${rounds} rounds of ${events} (loop checksum ${kept})`);
+    result("emit.pino.mean_us", pinoUs, "pino child logger, same data, no redaction (mean)");
+    result("emit.pino_redact.mean_us", pinoRedactUs, "pino, redacting the default names under data (mean)");
+    result("emit.in_span.pino_ratio", emitUs / pinoUs, "emit() / pino without redaction");
+    result("emit.in_span.pino_redact_ratio", emitUs / pinoRedactUs, "emit() / pino with redaction");
+    log(
+      `emit: ${emitUs.toFixed(3)} µs/event, pino ${pinoUs.toFixed(3)}, pino redacting ${pinoRedactUs.toFixed(3)} ` +
+        `over ${rounds} rounds of ${events} (checksums ${kept}, ${plain.checksum()}, ${redacting.checksum()})`,
+    );
   } finally {
     await core.shutdown(10_000);
   }
