@@ -45,7 +45,7 @@ async function measureCalls({ core, harness, result, log }, dir) {
 /**
  * pino, a widely used fast JSON logger for Node, as an outside baseline for emit(): a child logger bound to the
  * ids a span's events carry, logging the same data to a destination that reads every line as the reading sink
- * does. It does less than emit() (no event id, epoch-ms time, no sanitising, no caps, no credential scan, no
+ * does. It does less than emit() (no event id, epoch-ms time, no size caps, no credential scan, no
  * queue), so it shows what writing such a line as JSON costs here. With `redactPaths` it also redacts the
  * default redact names, at the one level under `data` its paths can name (streamll matches them at any depth).
  */
