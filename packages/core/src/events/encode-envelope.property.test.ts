@@ -257,6 +257,33 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
     expect(fast(c, { text: "a\ud83d\ude00b" })?.json).toBe(reference(c, { text: "a\ud83d\ude00b" }).json);
   });
 
+  it("counts the bytes of ASCII data, of escapes and of non-ASCII text alike", () => {
+    const c: Case = {
+      source: {
+        module_name: "m",
+        method_name: "forward",
+        operation: null,
+        tags: {},
+        module_version: null,
+        code_signature: null,
+        git_commit: null,
+      },
+      executionId: createId(),
+      spanId: createId(),
+      parentSpanId: null,
+      eventId: createId(),
+      time: new Date(0).toISOString(),
+      type: "end",
+      limits: undefined,
+    };
+    // Plain ASCII, a control character (written `\u0001`), a literal backslash-u, Latin-1, CJK, an emoji.
+    for (const text of ["plain", "a\u0001b", "C:\\users\\unix", "café", "日本語", "a\ud83d\ude00b"]) {
+      const got = fast(c, { text });
+      expect(got?.json).toBe(reference(c, { text }).json);
+      expect(got?.bytes).toBe(Buffer.byteLength(got?.json ?? "", "utf8"));
+    }
+  });
+
   it("hands events over the byte cap to the general encoder", () => {
     const c: Case = {
       source: {

@@ -166,6 +166,19 @@ function hasEscapedSurrogate(json: string): boolean {
   return json.includes("\\ud");
 }
 
+/** A character outside ASCII, or an escape written as `\uXXXX` (control characters, lone surrogates). */
+const NON_ASCII_OR_U_ESCAPE = /[\u0080-\uffff]|\\u/;
+
+/**
+ * The UTF-8 size of JSON text JSON.stringify wrote, or -1 when the text holds an escaped lone surrogate
+ * ({@link hasEscapedSurrogate}). Most event data is ASCII without `\u` escapes, whose size is its length: one
+ * scan tells, where a surrogate search and a UTF-8 count would read the text twice (~40 ns more per emit() here).
+ */
+function jsonTextBytes(json: string): number {
+  if (!NON_ASCII_OR_U_ESCAPE.test(json)) return json.length;
+  return hasEscapedSurrogate(json) ? -1 : Buffer.byteLength(json, "utf8");
+}
+
 function asDataObject(value: unknown): unknown {
   // The schema requires an object; anything else is wrapped rather than dropped.
   if (typeof value === "object" && value !== null && !Array.isArray(value)) return value;
@@ -516,7 +529,8 @@ export function encodeWithEnvelope(
       spareSanitizer = sanitizer;
     }
     const dataJson = JSON.stringify(sanitized);
-    if (hasEscapedSurrogate(dataJson)) return undefined;
+    const dataBytes = jsonTextBytes(dataJson);
+    if (dataBytes < 0) return undefined;
     const bytes =
       HEAD.length +
       eventId.length +
@@ -524,7 +538,7 @@ export function encodeWithEnvelope(
       timestamp.length +
       envelope.bytes +
       type.bytes +
-      Buffer.byteLength(dataJson, "utf8");
+      dataBytes;
     if (bytes > cap) return undefined;
     const json =
       HEAD +
