@@ -132,6 +132,26 @@ interface Case {
   limits: EncodeLimits | undefined;
 }
 
+/** A case with a plain module envelope and fresh ids, for the tests that pick their data by hand. */
+const fixedCase = (type: string, limits: EncodeLimits | undefined): Case => ({
+  source: {
+    module_name: "m",
+    method_name: "forward",
+    operation: null,
+    tags: {},
+    module_version: null,
+    code_signature: null,
+    git_commit: null,
+  },
+  executionId: createId(),
+  spanId: createId(),
+  parentSpanId: createId(),
+  eventId: createId(),
+  time: new Date(0).toISOString(),
+  type,
+  limits,
+});
+
 const caseOf = (text: fc.Arbitrary<string>): fc.Arbitrary<Case> =>
   fc.record({
     source: envelopeSource(text),
@@ -234,48 +254,14 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
   });
 
   it("hands lone surrogates in data to the general encoder", () => {
-    const c: Case = {
-      source: {
-        module_name: "m",
-        method_name: "forward",
-        operation: null,
-        tags: {},
-        module_version: null,
-        code_signature: null,
-        git_commit: null,
-      },
-      executionId: createId(),
-      spanId: createId(),
-      parentSpanId: null,
-      eventId: createId(),
-      time: new Date(0).toISOString(),
-      type: "start",
-      limits: undefined,
-    };
+    const c = fixedCase("start", undefined);
     expect(fast(c, { text: "a\ud800b" })).toBeUndefined();
     expect(fast(c, { "\udc00": 1 })).toBeUndefined();
     expect(fast(c, { text: "a\ud83d\ude00b" })?.json).toBe(reference(c, { text: "a\ud83d\ude00b" }).json);
   });
 
   it("counts the bytes of ASCII data, of escapes and of non-ASCII text alike", () => {
-    const c: Case = {
-      source: {
-        module_name: "m",
-        method_name: "forward",
-        operation: null,
-        tags: {},
-        module_version: null,
-        code_signature: null,
-        git_commit: null,
-      },
-      executionId: createId(),
-      spanId: createId(),
-      parentSpanId: null,
-      eventId: createId(),
-      time: new Date(0).toISOString(),
-      type: "end",
-      limits: undefined,
-    };
+    const c = fixedCase("end", undefined);
     // Plain ASCII, a control character (written `\u0001`), a literal backslash-u, Latin-1, CJK, an emoji.
     for (const text of ["plain", "a\u0001b", "C:\\users\\unix", "café", "日本語", "a\ud83d\ude00b"]) {
       const got = fast(c, { text });
@@ -285,24 +271,7 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
   });
 
   it("hands events over the byte cap to the general encoder", () => {
-    const c: Case = {
-      source: {
-        module_name: "m",
-        method_name: "forward",
-        operation: null,
-        tags: {},
-        module_version: null,
-        code_signature: null,
-        git_commit: null,
-      },
-      executionId: createId(),
-      spanId: createId(),
-      parentSpanId: createId(),
-      eventId: createId(),
-      time: new Date(0).toISOString(),
-      type: "end",
-      limits: { maxEventBytes: 4096 },
-    };
+    const c = fixedCase("end", { maxEventBytes: 4096 });
     expect(fast(c, { text: "x".repeat(4000) })).toBeUndefined();
     expect(fast(c, { text: "é".repeat(2000) })).toBeUndefined();
     expect(fast(c, { text: "é".repeat(1500) })?.bytes).toBe(reference(c, { text: "é".repeat(1500) }).bytes);
