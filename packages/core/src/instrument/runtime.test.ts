@@ -268,25 +268,11 @@ describe("flush, shutdown, metrics, state changes", () => {
 
 describe("process integration (child processes)", () => {
   const dir = mkdtempSync(join(tmpdir(), "streamll-runtime-"));
-  const hook = join(dir, "resolve-ts.mjs");
-  writeFileSync(
-    hook,
-    `import { registerHooks } from "node:module";
-registerHooks({
-  resolve(specifier, context, next) {
-    try { return next(specifier, context); } catch (error) {
-      if (specifier.startsWith(".") && !/\\.[cm]?[jt]s$/.test(specifier)) return next(specifier + ".ts", context);
-      throw error;
-    }
-  },
-});
-`,
-  );
-  const src = (file: string) => JSON.stringify(fileURLToPath(new URL(file, import.meta.url)));
-  const imports = `import { configure, flush, shutdown } from ${src("./runtime.ts")};
-import { instrument } from ${src("./instrument.ts")};
-import { emit, trace } from ${src("./trace.ts")};
-import { JsonlFileSink } from ${src("../sinks/jsonl-file-sink.ts")};
+  // The children run the built package (`pnpm build` first, as the CLI tests do): plain Node loads it on every
+  // supported major, where loading this TypeScript source needed a flag Node 26 no longer has.
+  const imports = `import { configure, emit, flush, instrument, JsonlFileSink, shutdown, trace } from ${JSON.stringify(
+    fileURLToPath(new URL("../../dist/index.js", import.meta.url)),
+  )};
 `;
   let counter = 0;
 
@@ -296,11 +282,11 @@ import { JsonlFileSink } from ${src("../sinks/jsonl-file-sink.ts")};
     writeFileSync(script, `${imports}\n${body}\n`);
     const baseEnv: Record<string, string | undefined> = { ...process.env };
     for (const key of Object.keys(baseEnv)) if (key.startsWith("STREAMLL_")) delete baseEnv[key];
-    return spawnSync(
-      process.execPath,
-      ["--experimental-transform-types", "--no-warnings", "--import", hook, script],
-      { encoding: "utf8", timeout: 20_000, env: { ...baseEnv, ...env } },
-    );
+    return spawnSync(process.execPath, [script], {
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { ...baseEnv, ...env },
+    });
   }
 
   const readEvents = (path: string): StreamllEvent[] =>
