@@ -110,7 +110,7 @@ export function metadataProblems(pkg: PublishedPackage, urls: ProjectUrls): stri
   expect(Array.isArray(m.keywords) && m.keywords.length >= 3, "needs at least three keywords");
   expect(m.publishConfig?.access === "public", 'publishConfig.access must be "public"');
   expect(m.publishConfig?.provenance === true, "publishConfig.provenance must be true");
-  expect(m.engines?.node === ">=22", 'engines.node must be ">=22" (the suite tests Node 22 and 24)');
+  expect(m.engines?.node === ">=22", 'engines.node must be ">=22" (the suite tests Node 22, 24 and 26)');
   expect(Array.isArray(m.files) && m.files.includes("dist"), 'files must list "dist" (and nothing unbuilt)');
   expect(
     !(m.files ?? []).some((entry) => /^(src|test|bench|examples)(\/|$)/.test(entry)),
