@@ -1,5 +1,7 @@
 import {
   backoffDelay,
+  clockSchema,
+  deliveryLoggerSchema,
   type ResolvedRetryOptions,
   resolveRetryOptions,
   retryOptionsSchema,
@@ -84,23 +86,8 @@ export const refreshingCredentialsOptionsSchema = v.object<RefreshingCredentials
   refreshAheadMs: v.number({ min: 0 }).optional(),
   retry: retryOptionsSchema.optional(),
   minTtlMs: v.number({ min: 0 }).optional(),
-  clock: v
-    .custom<Clock>(
-      "an object with now(), setTimeout() and clearTimeout()",
-      (value) =>
-        typeof value === "object" &&
-        value !== null &&
-        ["now", "setTimeout", "clearTimeout"].every(
-          (name) => typeof (value as Record<string, unknown>)[name] === "function",
-        ),
-    )
-    .optional(),
-  logger: v
-    .custom<DeliveryLogger>(
-      "an object with warn()",
-      (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
-    )
-    .optional(),
+  clock: clockSchema.optional(),
+  logger: deliveryLoggerSchema.optional(),
   random: v.fn<() => number>().optional(),
 });
 

@@ -1,5 +1,5 @@
 import { v } from "../options/schema";
-import type { Clock, RetryOptions } from "./delivery-types";
+import type { Clock, DeliveryLogger, RetryOptions } from "./delivery-types";
 
 /** `RetryOptions` with every default filled in. */
 export type ResolvedRetryOptions = Readonly<Required<RetryOptions>>;
@@ -86,6 +86,23 @@ export const systemClock: Clock = Object.freeze({
     globalThis.clearTimeout(handle as Parameters<typeof globalThis.clearTimeout>[0]);
   },
 });
+
+/** A {@link Clock} as the delivery pipeline's and the credential cache's options check it. */
+export const clockSchema = v.custom<Clock>(
+  "an object with now(), setTimeout() and clearTimeout()",
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    ["now", "setTimeout", "clearTimeout"].every(
+      (name) => typeof (value as Record<string, unknown>)[name] === "function",
+    ),
+);
+
+/** A {@link DeliveryLogger} as the delivery pipeline's and the credential cache's options check it. */
+export const deliveryLoggerSchema = v.custom<DeliveryLogger>(
+  "an object with warn()",
+  (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
+);
 
 /** Largest delay `setTimeout` honours; Node fires longer ones immediately (with a warning). */
 const MAX_TIMER_DELAY_MS = 2_147_483_647;

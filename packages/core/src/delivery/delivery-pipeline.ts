@@ -3,6 +3,8 @@ import { ConfigurationError, isRetriableError, SinkError } from "../errors";
 import { v, validateOptions } from "../options/schema";
 import {
   backoffDelay,
+  clockSchema,
+  deliveryLoggerSchema,
   errorCode,
   type ResolvedRetryOptions,
   resolveRetryOptions,
@@ -94,24 +96,9 @@ export const deliveryOptionsSchema = v.object<DeliveryOptions>({
 });
 
 const pipelineHooksSchema = v.object<DeliveryPipelineHooks>({
-  clock: v
-    .custom<Clock>(
-      "an object with now(), setTimeout() and clearTimeout()",
-      (value) =>
-        typeof value === "object" &&
-        value !== null &&
-        ["now", "setTimeout", "clearTimeout"].every(
-          (name) => typeof (value as Record<string, unknown>)[name] === "function",
-        ),
-    )
-    .optional(),
+  clock: clockSchema.optional(),
   random: v.fn<() => number>().optional(),
-  logger: v
-    .custom<DeliveryLogger>(
-      "an object with warn()",
-      (value) => typeof (value as { warn?: unknown } | null)?.warn === "function",
-    )
-    .optional(),
+  logger: deliveryLoggerSchema.optional(),
 });
 
 /**
