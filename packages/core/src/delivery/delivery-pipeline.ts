@@ -476,53 +476,33 @@ export class DeliveryPipeline {
   private async runShutdown(timeoutMs: number): Promise<void> {
     const budget = typeof timeoutMs === "number" && timeoutMs >= 0 ? timeoutMs : 30_000;
     const deadline = this.clock.now() + budget;
-    if (this.spill !== undefined) {
-      await this.shutdownToSpill(this.spill, budget, deadline);
-      return;
-    }
+    const spill = this.spill;
     try {
       this.clearTimer("flushTimer");
       this.flushDue = true;
-      const drained = await this.flush(budget);
-      if (!drained) this.dropEverythingPending();
+      if (spill === undefined) {
+        const drained = await this.flush(budget);
+        if (!drained) this.dropEverythingPending();
+      } else {
+        // The memory queue gets half the budget to drain (none while the circuit is open), then whatever is
+        // still in memory, in flight included, goes to disk for the next process. What is on disk stays there:
+        // it is not replayed during shutdown.
+        if (!this.breakerOpen && this.failure === null) await this.waitUntilSettled(budget / 2, false);
+        this.moveMemoryToSpill(spill);
+      }
     } catch (error) {
       this.internalError(error);
-      this.dropEverythingPending();
+      if (spill === undefined) this.dropEverythingPending();
     }
     this.clearTimer("flushTimer");
     this.clearTimer("wakeTimer");
-    try {
-      await this.closeSink(Math.max(1_000, deadline - this.clock.now()));
-    } catch (error) {
-      this.recordError(error);
-    }
-    this.clearTimer("summaryTimer");
-    this.emitDropSummary();
-  }
-
-  /**
-   * Shutdown with a disk spill: the memory queue gets half the budget to drain (none while the circuit is
-   * open), then whatever is still in memory, in flight included, goes to disk for the next process, and the
-   * sink is closed. What is on disk stays there: it is not replayed during shutdown.
-   */
-  private async shutdownToSpill(spill: SpillStore, budget: number, deadline: number): Promise<void> {
-    try {
-      this.clearTimer("flushTimer");
-      this.flushDue = true;
-      if (!this.breakerOpen && this.failure === null) await this.waitUntilSettled(budget / 2, false);
-      this.moveMemoryToSpill(spill);
-    } catch (error) {
-      this.internalError(error);
-    }
-    this.clearTimer("flushTimer");
-    this.clearTimer("wakeTimer");
-    const closed = await this.withinDeadline(spill.close(), deadline);
-    if (!closed)
+    if (spill !== undefined && !(await this.withinDeadline(spill.close(), deadline))) {
       this.recordError(
         new SinkError("the disk spill did not finish writing before the shutdown timeout", {
           retriable: false,
         }),
       );
+    }
     try {
       await this.closeSink(Math.max(1_000, deadline - this.clock.now()));
     } catch (error) {
