@@ -8,6 +8,7 @@ import {
   emitSpanEventRaw,
   errorEventData,
   reportInternalError,
+  runInSpan,
   toJson,
 } from "@streamll/core/internal";
 import type { LlmRequestRecord } from "../ai/traced-ai-service";
@@ -39,9 +40,17 @@ export function currentAxCall(): AxCall | undefined {
   return storage.getStore();
 }
 
-/** Runs `fn` with `call` current for model requests and nested programs, inside its span. */
-export function runInCall<R>(call: AxCall, fn: () => R): R {
-  return storage.run(call, fn);
+/**
+ * Calls `fn` with `thisArg` and `args` while `call` is current for model requests and nested programs, inside
+ * the call's span. The function and its arguments are passed through, so no closure is made per call.
+ */
+export function runInCall<R>(
+  call: AxCall,
+  fn: (...args: never[]) => R,
+  thisArg: unknown,
+  args: readonly unknown[],
+): R {
+  return storage.run(call, runInSpan<R>, call.span, fn, thisArg, args);
 }
 
 function emptyTotals(): TokenTotals {

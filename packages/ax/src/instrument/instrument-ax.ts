@@ -6,7 +6,6 @@ import {
   emitSpanEventRaw,
   getRuntime,
   reportInternalError,
-  runInSpan,
 } from "@streamll/core/internal";
 import { describeAIService } from "../ai/ai-service-descriptor";
 import { traceAIService } from "../ai/traced-ai-service";
@@ -336,9 +335,7 @@ function wrapForward(program: AxProgramLike, original: AxProgramLike["forward"],
     }
     let pending: Promise<unknown>;
     try {
-      pending = runInCall(call, () =>
-        runInSpan(call.span, original as never, self, args),
-      ) as Promise<unknown>;
+      pending = runInCall(call, original as never, self, args) as Promise<unknown>;
     } catch (error) {
       call.fail(error);
       throw error;
@@ -403,7 +400,7 @@ function wrapStreamingForward(
     }
     let inner: AsyncGenerator<unknown, unknown, unknown>;
     try {
-      inner = runInCall(call, () => runInSpan(call.span, original as never, self, args));
+      inner = runInCall(call, original as never, self, args);
     } catch (error) {
       call.fail(error);
       throw error;

@@ -1,4 +1,4 @@
-import { reportInternalError, runInSpan } from "@streamll/core/internal";
+import { reportInternalError } from "@streamll/core/internal";
 import { type AxCall, runInCall } from "./ax-call";
 
 type Step = IteratorResult<unknown, unknown>;
@@ -41,9 +41,7 @@ export class InstrumentedAxStream implements AsyncGenerator<unknown, unknown, un
   #step(method: Function, args: unknown[], cancelling: boolean): Promise<Step> {
     if (this.#done) return Reflect.apply(method, this.#inner, args) as Promise<Step>;
     const call = this.#call;
-    const pending = runInCall(call, () =>
-      runInSpan(call.span, method as (...a: never[]) => Promise<Step>, this.#inner, args),
-    );
+    const pending = runInCall(call, method as (...a: never[]) => Promise<Step>, this.#inner, args);
     return pending.then(
       (result: Step) => {
         try {

@@ -1,7 +1,7 @@
 import type { AxOptimizationProgress } from "@ax-llm/ax";
 import * as axExports from "@ax-llm/ax";
 import { ConfigurationError, getCurrentSpan, type JsonObject } from "@streamll/core";
-import { getRuntime, reportInternalError, runInSpan } from "@streamll/core/internal";
+import { getRuntime, reportInternalError } from "@streamll/core/internal";
 import { AxCall, runInCall } from "../instrument/ax-call";
 import { programModuleName } from "../instrument/instrument-ax";
 import { fingerprintProgram } from "../version/program-fingerprint";
@@ -246,9 +246,7 @@ function wrapCompile(
     }
     let pending: Promise<unknown>;
     try {
-      pending = runInCall(call, () =>
-        runInSpan(call.span, original as never, self, args),
-      ) as Promise<unknown>;
+      pending = runInCall(call, original as never, self, args) as Promise<unknown>;
     } catch (error) {
       call.fail(error);
       throw error;
