@@ -42,7 +42,8 @@ export function currentAxCall(): AxCall | undefined {
 
 /**
  * Calls `fn` with `thisArg` and `args` while `call` is current for model requests and nested programs, inside
- * the call's span. The function and its arguments are passed through, so no closure is made per call.
+ * the call's span; a synchronous throw fails the call and is rethrown. The function and its arguments are
+ * passed through, so no closure is made per call.
  */
 export function runInCall<R>(
   call: AxCall,
@@ -50,7 +51,12 @@ export function runInCall<R>(
   thisArg: unknown,
   args: readonly unknown[],
 ): R {
-  return storage.run(call, runInSpan<R>, call.span, fn, thisArg, args);
+  try {
+    return storage.run(call, runInSpan<R>, call.span, fn, thisArg, args);
+  } catch (error) {
+    call.fail(error);
+    throw error;
+  }
 }
 
 function emptyTotals(): TokenTotals {

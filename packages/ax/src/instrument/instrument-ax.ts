@@ -313,6 +313,31 @@ function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>):
   }
 }
 
+/**
+ * Opens a `forward` or `streamingForward` call (its version and start events) and the arguments the program runs
+ * with: the traced AI service and the options carrying this package's hooks. `undefined` while streamll is off
+ * or when the instrumentation failed (reported): the caller then runs the program unobserved.
+ */
+function beginCall(
+  self: AxProgramLike,
+  meta: ProgramMeta,
+  ai: unknown,
+  values: unknown,
+  options: unknown,
+  streaming: boolean,
+): { call: AxCall; args: unknown[] } | undefined {
+  if (!getRuntime().active) return undefined;
+  try {
+    if (meta.nested) instrumentNested(self, meta);
+    const call = openCall(self, meta, ai, values, options, streaming);
+    if (!streaming) call.tokensFromDeltas = (options as { stream?: unknown } | undefined)?.stream === true;
+    return { call, args: [traceAIService(ai as object), values, callOptions(call, self, ai, options)] };
+  } catch (error) {
+    reportInternalError(`instrumentation failed; Ax ${streaming ? "stream" : "call"} not recorded`, error);
+    return undefined;
+  }
+}
+
 function wrapForward(program: AxProgramLike, original: AxProgramLike["forward"], meta: ProgramMeta) {
   return function forward(
     this: AxProgramLike,
@@ -321,25 +346,10 @@ function wrapForward(program: AxProgramLike, original: AxProgramLike["forward"],
     options?: unknown,
   ): Promise<unknown> {
     const self = (this ?? program) as AxProgramLike;
-    if (!getRuntime().active) return Reflect.apply(original, self, [ai, values, options]);
-    let call: AxCall;
-    let args: unknown[];
-    try {
-      if (meta.nested) instrumentNested(self, meta);
-      call = openCall(self, meta, ai, values, options, false);
-      call.tokensFromDeltas = (options as { stream?: unknown } | undefined)?.stream === true;
-      args = [traceAIService(ai as object), values, callOptions(call, self, ai, options)];
-    } catch (error) {
-      reportInternalError("instrumentation failed; Ax call not recorded", error);
-      return Reflect.apply(original, self, [ai, values, options]);
-    }
-    let pending: Promise<unknown>;
-    try {
-      pending = runInCall(call, original as never, self, args) as Promise<unknown>;
-    } catch (error) {
-      call.fail(error);
-      throw error;
-    }
+    const begun = beginCall(self, meta, ai, values, options, false);
+    if (begun === undefined) return Reflect.apply(original, self, [ai, values, options]);
+    const { call, args } = begun;
+    const pending = runInCall(call, original as never, self, args) as Promise<unknown>;
     return Promise.resolve(pending).then(
       (result) => {
         call.finish(outputValues(self, result));
@@ -387,24 +397,10 @@ function wrapStreamingForward(
     options?: unknown,
   ): AsyncGenerator<unknown, unknown, unknown> {
     const self = (this ?? program) as AxProgramLike;
-    if (!getRuntime().active) return Reflect.apply(original, self, [ai, values, options]);
-    let call: AxCall;
-    let args: unknown[];
-    try {
-      if (meta.nested) instrumentNested(self, meta);
-      call = openCall(self, meta, ai, values, options, true);
-      args = [traceAIService(ai as object), values, callOptions(call, self, ai, options)];
-    } catch (error) {
-      reportInternalError("instrumentation failed; Ax stream not recorded", error);
-      return Reflect.apply(original, self, [ai, values, options]);
-    }
-    let inner: AsyncGenerator<unknown, unknown, unknown>;
-    try {
-      inner = runInCall(call, original as never, self, args);
-    } catch (error) {
-      call.fail(error);
-      throw error;
-    }
+    const begun = beginCall(self, meta, ai, values, options, true);
+    if (begun === undefined) return Reflect.apply(original, self, [ai, values, options]);
+    const { call, args } = begun;
+    const inner = runInCall(call, original as never, self, args) as AsyncGenerator<unknown, unknown, unknown>;
     return new InstrumentedAxStream(inner, call);
   };
 }

@@ -244,13 +244,7 @@ function wrapCompile(
       reportInternalError("instrumentation failed; optimizer run not recorded", error);
       return Reflect.apply(original, self, [program, examples, metricFn, compileOptions]);
     }
-    let pending: Promise<unknown>;
-    try {
-      pending = runInCall(call, original as never, self, args) as Promise<unknown>;
-    } catch (error) {
-      call.fail(error);
-      throw error;
-    }
+    const pending = runInCall(call, original as never, self, args) as Promise<unknown>;
     return Promise.resolve(pending).then(
       (value) => {
         try {
