@@ -119,12 +119,19 @@ describe.skipIf(CHROMIUM === undefined)("the page in headless Chromium", { timeo
     );
     const durations = await page.locator(".waterfall .span-row[data-span] .span-duration").allTextContents();
     expect(durations).toEqual(["120 ms", "15 ms", "90 ms"]);
-    const bars = await page.locator(".waterfall .bar").evaluateAll((elements) =>
-      elements.map((element) => {
-        const box = element.getBoundingClientRect();
-        return { left: Math.round(box.left), width: Math.round(box.width) };
-      }),
-    );
+    const measureBars = () =>
+      page.locator(".waterfall .bar").evaluateAll((elements) =>
+        elements.map((element) => {
+          const box = element.getBoundingClientRect();
+          return { left: Math.round(box.left), width: Math.round(box.width) };
+        }),
+      );
+    // Read once laid out: one CI run measured every bar 0 px wide just after the durations were shown.
+    let bars: { left: number; width: number }[] = [];
+    await waitUntil(async () => {
+      bars = await measureBars();
+      return bars.length === 3 && bars.every((bar) => bar.width > 0);
+    }, "the waterfall's bars laid out").catch(() => undefined);
     expect(bars[0]!.width).toBeGreaterThan(bars[2]!.width);
     expect(bars[2]!.left).toBeGreaterThan(bars[1]!.left);
     await page.screenshot({ path: artifactPath("file-execution-light.png") });
