@@ -222,8 +222,8 @@ function render(): void {
     list.render(matching, matching.length, model.executions.size);
     const execution = selected === null ? undefined : model.executions.get(selected);
     const summary = selected === null ? undefined : summaryOf(selected, now);
-    const key = `${selected}:${execution?.revision}:${filters.eventType}:${summary?.status === "running" ? now : ""}:${forcedDetail}`;
-    if (key !== lastDetail) {
+    const key = `${selected}:${execution?.revision}:${filters.eventType}:${summary?.status === "running" ? now : ""}`;
+    if (forcedDetail || key !== lastDetail) {
       lastDetail = key;
       detail.render(
         execution,
