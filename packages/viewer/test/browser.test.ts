@@ -181,7 +181,13 @@ describe.skipIf(CHROMIUM === undefined)("the page in headless Chromium", { timeo
     const closed = page.locator("details:not([open]) > summary");
     expect(await closed.count()).toBeGreaterThan(0);
     while ((await closed.count()) > 0) await closed.first().click();
-    const text = await page.locator("body").textContent();
+    // An opened field builds its contents on the `toggle` event, which Chromium dispatches a moment after the
+    // click: read the page once every payload is in (one CI run read it before the last one was).
+    let text: string | null = null;
+    await waitUntil(async () => {
+      text = await page.locator("body").textContent();
+      return payloads.every((payload) => text?.includes(payload));
+    }, "the opened fields' contents").catch(() => undefined);
     for (const payload of payloads) expect(text).toContain(payload);
     expect(text).toContain("<img src=x onerror=alert('module name ran')>");
     expect(await page.locator(".stream-text").textContent()).toBe(
