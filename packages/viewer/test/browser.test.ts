@@ -11,7 +11,7 @@ import { startViewer } from "../src/server/viewer-server";
 import { ViewerSink } from "../src/sinks/viewer-sink";
 import { artifactPath, type Browser, chromiumPath, launchBrowser } from "./support/browser";
 import { execution, jsonl, loadEvents, ragExecution } from "./support/events";
-import { waitUntil } from "./support/wait";
+import { readUntil, waitUntil } from "./support/wait";
 
 const CHROMIUM = chromiumPath();
 const DEMO = fileURLToPath(new URL("../../../apps/demo/dist/main.js", import.meta.url));
@@ -127,11 +127,10 @@ describe.skipIf(CHROMIUM === undefined)("the page in headless Chromium", { timeo
         }),
       );
     // Read once laid out: one CI run measured every bar 0 px wide just after the durations were shown.
-    let bars: { left: number; width: number }[] = [];
-    await waitUntil(async () => {
-      bars = await measureBars();
-      return bars.length === 3 && bars.every((bar) => bar.width > 0);
-    }, "the waterfall's bars laid out").catch(() => undefined);
+    const bars = await readUntil(
+      measureBars,
+      (read) => read.length === 3 && read.every((bar) => bar.width > 0),
+    );
     expect(bars[0]!.width).toBeGreaterThan(bars[2]!.width);
     expect(bars[2]!.left).toBeGreaterThan(bars[1]!.left);
     await page.screenshot({ path: artifactPath("file-execution-light.png") });
@@ -183,11 +182,10 @@ describe.skipIf(CHROMIUM === undefined)("the page in headless Chromium", { timeo
     while ((await closed.count()) > 0) await closed.first().click();
     // An opened field builds its contents on the `toggle` event, which Chromium dispatches a moment after the
     // click: read the page once every payload is in (one CI run read it before the last one was).
-    let text: string | null = null;
-    await waitUntil(async () => {
-      text = await page.locator("body").textContent();
-      return payloads.every((payload) => text?.includes(payload));
-    }, "the opened fields' contents").catch(() => undefined);
+    const text = await readUntil(
+      () => page.locator("body").textContent(),
+      (read) => payloads.every((payload) => read?.includes(payload)),
+    );
     for (const payload of payloads) expect(text).toContain(payload);
     expect(text).toContain("<img src=x onerror=alert('module name ran')>");
     expect(await page.locator(".stream-text").textContent()).toBe(
