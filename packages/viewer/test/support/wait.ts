@@ -4,12 +4,12 @@ export async function waitUntil(
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  const met = await readUntil(
+    async () => await condition(),
+    (value) => value,
+    timeoutMs,
+  );
+  if (!met) throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
