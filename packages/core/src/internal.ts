@@ -55,6 +55,7 @@ export {
   type ReportIssue,
   Schema,
   type Shape,
+  timeoutArgument,
   v,
   validateOptions,
 } from "./options/schema";

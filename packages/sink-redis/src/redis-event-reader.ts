@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { StreamllEvent } from "@streamll/core";
 import { decodeEvent, StreamllError } from "@streamll/core";
-import { v, validateOptions } from "@streamll/core/internal";
+import { timeoutArgument, v, validateOptions } from "@streamll/core/internal";
 import {
   RedisConnection,
   type RedisConnectionOptions,
@@ -370,6 +370,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
    *   takes.
    */
   async stop(timeoutMs?: number): Promise<void> {
+    const timeout = timeoutArgument("RedisEventReader.stop()", timeoutMs, Number.POSITIVE_INFINITY);
     this.#stopping = true;
     this.#wake?.();
     if (this.#iterating) {
@@ -378,14 +379,11 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     }
     if (this.#running !== undefined) {
       const running = this.#running.catch(() => undefined);
-      if (timeoutMs === undefined) {
+      if (timeout === Number.POSITIVE_INFINITY) {
         await running;
       } else {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          running,
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-        ]);
+        await Promise.race([running, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)))]);
         clearTimeout(timer);
       }
     }

@@ -1,6 +1,6 @@
 import { describeDiagnostic, publishDiagnostic, type StreamllDiagnostic } from "../diagnostics";
 import { ConfigurationError, isRetriableError, SinkError } from "../errors";
-import { v, validateOptions } from "../options/schema";
+import { timeoutArgument, v, validateOptions } from "../options/schema";
 import {
   backoffDelay,
   clockSchema,
@@ -62,6 +62,9 @@ export interface DeliveryPipelineHooks {
 }
 
 const MiB = 1024 * 1024;
+
+/** What `flush()` and `shutdown()` wait by default (ms). */
+const DEFAULT_WAIT_MS = 30_000;
 
 /** The defaults documented on `DeliveryOptions`. */
 export const DEFAULT_DELIVERY_OPTIONS: Readonly<
@@ -375,12 +378,12 @@ export class DeliveryPipeline {
 
   /**
    * Sends everything pending now without waiting for the flush interval (the circuit breaker and backoff still
-   * apply). Never rejects.
-   * @param timeoutMs how long to wait. Default 30 000.
+   * apply). Rejects only for an invalid `timeoutMs` (`ConfigurationError`).
+   * @param timeoutMs how long to wait: a number >= 0 or `Infinity`. Default 30 000.
    * @returns `true` once every event enqueued before the call is delivered or dropped, `false` on timeout.
    */
-  flush(timeoutMs = 30_000): Promise<boolean> {
-    return this.waitUntilSettled(timeoutMs, true);
+  async flush(timeoutMs?: number): Promise<boolean> {
+    return this.waitUntilSettled(timeoutArgument("flush()", timeoutMs, DEFAULT_WAIT_MS), true);
   }
 
   private waitUntilSettled(timeoutMs: number, withSpill: boolean): Promise<boolean> {
@@ -391,13 +394,10 @@ export class DeliveryPipeline {
       return new Promise<boolean>((resolve) => {
         const waiter: FlushWaiter = { target, withSpill, resolve, timer: undefined };
         // Deliberately not unref'd: the caller awaits this deadline, so the process should wait for it.
-        waiter.timer = this.clock.setTimeout(
-          () => {
-            this.waiters.delete(waiter);
-            resolve(false);
-          },
-          timerDelay(typeof timeoutMs === "number" && timeoutMs >= 0 ? timeoutMs : 30_000),
-        );
+        waiter.timer = this.clock.setTimeout(() => {
+          this.waiters.delete(waiter);
+          resolve(false);
+        }, timerDelay(timeoutMs));
         this.waiters.add(waiter);
         this.pump();
         this.checkWaiters();
@@ -411,13 +411,20 @@ export class DeliveryPipeline {
   /**
    * Stops accepting events (later `enqueue` calls count as dropped `shutdown`), drains what is pending, drops
    * whatever is still pending after `timeoutMs` as `shutdown` (aborting sends in flight), then calls
-   * `sink.close()` once. Idempotent; never rejects (a failing `close` is recorded as `lastError`).
-   * @param timeoutMs time allowed for draining. Default 30 000.
+   * `sink.close()` once. Idempotent; rejects only for an invalid `timeoutMs` (`ConfigurationError`, before
+   * anything stops); a failing `close` is recorded as `lastError`.
+   * @param timeoutMs time allowed for draining: a number >= 0 or `Infinity`. Default 30 000.
    */
-  shutdown(timeoutMs = 30_000): Promise<void> {
+  shutdown(timeoutMs?: number): Promise<void> {
+    let timeout: number;
+    try {
+      timeout = timeoutArgument("shutdown()", timeoutMs, DEFAULT_WAIT_MS);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.shutdownPromise === undefined) {
       this.accepting = false;
-      this.shutdownPromise = this.runShutdown(timeoutMs);
+      this.shutdownPromise = this.runShutdown(timeout);
     }
     return this.shutdownPromise;
   }
@@ -474,20 +481,19 @@ export class DeliveryPipeline {
   }
 
   private async runShutdown(timeoutMs: number): Promise<void> {
-    const budget = typeof timeoutMs === "number" && timeoutMs >= 0 ? timeoutMs : 30_000;
-    const deadline = this.clock.now() + budget;
+    const deadline = this.clock.now() + timeoutMs;
     const spill = this.spill;
     try {
       this.clearTimer("flushTimer");
       this.flushDue = true;
       if (spill === undefined) {
-        const drained = await this.flush(budget);
+        const drained = await this.flush(timeoutMs);
         if (!drained) this.dropEverythingPending();
       } else {
         // The memory queue gets half the budget to drain (none while the circuit is open), then whatever is
         // still in memory, in flight included, goes to disk for the next process. What is on disk stays there:
         // it is not replayed during shutdown.
-        if (!this.breakerOpen && this.failure === null) await this.waitUntilSettled(budget / 2, false);
+        if (!this.breakerOpen && this.failure === null) await this.waitUntilSettled(timeoutMs / 2, false);
         this.moveMemoryToSpill(spill);
       }
     } catch (error) {

@@ -189,6 +189,21 @@ describe("redact and filter", () => {
 });
 
 describe("flush, shutdown, metrics, state changes", () => {
+  it("rejects a timeout that is not a number >= 0 at once, instead of waiting for the default", async () => {
+    const sink = new MemorySink();
+    configure({ sinks: [sink], logger });
+    for (const bad of ["2000", -1, Number.NaN, null, {}]) {
+      await expect(flush(bad as never)).rejects.toThrow(/^invalid flush\(\) argument: timeoutMs: expected/);
+      await expect(shutdown(bad as never)).rejects.toBeInstanceOf(ConfigurationError);
+      await expect(sink.waitFor(1, bad as never)).rejects.toThrow(/MemorySink\.waitFor\(\) argument/);
+    }
+    // Nothing was shut down by the rejected calls.
+    expect(sink.isClosed).toBe(false);
+    await expect(flush(Number.POSITIVE_INFINITY)).resolves.toBe(true);
+    await shutdown(0);
+    expect(sink.isClosed).toBe(true);
+  });
+
   it("shutdown drains pending events, closes the sink and resets streamll", async () => {
     const sink = new MemorySink();
     configure({ sinks: [{ sink, delivery: { flushIntervalMs: 600_000 } }], logger });

@@ -14,7 +14,7 @@ import {
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
 import { createId } from "../events/ids";
 import { type KeyRedaction, keyRedactorKeysOf } from "../events/redact";
-import { configurationError } from "../options/schema";
+import { configurationError, timeoutArgument } from "../options/schema";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
 import { TerminalSink } from "../sinks/terminal-sink";
@@ -188,7 +188,7 @@ export function configure(options: StreamllOptions = {}): void {
   const previous = state;
   install(config, pipelines);
   if (previous !== undefined)
-    for (const handle of previous.pipelines) retire(handle, undefined, config.logger);
+    for (const handle of previous.pipelines) retire(handle, DEFAULT_WAIT_MS, config.logger);
   prepareVersions(config);
 }
 
@@ -306,11 +306,7 @@ function install(config: ResolvedConfig, pipelines: PipelineHandle[]): RuntimeSt
   return next;
 }
 
-function retire(
-  handle: PipelineHandle,
-  timeoutMs: number | undefined,
-  logger: StreamllLogger,
-): Promise<void> {
+function retire(handle: PipelineHandle, timeoutMs: number, logger: StreamllLogger): Promise<void> {
   handle.unsubscribe();
   const done = handle.pipeline.shutdown(timeoutMs).catch((error: unknown) => {
     safeLog(logger, `shutting down sink ${handle.pipeline.getMetrics().sink} failed: ${messageOf(error)}`);
@@ -332,19 +328,23 @@ function publishStateChange(change: StateChange): void {
 
 /**
  * Sends everything pending to every sink now and waits for it (also waits for sinks replaced by a later
- * `configure()` that are still draining). Never rejects.
- * @param timeoutMs how long to wait per sink. Default 30 000.
+ * `configure()` that are still draining). Rejects only for an invalid `timeoutMs` (`ConfigurationError`).
+ * @param timeoutMs how long to wait per sink: a number >= 0 or `Infinity`. Default 30 000.
  * @returns `true` when every event emitted before the call was delivered or dropped in time.
  */
 export async function flush(timeoutMs?: number): Promise<boolean> {
+  const timeout = timeoutArgument("flush()", timeoutMs, DEFAULT_WAIT_MS);
   const current = state;
   const flushes = (current?.pipelines ?? []).map((handle) =>
-    handle.pipeline.flush(timeoutMs).catch(() => false),
+    handle.pipeline.flush(timeout).catch(() => false),
   );
   const results = await Promise.all(flushes);
-  if (retiring.size > 0) results.push(await settleWithin([...retiring], timeoutMs ?? 30_000));
+  if (retiring.size > 0) results.push(await settleWithin([...retiring], timeout));
   return results.every(Boolean);
 }
+
+/** What `flush()` and `shutdown()` wait by default (ms). */
+const DEFAULT_WAIT_MS = 30_000;
 
 function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -360,12 +360,15 @@ function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number):
 /**
  * Drains and closes every sink, then resets streamll to its unconfigured state: `configure()` may be called
  * again (tests do), and `onStateChange` listeners are removed. Events emitted afterwards follow the
- * environment (`STREAMLL_SINK`) until the next `configure()`. Never rejects.
- * @param timeoutMs time each sink gets to drain before its pending events are dropped. Default 30 000.
+ * environment (`STREAMLL_SINK`) until the next `configure()`. Rejects only for an invalid `timeoutMs`
+ * (`ConfigurationError`), before anything is shut down.
+ * @param timeoutMs time each sink gets to drain before its pending events are dropped: a number >= 0 or
+ *   `Infinity`. Default 30 000.
  * @returns the final metrics of the sinks it shut down, in configuration order: what was delivered, dropped
  *   (`shutdown` drops included) and left in a disk spill, for an end-of-run summary (`formatSinkMetrics`).
  */
 export async function shutdown(timeoutMs?: number): Promise<SinkMetrics[]> {
+  const timeout = timeoutArgument("shutdown()", timeoutMs, DEFAULT_WAIT_MS);
   const current = state;
   state = undefined;
   generation += 1;
@@ -378,7 +381,7 @@ export async function shutdown(timeoutMs?: number): Promise<SinkMetrics[]> {
   removeExitHook();
   const logger = current?.config.logger ?? stderrLogger;
   const pipelines = current?.pipelines ?? [];
-  const tasks = pipelines.map((handle) => retire(handle, timeoutMs, logger));
+  const tasks = pipelines.map((handle) => retire(handle, timeout, logger));
   await Promise.allSettled([...tasks, ...retiring]);
   return pipelines.map((handle) => handle.pipeline.getMetrics());
 }

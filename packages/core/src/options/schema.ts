@@ -591,3 +591,21 @@ export function validateOptions<S extends AnySchema>(
   if (issues.length > 0) throw configurationError(title, issues);
   return value as Infer<S>;
 }
+
+/**
+ * Checks a timeout argument (`flush(timeoutMs)`, `shutdown(timeoutMs)`, `waitFor(n, timeoutMs)`): `undefined`
+ * gives `fallback`; anything but a number >= 0 (or `Infinity`) is a `ConfigurationError`, so `flush("2000")`
+ * or `shutdown(-1)` fails at once instead of quietly waiting for the default.
+ * @param title the call, e.g. `flush()`.
+ */
+export function timeoutArgument(title: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const issues = optionIssues(v.number({ min: 0, allowInfinity: true }), value, "timeoutMs");
+  if (issues.length > 0) {
+    throw new ConfigurationError(
+      `invalid ${title} argument: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+      issues,
+    );
+  }
+  return value as number;
+}

@@ -1,7 +1,8 @@
+import { timerDelay } from "../delivery/backoff";
 import type { EncodedEvent, Sink } from "../delivery/sink";
 import { SinkError } from "../errors";
 import type { StreamllEvent } from "../events/event-schema";
-import { v, validateOptions } from "../options/schema";
+import { timeoutArgument, v, validateOptions } from "../options/schema";
 
 /** Options for {@link MemorySink}. */
 export interface MemorySinkOptions {
@@ -146,8 +147,14 @@ export class MemorySink implements Sink {
   waitFor(predicate: (event: StreamllEvent) => boolean, timeoutMs?: number): Promise<StreamllEvent>;
   waitFor(
     condition: number | ((event: StreamllEvent) => boolean),
-    timeoutMs: number = DEFAULT_WAIT_MS,
+    timeoutArg?: number,
   ): Promise<StreamllEvent[] | StreamllEvent> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = timerDelay(timeoutArgument("MemorySink.waitFor()", timeoutArg, DEFAULT_WAIT_MS));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       // Entries before this position were already tested by a predicate waiter; the position is in "received"
