@@ -37,6 +37,12 @@ const cases: readonly MisspellingCase[] = [
     ],
   },
   {
+    name: "RedisSink (cluster nodes)",
+    call: (options) => new redis.RedisSink(options as redis.RedisSinkOptions),
+    top: ["comandTimeoutMs", "commandTimeoutMs"],
+    nested: [{ cluster: { nodes: [{ hots: "10.0.0.1", port: 6379 }] } }, "cluster.nodes[0].hots", "host"],
+  },
+  {
     name: "RedisEventReader",
     call: (options) => new redis.RedisEventReader({ group: "g", ...options }),
     top: ["claimIdle", "claimIdleMs"],

@@ -27,7 +27,7 @@ export interface RedisClusterConfig {
    * Startup nodes (e.g. the ElastiCache configuration endpoint). Default: the host and port of `url` (or
    * `host`/`port`).
    */
-  nodes?: ClusterNode[];
+  nodes?: readonly ClusterNode[];
   /**
    * ioredis cluster options, applied over streamll's defaults, passed to ioredis unchecked. `redisOptions` in
    * here is merged with the connection settings (TLS, credentials, timeouts) streamll derives from the other
@@ -107,10 +107,19 @@ export const redisConnectionOptionsSchema = v
       .union(
         v.boolean(),
         v.object<RedisClusterConfig>({
+          // Each node as ioredis takes it: "host:port", a port, or { host, port } (checked, so that a
+          // misspelled `hots` is not a node at 127.0.0.1).
           nodes: v
-            .custom<ClusterNode[]>(
-              "a non-empty array of startup nodes",
-              (value) => Array.isArray(value) && value.length > 0,
+            .array(
+              v.union(
+                v.string({ min: 1 }),
+                v.integer({ min: 1, max: 65_535 }),
+                v.object<{ host?: string; port?: number }>({
+                  host: v.string({ min: 1 }).optional(),
+                  port: v.integer({ min: 1, max: 65_535 }).optional(),
+                }),
+              ),
+              { min: 1 },
             )
             .optional(),
           options: v
@@ -324,7 +333,7 @@ export class RedisConnection {
         ...config.options,
         redisOptions: { ...omitNodeOnly(common), ...config.options?.redisOptions },
       };
-      this.client = new Cluster(nodes, clusterOptions);
+      this.client = new Cluster([...nodes], clusterOptions);
       this.client.on("+node", (node: Redis) => this.#prepareNode(node));
     } else {
       this.isCluster = false;
