@@ -29,6 +29,7 @@ export {
   reportInternalError,
   toJson,
 } from "./instrument/runtime";
+export { awsCredentialsSchema } from "./options/aws-credentials";
 export {
   exportsWithoutCases,
   type MisspellingCase,

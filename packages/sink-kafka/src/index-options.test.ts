@@ -61,6 +61,11 @@ const cases: readonly MisspellingCase[] = [
     name: "mskIam",
     call: (options) => msk.mskIam({ brokers, region: "eu-west-1", ...options }),
     top: ["regoin", "region"],
+    nested: [
+      { credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "s", sesionToken: "t" } },
+      "credentials.sesionToken",
+      "sessionToken",
+    ],
   },
   {
     name: "mskServerless",

@@ -5,7 +5,7 @@
  * @module
  */
 import { ConfigurationError } from "@streamll/core";
-import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import { awsCredentialsSchema, loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
 import {
   type KafkaConnectionOptions,
   type KafkaOAuthTokenProvider,
@@ -73,17 +73,8 @@ export const MSK_SERVERLESS_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 const REGION = v.string({ pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/, expected: "an AWS region such as us-east-1" });
 
-/** Credentials are a value, not options: whatever else an SDK puts into them (`accountId`, …) is fine. */
-const awsCredentialsSchema = v.union(
-  v.custom<AwsCredentials>(
-    "AWS credentials { accessKeyId, secretAccessKey, sessionToken? }",
-    (value) =>
-      typeof value === "object" &&
-      value !== null &&
-      typeof (value as { accessKeyId?: unknown }).accessKeyId === "string" &&
-      typeof (value as { secretAccessKey?: unknown }).secretAccessKey === "string",
-    (value) => typeof value === "object" && value !== null,
-  ),
+const credentialsSchema = v.union(
+  awsCredentialsSchema<AwsCredentials>(),
   v.fn<AwsCredentialsProvider>("a credentials provider function"),
 );
 
@@ -92,7 +83,7 @@ const brokersSchema = kafkaConnectionOptionsSchema.shape.brokers;
 const mskIamCredentialOptionsSchema = v
   .object<MskIamCredentialOptions>({
     region: REGION,
-    credentials: awsCredentialsSchema.optional(),
+    credentials: credentialsSchema.optional(),
     profile: v.string({ min: 1 }).optional(),
     roleArn: v
       .string({ pattern: /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, expected: "an IAM role ARN" })
@@ -318,7 +309,7 @@ const mskDiscoveryOptionsSchema = v
     authentication: v.oneOf(["iam", "scram", "tls", "plaintext"]),
     publicAccess: v.boolean().optional(),
     region: REGION.optional(),
-    credentials: awsCredentialsSchema.optional(),
+    credentials: credentialsSchema.optional(),
     endpoint: v.string({ pattern: /^https?:\/\/\S+$/, expected: "an http(s) URL" }).optional(),
   })
   .refine((options, report) => {

@@ -6,7 +6,7 @@
  */
 import type { Credentials } from "@streamll/core";
 import { CredentialError } from "@streamll/core";
-import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import { awsCredentialsSchema, loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
 import type { RedisCredentials } from "./redis-connection";
 
 /** How long an ElastiCache IAM token can be used to open a connection: 15 minutes, fixed by AWS. */
@@ -73,21 +73,14 @@ function rfc3986(value: string): string {
   );
 }
 
-const awsCredentialsSchema = v.custom<AwsCredentialsLike>(
-  "AWS credentials { accessKeyId, secretAccessKey, sessionToken? }",
-  (value) =>
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { accessKeyId?: unknown }).accessKeyId === "string" &&
-    typeof (value as { secretAccessKey?: unknown }).secretAccessKey === "string",
-);
+const credentialValuesSchema = awsCredentialsSchema<AwsCredentialsLike>();
 
 const tokenParamsSchema = v.object<ElastiCacheIamTokenParams>({
   userId: v.string({ min: 1, pattern: /\S/, expected: "a non-empty user id" }),
   cacheName: v.string({ min: 1, pattern: /\S/, expected: "a non-empty cache name" }),
   region: v.string({ pattern: /^[a-z]{2}(-[a-z]+)+-\d+$/, expected: "an AWS region such as us-east-1" }),
   serverless: v.boolean().optional(),
-  credentials: awsCredentialsSchema,
+  credentials: credentialValuesSchema,
   signingDate: v.instance(Date, "a Date").optional(),
   expiresInSeconds: v.integer({ min: 1, max: ELASTICACHE_TOKEN_TTL_SECONDS }).optional(),
 });
@@ -98,7 +91,8 @@ const authOptionsSchema = v.object<ElastiCacheIamAuthOptions>({
   region: tokenParamsSchema.shape.region,
   serverless: v.boolean().optional(),
   credentials: v
-    .union(awsCredentialsSchema, v.fn<() => Promise<AwsCredentialsLike>>("a credentials provider function"))
+
+    .union(credentialValuesSchema, v.fn<() => Promise<AwsCredentialsLike>>("a credentials provider function"))
     .optional(),
   refreshAheadMs: v.number({ min: 1 }).optional(),
   clock: v.fn<() => number>().optional(),

@@ -75,6 +75,7 @@ const cases: readonly MisspellingCase[] = [
         ...options,
       }),
     top: ["expiresIn", "expiresInSeconds"],
+    nested: [{ credentials: { ...AWS, sesionToken: "t" } }, "credentials.sesionToken", "sessionToken"],
   },
   {
     name: "azureEntraAuth",
