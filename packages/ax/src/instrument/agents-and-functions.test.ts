@@ -81,3 +81,67 @@ describe("agent(...)", () => {
     expect(end.data.outputs).toEqual({ answer: "It is sunny in Paris." });
   }, 120_000);
 });
+
+describe("agent(...) function calls across agent runs", () => {
+  /** An agent whose executor looks up the weather in `city`, so each run's function call is told apart. */
+  const cityAgent = (name: string) => {
+    const weatherAgent = agent("question:string -> answer:string", {
+      agentIdentity: { name: "weatherAgent", description: "Answers weather questions" },
+      functions: instrumentAxFunctions([weatherFunction]),
+    });
+    return instrumentAx(weatherAgent, { name });
+  };
+  const cityAI = (city: string) =>
+    stagedAgentAI({
+      fn: "lookupWeather",
+      distill: `await final("Look up the current weather in ${city} and report it", { city: "${city}" })`,
+      execute: [
+        `const weather = await utils.lookupWeather({ city: "${city}" });\nconsole.log(weather);`,
+        `await final("Report the weather in ${city}", { weather: "sunny in ${city}" })`,
+      ],
+    });
+  const run = (city: string) =>
+    cityAgent(`agent-${city}`).forward(cityAI(city), { question: `Weather in ${city}?` }, { maxSteps: 6 });
+
+  /**
+   * Each agent run is one execution holding exactly its own function call, opened under a span of that run
+   * (the agent or one of its stages) that is still open when the call ends. Ax calls the functions from a
+   * pooled worker first used by an earlier run, so a call recorded in that run's context would land there.
+   */
+  const expectOwnFunctionCalls = (events: readonly StreamllEvent[], cities: readonly string[]) => {
+    const starts = spanStarts(events);
+    const roots = starts.filter((e) => e.parent_span_id === null);
+    expect(roots.map((e) => e.module_name).sort()).toEqual(cities.map((city) => `agent-${city}`).sort());
+    const byId = new Map(starts.map((e) => [e.span_id, e]));
+    const endOf = (spanId: string) => events.find((e) => e.span_id === spanId && e.event_type !== "start");
+    for (const city of cities) {
+      const root = roots.find((e) => e.module_name === `agent-${city}`) as StreamllEvent;
+      const calls = starts.filter(
+        (e) => e.operation === "function:lookupWeather" && e.execution_id === root.execution_id,
+      );
+      expect(calls.map((e) => e.data.arguments)).toEqual([{ city }]);
+      const call = calls[0] as StreamllEvent;
+      const parent = byId.get(call.parent_span_id ?? "");
+      expect(parent?.execution_id).toBe(root.execution_id);
+      expect([parent?.span_id, parent?.parent_span_id]).toContain(root.span_id);
+      const callEnd = endOf(call.span_id) as StreamllEvent;
+      const parentEnd = endOf(parent?.span_id ?? "") as StreamllEvent;
+      expect(callEnd.event_type).toBe("end");
+      expect(Date.parse(parentEnd.timestamp)).toBeGreaterThanOrEqual(Date.parse(callEnd.timestamp));
+    }
+  };
+
+  it("records each function call under the agent run that made it, runs one after another", async () => {
+    const sink = setup();
+    const cities = ["Paris", "Rome", "Oslo"];
+    for (const city of cities) expect(await run(city)).toEqual({ answer: "It is sunny in Paris." });
+    expectOwnFunctionCalls(await collect(sink), cities);
+  }, 120_000);
+
+  it("records each function call under the agent run that made it, runs at the same time", async () => {
+    const sink = setup();
+    const cities = ["Lima", "Cairo"];
+    await Promise.all(cities.map(run));
+    expectOwnFunctionCalls(await collect(sink), cities);
+  }, 120_000);
+});

@@ -15,6 +15,7 @@ import { AxCall, currentAxCall, runInCall } from "./ax-call";
 import { instrumentAxFunctions } from "./instrument-functions";
 import { InstrumentedAxStream } from "./instrumented-stream";
 import { type InstrumentAxOptions, parseInstrumentAxOptions } from "./options";
+import { bindRuntimeContext } from "./runtime-context";
 
 /** What every call of one instrumented program shares. */
 interface ProgramMeta {
@@ -463,6 +464,9 @@ function instrumentProgram(program: AxProgramLike, meta: ProgramMeta): void {
     defineOwn(program, "streamingForward", wrapStreamingForward(program, program.streamingForward, meta));
   if (typeof program._forward1 === "function")
     defineOwn(program, "_forward1", wrapDeltaSource(program._forward1));
+  // Not only when nested programs are instrumented: without stage spans a function call still belongs to
+  // the agent call that made it.
+  bindAgentRuntimes(program, new Set());
   if (meta.nested) instrumentNested(program, meta);
 }
 
@@ -494,6 +498,26 @@ function instrumentChildAgents(program: AxProgramLike): void {
       tracedChildAgents.add(entry);
       fn.func = traced.func;
     }
+  }
+}
+
+/**
+ * An agent's code stages (distiller, executor) each hold the code runtime (`runtime`, an `AxCodeRuntime`)
+ * that runs the code its model writes and calls the agent's functions from it; see `bindRuntimeContext` for
+ * why those calls need the calling agent run's async context. Child agents (an executor's `agents`) run
+ * their own stages with their own runtimes. A program without these members (not an agent) is left alone.
+ */
+function bindAgentRuntimes(program: object, seen: Set<object>): void {
+  if (seen.has(program)) return;
+  seen.add(program);
+  for (const stage of AGENT_STAGES) {
+    const holder = (program as unknown as Record<string, unknown>)[stage];
+    if (typeof holder !== "object" || holder === null) continue;
+    const { runtime, agents } = holder as { runtime?: unknown; agents?: unknown };
+    bindRuntimeContext(runtime);
+    if (!Array.isArray(agents)) continue;
+    for (const child of agents as unknown[])
+      if (typeof child === "object" && child !== null) bindAgentRuntimes(child, seen);
   }
 }
 
