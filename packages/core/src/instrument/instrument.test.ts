@@ -475,6 +475,12 @@ describe("instrument(class)", () => {
     expect(() => instrument(Empty, { methods: ["missing"] })).toThrow(/"missing" is not a method/);
   });
 
+  it("reads a plain object without methods as decorator options, so a misspelled option is named", () => {
+    expect(() => instrument({ nme: "qa" } as never)).toThrow(/nme: unknown option; did you mean `name`\?/);
+    // An object with a method is still a target.
+    expect(() => instrument({ nme: "qa", forward: () => 1 })).not.toThrow();
+  });
+
   it("does not double-wrap a class instrumented twice", async () => {
     const sink = setup();
     class Twice {

@@ -791,7 +791,10 @@ function copyObject<T extends object>(
 function isOptionsObject(value: unknown): boolean {
   if (typeof value !== "object" || value === null || Array.isArray(value) || !isPlainObject(value))
     return false;
-  return Object.keys(value).every((key) => instrumentOptionsSchema.keys.includes(key));
+  if (Object.keys(value).every((key) => instrumentOptionsSchema.keys.includes(key))) return true;
+  // A plain object without a single method has nothing to instrument: read as options, a misspelled key
+  // (`instrument({ nme: "qa" })`) gets the options' error with the nearest name, not "nothing to instrument".
+  return Object.values(value).every((member) => typeof member !== "function");
 }
 
 function methodKeyName(key: string | symbol): string {
