@@ -28,7 +28,7 @@ export function awsCredentialsSchema<
       expiration: v.instance(Date, "a Date").optional(),
       credentialScope: v.string().optional(),
       accountId: v.string().optional(),
-      $source: v.passthrough<unknown>("AWS SDK metadata").optional(),
+      $source: v.passthrough<unknown>("the AWS SDK's own metadata, unchecked").optional(),
     },
     { expected: "AWS credentials { accessKeyId, secretAccessKey, sessionToken? }" },
   );

@@ -1,13 +1,15 @@
 /**
  * The known name a misspelled one most likely meant, or undefined when none is close: the same name in
  * another case (`maxlen` → `maxLen`), one a few edits away (`urll` → `url`, `tsl` → `tls`), or one the
- * misspelling starts with or is the start of (`streamKey` → `stream`, `user` → `username`), or one on the same
- * stem (`rotation` → `rotate`).
+ * misspelling starts with or is the start of (`streamKey` → `stream`, `user` → `username`), one on the same
+ * stem (`rotation` → `rotate`), or another client's name for the same option (`ssl` → `tls`).
  */
 export function nearestName(name: string, known: readonly string[]): string | undefined {
   const lower = name.toLowerCase();
   const sameCase = known.find((candidate) => candidate.toLowerCase() === lower);
   if (sameCase !== undefined) return sameCase;
+  const alias = ALIASES[lower]?.find((candidate) => known.includes(candidate));
+  if (alias !== undefined) return alias;
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of known) {
@@ -35,6 +37,19 @@ export function nearestName(name: string, known: readonly string[]): string | un
   }
   return best;
 }
+
+/**
+ * Names other clients use for what our options call differently, which spelling distance would get wrong
+ * (`host` is one edit from `vhost`, `ssl` from `url`): kafkajs and amqplib say `ssl` and `host`/`hostname`,
+ * other readers say `dlq`. Each maps to the names it may mean, in order; the first one known wins.
+ */
+const ALIASES: Readonly<Record<string, readonly string[]>> = {
+  ssl: ["tls"],
+  host: ["host", "hostname"],
+  hostname: ["hostname", "host"],
+  dlq: ["deadLetter", "deadLetterTopic", "deadLetterStream", "deadLetterQueue"],
+  deadletterqueue: ["deadLetter", "deadLetterTopic", "deadLetterStream", "deadLetterQueue"],
+};
 
 function commonPrefixLength(a: string, b: string): number {
   let n = 0;

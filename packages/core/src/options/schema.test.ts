@@ -94,6 +94,15 @@ describe("nearestName", () => {
     ).toBe(expected);
   });
 
+  it("knows other clients' names for the same option, which spelling distance gets wrong", () => {
+    expect(nearestName("ssl", ["url", "sasl", "tls"])).toBe("tls");
+    expect(nearestName("host", ["hostname", "vhost", "port"])).toBe("hostname");
+    expect(nearestName("hostname", ["host", "port"])).toBe("host");
+    expect(nearestName("dlq", ["tls", "deadLetterTopic"])).toBe("deadLetterTopic");
+    // Only a name that is known: without `tls`, `ssl` is spelled like any other name.
+    expect(nearestName("ssl", ["sasl", "url"])).toBe("sasl");
+  });
+
   it("suggests nothing for an unrelated name", () => {
     expect(nearestName("zebra", ["url", "maxLen", "tls"])).toBeUndefined();
   });
