@@ -25,6 +25,15 @@ describe("EventDeduplicator", () => {
     expect(await dedupe.handleOnce("x", () => undefined)).toBe(false);
   });
 
+  it("rejects options and a clock it could not use, naming them", () => {
+    expect(() => new EventDeduplicator({ maxId: 5 } as never)).toThrow(
+      /maxId: unknown option; did you mean `maxIds`/,
+    );
+    expect(() => new EventDeduplicator({}, { nw: () => 0 } as never)).toThrow(
+      /^invalid EventDeduplicator options: clock: expected an object with now\(\)/,
+    );
+  });
+
   it("keeps at most maxIds ids, forgetting the oldest first", async () => {
     const dedupe = new EventDeduplicator({ maxIds: 3 });
     for (const id of ["1", "2", "3", "4"]) dedupe.remember(id);

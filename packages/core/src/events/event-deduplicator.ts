@@ -50,6 +50,12 @@ const DEFAULT_MAX_IDS = 100_000;
  * const dedupe = new EventDeduplicator({ maxIds: 50_000 });
  * await reader.run((record) => dedupe.handleOnce(record.event.event_id, () => store(record.event)));
  */
+/** The second argument: anything with `now()` (Date, a test clock). */
+const nowClockSchema = v.custom<{ now(): number }>(
+  "an object with now()",
+  (value) => typeof (value as { now?: unknown } | null)?.now === "function",
+);
+
 export class EventDeduplicator {
   /** The configured window size. */
   readonly maxIds: number;
@@ -66,6 +72,7 @@ export class EventDeduplicator {
   /** @throws ConfigurationError naming every invalid option. */
   constructor(options: EventDeduplicatorOptions = {}, clock: { now(): number } = Date) {
     validateOptions("EventDeduplicator", eventDeduplicatorOptionsSchema, options);
+    validateOptions("EventDeduplicator", nowClockSchema, clock, "clock");
     this.maxIds = options.maxIds ?? DEFAULT_MAX_IDS;
     this.maxAgeMs = options.maxAgeMs;
     this.#now = () => clock.now();
