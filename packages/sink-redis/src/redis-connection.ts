@@ -1,11 +1,12 @@
-import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
+import type { Socket } from "node:net";
+import type { TLSSocket, ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, createRefreshingCredentials } from "@streamll/core";
 import { tlsConnectionOptionsSchema, v } from "@streamll/core/internal";
 import type { ClusterNode, ClusterOptions, DNSLookupFunction, RedisOptions } from "ioredis";
 import { Cluster, Redis } from "ioredis";
 import { RedisSinkError, safeRedisMessage, toRedisSinkError } from "./redis-errors";
-import { SocketErrorGuardConnector } from "./socket-connector";
+import { trackingConnector } from "./socket-connector";
 
 /**
  * A rotating credential for Redis: the cloud adapters (`@streamll/sink-redis/elasticache`, `/azure`,
@@ -237,6 +238,8 @@ export class RedisConnection {
   #staticSecret: string | undefined;
   #lastError: string | undefined;
   #closed = false;
+  /** Every socket this connection's clients have open (see `trackingConnector`). */
+  readonly #sockets = new Set<Socket | TLSSocket>();
   #onError: ((error: RedisSinkError) => void) | undefined;
 
   constructor(
@@ -300,7 +303,7 @@ export class RedisConnection {
       lazyConnect: true,
       // ioredis' own connector lets a socket's second error (a failed or interrupted TLS handshake can produce
       // two) escape as an uncaught exception that would end the host process; this one keeps the socket guarded.
-      Connector: SocketErrorGuardConnector,
+      Connector: trackingConnector(this.#sockets),
       connectTimeout: this.connectTimeoutMs,
       // One timer per socket read instead of ioredis' per-command timers (a 512-event batch would arm 512):
       // when replies are outstanding and nothing arrives for this long, the socket is destroyed, the commands
@@ -528,6 +531,9 @@ export class RedisConnection {
       }
     }
     this.client.disconnect();
+    // What ioredis' disconnect() does not reach (a cluster's slot refresh connection) must not keep the host
+    // process alive: nothing more is sent on a closed connection.
+    for (const socket of this.#sockets) socket.destroy();
   }
 
   /** A safe message for an error from this connection. */

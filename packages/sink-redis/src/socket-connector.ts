@@ -71,6 +71,7 @@ export class SocketErrorGuardConnector extends AbstractConnector {
           this.firstError = error;
         });
         this.stream = stream;
+        this.onSocket(stream);
         resolve(stream);
       });
     });
@@ -87,4 +88,22 @@ export class SocketErrorGuardConnector extends AbstractConnector {
     this.connecting = false;
     this.stream?.destroy();
   }
+
+  /** Called with every socket this connector opens. */
+  protected onSocket(_socket: Socket | TLSSocket): void {}
+}
+
+/**
+ * A {@link SocketErrorGuardConnector} that also keeps each socket it opens in `open` until the socket closes.
+ * ioredis opens connections its `disconnect()` does not reach: a cluster's slot refresh runs on a duplicate
+ * connection that, against a peer that never answers, lives until `slotsRefreshTimeout` and keeps the host
+ * process alive that long after `close()`. The owner destroys what is left in `open` when it closes.
+ */
+export function trackingConnector(open: Set<Socket | TLSSocket>): typeof SocketErrorGuardConnector {
+  return class TrackingConnector extends SocketErrorGuardConnector {
+    protected override onSocket(socket: Socket | TLSSocket): void {
+      open.add(socket);
+      socket.once("close", () => open.delete(socket));
+    }
+  };
 }
