@@ -165,6 +165,11 @@ export interface KafkaClientHandle {
    * keeping the host process alive long after shutdown; call this after giving `disconnect()` its chance.
    */
   close(): void;
+  /**
+   * Destroys every socket open now, so the requests waiting on them fail at once; the client stays usable
+   * (kafkajs connects again when asked). For abandoning a connection attempt to a broker that never answers.
+   */
+  dropConnections(): void;
 }
 
 const BROKER_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/;
@@ -317,7 +322,12 @@ class SocketTracker {
    */
   close(): void {
     this.#closed = true;
-    for (const socket of this.#open) socket.destroy(new Error("the Kafka client is closed"));
+    this.dropAll("the Kafka client is closed");
+  }
+
+  /** Destroys every open socket, as `close()` does, but lets new ones open. */
+  dropAll(reason: string): void {
+    for (const socket of this.#open) socket.destroy(new Error(reason));
     this.#open.clear();
   }
 }
@@ -419,6 +429,9 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
     close() {
       tokens?.close();
       sockets.close();
+    },
+    dropConnections() {
+      sockets.dropAll("the connection attempt was abandoned");
     },
   };
 }

@@ -1,6 +1,7 @@
 import { createId, type StreamllEvent } from "@streamll/core";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startSilentPeer } from "../../../test-support/shutdown-exit.mjs";
 import {
   KAFKA_SASL_SSL_BROKERS,
   kafkaPlaintextConfig,
@@ -313,6 +314,22 @@ describe("KafkaEventReader", () => {
     await r.stop();
     await expect(running).resolves.toBeUndefined();
     expect(r.getStats().handled).toBe(handled.length);
+  });
+
+  it("stops at once while still connecting to a broker that never answers (no 30 s request timeout)", async () => {
+    const silent = await startSilentPeer();
+    try {
+      const r = reader({ topic: uniqueTopic("reader-silent"), brokers: [`127.0.0.1:${silent.port}`] });
+      const running = r.run(() => undefined);
+      // Inside kafkajs's first request to the peer, which would wait out requestTimeoutMs (30 s).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const stopped = r.stop().then(() => "stopped");
+      const late = new Promise((resolve) => setTimeout(resolve, 10_000, "still waiting")).then((v) => v);
+      expect(await Promise.race([stopped, late])).toBe("stopped");
+      await expect(running).resolves.toBeUndefined();
+    } finally {
+      await silent.close();
+    }
   });
 });
 

@@ -353,6 +353,8 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
   /**
    * Stops reading: the event being handled finishes (and is committed), nothing after it is handled.
    * Resolves once the consumer left the group. Called from inside a handler it only requests the stop.
+   * While the reader is still connecting, the attempt is abandoned (its sockets destroyed) instead of waited
+   * out: against a broker that accepted TCP and never answers that would be `requestTimeoutMs` (30 s).
    */
   async stop(): Promise<void> {
     this.#signalStop?.();
@@ -544,15 +546,31 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       requestStop();
     });
 
+    // Set when stop() came while kafkajs was still connecting: that attempt is abandoned, not waited out.
+    let abandoned = false;
     try {
       let remaining: Map<number, bigint> | undefined;
       try {
-        await consumer.connect();
-        await consumer.subscribe({
-          topics: [this.topic],
-          fromBeginning: this.#options.fromBeginning ?? false,
-        });
-        remaining = this.#options.stopAtEnd ? await this.#endOffsets() : undefined;
+        const starting = (async () => {
+          await consumer.connect();
+          await consumer.subscribe({
+            topics: [this.topic],
+            fromBeginning: this.#options.fromBeginning ?? false,
+          });
+          return this.#options.stopAtEnd ? await this.#endOffsets() : undefined;
+        })();
+        // Against a broker that accepted TCP and never answers, connecting lasts kafkajs's requestTimeout
+        // (30 s); a stop meanwhile must not wait for it.
+        const started = await Promise.race([
+          starting.then((ends) => ({ ends })),
+          finished.then(() => undefined),
+        ]);
+        if (started === undefined) {
+          abandoned = true;
+          starting.catch(() => undefined);
+          return;
+        }
+        remaining = started.ends;
       } catch (error) {
         // Broker unreachable, authentication refused, topic missing: a typed, scrubbed error, not kafkajs's.
         throw new KafkaReaderError(
@@ -618,6 +636,8 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       await finished;
     } finally {
       this.#signalStop = undefined;
+      // Its requests would hold disconnect() for their whole timeout.
+      if (abandoned) this.#client.dropConnections();
       // Leaving the group first would make the batch's final commit fail (unknown member).
       await activeBatch;
       await consumer.disconnect().catch(() => undefined);
