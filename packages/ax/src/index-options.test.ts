@@ -19,6 +19,12 @@ const cases: readonly MisspellingCase[] = [
       ),
     top: ["tag", "tags"],
   },
+  {
+    name: "instrumentAxFunctions",
+    call: (entry) =>
+      streamllAx.instrumentAxFunctions([{ name: "lookup", description: "d", func: () => "ok", ...entry }]),
+    top: ["fucn", "func"],
+  },
 ];
 
 describe("every public options object rejects a misspelled key", () => {
@@ -27,7 +33,7 @@ describe("every public options object rejects a misspelled key", () => {
   });
 
   it("covers every exported function and class that takes an options object", () => {
-    const withoutOptions = ["isAxInstrumented", "fingerprintProgram", "instrumentAxFunctions"];
+    const withoutOptions = ["isAxInstrumented", "fingerprintProgram"];
     expect(exportsWithoutCases([streamllAx], cases, withoutOptions)).toEqual([]);
   });
 });

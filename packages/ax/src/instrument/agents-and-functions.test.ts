@@ -1,5 +1,5 @@
-import { agent, ax } from "@ax-llm/ax";
-import type { StreamllEvent } from "@streamll/core";
+import { agent, ax, f, fn } from "@ax-llm/ax";
+import { ConfigurationError, type StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { scriptedAI, stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
@@ -39,6 +39,50 @@ describe("function calls", () => {
     expect(call[0]?.data).toEqual({ function: "lookupWeather", arguments: { city: "Paris" } });
     expect(call[1]?.data.outputs).toBe("sunny in Paris");
     expect(events.filter((e) => e.event_type === "llm_call").map((e) => e.data.step)).toEqual([0, 1]);
+  });
+});
+
+describe("instrumentAxFunctions() checks the functions it wraps", () => {
+  const problem = (functions: unknown): ConfigurationError => {
+    try {
+      instrumentAxFunctions(functions as never);
+    } catch (error) {
+      if (error instanceof ConfigurationError) return error;
+      throw error;
+    }
+    throw new Error("accepted");
+  };
+
+  it("rejects a misspelled func at once, naming the entry's path and the key it meant", () => {
+    const { func, ...rest } = weatherFunction;
+    const error = problem([weatherFunction, { ...rest, fucn: func }]);
+    expect(error.code).toBe("CONFIGURATION_INVALID");
+    expect(error.issues).toEqual([
+      expect.objectContaining({ path: "[1].fucn", message: expect.stringContaining("did you mean `func`?") }),
+      expect.objectContaining({ path: "[1].func", message: expect.stringContaining("is required") }),
+    ]);
+  });
+
+  it("requires a name, and rejects a non-array", () => {
+    const { name: _name, ...rest } = weatherFunction;
+    expect(problem([rest]).issues.map((i) => i.path)).toEqual(["[0].name"]);
+    expect(problem(weatherFunction).issues.map((i) => i.path)).toEqual([""]);
+  });
+
+  it("accepts every key of Ax's functions, those fn(...).build() makes included", () => {
+    const built = fn("lookupWeather")
+      .description("Looks up the current weather for a city")
+      .namespace("weather")
+      .arg("city", f.string("the city"))
+      .returns(f.string("the weather"))
+      .example({ code: 'await weather.lookupWeather({ city: "Paris" })' })
+      .handler(async ({ city }) => `sunny in ${city}`)
+      .build();
+    const [wrapped] = instrumentAxFunctions([built]);
+    expect(Object.keys(wrapped).sort()).toEqual(Object.keys(built).sort());
+    expect(() =>
+      instrumentAxFunctions([{ ...weatherFunction, componentId: "c", execution: "background" as const }]),
+    ).not.toThrow();
   });
 });
 

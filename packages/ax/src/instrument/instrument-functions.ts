@@ -1,5 +1,5 @@
 import { type TraceOptions, trace } from "@streamll/core";
-import { getRuntime } from "@streamll/core/internal";
+import { getRuntime, v, validateOptions } from "@streamll/core/internal";
 
 /** The part of an Ax function (`AxFunction`, `fn(...).build()`) this wraps: its name and handler. */
 interface FunctionLike {
@@ -8,13 +8,52 @@ interface FunctionLike {
 }
 
 /**
+ * The keys of Ax's `AxFunction` (plus `examples`, which `fn(...).build()` adds), as `instrumentAxFunctions()`
+ * checks them. Only `name` and `func` are needed here; the rest are Ax's to check, listed so a misspelled key
+ * (`fucn`) is caught when the functions are wrapped rather than when the model first calls one.
+ */
+interface AxFunctionEntry {
+  name: string;
+  func: (...args: never[]) => unknown;
+  description?: string;
+  execution?: "blocking" | "background";
+  componentId?: string;
+  namespace?: string;
+  parameters?: object;
+  returns?: object;
+  protocol?: object;
+  examples?: readonly object[];
+}
+
+const axFunctionEntrySchema = v.object<AxFunctionEntry>({
+  name: v.string({ min: 1 }),
+  func: v.fn<(...args: never[]) => unknown>(),
+  description: v.string().optional(),
+  execution: v.oneOf(["blocking", "background"]).optional(),
+  componentId: v.string().optional(),
+  namespace: v.string().optional(),
+  parameters: v.passthrough<object>("AxFunctionJSONSchema, passed to Ax unchecked").optional(),
+  returns: v.passthrough<object>("AxFunctionJSONSchema, passed to Ax unchecked").optional(),
+  protocol: v.passthrough<object>("Ax function protocol, passed to Ax unchecked").optional(),
+  examples: v.array(v.passthrough<object>("Ax function example, passed to Ax unchecked")).optional(),
+});
+
+const functionsSchema = v.array(axFunctionEntrySchema);
+
+/**
  * Makes each call of the given Ax functions a child span of the program or agent that called it: `start`
  * with the function's name and arguments (when inputs are recorded), `end` with its result and duration, or
  * `error`. For functions given to an `agent(...)`, which Ax calls from its code runtime without a per-call
  * hook; the functions of an `ax(...)` program are recorded by `instrumentAx()` already (through Ax's
  * `onFunctionCall`), so they need no wrapping. Returns new function objects; the given ones are unchanged.
+ *
+ * @throws ConfigurationError when `functions` is not an array of Ax functions: an entry without a `name` or
+ * `func`, or with a key `AxFunction` does not have (`[0].fucn`), named with the key it most likely meant.
  */
 export function instrumentAxFunctions<const F extends readonly FunctionLike[]>(functions: F): F {
+  // Checked up front: the wrapper below always has a `func`, so Ax could no longer notice a missing one and
+  // the mistake would surface only when the model calls the function.
+  validateOptions("instrumentAxFunctions()", functionsSchema, functions);
   return functions.map((fn) => {
     const original = fn.func;
     const name = fn.name;
