@@ -7,6 +7,7 @@ import { configure, DIAGNOSTICS_CHANNEL, flush, JsonlFileSink, MemorySink, shutd
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { instrumentAx } from "../instrument/instrument-ax";
 import { fakeOpenAIFetch } from "../test-support/fake-openai-fetch";
+import { scriptedAI } from "../test-support/mock-ai";
 
 /** A key that must never be seen anywhere streamll writes. */
 const SECRET = "sk-PLANTED-7f3c9a1e5b2d4f6a8c0e";
@@ -108,5 +109,84 @@ describe("a provider created with an API key", () => {
       expect(text).not.toContain("PLANTED");
     }
     expect(readFileSync(path, "utf8")).toContain('"event_type":"llm_call"');
+  });
+});
+
+describe("an input under a secret key name", () => {
+  /** Not credential-shaped (no `sk-` prefix): only its key name marks it as secret. */
+  const PASSWORD = "hunter2-PLANTED-pw-4242";
+
+  it("is hidden in the error event when the provider's error quotes the prompt", async () => {
+    const memory = new MemorySink();
+    configure({ sinks: [{ sink: memory, delivery: { flushIntervalMs: 1 } }] });
+    const failing = fakeOpenAIFetch({ answer: "", status: 500 });
+    const openai = ai({
+      name: "openai",
+      apiKey: "k",
+      // No HTTP retries with their backoff: the first 500 is the error.
+      options: { fetch: failing.fetch as typeof fetch, retry: { maxRetries: 0 } },
+    });
+    const program = instrumentAx(ax("question:string, userPassword:string, apiKey:string -> answer:string"));
+    const values = { question: "log me in", userPassword: PASSWORD, apiKey: `${PASSWORD}-key` };
+    const thrown = await program.forward(openai, values, { maxRetries: 0 }).catch((e: unknown) => e);
+    // The host's error is its own, unchanged: it still quotes the prompt.
+    expect((thrown as Error).stack).toContain(PASSWORD);
+
+    await flush(2_000);
+    const events = memory.events;
+    const error = events.find((e) => e.event_type === "error");
+    expect(error?.data.error_type).toBe((thrown as Error).name);
+    expect(String(error?.data.stack)).toContain("[REDACTED]");
+    expect(events.find((e) => e.event_type === "start")?.data.inputs).toMatchObject({
+      userPassword: "[REDACTED]",
+      apiKey: "[REDACTED]",
+    });
+    expect(JSON.stringify(events)).not.toContain("PLANTED");
+  });
+
+  it("is hidden in retry reasons that quote it", async () => {
+    const memory = new MemorySink();
+    configure({ sinks: [{ sink: memory, delivery: { flushIntervalMs: 1 } }] });
+    // The model echoes the password where a class is expected: Ax's validation error quotes the value.
+    const { service } = scriptedAI([{ content: `Answer: ${PASSWORD}` }, { content: "Answer: yes" }]);
+    const program = instrumentAx(ax('question:string, userPassword:string -> answer:class "yes, no"'));
+    const values = { question: "log me in", userPassword: PASSWORD };
+    expect(await program.forward(service, values)).toEqual({ answer: "yes" });
+
+    await flush(2_000);
+    const retries = memory.events.filter((e) => e.event_type === "retry");
+    expect(retries.map((e) => e.data.kind)).toEqual(["validation"]);
+    for (const retry of retries) expect(retry.data.reason).toContain("[REDACTED]");
+    expect(JSON.stringify(memory.events)).not.toContain("PLANTED");
+  });
+
+  it("is hidden in the errors of the functions the program calls", async () => {
+    const memory = new MemorySink();
+    configure({ sinks: [{ sink: memory, delivery: { flushIntervalMs: 1 } }] });
+    const { service } = scriptedAI([
+      { content: "", functionCalls: [{ id: "c1", name: "login", params: "{}" }] },
+      { content: "Answer: done" },
+    ]);
+    const login = {
+      name: "login",
+      description: "Logs the user in",
+      parameters: { type: "object" as const, properties: {} },
+      func: async () => {
+        throw new Error(`login refused for password ${PASSWORD}`);
+      },
+    };
+    const program = instrumentAx(
+      ax("question:string, userPassword:string -> answer:string", { functions: [login] }),
+    );
+    const thrown = await program
+      .forward(service, { question: "log me in", userPassword: PASSWORD })
+      .catch((e: unknown) => e);
+    expect(String(thrown)).toContain(PASSWORD);
+
+    await flush(2_000);
+    const errors = memory.events.filter((e) => e.event_type === "error");
+    expect(errors.length).toBeGreaterThan(0);
+    expect(JSON.stringify(errors)).toContain("[REDACTED]");
+    expect(JSON.stringify(memory.events)).not.toContain("PLANTED");
   });
 });

@@ -1,6 +1,6 @@
 import type { AxAIService, AxChatResponse, AxModelUsage } from "@ax-llm/ax";
 import { reportInternalError } from "@streamll/core/internal";
-import { currentAxCall } from "../instrument/ax-call";
+import { type AxCall, currentAxCall } from "../instrument/ax-call";
 
 /** Services handed to programs in place of the user's: never wrapped twice. */
 const traced = new WeakSet<object>();
@@ -115,12 +115,7 @@ function tracedChat(service: AxAIService, chat: AxAIService["chat"]): AxAIServic
     }
     try {
       if (typeof ReadableStream === "function" && response instanceof ReadableStream) {
-        return observeStream(response, (record) => call.recordLlmRequest(record), {
-          service,
-          req,
-          startedAt,
-          step,
-        });
+        return observeStream(response, call, { service, req, startedAt, step });
       }
       const usage = (response as AxChatResponse).modelUsage;
       call.recordLlmRequest({
@@ -145,34 +140,41 @@ interface StreamContext {
   readonly step: number | null;
 }
 
-/** Passes the chunks through unchanged, noting the first chunk's time and the last usage reported. */
+/**
+ * Passes the chunks through unchanged, noting the first chunk's time and the last usage reported. The request
+ * is recorded when its stream ends, fails or is cancelled, or, when Ax leaves it unread (the program's reader
+ * stopped early), as cancelled when the call ends, with the usage and latency up to the last chunk read.
+ */
 function observeStream(
   stream: ReadableStream<AxChatResponse>,
-  record: (request: LlmRequestRecord) => void,
+  call: AxCall,
   context: StreamContext,
 ): ReadableStream<AxChatResponse> {
   let usage: AxModelUsage | undefined;
   let firstChunkMs: number | undefined;
+  let lastChunkAt: number | undefined;
   let done = false;
-  const finish = (extra: Partial<LlmRequestRecord>) => {
+  const finish = (extra: Partial<LlmRequestRecord>, endedAt = performance.now()) => {
     if (done) return;
     done = true;
+    untrack();
     try {
       const entry: LlmRequestRecord = {
         provider: providerOf(usage, context.service),
         model: modelOf(context.req, usage, context.service),
-        latencyMs: performance.now() - context.startedAt,
+        latencyMs: endedAt - context.startedAt,
         streaming: true,
         step: context.step,
         usage: usage?.tokens,
         ...extra,
       };
       if (firstChunkMs !== undefined) entry.firstChunkMs = firstChunkMs;
-      record(entry);
+      call.recordLlmRequest(entry);
     } catch (error) {
       reportInternalError("recording a model request failed", error);
     }
   };
+  const untrack = call.trackOpenRequest(() => finish({ cancelled: true }, lastChunkAt));
   const reader = stream.getReader();
   return new ReadableStream<AxChatResponse>({
     async pull(controller) {
@@ -189,7 +191,8 @@ function observeStream(
         return;
       }
       const chunk = step.value;
-      if (firstChunkMs === undefined) firstChunkMs = performance.now() - context.startedAt;
+      lastChunkAt = performance.now();
+      if (firstChunkMs === undefined) firstChunkMs = lastChunkAt - context.startedAt;
       const reported = chunk?.modelUsage;
       if (reported?.tokens !== undefined) usage = reported;
       else if (reported !== undefined && usage === undefined) usage = reported;

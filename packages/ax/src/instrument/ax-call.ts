@@ -7,6 +7,7 @@ import {
   emitSpanEvent,
   emitSpanEventRaw,
   errorEventData,
+  getRuntime,
   reportInternalError,
   runInSpan,
   toJson,
@@ -32,6 +33,73 @@ const RETRY_LOG_KINDS: Readonly<Record<string, string>> = {
 };
 
 const MAX_REASON_CHARS = 2_048;
+
+/**
+ * Shortest input value hidden from error text: shorter ones (`"yes"`, `"en"`) would blank ordinary words of
+ * a message while hiding little.
+ */
+const MIN_SECRET_CHARS = 4;
+/** How deep the inputs are searched for values under secret key names; the start event's data is capped too. */
+const MAX_SECRET_DEPTH = 16;
+const REDACTED = "[REDACTED]";
+
+/** Whether a key's value is redacted in events: the configured key list's matcher, when it is a key list. */
+type KeyMatcher = { has(key: string): boolean };
+
+/** Every string of at least {@link MIN_SECRET_CHARS} characters inside `value` (all of it is secret). */
+function collectAll(value: unknown, depth: number, seen: Set<object>, out: Set<string>): void {
+  if (typeof value === "string") {
+    if (value.length < MIN_SECRET_CHARS) return;
+    out.add(value);
+    // Errors that quote the request body as JSON show the value escaped (quotes, newlines).
+    const escaped = JSON.stringify(value).slice(1, -1);
+    if (escaped !== value) out.add(escaped);
+    return;
+  }
+  if (typeof value !== "object" || value === null || depth > MAX_SECRET_DEPTH || seen.has(value)) return;
+  seen.add(value);
+  for (const item of Array.isArray(value) ? value : Object.values(value))
+    collectAll(item, depth + 1, seen, out);
+}
+
+/** The string values under secret key names anywhere in `value` (what the start event shows as `[REDACTED]`). */
+function collectSecrets(
+  value: unknown,
+  keys: KeyMatcher,
+  depth: number,
+  seen: Set<object>,
+  out: Set<string>,
+): void {
+  if (typeof value !== "object" || value === null || depth > MAX_SECRET_DEPTH || seen.has(value)) return;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (const item of value) collectSecrets(item, keys, depth + 1, seen, out);
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (keys.has(key)) collectAll(item, depth + 1, new Set(), out);
+    else collectSecrets(item, keys, depth + 1, seen, out);
+  }
+}
+
+/**
+ * `text` with every secret replaced by `[REDACTED]`; a text cut short (ending in `…`) also loses a secret's
+ * start left at the cut, so no part of one survives the clipping of long messages and stacks.
+ */
+function hideSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  if (out.endsWith("…")) {
+    const body = out.slice(0, -1);
+    for (const secret of secrets) {
+      for (let n = Math.min(secret.length - 1, body.length); n >= MIN_SECRET_CHARS; n--) {
+        if (body.endsWith(secret.slice(0, n))) return `${body.slice(0, -n)}${REDACTED}…`;
+      }
+    }
+  }
+  return out;
+}
 
 const storage = new AsyncLocalStorage<AxCall>();
 
@@ -112,6 +180,18 @@ export class AxCall {
   /** Streamed text per output field, made on the first streamed chunk. */
   private fields: Map<string, string> | undefined;
   private finished = false;
+  /**
+   * The values the call was given, read only when error text is recorded: Ax's errors may quote the prompt
+   * (the request body), so input values under secret key names are hidden in that text as in `start`.
+   */
+  inputs: unknown;
+  /** Those values, found on the first error text recorded. */
+  private secrets: readonly string[] | undefined;
+  /**
+   * Streamed model requests under this call (its own and its nested programs') whose stream has not ended:
+   * each records its request when called. Made on the first streamed request.
+   */
+  private openRequests: Set<() => void> | undefined;
 
   constructor(
     parentSpan: Span | undefined,
@@ -140,6 +220,73 @@ export class AxCall {
   /** `at`: the clock reading (`clockNow()`) the event is stamped with; by default the clock is read now. */
   emitRaw(eventType: string, data: Record<string, unknown>, at?: number): void {
     emitSpanEventRaw(this.span, eventType, data, at);
+  }
+
+  /**
+   * The input values under secret key names (the configured `redact` key list) of this call and the calls it
+   * runs in, longest first so a secret containing another is replaced whole. Empty without a key list.
+   */
+  private secretInputs(): readonly string[] {
+    if (this.secrets !== undefined) return this.secrets;
+    const found = new Set<string>();
+    try {
+      const keys = getRuntime().redactKeys;
+      if (keys !== undefined && keys !== null && keys.size > 0) {
+        for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+          collectSecrets(call.inputs, keys, 0, new Set(), found);
+        }
+      }
+    } catch (error) {
+      reportInternalError("reading an Ax call's inputs failed", error);
+    }
+    this.secrets = [...found].sort((a, b) => b.length - a.length);
+    return this.secrets;
+  }
+
+  /** Error text (a message, a stack, a retry reason) with the call's secret input values hidden. */
+  hideSecretInputs(text: string): string {
+    const secrets = this.secretInputs();
+    return secrets.length === 0 ? text : hideSecrets(text, secrets);
+  }
+
+  /** Every string field of error data, with the call's secret input values hidden. */
+  private hideSecretsIn(data: JsonObject): void {
+    const secrets = this.secretInputs();
+    if (secrets.length === 0) return;
+    for (const [key, value] of Object.entries(data)) {
+      if (typeof value === "string") data[key] = hideSecrets(value, secrets);
+    }
+  }
+
+  /**
+   * A streamed model request started under this call: `settle` records it if its stream is still open when
+   * this call or a call it runs in ends (the reader stopped early and Ax left the stream unread), so the
+   * request and its usage are not lost. Returns what to call once the stream has ended and was recorded.
+   */
+  trackOpenRequest(settle: () => void): () => void {
+    for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+      call.openRequests ??= new Set();
+      call.openRequests.add(settle);
+    }
+    return () => {
+      for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+        call.openRequests?.delete(settle);
+      }
+    };
+  }
+
+  /** Records the streamed requests still open, before the call's end or error reports its usage. */
+  private settleOpenRequests(): void {
+    const open = this.openRequests;
+    if (open === undefined || open.size === 0) return;
+    for (const settle of [...open]) {
+      try {
+        settle();
+      } catch (error) {
+        reportInternalError("recording a model request failed", error);
+      }
+    }
+    open.clear();
   }
 
   /** A model request made under this call: an `llm_call` event here, usage added here and to the parents. */
@@ -174,7 +321,7 @@ export class AxCall {
       if (request.error !== undefined) {
         const error = errorEventData(request.error, clockNow());
         data.error_type = error.error_type ?? "Error";
-        data.error_message = error.error_message ?? "";
+        data.error_message = this.hideSecretInputs(String(error.error_message ?? ""));
       }
       this.emit("llm_call", data);
       for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
@@ -244,7 +391,7 @@ export class AxCall {
       if (typeof name !== "string") return;
       const kind = RETRY_LOG_KINDS[name];
       if (kind === undefined) return;
-      const reason = reasonOf((message as { error?: unknown }).error);
+      const reason = this.hideSecretInputs(reasonOf((message as { error?: unknown }).error));
       if (this.tokensFromDeltas || this.streaming) {
         // Streamed: the retry shows as a new version of the stream; its event carries this reason.
         this.lastReason = { kind, reason };
@@ -321,6 +468,7 @@ export class AxCall {
     if (this.finished) return;
     this.finished = true;
     try {
+      this.settleOpenRequests();
       const endedAt = clockNow();
       const data = this.endData(endedAt);
       if (this.includeOutputs) data.outputs = outputs;
@@ -335,6 +483,7 @@ export class AxCall {
     if (this.finished) return;
     this.finished = true;
     try {
+      this.settleOpenRequests();
       const endedAt = clockNow();
       const data = this.endData(endedAt);
       data.cancelled = cancelled;
@@ -350,7 +499,9 @@ export class AxCall {
     if (this.finished) return;
     this.finished = true;
     try {
+      this.settleOpenRequests();
       const data: JsonObject = errorEventData(error, this.startedAt);
+      this.hideSecretsIn(data);
       const usage = this.usageData();
       if (usage !== null) data.usage = usage;
       data.llm_calls = this.ownRequests;

@@ -270,6 +270,50 @@ describe("instrumentAx(ax(...)): streaming", () => {
     expect(end.data.cancelled).toBe(true);
   });
 
+  it("records the model request of a stream the consumer stops early, with the usage reported so far", async () => {
+    const sink = setup();
+    const pieces = ["Answer: ", "a long ", "long ", "answer"];
+    let requests = 0;
+    // A provider that reports usage with every chunk and streams lazily: Ax leaves the rest unread.
+    const service = new AxMockAIService<string>({
+      name: "mock-ai",
+      features: { streaming: true },
+      chatResponse: async () => {
+        requests += 1;
+        let i = 0;
+        return new ReadableStream({
+          async pull(controller) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            if (i >= pieces.length) return controller.close();
+            controller.enqueue({
+              results: [
+                { index: 0, content: pieces[i] as string, ...(i === 3 ? { finishReason: "stop" } : {}) },
+              ],
+              modelUsage: {
+                ai: "mock-ai",
+                model: "mock-model",
+                tokens: { promptTokens: 1000, completionTokens: i + 1, totalTokens: 1001 + i },
+              },
+            });
+            i += 1;
+          },
+        });
+      },
+    });
+    const program = instrumentAx(ax("question:string -> answer:string"));
+    for await (const _ of program.streamingForward(service, { question: "q" })) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const events = await collect(sink);
+    expect(requests).toBe(1);
+    const call = only(events, "llm_call");
+    expect(call.data).toMatchObject({ streaming: true, cancelled: true, model: "mock-model" });
+    expect((call.data.usage as { prompt_tokens: number }).prompt_tokens).toBe(1000);
+    const end = only(events, "end");
+    expect(events.indexOf(call)).toBeLessThan(events.indexOf(end));
+    expect(end.data).toMatchObject({ cancelled: true, llm_calls: 1 });
+    expect(end.data.usage).toMatchObject({ prompt_tokens: 1000, requests: 1 });
+  });
+
   it("runs the consumer's loop body outside the call's span (its own work is not the program's)", async () => {
     const sink = setup();
     const { service } = scriptedAI([{ content: "Answer: Paris", chunkSize: 2 }]);

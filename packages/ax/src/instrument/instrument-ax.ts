@@ -194,6 +194,7 @@ function openCall(
   const includeOutputs = meta.includeOutputs ?? runtime.config.includeOutputs;
   const call = new AxCall(getCurrentSpan(), program, moduleName, meta.tags, includeOutputs);
   call.streaming = streaming;
+  call.inputs = values;
   const tracker = runtime.config.versionTracker;
   if (tracker !== null) {
     const versionData = trackProgramVersion(tracker, call.span, program, moduleName);
@@ -304,7 +305,8 @@ function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>):
       const error: JsonObject = {
         function: trace.fn,
         error_type: "FunctionError",
-        error_message: typeof trace.result === "string" ? trace.result : "function call failed",
+        error_message:
+          typeof trace.result === "string" ? call.hideSecretInputs(trace.result) : "function call failed",
         duration_ms: duration,
       };
       emitSpanEvent(span, "error", error);
