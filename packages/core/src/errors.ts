@@ -51,6 +51,20 @@ export class ConfigurationError extends StreamllError {
 }
 
 /**
+ * @internal A `ConfigurationError` from this copy of core or another one (a sink package may bring its own):
+ * a missing optional SDK, a provider configured wrongly. Every retry would fail the same way, so it ends what
+ * it reaches (a sink is marked failed, a reader stops) and is reported once.
+ */
+export function isConfigurationError(error: unknown): error is Error {
+  if (error instanceof ConfigurationError) return true;
+  try {
+    return error instanceof Error && (error as { code?: unknown }).code === "CONFIGURATION_INVALID";
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A sink failed to deliver. `retriable: false` means retrying cannot help (the broker rejected the event as
  * too large, malformed, or forbidden): the pipeline drops and counts it instead of retrying.
  */

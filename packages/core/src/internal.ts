@@ -17,6 +17,7 @@ export {
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
 export { retryOptionsSchema, scrubSecrets } from "./delivery/backoff";
 export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
+export { isConfigurationError } from "./errors";
 // Spans and events for integrations (@streamll/ax) that open spans of their own.
 export { createSpan, runInSpan, withSpan } from "./instrument/context";
 export {

@@ -1,5 +1,6 @@
 import type { Credentials } from "@streamll/core";
 import { abortable, createRefreshingCredentials, SinkError } from "@streamll/core";
+import { isConfigurationError } from "@streamll/core/internal";
 import type { ChannelModel } from "amqplib";
 import { connect } from "amqplib";
 import { type RabbitMQConnectionOptions, redactSecrets, resolveConnection } from "./connection-options";
@@ -116,6 +117,8 @@ export class ConnectionManager {
   #nextAttemptAt = 0;
   #failures = 0;
   #lastError: Error | null = null;
+  /** Set when connecting can never succeed as configured: every later attempt rejects with it at once. */
+  #permanentError: Error | null = null;
   #blockedReason: string | null = null;
   #closed = false;
   #everConnected = false;
@@ -214,6 +217,9 @@ export class ConnectionManager {
         new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" }),
       );
     }
+    // Passed on as it is (not wrapped as a retriable SinkError) so that the delivery pipeline marks the sink
+    // failed and reports the fix once, and a reader's run() rejects with it.
+    if (this.#permanentError) return Promise.reject(this.#permanentError);
     if (this.#model) return Promise.resolve(this.#model);
     if (this.#connecting)
       return abortableSend(this.#connecting, signal, `connecting to ${this.#description}`);
@@ -230,12 +236,16 @@ export class ConnectionManager {
     return abortableSend(this.#startAttempt(), signal, `connecting to ${this.#description}`);
   }
 
-  /** Waits across attempts until a connection is up (readers); rejects only on close or abort. */
+  /**
+   * Waits across attempts until a connection is up (readers); rejects only on close, abort, or an error no
+   * attempt can get past (a `ConfigurationError`, thrown as it is).
+   */
   async waitForConnection(signal?: AbortSignal): Promise<ChannelModel> {
     for (;;) {
       if (this.#closed)
         throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
       if (signal?.aborted) throw new SinkError("waiting for a connection aborted", { retriable: true });
+      if (this.#permanentError) throw this.#permanentError;
       if (this.#model) return this.#model;
       if (this.#connecting || !this.#timer) {
         try {
@@ -329,6 +339,13 @@ export class ConnectionManager {
       }
     } catch (error) {
       this.#failures += 1;
+      if (isConfigurationError(error)) {
+        // The credential cache passes a provider's ConfigurationError on untouched (it keeps `fix`, e.g. the
+        // install command of a missing SDK). Nothing is logged here: the owner reports it once.
+        this.#permanentError = error;
+        this.#lastError = error;
+        throw error;
+      }
       this.#lastError = this.sanitize(error, `credentials for ${this.#description}`);
       throw this.#lastError;
     }
@@ -410,7 +427,7 @@ export class ConnectionManager {
   }
 
   #scheduleReconnect(): void {
-    if (this.#closed || this.#timer || this.#connecting || this.#model) return;
+    if (this.#closed || this.#permanentError || this.#timer || this.#connecting || this.#model) return;
     const delay = this.#backoffDelay(Math.max(1, this.#failures));
     this.#nextAttemptAt = Date.now() + delay;
     this.#timer = setTimeout(() => {

@@ -1,6 +1,6 @@
 import type { StreamllEvent } from "@streamll/core";
 import { ConfigurationError, decodeEvent, StreamllError } from "@streamll/core";
-import { v, validateOptions } from "@streamll/core/internal";
+import { isConfigurationError, v, validateOptions } from "@streamll/core/internal";
 import type { Channel, ConsumeMessage } from "amqplib";
 import {
   CLOSE_TIMEOUT_MS,
@@ -133,6 +133,14 @@ function amqpCode(error: unknown): number | undefined {
   return undefined;
 }
 
+/** The message of a permanent error with its fix (the install command, the setting to change) when not in it. */
+function describeFailure(error: Error): string {
+  const fix = (error as { fix?: unknown }).fix;
+  return typeof fix === "string" && fix !== "" && !error.message.includes(fix)
+    ? `${error.message}. Fix: ${fix}`
+    : error.message;
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) {
@@ -224,9 +232,10 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
   }
 
   /**
-   * Handles events one at a time until `stop()` is called. Resolves after the reader stopped; rejects when
-   * the queue setup failed for good. A handler that throws gets the message again after `retryDelayMs`, up
-   * to `maxAttempts` deliveries, after which the message is dead-lettered.
+   * Handles events one at a time until `stop()` is called. Resolves after the reader stopped; rejects with a
+   * `ConfigurationError` (logged once) when the queue setup failed for good or connecting never can (e.g. the
+   * credential provider's optional SDK is not installed). A handler that throws gets the message again after
+   * `retryDelayMs`, up to `maxAttempts` deliveries, after which the message is dead-lettered.
    */
   async run(handler: EventHandler): Promise<void> {
     this.#start();
@@ -345,7 +354,10 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
       let model: Awaited<ReturnType<ConnectionManager["waitForConnection"]>>;
       try {
         model = await this.#manager.waitForConnection(signal);
-      } catch {
+      } catch (error) {
+        // Otherwise the reader was stopped. A ConfigurationError (e.g. the credential provider's SDK is not
+        // installed) fails every attempt alike: run() rejects with it instead of retrying without end.
+        if (isConfigurationError(error) && !signal.aborted) this.#failPermanently(error);
         return;
       }
       let channel: Channel | undefined;
@@ -396,11 +408,9 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
         const safe = this.#manager.sanitize(cause, `setting up queue "${this.#queue.name}" failed`);
         if (code === 403 || code === 404 || code === 406) {
           // Permission, missing exchange/queue or an inequivalent redeclaration: retrying cannot fix it.
-          this.#fatal = new ConfigurationError(safe.message, [{ path: "queue", message: safe.message }], {
-            cause: safe,
-          });
-          for (const waiter of this.#readyWaiters.splice(0)) waiter.reject(this.#fatal);
-          this.#wake?.();
+          this.#failPermanently(
+            new ConfigurationError(safe.message, [{ path: "queue", message: safe.message }], { cause: safe }),
+          );
           return;
         }
         setupFailures += 1;
@@ -408,6 +418,19 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
         await sleep(Math.min(SETUP_RETRY_MAX_MS, 250 * 2 ** (setupFailures - 1)), signal);
       }
     }
+  }
+
+  /**
+   * Ends the reader with `error`, reported once on the logger (with the fix): run() and iteration reject with it
+   * once they wake, and so does ready().
+   */
+  #failPermanently(error: Error): void {
+    this.#logger.warn(
+      `RabbitMQ reader ${this.#queue.name} failed permanently: ${this.#manager.redact(describeFailure(error))}`,
+    );
+    this.#fatal = error;
+    for (const waiter of this.#readyWaiters.splice(0)) waiter.reject(error);
+    this.#wake?.();
   }
 
   async #setup(channel: Channel): Promise<void> {

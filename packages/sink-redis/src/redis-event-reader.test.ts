@@ -347,3 +347,56 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
     expect(String((errors[0] as Error).message)).toMatch(/not ready/);
   });
 });
+
+// Issue 13: a provider throwing core's ConfigurationError is what elastiCacheIamAuth() does without its AWS SDKs
+// (through the optional-package loader). Retrying cannot fix it: the reader reports it once and ends. No Redis
+// is needed: the provider fails before any connection is made.
+describe("RedisEventReader with a credential provider that throws a ConfigurationError", () => {
+  const FIX = "npm install @smithy/signature-v4 @aws-crypto/sha256-js @aws-sdk/credential-providers";
+
+  function missingSdkReader(errors: unknown[]): { reader: RedisEventReader; calls: () => number } {
+    let calls = 0;
+    const reader = new RedisEventReader({
+      url: REDIS_URL,
+      group: "g",
+      stream: uniqueName("reader-no-sdk"),
+      credentials: async () => {
+        calls += 1;
+        throw new ConfigurationError(
+          `ElastiCache IAM authentication needs the optional packages @smithy/signature-v4, not installed: ${FIX}`,
+          [],
+          { fix: FIX },
+        );
+      },
+      onError: (error) => errors.push(error),
+    });
+    return { reader, calls: () => calls };
+  }
+
+  it("rejects run() with it, reported to onError once, instead of retrying", async () => {
+    const errors: unknown[] = [];
+    const { reader, calls } = missingSdkReader(errors);
+    const ready = reader.ready();
+    const error = await reader.run(() => undefined).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as ConfigurationError).fix).toBe(FIX);
+    await expect(ready).rejects.toBe(error);
+    // Time for retries (about one a second before), had any been scheduled.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(errors).toEqual([error]);
+    expect(calls()).toBe(1);
+    expect(reader.getStats().errors).toBe(1);
+  });
+
+  it("ends iteration with it", async () => {
+    const errors: unknown[] = [];
+    const { reader } = missingSdkReader(errors);
+    const iterate = async () => {
+      for await (const _ of reader) {
+        // No event can arrive.
+      }
+    };
+    await expect(iterate()).rejects.toBeInstanceOf(ConfigurationError);
+    expect(errors).toHaveLength(1);
+  });
+});

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { StreamllEvent } from "@streamll/core";
 import { decodeEvent, StreamllError } from "@streamll/core";
-import { timeoutArgument, v, validateOptions } from "@streamll/core/internal";
+import { isConfigurationError, timeoutArgument, v, validateOptions } from "@streamll/core/internal";
 import {
   RedisConnection,
   type RedisConnectionOptions,
@@ -54,7 +54,10 @@ export interface RedisEventReaderOptions extends RedisConnectionOptions {
   deadLetterStream?: string;
   /** Length bound of the dead-letter stream (`MAXLEN ~`). Default 100 000. */
   deadLetterMaxLen?: number;
-  /** Called with read, acknowledgement and handler errors (Redis errors without secrets). The reader keeps going. */
+  /**
+   * Called with read, acknowledgement and handler errors (Redis errors without secrets). The reader keeps going,
+   * except after a `ConfigurationError` (e.g. a missing optional SDK): passed here once, it ends the reader.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -230,6 +233,8 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   #closed: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #failureStreak = 0;
+  /** The permanent error that ended the reader; `run()` and iteration reject with it. */
+  #fatal: Error | undefined;
   readonly #ready = deferred();
   #iterating = false;
   #polling: Promise<unknown> | undefined;
@@ -287,6 +292,8 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   /**
    * Calls `handler` for every event until {@link stop} is called or `signal` aborts, then closes the connection.
    * Resolves once stopped. Handler errors are counted and reported to `onError`; they never end the loop.
+   * Rejects with a `ConfigurationError` (reported to `onError` once first) when the reader can never work as
+   * configured, e.g. the optional SDK of its credential provider is not installed: no retry would help.
    */
   async run(handler: RedisEventHandler, options: { signal?: AbortSignal } = {}): Promise<void> {
     validateOptions("RedisEventReader.run()", runOptionsSchema, options);
@@ -318,6 +325,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       options.signal?.removeEventListener("abort", onAbort);
       await this.#close();
     }
+    if (this.#fatal) throw this.#fatal;
   }
 
   /**
@@ -347,6 +355,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
           await message.ack();
         }
       }
+      if (this.#fatal) throw this.#fatal;
     } finally {
       release?.();
       await loop;
@@ -496,6 +505,19 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     this.#report(wrapped);
   }
 
+  /**
+   * Ends the reader for an error no retry can fix: reported to `onError` once, as it is (a `ConfigurationError`
+   * keeps its `fix`, e.g. the install command), then the loop stops and `run()`, iteration and `ready()` reject
+   * with it.
+   */
+  #failPermanently(error: Error): void {
+    this.#fatal = error;
+    this.#stats.errors += 1;
+    this.#report(error);
+    this.#ready.reject(error);
+    this.#stopping = true;
+  }
+
   async #pause(ms: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
@@ -518,7 +540,10 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     this.#groupReady = true;
   }
 
-  /** Reads the next entries: claimed idle ones first, then new ones. Never throws; errors back off and retry. */
+  /**
+   * Reads the next entries: claimed idle ones first, then new ones. Never throws; errors back off and retry,
+   * except a permanent one (a `ConfigurationError`), which ends the reader.
+   */
   async #poll(): Promise<RawEntry[]> {
     const polling = this.#pollOnce();
     this.#polling = polling;
@@ -540,6 +565,10 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       return entries;
     } catch (error) {
       if (this.#stopping) return [];
+      if (isConfigurationError(error)) {
+        this.#failPermanently(error);
+        return [];
+      }
       this.#fail(error, "Redis read failed");
       this.#failureStreak += 1;
       await this.#pause(Math.min(100 * 2 ** Math.min(this.#failureStreak, 5), 2_000));

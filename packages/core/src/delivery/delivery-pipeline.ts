@@ -1,5 +1,5 @@
 import { describeDiagnostic, publishDiagnostic, type StreamllDiagnostic } from "../diagnostics";
-import { ConfigurationError, isRetriableError, SinkError } from "../errors";
+import { ConfigurationError, isConfigurationError, isRetriableError, SinkError } from "../errors";
 import { timeoutArgument, v, validateOptions } from "../options/schema";
 import {
   backoffDelay,
@@ -178,16 +178,6 @@ function zeroByReason(): Record<DropReason, number> {
 function toIso(ms: number): string {
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString();
-}
-
-/** A `ConfigurationError` (from this copy of core or another): the sink cannot work until reconfigured. */
-function isPermanentFailure(error: unknown): boolean {
-  if (error instanceof ConfigurationError) return true;
-  try {
-    return (error as { code?: unknown } | null)?.code === "CONFIGURATION_INVALID";
-  } catch {
-    return false;
-  }
 }
 
 function isEncodedEvent(value: unknown): value is EncodedEvent {
@@ -850,7 +840,7 @@ export class DeliveryPipeline {
       this.batchesFailed++;
       this.recordError(error);
       const n = batch.events.length;
-      if (isPermanentFailure(error) || this.failure !== null) {
+      if (isConfigurationError(error) || this.failure !== null) {
         this.queue.release(n, batch.bytes);
         this.drop("sink-failed", n);
         this.spill?.settle(batch.events);
