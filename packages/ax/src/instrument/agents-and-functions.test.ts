@@ -42,6 +42,43 @@ describe("function calls", () => {
   });
 });
 
+describe("functions wrapped by instrumentAxFunctions() in an ax() program", () => {
+  it("records each call once: the wrapper's span, not a second one from onFunctionCall", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([
+      { content: "", functionCalls: [{ id: "c1", name: "lookupWeather", params: '{"city":"Paris"}' }] },
+      { content: "", functionCalls: [{ id: "c2", name: "lookupWeather", params: '{"city":"Rome"}' }] },
+      { content: "Answer: sunny" },
+    ]);
+    const hooked: string[] = [];
+    const program = instrumentAx(
+      ax("question:string -> answer:string", { functions: [...instrumentAxFunctions([weatherFunction])] }),
+    );
+    const result = await program.forward(
+      service,
+      { question: "Weather in Paris and Rome?" },
+      { onFunctionCall: (call) => void hooked.push(call.fn) },
+    );
+    expect(result).toEqual({ answer: "sunny" });
+    expect(hooked, "the caller's own onFunctionCall still runs").toEqual(["lookupWeather", "lookupWeather"]);
+
+    const events = await collect(sink);
+    const root = spanStarts(events).find((e) => e.parent_span_id === null) as StreamllEvent;
+    const calls = events.filter((e) => e.operation === "function:lookupWeather");
+    expect(calls.map((e) => e.event_type)).toEqual(["start", "end", "start", "end"]);
+    expect(new Set(calls.map((e) => e.span_id)).size).toBe(2);
+    for (const e of calls) expect(e.parent_span_id).toBe(root.span_id);
+    expect(calls.filter((e) => e.event_type === "start").map((e) => e.data.arguments)).toEqual([
+      { city: "Paris" },
+      { city: "Rome" },
+    ]);
+    expect(calls.filter((e) => e.event_type === "end").map((e) => e.data.outputs)).toEqual([
+      "sunny in Paris",
+      "sunny in Rome",
+    ]);
+  });
+});
+
 describe("instrumentAxFunctions() checks the functions it wraps", () => {
   const problem = (functions: unknown): ConfigurationError => {
     try {

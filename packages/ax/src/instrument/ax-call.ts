@@ -14,6 +14,12 @@ import {
 } from "@streamll/core/internal";
 import type { LlmRequestRecord } from "../ai/traced-ai-service";
 
+/** Why Ax retried: the kind of error it logged and its text. */
+interface RetryReason {
+  readonly kind: string;
+  readonly reason: string;
+}
+
 /** Token counts of one or more model requests, as `data.usage` carries them. */
 interface TokenTotals {
   prompt: number;
@@ -103,6 +109,11 @@ function hideSecrets(text: string, secrets: readonly string[]): string {
 
 const storage = new AsyncLocalStorage<AxCall>();
 
+/** A function name as Ax matches the model's call to a function: letters and digits, any case. */
+function functionKey(name: string): string {
+  return name.replace(/[^a-zA-Z0-9]/g, "").toLowerCase();
+}
+
 /** The instrumented Ax call the caller runs in (innermost), if any. */
 export function currentAxCall(): AxCall | undefined {
   return storage.getStore();
@@ -176,7 +187,11 @@ export class AxCall {
   private retries = 0;
   private tokenIndex = 0;
   private version: number | undefined;
-  private lastReason: { kind: string; reason: string } | undefined;
+  /**
+   * Reasons Ax logged for retries of a streamed call, in order, not yet recorded: a streamed retry is recorded
+   * when the stream's version changes, so that its event says what was discarded. Made on the first one.
+   */
+  private pendingReasons: RetryReason[] | undefined;
   /** Streamed text per output field, made on the first streamed chunk. */
   private fields: Map<string, string> | undefined;
   private finished = false;
@@ -394,7 +409,8 @@ export class AxCall {
       const reason = this.hideSecretInputs(reasonOf((message as { error?: unknown }).error));
       if (this.tokensFromDeltas || this.streaming) {
         // Streamed: the retry shows as a new version of the stream; its event carries this reason.
-        this.lastReason = { kind, reason };
+        this.pendingReasons ??= [];
+        this.pendingReasons.push({ kind, reason });
         return;
       }
       this.retries += 1;
@@ -404,33 +420,61 @@ export class AxCall {
     }
   }
 
+  /**
+   * Runs of functions wrapped by `instrumentAxFunctions()` in this call, per name (as Ax matches it), that
+   * Ax's `onFunctionCall` has not reported yet: those calls have their span from the wrapper already.
+   */
+  private wrappedRuns: Map<string, number> | undefined;
+
+  /** A function wrapped by `instrumentAxFunctions()` started in this call (its span is the wrapper's). */
+  noteWrappedFunctionRun(name: string): void {
+    const key = functionKey(name);
+    this.wrappedRuns ??= new Map();
+    this.wrappedRuns.set(key, (this.wrappedRuns.get(key) ?? 0) + 1);
+  }
+
+  /** True (once per run) when Ax reports a call of a wrapped function, which must not get a second span. */
+  takeWrappedFunctionRun(name: string): boolean {
+    const key = functionKey(name);
+    const runs = this.wrappedRuns?.get(key) ?? 0;
+    if (runs === 0) return false;
+    if (runs === 1) this.wrappedRuns?.delete(key);
+    else this.wrappedRuns?.set(key, runs - 1);
+    return true;
+  }
+
   /** Set for `streamingForward` calls. */
   streaming = false;
+  /**
+   * Set for calls opened by the program's own `streamingForward`: a `forward` of the same program made inside
+   * it is part of this call (AxFlow streams its own forward's result), not a call of its own.
+   */
+  streamingEntry = false;
+  /** The logger this call passed to Ax: it marks the options a program was given by this very call. */
+  ownLogger: unknown = undefined;
 
   /** One chunk `{ version, index, delta }` of the program's output stream: token events per field. */
   onDelta(chunk: unknown): void {
     try {
       if (typeof chunk !== "object" || chunk === null) return;
       const { version, index, delta } = chunk as { version?: unknown; index?: unknown; delta?: unknown };
-      if (typeof version === "number") {
-        if (this.version !== undefined && version !== this.version) {
+      if (typeof version === "number" && version !== this.version) {
+        const pending = this.pendingReasons;
+        this.pendingReasons = undefined;
+        if (this.version !== undefined) {
           // Ax restarts the stream with a higher version on a retry: what was streamed so far is void.
-          this.retries += 1;
-          const data: JsonObject = {
-            attempt: this.retries,
+          this.recordStreamRetry(pending?.shift(), {
             previous_version: this.version,
             version,
             discarded_tokens: this.tokenIndex,
-          };
-          if (this.lastReason !== undefined) {
-            data.kind = this.lastReason.kind;
-            data.reason = this.lastReason.reason;
-            this.lastReason = undefined;
-          }
-          this.emit("retry", data);
+          });
           this.tokenIndex = 0;
           this.fields?.clear();
         }
+        // The other reasons are attempts that failed before streaming anything (a streaming assertion on their
+        // first chunk): their versions never reached the output, so only Ax's reason tells of them.
+        if (pending !== undefined)
+          for (const reason of pending) this.recordStreamRetry(reason, { version, discarded_tokens: 0 });
         this.version = version;
       }
       if (typeof delta !== "object" || delta === null) return;
@@ -452,6 +496,27 @@ export class AxCall {
     }
   }
 
+  /** A `retry` event of a streamed call, with Ax's reason when it logged one. */
+  private recordStreamRetry(reason: RetryReason | undefined, data: JsonObject): void {
+    this.retries += 1;
+    const event: JsonObject = { attempt: this.retries, ...data };
+    if (reason !== undefined) {
+      event.kind = reason.kind;
+      event.reason = reason.reason;
+    }
+    this.emit("retry", event);
+  }
+
+  /**
+   * Retries Ax logged for a streamed call that no later version of the stream showed (the call ended first,
+   * or failed after its last attempt): recorded before the call's end, as an unstreamed call records each.
+   */
+  private recordPendingRetries(): void {
+    const pending = this.pendingReasons;
+    this.pendingReasons = undefined;
+    if (pending !== undefined) for (const reason of pending) this.recordStreamRetry(reason, {});
+  }
+
   /** The `end` event's data; `endedAt` ends the duration and stamps the event, so the two agree. */
   private endData(endedAt: number): Record<string, unknown> {
     const data: Record<string, unknown> = { duration_ms: durationMs(this.startedAt, endedAt) };
@@ -469,6 +534,7 @@ export class AxCall {
     this.finished = true;
     try {
       this.settleOpenRequests();
+      this.recordPendingRetries();
       const endedAt = clockNow();
       const data = this.endData(endedAt);
       if (this.includeOutputs) data.outputs = outputs;
@@ -484,6 +550,7 @@ export class AxCall {
     this.finished = true;
     try {
       this.settleOpenRequests();
+      this.recordPendingRetries();
       const endedAt = clockNow();
       const data = this.endData(endedAt);
       data.cancelled = cancelled;
@@ -500,6 +567,7 @@ export class AxCall {
     this.finished = true;
     try {
       this.settleOpenRequests();
+      this.recordPendingRetries();
       const data: JsonObject = errorEventData(error, this.startedAt);
       this.hideSecretsIn(data);
       const usage = this.usageData();

@@ -236,6 +236,57 @@ describe("instrumentAx(ax(...)): streaming", () => {
     expect(only(events, "start").data.streaming).toBe(true);
   });
 
+  it("records a retry whose failed attempt streamed nothing, with Ax's reason, streamed either way", async () => {
+    for (const mode of ["streamingForward", "forward+stream"] as const) {
+      const sink = setup();
+      const { service } = scriptedAI([
+        { content: "Answer: bad" },
+        { content: "Answer: bad again", chunkSize: 100 },
+        { content: "Answer: good" },
+      ]);
+      const program = ax("question:string -> answer:string");
+      // Fails on the first chunk of the answer: the failed attempts never reach the output stream.
+      program.addStreamingAssert("answer", (value) => (value?.includes("bad") ? "no bad answers" : true));
+      instrumentAx(program);
+      if (mode === "streamingForward") {
+        for await (const _ of program.streamingForward(service, { question: "q" }));
+      } else {
+        expect(await program.forward(service, { question: "q" }, { stream: true })).toEqual({
+          answer: "good",
+        });
+      }
+
+      const events = await collect(sink);
+      expect(of(events, "llm_call"), mode).toHaveLength(3);
+      expect(of(events, "retry").map((e) => e.data)).toEqual([
+        { attempt: 1, version: 2, discarded_tokens: 0, kind: "validation", reason: "no bad answers" },
+        { attempt: 2, version: 2, discarded_tokens: 0, kind: "validation", reason: "no bad answers" },
+      ]);
+      expect(only(events, "end").data).toMatchObject({ retries: 2, outputs: { answer: "good" } });
+      teardown();
+    }
+  });
+
+  it("records the retries of a streamed call that failed before streaming anything", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([{ content: "Answer: bad" }]);
+    const program = ax("question:string -> answer:string");
+    program.addStreamingAssert("answer", (value) => (value?.includes("bad") ? "no bad answers" : true));
+    instrumentAx(program);
+    const run = async () => {
+      for await (const _ of program.streamingForward(service, { question: "q" }, { maxRetries: 2 }));
+    };
+    await expect(run()).rejects.toThrow("no bad answers");
+
+    const events = await collect(sink);
+    const retries = of(events, "retry");
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries.map((e) => e.data.attempt)).toEqual(retries.map((_, i) => i + 1));
+    for (const retry of retries)
+      expect(retry.data).toMatchObject({ kind: "validation", reason: "no bad answers" });
+    expect(only(events, "error").data.retries).toBe(retries.length);
+  });
+
   it("emits token events for forward(..., { stream: true }) and returns the same result", async () => {
     const sink = setup();
     const { service, requests } = scriptedAI([{ content: "Answer: Paris is the capital", chunkSize: 5 }]);
@@ -361,6 +412,38 @@ describe("instrumentAx(...): nesting", () => {
     expect(end.data.llm_calls).toBe(0);
     const nodeCalls = of(events, "llm_call");
     expect(nodeCalls.map((e) => e.module_name)).toEqual(["summarizer", "critic"]);
+  });
+
+  it("records a flow's streamingForward as one span, its nodes' usage counted once", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([
+      { content: "Summary Text: short", usage: { prompt: 7, completion: 2 } },
+      { content: "Verdict: fine", usage: { prompt: 5, completion: 1 } },
+    ]);
+    const review = flow<{ documentText: string }>()
+      .node("summarizer", "documentText:string -> summaryText:string")
+      .node("critic", "summaryText:string -> verdict:string")
+      .execute("summarizer", (s) => ({ documentText: s.documentText }))
+      .execute("critic", (s) => ({ summaryText: s.summarizerResult.summaryText }))
+      .returns((s) => ({ verdict: s.criticResult.verdict }));
+    instrumentAx(review, { name: "review" });
+    const chunks: unknown[] = [];
+    for await (const chunk of review.streamingForward(service, { documentText: "a long text" }))
+      chunks.push(chunk);
+    expect(chunks).toEqual([{ version: 1, index: 0, delta: { verdict: "fine" } }]);
+
+    const events = await collect(sink);
+    const starts = of(events, "start");
+    expect(starts.map((e) => e.module_name)).toEqual(["review", "summarizer", "critic"]);
+    const root = starts[0] as StreamllEvent;
+    expect(root.parent_span_id).toBeNull();
+    expect(root.data.streaming).toBe(true);
+    for (const start of starts.slice(1)) expect(start.parent_span_id).toBe(root.span_id);
+    const ends = of(events, "end");
+    expect(ends.map((e) => e.module_name)).toEqual(["summarizer", "critic", "review"]);
+    const total = ends.filter((e) => e.module_name === "review").map((e) => e.data.usage);
+    expect(total).toEqual([expect.objectContaining({ total_tokens: 15, requests: 2 })]);
+    expect(ends[2]?.data.outputs).toEqual({ verdict: "fine" });
   });
 
   it("nests a program called inside a trace() block or another program's span", async () => {

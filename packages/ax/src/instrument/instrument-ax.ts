@@ -270,6 +270,7 @@ function callOptions(
     if (user.debug && user.logger !== undefined) user.logger(message);
   };
   logger[OWNER] = hooks;
+  call.ownLogger = logger;
   const onFunctionCall: OwnHook & ((trace: Readonly<AxFunctionCallTrace>) => unknown) = (trace) => {
     recordFunctionCall(call, trace);
     if (userHook !== undefined) return userHook(trace);
@@ -282,6 +283,9 @@ function callOptions(
 /** A function the model called: a child span of the call, with its arguments, result and duration. */
 function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>): void {
   try {
+    // Ax reports the call after the function ran, in the function's async context: a function wrapped by
+    // instrumentAxFunctions() noted its run there and has its span (with real start and end times) already.
+    if (typeof trace.fn === "string" && currentAxCall()?.takeWrappedFunctionRun(trace.fn) === true) return;
     const config = getRuntime().config;
     const span: Span = createSpan(
       call.span,
@@ -349,6 +353,17 @@ function wrapForward(program: AxProgramLike, original: AxProgramLike["forward"],
     options?: unknown,
   ): Promise<unknown> {
     const self = (this ?? program) as AxProgramLike;
+    // AxFlow's (and some agent parts') streamingForward yields the result of its own `forward`, passing its
+    // arguments on: that forward is the streamed call itself, already open with the traced service and this
+    // call's hooks (its logger identifies them), so it runs within that call; a span of its own would record
+    // the call, and its usage, twice.
+    const current = currentAxCall();
+    if (
+      current?.streamingEntry === true &&
+      current.program === self &&
+      (options as { logger?: unknown } | undefined)?.logger === current.ownLogger
+    )
+      return Reflect.apply(original, self, [ai, values, options]) as Promise<unknown>;
     const begun = beginCall(self, meta, ai, values, options, false);
     if (begun === undefined) return Reflect.apply(original, self, [ai, values, options]);
     const { call, args } = begun;
@@ -403,6 +418,7 @@ function wrapStreamingForward(
     const begun = beginCall(self, meta, ai, values, options, true);
     if (begun === undefined) return Reflect.apply(original, self, [ai, values, options]);
     const { call, args } = begun;
+    call.streamingEntry = true;
     const inner = runInCall(call, original as never, self, args) as AsyncGenerator<unknown, unknown, unknown>;
     return new InstrumentedAxStream(inner, call);
   };

@@ -1,5 +1,6 @@
 import { type TraceOptions, trace } from "@streamll/core";
-import { getRuntime, v, validateOptions } from "@streamll/core/internal";
+import { getRuntime, reportInternalError, v, validateOptions } from "@streamll/core/internal";
+import { currentAxCall } from "./ax-call";
 
 /** The part of an Ax function (`AxFunction`, `fn(...).build()`) this wraps: its name and handler. */
 interface FunctionLike {
@@ -45,7 +46,8 @@ const functionsSchema = v.array(axFunctionEntrySchema);
  * with the function's name and arguments (when inputs are recorded), `end` with its result and duration, or
  * `error`. For functions given to an `agent(...)`, which Ax calls from its code runtime without a per-call
  * hook; the functions of an `ax(...)` program are recorded by `instrumentAx()` already (through Ax's
- * `onFunctionCall`), so they need no wrapping. Returns new function objects; the given ones are unchanged.
+ * `onFunctionCall`), so they need no wrapping; wrapped ones still get one span per call (the wrapper's, which
+ * has the real start and end). Returns new function objects; the given ones are unchanged.
  *
  * @throws ConfigurationError when `functions` is not an array of Ax functions: an entry without a `name` or
  * `func`, or with a key `AxFunction` does not have (`[0].fucn`), named with the key it most likely meant.
@@ -58,6 +60,12 @@ export function instrumentAxFunctions<const F extends readonly FunctionLike[]>(f
     const original = fn.func;
     const name = fn.name;
     const func = (...args: unknown[]) => {
+      try {
+        // Ax also reports this call to the instrumented program's `onFunctionCall`: this span is the call's one.
+        currentAxCall()?.noteWrappedFunctionRun(name);
+      } catch (error) {
+        reportInternalError("recording a function call failed", error);
+      }
       const options: TraceOptions = { includeOutputs: true, data: { function: name } };
       if (getRuntime().config.includeInputs) options.data = { function: name, arguments: args[0] };
       return trace(`function:${name}`, () => Reflect.apply(original, fn, args), options);
