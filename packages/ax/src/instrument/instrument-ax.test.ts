@@ -378,20 +378,26 @@ describe("instrumentAx(ax(...)): streaming", () => {
   });
 });
 
+/** A two-node flow (summarizer, then critic) instrumented as "review", on a service scripted for it. */
+function reviewFlow() {
+  const { service } = scriptedAI([
+    { content: "Summary Text: short", usage: { prompt: 7, completion: 2 } },
+    { content: "Verdict: fine", usage: { prompt: 5, completion: 1 } },
+  ]);
+  const review = flow<{ documentText: string }>()
+    .node("summarizer", "documentText:string -> summaryText:string")
+    .node("critic", "summaryText:string -> verdict:string")
+    .execute("summarizer", (s) => ({ documentText: s.documentText }))
+    .execute("critic", (s) => ({ summaryText: s.summarizerResult.summaryText }))
+    .returns((s) => ({ verdict: s.criticResult.verdict }));
+  instrumentAx(review, { name: "review" });
+  return { service, review };
+}
+
 describe("instrumentAx(...): nesting", () => {
   it("makes each node of a flow a child span, with the flow's usage summed over its nodes", async () => {
     const sink = setup();
-    const { service } = scriptedAI([
-      { content: "Summary Text: short", usage: { prompt: 7, completion: 2 } },
-      { content: "Verdict: fine", usage: { prompt: 5, completion: 1 } },
-    ]);
-    const review = flow<{ documentText: string }>()
-      .node("summarizer", "documentText:string -> summaryText:string")
-      .node("critic", "summaryText:string -> verdict:string")
-      .execute("summarizer", (s) => ({ documentText: s.documentText }))
-      .execute("critic", (s) => ({ summaryText: s.summarizerResult.summaryText }))
-      .returns((s) => ({ verdict: s.criticResult.verdict }));
-    instrumentAx(review, { name: "review" });
+    const { service, review } = reviewFlow();
     expect(await review.forward(service, { documentText: "a long text" })).toEqual({ verdict: "fine" });
 
     const events = await collect(sink);
@@ -416,17 +422,7 @@ describe("instrumentAx(...): nesting", () => {
 
   it("records a flow's streamingForward as one span, its nodes' usage counted once", async () => {
     const sink = setup();
-    const { service } = scriptedAI([
-      { content: "Summary Text: short", usage: { prompt: 7, completion: 2 } },
-      { content: "Verdict: fine", usage: { prompt: 5, completion: 1 } },
-    ]);
-    const review = flow<{ documentText: string }>()
-      .node("summarizer", "documentText:string -> summaryText:string")
-      .node("critic", "summaryText:string -> verdict:string")
-      .execute("summarizer", (s) => ({ documentText: s.documentText }))
-      .execute("critic", (s) => ({ summaryText: s.summarizerResult.summaryText }))
-      .returns((s) => ({ verdict: s.criticResult.verdict }));
-    instrumentAx(review, { name: "review" });
+    const { service, review } = reviewFlow();
     const chunks: unknown[] = [];
     for await (const chunk of review.streamingForward(service, { documentText: "a long text" }))
       chunks.push(chunk);
