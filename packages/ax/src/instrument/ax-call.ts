@@ -528,13 +528,26 @@ export class AxCall {
     return data;
   }
 
-  /** The call returned `outputs` (the parsed output fields). */
-  finish(outputs: unknown): void {
-    if (this.finished) return;
+  /**
+   * Marks the call finished (false when it already was), first recording what is still open under it: the
+   * streamed requests left unread and the retries no stream version showed, so `end` or `error` counts them.
+   */
+  private closing(): boolean {
+    if (this.finished) return false;
     this.finished = true;
     try {
       this.settleOpenRequests();
       this.recordPendingRetries();
+    } catch (error) {
+      reportInternalError("recording an Ax call's open requests failed", error);
+    }
+    return true;
+  }
+
+  /** The call returned `outputs` (the parsed output fields). */
+  finish(outputs: unknown): void {
+    if (!this.closing()) return;
+    try {
       const endedAt = clockNow();
       const data = this.endData(endedAt);
       if (this.includeOutputs) data.outputs = outputs;
@@ -546,11 +559,8 @@ export class AxCall {
 
   /** A streamed call ended (`cancelled`: the consumer stopped reading first). */
   finishStream(cancelled: boolean): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (!this.closing()) return;
     try {
-      this.settleOpenRequests();
-      this.recordPendingRetries();
       const endedAt = clockNow();
       const data = this.endData(endedAt);
       data.cancelled = cancelled;
@@ -563,11 +573,8 @@ export class AxCall {
 
   /** The call failed: an `error` event with the reason, the usage spent so far, and whether it was aborted. */
   fail(error: unknown): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (!this.closing()) return;
     try {
-      this.settleOpenRequests();
-      this.recordPendingRetries();
       const data: JsonObject = errorEventData(error, this.startedAt);
       this.hideSecretsIn(data);
       const usage = this.usageData();
