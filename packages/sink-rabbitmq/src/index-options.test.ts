@@ -21,6 +21,16 @@ const cases: readonly MisspellingCase[] = [
     nested: [{ queue: { name: "q", bindingKey: ["#"] } }, "queue.bindingKey", "bindingKeys"],
   },
   {
+    name: "RabbitMQSink (queue arguments)",
+    call: (options) => new rabbitmq.RabbitMQSink(options as rabbitmq.RabbitMQSinkOptions),
+    top: ["connectTimeout", "connectTimeoutMs"],
+    nested: [
+      { queue: { name: "q", arguments: { "x-max-lenght": 1 } } },
+      "queue.arguments.x-max-lenght",
+      "x-max-length",
+    ],
+  },
+  {
     name: "RabbitMQSink (reconnect)",
     call: (options) => new rabbitmq.RabbitMQSink(options as rabbitmq.RabbitMQSinkOptions),
     top: ["connectionname", "connectionName"],

@@ -1,6 +1,6 @@
 import type { EncodedEvent, EventFailure, EventRoute, SendContext, SendResult, Sink } from "@streamll/core";
 import { SinkError } from "@streamll/core";
-import { v, validateOptions } from "@streamll/core/internal";
+import { nearestName, v, validateOptions } from "@streamll/core/internal";
 import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import {
   abortableSend,
@@ -127,6 +127,39 @@ export async function declareQueue(
   }
 }
 
+/**
+ * The queue arguments RabbitMQ itself reads (classic, quorum and stream queues). The broker accepts any other
+ * `x-` key and applies nothing, so a key that is a near miss of one of these (`x-max-lenght`) is rejected with
+ * the one it meant; keys far from all of them (a plugin's) are passed on unchecked.
+ */
+const KNOWN_QUEUE_ARGUMENTS: readonly string[] = [
+  "x-max-length",
+  "x-max-length-bytes",
+  "x-overflow",
+  "x-message-ttl",
+  "x-expires",
+  "x-dead-letter-exchange",
+  "x-dead-letter-routing-key",
+  "x-dead-letter-strategy",
+  "x-max-priority",
+  "x-queue-mode",
+  "x-queue-type",
+  "x-queue-version",
+  "x-queue-master-locator",
+  "x-queue-leader-locator",
+  "x-single-active-consumer",
+  "x-delivery-limit",
+  "x-max-in-memory-length",
+  "x-max-in-memory-bytes",
+  "x-quorum-initial-group-size",
+  "x-quorum-target-group-size",
+  "x-initial-cluster-size",
+  "x-max-age",
+  "x-stream-max-segment-size-bytes",
+  "x-stream-filter-size-bytes",
+  "x-consumer-timeout",
+];
+
 /** `RabbitMQQueueOptions`, for the sink's and the reader's `queue`. */
 export const rabbitMQQueueOptionsSchema = v.object<RabbitMQQueueOptions>({
   name: amqpNameSchema,
@@ -139,7 +172,22 @@ export const rabbitMQQueueOptionsSchema = v.object<RabbitMQQueueOptions>({
     )
     .optional(),
   type: v.oneOf(["classic", "quorum"]).optional(),
-  arguments: v.record(v.unchecked<unknown>("a queue argument value")).optional(),
+  arguments: v
+    .record(v.unchecked<unknown>("a queue argument value"))
+    .refine((args, report) => {
+      for (const key of Object.keys(args)) {
+        if (KNOWN_QUEUE_ARGUMENTS.includes(key)) continue;
+        const near = nearestName(key, KNOWN_QUEUE_ARGUMENTS);
+        if (near !== undefined) {
+          report(
+            `unknown option; did you mean \`${near}\`? (allowed: the queue arguments RabbitMQ reads, ` +
+              `${KNOWN_QUEUE_ARGUMENTS.join(", ")}, and keys unlike all of them, passed on unchecked)`,
+            key,
+          );
+        }
+      }
+    })
+    .optional(),
 });
 
 /**
