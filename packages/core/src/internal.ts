@@ -20,6 +20,7 @@ export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
 export { isConfigurationError } from "./errors";
 // Spans and events for integrations (@streamll/ax) that open spans of their own.
 export { createSpan, runInSpan, withSpan } from "./instrument/context";
+export { HeldTokens } from "./instrument/held-tokens";
 export {
   clockNow,
   durationMs,

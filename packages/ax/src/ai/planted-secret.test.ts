@@ -190,3 +190,33 @@ describe("an input under a secret key name", () => {
     expect(JSON.stringify(memory.events)).not.toContain("PLANTED");
   });
 });
+
+describe("a credential the model streams", () => {
+  /** Streamed 3 characters at a time: no token event holds enough of a key to look like one. */
+  const ANSWER = "use sk-proj-PLANTEDstream0123456789 with Bearer PLANTEDbearer0123456789xyz now";
+
+  it.each(["streamingForward", "forward+stream"] as const)(
+    "is redacted in the token events (%s): each token waits for its word, which is scanned whole",
+    async (mode) => {
+      const memory = new MemorySink();
+      configure({ sinks: [{ sink: memory, delivery: { flushIntervalMs: 1 } }] });
+      const { service } = scriptedAI([{ content: `Answer: ${ANSWER}`, chunkSize: 3 }]);
+      const program = instrumentAx(ax("question:string -> answer:string"));
+      if (mode === "streamingForward") {
+        for await (const _ of program.streamingForward(service, { question: "q" }));
+      } else {
+        await program.forward(service, { question: "q" }, { stream: true });
+      }
+
+      await flush(2_000);
+      const tokens = memory.events.filter((e) => e.event_type === "token");
+      expect(tokens.length).toBeGreaterThan(10);
+      expect(tokens.map((e) => e.data.token_index)).toEqual(tokens.map((_, i) => i));
+      // Tokens are consecutive pieces of the answer: none holds a piece of a key the joined text does not.
+      expect(tokens.map((e) => e.data.token).join("")).toBe("use sk-[REDACTED] with Bearer [REDACTED] now");
+      const end = memory.events.find((e) => e.event_type === "end");
+      expect(end?.data.token_count).toBe(tokens.length);
+      expect(JSON.stringify(memory.events)).not.toContain("PLANTED");
+    },
+  );
+});

@@ -8,6 +8,7 @@ import {
   emitSpanEventRaw,
   errorEventData,
   getRuntime,
+  HeldTokens,
   reportInternalError,
   runInSpan,
   toJson,
@@ -453,12 +454,16 @@ export class AxCall {
   /** The logger this call passed to Ax: it marks the options a program was given by this very call. */
   ownLogger: unknown = undefined;
 
+  /** Token events waiting for the word they end in (see `HeldTokens`); made by the first streamed token. */
+  private heldTokens: HeldTokens | undefined;
+
   /** One chunk `{ version, index, delta }` of the program's output stream: token events per field. */
   onDelta(chunk: unknown): void {
     try {
       if (typeof chunk !== "object" || chunk === null) return;
       const { version, index, delta } = chunk as { version?: unknown; index?: unknown; delta?: unknown };
       if (typeof version === "number" && version !== this.version) {
+        this.heldTokens?.flush();
         const pending = this.pendingReasons;
         this.pendingReasons = undefined;
         if (this.version !== undefined) {
@@ -485,7 +490,13 @@ export class AxCall {
         const tokenIndex = this.tokenIndex;
         this.tokenIndex = tokenIndex + 1;
         if (!this.includeOutputs) continue;
-        this.emit("token", { field, token, token_index: tokenIndex, sample_index: sample });
+        this.heldTokens ??= new HeldTokens((data, at) => emitSpanEvent(this.span, "token", data, at));
+        this.heldTokens.add(`${sample}:${field}`, {
+          field,
+          token,
+          token_index: tokenIndex,
+          sample_index: sample,
+        });
         if (sample === 0 && typeof value === "string") {
           this.fields ??= new Map();
           this.fields.set(field, (this.fields.get(field) ?? "") + value);
@@ -536,6 +547,7 @@ export class AxCall {
     if (this.finished) return false;
     this.finished = true;
     try {
+      this.heldTokens?.flush();
       this.settleOpenRequests();
       this.recordPendingRetries();
     } catch (error) {

@@ -4,6 +4,7 @@ import { v, validateOptions } from "../options/schema";
 import type { VersionTracker } from "../version/version-tracker";
 import type { ResolvedConfig } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
+import { HeldTokens } from "./held-tokens";
 import {
   adopt,
   clockNow,
@@ -338,6 +339,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
   #retries = 0;
   #version: unknown;
   #fields = new Map<string, FieldText>();
+  readonly #held = new HeldTokens((data, at) => emitSpanEvent(this.#span, "token", data, at));
 
   constructor(
     inner: AsyncGenerator<unknown, unknown, unknown>,
@@ -409,6 +411,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
   readonly #onFailed = (error: unknown): never => {
     if (this.#phase === RUNNING) {
       this.#phase = FINISHED;
+      this.#held.flush();
       emitSpanEvent(this.#span, "error", errorEventData(error, this.#startedAt));
     }
     throw error;
@@ -445,6 +448,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
       if (typeof version === "number") {
         // Ax restarts a stream with a higher version on retry: what was streamed so far is void.
         if (this.#version !== undefined && version !== this.#version) {
+          this.#held.flush();
           emitSpanEvent(this.#span, "retry", {
             previous_version: this.#version as number,
             version,
@@ -515,12 +519,12 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
     const index = this.#tokenIndex;
     this.#tokenIndex = index + 1;
     if (!this.#includeOutputs) return;
-    const data: JsonObject = { field, token, token_index: index };
+    const data: JsonObject & { token: string } = { field, token, token_index: index };
     const sample =
       typeof chunk === "object" && chunk !== null ? (chunk as { index?: unknown }).index : undefined;
     const isAxChunk = typeof sample === "number" && this.#version !== undefined;
     if (isAxChunk) data.sample_index = sample;
-    emitSpanEvent(this.#span, "token", data);
+    this.#held.add(isAxChunk ? `${sample}:${field}` : field, data);
     // Interleaved samples would make the joined text meaningless; the first sample stands for the result.
     if (isAxChunk && sample !== 0) return;
     const entry = this.#fields.get(field);
@@ -534,6 +538,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
   }
 
   #end(returned: unknown, cancelled: boolean): void {
+    this.#held.flush();
     const endedAt = clockNow();
     const data: JsonObject = {
       duration_ms: durationMs(this.#startedAt, endedAt),
