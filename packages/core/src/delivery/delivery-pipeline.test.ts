@@ -819,6 +819,53 @@ describe("DeliveryPipeline flush and shutdown", () => {
     expect(sink.closeCalls).toBe(1);
   });
 
+  it("shutdown(t) is done by its deadline, closing included: a slow close is left to finish on its own", async () => {
+    const { sink, pipeline, metrics } = setup({ maxBatchSize: 2 });
+    let closed = false;
+    sink.close = () =>
+      new Promise<void>((resolve) => {
+        sink.closeCalls++;
+        setTimeout(() => {
+          closed = true;
+          resolve();
+        }, 5_000);
+      });
+    sink.mode = "hold";
+    pipeline.enqueue(ev(0));
+    await tick();
+    let done = false;
+    void pipeline.shutdown(2000).then(() => {
+      done = true;
+    });
+    await tick(1999);
+    expect(done).toBe(false);
+    // The drain gives up at 2000 ms; closing gets the 0 ms left, which Node's timers make 1 ms.
+    await tick(2);
+    // The drain used the whole budget; close was called and not waited for past the deadline.
+    expect(done).toBe(true);
+    expect(sink.closeCalls).toBe(1);
+    expect(closed).toBe(false);
+    expect(metrics().lastError?.message).toBe("sink.close() did not finish within the shutdown timeout");
+    await tick(5_000);
+    expect(closed).toBe(true);
+  });
+
+  it("shutdown gives closing what draining left of the timeout", async () => {
+    const { sink, pipeline, metrics } = setup();
+    sink.close = () => {
+      sink.closeCalls++;
+      return new Promise<void>((resolve) => setTimeout(resolve, 1_500));
+    };
+    pipeline.enqueue(ev(0));
+    let done = false;
+    void pipeline.shutdown(2000).then(() => {
+      done = true;
+    });
+    await tick(1_500);
+    expect(done).toBe(true);
+    expect(metrics()).toMatchObject({ delivered: 1, lastError: null });
+  });
+
   it("swallows and records a failing sink.close()", async () => {
     const { sink, pipeline, metrics } = setup();
     sink.closeError = new Error("close failed");

@@ -362,8 +362,8 @@ function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number):
  * again (tests do), and `onStateChange` listeners are removed. Events emitted afterwards follow the
  * environment (`STREAMLL_SINK`) until the next `configure()`. Rejects only for an invalid `timeoutMs`
  * (`ConfigurationError`), before anything is shut down.
- * @param timeoutMs time each sink gets to drain before its pending events are dropped: a number >= 0 or
- *   `Infinity`. Default 30 000.
+ * @param timeoutMs time the shutdown may take: every sink drains and closes within it, in parallel, and its
+ *   events still pending at the deadline are dropped. A number >= 0 or `Infinity`. Default 30 000.
  * @returns the final metrics of the sinks it shut down, in configuration order: what was delivered, dropped
  *   (`shutdown` drops included) and left in a disk spill, for an end-of-run summary (`formatSinkMetrics`).
  */
