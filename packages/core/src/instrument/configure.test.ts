@@ -195,6 +195,24 @@ describe("loadEnvConfig", () => {
     expect(env.warnings.join("\n")).toMatch(/STREAMLL_SINK="kafka" ignored: expected one of terminal, jsonl/);
   });
 
+  it("reports a variable a close miss of one it reads, and leaves other STREAMLL_ variables alone", () => {
+    const env = loadEnvConfig({
+      STREAMLL_SINKS: "jsonl",
+      streamll_disabled: "1",
+      STREAMLL_INCLUDE_INPUT: "0",
+      STREAMLL_KAFKA_TOPIC: "events",
+      STREAMLL_EVENTS_FILE: "/tmp/x",
+      MY_STREAMLL_SINKS: "x",
+    });
+    expect(env.sink).toBeUndefined();
+    expect(env.disabled).toBeUndefined();
+    expect(env.warnings).toEqual([
+      "STREAMLL_SINKS ignored: not a streamll variable; did you mean STREAMLL_SINK?",
+      "streamll_disabled ignored: not a streamll variable; did you mean STREAMLL_DISABLED?",
+      "STREAMLL_INCLUDE_INPUT ignored: not a streamll variable; did you mean STREAMLL_INCLUDE_INPUTS?",
+    ]);
+  });
+
   it("never throws, even for an env object that does", () => {
     const hostile = new Proxy({} as Record<string, string>, {
       get() {

@@ -4,6 +4,7 @@ import type { Sink } from "../delivery/sink";
 import type { StreamllEvent } from "../events/event-schema";
 import { createKeyRedactor, type RedactFunction, type Redactor } from "../events/redact";
 import { type EncodeLimits, encodeLimitsSchema } from "../events/sanitize-json";
+import { editDistance } from "../options/nearest-name";
 import { v, validateOptions } from "../options/schema";
 import { type VersionTrackingOptions, versionTrackingOptionsSchema } from "../version/options";
 import { createVersionTracker, type VersionTracker } from "../version/version-tracker";
@@ -161,6 +162,38 @@ export interface EnvConfig {
   warnings: string[];
 }
 
+/** The variables {@link loadEnvConfig} reads. */
+const ENV_VARIABLES = [
+  "STREAMLL_DISABLED",
+  "STREAMLL_TAGS",
+  "STREAMLL_SERVICE",
+  "STREAMLL_ENV",
+  "STREAMLL_INCLUDE_INPUTS",
+  "STREAMLL_INCLUDE_OUTPUTS",
+  "STREAMLL_SINK",
+  "STREAMLL_JSONL_PATH",
+] as const;
+
+/**
+ * The variable `name` was probably meant to be (`STREAMLL_SINKS` → `STREAMLL_SINK`), or `undefined`. Close
+ * misses only, at most 2 edits or a different case: teams keep variables of their own under the prefix
+ * (`STREAMLL_KAFKA_TOPIC`), which must not be reported.
+ */
+function meantVariable(name: string): string | undefined {
+  const upper = name.toUpperCase();
+  if (!upper.startsWith("STREAMLL_") || (ENV_VARIABLES as readonly string[]).includes(name)) return undefined;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const known of ENV_VARIABLES) {
+    const distance = editDistance(upper, known, bestDistance);
+    if (distance < bestDistance) {
+      best = known;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
 /** The file `STREAMLL_SINK=jsonl` appends to when `STREAMLL_JSONL_PATH` is not set. */
 export const DEFAULT_JSONL_PATH = ".streamll/events.jsonl";
 
@@ -219,6 +252,8 @@ function quote(raw: string): string {
  * | `STREAMLL_INCLUDE_INPUTS` / `STREAMLL_INCLUDE_OUTPUTS` | `0`/`false` to leave arguments / results out |
  * | `STREAMLL_SINK` | `terminal`, `jsonl`, `memory` or `none`, used when no sink is configured in code |
  * | `STREAMLL_JSONL_PATH` | file for `STREAMLL_SINK=jsonl` |
+ *
+ * A variable one or two edits from one of these (`STREAMLL_SINKS`, `streamll_sink`) is reported too.
  */
 export function loadEnvConfig(env: Readonly<Record<string, string | undefined>> = process.env): EnvConfig {
   const warnings: string[] = [];
@@ -270,6 +305,12 @@ export function loadEnvConfig(env: Readonly<Record<string, string | undefined>> 
     }
     const path = env.STREAMLL_JSONL_PATH;
     if (path !== undefined && path.trim() !== "") config.jsonlPath = path.trim();
+
+    for (const name of Object.keys(env)) {
+      const meant = meantVariable(name);
+      if (meant !== undefined)
+        warnings.push(`${name} ignored: not a streamll variable; did you mean ${meant}?`);
+    }
   } catch (error) {
     // A hostile env object (a Proxy with throwing traps) must not take the host down either.
     warnings.push(`environment could not be read: ${error instanceof Error ? error.message : String(error)}`);

@@ -61,7 +61,7 @@ function commonPrefixLength(a: string, b: string): number {
  * Optimal string alignment distance (insertions, deletions, substitutions and swaps of neighbours, so `tsl`
  * is one edit from `tls`). Stops early and returns `limit` once the distance cannot get below it.
  */
-function editDistance(a: string, b: string, limit: number): number {
+export function editDistance(a: string, b: string, limit: number): number {
   if (Math.abs(a.length - b.length) >= limit) return limit;
   let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
