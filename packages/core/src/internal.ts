@@ -37,7 +37,7 @@ export {
   type MisspellingCase,
   misspelledOptionProblems,
 } from "./options/misspelling-check";
-export { nearestName } from "./options/nearest-name";
+export { editDistance, nearestName } from "./options/nearest-name";
 export { loadOptionalPackages, type OptionalPackage } from "./options/optional-packages";
 export {
   acceptedOptionKeys,

@@ -1,5 +1,6 @@
 import { ConfigurationError } from "@streamll/core";
 import { describe, expect, it } from "vitest";
+import { RedisSink } from "./redis-sink";
 import { clusterKeySlot, compileStreamKey, DEFAULT_CLUSTER_STREAM, hashTagOf } from "./stream-key";
 import { testEvent } from "./test-support/events";
 
@@ -39,6 +40,89 @@ describe("compileStreamKey", () => {
 
   it("rejects an empty key", () => {
     expect(() => compileStreamKey("")).toThrow(ConfigurationError);
+  });
+});
+
+describe("misspelled placeholders", () => {
+  // [template, the part rejected, the placeholder suggested]
+  const typos: readonly [string, string, string][] = [
+    ["streamll:{modul_name}", "{modul_name}", "{module_name}"],
+    ["streamll:{module_nme}", "{module_nme}", "{module_name}"],
+    ["streamll:{moduleName}", "{moduleName}", "{module_name}"],
+    ["streamll:{Module-Name}", "{Module-Name}", "{module_name}"],
+    ["streamll:{modulenme}", "{modulenme}", "{module_name}"],
+    ["streamll:{ module_name }", "{ module_name }", "{module_name}"],
+    ["{streamll}:{EVENT_TYPE}", "{EVENT_TYPE}", "{event_type}"],
+    ["streamll:{evnt_type}", "{evnt_type}", "{event_type}"],
+    ["streamll:{methodName}", "{methodName}", "{method_name}"],
+    ["streamll:{metod_name}", "{metod_name}", "{method_name}"],
+    ["streamll:{executionid}", "{executionid}", "{execution_id}"],
+    ["streamll:{exectionId}", "{exectionId}", "{execution_id}"],
+    ["streamll:{Operation}", "{Operation}", "{operation}"],
+    ["streamll:{operaton}", "{operaton}", "{operation}"],
+    ["streamll:{oparation}", "{oparation}", "{operation}"],
+    ["app:{tag.env}", "{tag.env}", "{tags.env}"],
+    ["app:{tag:env}", "{tag:env}", "{tags.env}"],
+    ["app:{tags:env}", "{tags:env}", "{tags.env}"],
+    ["app:{Tags.env}", "{Tags.env}", "{tags.env}"],
+    ["app:{tags.}", "{tags.}", "{tags.NAME}"],
+  ];
+
+  function errorOf(template: string, path: string): ConfigurationError {
+    try {
+      compileStreamKey(template, path);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigurationError);
+      return error as ConfigurationError;
+    }
+    throw new Error(`${template} was accepted`);
+  }
+
+  it.each(typos)("rejects %s, suggesting the placeholder meant", (template, part, meant) => {
+    const { message, issues } = errorOf(template, "stream");
+    expect(message).toContain("RedisSink stream:");
+    expect(message).toContain(`"${part}" is not a placeholder; did you mean "${meant}"?`);
+    expect(issues).toEqual([{ path: "stream", message: expect.stringContaining(meant) }]);
+  });
+
+  it("names every misspelled part, under the path it was given", () => {
+    expect(errorOf("{modul_name}:{evnt_type}", "sinks[0].stream").issues).toEqual([
+      { path: "sinks[0].stream", message: expect.stringContaining('"{module_name}"') },
+      { path: "sinks[0].stream", message: expect.stringContaining('"{event_type}"') },
+    ]);
+  });
+
+  // Hash tags are ordinary words; none of these may be mistaken for a typo.
+  const accepted: readonly [string, string][] = [
+    ["{streamll}:{module_name}", "{streamll}:qa"],
+    ["{app}:events", "{app}:events"],
+    ["{events}", "{events}"],
+    ["{orders}:{tags.env}", "{orders}:prod"],
+    ["{operations}", "{operations}"],
+    ["{executions}:{execution_id}", "{executions}:run-1"],
+    ["{execution}:{operation}", "{execution}:predict"],
+    ["{modules}:{methods}", "{modules}:{methods}"],
+    ["{user123}:{tenant-a}", "{user123}:{tenant-a}"],
+    ["{tags}:{event}:{type}", "{tags}:{event}:{type}"],
+    ["s:{}:{method_name}", "s:{}:forward"],
+    [DEFAULT_CLUSTER_STREAM, DEFAULT_CLUSTER_STREAM],
+  ];
+
+  it.each(accepted)("accepts %s", (template, key) => {
+    const event = testEvent({
+      module_name: "qa",
+      method_name: "forward",
+      operation: "predict",
+      execution_id: "run-1",
+      tags: { env: "prod" },
+    });
+    expect(compileStreamKey(template).keyFor(event)).toBe(key);
+  });
+
+  it("fails at RedisSink construction, before anything connects", () => {
+    expect(() => new RedisSink({ url: "redis://127.0.0.1:1", stream: "streamll:{modul_name}" })).toThrow(
+      /RedisSink stream: "\{modul_name\}" is not a placeholder; did you mean "\{module_name\}"\?/,
+    );
   });
 });
 
