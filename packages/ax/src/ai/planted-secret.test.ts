@@ -187,6 +187,10 @@ describe("an input under a secret key name", () => {
     const errors = memory.events.filter((e) => e.event_type === "error");
     expect(errors.length).toBeGreaterThan(0);
     expect(JSON.stringify(errors)).toContain("[REDACTED]");
+    // The function's span carries the function's own error, the password hidden in its message and stack.
+    const functionError = errors.find((e) => e.operation === "function:login");
+    expect(functionError?.data.error_message).toBe("login refused for password [REDACTED]");
+    expect(functionError?.data.stack).toContain("login refused for password [REDACTED]");
     expect(JSON.stringify(memory.events)).not.toContain("PLANTED");
   });
 });

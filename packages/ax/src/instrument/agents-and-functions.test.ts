@@ -1,4 +1,4 @@
-import { agent, ax, f, fn } from "@ax-llm/ax";
+import { AxFunctionError, type AxInputFunctionType, agent, ax, f, fn } from "@ax-llm/ax";
 import { ConfigurationError, type StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { scriptedAI, stagedAgentAI } from "../test-support/mock-ai";
@@ -42,6 +42,75 @@ describe("function calls", () => {
   });
 });
 
+describe("a function of an ax() program that throws", () => {
+  const failingWeather = {
+    ...weatherFunction,
+    func: async ({ city }: { city: string }): Promise<string> => {
+      throw new Error(`quota exceeded for city ${city}`);
+    },
+  };
+
+  /** The `function:lookupWeather` span's events and the call's own `error`, for the function as given. */
+  async function runFailing(functions: AxInputFunctionType) {
+    const sink = setup();
+    const { service } = scriptedAI([
+      { content: "", functionCalls: [{ id: "c1", name: "lookupWeather", params: '{"city":"Paris"}' }] },
+      { content: "Answer: sunny" },
+    ]);
+    const program = instrumentAx(ax("question:string -> answer:string", { functions }));
+    const thrown = await program.forward(service, { question: "Weather in Paris?" }).catch((e: unknown) => e);
+    const events = await collect(sink);
+    return {
+      thrown,
+      events,
+      fn: events.filter((e) => e.operation === "function:lookupWeather"),
+      callError: events.find((e) => e.event_type === "error" && e.operation === null),
+    };
+  }
+
+  it("ends the function's span with the function's own error, as a wrapped function's span does", async () => {
+    const { thrown, events, fn, callError } = await runFailing([failingWeather]);
+    expect(String(thrown)).toContain("quota exceeded for city Paris");
+    expect(fn.map((e) => e.event_type)).toEqual(["start", "error"]);
+    expect(fn[1]?.data).toMatchObject({
+      function: "lookupWeather",
+      error_type: "Error",
+      error_message: "quota exceeded for city Paris",
+    });
+    expect(fn[1]?.data.stack).toContain("quota exceeded for city Paris");
+    expect(typeof fn[1]?.data.duration_ms).toBe("number");
+    // Ax does not retry after an error it cannot hand to the model: the call fails with it.
+    expect(events.some((e) => e.event_type === "retry")).toBe(false);
+    expect(callError?.data.error_message).toContain("quota exceeded for city Paris");
+    await teardown();
+
+    const wrapped = await runFailing(instrumentAxFunctions([failingWeather]));
+    expect(wrapped.fn.map((e) => e.event_type)).toEqual(["start", "error"]);
+    for (const key of ["error_type", "error_message"])
+      expect(fn[1]?.data[key], key).toEqual(wrapped.fn[1]?.data[key]);
+  });
+
+  it("records an AxFunctionError as Ax's fixing instructions, and the retry Ax makes with Ax's reason", async () => {
+    const { thrown, events, fn } = await runFailing([
+      {
+        ...weatherFunction,
+        func: async ({ city }: { city: string }): Promise<string> => {
+          throw new AxFunctionError([{ field: "city", message: `unknown city ${city}` }]);
+        },
+      },
+    ]);
+    expect(thrown).toEqual({ answer: "sunny" });
+    expect(fn.map((e) => e.event_type)).toEqual(["start", "error"]);
+    expect(fn[1]?.data.error_type).toBe("FunctionError");
+    expect(fn[1]?.data.error_message).toContain("`city` - unknown city Paris");
+    const retries = events.filter((e) => e.event_type === "retry");
+    expect(retries).toHaveLength(1);
+    expect(retries[0]?.data).toMatchObject({ attempt: 1, kind: "function" });
+    expect(retries[0]?.data.reason).toContain("lookupWeather");
+    expect(retries[0]?.data.reason).toContain("city: unknown city Paris");
+  });
+});
+
 describe("functions wrapped by instrumentAxFunctions() in an ax() program", () => {
   it("records each call once: the wrapper's span, not a second one from onFunctionCall", async () => {
     const sink = setup();
@@ -52,7 +121,7 @@ describe("functions wrapped by instrumentAxFunctions() in an ax() program", () =
     ]);
     const hooked: string[] = [];
     const program = instrumentAx(
-      ax("question:string -> answer:string", { functions: [...instrumentAxFunctions([weatherFunction])] }),
+      ax("question:string -> answer:string", { functions: instrumentAxFunctions([weatherFunction]) }),
     );
     const result = await program.forward(
       service,

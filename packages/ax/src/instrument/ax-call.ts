@@ -266,7 +266,7 @@ export class AxCall {
   }
 
   /** Every string field of error data, with the call's secret input values hidden. */
-  private hideSecretsIn(data: JsonObject): void {
+  hideSecretsIn(data: JsonObject): void {
     const secrets = this.secretInputs();
     if (secrets.length === 0) return;
     for (const [key, value] of Object.entries(data)) {

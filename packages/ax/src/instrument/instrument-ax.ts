@@ -1,9 +1,11 @@
 import { type AxFunctionCallTrace, type AxLoggerFunction, axGlobals } from "@ax-llm/ax";
 import { ConfigurationError, getCurrentSpan, type JsonObject, type Span } from "@streamll/core";
 import {
+  clockNow,
   createSpan,
   emitSpanEvent,
   emitSpanEventRaw,
+  errorEventData,
   getRuntime,
   reportInternalError,
 } from "@streamll/core/internal";
@@ -306,18 +308,29 @@ function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>):
       if (config.includeOutputs) end.outputs = trace.result;
       emitSpanEventRaw(span, "end", end);
     } else {
-      const error: JsonObject = {
-        function: trace.fn,
-        error_type: "FunctionError",
-        error_message:
-          typeof trace.result === "string" ? call.hideSecretInputs(trace.result) : "function call failed",
-        duration_ms: duration,
-      };
-      emitSpanEvent(span, "error", error);
+      emitSpanEvent(span, "error", functionErrorData(call, trace.fn, trace.result, duration));
     }
   } catch (error) {
     reportInternalError("recording a function call failed", error);
   }
+}
+
+/**
+ * The `error` event of a failed function call. Ax reports what the function threw (`result`), except for an
+ * `AxFunctionError` (bad arguments), which it reports as its fixing instructions for the model: the thrown
+ * error gives `error_type`, `error_message` and `stack` as a wrapped function's span records them; the
+ * instructions are an `error_message` with `error_type: "FunctionError"`. Input values under secret key names
+ * are hidden in the text, as in the call's own `error`.
+ */
+function functionErrorData(call: AxCall, fn: string, result: unknown, duration: number): JsonObject {
+  const data: JsonObject =
+    typeof result === "string"
+      ? { error_type: "FunctionError", error_message: result }
+      : errorEventData(result, clockNow());
+  data.function = fn;
+  data.duration_ms = duration;
+  call.hideSecretsIn(data);
+  return data;
 }
 
 /**

@@ -2,10 +2,14 @@ import { type TraceOptions, trace } from "@streamll/core";
 import { getRuntime, reportInternalError, v, validateOptions } from "@streamll/core/internal";
 import { currentAxCall } from "./ax-call";
 
-/** The part of an Ax function (`AxFunction`, `fn(...).build()`) this wraps: its name and handler. */
+/**
+ * The part of an Ax function (`AxFunction`, `fn(...).build()`) this wraps: its name and handler. `execution`
+ * is listed so an inline `execution: "background"` keeps its literal type, which Ax's `AxFunction` requires.
+ */
 interface FunctionLike {
   name: string;
   func: (...args: never[]) => unknown;
+  execution?: "blocking" | "background";
 }
 
 /**
@@ -47,12 +51,17 @@ const functionsSchema = v.array(axFunctionEntrySchema);
  * `error`. For functions given to an `agent(...)`, which Ax calls from its code runtime without a per-call
  * hook; the functions of an `ax(...)` program are recorded by `instrumentAx()` already (through Ax's
  * `onFunctionCall`), so they need no wrapping; wrapped ones still get one span per call (the wrapper's, which
- * has the real start and end). Returns new function objects; the given ones are unchanged.
+ * has the real start and end). Returns a new array of new function objects, typed as the given entries, that
+ * any Ax `functions` option takes as is (no `[...]` copy needed); the given ones are unchanged.
  *
  * @throws ConfigurationError when `functions` is not an array of Ax functions: an entry without a `name` or
  * `func`, or with a key `AxFunction` does not have (`[0].fucn`), named with the key it most likely meant.
  */
-export function instrumentAxFunctions<const F extends readonly FunctionLike[]>(functions: F): F {
+export function instrumentAxFunctions<F extends readonly FunctionLike[] | []>(functions: F): [...F] {
+  // The result type is a mutable array (a tuple for a literal list) of the given entries' own types: ax(),
+  // AxGen and forward options take a mutable `AxInputFunctionType`. No `const` type parameter: it would make a
+  // literal's nested arrays (`required: ["city"]`) readonly, which `AxFunctionJSONSchema` rejects; `| []` keeps
+  // a literal list a tuple instead.
   // Checked up front: the wrapper below always has a `func`, so Ax could no longer notice a missing one and
   // the mistake would surface only when the model calls the function.
   validateOptions("instrumentAxFunctions()", functionsSchema, functions);
@@ -71,5 +80,5 @@ export function instrumentAxFunctions<const F extends readonly FunctionLike[]>(f
       return trace(`function:${name}`, () => Reflect.apply(original, fn, args), options);
     };
     return { ...fn, func };
-  }) as unknown as F;
+  }) as unknown as [...F];
 }
