@@ -90,15 +90,15 @@ describe("a function of an ax() program that throws", () => {
       expect(fn[1]?.data[key], key).toEqual(wrapped.fn[1]?.data[key]);
   });
 
+  const badCityWeather = {
+    ...weatherFunction,
+    func: async ({ city }: { city: string }): Promise<string> => {
+      throw new AxFunctionError([{ field: "city", message: `unknown city ${city}` }]);
+    },
+  };
+
   it("records an AxFunctionError as Ax's fixing instructions, and the retry Ax makes with Ax's reason", async () => {
-    const { thrown, events, fn } = await runFailing([
-      {
-        ...weatherFunction,
-        func: async ({ city }: { city: string }): Promise<string> => {
-          throw new AxFunctionError([{ field: "city", message: `unknown city ${city}` }]);
-        },
-      },
-    ]);
+    const { thrown, events, fn } = await runFailing([badCityWeather]);
     expect(thrown).toEqual({ answer: "sunny" });
     expect(fn.map((e) => e.event_type)).toEqual(["start", "error"]);
     expect(fn[1]?.data.error_type).toBe("FunctionError");
@@ -108,6 +108,15 @@ describe("a function of an ax() program that throws", () => {
     expect(retries[0]?.data).toMatchObject({ attempt: 1, kind: "function" });
     expect(retries[0]?.data.reason).toContain("lookupWeather");
     expect(retries[0]?.data.reason).toContain("city: unknown city Paris");
+  });
+
+  it("records a wrapped function's AxFunctionError with its fields, though the error has no message", async () => {
+    const { fn } = await runFailing(instrumentAxFunctions([badCityWeather]));
+    expect(fn.map((e) => e.event_type)).toEqual(["start", "error"]);
+    expect(fn[1]?.data).toMatchObject({
+      error_type: "AxFunctionError",
+      error_message: "Function validation error\n  - city: unknown city Paris",
+    });
   });
 });
 

@@ -792,6 +792,24 @@ export function toJson(value: unknown, limits: EncodeLimits | undefined): JsonVa
 }
 
 /**
+ * An error's message; for an error without one whose class words itself in `toString()` (Ax's
+ * `AxFunctionError` lists its fields there), that text without the leading `Name: `.
+ */
+function messageOfError(error: Error): string {
+  const message = typeof error.message === "string" ? error.message : "";
+  if (message !== "" || typeof error.toString !== "function" || error.toString === Error.prototype.toString)
+    return message;
+  let text: string;
+  try {
+    text = String(error.toString());
+  } catch {
+    return message;
+  }
+  const prefix = `${error.name}: `;
+  return text.startsWith(prefix) ? text.slice(prefix.length) : text;
+}
+
+/**
  * @internal The data of an `error` event: type, message, stack (truncated) and duration. Reads the error
  * defensively: a throwing getter or a Proxy must not replace the user's error with ours.
  */
@@ -801,10 +819,7 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
     if (error instanceof Error) {
       data.error_type =
         typeof error.name === "string" && error.name !== "" ? error.name : error.constructor.name;
-      data.error_message = clip(
-        typeof error.message === "string" ? error.message : "",
-        MAX_ERROR_MESSAGE_CHARS,
-      );
+      data.error_message = clip(messageOfError(error), MAX_ERROR_MESSAGE_CHARS);
       if (typeof error.stack === "string") data.stack = clip(error.stack, MAX_STACK_CHARS);
       const code = (error as { code?: unknown }).code;
       if (typeof code === "string" || typeof code === "number") data.error_code = code;

@@ -132,6 +132,41 @@ describe("trace", () => {
     expect(events[3]?.data.error_message).toBe("async fail");
   });
 
+  it("records what an error without a message says in its own toString() (Ax's AxFunctionError)", async () => {
+    class FieldsError extends Error {
+      constructor(readonly fields: string[]) {
+        super();
+        this.name = "FieldsError";
+      }
+      override toString(): string {
+        return [`${this.name}: validation failed`, ...this.fields.map((f) => `  - ${f}`)].join("\n");
+      }
+    }
+    class Unreadable extends Error {
+      override toString(): string {
+        throw new Error("no");
+      }
+    }
+    const sink = setup();
+    expect(() =>
+      trace("fields", () => {
+        throw new FieldsError(["city: unknown"]);
+      }),
+    ).toThrow(FieldsError);
+    expect(() =>
+      trace("unreadable", () => {
+        throw new Unreadable();
+      }),
+    ).toThrow(Unreadable);
+    const errors = (await collect(sink)).filter((e) => e.event_type === "error").map((e) => e.data);
+    expect(errors[0]).toMatchObject({
+      error_type: "FieldsError",
+      error_message: "validation failed\n  - city: unknown",
+    });
+    expect(errors[1]).toMatchObject({ error_type: "Error", error_message: "" });
+    expect(typeof errors[1]?.stack).toBe("string");
+  });
+
   it("takes moduleName, tags, start data and outputs from options", async () => {
     const sink = setup({ tags: { env: "test" } });
     const result = trace("embed", () => [1, 2], {
