@@ -536,20 +536,36 @@ function instrumentChildAgents(program: AxProgramLike): void {
  * An agent's code stages (distiller, executor) each hold the code runtime (`runtime`, an `AxCodeRuntime`)
  * that runs the code its model writes and calls the agent's functions from it; see `bindRuntimeContext` for
  * why those calls need the calling agent run's async context. Child agents (an executor's `agents`) run
- * their own stages with their own runtimes. A program without these members (not an agent) is left alone.
+ * their own stages with their own runtimes, and so do the agents among a flow's nodes (`getNodePrograms()`),
+ * which `nestedPrograms` does not list (it lists an agent's stage programs, not the agent). A program
+ * without these members (neither an agent nor a flow) is left alone.
  */
 function bindAgentRuntimes(program: object, seen: Set<object>): void {
   if (seen.has(program)) return;
   seen.add(program);
+  const children: unknown[] = [];
   for (const stage of AGENT_STAGES) {
     const holder = (program as unknown as Record<string, unknown>)[stage];
     if (typeof holder !== "object" || holder === null) continue;
     const { runtime, agents } = holder as { runtime?: unknown; agents?: unknown };
     bindRuntimeContext(runtime);
-    if (!Array.isArray(agents)) continue;
-    for (const child of agents as unknown[])
-      if (typeof child === "object" && child !== null) bindAgentRuntimes(child, seen);
+    if (Array.isArray(agents)) children.push(...agents);
   }
+  const nodePrograms = (program as { getNodePrograms?: unknown }).getNodePrograms;
+  if (typeof nodePrograms === "function") {
+    try {
+      const nodes: unknown = nodePrograms.call(program);
+      if (Array.isArray(nodes))
+        children.push(...nodes.map((node) => (node as { program?: unknown })?.program));
+    } catch (error) {
+      reportInternalError(
+        "reading a flow's nodes failed; their agents' function calls may lack a parent",
+        error,
+      );
+    }
+  }
+  for (const child of children)
+    if (typeof child === "object" && child !== null) bindAgentRuntimes(child, seen);
 }
 
 /** Flow nodes, agent actors and responders, sub-agents: each call of one is a child span of its caller. */
