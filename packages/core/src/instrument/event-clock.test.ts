@@ -31,6 +31,22 @@ describe("createEventClock", () => {
     expect(clock.timestampAt(second)).toBe("2026-12-06T10:00:00.012Z");
   });
 
+  it.each([
+    ["year 10000", Date.UTC(10_000, 0, 1), "9999-12-31T23:59:59.999Z"],
+    ["a negative year", Date.UTC(-5, 0, 1), "0000-01-01T00:00:00.000Z"],
+  ])(
+    "keeps a timestamp of a clock faked to %s within the four-digit years the schema allows",
+    (_, wall, expected) => {
+      const clock = createEventClock(manualClocks(wall).sources);
+      expect(clock.timestampAt(clock.now())).toBe(expected);
+    },
+  );
+
+  it("stamps the real time when a faked wall clock says NaN", () => {
+    const clock = createEventClock(manualClocks(Number.NaN).sources);
+    expect(Math.abs(Date.parse(clock.timestampAt(clock.now())) - Date.now())).toBeLessThan(60_000);
+  });
+
   it("reads the wall clock once per REANCHOR_MS, not per event", () => {
     const { clocks, sources, advance } = manualClocks(START);
     const clock = createEventClock(sources);

@@ -31,6 +31,10 @@ export type EventClock = {
   timestampAt(reading: number): string;
 };
 
+/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the times an ISO-8601 timestamp of the schema can say. */
+const FIRST_MS = -62_167_219_200_000;
+const LAST_MS = 253_402_300_799_999;
+
 const realDate = Date;
 const realDateNow = Date.now;
 const realPerformanceNow = performance.now;
@@ -71,6 +75,9 @@ export function createEventClock(sources?: ClockSources): EventClock {
         }
         ms = Math.floor(anchorWall + (reading - anchorMonotonic));
       }
+      // A faked clock may say anything: the schema's timestamps have four-digit years, and NaN has none.
+      if (!(ms >= FIRST_MS && ms <= LAST_MS))
+        ms = Number.isNaN(ms) ? realDateNow() : Math.min(LAST_MS, Math.max(FIRST_MS, ms));
       if (ms !== formattedMs) {
         formatted = new realDate(ms).toISOString();
         formattedMs = ms;
