@@ -36,7 +36,11 @@ function tokensOf(events: readonly StreamllEvent[]): JsonObject[] {
 /** A token collector over a `HeldTokens`, for the cases that need no stream around it. */
 function holder(): { held: HeldTokens; out: string[] } {
   const out: string[] = [];
-  const held = new HeldTokens((data) => out.push(data.token as string));
+  // A token sent at once (no time of its own) relies on the scan the emit path gives every string of an event.
+  const held = new HeldTokens((data, at) => {
+    const token = data.token as string;
+    out.push(at === undefined ? redactCredentialText(token) : token);
+  });
   return { held, out };
 }
 

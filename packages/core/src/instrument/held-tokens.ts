@@ -63,24 +63,30 @@ export function isWordBreak(text: string, at: number): boolean {
  * names (the default); with a `redact` function or `redact: []` tokens go out as they come.
  */
 export class HeldTokens {
-  readonly #emit: (data: JsonObject, at: number) => void;
+  readonly #emit: (data: JsonObject, at: number | undefined) => void;
   readonly #fields = new Map<string, FieldHold>();
   #seq = 0;
 
-  /** `emit` sends one token event stamped with its {@link clockNow} reading. */
-  constructor(emit: (data: JsonObject, at: number) => void) {
+  /** `emit` sends one token event, stamped with a {@link clockNow} reading or, without one, now. */
+  constructor(emit: (data: JsonObject, at: number | undefined) => void) {
     this.#emit = emit;
   }
 
   /** One streamed token of the field (and sample) `key`, with its event's data (`data.token` its text). */
-  add(key: string, data: JsonObject & { token: string }, at: number = clockNow()): void {
+  add(key: string, data: JsonObject & { token: string }): void {
     const redaction = getRuntime().redactKeys;
     if (redaction === undefined || redaction === null || redaction.size === 0) {
       this.flush();
-      this.#emit(data, at);
+      this.#emit(data, undefined);
       return;
     }
     let hold = this.#fields.get(key);
+    if ((hold === undefined || hold.tokens.length === 0) && isWordBreak(data.token, data.token.length)) {
+      // Nothing held before it and its word is complete: it is scanned alone, as every string of an event is.
+      this.#emit(data, undefined);
+      return;
+    }
+    const at = clockNow();
     if (hold === undefined) {
       hold = { text: "", tokens: [] };
       this.#fields.set(key, hold);
