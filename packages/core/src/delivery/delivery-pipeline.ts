@@ -310,6 +310,7 @@ export class DeliveryPipeline {
               },
               onReadable: () => this.pump(),
               onError: (error: unknown) => this.recordError(error),
+              onEmpty: () => this.checkWaiters(),
             },
             `${optionPath}.spill.directory`,
           );
@@ -515,10 +516,13 @@ export class DeliveryPipeline {
   /**
    * The sink is down: what waits in the queue goes to disk too, so a crash during the outage loses no more
    * than the writer's last moments. Replay brings it back (a replayed batch is the half-open trial).
+   * Not when the disk budget has no room for it all: the queue holds the oldest events (the spill only takes
+   * what does not fit the queue), and at the budget the oldest are the ones kept, so they stay in memory.
    */
   private moveQueuedToSpill(): void {
     const spill = this.spill;
     if (spill === undefined || this.queue.queuedCount === 0) return;
+    if (!spill.hasRoomFor(this.queue.queuedCount, this.queue.queuedBytes)) return;
     try {
       const events = this.queue.drainQueued();
       spill.settle(events);

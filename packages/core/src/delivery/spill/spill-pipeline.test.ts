@@ -4,6 +4,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  promises,
   readdirSync,
   readFileSync,
   statSync,
@@ -11,8 +12,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { basename, dirname, join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigurationError, SinkError } from "../../errors";
 import { configure, getMetrics, shutdown } from "../../instrument/runtime";
 import { DeliveryPipeline } from "../delivery-pipeline";
@@ -20,6 +21,7 @@ import type { DeliveryOptions, SinkMetrics } from "../delivery-types";
 import { formatSinkMetrics } from "../format-metrics";
 import { type EncodedEvent, encodedEventFromJson, type Sink } from "../sink";
 import { SEGMENT_HEADER } from "./segment-format";
+import { segmentFileName } from "./spill-slot";
 
 function ev(id: number): EncodedEvent {
   const json = JSON.stringify({ event_id: `event-${id}`, data: { n: id } });
@@ -33,11 +35,14 @@ class SwitchSink implements Sink {
   readonly acked: string[] = [];
   sends = 0;
   delayMs = 0;
+  /** Every send waits for it first, like a connection attempt that has not timed out yet. */
+  hold: Promise<void> | undefined;
   constructor(name = "switch") {
     this.name = name;
   }
   async send(batch: readonly EncodedEvent[]): Promise<void> {
     this.sends++;
+    if (this.hold !== undefined) await this.hold;
     await new Promise((resolve) =>
       this.delayMs > 0 ? setTimeout(resolve, this.delayMs) : setImmediate(resolve),
     );
@@ -108,6 +113,7 @@ async function enqueueSteadily(pipeline: DeliveryPipeline, from: number, to: num
 }
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(pipelines.splice(0).map((p) => p.shutdown(2_000)));
   await shutdown(1_000);
 });
@@ -328,5 +334,113 @@ try {
     await pipeline.shutdown(2_000);
     expect(existsSync(join(slot, "lock"))).toBe(false);
     mkdirSync(join(dir, "unrelated"), { recursive: true });
+  });
+  it("resolves flush() once the leftovers are delivered when the last leftover holds no event (a kill right after a new segment was started)", async () => {
+    const dir = spillDir();
+    const first = new DeliveryPipeline(new SwitchSink("empty-last"), options(dir), quiet);
+    await enqueueSteadily(first, 0, 300);
+    await first.shutdown(2_000);
+    const last = segmentFiles(dir).at(-1)!;
+    const empty = join(dirname(last), segmentFileName(Number(basename(last, ".seg")) + 1));
+    writeFileSync(empty, "");
+
+    const sink = new SwitchSink("empty-last");
+    sink.up = true;
+    // The empty file is read only after every intact event was delivered, as on a busy disk: its reading is
+    // then the last thing that happens.
+    const readFile = promises.readFile;
+    vi.spyOn(promises, "readFile").mockImplementation((async (...args: Parameters<typeof readFile>) => {
+      if (args[0] === empty) await until(() => sink.acked.length === 300, "the intact leftovers");
+      return readFile(...args);
+    }) as typeof readFile);
+    const second = pipelineFor(sink, options(dir));
+    expect(await second.flush(5_000)).toBe(true);
+    const m = second.getMetrics();
+    expect(m).toMatchObject({ emitted: 0, recovered: 300, delivered: 300, dropped: 0, pending: 0 });
+    expect(balanced(m)).toBe(true);
+    // flush() also waited for the files to go.
+    expect(segmentFiles(dir)).toEqual([]);
+    expect(m.spill?.bytes).toBe(0);
+  });
+
+  it("counts a settled segment against maxBytes until its file is deleted, so the files never exceed maxBytes while replay frees room", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const maxBytes = 8_192;
+    const pipeline = pipelineFor(
+      sink,
+      options(dir, { spill: { directory: dir, maxBytes, segmentBytes: 2_048 } }),
+    );
+    await enqueueSteadily(pipeline, 0, 1_000);
+    await until(
+      () =>
+        pipeline.getMetrics().droppedByReason["spill-full"] > 0 &&
+        pipeline.getMetrics().spill?.buffered === 0,
+      "the budget to fill",
+    );
+    // Deleting a replayed segment takes its time (held here until released).
+    const rm = promises.rm;
+    const deletions: (() => void)[] = [];
+    vi.spyOn(promises, "rm").mockImplementation(
+      ((...args: Parameters<typeof rm>) =>
+        new Promise<void>((resolve, reject) => {
+          deletions.push(() => rm(...args).then(resolve, reject));
+        })) as typeof rm,
+    );
+    sink.up = true;
+    sink.delayMs = 20;
+    await until(() => deletions.length > 0, "a replayed segment to be deleted");
+    // New events that find the queue full go to the spill meanwhile.
+    for (let i = 1_000; i < 1_300; i++) pipeline.enqueue(ev(i));
+    const onDisk = () => segmentFiles(dir).reduce((sum, file) => sum + statSync(file).size, 0);
+    // Give the writer its chance to write them (it may not: the budget is not free until the file is gone).
+    await until(() => pipeline.getMetrics().spill?.buffered === 0, "the writer", 500).catch(() => undefined);
+    expect(onDisk()).toBeLessThanOrEqual(maxBytes);
+    vi.mocked(promises.rm).mockImplementation(rm);
+    for (const release of deletions.splice(0)) release();
+    expect(await pipeline.flush(10_000)).toBe(true);
+    const m = pipeline.getMetrics();
+    expect(m.delivered + m.dropped).toBe(1_300);
+    expect(m.dropped).toBe(m.droppedByReason["spill-full"]);
+    expect(balanced(m)).toBe(true);
+    expect(segmentFiles(dir)).toEqual([]);
+  });
+
+  it("keeps the queue's events (the oldest) in memory when the circuit opens with the disk budget full: only the newest are dropped as spill-full", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    let connectionFails!: () => void;
+    sink.hold = new Promise<void>((resolve) => {
+      connectionFails = resolve;
+    });
+    const pipeline = pipelineFor(
+      sink,
+      options(dir, {
+        circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 30 },
+        spill: { directory: dir, maxBytes: 8_192, segmentBytes: 2_048 },
+      }),
+    );
+    // The first send hangs while the queue fills, and the spill takes the rest until its budget is full.
+    await enqueueSteadily(pipeline, 0, 1_000);
+    await until(
+      () =>
+        pipeline.getMetrics().droppedByReason["spill-full"] > 0 &&
+        pipeline.getMetrics().spill?.buffered === 0,
+      "the budget to fill",
+    );
+    expect(pipeline.getMetrics()).toMatchObject({ breakerState: "closed", inFlight: 50 });
+    sink.hold = undefined;
+    connectionFails();
+    await until(() => pipeline.getMetrics().breakerState !== "closed", "the circuit to open");
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    const m = pipeline.getMetrics();
+    expect(m.delivered + m.droppedByReason["spill-full"]).toBe(1_000);
+    expect(m.dropped).toBe(m.droppedByReason["spill-full"]);
+    expect(balanced(m)).toBe(true);
+    // What was delivered is the oldest events, without a gap.
+    const delivered = new Set(sink.acked);
+    expect(delivered.size).toBe(m.delivered);
+    expect(delivered).toEqual(new Set(Array.from({ length: m.delivered }, (_, i) => `event-${i}`)));
   });
 });

@@ -2,7 +2,13 @@ import * as fs from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { type EncodedEvent, encodedEventFromJson } from "../sink";
-import { encodeRecords, parseSegment, recordSize, SEGMENT_HEADER } from "./segment-format";
+import {
+  encodeRecords,
+  parseSegment,
+  RECORD_HEADER_BYTES,
+  recordSize,
+  SEGMENT_HEADER,
+} from "./segment-format";
 import type { ResolvedSpillOptions } from "./spill-options";
 import { acquireSlot, type SpillSlot, segmentFileName, sinkDirectoryName } from "./spill-slot";
 
@@ -17,6 +23,11 @@ export interface SpillStoreHooks {
   onReadable(): void;
   /** A write or read failed (the affected events were dropped and reported through `onDrop`). */
   onError(error: unknown): void;
+  /**
+   * The I/O loop went idle with no backlog: nothing on disk, on its way there or being deleted. A `flush()`
+   * waiting for the spill may be done (the last leftovers may have held no intact event).
+   */
+  onEmpty(): void;
 }
 
 /** Limits of the in-memory hand-over between `push()` and the writer. */
@@ -89,11 +100,18 @@ export class SpillStore {
   private outboxForced = 0;
   private outboxForcedBytes = 0;
   private writing = 0;
+  /** Bytes on disk the events being written will take (records, without segment headers). */
+  private writingBytes = 0;
   private onDisk = 0;
   private diskBytes = 0;
   private outstandingTotal = 0;
   /** Leftover segments not read yet (their event count is unknown until then). */
   private unreadLeftovers = 0;
+  /**
+   * Segments read and settled, to be deleted by the I/O loop. Their bytes count against `maxBytes` until the
+   * file is gone, so the writer never fills the budget again while an old file is still there.
+   */
+  private deleting: Segment[] = [];
 
   private spilledCount = 0;
   private replayedCount = 0;
@@ -168,9 +186,21 @@ export class SpillStore {
     return this.outstandingTotal;
   }
 
-  /** True while anything is on disk or on its way there, including leftovers not read yet. */
+  /**
+   * True while anything is on disk or on its way there, including leftovers not read yet and segment files
+   * not deleted yet.
+   */
   get hasBacklog(): boolean {
-    return this.pending > 0 || this.unreadLeftovers > 0;
+    return this.pending > 0 || this.unreadLeftovers > 0 || this.deleting.length > 0;
+  }
+
+  /**
+   * True when `count` events of `bytes` fit the disk budget beside what is on disk and what waits to be
+   * written (new segments' headers aside: the writer has the last word).
+   */
+  hasRoomFor(count: number, bytes: number): boolean {
+    const queued = this.outboxBytes + this.outbox.length * RECORD_HEADER_BYTES + this.writingBytes;
+    return this.diskBytes + queued + bytes + count * RECORD_HEADER_BYTES <= this.options.maxBytes;
   }
 
   metrics(): SpillMetrics {
@@ -311,6 +341,11 @@ export class SpillStore {
     this.ioRunning = true;
     try {
       for (;;) {
+        // Deletions first: the budget they free is only there once the files are gone.
+        if (this.deleting.length > 0) {
+          await this.deleteSegments();
+          continue;
+        }
         if (this.outbox.length > 0) {
           await this.writeOutbox();
           continue;
@@ -326,11 +361,12 @@ export class SpillStore {
       this.hooks.onError(error);
     } finally {
       this.ioRunning = false;
-      if (this.outbox.length > 0) this.kick();
+      if (this.outbox.length > 0 || this.deleting.length > 0) this.kick();
       else {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
         for (const resolve of waiters) resolve();
+        if (!this.hasBacklog) this.hooks.onEmpty();
       }
     }
   };
@@ -342,6 +378,7 @@ export class SpillStore {
     this.outboxForced = 0;
     this.outboxForcedBytes = 0;
     this.writing += events.length;
+    for (const event of events) this.writingBytes += recordSize(event.bytes);
     const { maxBytes, segmentBytes } = this.options;
     let i = 0;
     while (i < events.length) {
@@ -354,12 +391,14 @@ export class SpillStore {
       const sizes: number[] = [];
       let runBytes = header;
       let full = 0;
+      let fullBytes = 0;
       const segmentStart = this.active?.bytes ?? 0;
       while (i < events.length) {
         const event = events[i]!;
         const size = recordSize(event.bytes);
         if (this.diskBytes + runBytes + size > maxBytes) {
           full++;
+          fullBytes += size;
           i++;
           continue;
         }
@@ -371,9 +410,11 @@ export class SpillStore {
       }
       if (full > 0) {
         this.writing -= full;
+        this.writingBytes -= fullBytes;
         this.hooks.onDrop("spill-full", full);
       }
       if (jsons.length === 0) continue;
+      const recordBytes = runBytes - header;
       try {
         if (this.active === undefined) await this.openSegment();
         const data = encodeRecords(jsons, sizes);
@@ -383,10 +424,12 @@ export class SpillStore {
         this.active!.records += jsons.length;
         this.diskBytes += data.length;
         this.writing -= jsons.length;
+        this.writingBytes -= recordBytes;
         this.onDisk += jsons.length;
         this.spilledCount += jsons.length;
       } catch (error) {
         this.writing -= jsons.length;
+        this.writingBytes -= recordBytes;
         const code = (error as { code?: unknown } | null)?.code;
         this.hooks.onDrop(
           code === "ENOSPC" || code === "EDQUOT" ? "spill-full" : "spill-failed",
@@ -486,13 +529,27 @@ export class SpillStore {
     return true;
   }
 
-  /** Deletes a segment whose every event was read and settled. */
+  /** Hands a segment whose every event was read and settled to the I/O loop for deletion. */
   private maybeDelete(segment: Segment): void {
     if (!segment.drained || segment.outstanding > 0 || segment.writing) return;
     const index = this.segments.indexOf(segment);
     if (index < 0) return;
     this.segments.splice(index, 1);
-    this.diskBytes -= segment.bytes;
-    fs.promises.rm(segment.path, { force: true }).catch((error: unknown) => this.hooks.onError(error));
+    this.deleting.push(segment);
+    this.kick();
+  }
+
+  /** Deletes the segments handed over by `maybeDelete`; their bytes leave the budget once each file is gone. */
+  private async deleteSegments(): Promise<void> {
+    while (this.deleting.length > 0) {
+      const segment = this.deleting[0]!;
+      try {
+        await fs.promises.rm(segment.path, { force: true });
+      } catch (error) {
+        this.hooks.onError(error);
+      }
+      this.deleting.shift();
+      this.diskBytes -= segment.bytes;
+    }
   }
 }
