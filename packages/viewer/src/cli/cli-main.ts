@@ -2,7 +2,14 @@ import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import { DEFAULT_JSONL_PATH } from "@streamll/core";
-import { type CliIo, createProcessIo, runCommand, UsageError, wholeNumber } from "@streamll/core/internal";
+import {
+  type CliIo,
+  createProcessIo,
+  nearestName,
+  runCommand,
+  UsageError,
+  wholeNumber,
+} from "@streamll/core/internal";
 import { version } from "../../package.json";
 import type { PriceTable } from "../protocol";
 import { DEFAULT_LIMITS } from "../server/execution-store";
@@ -62,22 +69,43 @@ function readPrices(file: string): PriceTable {
   }
 }
 
+const VIEW_OPTIONS = {
+  port: { type: "string" },
+  host: { type: "string" },
+  "max-executions": { type: "string" },
+  "max-bytes": { type: "string" },
+  "max-events-per-execution": { type: "string" },
+  prices: { type: "string" },
+  "no-history": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+/**
+ * parseArgs with Node's unknown-option message replaced (its hint about positionals is long and ends in an
+ * unbalanced quote): says which option was probably meant, else how to pass a file whose name starts with "-".
+ */
+function parseViewArgv(args: readonly string[]) {
+  try {
+    return parseArgs({ args: [...args], allowPositionals: true, strict: true, options: VIEW_OPTIONS });
+  } catch (error) {
+    const option =
+      (error as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+        ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
+        : undefined;
+    if (option === undefined) throw error;
+    const meant = option.startsWith("--")
+      ? nearestName(option.slice(2), Object.keys(VIEW_OPTIONS))
+      : undefined;
+    throw new UsageError(
+      meant === undefined
+        ? `Unknown option '${option}' (to read a file named "${option}", put "--" before it)`
+        : `Unknown option '${option}'; did you mean --${meant}?`,
+    );
+  }
+}
+
 function parseViewArgs(args: readonly string[]): ViewOptions | "help" {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      "max-executions": { type: "string" },
-      "max-bytes": { type: "string" },
-      "max-events-per-execution": { type: "string" },
-      prices: { type: "string" },
-      "no-history": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  const { values, positionals } = parseViewArgv(args);
   if (values.help) return "help";
   if (positionals.length > 1) throw new UsageError("give one file (or - for stdin)");
   const viewer: ViewerOptions = {};

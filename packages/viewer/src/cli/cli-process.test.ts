@@ -17,7 +17,7 @@ describe.skipIf(!runnable)("streamll-view (the built bin)", () => {
 
   it.each([
     [["--max-executions", "0"], "--max-executions must be a whole number >= 1"],
-    [["--bogus"], "Unknown option '--bogus'"],
+    [["--prot", "80"], "streamll-view: Unknown option '--prot'; did you mean --port?"],
   ])("reports %j in one line plus the --help hint, status 2", async (args, message) => {
     const result = await runCli(CLI, args);
     expect(result.code).toBe(2);

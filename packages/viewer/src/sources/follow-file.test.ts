@@ -1,4 +1,14 @@
-import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -6,7 +16,7 @@ import { encodeEvent, JsonlFileSink, type StreamllEvent } from "@streamll/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { execution, jsonl } from "../../test/support/events";
 import { waitUntil } from "../../test/support/wait";
-import { type FollowState, followFile } from "./follow-file";
+import { createFollowerCore, type FollowState, followFile } from "./follow-file";
 import { MAX_LINE_CHARS } from "./line-splitter";
 import { readLines } from "./read-stream";
 
@@ -25,6 +35,7 @@ function collector() {
 }
 
 const ids = (events: readonly StreamllEvent[]) => events.map((event) => event.event_id);
+const inodeOf = (path: string) => statSync(path).ino;
 
 describe("followFile", () => {
   it("reads the file, then every line appended later, holding back a line until its newline arrives", async () => {
@@ -119,6 +130,147 @@ describe("followFile", () => {
     await waitUntil(() => seen.lines.length === events.length, "the lines after the rotation");
     expect(seen.skipped()).toBe(2);
     expect(seen.ids()).toEqual(ids(events));
+    await follower.close();
+  });
+});
+
+/** Checks driven by hand: each `check()` is one poll of followFile, so what happens between two polls is exact. */
+describe("followFile's checks", () => {
+  async function rotatingSink(name: string, maxFiles: number) {
+    const path = join(dir, name);
+    const sink = new JsonlFileSink({ path, rotate: { maxBytes: 2_000, maxFiles } });
+    const written: StreamllEvent[] = [];
+    /** Writes one execution (one batch). */
+    const write = async () => {
+      const events = execution();
+      written.push(...events);
+      await sink.send(events.map((event) => encodeEvent(event)));
+    };
+    /** Writes executions until the sink rotated `rotations` more times. */
+    const rotate = async (rotations: number) => {
+      for (let done = 0; done < rotations; ) {
+        const before = existsSync(path) ? inodeOf(path) : undefined;
+        await write();
+        if (before !== undefined && inodeOf(path) !== before) done++;
+      }
+    };
+    return { path, sink, written, write, rotate };
+  }
+
+  it("reads every file rotated between two checks, oldest first, each once, then the new file", async () => {
+    const { path, sink, written, write, rotate } = await rotatingSink("many-rotations.jsonl", 10);
+    await write();
+    const seen = collector();
+    const follower = createFollowerCore(path, seen.sink, { history: false });
+    await follower.check();
+    expect(seen.ids()).toEqual(ids(written));
+    // Four rotations before the next check: the file the follower has open is now events.4, and events.3 …
+    // events.1 were written (and rotated away) after it.
+    await rotate(4);
+    expect(existsSync(join(dir, "many-rotations.4.jsonl"))).toBe(true);
+    await follower.check();
+    expect(seen.ids()).toEqual(ids(written));
+    // And again, with lines appended to the new file after the rotation.
+    await rotate(2);
+    await write();
+    await follower.check();
+    await follower.check();
+    expect(seen.ids()).toEqual(ids(written));
+    expect(seen.skipped()).toBe(0);
+    await follower.close();
+    await sink.close();
+  });
+
+  it("waits for the file after a rotation renamed it away, then reads the rotated file's rest and the new file", async () => {
+    const path = join(dir, "gap.jsonl");
+    const first = execution();
+    writeFileSync(path, jsonl(first.slice(0, 2)));
+    const seen = collector();
+    const states: FollowState[] = [];
+    const follower = createFollowerCore(path, seen.sink, { onState: (state) => states.push(state) });
+    await follower.check();
+    // Written, then rotated (renamed to .1) with no new file yet.
+    appendFileSync(path, jsonl(first.slice(2)));
+    renameSync(path, join(dir, "gap.1.jsonl"));
+    await follower.check();
+    expect(seen.ids()).toEqual(ids(first));
+    expect(states.at(-1)?.kind).toBe("waiting");
+    const second = execution();
+    writeFileSync(path, jsonl(second));
+    await follower.check();
+    expect(seen.ids()).toEqual(ids([...first, ...second]));
+    expect(states.at(-1)).toEqual({ kind: "reading" });
+    await follower.close();
+  });
+
+  it("starts with the rotated files, oldest first, and follows rotations that happen while it reads them", async () => {
+    const { path, sink, written, rotate } = await rotatingSink("history-rotations.jsonl", 20);
+    await rotate(3);
+    const seen = collector();
+    const follower = createFollowerCore(path, seen.sink);
+    await follower.check();
+    await rotate(3);
+    await follower.check();
+    expect(seen.ids()).toEqual(ids(written));
+    await follower.close();
+    await sink.close();
+  });
+
+  it("reads the files rotated before the file was first seen, when it did not exist at the start", async () => {
+    const { path, sink, written, rotate } = await rotatingSink("late.jsonl", 10);
+    const seen = collector();
+    const states: FollowState[] = [];
+    const follower = createFollowerCore(path, seen.sink, { onState: (state) => states.push(state) });
+    await follower.check();
+    expect(states).toEqual([{ kind: "waiting", reason: `${path} does not exist (yet)` }]);
+    await rotate(3);
+    await follower.check();
+    expect(seen.ids()).toEqual(ids(written));
+    await follower.close();
+    await sink.close();
+  });
+
+  it("goes on with the file itself when the one it read was deleted (pushed past maxFiles), repeating nothing", async () => {
+    const { path, sink, written, write, rotate } = await rotatingSink("overrun.jsonl", 2);
+    await write();
+    const seen = collector();
+    const follower = createFollowerCore(path, seen.sink, { history: false });
+    await follower.check();
+    await rotate(4);
+    await follower.check();
+    // The rest of the file it had open, then the file itself: in the order written, nothing twice.
+    const all = ids(written);
+    const positions = seen.ids().map((id) => all.indexOf(id));
+    expect(positions).toEqual([...positions].sort((x, y) => x - y));
+    expect(new Set(positions).size).toBe(positions.length);
+    const active = readFileSync(path, "utf8").trim().split("\n");
+    expect(seen.lines.slice(-active.length)).toEqual(active);
+    await follower.close();
+    await sink.close();
+  });
+
+  it("re-reads a file truncated in place and rewritten larger before the next check", async () => {
+    const path = join(dir, "rewritten.jsonl");
+    const a = execution();
+    writeFileSync(path, jsonl(a));
+    const seen = collector();
+    const follower = createFollowerCore(path, seen.sink, { history: false });
+    await follower.check();
+    const b = [...execution(), ...execution()];
+    writeFileSync(path, jsonl(b));
+    await follower.check();
+    expect(seen.ids()).toEqual(ids([...a, ...b]));
+    // Rewritten with the same first line but different lines after it: read again from the start.
+    const c = [...b.slice(0, 1), ...execution(), ...execution()];
+    writeFileSync(path, jsonl(c));
+    await follower.check();
+    expect(seen.ids()).toEqual(ids([...a, ...b, ...c]));
+    // A plain append is not taken for a rewrite.
+    const d = execution();
+    appendFileSync(path, jsonl(d));
+    await follower.check();
+    expect(seen.ids()).toEqual(ids([...a, ...b, ...c, ...d]));
+    expect(seen.skipped()).toBe(0);
     await follower.close();
   });
 });

@@ -1,5 +1,8 @@
 /** Number and time formatting for the page. */
 
+import type { SourceStatus } from "../protocol";
+import type { ExecutionSummary } from "./model";
+
 export function formatDuration(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return "—";
   if (ms < 1) return `${ms.toFixed(2)} ms`;
@@ -7,6 +10,32 @@ export function formatDuration(ms: number | null): string {
   if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 2 : 1)} s`;
   const minutes = Math.floor(ms / 60_000);
   return `${minutes} min ${Math.round((ms % 60_000) / 1_000)} s`;
+}
+
+/** An event's time relative to its execution's start: `+12 ms`, or `-1.00 ms` for one stamped before it. */
+export function formatOffset(ms: number): string {
+  if (!Number.isFinite(ms)) return "—";
+  return `${ms < 0 ? "-" : "+"}${formatDuration(Math.abs(ms))}`;
+}
+
+/**
+ * The tokens column: usage tokens, else streamed tokens. When the viewer kept fewer token events than the
+ * stream's end event reports (the per-execution limit dropped some), says how many were kept.
+ */
+export function formatTokens(
+  summary: Pick<ExecutionSummary, "tokens" | "tokensFrom" | "tokensKept">,
+): string {
+  if (summary.tokens === null) return "—";
+  if (summary.tokensFrom !== "stream") return formatCount(summary.tokens);
+  const kept = summary.tokensKept === null ? "" : ` (${formatCount(summary.tokensKept)} kept)`;
+  return `${formatCount(summary.tokens)} streamed${kept}`;
+}
+
+/** The header's source: `file: <path>`, `sink: <name>`, or `stdin`; then whether it ended, and its error. */
+export function formatSource(source: SourceStatus): string {
+  const name = source.kind === "stdin" ? "stdin" : `${source.kind}: ${source.label}`;
+  const ended = source.state === "ended" ? " (ended)" : "";
+  return `${name}${ended}${source.error === undefined ? "" : ` — ${source.error}`}`;
 }
 
 export function formatTime(ms: number): string {

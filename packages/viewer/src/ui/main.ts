@@ -1,7 +1,7 @@
 import type { CompareReport } from "@streamll/core";
 import type { HelloMessage, PriceTable, StatusMessage } from "../protocol";
 import { h, replace, setText } from "./dom";
-import { formatBytes, formatCount } from "./format";
+import { formatBytes, formatCount, formatSource } from "./format";
 import {
   type ExecutionSummary,
   type Filters,
@@ -271,10 +271,7 @@ function renderCounters(): void {
   connectionBadge.className = `badge badge-${connection}`;
   if (status === null) return;
   const { source, stats } = status;
-  setText(
-    sourceLabel,
-    `${source.kind}: ${source.label}${source.state === "ended" ? " (ended)" : ""}${source.error === undefined ? "" : ` — ${source.error}`}`,
-  );
+  setText(sourceLabel, formatSource(source));
   const parts = [
     `${formatCount(stats.executions)} executions`,
     `${formatCount(stats.events)} events (${formatBytes(stats.bytes)})`,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { execution, ragExecution } from "../../test/support/events";
+import { formatOffset, formatSource, formatTokens } from "./format";
 import {
   matches,
   spanTree,
@@ -121,5 +122,44 @@ describe("the page's model", () => {
     );
     model.apply(events);
     expect(summarize(model.executions.get(events[0]!.execution_id)!, {}, 0).tokens).toBe(30);
+  });
+
+  it("takes a stream's token count from its end event, and tells when fewer token events were kept", () => {
+    const model = new ViewerModel();
+    const events = asWire(execution({ tokens: Array.from({ length: 12 }, (_, i) => `t${i} `) }));
+    // The server kept the start, 5 of the 12 token events, and the end (token_count: 12).
+    const kept = [events[0]!, ...events.slice(1, 6), events.at(-1)!];
+    model.apply(kept);
+    const run = model.executions.get(events[0]!.execution_id)!;
+    const summary = summarize(run, {}, 0);
+    expect(summary).toMatchObject({ tokens: 12, tokensFrom: "stream", tokensKept: 5 });
+    expect(formatTokens(summary)).toBe("12 streamed (5 kept)");
+    // Every token kept: no note.
+    const whole = asWire(execution({ tokens: ["a", "b"] }));
+    model.apply(whole);
+    const wholeSummary = summarize(model.executions.get(whole[0]!.execution_id)!, {}, 0);
+    expect(wholeSummary).toMatchObject({ tokens: 2, tokensFrom: "stream", tokensKept: null });
+    expect(formatTokens(wholeSummary)).toBe("2 streamed");
+  });
+});
+
+describe("the page's formatting", () => {
+  it("shows an event stamped before its execution's start with a minus, not '+-'", () => {
+    // Formatted as the same distance after the start would be.
+    expect(formatOffset(-1)).toBe("-1.0 ms");
+    expect(formatOffset(1)).toBe("+1.0 ms");
+    expect(formatOffset(-0.25)).toBe("-0.25 ms");
+    expect(formatOffset(-1_500)).toBe("-1.50 s");
+    expect(formatOffset(0)).toBe("+0.00 ms");
+    expect(formatOffset(12)).toBe("+12 ms");
+  });
+
+  it("names the source once for stdin, with kind and label for a file or a sink", () => {
+    expect(formatSource({ kind: "stdin", label: "stdin", state: "live" })).toBe("stdin");
+    expect(formatSource({ kind: "stdin", label: "stdin", state: "ended" })).toBe("stdin (ended)");
+    expect(formatSource({ kind: "file", label: "events.jsonl", state: "live", error: "gone" })).toBe(
+      "file: events.jsonl — gone",
+    );
+    expect(formatSource({ kind: "sink", label: "viewer", state: "live" })).toBe("sink: viewer");
   });
 });

@@ -94,8 +94,13 @@ export interface ExecutionSummary {
   readonly startMs: number;
   /** Total tokens from `data.usage`, else streamed tokens; null when there are none. */
   readonly tokens: number | null;
-  /** Whether `tokens` comes from usage (model-reported) or from counting streamed tokens. */
+  /**
+   * Whether `tokens` comes from usage (model-reported) or from streams: the `token_count` of a stream's end
+   * event where it has one, else its token events counted.
+   */
   readonly tokensFrom: "usage" | "stream" | null;
+  /** Token events kept when fewer than the streams' `token_count` (the per-execution limit dropped some); else null. */
+  readonly tokensKept: number | null;
   /** US dollars, when usage carries a cost or a price is known for its model. */
   readonly cost: number | null;
   readonly codeSignature: string | null;
@@ -434,9 +439,19 @@ export function summarize(execution: Execution, prices: PriceTable, now: number)
     const c = usageCost(usage, prices);
     if (c !== null) cost = (cost ?? 0) + c;
   }
-  if (tokens === null && execution.tokenEvents > 0) {
-    tokens = execution.tokenEvents;
-    tokensFrom = "stream";
+  let tokensKept: number | null = null;
+  if (tokens === null) {
+    let streamed = 0;
+    for (const span of execution.spans.values()) {
+      let counted = 0;
+      for (const stream of span.streams.values()) counted += stream.count;
+      streamed += span.tokenCount !== null && span.tokenCount > 0 ? span.tokenCount : counted;
+    }
+    if (streamed > 0) {
+      tokens = streamed;
+      tokensFrom = "stream";
+      if (execution.tokenEvents < streamed) tokensKept = execution.tokenEvents;
+    }
   }
   return {
     id: execution.id,
@@ -447,6 +462,7 @@ export function summarize(execution: Execution, prices: PriceTable, now: number)
     startMs,
     tokens,
     tokensFrom,
+    tokensKept,
     cost,
     codeSignature: root?.codeSignature ?? null,
     moduleVersion: root?.moduleVersion ?? null,

@@ -1,5 +1,5 @@
 import { h, replace } from "../dom";
-import { formatCost, formatCount, formatDuration, formatTime } from "../format";
+import { formatCost, formatCount, formatDuration, formatOffset, formatTime, formatTokens } from "../format";
 import {
   type Execution,
   type ExecutionSummary,
@@ -101,12 +101,7 @@ export class ExecutionDetail {
         fact("duration", formatDuration(summary.durationMs)),
         fact("spans", formatCount(summary.spans)),
         fact("events", formatCount(execution.events.length)),
-        fact(
-          "tokens",
-          summary.tokens === null
-            ? "—"
-            : `${formatCount(summary.tokens)}${summary.tokensFrom === "stream" ? " streamed" : ""}`,
-        ),
+        fact("tokens", formatTokens(summary)),
         fact("cost", formatCost(summary.cost)),
         fact("code_signature", summary.codeSignature ?? "—"),
         fact("module_version", summary.moduleVersion ?? "—"),
@@ -288,7 +283,7 @@ export class ExecutionDetail {
         "div",
         { class: "event-head" },
         h("span", { class: "event-type" }, event.event_type),
-        h("span", { class: "muted" }, `+${formatDuration(offset)}`),
+        h("span", { class: "muted" }, formatOffset(offset)),
         h("span", { class: "muted" }, event.event_id),
       ),
       dataView(event.data, `e${index}`, this.open),

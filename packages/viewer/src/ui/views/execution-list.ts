@@ -1,5 +1,5 @@
 import { h, setText } from "../dom";
-import { formatCost, formatCount, formatDuration, formatTime, shortSignature } from "../format";
+import { formatCost, formatCount, formatDuration, formatTime, formatTokens, shortSignature } from "../format";
 import type { ExecutionSummary } from "../model";
 
 /** Rows rendered at most; the rest are counted ("refine the filters"). */
@@ -150,12 +150,7 @@ export class ExecutionList {
     setText(cells.status, statusText);
     cells.status.className = `status status-${summary.status}`;
     setText(cells.duration, formatDuration(summary.durationMs));
-    setText(
-      cells.tokens,
-      summary.tokens === null
-        ? "—"
-        : `${formatCount(summary.tokens)}${summary.tokensFrom === "stream" ? " streamed" : ""}`,
-    );
+    setText(cells.tokens, formatTokens(summary));
     setText(cells.cost, formatCost(summary.cost));
     const version =
       summary.moduleVersion === null
