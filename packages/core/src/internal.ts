@@ -7,6 +7,7 @@
  */
 export {
   type CommandSpec,
+  parseCommandArgs,
   passwordFromEnv,
   plural,
   redactSecrets,

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { createId } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
   OUTPUT_CLOSED,
+  parseCommandArgs,
   passwordFromEnv,
   plural,
   redactSecrets,
@@ -76,10 +76,8 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
   if (args.some((arg) => arg === "--password" || arg.startsWith("--password="))) {
     throw new UsageError("--password is not accepted: pass the variable that holds it with --password-env");
   }
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...args],
-    allowPositionals: false,
-    strict: true,
     options: {
       brokers: { type: "string" },
       topic: { type: "string" },

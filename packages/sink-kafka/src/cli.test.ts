@@ -277,6 +277,7 @@ describe("streamll-kafka usage", () => {
       [["export", "--brokers", "a:1", "--ca", "/nonexistent/ca.pem"], "--ca: cannot read"],
       [["export", "--brokers", "a:1", "--password", "hunter2-secret"], "--password is not accepted"],
       [["export", "--brokers", "a:1", "--password=hunter2-secret"], "--password is not accepted"],
+      [["export", "--brokers", "a:1", "--topc", "x"], "Unknown option '--topc'; did you mean --topic?"],
     ];
     for (const [argv, message] of cases) {
       const result = await runMain(argv);

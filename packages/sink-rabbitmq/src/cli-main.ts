@@ -1,9 +1,9 @@
-import { parseArgs } from "node:util";
 import { decodeEvent } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
   OUTPUT_CLOSED,
+  parseCommandArgs,
   passwordFromEnv,
   plural,
   redactSecrets,
@@ -72,10 +72,8 @@ interface TailOptions {
 }
 
 function parseTailArgs(args: readonly string[], env: CliIo["env"]): TailOptions | "help" {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...args],
-    allowPositionals: false,
-    strict: true,
     options: {
       url: { type: "string" },
       "password-env": { type: "string" },

@@ -229,6 +229,7 @@ describe("streamll-rabbitmq usage", () => {
       [["tail", "--exchange", ""], "--exchange must be 1-255 bytes"],
       [["tail", "--url", "http://localhost"], "must start with amqp:// or amqps://"],
       [["tail", "--password-env", "STREAMLL_TEST_UNSET"], "STREAMLL_TEST_UNSET is not set"],
+      [["tail", "--exchnage", "x"], "Unknown option '--exchnage'; did you mean --exchange?"],
       [["tail", "--verbose"], "Unknown option '--verbose'"],
     ];
     for (const [argv, message] of cases) {

@@ -1,9 +1,9 @@
-import { parseArgs } from "node:util";
 import { decodeEvent } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
   OUTPUT_CLOSED,
+  parseCommandArgs,
   passwordFromEnv,
   plural,
   redactSecrets,
@@ -64,10 +64,8 @@ interface ExportOptions {
 const STREAM_ID = /^\d+(-\d+)?$/;
 
 function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOptions | "help" {
-  const { values } = parseArgs({
+  const { values } = parseCommandArgs({
     args: [...args],
-    allowPositionals: false,
-    strict: true,
     options: {
       url: { type: "string" },
       "password-env": { type: "string" },

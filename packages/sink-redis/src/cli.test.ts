@@ -223,6 +223,7 @@ describe("streamll-redis usage", () => {
       [["export", "--follow", "--to", "+"], "cannot be combined with --to"],
       [["export", "--stream"], "argument missing"],
       [["export", "--password-env", "STREAMLL_TEST_UNSET"], "STREAMLL_TEST_UNSET is not set"],
+      [["export", "--stram", "x"], "Unknown option '--stram'; did you mean --stream?"],
       [["export", "--verbose"], "Unknown option '--verbose'"],
     ];
     for (const [argv, message] of cases) {

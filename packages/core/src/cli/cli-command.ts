@@ -1,3 +1,5 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { nearestName } from "../options/nearest-name";
 import type { CliIo } from "./cli-io";
 
 /** A command-line mistake (bad option, missing value): the tool prints it with the usage text and exits 2. */
@@ -18,6 +20,36 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
     if (secret !== undefined && secret.length > 0) out = out.split(secret).join("***");
   }
   return out;
+}
+
+/**
+ * `parseArgs` (strict, its default), with Node's unknown-option error (whose hint about positionals is long and ends
+ * in an unbalanced quote) replaced by a {@link UsageError} naming the option probably meant
+ * (`Unknown option '--prot'; did you mean --port?`), or else, for a tool that takes positionals, how to pass
+ * one that starts with `-`.
+ */
+export function parseCommandArgs<const T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    // Strict is parseArgs' default: unknown options and missing values are errors.
+    return parseArgs(config);
+  } catch (error) {
+    const option =
+      (error as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+        ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
+        : undefined;
+    if (option === undefined) throw error;
+    const meant = option.startsWith("--")
+      ? nearestName(option.slice(2), Object.keys(config.options ?? {}))
+      : undefined;
+    if (meant !== undefined) throw new UsageError(`Unknown option '${option}'; did you mean --${meant}?`);
+    throw new UsageError(
+      config.allowPositionals === true
+        ? `Unknown option '${option}' (for an argument that starts with "-", put "--" before it)`
+        : `Unknown option '${option}'`,
+    );
+  }
 }
 
 /** Parses an option value as a whole number `>= min`, or throws a {@link UsageError} naming the option. */

@@ -1,11 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { parseArgs } from "node:util";
 import { DEFAULT_JSONL_PATH } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
-  nearestName,
+  parseCommandArgs,
   runCommand,
   UsageError,
   wholeNumber,
@@ -80,32 +79,12 @@ const VIEW_OPTIONS = {
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
-/**
- * parseArgs with Node's unknown-option message replaced (its hint about positionals is long and ends in an
- * unbalanced quote): says which option was probably meant, else how to pass a file whose name starts with "-".
- */
-function parseViewArgv(args: readonly string[]) {
-  try {
-    return parseArgs({ args: [...args], allowPositionals: true, strict: true, options: VIEW_OPTIONS });
-  } catch (error) {
-    const option =
-      (error as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
-        ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
-        : undefined;
-    if (option === undefined) throw error;
-    const meant = option.startsWith("--")
-      ? nearestName(option.slice(2), Object.keys(VIEW_OPTIONS))
-      : undefined;
-    throw new UsageError(
-      meant === undefined
-        ? `Unknown option '${option}' (to read a file named "${option}", put "--" before it)`
-        : `Unknown option '${option}'; did you mean --${meant}?`,
-    );
-  }
-}
-
 function parseViewArgs(args: readonly string[]): ViewOptions | "help" {
-  const { values, positionals } = parseViewArgv(args);
+  const { values, positionals } = parseCommandArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: VIEW_OPTIONS,
+  });
   if (values.help) return "help";
   if (positionals.length > 1) throw new UsageError("give one file (or - for stdin)");
   const viewer: ViewerOptions = {};

@@ -116,7 +116,7 @@ describe("streamll-view", () => {
       [["--max-executions", "0"], "--max-executions must be a whole number >= 1"],
       [["--prices", join(dir, "nope.json")], "--prices: cannot read"],
       [["--prices", prices], "prices.gpt-4o-mini.input: unknown option"],
-      [["--bogus"], `Unknown option '--bogus' (to read a file named "--bogus", put "--" before it)\n`],
+      [["--bogus"], `Unknown option '--bogus' (for an argument that starts with "-", put "--" before it)\n`],
       [["--prot", "80"], "Unknown option '--prot'; did you mean --port?\n"],
       [["--no-histroy"], "Unknown option '--no-histroy'; did you mean --no-history?\n"],
     ];

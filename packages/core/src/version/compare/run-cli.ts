@@ -1,5 +1,4 @@
-import { parseArgs } from "node:util";
-import { runCommand, UsageError } from "../../cli/cli-command";
+import { parseCommandArgs, runCommand, UsageError } from "../../cli/cli-command";
 import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "../../cli/cli-io";
 import { type CompareOptions, compareEventFiles } from "./compare-versions";
 import { formatCompareReport } from "./format-report";
@@ -86,10 +85,9 @@ async function runCompare(command: CompareCommand, io: CliIo): Promise<number> {
 }
 
 function parseCompareArgs(args: readonly string[]): CompareCommand | "help" {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandArgs({
     args: [...args],
     allowPositionals: true,
-    strict: true,
     options: {
       module: { type: "string" },
       baseline: { type: "string" },
