@@ -8,15 +8,16 @@ rejected without requeueing (to the queue's dead-letter exchange, if it has one)
 
 import argparse
 import logging
+from typing import Optional
 
 import pika
 
-from streamll_event import InvalidEvent, parse_event
+from streamll_event import InvalidEvent, parse_event, tolerant_stdout
 
 log = logging.getLogger("streamll.rabbitmq_reader")
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Print streamll events from RabbitMQ.")
     parser.add_argument("--url", default="amqp://guest:guest@localhost:5672/%2F")
     parser.add_argument("--exchange", default="streamll_events")
@@ -25,8 +26,11 @@ def main() -> None:
     parser.add_argument(
         "--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    # pika logs every connection step at INFO; only its warnings and errors belong next to the events.
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    tolerant_stdout()
 
     connection = pika.BlockingConnection(pika.URLParameters(args.url))
     channel = connection.channel()

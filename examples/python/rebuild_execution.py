@@ -10,9 +10,11 @@ per output field, and token usage per module (from ``data.usage``).
     python rebuild_execution.py --bootstrap-servers localhost:9092 --group-id streamll-lookup --no-commit \\
         --execution-id kq3x9Zt0aB1c
 
-Offsets are committed by hand, and only up to the first event of the oldest execution not yet printed, so a
-consumer that crashes or is stopped re-reads every execution it had not finished (at-least-once: one printed
-just before a crash may be printed again).
+Events may arrive in any order: an execution is printed once its top-level call has ended, every span read has
+both its start and its end, and ``--grace`` seconds passed without a new event for it (a late straggler is
+counted, not printed). Offsets are committed by hand, and only up to the first event of the oldest execution
+not yet printed, so a consumer that crashes or is stopped re-reads every execution it had not finished
+(at-least-once: one printed just before a crash may be printed again).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Optional, Union
 
-from streamll_event import InvalidEvent, StreamllEvent, parse_event
+from streamll_event import InvalidEvent, StreamllEvent, parse_event, tolerant_stdout
 
 log = logging.getLogger("streamll.rebuild")
 
@@ -442,11 +444,14 @@ class Stats:
 
 
 class _Pending:
-    __slots__ = ("events", "ids", "open", "root_ended", "positions")
+    __slots__ = ("events", "ids", "started", "ended", "open", "root_ended", "positions")
 
     def __init__(self) -> None:
         self.events: list[StreamllEvent] = []
         self.ids: set[str] = set()
+        self.started: set[str] = set()
+        self.ended: set[str] = set()
+        #: Spans read (or named as a parent) whose start or end has not been read yet.
         self.open: set[str] = set()
         self.root_ended = False
         #: First offset of this execution's events per partition: nothing before it may be committed.
@@ -454,23 +459,35 @@ class _Pending:
 
 
 class ExecutionCollector:
-    """Groups events by execution and hands each execution over once its top-level call has ended and no span
-    it started is still open. Keeps at most ``max_pending`` unfinished executions (the oldest is dropped and
-    counted beyond that)."""
+    """Groups events by execution and hands each execution over once it is whole: its top-level call (the span
+    without a parent) has ended, and every span read has both its start and its end, whatever the order they
+    came in. Events of a span not read at all yet cannot be waited for by that rule (the top-level call's start
+    and end may come first): a whole execution is handed over only after ``grace`` seconds without a new event
+    for it (0: at once); later ones are counted as late. Keeps at most ``max_pending`` unfinished executions
+    (beyond that the oldest is handed over if whole, else dropped and counted)."""
 
     def __init__(
-        self, on_execution: Callable[[Execution], None], only: Optional[str] = None, max_pending: int = 10_000
+        self,
+        on_execution: Callable[[Execution], None],
+        only: Optional[str] = None,
+        max_pending: int = 10_000,
+        grace: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.on_execution = on_execution
         self.only = only
         self.max_pending = max_pending
+        self.grace = grace
+        self.clock = clock
         self.pending: OrderedDict[str, _Pending] = OrderedDict()
+        #: Whole executions waiting out ``grace``, by when they became whole (the oldest first).
+        self.whole: OrderedDict[str, float] = OrderedDict()
         self.finished: OrderedDict[str, None] = OrderedDict()
         self.next_offset: dict[int, int] = {}
         self.stats = Stats()
 
     def add(self, raw: Union[bytes, str, None], partition: int, offset: int, where: str) -> None:
-        """Handles one message: validates it, files its event, and hands over an execution it completes."""
+        """Handles one message: validates it, files its event, and hands over what has waited out ``grace``."""
         self.stats.messages += 1
         self.next_offset[partition] = offset + 1
         try:
@@ -489,12 +506,16 @@ class ExecutionCollector:
         if pending is None:
             pending = self.pending[event.execution_id] = _Pending()
             if len(self.pending) > self.max_pending:
-                dropped, _ = self.pending.popitem(last=False)
-                self._finish(dropped)
-                self.stats.evicted += 1
-                log.warning(
-                    "dropped unfinished execution %s: more than %d pending", dropped, self.max_pending
-                )
+                oldest = next(iter(self.pending))
+                if oldest in self.whole:
+                    self._hand_over(oldest)
+                else:
+                    del self.pending[oldest]
+                    self._finish(oldest)
+                    self.stats.evicted += 1
+                    log.warning(
+                        "dropped unfinished execution %s: more than %d pending", oldest, self.max_pending
+                    )
         if event.event_id in pending.ids:
             self.stats.duplicates += 1
             return
@@ -502,17 +523,43 @@ class ExecutionCollector:
         pending.events.append(event)
         pending.positions.setdefault(partition, offset)
         if event.event_type == "start":
-            pending.open.add(event.span_id)
+            pending.started.add(event.span_id)
         elif event.event_type in ("end", "error"):
-            pending.open.discard(event.span_id)
+            pending.ended.add(event.span_id)
+            # The top-level call's end, read before or after its start.
             pending.root_ended = pending.root_ended or event.parent_span_id is None
+        # A span stays open until both its start and its end are read (an end may come first), and so does a
+        # parent a child names: its own events may not have been read yet.
+        for span_id in (event.span_id if event.event_type in LIFECYCLE else None, event.parent_span_id):
+            if span_id is None:
+                continue
+            if span_id in pending.started and span_id in pending.ended:
+                pending.open.discard(span_id)
+            else:
+                pending.open.add(span_id)
         # An event outside any span (emit() with no span around it) is an execution of its own, already whole.
         point = event.parent_span_id is None and event.event_type not in LIFECYCLE
+        self.whole.pop(event.execution_id, None)  # a new event restarts the wait
         if not pending.open and (pending.root_ended or (point and len(pending.events) == 1)):
-            del self.pending[event.execution_id]
-            self._finish(event.execution_id)
-            self.stats.completed += 1
-            self.on_execution(rebuild(event.execution_id, pending.events))
+            self.whole[event.execution_id] = self.clock()
+        self.flush()
+
+    def flush(self, wait: bool = True) -> None:
+        """Hands over the whole executions that have waited ``grace`` seconds (every one, with ``wait=False``:
+        when reading stops). Reading Kafka calls it between messages too."""
+        deadline = self.clock() - self.grace
+        while self.whole:
+            execution_id, since = next(iter(self.whole.items()))
+            if wait and since > deadline:
+                break
+            self._hand_over(execution_id)
+
+    def _hand_over(self, execution_id: str) -> None:
+        self.whole.pop(execution_id, None)
+        pending = self.pending.pop(execution_id)
+        self._finish(execution_id)
+        self.stats.completed += 1
+        self.on_execution(rebuild(execution_id, pending.events))
 
     def _finish(self, execution_id: str) -> None:
         self.finished[execution_id] = None
@@ -520,7 +567,7 @@ class ExecutionCollector:
             self.finished.popitem(last=False)
 
     def unfinished(self) -> list[Execution]:
-        """What is left: executions whose top-level call has not ended (or whose start was never read)."""
+        """What is left: executions not whole (a span's start or end, or the top-level call's, was not read)."""
         return [rebuild(execution_id, pending.events) for execution_id, pending in self.pending.items()]
 
     def committable(self) -> dict[int, int]:
@@ -536,6 +583,7 @@ class ExecutionCollector:
         """After a rebalance took these partitions away: their unfinished executions are the new owner's now."""
         for execution_id in [e for e, p in self.pending.items() if partitions & p.positions.keys()]:
             del self.pending[execution_id]
+            self.whole.pop(execution_id, None)
         for partition in partitions:
             self.next_offset.pop(partition, None)
 
@@ -581,6 +629,13 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pending", type=int, default=10_000, help="unfinished executions kept (default %(default)s)"
     )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long a whole execution waits for events read out of order (default %(default)s)",
+    )
 
 
 def read_file(path: str, collector: ExecutionCollector) -> None:
@@ -589,6 +644,7 @@ def read_file(path: str, collector: ExecutionCollector) -> None:
         for number, line in enumerate(stream, start=1):
             if line.strip():
                 collector.add(line, 0, number, f"{path}:{number}")
+    collector.flush(wait=False)
 
 
 def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done: Callable[[], bool]) -> None:
@@ -667,11 +723,13 @@ def consume_kafka(args: argparse.Namespace, collector: ExecutionCollector, done:
                 at_end.discard(message.partition())
                 where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
                 collector.add(message.value(), message.partition(), message.offset(), where)
+            collector.flush()
             if time.monotonic() - last_commit >= 1.0:
                 commit()
                 last_commit = time.monotonic()
             if args.stop_at_end and assigned and at_end >= assigned:
                 break
+        collector.flush(wait=False)  # reading stops: no straggler can come any more
         commit()
     finally:
         closing = True
@@ -700,17 +758,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    tolerant_stdout()
 
     printed: list[str] = []
 
     def show(execution: Execution) -> None:
+        # allow_nan=False: NaN and Infinity are not JSON (parse_event rejects them, so none can come here).
         text = (
-            json.dumps(execution_to_dict(execution), ensure_ascii=False) if args.json else render(execution)
+            json.dumps(execution_to_dict(execution), ensure_ascii=False, allow_nan=False)
+            if args.json
+            else render(execution)
         )
         print(text, flush=True)
         printed.append(execution.execution_id)
 
-    collector = ExecutionCollector(show, only=args.execution_id, max_pending=args.max_pending)
+    collector = ExecutionCollector(
+        show, only=args.execution_id, max_pending=args.max_pending, grace=args.grace
+    )
     run(args, collector, done=lambda: args.execution_id is not None and bool(printed))
     leftovers = collector.unfinished()
     collector.stats.incomplete = len(leftovers)

@@ -16,17 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from dataclasses import asdict, dataclass
 from typing import Optional
 
 from rebuild_execution import COUNTS, Execution, ExecutionCollector, add_source_arguments, run
+from streamll_event import tolerant_stdout
 
 
 @dataclass(frozen=True)
 class Price:
     prompt: float
     completion: float
+
+    def __post_init__(self) -> None:
+        # A NaN or infinite price makes the totals NaN or Infinity, which the JSON report cannot carry.
+        if not all(math.isfinite(value) and value >= 0 for value in (self.prompt, self.completion)):
+            raise ValueError("a price must be a finite number, 0 or more")
 
 
 @dataclass
@@ -110,16 +117,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    tolerant_stdout()
 
     report = CostReport(load_prices(args.prices, args.price))
-    collector = ExecutionCollector(report.add, max_pending=args.max_pending)
+    collector = ExecutionCollector(report.add, max_pending=args.max_pending, grace=args.grace)
     run(args, collector)
     # Tokens of calls that ended are spent even when their execution had not ended when reading stopped.
     for execution in collector.unfinished():
         report.add(execution)
     if args.json:
         models = {model: asdict(totals) for model, totals in report.priced().items()}
-        print(json.dumps({"models": models, "total_usd": report.total_usd(), "unpriced": report.unpriced()}))
+        summary = {"models": models, "total_usd": report.total_usd(), "unpriced": report.unpriced()}
+        print(json.dumps(summary, allow_nan=False))  # NaN and Infinity are not JSON
     else:
         print(report.render())
         if report.unpriced():

@@ -2,6 +2,10 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import unittest
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -10,7 +14,8 @@ from rebuild_execution import ExecutionCollector, main as rebuild_main, rebuild,
 from streamll_event import parse_event
 from token_costs import CostReport, Price, load_prices
 
-SAMPLE = Path(__file__).resolve().parent / "events.jsonl"
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE / "events.jsonl"
 
 
 def event(span, kind, ms, parent=None, execution="exec-0001", module="Mod", data=None, event_id=None):
@@ -186,6 +191,76 @@ class CollectorTest(unittest.TestCase):
         collector.add(event("span-solo", "deployed", 0, execution="exec-solo").model_dump_json(), 0, 0, "x")
         self.assertEqual(len(done), 1)
         self.assertEqual(done[0].roots[0].custom_events[0].event_type, "deployed")
+
+    def test_waits_out_of_order_events_of_a_whole_execution(self) -> None:
+        # The root's end read first, then its start: whole by every rule the collector can check, yet nine
+        # events of it are still to come. It waits out the grace period, restarted by each event.
+        now = [100.0]
+        done = []
+        collector = ExecutionCollector(done.append, grace=2.0, clock=lambda: now[0])
+        events = flow()
+        for offset, item in enumerate([events[-1], events[0], *events[1:-1]]):
+            collector.add(item.model_dump_json(), 0, offset, f"t[0]@{offset}")
+            now[0] += 0.5
+        collector.flush()
+        self.assertEqual(done, [])  # 0.5 s since the last event
+        now[0] += 1.5
+        collector.flush()
+        self.assertEqual([len(execution.events) for execution in done], [len(events)])
+        self.assertEqual(len(done[0].spans), 3)
+        collector.add(event("span-llm03", "start", 9, parent="span-root0").model_dump_json(), 0, 10, "x")
+        self.assertEqual((collector.stats.completed, collector.stats.late), (1, 1))
+
+    def test_a_span_is_open_until_both_its_start_and_its_end_are_read(self) -> None:
+        done = []
+        collector = ExecutionCollector(done.append)
+        events = flow()
+        child_end, child_start = events[6], events[1]  # span-llm01's end read first, its start last
+        order = [events[0], child_end, *[e for e in events[2:] if e is not child_end], child_start]
+        for offset, item in enumerate(order):
+            self.assertEqual(done, [], f"handed over before event {offset}")
+            collector.add(item.model_dump_json(), 0, offset, f"t[0]@{offset}")
+        self.assertEqual([len(execution.events) for execution in done], [len(events)])
+        self.assertEqual(done[0].spans["span-llm01"].status, "ok")
+        self.assertEqual(collector.stats.late, 0)
+
+    def test_json_output_is_strict_json(self) -> None:
+        sample = json.loads(SAMPLE.read_bytes().splitlines()[0])
+        lines = [
+            json.dumps({**sample, "data": {"v": float("nan")}}),  # NaN, which json.dumps writes by default
+            json.dumps({**sample, "event_id": "e-inf", "data": {"v": float("inf")}}),
+            *(line.decode() for line in SAMPLE.read_bytes().splitlines()),
+        ]
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "events.jsonl"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            out = io.StringIO()
+            with redirect_stdout(out):
+                self.assertEqual(rebuild_main(["--input", str(path), "--json"]), 0)
+
+        def reject(constant: str) -> None:
+            raise ValueError(f"{constant} is not JSON")
+
+        printed = [json.loads(line, parse_constant=reject) for line in out.getvalue().splitlines()]
+        self.assertTrue(printed)
+        self.assertNotIn("NaN", out.getvalue())
+        self.assertNotIn("Infinity", out.getvalue())
+
+    def test_output_never_stops_the_consumer(self) -> None:
+        # A terminal that cannot encode a character: print() escapes it instead of raising.
+        lines = [json.loads(line) for line in SAMPLE.read_bytes().splitlines()]
+        sample = next(line for line in lines if line["event_type"] == "deployed")  # a whole execution
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "events.jsonl"
+            path.write_text(json.dumps({**sample, "module_name": "Modulé ✓"}) + "\n", encoding="utf-8")
+            result = subprocess.run(
+                [sys.executable, str(HERE.parent / "rebuild_execution.py"), "--input", str(path)],
+                env={**os.environ, "PYTHONIOENCODING": "ascii"},
+                capture_output=True,
+                timeout=60,
+            )
+        self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
+        self.assertIn(b"Modul\\xe9 \\u2713", result.stdout)
 
     def test_reads_a_jsonl_file(self) -> None:
         out = io.StringIO()

@@ -111,6 +111,33 @@ class StreamllEventModelTest(unittest.TestCase):
                 self.assertNotIn(secret, str(caught.exception))
                 self.assertNotIn("sk-live", str(caught.exception))
 
+    def test_lone_surrogates_become_replacement_characters(self) -> None:
+        # decodeEvent accepts "\ud800" escapes; Python cannot encode the lone surrogate they decode to, so
+        # print() raised UnicodeEncodeError and stopped every reader. Pairs stay the character they encode.
+        sample = json.loads(load_events()[0])
+        value = {
+            **sample,
+            "module_name": "X\ud800Y",
+            "tags": {"k\udfff": "\ud83d\ude00 \udc00"},
+            "data": {"nested": [{"lone": "\ud800"}]},
+        }
+        for raw in (json.dumps(value), json.dumps(value).encode()):
+            with self.subTest(raw=type(raw).__name__):
+                event = parse_event(raw)
+                self.assertEqual(event.module_name, "X\ufffdY")
+                self.assertEqual(event.tags, {"k\ufffd": "\U0001f600 \ufffd"})
+                self.assertEqual(event.data["nested"], [{"lone": "\ufffd"}])
+                event.model_dump_json().encode("utf-8")  # strict: raises on a lone surrogate
+
+    def test_rejects_nan_infinity_and_numbers_out_of_range_as_decode_event_does(self) -> None:
+        text = load_events()[0].decode()
+        for literal in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 400, "1" + "0" * 5000):
+            with self.subTest(literal=literal[:12]):
+                with self.assertRaises(InvalidEvent):
+                    parse_event(text[:-1] + f', "extra": {{"v": {literal}}}}}')
+        event = parse_event(json.dumps({**json.loads(text), "data": {"v": 1.5e308, "n": 2**63}}))
+        self.assertEqual(event.data, {"v": 1.5e308, "n": 2**63})
+
 
 if __name__ == "__main__":
     unittest.main()
