@@ -1,7 +1,14 @@
-import type { GetWebIdentityTokenCommandOutput, STSClient, STSClientConfig } from "@aws-sdk/client-sts";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, CredentialError } from "@streamll/core";
 import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+
+/**
+ * The part of an AWS SDK v3 `STSClient` this uses. Declared here rather than imported so this module's types
+ * do not need `@aws-sdk/client-sts`, an optional peer only `amazonMqIamCredentials` loads.
+ */
+export interface StsClientLike {
+  send(command: object): Promise<unknown>;
+}
 
 /**
  * Options of `amazonMqIamCredentials`. The token is a JWT from AWS STS `GetWebIdentityToken` (IAM outbound
@@ -23,9 +30,12 @@ export interface AmazonMqIamCredentialsOptions {
   /** User name sent with the token. RabbitMQ's OAuth 2.0 backend identifies the user from the token. Default `""`. */
   username?: string;
   /** An STS client to use (custom credentials, endpoint or middleware). Default: a new `STSClient`. */
-  client?: Pick<STSClient, "send">;
-  /** Configuration for the `STSClient` created when `client` is not given (e.g. `credentials`, `endpoint`). */
-  clientConfig?: STSClientConfig;
+  client?: StsClientLike;
+  /**
+   * Configuration for the `STSClient` created when `client` is not given (an `STSClientConfig`: `credentials`,
+   * `endpoint`, …), passed to the SDK unchecked.
+   */
+  clientConfig?: Readonly<Record<string, unknown>>;
 }
 
 function loadSts() {
@@ -43,12 +53,14 @@ const amazonMqIamCredentialsOptionsSchema = v.object<AmazonMqIamCredentialsOptio
   signingAlgorithm: v.oneOf(["RS256", "ES384"]).optional(),
   username: v.string().optional(),
   client: v
-    .custom<Pick<STSClient, "send">>(
+    .custom<StsClientLike>(
       "an STS client (an object with send())",
       (value) => typeof (value as { send?: unknown } | null)?.send === "function",
     )
     .optional(),
-  clientConfig: v.passthrough<STSClientConfig>("STSClientConfig, passed to the AWS SDK unchecked").optional(),
+  clientConfig: v
+    .passthrough<Readonly<Record<string, unknown>>>("STSClientConfig, passed to the AWS SDK unchecked")
+    .optional(),
 });
 
 const oauth2ClientCredentialsOptionsSchema = v.object<OAuth2ClientCredentialsOptions>({
@@ -78,7 +90,7 @@ export function amazonMqIamCredentials(options: AmazonMqIamCredentialsOptions): 
   const audience = typeof options.audience === "string" ? [options.audience] : [...options.audience];
   const durationSeconds = options.durationSeconds ?? 900;
   const signingAlgorithm = options.signingAlgorithm ?? "RS256";
-  let client: Pick<STSClient, "send"> | undefined = options.client;
+  let client: StsClientLike | undefined = options.client;
 
   return async (): Promise<Credentials> => {
     const [sts] = await loadSts();
@@ -86,15 +98,15 @@ export function amazonMqIamCredentials(options: AmazonMqIamCredentialsOptions): 
       ...options.clientConfig,
       ...(options.region ? { region: options.region } : {}),
     });
-    let response: GetWebIdentityTokenCommandOutput;
+    let response: { WebIdentityToken?: unknown; Expiration?: unknown };
     try {
-      response = await client.send(
+      response = (await client.send(
         new sts.GetWebIdentityTokenCommand({
           Audience: audience,
           DurationSeconds: durationSeconds,
           SigningAlgorithm: signingAlgorithm,
         }),
-      );
+      )) as typeof response;
     } catch (error) {
       throw new CredentialError(`STS GetWebIdentityToken failed: ${describe(error)}`);
     }
