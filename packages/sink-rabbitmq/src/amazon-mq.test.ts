@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { inspect } from "node:util";
+import type { STSClient } from "@aws-sdk/client-sts";
 import { ConfigurationError, CredentialError } from "@streamll/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { amazonMqIamCredentials, oauth2ClientCredentials } from "./amazon-mq";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import { amazonMqIamCredentials, oauth2ClientCredentials, type StsClientLike } from "./amazon-mq";
 
 type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void;
 
@@ -141,4 +142,8 @@ describe("Amazon MQ / OAuth 2.0 credential providers", () => {
       oauth2ClientCredentials({ tokenUrl: "http://idp.example.com/token", clientId: "c", clientSecret: "s" }),
     ).toThrow(ConfigurationError);
   });
+});
+
+it("takes the SDK's own STSClient as the client (its types are declared here, not imported)", () => {
+  expectTypeOf<STSClient>().toExtend<StsClientLike>();
 });
