@@ -3,21 +3,11 @@ import { ConfigurationError, type StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { scriptedAI, stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
+import { weatherFunction } from "../test-support/weather-function";
 import { instrumentAx } from "./instrument-ax";
 import { instrumentAxFunctions } from "./instrument-functions";
 
 afterEach(teardown);
-
-const weatherFunction = {
-  name: "lookupWeather",
-  description: "Looks up the current weather for a city",
-  parameters: {
-    type: "object" as const,
-    properties: { city: { type: "string" as const, description: "the city" } },
-    required: ["city"],
-  },
-  func: async ({ city }: { city: string }) => `sunny in ${city}`,
-};
 
 const spanStarts = (events: readonly StreamllEvent[]) => events.filter((e) => e.event_type === "start");
 

@@ -3,22 +3,12 @@ import type { StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
+import { weatherFunction } from "../test-support/weather-function";
 import { instrumentAx } from "./instrument-ax";
 import { instrumentAxFunctions } from "./instrument-functions";
 import type { InstrumentAxOptions } from "./options";
 
 afterEach(teardown);
-
-const weatherFunction = {
-  name: "lookupWeather",
-  description: "Looks up the current weather for a city",
-  parameters: {
-    type: "object" as const,
-    properties: { city: { type: "string" as const, description: "the city" } },
-    required: ["city"],
-  },
-  func: async ({ city }: { city: string }) => `sunny in ${city}`,
-};
 
 /**
  * A flow whose only node is an agent with a wrapped function, instrumented as a user would: the flow only

@@ -1,6 +1,7 @@
 import { AxGen, type AxInputFunctionType, agent, ax, f, flow, fn } from "@ax-llm/ax";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { scriptedAI } from "../test-support/mock-ai";
+import { weatherFunction as weather } from "../test-support/weather-function";
 import { instrumentAxFunctions } from "./instrument-functions";
 
 /**
@@ -8,16 +9,6 @@ import { instrumentAxFunctions } from "./instrument-functions";
  * `[...]` copy. These lines are checked by `tsc` (the package's typecheck): a readonly result, or one whose
  * literal's nested arrays turned readonly, fails it.
  */
-const weather = {
-  name: "lookupWeather",
-  description: "Looks up the current weather for a city",
-  parameters: {
-    type: "object" as const,
-    properties: { city: { type: "string" as const, description: "the city" } },
-    required: ["city"],
-  },
-  func: async ({ city }: { city: string }) => `sunny in ${city}`,
-};
 
 const built = fn("lookupTime")
   .description("Looks up the local time in a city")

@@ -112,6 +112,30 @@ async function enqueueSteadily(pipeline: DeliveryPipeline, from: number, to: num
   }
 }
 
+/** The disk budget of {@link pipelineWithFullBudget}. */
+const maxBytes = 8_192;
+
+/**
+ * A pipeline whose disk budget (`maxBytes`, segments of 2 KiB) 1,000 events overflowed while `sink` was down,
+ * returned once some were dropped as `spill-full` and `settled` holds.
+ */
+async function pipelineWithFullBudget(
+  dir: string,
+  sink: Sink,
+  settled: (metrics: SinkMetrics) => boolean,
+): Promise<DeliveryPipeline> {
+  const pipeline = pipelineFor(
+    sink,
+    options(dir, { spill: { directory: dir, maxBytes, segmentBytes: 2_048 } }),
+  );
+  await enqueueSteadily(pipeline, 0, 1_000);
+  await until(() => {
+    const m = pipeline.getMetrics();
+    return m.droppedByReason["spill-full"] > 0 && settled(m);
+  }, "the budget to fill");
+  return pipeline;
+}
+
 afterEach(async () => {
   vi.restoreAllMocks();
   await Promise.all(pipelines.splice(0).map((p) => p.shutdown(2_000)));
@@ -173,18 +197,7 @@ describe("disk spill", () => {
   it("drops as spill-full only beyond the disk budget, and never holds more than the budget on disk", async () => {
     const dir = spillDir();
     const sink = new SwitchSink();
-    const maxBytes = 8_192;
-    const pipeline = pipelineFor(
-      sink,
-      options(dir, { spill: { directory: dir, maxBytes, segmentBytes: 2_048 } }),
-    );
-    await enqueueSteadily(pipeline, 0, 1_000);
-    await until(
-      () =>
-        pipeline.getMetrics().droppedByReason["spill-full"] > 0 &&
-        pipeline.getMetrics().spill?.pending === pipeline.getMetrics().spilled,
-      "the budget to fill",
-    );
+    const pipeline = await pipelineWithFullBudget(dir, sink, (m) => m.spill?.pending === m.spilled);
     const m = pipeline.getMetrics();
     expect(balanced(m)).toBe(true);
     expect(m.dropped).toBe(m.droppedByReason["spill-full"]);
@@ -366,18 +379,7 @@ try {
   it("counts a settled segment against maxBytes until its file is deleted, so the files never exceed maxBytes while replay frees room", async () => {
     const dir = spillDir();
     const sink = new SwitchSink();
-    const maxBytes = 8_192;
-    const pipeline = pipelineFor(
-      sink,
-      options(dir, { spill: { directory: dir, maxBytes, segmentBytes: 2_048 } }),
-    );
-    await enqueueSteadily(pipeline, 0, 1_000);
-    await until(
-      () =>
-        pipeline.getMetrics().droppedByReason["spill-full"] > 0 &&
-        pipeline.getMetrics().spill?.buffered === 0,
-      "the budget to fill",
-    );
+    const pipeline = await pipelineWithFullBudget(dir, sink, (m) => m.spill?.buffered === 0);
     // Deleting a replayed segment takes its time (held here until released).
     const rm = promises.rm;
     const deletions: (() => void)[] = [];
