@@ -140,6 +140,28 @@ describe("computeCodeSignature: behaviour per strategy", () => {
     expect(computeCodeSignature(d)).not.toBe(computeCodeSignature(b));
   });
 
+  it.each(["ast", "ast-deps"] as const)("%s: ignores empty statements in a statement list", (strategy) => {
+    const plain = `class A { forward(x) { if (x) { x++ } return x } }`;
+    const stray = `class A { forward(x) { if (x) { x++ }; return x;; } }`;
+    expect(sig(stray, strategy)).toBe(sig(plain, strategy));
+    // An empty statement that is a whole body is kept: `if (x);` is not `if (x) {}` rewritten.
+    const emptyBody = load(`function f(x) { if (x); return x; }`);
+    const blockBody = load(`function f(x) { if (x) {} return x; }`);
+    expect(computeCodeSignature(emptyBody)).not.toBe(computeCodeSignature(blockBody));
+  });
+
+  it('keeps directives: `"use strict";` differs from the expression `("use strict");`', () => {
+    // The functions are built without an outer strict context, so the directive is what decides.
+    const directive = new Function(`return function f() { "use strict"; return this === undefined; }`)();
+    const expression = new Function(`return function f() { ("use strict"); return this === undefined; }`)();
+    expect(directive.call(undefined)).toBe(true);
+    expect(expression.call(undefined)).toBe(false);
+    expect(computeCodeSignature(directive)).not.toBe(computeCodeSignature(expression));
+    // Quote style of a directive is still ignored.
+    const single = new Function(`return function f() { 'use strict'; return this === undefined; }`)();
+    expect(computeCodeSignature(single)).toBe(computeCodeSignature(directive));
+  });
+
   it("distinguishes regular expressions and bigints by value", () => {
     const a = load(`function f(s) { return /a+/g.test(s) ? 1n : 2n; }`);
     const b = load(`function f(s) { return /a+/i.test(s) ? 1n : 2n; }`);

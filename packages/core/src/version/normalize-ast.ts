@@ -4,8 +4,12 @@ import type { Node } from "acorn";
  * Keys that carry layout or raw text rather than meaning. Dropping them is what makes the hash ignore
  * whitespace, comments (acorn does not put comments in the tree at all), quote style, numeric spelling
  * (`1.0` vs `1`) and escape spelling.
+ *
+ * `directive` is kept: acorn sets it (to the string's text between the quotes) only on the statements of a
+ * directive prologue, so `"use strict";` (strict mode) and `("use strict");` (an expression doing nothing)
+ * differ, as their behaviour does.
  */
-const IGNORED_KEYS = new Set(["type", "start", "end", "loc", "range", "raw", "directive", "sourceType"]);
+const IGNORED_KEYS = new Set(["type", "start", "end", "loc", "range", "raw", "sourceType"]);
 
 /** A parsed node seen as a plain record, so the serializer can walk any node type without a visitor table. */
 type NodeRecord = Node & Record<string, unknown>;
@@ -50,9 +54,17 @@ function writeValue(value: unknown): string {
   }
 }
 
+/**
+ * Empty statements in a statement list (the stray `;` in `if (x) { x++ }; return x`) do nothing and are
+ * left out, so a semicolon is ignored wherever it stands. One that is a statement's whole body
+ * (`for (;;);`, `if (x);`) is not in a list and stays.
+ */
 function writeArray(values: readonly unknown[]): string {
   let out = "[";
-  for (const item of values) out += `${writeValue(item)},`;
+  for (const item of values) {
+    if (isNode(item) && item.type === "EmptyStatement") continue;
+    out += `${writeValue(item)},`;
+  }
   return `${out}]`;
 }
 
