@@ -68,6 +68,84 @@ function events(spec: VersionSpec): object[] {
   return out;
 }
 
+/** The same events with an `event_id` each, as the runtime writes them (unique per event). */
+function withIds(list: object[], prefix: string): object[] {
+  return list.map((event, index) => ({ ...event, event_id: `${prefix}${String(index).padStart(8, "0")}` }));
+}
+
+describe("compareEvents: duplicates, labels and the text report", () => {
+  it("counts an event once per event_id, so redelivered events never add calls", () => {
+    const v1 = withIds(events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 30, ms: 10, seed: 1 }), "a");
+    const v2 = withIds(
+      events({ module: "qa", signature: "v2v2v2v2v2v2", calls: 30, ms: 11, seed: 2, startMinute: 5 }),
+      "b",
+    );
+    const once = compareEvents([...v1, ...v2]);
+    const thrice = compareEvents([...v1, ...v2, ...v1, ...v2, ...v2]);
+    expect(once.duplicate_events).toBe(0);
+    expect(thrice.duplicate_events).toBe(v1.length + 2 * v2.length);
+    expect(thrice.events).toBe(once.events);
+    expect(thrice.versions).toEqual(once.versions);
+    expect(thrice.comparisons).toEqual(once.comparisons);
+    expect(formatCompareReport(thrice)).toContain(`${thrice.duplicate_events} duplicate events skipped`);
+    expect(formatCompareReport(once)).not.toContain("duplicate");
+    // Events without an id (hand-made) cannot be told apart and are all counted.
+    const anonymous = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 5, ms: 10 });
+    expect(compareEvents([...anonymous, ...anonymous]).versions[0]!.calls).toBe(10);
+  });
+
+  it("lists every module_version and git_commit one signature ran under, and says so in the table", () => {
+    const first = events({ module: "dep", signature: "aaaaaaaaaaaa", calls: 10, ms: 10 });
+    const second = events({
+      module: "dep",
+      signature: "aaaaaaaaaaaa",
+      calls: 10,
+      ms: 10,
+      startMinute: 5,
+    }).map((event) => ({ ...event, module_version: "qa-service@1.1.0", git_commit: "def5678" }));
+    const report = compareEvents([...first, ...second]);
+    expect(report.versions).toHaveLength(1);
+    expect(report.versions[0]).toMatchObject({
+      module_version: "qa-service@1.0.0",
+      module_versions: ["qa-service@1.0.0", "qa-service@1.1.0"],
+      git_commit: "abc1234",
+      git_commits: ["abc1234", "def5678"],
+    });
+    const text = formatCompareReport(report);
+    expect(text).toContain("qa-service@1.0.0 +1 more");
+    expect(text).toContain("abc1234 +1 more");
+    const single = compareEvents(first).versions[0]!;
+    expect(single).toMatchObject({ module_versions: ["qa-service@1.0.0"], git_commits: ["abc1234"] });
+    expect(formatCompareReport(compareEvents(first))).not.toContain("more");
+  });
+
+  it("shows the language-model tokens of usage in the tokens column", () => {
+    // 40 calls, usage.total_tokens 10 each (the JSON's usage), 3 streamed chunks each (token_count).
+    const report = compareEvents(
+      events({ module: "qa", signature: "aaaaaaaaaaaa", calls: 40, ms: 10, tokens: 3 }),
+    );
+    expect(report.versions[0]!.usage).toEqual({ total_tokens: 400 });
+    const row = formatCompareReport(report)
+      .split("\n")
+      .find((line) => line.includes("aaaaaaaaaaaa"))!;
+    expect(row.trim().split(/\s+/).at(-1)).toBe("400");
+    const prompt = compareEvents([
+      {
+        module_name: "m",
+        event_type: "end",
+        code_signature: "s",
+        data: { duration_ms: 1, usage: { prompt_tokens: 7, completion_tokens: 2 } },
+      },
+      { module_name: "n", event_type: "end", code_signature: "s", data: { duration_ms: 1 } },
+    ]);
+    const cells = formatCompareReport(prompt)
+      .split("\n")
+      .filter((line) => line.startsWith("  s "))
+      .map((line) => line.trim().split(/\s+/).at(-1));
+    expect(cells).toEqual(["9", "-"]);
+  });
+});
+
 describe("compareEvents: summaries", () => {
   it("reports calls, errors, percentiles, tokens and version info per module and code_signature", () => {
     const report = compareEvents([
@@ -398,6 +476,63 @@ describe("streamll CLI", () => {
     const missing = await run(["compare", join(dir, "missing.jsonl")]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain("ENOENT");
+  });
+
+  it("rejects a --module, --baseline or --candidate that matches nothing, and a version against itself", async () => {
+    const path = write("sel.jsonl", [
+      ...events({ module: "qa", signature: "13b3e79e07e1", calls: 20, ms: 10, seed: 1 }),
+      ...events({ module: "qa", signature: "9f00aa11bb22", calls: 20, ms: 20, seed: 2, startMinute: 5 }),
+      ...events({ module: "other", signature: "cccccccccccc", calls: 20, ms: 10, seed: 3 }),
+    ]);
+    const typo = await run(["compare", path, "--baseline", "13b3e79e07eX", "--fail-on-regression"]);
+    expect(typo.status).toBe(2);
+    expect(typo.stdout).toBe("");
+    expect(typo.stderr).toContain('--baseline "13b3e79e07eX" matches no code_signature');
+    expect(typo.stderr).toContain('did you mean "13b3e79e07e1"?');
+    expect(typo.stderr).toContain("(found: cccccccccccc, 13b3e79e07e1, 9f00aa11bb22)");
+    expect(typo.stderr).toContain('Run "streamll compare --help" for usage.');
+
+    const candidate = await run(["compare", path, "--module", "qa", "--candidate", "cccccccccccc"]);
+    expect(candidate.status).toBe(2);
+    expect(candidate.stderr).toContain('--candidate "cccccccccccc" matches no code_signature of module qa');
+
+    const module = await run(["compare", path, "--module", "Qa", "--fail-on-regression"]);
+    expect(module.status).toBe(2);
+    expect(module.stderr).toContain('--module "Qa" matches no module_name in the events; did you mean "qa"?');
+    expect(module.stderr).toContain("(found: other, qa)");
+
+    const apart = await run(["compare", path, "--baseline", "13b3e79e07e1", "--candidate", "cccccccccccc"]);
+    expect(apart.status).toBe(2);
+    expect(apart.stderr).toContain("are never versions of the same module, method and operation");
+
+    const same = await run(["compare", path, "--baseline", "13b3e79e07e1", "--candidate", "13b3e79e07e1"]);
+    expect(same.status).toBe(2);
+    expect(same.stderr).toContain("--baseline and --candidate are both 13b3e79e07e1");
+    // In code, the same signature as both gives no comparison instead of a version compared with itself.
+    const self = compareEvents(events({ module: "qa", signature: "s1", calls: 20, ms: 10 }), {
+      baseline: "s1",
+      candidate: "s1",
+    });
+    expect(self.comparisons).toEqual([]);
+
+    const ok = await run(["compare", path, "--baseline", "13b3e79e07e1", "--fail-on-regression"]);
+    expect(ok.status).toBe(1);
+    expect(ok.stdout).toContain("qa: 13b3e79e07e1 -> 9f00aa11bb22");
+
+    const lone = await run(["compare", path, "--baseline", "cccccccccccc"]);
+    expect(lone.status).toBe(0);
+    expect(lone.stdout).toContain("comparisons: none (no other version shares");
+  });
+
+  it("reads a file twice without counting its events twice", async () => {
+    const path = write(
+      "dup.jsonl",
+      withIds(events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 12, ms: 10 }), "d"),
+    );
+    const json = await run(["compare", path, path, "--json"]);
+    const report = JSON.parse(json.stdout) as { duplicate_events: number; versions: { calls: number }[] };
+    expect(report.duplicate_events).toBe(25);
+    expect(report.versions[0]!.calls).toBe(12);
   });
 
   it("prints help and version", async () => {

@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { nearestName } from "../../options/nearest-name";
 import { v, validateOptions } from "../../options/schema";
 import { compareProportions, holmAdjust, mannWhitneyU } from "./stats";
 import { rowKey, VersionAggregator, type VersionSamples, type VersionSummary } from "./version-aggregator";
@@ -14,7 +15,10 @@ export interface CompareOptions {
    * compared with the one that appeared before it (by first event timestamp).
    */
   baseline?: string;
-  /** The `code_signature` to compare to (with `baseline`: that pair only; alone: every other version to it). */
+  /**
+   * The `code_signature` to compare to (with `baseline`: that pair only; alone: every other version to it).
+   * The same signature as `baseline` gives no comparison (`streamll compare` refuses it as a usage error).
+   */
   candidate?: string;
   /** Family-wise significance level, after Holm's correction over every test in the report. Default 0.05. */
   alpha?: number;
@@ -100,7 +104,10 @@ export interface CompareReport {
   /** {@link COMPARE_REPORT_FORMAT_VERSION}. */
   readonly format_version: typeof COMPARE_REPORT_FORMAT_VERSION;
   readonly files: readonly string[];
+  /** Events counted, each `event_id` once. */
   readonly events: number;
+  /** Events skipped because an event with the same `event_id` came before (redeliveries, a file read twice). */
+  readonly duplicate_events: number;
   readonly invalid_lines: number;
   readonly alpha: number;
   readonly min_effect: number;
@@ -129,13 +136,113 @@ export async function compareEventFiles(
   paths: readonly string[],
   options: CompareOptions = {},
 ): Promise<CompareReport> {
+  const aggregator = await readEventFiles(paths, options);
+  return buildReport(aggregator, paths, options);
+}
+
+/**
+ * {@link compareEventFiles} for `streamll compare`: also checks that `module`, `baseline` and `candidate`
+ * name something in the events, and throws a {@link CompareSelectionError} naming what did not match.
+ */
+export async function compareEventFilesChecked(
+  paths: readonly string[],
+  options: CompareOptions = {},
+): Promise<CompareReport> {
+  const aggregator = await readEventFiles(paths, options);
+  const versions = aggregator.versions();
+  const problem = selectionProblem(aggregator.modules, versions, options);
+  if (problem !== null) throw new CompareSelectionError(problem);
+  return buildReport(aggregator, paths, options, versions);
+}
+
+async function readEventFiles(paths: readonly string[], options: CompareOptions): Promise<VersionAggregator> {
   validateOptions("compareEventFiles()", compareOptionsSchema, options);
   const aggregator = new VersionAggregator({ module: options.module ?? null });
   for (const path of paths) {
     const input: Readable = path === "-" ? process.stdin : createReadStream(path, { encoding: "utf8" });
     await readJsonLines(input, aggregator);
   }
-  return buildReport(aggregator, paths, options);
+  return aggregator;
+}
+
+/** `--module`, `--baseline` or `--candidate` matched nothing in the events: a usage error of the command. */
+export class CompareSelectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CompareSelectionError";
+  }
+}
+
+/** How many known values a "matches nothing" message lists. */
+const LISTED_VALUES = 8;
+
+/**
+ * Why the selection matches nothing, or null when it is fine: a `module` no event has, a `baseline` or
+ * `candidate` no version (of that module) has, or a baseline and candidate that never share a row.
+ */
+export function selectionProblem(
+  modules: Iterable<string>,
+  versions: readonly VersionSamples[],
+  options: CompareOptions,
+): string | null {
+  if (options.module !== undefined) {
+    const known = [...modules].sort();
+    if (!known.includes(options.module)) return noMatch("--module", options.module, "module_name", known);
+  }
+  const signatures = [...new Set(versions.flatMap((version) => version.summary.code_signature ?? []))];
+  const scope = options.module === undefined ? "" : ` of module ${options.module}`;
+  const rows = (signature: string) =>
+    versions
+      .filter((version) => version.summary.code_signature === signature)
+      .map((version) => rowKey(version.summary));
+  for (const [flag, signature] of [
+    ["--baseline", options.baseline],
+    ["--candidate", options.candidate],
+  ] as const) {
+    if (signature !== undefined && !signatures.includes(signature)) {
+      return noMatch(flag, signature, `code_signature${scope}`, signatures);
+    }
+  }
+  if (options.baseline !== undefined && options.baseline === options.candidate) {
+    return `--baseline and --candidate are both ${options.baseline}: nothing to compare`;
+  }
+  if (options.baseline !== undefined && options.candidate !== undefined) {
+    const candidateRows = new Set(rows(options.candidate));
+    if (!rows(options.baseline).some((row) => candidateRows.has(row))) {
+      const where = (signature: string) =>
+        [
+          ...new Set(
+            versions
+              .filter((version) => version.summary.code_signature === signature)
+              .map((version) => rowLabel(version.summary)),
+          ),
+        ].join(", ");
+      return (
+        `--baseline ${options.baseline} (${where(options.baseline)}) and --candidate ${options.candidate} ` +
+        `(${where(options.candidate)}) are never versions of the same module, method and operation`
+      );
+    }
+  }
+  return null;
+}
+
+function noMatch(flag: string, value: string, what: string, known: readonly string[]): string {
+  if (known.length === 0) return `${flag} "${value}" matches no ${what}: the events hold none`;
+  const meant = nearestName(value, known);
+  const listed =
+    known.length > LISTED_VALUES
+      ? `${known.slice(0, LISTED_VALUES).join(", ")} and ${known.length - LISTED_VALUES} more`
+      : known.join(", ");
+  return (
+    `${flag} "${value}" matches no ${what} in the events` +
+    (meant === undefined ? "" : `; did you mean "${meant}"?`) +
+    ` (found: ${listed})`
+  );
+}
+
+function rowLabel(summary: VersionSummary): string {
+  const name = summary.method === null ? summary.module : `${summary.module}.${summary.method}`;
+  return summary.operation === null ? name : `${name} operation ${summary.operation}`;
 }
 
 /** Compares versions in events already in memory (e.g. from a `MemorySink`). */
@@ -174,11 +281,11 @@ function buildReport(
   aggregator: VersionAggregator,
   files: readonly string[],
   options: CompareOptions,
+  versions: VersionSamples[] = aggregator.versions(),
 ): CompareReport {
   const alpha = options.alpha ?? DEFAULTS.alpha;
   const minEffect = options.minEffect ?? DEFAULTS.minEffect;
   const minSamples = Math.max(1, options.minSamples ?? DEFAULTS.minSamples);
-  const versions = aggregator.versions();
   const pairs = selectPairs(versions, options);
 
   // First pass: raw tests. Second pass: Holm over every p-value, then verdicts.
@@ -209,6 +316,7 @@ function buildReport(
     format_version: COMPARE_REPORT_FORMAT_VERSION,
     files: [...files],
     events: aggregator.events,
+    duplicate_events: aggregator.duplicates,
     invalid_lines: aggregator.invalid,
     alpha,
     min_effect: minEffect,
@@ -236,7 +344,8 @@ function selectPairs(versions: readonly VersionSamples[], options: CompareOption
     if (options.baseline !== undefined && options.candidate !== undefined) {
       const baseline = find(options.baseline);
       const candidate = find(options.candidate);
-      if (baseline && candidate) pairs.push({ ...row, baseline, candidate });
+      // Never a version against itself: that would report "no significant change" about nothing.
+      if (baseline && candidate && baseline !== candidate) pairs.push({ ...row, baseline, candidate });
     } else if (options.baseline !== undefined) {
       const baseline = find(options.baseline);
       if (!baseline) continue;

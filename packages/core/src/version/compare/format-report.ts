@@ -10,9 +10,14 @@ import type { VersionSummary } from "./version-aggregator";
 export function formatCompareReport(report: CompareReport): string {
   const lines: string[] = [];
   const sources = report.files.length === 1 ? "1 file" : `${report.files.length} files`;
+  const skipped: string[] = [];
+  if (report.duplicate_events > 0) {
+    skipped.push(`${report.duplicate_events} duplicate event${report.duplicate_events === 1 ? "" : "s"}`);
+  }
+  if (report.invalid_lines > 0) skipped.push(`${report.invalid_lines} unreadable lines`);
   lines.push(
     `streamll compare: ${sources}, ${report.events} events` +
-      (report.invalid_lines > 0 ? ` (${report.invalid_lines} unreadable lines skipped)` : ""),
+      (skipped.length > 0 ? ` (${skipped.join(", ")} skipped)` : ""),
   );
   if (report.versions.length === 0) {
     lines.push("", "no instrumented calls found");
@@ -37,7 +42,12 @@ export function formatCompareReport(report: CompareReport): string {
 
   lines.push("");
   if (report.comparisons.length === 0) {
-    lines.push("comparisons: none (every module, method and operation has a single version)");
+    const rows = new Set(report.versions.map(rowHeading));
+    lines.push(
+      rows.size === report.versions.length
+        ? "comparisons: none (every module, method and operation has a single version)"
+        : "comparisons: none (no other version shares a module, method and operation with the selected one)",
+    );
     return `${lines.join("\n")}\n`;
   }
   lines.push(
@@ -92,20 +102,36 @@ const VERSION_HEADER = [
 
 function versionRow(version: VersionSummary): string[] {
   const duration = version.duration_ms;
-  const tokens = version.token_count > 0 ? version.token_count : version.token_events;
   return [
     label(version.code_signature),
     version.strategy ?? "-",
-    version.module_version ?? "-",
-    version.git_commit ?? "-",
+    labels(version.module_version, version.module_versions),
+    labels(version.git_commit, version.git_commits),
     String(version.calls),
     String(version.errors),
     formatPercent(version.error_rate, 1),
     duration ? formatMs(duration.p50) : "-",
     duration ? formatMs(duration.p95) : "-",
     duration ? formatMs(duration.p99) : "-",
-    String(tokens),
+    modelTokens(version.usage),
   ];
+}
+
+/** The first value, plus how many others the same signature ran under: `qa@1.0.0 +1 more`. */
+function labels(first: string | null, all: readonly string[]): string {
+  if (first === null) return "-";
+  return all.length > 1 ? `${first} +${all.length - 1} more` : first;
+}
+
+/**
+ * Language-model tokens of the version's calls, from `usage` on their `end` events: `total_tokens`, else
+ * `prompt_tokens + completion_tokens`; `-` when no call reported usage. (Streamed chunks are a different
+ * count: `token_events` and `token_count` of the JSON report.)
+ */
+function modelTokens(usage: Readonly<Record<string, number>>): string {
+  if (usage.total_tokens !== undefined) return String(usage.total_tokens);
+  if (usage.prompt_tokens === undefined && usage.completion_tokens === undefined) return "-";
+  return String((usage.prompt_tokens ?? 0) + (usage.completion_tokens ?? 0));
 }
 
 function table(header: readonly string[], rows: readonly string[][]): string[] {

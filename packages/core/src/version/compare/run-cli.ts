@@ -1,6 +1,6 @@
 import { parseCommandArgs, runCommand, UsageError } from "../../cli/cli-command";
 import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "../../cli/cli-io";
-import { type CompareOptions, compareEventFiles } from "./compare-versions";
+import { type CompareOptions, CompareSelectionError, compareEventFilesChecked } from "./compare-versions";
 import { formatCompareReport } from "./format-report";
 
 const CLI_USAGE = `Usage: streamll compare <events.jsonl>... [options]
@@ -12,7 +12,7 @@ and flags a regression only when it is statistically significant.
 Options:
   --module <name>        only this module_name
   --baseline <sig>       code_signature to compare from (default: each version vs the one before it)
-  --candidate <sig>      code_signature to compare to
+  --candidate <sig>      code_signature to compare to (not the baseline's)
   --alpha <p>            family-wise significance level, Holm-corrected over all tests (default 0.05)
   --min-effect <ratio>   smallest relative change of the median duration to flag (default 0.05)
   --min-samples <n>      fewest calls per version to run a test (default 8)
@@ -20,6 +20,9 @@ Options:
   --fail-on-regression   exit with status 1 when a regression is flagged
   -h, --help             show this help
   -v, --version          print the version
+
+Events whose event_id was already read are counted once. A --module, --baseline or --candidate that
+matches nothing in the events is a usage error.
 
 Exit status: 0 done, 1 regression flagged (with --fail-on-regression), 2 usage or input error,
 130 interrupted.
@@ -61,10 +64,12 @@ async function runCompare(command: CompareCommand, io: CliIo): Promise<number> {
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
   });
-  let report: Awaited<ReturnType<typeof compareEventFiles>> | "interrupted";
+  let report: Awaited<ReturnType<typeof compareEventFilesChecked>> | "interrupted";
   try {
-    report = await Promise.race([compareEventFiles(command.files, command.options), interrupted]);
+    report = await Promise.race([compareEventFilesChecked(command.files, command.options), interrupted]);
   } catch (error) {
+    // --module, --baseline or --candidate that matches nothing: a usage error (one line, the usage hint).
+    if (error instanceof CompareSelectionError) throw new UsageError(error.message);
     // A file that cannot be read: an input error, one line, exit 2 (never a usage hint).
     io.stderr(`streamll compare: ${error instanceof Error ? error.message : String(error)}\n`);
     return 2;
@@ -106,6 +111,9 @@ function parseCompareArgs(args: readonly string[]): CompareCommand | "help" {
   if (values.module !== undefined) options.module = values.module;
   if (values.baseline !== undefined) options.baseline = values.baseline;
   if (values.candidate !== undefined) options.candidate = values.candidate;
+  if (options.baseline !== undefined && options.baseline === options.candidate) {
+    throw new UsageError(`--baseline and --candidate are both ${options.baseline}: nothing to compare`);
+  }
   if (values.alpha !== undefined) options.alpha = numberOption("--alpha", values.alpha, 0, 1, false);
   if (values["min-effect"] !== undefined) {
     options.minEffect = numberOption("--min-effect", values["min-effect"], 0, Number.POSITIVE_INFINITY, true);

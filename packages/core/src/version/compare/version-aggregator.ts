@@ -1,3 +1,4 @@
+import { EventIdSet } from "./event-id-set";
 import { quantile } from "./stats";
 
 /** Per-version numbers `streamll compare` prints. Field names are snake_case, like the events. */
@@ -14,8 +15,17 @@ export interface VersionSummary {
   readonly code_signature: string | null;
   /** From the `version` event of this module and signature; null when the events hold none. */
   readonly strategy: string | null;
+  /** The first `module_version` seen for this version (of `module_versions`); null when none was. */
   readonly module_version: string | null;
+  /**
+   * Every distinct `module_version` seen with this signature, in the order first seen: one signature can run
+   * under several labels (the same code released twice, or built from two commits).
+   */
+  readonly module_versions: readonly string[];
+  /** The first `git_commit` seen for this version (of `git_commits`); null when none was. */
   readonly git_commit: string | null;
+  /** Every distinct `git_commit` seen with this signature, in the order first seen. */
+  readonly git_commits: readonly string[];
   /** Finished calls: `end` plus `error` events. */
   readonly calls: number;
   readonly errors: number;
@@ -45,8 +55,9 @@ interface Group {
   readonly method: string | null;
   readonly operation: string | null;
   readonly signature: string | null;
-  moduleVersion: string | null;
-  gitCommit: string | null;
+  /** Distinct values, in the order first seen. */
+  readonly moduleVersions: Set<string>;
+  readonly gitCommits: Set<string>;
   starts: number;
   calls: number;
   errors: number;
@@ -79,8 +90,17 @@ const NO_SIGNATURE = "\u0000none";
 export class VersionAggregator {
   /** Lines that were not JSON objects with a `module_name` and an `event_type`. */
   invalid = 0;
-  /** Events accepted. */
+  /** Events accepted, each `event_id` once. */
   events = 0;
+  /**
+   * Events skipped because an event with the same `event_id` was already added: delivery is at least once, so
+   * a redelivered event (or a file read twice) must not count as another call.
+   */
+  duplicates = 0;
+  /** Every `module_name` seen, whether or not it passed the module filter. */
+  readonly modules = new Set<string>();
+  /** `event_id`s seen so far (only the ids are kept, never the events). */
+  private readonly eventIds = new EventIdSet();
   private readonly groups = new Map<string, Group>();
   /**
    * `data.strategy` of `version` events by module and signature: a version event is emitted on the module's
@@ -106,7 +126,13 @@ export class VersionAggregator {
       this.invalid++;
       return;
     }
+    const id = event.event_id;
+    if (typeof id === "string" && !this.eventIds.add(id)) {
+      this.duplicates++;
+      return;
+    }
     this.events++;
+    this.modules.add(module);
     if (this.moduleFilter !== null && module !== this.moduleFilter) return;
     const signature = typeof event.code_signature === "string" ? event.code_signature : null;
     const method = typeof event.method_name === "string" ? event.method_name : null;
@@ -121,10 +147,8 @@ export class VersionAggregator {
       if (group.firstSeen === null || timestamp < group.firstSeen) group.firstSeen = timestamp;
       if (group.lastSeen === null || timestamp > group.lastSeen) group.lastSeen = timestamp;
     }
-    if (group.moduleVersion === null && typeof event.module_version === "string") {
-      group.moduleVersion = event.module_version;
-    }
-    if (group.gitCommit === null && typeof event.git_commit === "string") group.gitCommit = event.git_commit;
+    if (typeof event.module_version === "string") group.moduleVersions.add(event.module_version);
+    if (typeof event.git_commit === "string") group.gitCommits.add(event.git_commit);
     switch (type) {
       case "start":
         group.starts++;
@@ -151,8 +175,8 @@ export class VersionAggregator {
       case "version":
         if (typeof data.strategy === "string")
           this.strategies.set(versionKey(module, signature), data.strategy);
-        if (typeof data.module_version === "string") group.moduleVersion = data.module_version;
-        if (typeof data.git_commit === "string") group.gitCommit = data.git_commit;
+        if (typeof data.module_version === "string") group.moduleVersions.add(data.module_version);
+        if (typeof data.git_commit === "string") group.gitCommits.add(data.git_commit);
         break;
       default:
         break;
@@ -193,8 +217,8 @@ export class VersionAggregator {
         method,
         operation,
         signature,
-        moduleVersion: null,
-        gitCommit: null,
+        moduleVersions: new Set(),
+        gitCommits: new Set(),
         starts: 0,
         calls: 0,
         errors: 0,
@@ -232,6 +256,11 @@ function addUsage(target: Record<string, number>, usage: unknown): void {
   }
 }
 
+function first(values: ReadonlySet<string>): string | null {
+  for (const value of values) return value;
+  return null;
+}
+
 function summarize(group: Group, strategy: string | null): VersionSummary {
   const sorted = Float64Array.from(group.durations).sort();
   let sum = 0;
@@ -242,8 +271,10 @@ function summarize(group: Group, strategy: string | null): VersionSummary {
     operation: group.operation,
     code_signature: group.signature,
     strategy,
-    module_version: group.moduleVersion,
-    git_commit: group.gitCommit,
+    module_version: first(group.moduleVersions),
+    module_versions: [...group.moduleVersions],
+    git_commit: first(group.gitCommits),
+    git_commits: [...group.gitCommits],
     calls: group.calls,
     errors: group.errors,
     error_rate: group.calls === 0 ? 0 : group.errors / group.calls,
