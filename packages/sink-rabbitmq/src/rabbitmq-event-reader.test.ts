@@ -21,6 +21,18 @@ import { RabbitMQSink } from "./rabbitmq-sink";
 
 const quiet = { warn: () => {} };
 
+/** "settled" once `promise` settles; "hung" if it has not after `ms` (a bound far above the expected time). */
+function settles(promise: Promise<unknown>, ms = 10_000): Promise<"settled" | "hung"> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(
+      () => "settled" as const,
+      () => "settled" as const,
+    ),
+    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 describe("RabbitMQEventReader options", () => {
   it("rejects invalid options at construction with the option's path", () => {
     const cases: [Record<string, unknown>, string][] = [
@@ -284,13 +296,40 @@ describe.skipIf(skipWithoutBroker)("RabbitMQEventReader against a real broker", 
     });
     await reader.ready();
     await publish(makeEvent({ module_name: "Stop" }), makeEvent({ module_name: "Stop" }));
-    await waitUntil(() => started, 5_000, "handler start");
+    await waitUntil(() => started && reader.getStats().received === 2, 5_000, "handler start");
     await reader.stop();
     await running;
     expect(finished).toBe(true);
-    expect(reader.getStats().acked).toBe(1);
+    expect(reader.getStats()).toMatchObject({ acked: 1, released: 1 });
     // The prefetched second message went back to the queue.
     await waitUntil(async () => (await channel.checkQueue(queue)).messageCount === 1, 5_000, "requeue");
+  });
+
+  it("stop() awaited inside a run() handler only requests the stop: its message is acknowledged, run() resolves", async () => {
+    const queue = `q_${testId()}`;
+    const reader = newReader({ queue: { name: queue, bindingKeys: ["streamll.StopInside.*"] } });
+    const handled: string[] = [];
+    let stopReturned = false;
+    const running = reader.run(async ({ event }) => {
+      handled.push(event.event_id);
+      // All five are prefetched before the stop, so what is handed back is known.
+      if (handled.length === 1) await waitUntil(() => reader.getStats().received === 5, 5_000, "prefetch");
+      if (handled.length === 2) {
+        await reader.stop();
+        stopReturned = true;
+      }
+    });
+    await reader.ready();
+    const events = [1, 2, 3, 4, 5].map((i) => makeEvent({ module_name: "StopInside", data: { i } }));
+    await publish(...events);
+    expect(await settles(running)).toBe("settled");
+    await running;
+    expect(stopReturned).toBe(true);
+    expect(handled).toEqual(events.slice(0, 2).map((e) => e.event_id));
+    expect(reader.getStats()).toMatchObject({ acked: 2, released: 3, handlerErrors: 0 });
+    // The two handled messages are acknowledged, the three prefetched ones are back in the queue.
+    await waitUntil(async () => (await channel.checkQueue(queue)).messageCount === 3, 5_000, "requeue");
+    expect(await settles(reader.stop())).toBe("settled");
   });
 
   it("reconnects after the broker closes its connection", async () => {

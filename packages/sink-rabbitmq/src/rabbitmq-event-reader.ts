@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { StreamllEvent } from "@streamll/core";
 import { ConfigurationError, decodeEvent, StreamllError } from "@streamll/core";
 import { isConfigurationError, v, validateOptions } from "@streamll/core/internal";
@@ -94,12 +95,26 @@ export interface RabbitMQEventReaderStats {
   readonly handlerErrors: number;
   /** Connections re-established after a loss. */
   readonly reconnects: number;
+  /**
+   * Prefetched messages not yet handled when the reader stopped, handed back to the queue (by closing the
+   * channel) for the other consumers to take at once.
+   */
+  readonly released: number;
 }
 
 interface Delivery {
   readonly message: ConsumeMessage;
   readonly channel: Channel;
 }
+
+/** One handler call of `run()`: `stop()` called inside it must not wait for it. */
+interface HandlerCall {
+  readonly reader: RabbitMQEventReader;
+  returned: boolean;
+}
+
+/** The handler call the current code runs in (also in what it started, hence `returned`). */
+const handlerCalls = new AsyncLocalStorage<HandlerCall>();
 
 /** `RabbitMQEventReaderOptions` as the constructor checks them. */
 export const rabbitMQEventReaderOptionsSchema =
@@ -177,7 +192,15 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
   readonly #stopController = new AbortController();
   readonly #inbox: Delivery[] = [];
   readonly #failures = new Map<string, number>();
-  readonly #stats = { received: 0, acked: 0, retried: 0, deadLettered: 0, malformed: 0, handlerErrors: 0 };
+  readonly #stats = {
+    received: 0,
+    acked: 0,
+    retried: 0,
+    deadLettered: 0,
+    malformed: 0,
+    handlerErrors: 0,
+    released: 0,
+  };
 
   #started = false;
   #stopPromise: Promise<void> | null = null;
@@ -243,7 +266,7 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
       for (;;) {
         const delivery = await this.#next();
         if (!delivery) break;
-        // Started a microtask later, so that a stop() called from inside the handler already sees it in flight.
+        // Started a microtask later, so that a stop() called while the handler starts already sees it in flight.
         const handled = Promise.resolve().then(() => this.#handle(delivery, handler));
         this.#inFlight = handled;
         await handled;
@@ -297,9 +320,19 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
 
   /**
    * Stops consuming: no new message is handled, the handler running now finishes (and its message is
-   * acknowledged), prefetched messages go back to the queue, and the connection closes.
+   * acknowledged), prefetched messages go back to the queue (counted in `getStats().released`), and the
+   * connection closes. Resolves once the connection is closed. Called from inside a `run()` handler it only
+   * requests the stop (the handler is what it would wait for) and resolves at once: when the handler returns,
+   * its message is acknowledged and `run()` resolves once the reader has stopped.
    */
   stop(): Promise<void> {
+    const call = handlerCalls.getStore();
+    if (call?.reader === this && !call.returned && !this.#stopPromise) {
+      // Waiting here would wait for this very handler, which waits for stop(): run() shuts down after it.
+      this.#stopController.abort();
+      this.#wake?.();
+      return Promise.resolve();
+    }
     if (!this.#stopPromise) this.#stopPromise = this.#shutdown();
     return this.#stopPromise;
   }
@@ -310,10 +343,13 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
     const channel = this.#channel;
     if (this.#inFlight) await this.#inFlight.catch(() => {});
     if (this.#maintainPromise) await this.#maintainPromise.catch(() => {});
-    this.#inbox.length = 0;
     this.#channel = null;
     // Closing the channel returns every unacknowledged (prefetched) message to the queue.
     if (channel) await settleWithin(channel.close(), CLOSE_TIMEOUT_MS);
+    // Those not handed to the handler yet are released; deliveries of lost channels were redelivered anyway.
+    if (channel)
+      this.#stats.released += this.#inbox.filter((delivery) => delivery.channel === channel).length;
+    this.#inbox.length = 0;
     await this.#manager.close();
     const error = this.#fatal ?? new StreamllError("SINK_CLOSED", "the reader stopped");
     for (const waiter of this.#readyWaiters.splice(0)) waiter.reject(error);
@@ -477,9 +513,11 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
   async #handle(delivery: Delivery, handler: EventHandler): Promise<void> {
     const received = this.#decode(delivery);
     if (!received) return;
+    const call: HandlerCall = { reader: this, returned: false };
     try {
-      await handler(received);
+      await handlerCalls.run(call, () => handler(received));
     } catch {
+      call.returned = true;
       // The handler's error is its own business: it is counted, never logged with the event's data.
       this.#stats.handlerErrors += 1;
       const id = received.event.event_id;
@@ -499,6 +537,7 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
       this.#stats.retried += 1;
       return;
     }
+    call.returned = true;
     this.#failures.delete(received.event.event_id);
     this.#ack(delivery);
   }

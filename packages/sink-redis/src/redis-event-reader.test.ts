@@ -1,7 +1,7 @@
 import type { StreamllEvent } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type RedisEventMessage, RedisEventReader, type RedisEventReaderOptions } from "./redis-event-reader";
 import { RedisSink } from "./redis-sink";
 import { sendContext, sequence } from "./test-support/events";
@@ -11,6 +11,18 @@ import { waitUntil } from "./test-support/wait";
 const available = await redisAvailable();
 
 const seqOf = (event: StreamllEvent) => (event.data as { seq: number }).seq;
+
+/** "settled" once `promise` settles; "hung" if it has not after `ms` (a bound far above the expected time). */
+function settles(promise: Promise<unknown>, ms = 10_000): Promise<"settled" | "hung"> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(
+      () => "settled" as const,
+      () => "settled" as const,
+    ),
+    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
 
 describe.skipIf(!available)("RedisEventReader against Redis", () => {
   let admin: Redis;
@@ -310,6 +322,108 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
     }
     expect(handled).toEqual([0, 1]);
     expect(await pendingCount(stream, "stopper")).toBe(3);
+  });
+
+  it("stop() awaited inside a run() handler only requests the stop: the handler's entry is acknowledged, run() resolves", async () => {
+    const stream = streamName("reader-stop-inside");
+    await write(stream, 10);
+    const r = reader(stream);
+    const handled: number[] = [];
+    let stopReturned = false;
+    const running = r.run(async (event) => {
+      handled.push(seqOf(event));
+      if (handled.length === 3) {
+        await r.stop();
+        stopReturned = true;
+      }
+    });
+    expect(await settles(running)).toBe("settled");
+    await running;
+    expect(stopReturned).toBe(true);
+    expect(handled).toEqual([0, 1, 2]);
+    // The three handled entries are acknowledged; the seven fetched after them were handed back (still pending).
+    expect(r.getStats()).toMatchObject({ acknowledged: 3, released: 7, handlerFailures: 0, errors: 0 });
+    const pending = (await admin.xpending(stream, "dashboard", "-", "+", 20)) as [string, ...unknown[]][];
+    expect(pending).toHaveLength(7);
+    // stop() from outside afterwards resolves too.
+    expect(await settles(r.stop())).toBe("settled");
+  });
+
+  it("run() resolves when stop(timeoutMs) gives up on a handler that never returns; its entry stays pending", async () => {
+    const stream = streamName("reader-stop-timeout");
+    await write(stream, 3);
+    const r = reader(stream);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stuck: string[] = [];
+    const running = r.run(async (_event, message) => {
+      stuck.push(message.id);
+      await gate;
+    });
+    let runSettled = false;
+    void running.then(() => {
+      runSettled = true;
+    });
+    await waitUntil(() => stuck.length === 1, "the handler to start");
+    expect(await settles(r.stop(50))).toBe("settled");
+    // run() has resolved by the time stop() resolves.
+    expect(runSettled).toBe(true);
+    await running;
+    const pendingIds = async () =>
+      ((await admin.xpending(stream, "dashboard", "-", "+", 10)) as [string, ...unknown[]][]).map(
+        ([id]) => id,
+      );
+    // Nothing acknowledged: the stuck entry is pending (for another consumer to claim), the other two released.
+    expect(r.getStats()).toMatchObject({ acknowledged: 0, released: 2 });
+    expect(await pendingIds()).toContain(stuck[0]);
+    // The handler returning late acknowledges nothing on the closed connection and reports no error.
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(r.getStats()).toMatchObject({ acknowledged: 0, errors: 0 });
+    expect(await pendingIds()).toContain(stuck[0]);
+  });
+
+  it("without onError, writes its own errors (not the handler's) to console.warn with a [streamll] prefix, no secret", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const secret = "PLANTED-reader-secret-7f3a";
+      const r = new RedisEventReader({
+        url: `redis://nobody-${Date.now()}:${secret}@127.0.0.1:6379`,
+        group: "g",
+        stream: streamName("reader-default-log"),
+        connectTimeoutMs: 200,
+      });
+      const running = r.run(() => undefined);
+      await waitUntil(() => r.getStats().errors >= 3, "three failed reads");
+      await r.stop();
+      await running;
+      const lines = warn.mock.calls.map((args) => args.map(String).join(" "));
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      // Each distinct message once: repeats of the same failure are not written again.
+      expect(new Set(lines).size).toBe(lines.length);
+      for (const line of lines) {
+        expect(line).toMatch(/^\[streamll\] Redis reader /);
+        expect(line).not.toContain(secret);
+      }
+      expect(lines.some((line) => line.includes("WRONGPASS"))).toBe(true);
+
+      // Handler errors are the application's: counted, not logged.
+      warn.mockClear();
+      const stream = streamName("reader-default-log-handler");
+      await write(stream, 2);
+      const failing = reader(stream);
+      const failingRun = failing.run(() => {
+        throw new Error("the application's own failure");
+      });
+      await waitUntil(() => failing.getStats().handlerFailures === 2, "two handler failures");
+      await failing.stop();
+      await failingRun;
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("stops gracefully while blocked in a read, and keeps running (reporting errors) when Redis is unreachable", async () => {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { StreamllEvent } from "@streamll/core";
@@ -57,6 +58,8 @@ export interface RedisEventReaderOptions extends RedisConnectionOptions {
   /**
    * Called with read, acknowledgement and handler errors (Redis errors without secrets). The reader keeps going,
    * except after a `ConfigurationError` (e.g. a missing optional SDK): passed here once, it ends the reader.
+   * Without it, the reader's own errors (not the handler's) are written to `console.warn` with a `[streamll]`
+   * prefix, once per distinct message until a read succeeds again.
    */
   onError?: (error: unknown) => void;
 }
@@ -109,6 +112,24 @@ interface RawEntry {
   readonly id: string;
   readonly fields: readonly string[] | null;
   readonly deliveryCount: number;
+}
+
+/** One handler call of {@link RedisEventReader.run}: `stop()` called inside it must not wait for it. */
+interface HandlerCall {
+  readonly reader: RedisEventReader;
+  returned: boolean;
+}
+
+/** The handler call the current code runs in (also in what it started, hence `returned`). */
+const handlerCalls = new AsyncLocalStorage<HandlerCall>();
+
+/** The message of an error with its fix (the install command, the setting to change) when not in it. */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const fix = (error as { fix?: unknown }).fix;
+  return typeof fix === "string" && fix !== "" && !error.message.includes(fix)
+    ? `${error.message}. Fix: ${fix}`
+    : error.message;
 }
 
 function deferred(): { promise: Promise<void>; resolve(): void; reject(error: Error): void } {
@@ -236,6 +257,13 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   /** The permanent error that ended the reader; `run()` and iteration reject with it. */
   #fatal: Error | undefined;
   readonly #ready = deferred();
+  /** Resolved when `stop(timeoutMs)` gave up on the loop and closed the connection: `run()` settles then. */
+  readonly #abandoned = deferred();
+  #gaveUp = false;
+  /** Settles when `run()` has (stop() resolves after it, so `run()` is settled when `stop()` resolves). */
+  #runSettled: Promise<void> | undefined;
+  /** The last message written by the default logger (no `onError`); repeats are not written again. */
+  #lastLogged: string | undefined;
   #iterating = false;
   #polling: Promise<unknown> | undefined;
   /** The entries of the last read; those from `#handedOut` on never reached a handler (released on stop). */
@@ -291,11 +319,24 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
 
   /**
    * Calls `handler` for every event until {@link stop} is called or `signal` aborts, then closes the connection.
-   * Resolves once stopped. Handler errors are counted and reported to `onError`; they never end the loop.
-   * Rejects with a `ConfigurationError` (reported to `onError` once first) when the reader can never work as
-   * configured, e.g. the optional SDK of its credential provider is not installed: no retry would help.
+   * Resolves once stopped (also when `stop(timeoutMs)` gave up on a handler that did not return), before
+   * `stop()` resolves. Handler errors are counted and reported to `onError`; they never end the loop. Rejects
+   * with a `ConfigurationError` (reported to `onError` once first) when the reader can never work as configured,
+   * e.g. the optional SDK of its credential provider is not installed: no retry would help.
    */
-  async run(handler: RedisEventHandler, options: { signal?: AbortSignal } = {}): Promise<void> {
+  run(handler: RedisEventHandler, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const before = this.#running;
+    const running = this.#run(handler, options);
+    // Only the call that started the loop (its synchronous start set #running): stop() resolves after it.
+    if (this.#running !== before)
+      this.#runSettled = running.then(
+        () => undefined,
+        () => undefined,
+      );
+    return running;
+  }
+
+  async #run(handler: RedisEventHandler, options: { signal?: AbortSignal }): Promise<void> {
     validateOptions("RedisEventReader.run()", runOptionsSchema, options);
     const loop = this.#begin(async () => {
       while (!this.#stopping) {
@@ -305,11 +346,20 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
           this.#handedOut = index + 1;
           const message = await this.#prepare(entry);
           if (message === undefined) continue;
+          const call: HandlerCall = { reader: this, returned: false };
+          let failure: { error: unknown } | undefined;
           try {
-            await handler(message.event, message);
+            await handlerCalls.run(call, () => handler(message.event, message));
           } catch (error) {
+            failure = { error };
+          } finally {
+            call.returned = true;
+          }
+          // stop(timeoutMs) gave up on this handler and closed the connection: its entry stays pending.
+          if (this.#gaveUp) break;
+          if (failure !== undefined) {
             this.#stats.handlerFailures += 1;
-            this.#report(error);
+            this.#report(failure.error, { fromHandler: true });
             continue;
           }
           await message.ack();
@@ -320,7 +370,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      await loop;
+      await Promise.race([loop, this.#abandoned.promise]);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
       await this.#close();
@@ -368,20 +418,27 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
    * read returns within `blockMs`; entries fetched but not yet handled are handed back to the group (marked
    * idle, so the other consumers claim them on their next claim scan, with their delivery count unchanged);
    * the consumer is deleted from the group when nothing is left pending on it; then the connection is
-   * closed. Resolves when the reader is closed.
+   * closed. Resolves when the reader is closed and `run()` has settled.
+   *
+   * Called from inside a `run()` handler it only requests the stop (the handler is what it would wait for)
+   * and resolves at once: when the handler returns, its event is acknowledged, nothing after it is handled,
+   * and `run()` resolves once the reader has stopped as above.
    *
    * With `for await`, the loop ends when it asks for its next message (the current one is acknowledged
    * then) and the connection closes with it; `stop()` only waits for a read in progress, so calling it from
    * inside the loop body is safe.
    *
    * @param timeoutMs Stop waiting for a handler after this long and close the connection anyway; its entry
-   *   stays pending (claimed by another consumer after `claimIdleMs`). Default: wait as long as the handler
-   *   takes.
+   *   stays pending (claimed by another consumer after `claimIdleMs`) and `run()` resolves. Default: wait as
+   *   long as the handler takes.
    */
   async stop(timeoutMs?: number): Promise<void> {
     const timeout = timeoutArgument("RedisEventReader.stop()", timeoutMs, Number.POSITIVE_INFINITY);
     this.#stopping = true;
     this.#wake?.();
+    const call = handlerCalls.getStore();
+    // From inside a handler: waiting for run() would wait for this very handler, which waits for stop().
+    if (call?.reader === this && !call.returned) return;
     if (this.#iterating) {
       await this.#polling;
       return;
@@ -392,11 +449,20 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
         await running;
       } else {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([running, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)))]);
+        const settled = await Promise.race([
+          running.then(() => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeout))),
+        ]);
         clearTimeout(timer);
+        if (!settled) {
+          // The handler (or a read) did not finish in time: close anyway and let run() resolve.
+          this.#gaveUp = true;
+          this.#abandoned.resolve();
+        }
       }
     }
     await this.#close();
+    await this.#runSettled;
   }
 
   #begin(body: () => Promise<void>): Promise<void> {
@@ -489,8 +555,19 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     return heir;
   }
 
-  #report(error: unknown): void {
-    if (this.#onError === undefined) return;
+  /**
+   * Passes an error to `onError`. Without one, the reader's own errors go to `console.warn` (each distinct
+   * message once until a read succeeds again); handler errors are the application's and are not logged.
+   */
+  #report(error: unknown, { fromHandler = false }: { fromHandler?: boolean } = {}): void {
+    if (this.#onError === undefined) {
+      if (fromHandler) return;
+      const message = describeError(error);
+      if (message === this.#lastLogged) return;
+      this.#lastLogged = message;
+      console.warn(`[streamll] Redis reader ${this.stream} (group ${this.group}): ${message}`);
+      return;
+    }
     try {
       this.#onError(error);
     } catch {
@@ -561,6 +638,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       const claimed = await this.#claimIdle();
       const entries = claimed.length > 0 ? claimed : await this.#readNew();
       this.#failureStreak = 0;
+      this.#lastLogged = undefined;
       this.#stats.received += entries.length;
       return entries;
     } catch (error) {
