@@ -3,6 +3,7 @@ import { ConfigurationError } from "@streamll/core";
 import type { Channel, ChannelModel, GetMessage } from "amqplib";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { settles } from "../../../test-support/settles.mjs";
 import {
   createVhost,
   deleteVhost,
@@ -20,18 +21,6 @@ import {
 import { RabbitMQSink } from "./rabbitmq-sink";
 
 const quiet = { warn: () => {} };
-
-/** "settled" once `promise` settles; "hung" if it has not after `ms` (a bound far above the expected time). */
-function settles(promise: Promise<unknown>, ms = 10_000): Promise<"settled" | "hung"> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(
-      () => "settled" as const,
-      () => "settled" as const,
-    ),
-    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
 
 describe("RabbitMQEventReader options", () => {
   it("rejects invalid options at construction with the option's path", () => {

@@ -2,6 +2,7 @@ import type { StreamllEvent } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { settles } from "../../../test-support/settles.mjs";
 import { type RedisEventMessage, RedisEventReader, type RedisEventReaderOptions } from "./redis-event-reader";
 import { RedisSink } from "./redis-sink";
 import { sendContext, sequence } from "./test-support/events";
@@ -11,18 +12,6 @@ import { waitUntil } from "./test-support/wait";
 const available = await redisAvailable();
 
 const seqOf = (event: StreamllEvent) => (event.data as { seq: number }).seq;
-
-/** "settled" once `promise` settles; "hung" if it has not after `ms` (a bound far above the expected time). */
-function settles(promise: Promise<unknown>, ms = 10_000): Promise<"settled" | "hung"> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(
-      () => "settled" as const,
-      () => "settled" as const,
-    ),
-    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
 
 describe.skipIf(!available)("RedisEventReader against Redis", () => {
   let admin: Redis;

@@ -3,7 +3,7 @@ import { ConfigurationError, type StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { scriptedAI, stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
-import { weatherFunction } from "../test-support/weather-function";
+import { cityAI, weatherFunction } from "../test-support/weather-function";
 import { instrumentAx } from "./instrument-ax";
 import { instrumentAxFunctions } from "./instrument-functions";
 
@@ -240,15 +240,6 @@ describe("agent(...) function calls across agent runs", () => {
     });
     return instrumentAx(weatherAgent, { name });
   };
-  const cityAI = (city: string) =>
-    stagedAgentAI({
-      fn: "lookupWeather",
-      distill: `await final("Look up the current weather in ${city} and report it", { city: "${city}" })`,
-      execute: [
-        `const weather = await utils.lookupWeather({ city: "${city}" });\nconsole.log(weather);`,
-        `await final("Report the weather in ${city}", { weather: "sunny in ${city}" })`,
-      ],
-    });
   const run = (city: string) =>
     cityAgent(`agent-${city}`).forward(cityAI(city), { question: `Weather in ${city}?` }, { maxSteps: 6 });
 

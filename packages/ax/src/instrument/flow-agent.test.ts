@@ -1,9 +1,8 @@
 import { agent, flow } from "@ax-llm/ax";
 import type { StreamllEvent } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { stagedAgentAI } from "../test-support/mock-ai";
 import { collect, setup, teardown } from "../test-support/setup";
-import { weatherFunction } from "../test-support/weather-function";
+import { cityAI, weatherFunction } from "../test-support/weather-function";
 import { instrumentAx } from "./instrument-ax";
 import { instrumentAxFunctions } from "./instrument-functions";
 import type { InstrumentAxOptions } from "./options";
@@ -25,17 +24,6 @@ const weatherFlow = (options: InstrumentAxOptions) => {
     .returns((s) => ({ answer: s.weatherResult.answer }));
   return instrumentAx(trip, { name: "trip", ...options });
 };
-
-/** The agent's model: its executor's code looks up the weather in `city`, so each run's call is told apart. */
-const cityAI = (city: string) =>
-  stagedAgentAI({
-    fn: "lookupWeather",
-    distill: `await final("Look up the current weather in ${city} and report it", { city: "${city}" })`,
-    execute: [
-      `const weather = await utils.lookupWeather({ city: "${city}" });\nconsole.log(weather);`,
-      `await final("Report the weather in ${city}", { weather: "sunny in ${city}" })`,
-    ],
-  });
 
 type Flow = ReturnType<typeof weatherFlow>;
 const run = (trip: Flow, city: string) =>
