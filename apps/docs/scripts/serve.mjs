@@ -50,7 +50,9 @@ export function serveSite({ dir, base, port = 0 }) {
     const found = file(join(dir, relative));
     const status = found ? 200 : 404;
     const body = readFileSync(found ?? join(dir, "404.html"));
-    res.writeHead(status, { "content-type": types[extname(found ?? "404.html")] ?? "application/octet-stream" });
+    res.writeHead(status, {
+      "content-type": types[extname(found ?? "404.html")] ?? "application/octet-stream",
+    });
     res.end(body);
   });
   return new Promise((resolve, reject) => {
