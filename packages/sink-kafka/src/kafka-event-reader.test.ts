@@ -316,6 +316,47 @@ describe("KafkaEventReader", () => {
     expect(r.getStats().handled).toBe(handled.length);
   });
 
+  it("stop() from outside waits for the handler in flight and its commit; from inside it only requests the stop", async () => {
+    const topic = uniqueTopic("reader-stop-outside");
+    await createTopic(connection, topic, 1);
+    await produce(
+      topic,
+      [0, 1, 2].map((seq) => makeEvent({ data: { seq } })),
+    );
+    const r = reader({ topic, fromBeginning: true });
+    let release: () => void = () => undefined;
+    const entered = new Promise<void>((resolveEntered) => {
+      void r.run(async (record) => {
+        if (seqOf(record) !== 0) return;
+        resolveEntered();
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      });
+    });
+    await entered;
+    let stopped = false;
+    const stopping = r.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A SIGTERM handler's stop(): the event being handled is not abandoned.
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(r.getStats().handled).toBe(1);
+
+    // The next reader of the group starts after the event that was handled: it was committed.
+    const next = reader({ topic, groupId: r.groupId, fromBeginning: true });
+    const seen: unknown[] = [];
+    const running = next.run(async (record) => {
+      seen.push(seqOf(record));
+      if (seen.length === 2) await next.stop();
+    });
+    await running;
+    expect(seen).toEqual([1, 2]);
+  });
+
   it("stops at once while still connecting to a broker that never answers (no 30 s request timeout)", async () => {
     const silent = await startSilentPeer();
     try {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createId, decodeEvent, StreamllError, type StreamllEvent } from "@streamll/core";
 import { v, validateOptions } from "@streamll/core/internal";
 import {
@@ -287,6 +288,15 @@ class Handoff<T> {
  * Use `run(handler)` or `for await (const record of reader)`; and `replayExecution()` to rebuild one
  * execution.
  */
+/** One handler call of a reader's `run()`: `stop()` called inside it must not wait for it. */
+interface HandlerCall {
+  readonly reader: KafkaEventReader;
+  returned: boolean;
+}
+
+/** The handler call the current code runs in (also in what it started, hence `returned`). */
+const handlerCalls = new AsyncLocalStorage<HandlerCall>();
+
 export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
   /** The topic read. */
   readonly topic: string;
@@ -297,7 +307,8 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
   #dlqProducer: Producer | undefined;
   #running: Promise<void> | undefined;
   #signalStop: (() => void) | undefined;
-  #inHandler = false;
+  /** Set while `for await` reads: its loop body is what the handler waits for, so stop() must not wait. */
+  #iterating = false;
   #received = 0;
   #handled = 0;
   #malformed = 0;
@@ -352,19 +363,23 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
 
   /**
    * Stops reading: the event being handled finishes (and is committed), nothing after it is handled.
-   * Resolves once the consumer left the group. Called from inside a handler it only requests the stop.
+   * Resolves once the consumer left the group. Called from inside a handler (or a `for await` body) it only
+   * requests the stop: waiting would wait for that very handler. From anywhere else (a SIGTERM handler) it
+   * waits for the handler in flight and its commit.
    * While the reader is still connecting, the attempt is abandoned (its sockets destroyed) instead of waited
    * out: against a broker that accepted TCP and never answers that would be `requestTimeoutMs` (30 s).
    */
   async stop(): Promise<void> {
     this.#signalStop?.();
-    if (this.#inHandler) return;
+    const call = handlerCalls.getStore();
+    if ((call?.reader === this && !call.returned) || this.#iterating) return;
     await this.#running?.catch(() => undefined);
   }
 
   /** Reads events one by one; breaking out of the loop stops the reader (the current event is not committed). */
   async *[Symbol.asyncIterator](): AsyncIterator<KafkaEventRecord> {
     const handoff = new Handoff<KafkaEventRecord>();
+    this.#iterating = true;
     const running = this.run(async (record) => {
       const processed = await handoff.put(record);
       // The loop ended before this event was handled: not committing it makes the next run read it again.
@@ -388,6 +403,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       handoff.end();
       this.#signalStop?.();
       await running.catch(() => undefined);
+      this.#iterating = false;
     }
     if (
       failure !== undefined &&
@@ -679,11 +695,11 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
         timestamp: message.timestamp,
         headers: headersToStrings(message.headers),
       };
-      this.#inHandler = true;
+      const call: HandlerCall = { reader: this, returned: false };
       try {
-        await handler(record);
+        await handlerCalls.run(call, () => handler(record));
       } finally {
-        this.#inHandler = false;
+        call.returned = true;
       }
       this.#handled++;
     }
