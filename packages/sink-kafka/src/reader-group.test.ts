@@ -35,7 +35,8 @@ async function rebuildInPython(
   const script = join(REPO_ROOT, "examples/python/rebuild_execution.py");
   const args = [script, "--bootstrap-servers", connection.brokers.join(","), "--topic", topic];
   args.push("--group-id", `py-lookup-${createId()}`, "--no-commit", "--stop-at-end");
-  args.push("--execution-id", executionId, "--json");
+  // "=": an id may start with "-", which argparse would read as an option.
+  args.push(`--execution-id=${executionId}`, "--json");
   // Asynchronously, so the test's own event loop (and its view of the reader processes) keeps running.
   const child = spawn(python, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
