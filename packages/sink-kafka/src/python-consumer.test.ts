@@ -225,7 +225,11 @@ describe("examples/python against Kafka", () => {
     await producer.disconnect();
     const args = kafkaArgs(`py-running-${createId()}`);
     args[args.indexOf(topic)] = runningTopic;
-    const { stdout } = runPython("rebuild_execution.py", [...args, `--execution-id=${executionId}`, "--json"]);
+    const { stdout } = runPython("rebuild_execution.py", [
+      ...args,
+      `--execution-id=${executionId}`,
+      "--json",
+    ]);
     const printed = JSON.parse(stdout) as PythonExecution;
     expect(printed.execution_id).toBe(executionId);
     expect(printed.complete).toBe(false);
