@@ -59,6 +59,20 @@ const limits: fc.Arbitrary<EncodeLimits | undefined> = fc.option(
   }),
 );
 
+/**
+ * Keys that hold credentials, and keys that are what those become once scrubbed: a redacting walk renames the
+ * first and must keep every value when they clash with the second.
+ */
+const credentialKeys = fc.constantFrom(
+  "sk-proj-abcdefgh12345678",
+  "sk-ant-zyxwvuts87654321",
+  "sk-[REDACTED]",
+  "sk-[REDACTED] (2)",
+  "Bearer abc123DEF456ghi",
+  "ghp_abcdefgh12345678",
+  "https://ada:pa55word@db.example.com",
+);
+
 /** Arbitrary values with every odd kind fast-check offers (BigInt, Map, typed arrays, sparse arrays …). */
 const odd = fc.anything({
   maxDepth: 4,
@@ -66,6 +80,7 @@ const odd = fc.anything({
   key: fc.oneof(
     anyString,
     fc.constantFrom("__proto__", "toJSON", "constructor", "$map", "password", "Token"),
+    credentialKeys,
   ),
   values: [
     fc.boolean(),
@@ -237,9 +252,11 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
     fc.assert(
       fc.property(
         caseOf(goodString),
-        fc.dictionary(fc.oneof(goodString, fc.constantFrom(...keyPool)), fc.oneof(odd, credentials), {
-          maxKeys: 6,
-        }),
+        fc.dictionary(
+          fc.oneof(goodString, fc.constantFrom(...keyPool), credentialKeys),
+          fc.oneof(odd, credentials),
+          { maxKeys: 6 },
+        ),
         fc.subarray(keyPool),
         (c, raw, chosen) => {
           // The runtime hands the fast path sanitised data whenever it was sanitised before (inputs captured
@@ -251,6 +268,20 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it("scrubs credentials in keys in the same walk, keeping clashing keys apart, as the key redactor does", () => {
+    const c = fixedCase("start", undefined);
+    const keys = new KeyRedaction(["password"]);
+    const data = {
+      "sk-proj-abcdefgh12345678": 1,
+      "sk-[REDACTED]": 2,
+      nested: [{ "Bearer abc123DEF456ghi": { ghp_abcdefgh12345678: 3 } }],
+    };
+    expect(expectSame(c, data, redactDataKeys(data, keys), keys)).toBe(true);
+    const json = fast(c, data, keys)?.json ?? "";
+    expect(json).not.toMatch(/abcdefgh|abc123DEF/);
+    expect(json).toContain('"sk-[REDACTED] (2)":1,"sk-[REDACTED]":2');
   });
 
   it("hands lone surrogates in data to the general encoder", () => {

@@ -1,5 +1,11 @@
 import { type EncodedEvent, encodedEvent, encodedEventOf } from "../delivery/sink";
-import { DEFAULT_METHOD_NAME, SCHEMA_VERSION, type StreamllEvent } from "./event-schema";
+import {
+  DEFAULT_METHOD_NAME,
+  type JsonObject,
+  type JsonValue,
+  SCHEMA_VERSION,
+  type StreamllEvent,
+} from "./event-schema";
 import type { KeyRedaction } from "./redact";
 import {
   DEFAULT_ENCODE_LIMITS,
@@ -180,10 +186,21 @@ function jsonTextBytes(json: string): number {
   return hasEscapedSurrogate(json) ? -1 : Buffer.byteLength(json, "utf8");
 }
 
+/** The key that wraps `data` that is not an object; the `$` tells it apart from a user's `value` key. */
+const DATA_VALUE_KEY = "$value";
+
 function asDataObject(value: unknown): unknown {
   // The schema requires an object; anything else is wrapped rather than dropped.
   if (typeof value === "object" && value !== null && !Array.isArray(value)) return value;
-  return { $value: value };
+  return { [DATA_VALUE_KEY]: value };
+}
+
+/**
+ * @internal Sanitised JSON as an event's `data`: an object as it is, anything else (an array, a string from a
+ * `Date` …) wrapped as `{ "$value": … }`, the wrapping {@link encodeEvent} applies, so every path writes the same.
+ */
+export function toDataObject(json: JsonValue): JsonObject {
+  return asDataObject(json) as JsonObject;
 }
 
 function fill(out: Mutable, src: Mutable, extras: string[] | undefined, sanitizer: JsonSanitizer): void {

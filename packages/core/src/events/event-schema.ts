@@ -23,12 +23,38 @@ const idSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9_-]+$/, "must be a URL-safe id");
 
+/**
+ * An ISO-8601 UTC timestamp with every field in range: month 01-12, day 01-31, hour 00-23, minute and second
+ * 00-59. A leap second (`:60`) is refused: `Date` and Python's `datetime` cannot read it, and streamll never
+ * writes one. Any four-digit year passes, as streamll clamps the years it writes to 0000-9999. The JSON Schema
+ * carries this pattern; zod also refuses days past the end of their month (`02-30`), which a pattern cannot say
+ * for leap years.
+ */
+const ISO_UTC_TIMESTAMP =
+  /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z$/;
+
+/** Days in `month` (1-12) of `year` in the proleptic Gregorian calendar, as `Date` and ISO-8601 count them. */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * False only for a timestamp {@link ISO_UTC_TIMESTAMP} accepts whose day is past the end of its month: zod runs
+ * this check after a failed pattern too, and the pattern's own issue already reports that case.
+ */
+function isCalendarDate(timestamp: string): boolean {
+  if (!ISO_UTC_TIMESTAMP.test(timestamp)) return true;
+  const year = Number(timestamp.slice(0, 4));
+  const month = Number(timestamp.slice(5, 7));
+  const day = Number(timestamp.slice(8, 10));
+  return day <= daysInMonth(year, month);
+}
+
 const isoUtcTimestamp = z
   .string()
-  .regex(
-    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/,
-    "must be an ISO-8601 UTC timestamp ending in Z",
-  );
+  .regex(ISO_UTC_TIMESTAMP, "must be an ISO-8601 UTC timestamp ending in Z")
+  .refine(isCalendarDate, "must be a date that exists (no February 30)");
 
 /** Any JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

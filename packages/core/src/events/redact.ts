@@ -14,7 +14,8 @@ export type RedactFunction = (event: StreamllEvent) => StreamllEvent | null;
  * - a list of names: every property of `data` (at any depth, inside arrays too) whose name contains one of the
  *   names (case-insensitively, ignoring `_`, `-`, `.` and spaces; `token` as a word, see
  *   {@link createKeyRedactor}) has its value replaced with `"[REDACTED]"`, and credential-shaped text in any
- *   string value (URL passwords, `Bearer` values, JWTs, `sk-…` keys …) has its secret part replaced;
+ *   string value or object key (URL passwords, `Bearer` values, JWTs, `sk-…` keys …) has its secret part
+ *   replaced (see {@link scrubKeyNames} for keys that then clash);
  * - a {@link RedactFunction}, which then decides alone (neither of the above is applied).
  */
 export type Redactor = readonly string[] | RedactFunction;
@@ -83,6 +84,8 @@ const SEPARATORS = /[\s_.-]+/g;
 const WORD_BOUNDARY = /[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/;
 /** Names seen per matcher before its cache is cleared: keys repeat, but data may mint them without end. */
 const KEY_CACHE_SIZE = 4096;
+/** Longer keys are matched every time rather than cached. */
+const KEY_CACHE_MAX_LENGTH = 512;
 
 function normalizeName(name: string): string {
   return name.toLowerCase().replace(SEPARATORS, "");
@@ -108,9 +111,15 @@ function isCredentialTokenName(key: string): boolean {
   return false;
 }
 
+/** @internal A bit of {@link KeyRedaction.actionsOf}: the property's value becomes `[REDACTED]`. */
+export const REDACT_VALUE = 1;
+/** @internal A bit of {@link KeyRedaction.actionsOf}: the key itself holds credential-shaped text to scrub. */
+export const SCRUB_KEY = 2;
+
 /**
- * @internal What a key-list redactor matches: key names by substring and credential-shaped string values.
- * Made once per `configure()`; `has` is called for every key of every event, so answers are cached per name.
+ * @internal What a key-list redactor matches: key names by substring and credential-shaped text in string
+ * values and in keys. Made once per `configure()`; {@link actionsOf} is called for every key of every event,
+ * so its answers are cached per name.
  */
 export class KeyRedaction {
   /** The names as given, for messages and tests. */
@@ -119,7 +128,7 @@ export class KeyRedaction {
   readonly size: number;
   readonly #substrings: readonly string[];
   readonly #tokenWord: boolean;
-  #cache = new Map<string, boolean>();
+  #cache = new Map<string, number>();
 
   constructor(names: readonly string[]) {
     this.names = Object.freeze([...names]);
@@ -135,10 +144,18 @@ export class KeyRedaction {
     this.#tokenWord = tokenWord;
   }
 
-  /** True when the value of property `key` is to be replaced by `[REDACTED]`. */
-  has(key: string): boolean {
+  /**
+   * What property `key` needs, as bits: {@link REDACT_VALUE} when its name matches one of the names,
+   * {@link SCRUB_KEY} when the key itself holds credential-shaped text. 0 for almost every key, from the cache
+   * after the first time, so the key scan costs the emit path nothing for names it has seen.
+   */
+  actionsOf(key: string): number {
+    // A cache hit is the common case; matching a name not seen yet stays out of this small method.
     const cached = this.#cache.get(key);
-    if (cached !== undefined) return cached;
+    return cached !== undefined ? cached : this.#match(key);
+  }
+
+  #match(key: string): number {
     const normalized = normalizeName(key);
     let match = false;
     for (const substring of this.#substrings) {
@@ -148,9 +165,18 @@ export class KeyRedaction {
       }
     }
     if (!match && this.#tokenWord) match = isCredentialTokenName(key);
+    const actions =
+      (match ? REDACT_VALUE : 0) | (this.size > 0 && redactCredentialText(key) !== key ? SCRUB_KEY : 0);
+    // A long key (data used as a key) would only pin its text in memory: names that repeat are short.
+    if (key.length > KEY_CACHE_MAX_LENGTH) return actions;
     if (this.#cache.size >= KEY_CACHE_SIZE) this.#cache = new Map();
-    this.#cache.set(key, match);
-    return match;
+    this.#cache.set(key, actions);
+    return actions;
+  }
+
+  /** True when the value of property `key` is to be replaced by `[REDACTED]`. */
+  has(key: string): boolean {
+    return (this.actionsOf(key) & REDACT_VALUE) !== 0;
   }
 
   /** `text` with the secret part of every credential-shaped substring replaced (see {@link redactCredentialText}). */
@@ -209,6 +235,35 @@ export function redactCredentialText(text: string): string {
   return out;
 }
 
+/**
+ * @internal The keys of one object as they are written: `names` itself when none holds a credential, else a copy
+ * with each key that does scrubbed like a string value. Two keys must not become one (that would silently drop
+ * a value), so a scrubbed key that equals another key of the object gets the first free suffix ` (2)`, ` (3)` …:
+ * two `sk-…` keys become `sk-[REDACTED]` and `sk-[REDACTED] (2)`. Keys left as they are always keep their name,
+ * so the result does not depend on where in the object the scrubbed key sits.
+ */
+export function scrubKeyNames(names: readonly string[], keys: KeyRedaction): readonly string[] {
+  let out: string[] | undefined;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if ((keys.actionsOf(name) & SCRUB_KEY) === 0) continue;
+    out ??= names.slice();
+    out[i] = redactCredentialText(name);
+  }
+  if (out === undefined) return names;
+  const taken = new Set<string>();
+  for (let i = 0; i < names.length; i++) if (out[i] === names[i]) taken.add(names[i] as string);
+  for (let i = 0; i < names.length; i++) {
+    const scrubbed = out[i] as string;
+    if (scrubbed === names[i]) continue;
+    let free = scrubbed;
+    for (let n = 2; taken.has(free); n++) free = `${scrubbed} (${n})`;
+    taken.add(free);
+    out[i] = free;
+  }
+  return out;
+}
+
 /** The matcher of every key redactor, so the runtime can redact `data` without building an event. */
 const keyRedactions = new WeakMap<Function, KeyRedaction>();
 
@@ -218,7 +273,8 @@ const keyRedactions = new WeakMap<Function, KeyRedaction>();
  * matches `apiKey`, `X-API-Key` and `openAICompatibleApiKey`), has its value replaced by `"[REDACTED]"`. The
  * name `token` matches as a word of a longer name (`accessToken`, `x-auth-token`) but not counts of
  * language-model tokens (`max_tokens`, `prompt_tokens`, `token_count`) nor a bare `token` key. String values
- * anywhere in `data` also have credential-shaped text replaced (see {@link redactCredentialText}).
+ * and object keys anywhere in `data` also have credential-shaped text replaced (see {@link redactCredentialText}
+ * and {@link scrubKeyNames}).
  */
 export function createKeyRedactor(keys: readonly string[]): (event: StreamllEvent) => StreamllEvent {
   const redaction = new KeyRedaction(keys);
@@ -267,20 +323,25 @@ function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
 }
 
 function redactObject(value: JsonObject, keys: KeyRedaction): JsonObject {
-  let copy: JsonObject | undefined;
-  for (const key of Object.keys(value)) {
+  const names = Object.keys(value);
+  const written = scrubKeyNames(names, keys);
+  // A renamed key changes the object's key list: it is rebuilt in order rather than copied and patched.
+  let copy: JsonObject | undefined = written === names ? undefined : {};
+  for (let i = 0; i < names.length; i++) {
+    const key = names[i] as string;
     const item = value[key] as JsonValue;
+    // The name as given decides, so a key such as `sk-…SECRET…` keeps its value redacted once scrubbed.
     const redacted = keys.has(key) ? REDACTED : redactValue(item, keys);
-    if (redacted !== item) {
+    if (written !== names) defineValue(copy as JsonObject, written[i] as string, redacted);
+    else if (redacted !== item) {
       copy ??= { ...value };
-      // defineProperty, not assignment: a key named `__proto__` must stay a plain property.
-      Object.defineProperty(copy, key, {
-        value: redacted,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      defineValue(copy, key, redacted);
     }
   }
   return copy ?? value;
+}
+
+function defineValue(target: JsonObject, key: string, value: JsonValue): void {
+  // defineProperty, not assignment: a key named `__proto__` must stay a plain property.
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }

@@ -1,3 +1,4 @@
+import { toDataObject } from "../events/encode-event";
 import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
 import { v, validateOptions } from "../options/schema";
 import { createSpan, getCurrentSpan, type Span, withSpan } from "./context";
@@ -56,8 +57,7 @@ function clampName(name: string): string {
 
 function toData(value: Record<string, unknown> | undefined): JsonObject {
   if (value === undefined) return {};
-  const json = toJson(value, getRuntime().config.encode);
-  return typeof json === "object" && json !== null && !Array.isArray(json) ? json : { value: json };
+  return toDataObject(toJson(value, getRuntime().config.encode));
 }
 
 /**
