@@ -122,7 +122,7 @@ export {
 export { emit, type TraceOptions, trace } from "./instrument/trace";
 export { JsonlFileSink, type JsonlFileSinkOptions, type JsonlRotateOptions } from "./sinks/jsonl-file-sink";
 export { MemorySink, type MemorySinkOptions, WaitForTimeoutError } from "./sinks/memory-sink";
-export { TerminalSink, type TerminalSinkOptions } from "./sinks/terminal-sink";
+export { type TerminalOutput, TerminalSink, type TerminalSinkOptions } from "./sinks/terminal-sink";
 export {
   type CodeSignatureDetails,
   type CodeSignatureOptions,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseCommandArgs, UsageError } from "./cli-command";
+import { parseCommandArgs, passwordFromEnv, runCommand, UsageError } from "./cli-command";
+import type { CliIo } from "./cli-io";
 
 const options = {
   module: { type: "string" },
@@ -38,5 +39,66 @@ describe("parseCommandArgs", () => {
     expect(() => parseCommandArgs({ args: ["--module"], options })).toThrow(
       expect.objectContaining({ code: "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" }),
     );
+  });
+});
+
+describe("runCommand", () => {
+  const spec = {
+    tool: "streamll",
+    command: "compare",
+    version: "0.0.0",
+    usage: "Usage: streamll compare\n",
+    parse: () => ({}),
+    run: async () => 0,
+  };
+
+  async function stderrOf(argv: readonly string[]): Promise<{ status: number; stderr: string }> {
+    let stderr = "";
+    const io: CliIo = {
+      stdout: async () => undefined,
+      stderr: (text: string) => {
+        stderr += text;
+      },
+      env: {},
+    };
+    const status = await runCommand(spec, argv, io);
+    return { status, stderr };
+  }
+
+  it("names the command meant when the one given is misspelt", async () => {
+    expect(await stderrOf(["comapre", "a.jsonl"])).toEqual({
+      status: 2,
+      stderr:
+        'streamll: unknown command "comapre"; did you mean "compare"?\nRun "streamll --help" for usage.\n',
+    });
+  });
+
+  it("suggests nothing for a command unlike any it knows", async () => {
+    expect((await stderrOf(["frobnicate"])).stderr).toBe(
+      'streamll: unknown command "frobnicate"\nRun "streamll --help" for usage.\n',
+    );
+  });
+});
+
+describe("passwordFromEnv", () => {
+  it("reads the variable it names", () => {
+    expect(passwordFromEnv("BROKER_PASSWORD", { BROKER_PASSWORD: "pw" })).toBe("pw");
+  });
+
+  it("names an unset variable, but never repeats a password passed in its place", () => {
+    expect(() => passwordFromEnv("BROKER_PASSWORD", {})).toThrow(
+      "environment variable BROKER_PASSWORD is not set or empty",
+    );
+    for (const given of ["hunter2-PLANTED", "PLANTEDs3cr3t!", "sk-proj-PLANTEDSECRET1234567890abcdef"]) {
+      let message = "";
+      try {
+        passwordFromEnv(given, {});
+      } catch (error) {
+        expect(error).toBeInstanceOf(UsageError);
+        message = (error as Error).message;
+      }
+      expect(message).toContain("pass the variable's name, not the password");
+      expect(message).not.toContain("PLANTED");
+    }
   });
 });

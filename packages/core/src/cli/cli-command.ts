@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { scrubSecrets } from "../delivery/backoff";
 import { nearestName } from "../options/nearest-name";
 import type { CliIo } from "./cli-io";
 
@@ -68,7 +69,14 @@ export function wholeNumber(name: string, text: string, min = 1): number {
 export function passwordFromEnv(variable: string, env: CliIo["env"]): string {
   const password = env?.[variable];
   if (password === undefined || password === "") {
-    throw new UsageError(`--password-env: environment variable ${variable} is not set or empty`);
+    // Someone may pass the password itself (`--password-env "$PW"`): only a name shaped like an environment
+    // variable's (upper case, digits, `_`) is repeated.
+    if (/^[A-Z_][A-Z0-9_]{0,127}$/.test(variable) && scrubSecrets(variable) === variable) {
+      throw new UsageError(`--password-env: environment variable ${variable} is not set or empty`);
+    }
+    throw new UsageError(
+      "--password-env: the variable it names is not set or empty (the name is not shown: it does not look like an environment variable's name; pass the variable's name, not the password)",
+    );
   }
   return password;
 }
@@ -130,7 +138,7 @@ export async function runCommand<Options extends { readonly password?: string | 
       return 0;
     }
     if (command !== spec.command) {
-      io.stderr(`${spec.tool}: unknown command "${oneLine(redactSecrets(command, []))}"\n${hint(spec.tool)}`);
+      io.stderr(`${spec.tool}: ${unknownCommand(command, spec.command)}\n${hint(spec.tool)}`);
       return 2;
     }
     rest = afterCommand;
@@ -156,6 +164,13 @@ export async function runCommand<Options extends { readonly password?: string | 
     io.stderr(`${prefix}: ${oneLine(redactSecrets(message, [options.password]))}\n${hint(prefix)}`);
     return 2;
   }
+}
+
+/** `unknown command "comapre"; did you mean "compare"?`: a misspelt command is named with the one meant. */
+function unknownCommand(given: string, known: string): string {
+  const meant = nearestName(given, [known]);
+  const suggestion = meant === undefined ? "" : `; did you mean "${meant}"?`;
+  return `unknown command "${oneLine(redactSecrets(given, []))}"${suggestion}`;
 }
 
 function messageOf(error: unknown): string {

@@ -144,8 +144,20 @@ describe("scrubSecrets", () => {
       "X-Amz-Signature=deadbeef&X-Amz-Security-Token=FQoG",
       "X-Amz-Signature=[redacted]&X-Amz-Security-Token=[redacted]",
     ],
+    // The credentials event redaction knows, too: an API that refuses a key may repeat it in its error.
+    [
+      "401 Incorrect API key provided: sk-proj-PLANTED1234567890abcdef",
+      "401 Incorrect API key provided: sk-[REDACTED]",
+    ],
+    ["slack xoxb-1234567890-abcdefghij rejected", "slack xoxb-[REDACTED] rejected"],
   ])("%s", (input, expected) => {
     expect(scrubSecrets(input)).toBe(expected);
+  });
+
+  it("keeps an SDK's credential class names and their explanations", () => {
+    const text = "ManagedIdentityCredential: no managed identity endpoint found";
+    expect(scrubSecrets(text)).toBe(text);
+    expect(scrubSecrets("credential: abc123xyz")).toBe("credential: [redacted]");
   });
 
   it("keeps ordinary text, paths and ids", () => {

@@ -1,3 +1,4 @@
+import { redactCredentialText } from "../events/redact";
 import { v } from "../options/schema";
 import type { Clock, DeliveryLogger, RetryOptions } from "./delivery-types";
 
@@ -159,14 +160,18 @@ const SECRET_PATTERNS: readonly RegExp[] = [
   /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g,
   /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
   /(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}/gi,
-  /((?:password|passwd|pwd|secret|token|api[_-]?key|api[_-]?secret|access[_-]?key|client[_-]?secret|credential|signature)["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi,
+  /((?:password|passwd|pwd|secret|token|api[_-]?key|api[_-]?secret|access[_-]?key|client[_-]?secret|signature)["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi,
+  // Lower case and a whole word only: SDKs name their classes `…Credential` and start messages with them
+  // ("ManagedIdentityCredential: no managed identity endpoint found"), which is an explanation, not a secret.
+  /(\bcredentials?["']?\s*[:=]\s*["']?)[^\s"',;&]+/g,
   /(?<![A-Za-z0-9+_-])(?=[A-Za-z0-9+_=-]*\d)(?=[A-Za-z0-9+_=-]*[A-Za-z])[A-Za-z0-9+_=-]{40,}/g,
 ];
 
 /**
- * Replaces everything secret-shaped in `text` with `[redacted]` (see the patterns above): for messages of
- * errors from code streamll does not control (credential providers, client libraries) before they reach
- * `lastError`, state-change reasons, loggers or dead letters.
+ * Replaces everything secret-shaped in `text` with `[redacted]` (see the patterns above), and the credentials
+ * event redaction knows (`sk-…` API keys, GitHub/Slack tokens, Google API keys …) as events show them: for
+ * messages of errors from code streamll does not control (credential providers, client libraries, an API that
+ * repeats the key it refused) before they reach `lastError`, state-change reasons, loggers or dead letters.
  */
 export function scrubSecrets(text: string): string {
   let out = text;
@@ -175,7 +180,7 @@ export function scrubSecrets(text: string): string {
       typeof prefix === "string" && prefix !== match ? `${prefix}[redacted]` : "[redacted]",
     );
   }
-  return out;
+  return redactCredentialText(out);
 }
 
 function extractMessage(error: unknown, max: number): string {

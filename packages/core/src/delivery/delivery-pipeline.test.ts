@@ -344,6 +344,46 @@ describe("DeliveryPipeline failures and retries", () => {
     expect(JSON.stringify(metrics())).not.toContain("s3cr3t-pass");
     expect(inspect(metrics(), { depth: 10 })).not.toContain("s3cr3t-pass");
   });
+
+  it("scrubs a credential the sink's error repeats from lastError, the state-change reason and warnings", async () => {
+    const key = "sk-proj-PLANTEDSECRET1234567890abcdef";
+    const { sink, pipeline, metrics, changes, warnings } = setup({
+      maxBatchSize: 1,
+      circuitBreaker: { failureThreshold: 1 },
+    });
+    sink.mode = () => {
+      throw new Error(`401 Incorrect API key provided: ${key}`);
+    };
+    pipeline.enqueue(ev(0));
+    await tick();
+    expect(metrics().lastError?.message).toBe("401 Incorrect API key provided: sk-[REDACTED]");
+    expect(changes.map((change) => change.reason)).toEqual(["401 Incorrect API key provided: sk-[REDACTED]"]);
+    expect(JSON.stringify({ metrics: metrics(), changes, warnings })).not.toContain("PLANTEDSECRET");
+  });
+
+  it("scrubs a credential from the permanent failure a ConfigurationError reports", async () => {
+    const { sink, pipeline, metrics, warnings } = setup({ maxBatchSize: 1 });
+    sink.mode = () => {
+      throw new ConfigurationError("the key sk-proj-PLANTEDSECRET1234567890abcdef is not valid here", [
+        { path: "key", message: "invalid" },
+      ]);
+    };
+    pipeline.enqueue(ev(0));
+    await tick();
+    expect(metrics().failed?.message).toContain("sk-[REDACTED]");
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify({ metrics: metrics(), warnings })).not.toContain("PLANTEDSECRET");
+  });
+
+  it("scrubs a key that straddles the length limit of a recorded error message", async () => {
+    const { sink, pipeline, metrics } = setup({ maxBatchSize: 1 });
+    sink.mode = () => {
+      throw new Error(`${"x".repeat(490)} sk-PLANTEDSECRET1234567890`);
+    };
+    pipeline.enqueue(ev(0));
+    await tick();
+    expect(metrics().lastError?.message).not.toContain("PLANT");
+  });
 });
 
 describe("DeliveryPipeline circuit breaker", () => {

@@ -190,9 +190,27 @@ describe("loadEnvConfig", () => {
     expect(env.includeOutputs).toBeUndefined();
     expect(env.tags).toEqual({ ok: "1" });
     expect(env.warnings).toHaveLength(4);
-    expect(env.warnings.join("\n")).toMatch(/STREAMLL_DISABLED="maybe" ignored/);
-    expect(env.warnings.join("\n")).toMatch(/STREAMLL_TAGS entries ignored: "broken", "=novalue"/);
-    expect(env.warnings.join("\n")).toMatch(/STREAMLL_SINK="kafka" ignored: expected one of terminal, jsonl/);
+    expect(env.warnings).toEqual([
+      "STREAMLL_DISABLED ignored: expected one of 1, true, yes, on, 0, false, no, off",
+      "STREAMLL_INCLUDE_OUTPUTS ignored: expected one of 1, true, yes, on, 0, false, no, off",
+      "STREAMLL_TAGS entries 2, 3 (counting from 1) ignored: expected key=value pairs separated by commas, key and value at most 256 characters",
+      "STREAMLL_SINK ignored: expected one of terminal, jsonl, memory, none",
+    ]);
+  });
+
+  it("never repeats a variable's value in a warning (it may be a secret), and suggests the nearest sink", () => {
+    const secret = "sk-proj-PLANTEDSECRET1234567890abcdef";
+    const env = loadEnvConfig({
+      STREAMLL_DISABLED: secret,
+      STREAMLL_TAGS: `team=a,${secret}`,
+      STREAMLL_SINK: secret,
+      STREAMLL_ENV: "x".repeat(300) + secret,
+    });
+    expect(env.warnings).toHaveLength(4);
+    for (const warning of env.warnings) expect(warning).not.toContain("PLANTEDSECRET");
+    expect(loadEnvConfig({ STREAMLL_SINK: "jsnol" }).warnings).toEqual([
+      "STREAMLL_SINK ignored: expected one of terminal, jsonl, memory, none; did you mean jsonl?",
+    ]);
   });
 
   it("reports a variable a close miss of one it reads, and leaves other STREAMLL_ variables alone", () => {

@@ -4,7 +4,7 @@ import type { Sink } from "../delivery/sink";
 import type { StreamllEvent } from "../events/event-schema";
 import { createKeyRedactor, type RedactFunction, type Redactor } from "../events/redact";
 import { type EncodeLimits, encodeLimitsSchema } from "../events/sanitize-json";
-import { editDistance } from "../options/nearest-name";
+import { editDistance, nearestName } from "../options/nearest-name";
 import { v, validateOptions } from "../options/schema";
 import { type VersionTrackingOptions, versionTrackingOptionsSchema } from "../version/options";
 import { createVersionTracker, type VersionTracker } from "../version/version-tracker";
@@ -219,7 +219,8 @@ function envBoolean(
   if (value === "") return undefined;
   if (TRUE_WORDS.has(value)) return true;
   if (FALSE_WORDS.has(value)) return false;
-  warnings.push(`${name}=${quote(raw)} ignored: expected 1, true, 0 or false`);
+  // The value is not repeated: a secret pasted into the wrong variable must not reach the logs.
+  warnings.push(`${name} ignored: expected one of ${[...TRUE_WORDS, ...FALSE_WORDS].join(", ")}`);
   return undefined;
 }
 
@@ -233,10 +234,6 @@ function envString(env: Readonly<Record<string, string | undefined>>, name: stri
     return undefined;
   }
   return value;
-}
-
-function quote(raw: string): string {
-  return JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw);
 }
 
 /**
@@ -268,20 +265,21 @@ export function loadEnvConfig(env: Readonly<Record<string, string | undefined>> 
 
     const rawTags = env.STREAMLL_TAGS;
     if (rawTags !== undefined && rawTags.trim() !== "") {
-      const bad: string[] = [];
-      for (const entry of rawTags.split(",")) {
+      // Bad entries are named by position, not repeated: a tag value may be a secret.
+      const bad: number[] = [];
+      rawTags.split(",").forEach((entry, index) => {
         const trimmed = entry.trim();
-        if (trimmed === "") continue;
+        if (trimmed === "") return;
         const eq = trimmed.indexOf("=");
         const key = eq > 0 ? trimmed.slice(0, eq).trim() : "";
         const value = eq > 0 ? trimmed.slice(eq + 1).trim() : "";
-        if (key === "" || key.length > MAX_TAG_LENGTH || value.length > MAX_TAG_LENGTH)
-          bad.push(quote(trimmed));
+        if (key === "" || key.length > MAX_TAG_LENGTH || value.length > MAX_TAG_LENGTH) bad.push(index + 1);
         else config.tags[key] = value;
-      }
+      });
       if (bad.length > 0) {
+        const which = `${bad.length === 1 ? "entry" : "entries"} ${bad.join(", ")}`;
         warnings.push(
-          `STREAMLL_TAGS entries ignored: ${bad.join(", ")} (expected key=value pairs separated by commas)`,
+          `STREAMLL_TAGS ${which} (counting from 1) ignored: expected key=value pairs separated by commas, key and value at most ${MAX_TAG_LENGTH} characters`,
         );
       }
     }
@@ -301,7 +299,11 @@ export function loadEnvConfig(env: Readonly<Record<string, string | undefined>> 
     if (rawSink !== undefined && rawSink.trim() !== "") {
       const sink = rawSink.trim().toLowerCase();
       if ((ENV_SINKS as readonly string[]).includes(sink)) config.sink = sink as EnvSinkKind;
-      else warnings.push(`STREAMLL_SINK=${quote(rawSink)} ignored: expected one of ${ENV_SINKS.join(", ")}`);
+      else {
+        const near = nearestName(sink, ENV_SINKS);
+        const hint = near === undefined ? "" : `; did you mean ${near}?`;
+        warnings.push(`STREAMLL_SINK ignored: expected one of ${ENV_SINKS.join(", ")}${hint}`);
+      }
     }
     const path = env.STREAMLL_JSONL_PATH;
     if (path !== undefined && path.trim() !== "") config.jsonlPath = path.trim();

@@ -472,7 +472,30 @@ describe("instrument(class)", () => {
       other() {}
     }
     expect(() => instrument(Empty)).toThrow(/nothing to instrument/);
-    expect(() => instrument(Empty, { methods: ["missing"] })).toThrow(/"missing" is not a method/);
+    expect(() => instrument(Empty, { methods: ["missing"] })).toThrow(
+      /methods\[0\] is not a method of Empty/,
+    );
+  });
+
+  it("names a missing method by its index, never by its value (it may be a secret), and suggests the nearest", () => {
+    const secret = "sk-proj-PLANTEDSECRET1234567890abcdef";
+    let error: unknown;
+    try {
+      instrument({ forward() {}, summarize() {} }, { methods: ["forward", secret, "sumarize"] });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    const { message, issues } = error as ConfigurationError;
+    expect(message).not.toContain("PLANTEDSECRET");
+    expect(JSON.stringify(issues)).not.toContain("PLANTEDSECRET");
+    expect(message).toContain(
+      "methods[1], methods[2] (did you mean `summarize`?) are not methods of an object",
+    );
+    expect(issues).toEqual([
+      { path: "methods[1]", message: "not a method of an object" },
+      { path: "methods[2]", message: "not a method of an object (did you mean `summarize`?)" },
+    ]);
   });
 
   it("reads a plain object without methods as decorator options, so a misspelled option is named", () => {

@@ -1,5 +1,6 @@
 import { ConfigurationError } from "../errors";
 import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
+import { nearestName } from "../options/nearest-name";
 import { v, validateOptions } from "../options/schema";
 import type { VersionTracker } from "../version/version-tracker";
 import type { ResolvedConfig } from "./configure";
@@ -653,24 +654,17 @@ function selectMethods(
   const explicit = options.methods !== undefined;
   const names = options.methods ?? DEFAULT_METHODS;
   const found: { name: string; descriptor: PropertyDescriptor; fn: Function }[] = [];
-  const missing: string[] = [];
-  for (const name of names) {
+  const missing: number[] = [];
+  names.forEach((name, index) => {
     const descriptor = findDescriptor(holder, name);
     const fn = descriptor?.value;
     if (descriptor === undefined || typeof fn !== "function") {
-      missing.push(name);
-      continue;
+      missing.push(index);
+      return;
     }
     found.push({ name, descriptor, fn });
-  }
-  if (explicit && missing.length > 0) {
-    const list = missing.map((name) => `"${name}"`).join(", ");
-    const verb = missing.length === 1 ? "is not a method" : "are not methods";
-    throw new ConfigurationError(
-      `instrument(${label}): ${list} ${verb} of ${label} (methods must name functions of the target)`,
-      missing.map((name) => ({ path: "methods", message: `"${name}" is not a method of ${label}` })),
-    );
-  }
+  });
+  if (explicit && missing.length > 0) throw missingMethodsError(holder, names, missing, label);
   if (found.length === 0) {
     throw new ConfigurationError(
       `instrument(${label}): nothing to instrument: it has no forward() or streamingForward() method; pass { methods: [...] } to choose methods`,
@@ -678,6 +672,43 @@ function selectMethods(
     );
   }
   return found;
+}
+
+/**
+ * Names each listed method that does not exist by its index (`methods[0]`), never by its value: a string
+ * passed by mistake may be a secret. The target's nearest method name is suggested instead; it is code.
+ */
+function missingMethodsError(
+  holder: object,
+  names: readonly string[],
+  missing: readonly number[],
+  label: string,
+): ConfigurationError {
+  const known = methodNamesOf(holder);
+  const entries = missing.map((index) => {
+    const near = nearestName(names[index] ?? "", known);
+    return { path: `methods[${index}]`, hint: near === undefined ? "" : ` (did you mean \`${near}\`?)` };
+  });
+  const list = entries.map((entry) => `${entry.path}${entry.hint}`).join(", ");
+  const verb = missing.length === 1 ? "is not a method" : "are not methods";
+  return new ConfigurationError(
+    `instrument(${label}): ${list} ${verb} of ${label} (methods must name functions of the target)`,
+    entries.map((entry) => ({ path: entry.path, message: `not a method of ${label}${entry.hint}` })),
+  );
+}
+
+/** The names of the functions `holder` has, own or inherited (Object.prototype's aside). */
+function methodNamesOf(holder: object): string[] {
+  const names = new Set<string>();
+  let current: object | null = holder;
+  while (current !== null && current !== Object.prototype) {
+    for (const key of Object.getOwnPropertyNames(current)) {
+      if (key === "constructor") continue;
+      if (typeof Object.getOwnPropertyDescriptor(current, key)?.value === "function") names.add(key);
+    }
+    current = Object.getPrototypeOf(current) as object | null;
+  }
+  return [...names];
 }
 
 function instrumentClass<C extends Function>(ctor: C, options: InstrumentOptions): C {

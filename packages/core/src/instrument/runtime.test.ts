@@ -186,6 +186,19 @@ describe("redact and filter", () => {
     expect(await collect(sink)).toHaveLength(2);
     expect(warnings.filter((w) => w.includes("eventFilter threw"))).toHaveLength(1);
   });
+
+  it("logs a throwing filter's message without a credential it quotes", async () => {
+    const sink = setup({
+      eventFilter: () => {
+        throw new Error("lookup with sk-proj-PLANTEDSECRET1234567890abcdef failed");
+      },
+    });
+    emit("a");
+    expect(await collect(sink)).toHaveLength(1);
+    const line = warnings.find((w) => w.includes("eventFilter threw"));
+    expect(line).toContain("lookup with sk-[REDACTED] failed");
+    expect(warnings.join("\n")).not.toContain("PLANTED");
+  });
 });
 
 describe("flush, shutdown, metrics, state changes", () => {
@@ -396,7 +409,7 @@ emit("nothing");
     expect(result.status).toBe(0);
     expect(result.stdout.trim()).toBe("2");
     expect(result.stderr).toBe(
-      '[streamll] STREAMLL_SINK="carrier-pigeon" ignored: expected one of terminal, jsonl, memory, none\n',
+      "[streamll] STREAMLL_SINK ignored: expected one of terminal, jsonl, memory, none\n",
     );
   });
 });

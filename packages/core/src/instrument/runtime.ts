@@ -1,4 +1,4 @@
-import { scrubUrlCredentials } from "../delivery/backoff";
+import { safeErrorMessage, scrubUrlCredentials } from "../delivery/backoff";
 import { DeliveryPipeline, resolveDeliveryOptions } from "../delivery/delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics, StateChange } from "../delivery/delivery-types";
 import type { EncodedEvent, Sink } from "../delivery/sink";
@@ -10,6 +10,7 @@ import {
   encodeEvent,
   encodeWithEnvelope,
   sanitizeJson,
+  toDataObject,
 } from "../events/encode-event";
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
 import { createId } from "../events/ids";
@@ -133,7 +134,7 @@ function initFromEnvironment(): RuntimeState {
   } catch (error) {
     safeLog(
       config?.logger ?? stderrLogger,
-      `environment configuration failed, streamll stays off: ${messageOf(error)}`,
+      `environment configuration failed, streamll stays off: ${safeErrorMessage(error)}`,
     );
     return install(config ?? resolveConfig({ enabled: false }, EMPTY_ENV), []);
   }
@@ -164,7 +165,7 @@ function envSinkEntries(env: EnvConfig, logger: StreamllLogger): SinkEntry[] {
         return [];
     }
   } catch (error) {
-    safeLog(logger, `STREAMLL_SINK=${env.sink} ignored: ${messageOf(error)}`);
+    safeLog(logger, `STREAMLL_SINK=${env.sink} ignored: ${safeErrorMessage(error)}`);
     return [];
   }
 }
@@ -309,7 +310,10 @@ function install(config: ResolvedConfig, pipelines: PipelineHandle[]): RuntimeSt
 function retire(handle: PipelineHandle, timeoutMs: number, logger: StreamllLogger): Promise<void> {
   handle.unsubscribe();
   const done = handle.pipeline.shutdown(timeoutMs).catch((error: unknown) => {
-    safeLog(logger, `shutting down sink ${handle.pipeline.getMetrics().sink} failed: ${messageOf(error)}`);
+    safeLog(
+      logger,
+      `shutting down sink ${handle.pipeline.getMetrics().sink} failed: ${safeErrorMessage(error)}`,
+    );
   });
   retiring.add(done);
   void done.finally(() => retiring.delete(done));
@@ -476,7 +480,7 @@ export function reportInternalError(kind: string, error: unknown): void {
     if (count === 1 || count % INTERNAL_ERROR_LOG_EVERY === 0) {
       const logger = state?.config.logger ?? stderrLogger;
       const suffix = count === 1 ? "" : ` (${count} times so far)`;
-      safeLog(logger, `${kind}: ${messageOf(error)}${suffix}`);
+      safeLog(logger, `${kind}: ${safeErrorMessage(error)}${suffix}`);
     }
   } catch {
     // Reporting is best effort.
@@ -488,14 +492,6 @@ function safeLog(logger: StreamllLogger, message: string): void {
     logger.warn(message);
   } catch {
     // A throwing logger must not turn a warning into a crash.
-  }
-}
-
-function messageOf(error: unknown): string {
-  try {
-    return scrubUrlCredentials(error instanceof Error ? error.message : String(error));
-  } catch {
-    return "unreadable error";
   }
 }
 
@@ -679,7 +675,7 @@ function encodeFromEnvelope(
 
 /**
  * @internal True when `value` can be an event's data as it is, unsanitised: a plain object without `toJSON`.
- * Anything else goes through `toJson` first, which turns e.g. a Date into `{ value: "…" }`.
+ * Anything else goes through `toJson` first, which turns e.g. a Date into `{ "$value": "…" }`.
  */
 export function isPlainData(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
@@ -697,8 +693,7 @@ export function isPlainData(value: unknown): value is Record<string, unknown> {
 
 /** Sanitised data for the reference encoder; the runtime's data objects are plain, so this is an object too. */
 function toJsonData(data: Record<string, unknown>, limits: EncodeLimits | undefined): JsonObject {
-  const json = toJson(data, limits);
-  return typeof json === "object" && json !== null && !Array.isArray(json) ? json : { value: json };
+  return toDataObject(toJson(data, limits));
 }
 
 function buildEvent(

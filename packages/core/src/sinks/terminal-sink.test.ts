@@ -1,5 +1,6 @@
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DeliveryPipeline } from "../delivery/delivery-pipeline";
 import type { EncodedEvent, SendContext } from "../delivery/sink";
 import { SinkError } from "../errors";
 import { encodeEvent } from "../events/encode-event";
@@ -234,7 +235,7 @@ describe("TerminalSink", () => {
     expect(out.text.endsWith("abcdef ▶ RAG.forward\n")).toBe(true);
   });
 
-  it("waits for the write callback (backpressure)", async () => {
+  it("waits for 'drain' when write() returns false (backpressure)", async () => {
     let release: (() => void) | undefined;
     const slow = new Writable({
       highWaterMark: 1,
@@ -271,6 +272,118 @@ describe("TerminalSink", () => {
     controller.abort();
     await sending;
     await expect(sink.close()).resolves.toBeUndefined();
+  });
+
+  it("is done when a minimal stream's write() returns, without waiting for a callback it never calls", async () => {
+    const written: string[] = [];
+    const stream = {
+      write(text: string): boolean {
+        written.push(text);
+        return true;
+      },
+    };
+    const sink = new TerminalSink({ stream, colors: false, timestamps: false });
+    await expect(sink.send([ev({ event_type: "note" })], ctx())).resolves.toBeUndefined();
+    expect(written).toEqual(["abcdef   ◆ note RAG.forward\n"]);
+  });
+
+  it("delivers through the pipeline to a minimal stream once, with no retry", async () => {
+    const written: string[] = [];
+    const stream = {
+      write(text: string): boolean {
+        written.push(text);
+        return true;
+      },
+    };
+    const pipeline = new DeliveryPipeline(new TerminalSink({ stream, colors: false, timestamps: false }), {
+      flushIntervalMs: 1,
+    });
+    for (let i = 0; i < 3; i++) pipeline.enqueue(ev({ event_type: "note", data: { i } }));
+    expect(await pipeline.flush(5_000)).toBe(true);
+    await pipeline.shutdown(5_000);
+    const metrics = pipeline.getMetrics();
+    expect(metrics.delivered).toBe(3);
+    expect(metrics.retried).toBe(0);
+    expect(written.join("").split("\n").filter(Boolean)).toHaveLength(3);
+  });
+
+  it("does not wait for 'drain' on a minimal stream that returns false but cannot emit events", async () => {
+    const written: string[] = [];
+    const stream = {
+      write(text: string): boolean {
+        written.push(text);
+        return false;
+      },
+    };
+    const sink = new TerminalSink({ stream, colors: false, timestamps: false });
+    await expect(sink.send([ev()], ctx())).resolves.toBeUndefined();
+    expect(written).toHaveLength(1);
+  });
+
+  it("does not print a batch again when its send is retried after the stream held it (no 'drain')", async () => {
+    const written: string[] = [];
+    let release: (() => void) | undefined;
+    const stuck = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _encoding, callback) {
+        written.push(chunk.toString("utf8"));
+        release = () => callback();
+      },
+    });
+    const sink = new TerminalSink({ stream: stuck, colors: false, timestamps: false });
+    const first = ev({ event_type: "note" });
+    const controller = new AbortController();
+    const sending = sink.send([first], ctx(controller.signal));
+    controller.abort();
+    await sending;
+    // The pipeline's send timeout fails the batch and retries it, joined by a new event.
+    const retry = new AbortController();
+    const retrying = sink.send([first, ev({ event_type: "later" })], { signal: retry.signal, attempt: 2 });
+    retry.abort();
+    await retrying;
+    // The stream finally takes its buffered text: each line reaches it once.
+    release?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toEqual(["abcdef   ◆ note RAG.forward\n", "abcdef   ◆ later RAG.forward\n"]);
+  });
+
+  it("fails the batch when a minimal stream reports an error from within write()", async () => {
+    const stream = {
+      write(_text: string, callback?: (error?: Error | null) => void): boolean {
+        callback?.(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+        return true;
+      },
+    };
+    const error = await new TerminalSink({ stream }).send([ev()], ctx()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SinkError);
+    expect((error as SinkError).retriable).toBe(false);
+  });
+
+  it("does not count a batch as printed when the stream refused it with an error", async () => {
+    let calls = 0;
+    const written: string[] = [];
+    const flaky = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        calls++;
+        if (calls === 1) {
+          callback(Object.assign(new Error("write EAGAIN"), { code: "EAGAIN" }));
+          return;
+        }
+        written.push(chunk.toString("utf8"));
+        callback();
+      },
+    }).on("error", () => undefined);
+    const sink = new TerminalSink({ stream: flaky, colors: false, timestamps: false });
+    const event = ev({ event_type: "note" });
+    const error = await sink.send([event], ctx()).catch((e: unknown) => e);
+    expect((error as SinkError).retriable).toBe(true);
+    // The errored Node stream is destroyed, so the retry fails for good instead of counting as printed.
+    const retry = await sink
+      .send([event], { signal: new AbortController().signal, attempt: 2 })
+      .catch((e: unknown) => e);
+    expect(retry).toBeInstanceOf(SinkError);
+    expect((retry as SinkError).retriable).toBe(false);
+    expect(written).toEqual([]);
   });
 
   it("reports write errors as SinkError, EPIPE as non-retriable", async () => {

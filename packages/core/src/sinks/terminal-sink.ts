@@ -3,13 +3,23 @@ import { SinkError } from "../errors";
 import type { StreamllEvent } from "../events/event-schema";
 import { v, validateOptions } from "../options/schema";
 
+/**
+ * What {@link TerminalSink} writes to: any Node writable stream, or any object with `write()`. A write is done
+ * once `write()` returns; when it returns `false` and the object can emit `'drain'` (it has `on()` and
+ * `removeListener()`), the sink waits for `'drain'` before taking the next batch. The callback is optional:
+ * the sink never waits for it.
+ */
+export interface TerminalOutput {
+  write(text: string, callback?: (error?: Error | null) => void): unknown;
+}
+
 /** Options for {@link TerminalSink}. */
 export interface TerminalSinkOptions {
   /**
    * Where to write. Default `process.stdout`: the live view is the program's primary output while developing,
    * and it keeps stderr free for the application's own warnings. The sink never closes or ends this stream.
    */
-  stream?: NodeJS.WritableStream;
+  stream?: TerminalOutput;
   /**
    * ANSI colours. Default: on when `FORCE_COLOR` is set to anything but `0`/`false`; otherwise off when
    * `NO_COLOR` is set (non-empty) or `TERM=dumb`; otherwise on when the stream is a TTY.
@@ -28,7 +38,7 @@ export interface TerminalSinkOptions {
 /** `TerminalSinkOptions` as the constructor checks them. */
 export const terminalSinkOptionsSchema = v.object<TerminalSinkOptions>({
   stream: v
-    .custom<NodeJS.WritableStream>(
+    .custom<TerminalOutput>(
       "a writable stream (an object with write())",
       (value) => typeof (value as { write?: unknown } | null)?.write === "function",
     )
@@ -123,7 +133,7 @@ function hash(text: string): number {
   return Math.abs(h);
 }
 
-function envColors(env: NodeJS.ProcessEnv, stream: NodeJS.WritableStream): boolean {
+function envColors(env: NodeJS.ProcessEnv, stream: TerminalOutput): boolean {
   const force = env.FORCE_COLOR;
   if (force !== undefined) return force !== "0" && force.toLowerCase() !== "false";
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
@@ -142,7 +152,7 @@ function envColors(env: NodeJS.ProcessEnv, stream: NodeJS.WritableStream): boole
  */
 export class TerminalSink implements Sink {
   readonly name: string;
-  private readonly stream: NodeJS.WritableStream;
+  private readonly stream: TerminalOutput;
   private readonly colors: boolean;
   private readonly showData: boolean;
   private readonly maxDataChars: number;
@@ -150,6 +160,8 @@ export class TerminalSink implements Sink {
   private readonly spans = new Map<string, SpanInfo>();
   private openTokens: OpenTokenLine | undefined;
   private closed = false;
+  /** Events whose text the stream has accepted (weakly held: the pipeline forgets them once settled). */
+  private readonly handedOver = new WeakSet<EncodedEvent>();
 
   /** @throws ConfigurationError naming every invalid option. */
   constructor(options: TerminalSinkOptions = {}) {
@@ -166,11 +178,14 @@ export class TerminalSink implements Sink {
     if (this.closed) {
       throw new SinkError(`sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
     }
+    // A retry after a send timeout brings back events whose text the stream already holds: printing them
+    // again would show the same lines twice.
+    const fresh = batch.filter((encoded) => !this.handedOver.has(encoded));
     let text = "";
     // Parsed from the wire JSON: the encoded event holds only routing fields, and the terminal shows what a
     // broker would receive.
-    for (const encoded of batch) text += this.render(encoded.json);
-    if (text !== "") await this.write(text, context?.signal);
+    for (const encoded of fresh) text += this.render(encoded.json);
+    if (text !== "") await this.write(text, fresh, context?.signal);
   }
 
   /** Ends an open token line. The stream itself is left open: the sink does not own it. */
@@ -384,35 +399,101 @@ export class TerminalSink implements Sink {
     return this.colors ? `${SGR[style]}${text}${SGR.reset}` : text;
   }
 
-  private write(text: string, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const done = (error?: Error | null): void => {
-        if (settled) return;
-        settled = true;
-        signal?.removeEventListener("abort", onAbort);
-        if (error) {
-          // A closed pipe will not reopen; other write errors may be transient.
-          const code = (error as { code?: unknown }).code;
-          const retriable =
-            code !== "EPIPE" && code !== "ERR_STREAM_DESTROYED" && code !== "ERR_STREAM_WRITE_AFTER_END";
-          reject(new SinkError(`terminal write failed: ${error.message}`, { retriable, cause: error }));
-        } else {
-          resolve();
-        }
-      };
-      // The text is already in the stream's buffer: on timeout stop waiting for the drain, but do not fail the
-      // batch, since a retry would print it twice.
-      const onAbort = (): void => done();
-      try {
-        this.stream.write(text, (error?: Error | null) => done(error));
-      } catch (error) {
-        done(error instanceof Error ? error : new Error(String(error)));
-        return;
+  /**
+   * Hands the text to the stream. The write is done when `write()` returns: the callback is optional for an
+   * object with `write()` and may never come, and waiting past the pipeline's send timeout would fail the batch
+   * and print it again on the retry. When `write()` returns `false` (backpressure) and the stream can emit
+   * `'drain'`, the next batch waits for it. A write error reported before the write is done fails the batch;
+   * one reported later cannot take back text already handed over (a broken Node stream fails the next write).
+   */
+  private async write(
+    text: string,
+    events: readonly EncodedEvent[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let pending = true;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    const callback = (error?: Error | null): void => {
+      if (!pending || !error) return;
+      failure ??= error;
+      wake?.();
+    };
+    let accepted: unknown;
+    try {
+      accepted = this.stream.write(text, callback);
+    } catch (error) {
+      throw writeFailure(error instanceof Error ? error : new Error(String(error)));
+    }
+    for (const encoded of events) this.handedOver.add(encoded);
+    try {
+      if (failure === undefined && accepted === false && canDrain(this.stream)) {
+        await waitForDrain(this.stream, signal, (done) => {
+          wake = done;
+        });
       }
-      if (settled || signal === undefined) return;
-      if (signal.aborted) done();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    });
+    } finally {
+      pending = false;
+    }
+    if (failure !== undefined) {
+      // The stream refused the text, so a retry may print it.
+      for (const encoded of events) this.handedOver.delete(encoded);
+      throw writeFailure(failure);
+    }
   }
+}
+
+/** A stream that emits `'drain'` after `write()` returned `false`, as Node's writable streams do. */
+interface DrainingOutput extends TerminalOutput {
+  on(event: string, listener: () => void): unknown;
+  removeListener(event: string, listener: () => void): unknown;
+}
+
+function canDrain(stream: TerminalOutput): stream is DrainingOutput {
+  const candidate = stream as Partial<DrainingOutput>;
+  return typeof candidate.on === "function" && typeof candidate.removeListener === "function";
+}
+
+/**
+ * Resolves on `'drain'`, on `'close'` (a destroyed stream never drains), on `abort` (the pipeline stopped
+ * waiting; the text stays in the stream's buffer) or when the write callback reports an error (`onWake`).
+ */
+function waitForDrain(
+  stream: DrainingOutput,
+  signal: AbortSignal | undefined,
+  onWake: (done: () => void) => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      try {
+        stream.removeListener("drain", done);
+        stream.removeListener("close", done);
+      } catch {
+        // Listeners of an odd stream that cannot be removed only hold a resolved function.
+      }
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    onWake(done);
+    if (signal?.aborted) {
+      done();
+      return;
+    }
+    signal?.addEventListener("abort", done, { once: true });
+    try {
+      stream.on("drain", done);
+      stream.on("close", done);
+    } catch {
+      // An object that cannot take listeners cannot signal backpressure either: do not wait.
+      done();
+    }
+  });
+}
+
+function writeFailure(error: Error): SinkError {
+  // A closed pipe will not reopen; other write errors may be transient.
+  const code = (error as { code?: unknown }).code;
+  const retriable =
+    code !== "EPIPE" && code !== "ERR_STREAM_DESTROYED" && code !== "ERR_STREAM_WRITE_AFTER_END";
+  return new SinkError(`terminal write failed: ${error.message}`, { retriable, cause: error });
 }
