@@ -16,8 +16,9 @@ export {
   wholeNumber,
 } from "./cli/cli-command";
 export { type CliIo, createProcessIo, OUTPUT_CLOSED, recordingIo } from "./cli/cli-io";
-export { retryOptionsSchema, scrubSecrets } from "./delivery/backoff";
+export { retryOptionsSchema, safeErrorMessage, scrubSecrets } from "./delivery/backoff";
 export { deliveryOptionsSchema } from "./delivery/delivery-pipeline";
+export { ProcessHold } from "./delivery/process-hold";
 export { isConfigurationError } from "./errors";
 // Spans and events for integrations (@streamll/ax) that open spans of their own.
 export { createSpan, runInSpan, withSpan } from "./instrument/context";

@@ -34,7 +34,11 @@ export function safeLogger(logger: RabbitMQLogger): RabbitMQLogger {
 type RefreshingCredentials = ReturnType<typeof createRefreshingCredentials>;
 
 export interface ConnectionManagerConfig {
-  /** `true` keeps the process alive while a reconnection is scheduled (readers); sinks never do. */
+  /**
+   * `true` keeps the process alive while connected or while a reconnection is scheduled (readers). `false`
+   * (sinks): neither the connection (its socket, amqplib's heartbeat timers) nor a scheduled reconnection holds
+   * the event loop, so a program that ends without `shutdown()` exits once core's `beforeExit` flush is done.
+   */
   readonly keepProcessAlive: boolean;
   /** Prefix for log lines and error messages, e.g. `RabbitMQ sink`. */
   readonly label: string;
@@ -380,6 +384,8 @@ export class ConnectionManager {
       throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
     }
     this.#bind(model);
+    // Applied to every new connection, so reconnects are released too.
+    if (!this.#config.keepProcessAlive) releaseEventLoop(model);
     this.#model = model;
     this.#modelUsername = resolved.target.username;
     const wasReconnect = this.#everConnected;
@@ -487,6 +493,29 @@ export class ConnectionManager {
       },
     );
   }
+}
+
+/** What {@link releaseEventLoop} reaches of amqplib's connection; none of it is part of the typed API. */
+interface UnrefableConnection {
+  /** The socket (a `net.Socket` or `tls.TLSSocket`). */
+  readonly stream?: { unref?: () => void };
+  /** amqplib's `Heart`: two `setInterval`s, set while the connection opens, none with a heartbeat of 0. */
+  readonly heartbeater?: {
+    readonly sendTimer?: { unref?: () => void };
+    readonly recvTimer?: { unref?: () => void };
+  } | null;
+}
+
+/**
+ * Lets an open connection sit idle without keeping the host process alive: unrefs its socket and the
+ * heartbeat timers amqplib armed while opening it. Pending publishes are still waited for: core's exit flush
+ * holds the process with its own deadline timer while it delivers.
+ */
+function releaseEventLoop(model: ChannelModel): void {
+  const connection = model.connection as unknown as UnrefableConnection;
+  connection.stream?.unref?.();
+  connection.heartbeater?.sendTimer?.unref?.();
+  connection.heartbeater?.recvTimer?.unref?.();
 }
 
 async function closeQuietly(model: ChannelModel): Promise<void> {

@@ -1,6 +1,6 @@
 import type { EncodedEvent, EventFailure, EventRoute, SendContext, SendResult, Sink } from "@streamll/core";
 import { SinkError } from "@streamll/core";
-import { nearestName, v, validateOptions } from "@streamll/core/internal";
+import { nearestName, ProcessHold, v, validateOptions } from "@streamll/core/internal";
 import type { ChannelModel, ConfirmChannel, Message, Options } from "amqplib";
 import {
   abortableSend,
@@ -242,6 +242,11 @@ export class RabbitMQSink implements Sink {
   readonly #stats: MutableStats = { published: 0, confirmed: 0, nacked: 0, unroutable: 0, unconfirmed: 0 };
   /** Batches waiting for confirms, searched when the broker returns a message (rare, so no per-message index). */
   readonly #inFlight = new Set<InFlightBatch>();
+  /**
+   * The connection never holds the process (see `keepProcessAlive` below); a connect, send or close in flight
+   * does, so whoever awaits one gets its answer even when it is a script's only work.
+   */
+  readonly #hold = new ProcessHold();
 
   #channel: ConfirmChannel | null = null;
   #channelModel: ChannelModel | null = null;
@@ -291,7 +296,7 @@ export class RabbitMQSink implements Sink {
    * `SinkError` (secrets removed) when the broker is unreachable or refuses the declarations.
    */
   async connect(): Promise<void> {
-    await this.#getChannel();
+    await this.#hold.run(() => this.#getChannel());
   }
 
   /** Counters since construction. */
@@ -310,14 +315,20 @@ export class RabbitMQSink implements Sink {
       throw new SinkError(`RabbitMQ sink ${this.name} is closed`, { retriable: false, code: "SINK_CLOSED" });
     }
     if (batch.length === 0) return undefined;
-    await this.#respectFlowControl(context.signal);
-    const channel = await abortableSend(this.#getChannel(), context.signal, "opening the RabbitMQ channel");
-    return this.#publish(channel, batch, context.signal);
+    return this.#hold.run(async () => {
+      await this.#respectFlowControl(context.signal);
+      const channel = await abortableSend(this.#getChannel(), context.signal, "opening the RabbitMQ channel");
+      return this.#publish(channel, batch, context.signal);
+    });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#hold.run(() => this.#closeConnection());
+  }
+
+  async #closeConnection(): Promise<void> {
     if (this.#opening) {
       // A channel still opening waits on a connection attempt: ended at once, not left to its timeout.
       this.#manager.abortAttempt();

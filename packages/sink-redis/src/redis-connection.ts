@@ -248,6 +248,12 @@ export class RedisConnection {
       connectionName: string;
       extraCommandTimeoutMs?: number;
       onError?: (error: RedisSinkError) => void;
+      /**
+       * `false` (sinks): the connection's sockets and reconnect timers never keep the host process alive by
+       * themselves, so a program that ends without `shutdown()` exits once core's `beforeExit` flush is done.
+       * Default `true` (readers, the CLI): a consumer holds the process while it runs.
+       */
+      keepProcessAlive?: boolean;
     },
   ) {
     const parsed: ParsedRedisUrl = options.url
@@ -267,6 +273,7 @@ export class RedisConnection {
     this.connectTimeoutMs = Math.floor(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.commandTimeoutMs = Math.floor(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     this.#onError = role.onError;
+    const keepProcessAlive = role.keepProcessAlive ?? true;
     const credentials = normaliseCredentials(options.credentials);
     if (credentials !== undefined) {
       const refreshAheadMs = credentials.refreshAheadMs ?? DEFAULT_REFRESH_AHEAD_MS;
@@ -303,7 +310,7 @@ export class RedisConnection {
       lazyConnect: true,
       // ioredis' own connector lets a socket's second error (a failed or interrupted TLS handshake can produce
       // two) escape as an uncaught exception that would end the host process; this one keeps the socket guarded.
-      Connector: trackingConnector(this.#sockets),
+      Connector: trackingConnector(this.#sockets, { keepProcessAlive }),
       connectTimeout: this.connectTimeoutMs,
       // One timer per socket read instead of ioredis' per-command timers (a 512-event batch would arm 512):
       // when replies are outstanding and nothing arrives for this long, the socket is destroyed, the commands
@@ -337,7 +344,11 @@ export class RedisConnection {
         redisOptions: { ...omitNodeOnly(common), ...config.options?.redisOptions },
       };
       this.client = new Cluster([...nodes], clusterOptions);
-      this.client.on("+node", (node: Redis) => this.#prepareNode(node));
+      this.client.on("+node", (node: Redis) => {
+        this.#prepareNode(node);
+        // Node connections reconnect by themselves only with a user's `clusterNodeRetryStrategy`.
+        if (!keepProcessAlive) unrefReconnectTimers(node);
+      });
     } else {
       this.isCluster = false;
       this.client = new Redis({
@@ -349,6 +360,7 @@ export class RedisConnection {
         ...common,
       });
     }
+    if (!keepProcessAlive) unrefReconnectTimers(this.client);
     // ioredis prints unhandled error events (with command arguments) to stderr; keep a safe copy instead.
     this.client.on("error", (error: unknown) => this.#recordError(error));
     this.client.on("node error", (error: unknown) => this.#recordError(error));
@@ -540,6 +552,20 @@ export class RedisConnection {
   describe(error: unknown): string {
     return safeRedisMessage(error, this.secrets());
   }
+}
+
+/**
+ * Unrefs the timer ioredis arms before each reconnect, so a sink whose server is down does not keep the host
+ * process alive between attempts (the attempt's socket is unref'd by the connector). ioredis sets the timer
+ * (`reconnectTimeout`, not part of its typed API) right after scheduling the `reconnecting` event for the next
+ * tick, so the timer exists when the event arrives.
+ */
+function unrefReconnectTimers(client: AnyClient): void {
+  client.on("reconnecting", () => {
+    const timer = (client as unknown as { reconnectTimeout?: { unref?: () => void } | null })
+      .reconnectTimeout;
+    timer?.unref?.();
+  });
 }
 
 const keepHostName: DNSLookupFunction = (address, callback) => callback(null, address);

@@ -1,6 +1,6 @@
 import type { EncodedEvent, EventFailure, EventRoute, SendContext, SendResult, Sink } from "@streamll/core";
 import { abortable } from "@streamll/core";
-import { v, validateOptions } from "@streamll/core/internal";
+import { ProcessHold, v, validateOptions } from "@streamll/core/internal";
 import type { Cluster, Redis } from "ioredis";
 import {
   RedisConnection,
@@ -88,6 +88,11 @@ export class RedisSink implements Sink {
   readonly #keys: StreamKeyResolver;
   readonly #trimOperator: "~" | "=";
   readonly #maxLenArg: string;
+  /**
+   * The connection never holds the process (it is opened with `keepProcessAlive: false`); a send or close in
+   * flight does, so whoever awaits one gets its answer even when it is a script's only work.
+   */
+  readonly #hold = new ProcessHold();
   #closed = false;
 
   /** @throws ConfigurationError naming every invalid option. */
@@ -102,6 +107,9 @@ export class RedisSink implements Sink {
     this.name = options.name ?? (this.#keys.fixed === undefined ? "redis" : `redis:${this.#keys.fixed}`);
     this.#connection = new RedisConnection(options, {
       connectionName: "streamll-sink",
+      // A sink's connection must not keep a finished program alive: core flushes pending events on
+      // `beforeExit`, and its flush deadline holds the process while that delivery runs.
+      keepProcessAlive: false,
       ...(options.onError ? { onError: options.onError } : {}),
     });
   }
@@ -123,6 +131,10 @@ export class RedisSink implements Sink {
     if (this.#closed)
       throw new RedisSinkError("RedisSink is closed", { retriable: false, code: "SINK_CLOSED" });
     if (batch.length === 0) return undefined;
+    return this.#hold.run(() => this.#send(batch, context));
+  }
+
+  async #send(batch: readonly EncodedEvent[], context: SendContext): Promise<SendResult | undefined> {
     // Hot path: a connected client with a current credential needs no await before writing.
     if (!this.#connection.isReady()) await this.#connection.ready(context.signal);
     const fixed = this.#keys.fixed;
@@ -243,6 +255,6 @@ export class RedisSink implements Sink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#connection.close();
+    await this.#hold.run(() => this.#connection.close());
   }
 }

@@ -93,17 +93,34 @@ export class SocketErrorGuardConnector extends AbstractConnector {
   protected onSocket(_socket: Socket | TLSSocket): void {}
 }
 
+/** How a {@link trackingConnector}'s sockets treat the host process's event loop. */
+export interface TrackingOptions {
+  /**
+   * `false` unrefs every socket the connector opens (reconnects and cluster node connections included), so an
+   * open connection alone never keeps the host process alive: a sink's program ends once its own work is done
+   * (core flushes pending events on `beforeExit`). `true` (readers, the CLI) keeps the default: a consumer's
+   * connection holds the process while it runs.
+   */
+  readonly keepProcessAlive: boolean;
+}
+
 /**
  * A {@link SocketErrorGuardConnector} that also keeps each socket it opens in `open` until the socket closes.
  * ioredis opens connections its `disconnect()` does not reach: a cluster's slot refresh runs on a duplicate
  * connection that, against a peer that never answers, lives until `slotsRefreshTimeout` and keeps the host
  * process alive that long after `close()`. The owner destroys what is left in `open` when it closes.
  */
-export function trackingConnector(open: Set<Socket | TLSSocket>): typeof SocketErrorGuardConnector {
+export function trackingConnector(
+  open: Set<Socket | TLSSocket>,
+  options: TrackingOptions = { keepProcessAlive: true },
+): typeof SocketErrorGuardConnector {
   return class TrackingConnector extends SocketErrorGuardConnector {
     protected override onSocket(socket: Socket | TLSSocket): void {
       open.add(socket);
       socket.once("close", () => open.delete(socket));
+      // Every connection attempt opens a new socket here, so each reconnect is unref'd as well. A TLS socket
+      // forwards unref to the TCP socket under it.
+      if (!options.keepProcessAlive) socket.unref();
     }
   };
 }
