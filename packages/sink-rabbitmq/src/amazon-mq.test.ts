@@ -87,6 +87,18 @@ describe("Amazon MQ / OAuth 2.0 credential providers", () => {
     expect((error as Error).message).not.toContain("example-secret-key");
   });
 
+  it("amazonMqIamCredentials scrubs a secret the STS client's error quotes", async () => {
+    const client: StsClientLike = {
+      send: async () => {
+        throw new Error("signature mismatch for sk-proj-PLANTEDSECRET1234567890abcdef");
+      },
+    };
+    const error = await amazonMqIamCredentials({ audience: ["a"], client })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialError);
+    expect((error as Error).message).toContain("signature mismatch for sk-[REDACTED]");
+    expect(inspect(error, { depth: 10 })).not.toContain("PLANTED");
+  });
+
   it("amazonMqIamCredentials validates its options", () => {
     expect(() => amazonMqIamCredentials({ audience: "" })).toThrow(ConfigurationError);
     expect(() => amazonMqIamCredentials({ audience: "a", durationSeconds: 30 })).toThrow(ConfigurationError);

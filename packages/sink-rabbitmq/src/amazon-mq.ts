@@ -1,6 +1,6 @@
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, CredentialError } from "@streamll/core";
-import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import { loadOptionalPackages, safeErrorMessage, v, validateOptions } from "@streamll/core/internal";
 
 /**
  * The part of an AWS SDK v3 `STSClient` this uses. Declared here rather than imported so this module's types
@@ -75,8 +75,10 @@ const oauth2ClientCredentialsOptionsSchema = v.object<OAuth2ClientCredentialsOpt
 });
 
 function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  // The SDK's message is quoted for its explanation (no role, expired web identity); scrubbed and cut, since
+  // this error reaches logs and the sink's lastError.
+  if (error instanceof Error) return `${error.name}: ${safeErrorMessage(error, 300)}`;
+  return safeErrorMessage(error, 300);
 }
 
 /**

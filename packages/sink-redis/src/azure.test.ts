@@ -95,6 +95,17 @@ describe("azureEntraAuth", () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CredentialError);
     expect((error as Error).message).toContain("no managed identity endpoint");
+    // An SDK message that quotes a secret is scrubbed before it reaches the error.
+    const quoting: EntraTokenCredential = {
+      getToken: async () => {
+        throw new Error("ClientSecretCredential: client_secret=PLANTED-s3cr3t-value rejected");
+      },
+    };
+    const quoted = await azureEntraAuth({ credential: quoting })
+      .provider()
+      .catch((e: unknown) => e);
+    expect((quoted as Error).message).toContain("client_secret=[redacted]");
+    expect(inspect(quoted, { depth: 10 })).not.toContain("PLANTED");
     const nullToken: EntraTokenCredential = { getToken: async () => null };
     await expect(azureEntraAuth({ credential: nullToken }).provider()).rejects.toThrow(/no token/);
     const bad: EntraTokenCredential = {

@@ -1,6 +1,6 @@
 import type { Credentials } from "@streamll/core";
 import { CredentialError } from "@streamll/core";
-import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import { loadOptionalPackages, safeErrorMessage, v, validateOptions } from "@streamll/core/internal";
 import type { RedisCredentials } from "./redis-connection";
 
 /** The Microsoft Entra scope for Azure Cache for Redis and Azure Managed Redis. */
@@ -116,7 +116,7 @@ export function azureEntraAuth(options: AzureEntraAuthOptions = {}): RedisCreden
       } catch (error) {
         // @azure/identity messages explain the missing setup (no managed identity, no az login) and hold no token.
         const reason =
-          error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : "unknown error";
+          error instanceof Error ? `${error.name}: ${safeErrorMessage(error, 300)}` : "unknown error";
         throw new CredentialError(`Could not get a Microsoft Entra token for ${scope} (${reason})`);
       }
       if (accessToken === null || typeof accessToken.token !== "string" || accessToken.token === "") {

@@ -53,6 +53,16 @@ describe("memorystoreIamAuth", () => {
       },
     });
     await expect(failing.provider()).rejects.toThrow(/Could not load the default credentials/);
+    const quoting = memorystoreIamAuth({
+      auth: {
+        getAccessToken: async () => {
+          throw new Error("invalid_grant for Bearer ya29.PLANTEDaccesstoken1234567890");
+        },
+      },
+    });
+    const quoted = await quoting.provider().catch((e: unknown) => e);
+    expect((quoted as Error).message).toContain("Bearer [redacted]");
+    expect(String(quoted)).not.toContain("PLANTED");
     expect(() =>
       memorystoreIamAuth({ auth: { getAccessToken: async () => "t" }, tokenReuseMs: 1_000 }),
     ).toThrow(ConfigurationError);

@@ -1,6 +1,6 @@
 import type { Credentials } from "@streamll/core";
 import { CredentialError } from "@streamll/core";
-import { loadOptionalPackages, v, validateOptions } from "@streamll/core/internal";
+import { loadOptionalPackages, safeErrorMessage, v, validateOptions } from "@streamll/core/internal";
 import type { RedisCredentials } from "./redis-connection";
 
 /**
@@ -80,7 +80,7 @@ export function memorystoreIamAuth(options: MemorystoreIamAuthOptions = {}): Red
         result = await source.getAccessToken();
       } catch (error) {
         const reason =
-          error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : "unknown error";
+          error instanceof Error ? `${error.name}: ${safeErrorMessage(error, 300)}` : "unknown error";
         throw new CredentialError(`Could not get a Google access token for Memorystore (${reason})`);
       }
       const token = typeof result === "string" ? result : (result?.token ?? undefined);
