@@ -613,6 +613,23 @@ export class DeliveryPipeline {
   }
 
   /**
+   * @internal Stops waiting for the sends in flight now, as their `sendTimeoutMs` would: a retriable failure
+   * each, their events pending again and the sink's signal aborted. For core's exit flush: once its deadline has
+   * passed, a program that has ended should exit, not wait out a send to a broker that stopped answering.
+   */
+  abandonSendsInFlight(): void {
+    try {
+      const error = new SinkError("send abandoned: the exit flush deadline passed", {
+        retriable: true,
+        code: "SEND_TIMEOUT",
+      });
+      for (const batch of [...this.inFlight]) this.giveUpOnSend(batch, error);
+    } catch (caught) {
+      this.internalError(caught);
+    }
+  }
+
+  /**
    * Pumps on a microtask: the enqueue that completes a batch returns at once, and taking the batch and the
    * sink's own synchronous work in `send` (rendering, framing, serialising a request) run after the caller's
    * synchronous code, not inside its `emit()`. Many enqueues before the microtask share one pump.
@@ -756,11 +773,15 @@ export class DeliveryPipeline {
   }
 
   private onSendTimeout(batch: InFlightBatch, timeoutMs: number): void {
+    this.giveUpOnSend(
+      batch,
+      new SinkError(`send timed out after ${timeoutMs} ms`, { retriable: true, code: "SEND_TIMEOUT" }),
+    );
+  }
+
+  /** Ends the wait for a send as its timeout does: a retriable failure, and the sink's signal aborted. */
+  private giveUpOnSend(batch: InFlightBatch, error: SinkError): void {
     if (batch.settled) return;
-    const error = new SinkError(`send timed out after ${timeoutMs} ms`, {
-      retriable: true,
-      code: "SEND_TIMEOUT",
-    });
     this.onSendFailed(batch, error);
     try {
       batch.controller.abort(error);

@@ -356,6 +356,32 @@ emit("lost");
     expect(beforeExit).toBeLessThanOrEqual(3);
   });
 
+  it("past the exit flush deadline, gives up on a send that holds the process (a silent broker)", () => {
+    // Like the broker sinks: a send in flight holds the process (a ref'd timer) until it settles or its signal
+    // aborts. Its own timeout (60 s) is far past the 20 s this child may run, so only the exit flush's deadline
+    // (300 ms) can end it.
+    const result = run(`
+const held = {
+  name: "held",
+  send: (_batch, { signal }) => new Promise((_resolve, reject) => {
+    const hold = setInterval(() => {}, 1000);
+    signal.addEventListener("abort", () => { clearInterval(hold); reject(signal.reason); }, { once: true });
+  }),
+  close: async () => {},
+};
+configure({
+  sinks: [{ sink: held, delivery: { sendTimeoutMs: 60000 } }],
+  exitFlushTimeoutMs: 300,
+  logger: { warn() {}, error() {} },
+});
+emit("lost");
+process.on("exit", () => { console.log("exited"); });
+`);
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe("exited");
+  });
+
   it("configures itself from STREAMLL_* variables when configure() is never called", () => {
     const path = join(dir, "from-env.jsonl");
     const result = run(

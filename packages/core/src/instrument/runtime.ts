@@ -461,9 +461,15 @@ function onBeforeExit(): void {
     if (emitted === emittedAtLastExitFlush) return;
     emittedAtLastExitFlush = emitted;
     exitFlushRunning = true;
-    void flush(current.config.exitFlushTimeoutMs).finally(() => {
-      exitFlushRunning = false;
-    });
+    void flush(current.config.exitFlushTimeoutMs)
+      .then((flushed) => {
+        // Past the deadline: a send still waiting on a silent broker would hold the process (sinks keep it
+        // alive while a send they were asked for is in flight) until its own timeout.
+        if (!flushed) for (const handle of current.pipelines) handle.pipeline.abandonSendsInFlight();
+      })
+      .finally(() => {
+        exitFlushRunning = false;
+      });
   } catch (error) {
     reportInternalError("exit-flush", error);
   }
