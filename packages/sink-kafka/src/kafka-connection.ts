@@ -297,8 +297,12 @@ class SocketTracker {
     return this.#closed;
   }
 
-  /** Like kafkajs's default socket factory, with a configurable keep-alive delay; none once closed. */
-  factory(keepAliveDelayMs: number): ISocketFactory {
+  /**
+   * Like kafkajs's default socket factory, with a configurable keep-alive delay; none once closed.
+   * `keepProcessAlive: false` unrefs every socket it opens (each reconnect and each broker's connection goes
+   * through here), so open connections alone never hold the host process; see {@link KafkaClientRole}.
+   */
+  factory(keepAliveDelayMs: number, keepProcessAlive: boolean): ISocketFactory {
     return ({ host, port, ssl, onConnect }) => {
       if (this.#closed) {
         // kafkajs retrying a connection after close: an unconnected socket it sees fail at once.
@@ -310,6 +314,8 @@ class SocketTracker {
         ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
         : netConnect({ host, port }, onConnect);
       socket.setKeepAlive(true, keepAliveDelayMs);
+      // A TLS socket forwards unref to the TCP socket under it.
+      if (!keepProcessAlive) socket.unref();
       this.#open.add(socket);
       socket.once("close", () => this.#open.delete(socket));
       return socket;
@@ -332,12 +338,26 @@ class SocketTracker {
   }
 }
 
+/** What a client is for, as far as the host process's lifetime is concerned. */
+export interface KafkaClientRole {
+  /**
+   * `false` (sinks): the client's sockets never keep the host process alive by themselves, so a program that
+   * ends without `shutdown()` exits once core's `beforeExit` flush is done (its deadline timer holds the
+   * process while pending events are delivered). Default `true` (readers, the CLI): a consumer's connections
+   * hold the process while it runs.
+   */
+  readonly keepProcessAlive?: boolean;
+}
+
 /**
  * Builds the kafkajs client for validated options. The OAUTHBEARER provider handed to kafkajs reads from one
  * refresh-ahead token cache for the client's whole life: kafkajs asks on every handshake (each broker
  * connection, each re-authentication), the token source is asked only when the token is about to expire.
  */
-export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientHandle {
+export function createKafkaClient(
+  options: KafkaConnectionOptions,
+  role: KafkaClientRole = {},
+): KafkaClientHandle {
   patchKafkaJsRequestQueue();
   const d = DEFAULT_KAFKA_CONNECTION;
   const logger = options.logger ?? consoleKafkaLogger;
@@ -412,7 +432,10 @@ export function createKafkaClient(options: KafkaConnectionOptions): KafkaClientH
       initialRetryTime: options.retry?.initialRetryTimeMs ?? d.initialRetryTimeMs,
       maxRetryTime: options.retry?.maxRetryTimeMs ?? d.maxRetryTimeMs,
     },
-    socketFactory: sockets.factory(options.keepAliveDelayMs ?? d.keepAliveDelayMs),
+    socketFactory: sockets.factory(
+      options.keepAliveDelayMs ?? d.keepAliveDelayMs,
+      role.keepProcessAlive ?? true,
+    ),
     logLevel: toKafkaJsLogLevel(options.logLevel ?? "error"),
     // Once closed, kafkajs's complaints about the sockets closing ended them are noise.
     logCreator: createKafkaLogCreator(logger, scrubber, Date.now, () => sockets.closed),

@@ -1,6 +1,6 @@
 import type { EncodedEvent, EventFailure, SendContext, SendResult, Sink } from "@streamll/core";
 import { abortable, SinkError } from "@streamll/core";
-import { v, validateOptions } from "@streamll/core/internal";
+import { ProcessHold, v, validateOptions } from "@streamll/core/internal";
 import { type Admin, CompressionTypes, type Message, Partitioners, type Producer } from "kafkajs";
 import {
   createKafkaClient,
@@ -203,6 +203,11 @@ export class KafkaSink implements Sink {
   readonly #createTopic: KafkaTopicCreation | undefined;
   readonly #maxMessageBytes: number;
   readonly #retry: { retries: number; initialRetryTime: number; maxRetryTime: number };
+  /**
+   * The client never holds the process (it is created with `keepProcessAlive: false`); a send or close in
+   * flight does, so whoever awaits one gets its answer even when it is a script's only work.
+   */
+  readonly #hold = new ProcessHold();
   #producer: Producer | undefined;
   #ready: Promise<Producer> | undefined;
   #topicReady = false;
@@ -229,7 +234,9 @@ export class KafkaSink implements Sink {
     this.#compression = COMPRESSION[compression];
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
     this.#createTopic = createTopic === true ? {} : createTopic === false ? undefined : createTopic;
-    this.#client = createKafkaClient(options);
+    // A sink's connections must not keep a finished program alive: core flushes pending events on
+    // `beforeExit`, and its flush deadline holds the process while that delivery runs.
+    this.#client = createKafkaClient(options, { keepProcessAlive: false });
     this.#maxMessageBytes = this.#client.maxMessageBytes;
     const d = DEFAULT_KAFKA_CONNECTION;
     this.#retry = {
@@ -255,6 +262,10 @@ export class KafkaSink implements Sink {
       throw new SinkError("the Kafka sink is closed", { retriable: false, code: "SINK_CLOSED" });
     }
     if (batch.length === 0) return undefined;
+    return this.#hold.run(() => this.#send(batch, context));
+  }
+
+  async #send(batch: readonly EncodedEvent[], context: SendContext): Promise<SendResult | undefined> {
     const { signal } = context;
     const timeout = (): SinkError => {
       const reason: unknown = signal.reason;
@@ -293,7 +304,7 @@ export class KafkaSink implements Sink {
   async close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#closed = true;
-      this.#closing = (async () => {
+      this.#closing = this.#hold.run(async () => {
         const disconnected = (async () => {
           await this.#ready?.catch(() => undefined);
           await this.#producer?.disconnect();
@@ -314,7 +325,7 @@ export class KafkaSink implements Sink {
         clearTimeout(timer);
         this.#connected = false;
         this.#client.close();
-      })();
+      });
     }
     return this.#closing;
   }

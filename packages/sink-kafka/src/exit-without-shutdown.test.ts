@@ -1,0 +1,149 @@
+// A program that configures a KafkaSink, emits events and simply ends (no shutdown()) must exit by itself once
+// core's `beforeExit` flush delivered its events: the sink's open broker connections alone must not keep it
+// alive. The program is a child process (test/exit-process.mjs, on the built package) against the harness
+// broker (see test/global-setup.ts).
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { closedPort, startSilentPeer } from "../../../test-support/shutdown-exit.mjs";
+import {
+  KAFKA_CA_FILE,
+  KAFKA_PLAINTEXT_BROKERS,
+  KAFKA_SASL_PASSWORD,
+  KAFKA_SASL_SSL_BROKERS,
+  KAFKA_SASL_USERNAME,
+  kafkaPlaintextConfig,
+  uniqueTopic,
+} from "../test/broker";
+import { readTopic } from "./test-support/kafka-test-support";
+
+const WORKER = fileURLToPath(new URL("../test/exit-process.mjs", import.meta.url));
+/** A behaviour bound: a child still running after this never exits by itself. */
+const KILL_AFTER_MS = 20_000;
+
+interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function runProgram(env: Record<string, string>): Promise<ChildRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WORKER], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const killer = setTimeout(() => child.kill("SIGKILL"), KILL_AFTER_MS);
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+function expectExited(run: ChildRun): void {
+  const report = `exit code ${run.code}, signal ${run.signal}\n${run.stderr.slice(-2_000)}`;
+  expect(
+    run.signal,
+    `killed after ${KILL_AFTER_MS} ms: the program never ended by itself. ${report}`,
+  ).toBeNull();
+  expect(run.code, report).toBe(0);
+}
+
+/** The `i` of every event on `topic`, sorted. */
+async function topicIndexes(topic: string, count: number): Promise<number[]> {
+  const messages = await readTopic(kafkaPlaintextConfig(), topic, count);
+  return messages
+    .map((message) => JSON.parse(message.value) as { data?: { i?: number } })
+    .map((event) => Number(event.data?.i))
+    .sort((a, b) => a - b);
+}
+
+const range = (count: number) => Array.from({ length: count }, (_, i) => i);
+
+describe("KafkaSink: a program that ends without shutdown() exits, its events delivered", () => {
+  it.each([
+    ["a few events, still queued when the program ends", 5, 0],
+    ["1,000 events, batches still queued when the program ends", 1_000, 0],
+    ["events delivered before the end, the connections left open and idle", 20, 3_000],
+  ])("%s", { timeout: 60_000 }, async (_name, count, idleMs) => {
+    const topic = uniqueTopic("streamll-exit");
+    const run = await runProgram({
+      STREAMLL_EXIT_BROKERS: KAFKA_PLAINTEXT_BROKERS.join(","),
+      STREAMLL_EXIT_TOPIC: topic,
+      STREAMLL_EXIT_COUNT: String(count),
+      STREAMLL_EXIT_IDLE_MS: String(idleMs),
+    });
+    expectExited(run);
+    expect(await topicIndexes(topic, count)).toEqual(range(count));
+  });
+
+  it("holds the process while a direct send() or close() is awaited, with nothing else to keep it alive", {
+    timeout: 60_000,
+  }, async () => {
+    const topic = uniqueTopic("streamll-exit-direct");
+    const run = await runProgram({
+      STREAMLL_EXIT_BROKERS: KAFKA_PLAINTEXT_BROKERS.join(","),
+      STREAMLL_EXIT_TOPIC: topic,
+      STREAMLL_EXIT_COUNT: "50",
+      STREAMLL_EXIT_DIRECT: "1",
+    });
+    expectExited(run);
+    expect(await topicIndexes(topic, 50)).toEqual(range(50));
+  });
+
+  it("1,000 events over SASL_SSL (TLS sockets), still queued when the program ends", {
+    timeout: 60_000,
+  }, async () => {
+    const topic = uniqueTopic("streamll-exit-tls");
+    const run = await runProgram({
+      STREAMLL_EXIT_BROKERS: KAFKA_SASL_SSL_BROKERS.join(","),
+      STREAMLL_EXIT_CA_FILE: KAFKA_CA_FILE,
+      STREAMLL_EXIT_SASL_USERNAME: KAFKA_SASL_USERNAME,
+      STREAMLL_EXIT_SASL_PASSWORD: KAFKA_SASL_PASSWORD,
+      STREAMLL_EXIT_TOPIC: topic,
+      STREAMLL_EXIT_COUNT: "1000",
+    });
+    expectExited(run);
+    // Both listeners belong to the one harness broker.
+    expect(await topicIndexes(topic, 1_000)).toEqual(range(1_000));
+  });
+
+  it("exits when the broker is unreachable: kafkajs's connection retries do not keep it alive", {
+    timeout: 30_000,
+  }, async () => {
+    const run = await runProgram({
+      STREAMLL_EXIT_BROKERS: `127.0.0.1:${await closedPort()}`,
+      STREAMLL_EXIT_TOPIC: uniqueTopic("streamll-exit-down"),
+      STREAMLL_EXIT_COUNT: "5",
+      STREAMLL_EXIT_FLUSH_MS: "1000",
+    });
+    expectExited(run);
+  });
+
+  it("exits when the broker accepts connections and never answers: a request left in flight does not keep it alive", {
+    timeout: 30_000,
+  }, async () => {
+    // The send holds the process until the pipeline's send timeout abandons it. kafkajs's ApiVersions request
+    // then stays in flight on the open connection until kafkajs's requestTimeout (30 s, past the kill bound):
+    // neither that socket nor kafkajs's request timeout watchdog may hold the process meanwhile.
+    const peer = await startSilentPeer();
+    try {
+      const run = await runProgram({
+        STREAMLL_EXIT_BROKERS: `127.0.0.1:${peer.port}`,
+        STREAMLL_EXIT_TOPIC: uniqueTopic("streamll-exit-silent"),
+        STREAMLL_EXIT_COUNT: "5",
+        STREAMLL_EXIT_FLUSH_MS: "1000",
+        STREAMLL_EXIT_SEND_TIMEOUT_MS: "1000",
+      });
+      expectExited(run);
+    } finally {
+      await peer.close();
+    }
+  });
+});
