@@ -129,9 +129,10 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
   it("exits when the broker accepts connections and never answers: a request left in flight does not keep it alive", {
     timeout: 30_000,
   }, async () => {
-    // The send holds the process until the pipeline's send timeout abandons it. kafkajs's ApiVersions request
-    // then stays in flight on the open connection until kafkajs's requestTimeout (30 s, past the kill bound):
-    // neither that socket nor kafkajs's request timeout watchdog may hold the process meanwhile.
+    // The pipeline's send waits on kafkajs's ApiVersions request, in flight on the open connection until
+    // kafkajs's requestTimeout, and its own send timeout is the default 30 s: both past the kill bound. Neither
+    // the send, that socket nor kafkajs's request timeout watchdog may hold the process: the exit flush's
+    // deadline (1 s) ends it.
     const peer = await startSilentPeer();
     try {
       const run = await runProgram({
@@ -139,7 +140,6 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
         STREAMLL_EXIT_TOPIC: uniqueTopic("streamll-exit-silent"),
         STREAMLL_EXIT_COUNT: "5",
         STREAMLL_EXIT_FLUSH_MS: "1000",
-        STREAMLL_EXIT_SEND_TIMEOUT_MS: "1000",
       });
       expectExited(run);
     } finally {

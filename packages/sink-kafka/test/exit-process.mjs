@@ -33,13 +33,8 @@ if (env.STREAMLL_EXIT_DIRECT === "1") {
   if (result !== undefined) throw new Error(`send reported failures: ${JSON.stringify(result)}`);
   await sink.close();
 } else {
-  // A send in flight holds the process until it settles; the pipeline's send timeout bounds that.
-  const delivery = env.STREAMLL_EXIT_SEND_TIMEOUT_MS
-    ? { delivery: { sendTimeoutMs: Number(env.STREAMLL_EXIT_SEND_TIMEOUT_MS) } }
-    : {};
   configure({
     sinks: [sink],
-    ...delivery,
     exitFlushTimeoutMs: Number(env.STREAMLL_EXIT_FLUSH_MS ?? 10_000),
   });
   for (let i = 0; i < count; i++) emit("exit.probe", { i });

@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { Credentials } from "@streamll/core";
 import { abortable, createRefreshingCredentials, SinkError } from "@streamll/core";
 import { isConfigurationError } from "@streamll/core/internal";
@@ -366,7 +367,9 @@ export class ConnectionManager {
         ...resolved.socketOptions,
         signal: abort.signal,
       };
-      model = await connect(resolved.target, socketOptions);
+      model = await (this.#config.keepProcessAlive
+        ? connect(resolved.target, socketOptions)
+        : withUnrefSockets(() => connect(resolved.target, socketOptions)));
     } catch (error) {
       if (this.#closed || abort.signal.aborted) {
         throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
@@ -492,6 +495,24 @@ export class ConnectionManager {
         void closeQuietly(model);
       },
     );
+  }
+}
+
+/**
+ * Calls `open` with every client socket it creates unref'd: amqplib opens its socket synchronously inside
+ * `connect()` and does not hand it out until the handshake is done, so a connection attempt to a broker that
+ * accepts and never answers would otherwise hold an ended program until `connectTimeoutMs`. Node publishes each
+ * new client socket (TCP or TLS) on the `net.client.socket` diagnostics channel as it is created.
+ */
+function withUnrefSockets<T>(open: () => T): T {
+  const onSocket = (message: unknown): void => {
+    (message as { socket?: { unref?: () => void } } | null)?.socket?.unref?.();
+  };
+  subscribe("net.client.socket", onSocket);
+  try {
+    return open();
+  } finally {
+    unsubscribe("net.client.socket", onSocket);
   }
 }
 

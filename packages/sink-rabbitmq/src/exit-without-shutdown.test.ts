@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import amqp from "amqplib";
 import { afterAll, describe, expect, it } from "vitest";
-import { closedPort } from "../../../test-support/shutdown-exit.mjs";
+import { closedPort, startSilentPeer } from "../../../test-support/shutdown-exit.mjs";
 import { BROKER_HOST, BROKER_PORT, skipWithoutBroker } from "./__fixtures__/broker";
 import { testId } from "./__fixtures__/events";
 
@@ -121,6 +121,27 @@ describe.skipIf(skipWithoutBroker)(
       });
       expectExited(run);
       expect(await queuedIndexes(queue)).toEqual(range(50));
+    });
+
+    it("exits by the exit flush deadline when the broker accepts connections and never answers", {
+      timeout: 30_000,
+    }, async () => {
+      // The connect timeout (60 s) is past the kill bound: only the exit flush's deadline (1 s) can end it, so
+      // neither the socket nor the send waiting on it may hold the process.
+      const peer = await startSilentPeer();
+      try {
+        const run = await runProgram({
+          STREAMLL_EXIT_URL: `amqp://guest:guest@127.0.0.1:${peer.port}/`,
+          STREAMLL_EXIT_EXCHANGE: "exit_x_silent",
+          STREAMLL_EXIT_QUEUE: "exit_q_silent",
+          STREAMLL_EXIT_COUNT: "5",
+          STREAMLL_EXIT_FLUSH_MS: "1000",
+          STREAMLL_EXIT_CONNECT_TIMEOUT_MS: "60000",
+        });
+        expectExited(run);
+      } finally {
+        await peer.close();
+      }
     });
 
     it("exits when the broker is unreachable", { timeout: 30_000 }, async () => {

@@ -8,7 +8,7 @@ const sink = new RabbitMQSink({
   url: env.STREAMLL_EXIT_URL,
   exchange: env.STREAMLL_EXIT_EXCHANGE,
   queue: { name: env.STREAMLL_EXIT_QUEUE },
-  connectTimeoutMs: 1_000,
+  connectTimeoutMs: Number(env.STREAMLL_EXIT_CONNECT_TIMEOUT_MS ?? 1_000),
 });
 const count = Number(env.STREAMLL_EXIT_COUNT);
 if (env.STREAMLL_EXIT_DIRECT === "1") {

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closedPort } from "../../../test-support/shutdown-exit.mjs";
+import { closedPort, startSilentPeer } from "../../../test-support/shutdown-exit.mjs";
 import {
   PrivateRedis,
   REDIS_URL,
@@ -107,6 +107,26 @@ describe("RedisSink: a program that ends without shutdown() exits, its events de
     });
     expectExited(run);
     expect(await storedIndexes(admin, stream)).toEqual(range(50));
+  });
+
+  it("exits by the exit flush deadline when the server accepts connections and never answers", {
+    timeout: 30_000,
+  }, async () => {
+    // The connect timeout (60 s) is past the kill bound: only the exit flush's deadline (1 s) can end it, so
+    // neither the socket nor the send waiting on it may hold the process.
+    const peer = await startSilentPeer();
+    try {
+      const run = await runProgram({
+        STREAMLL_EXIT_URL: `redis://127.0.0.1:${peer.port}`,
+        STREAMLL_EXIT_STREAM: uniqueName("exit-silent"),
+        STREAMLL_EXIT_COUNT: "5",
+        STREAMLL_EXIT_FLUSH_MS: "1000",
+        STREAMLL_EXIT_CONNECT_TIMEOUT_MS: "60000",
+      });
+      expectExited(run);
+    } finally {
+      await peer.close();
+    }
   });
 
   it("exits when Redis is unreachable: reconnect attempts do not keep it alive", {

@@ -8,7 +8,7 @@ const sink = new RedisSink({
   url: env.STREAMLL_EXIT_URL,
   stream: env.STREAMLL_EXIT_STREAM,
   cluster: env.STREAMLL_EXIT_CLUSTER === "1",
-  connectTimeoutMs: 1_000,
+  connectTimeoutMs: Number(env.STREAMLL_EXIT_CONNECT_TIMEOUT_MS ?? 1_000),
 });
 const count = Number(env.STREAMLL_EXIT_COUNT);
 if (env.STREAMLL_EXIT_DIRECT === "1") {

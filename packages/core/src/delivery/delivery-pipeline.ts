@@ -31,6 +31,7 @@ import {
   type SinkMetrics,
   type StateChange,
 } from "./delivery-types";
+import { sendingForPipeline } from "./process-hold";
 import type { EncodedEvent, Sink } from "./sink";
 import { type ResolvedSpillOptions, resolveSpillOptions, spillOptionsSchema } from "./spill/spill-options";
 import { type SpillDropReason, SpillStore } from "./spill/spill-store";
@@ -761,7 +762,9 @@ export class DeliveryPipeline {
     let outcome: unknown;
     try {
       // A copy, so a sink that mutates its argument cannot corrupt what the pipeline retries.
-      outcome = this.sink.send(batch.events.slice(), { signal: batch.controller.signal, attempt });
+      const events = batch.events.slice();
+      const context = { signal: batch.controller.signal, attempt };
+      outcome = sendingForPipeline(() => this.sink.send(events, context));
     } catch (error) {
       this.onSendFailed(batch, error);
       return;

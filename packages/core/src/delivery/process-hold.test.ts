@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ProcessHold } from "./process-hold";
+import { ProcessHold, sendingForPipeline } from "./process-hold";
 
 function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
@@ -30,5 +30,27 @@ describe("ProcessHold", () => {
     await expect(hold.run(() => Promise.reject(new Error("refused")))).rejects.toThrow("refused");
     expect(hold.holding).toBe(false);
     expect(timers()).toBe(before);
+  });
+
+  it("does not hold the process for a send the delivery pipeline makes (its own deadlines do)", async () => {
+    const hold = new ProcessHold();
+    const before = timers();
+    let finish: () => void = () => {};
+    const sent = sendingForPipeline(() =>
+      hold.run(
+        () =>
+          new Promise<void>((resolve) => {
+            finish = resolve;
+          }),
+      ),
+    );
+    expect(hold.holding).toBe(false);
+    expect(timers()).toBe(before);
+    // Outside the pipeline's call the same sink holds again.
+    const direct = hold.run(() => sent);
+    expect(hold.holding).toBe(true);
+    finish();
+    await direct;
+    expect(hold.holding).toBe(false);
   });
 });

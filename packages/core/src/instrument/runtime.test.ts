@@ -369,17 +369,21 @@ const held = {
   }),
   close: async () => {},
 };
+const warnings = [];
 configure({
   sinks: [{ sink: held, delivery: { sendTimeoutMs: 60000 } }],
   exitFlushTimeoutMs: 300,
-  logger: { warn() {}, error() {} },
+  logger: { warn(message) { warnings.push(message); }, error() {} },
 });
 emit("lost");
-process.on("exit", () => { console.log("exited"); });
+process.on("exit", () => { console.log(JSON.stringify(warnings.filter((w) => w.includes("exit flush")))); });
 `);
     expect(result.signal).toBeNull();
     expect(result.status).toBe(0);
-    expect(result.stdout.trim()).toBe("exited");
+    // The lost event is reported, not dropped silently.
+    expect(JSON.parse(result.stdout.trim())).toEqual([
+      'streamll: the exit flush timed out after 300 ms; events not delivered: 1 for sink "held" (call shutdown() before the program ends to choose how long to wait)',
+    ]);
   });
 
   it("configures itself from STREAMLL_* variables when configure() is never called", () => {

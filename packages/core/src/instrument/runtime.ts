@@ -463,9 +463,21 @@ function onBeforeExit(): void {
     exitFlushRunning = true;
     void flush(current.config.exitFlushTimeoutMs)
       .then((flushed) => {
-        // Past the deadline: a send still waiting on a silent broker would hold the process (sinks keep it
-        // alive while a send they were asked for is in flight) until its own timeout.
-        if (!flushed) for (const handle of current.pipelines) handle.pipeline.abandonSendsInFlight();
+        if (flushed) return;
+        // Past the deadline the program ends with these events undelivered: say so, as shutdown() does. A send
+        // still in flight is given up, since a sink may hold the process while it waits on a silent broker.
+        const left: string[] = [];
+        for (const handle of current.pipelines) {
+          handle.pipeline.abandonSendsInFlight();
+          const { sink, pending } = handle.pipeline.getMetrics();
+          if (pending > 0) left.push(`${pending} for sink "${sink}"`);
+        }
+        if (left.length > 0) {
+          safeLog(
+            current.config.logger,
+            `streamll: the exit flush timed out after ${current.config.exitFlushTimeoutMs} ms; events not delivered: ${left.join(", ")} (call shutdown() before the program ends to choose how long to wait)`,
+          );
+        }
       })
       .finally(() => {
         exitFlushRunning = false;
