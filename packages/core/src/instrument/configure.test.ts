@@ -70,7 +70,7 @@ describe("parseOptions", () => {
   it("names the bad sink and what is allowed", () => {
     const message = messageOf({ sinks: [new MemorySink(), 42] });
     expect(message).toContain(
-      "sinks[1]: expected a Sink (an object with name, send() and close()) or { sink, delivery }, got 42",
+      "sinks[1]: expected a Sink (an object with name, send() and close()) or { sink, delivery }, got a number",
     );
     expect(issuesOf({ sinks: [{ name: "x", send: () => undefined }] })[0]).toEqual({
       path: "sinks[0]",
@@ -145,7 +145,7 @@ describe("parseOptions", () => {
   });
 
   it("rejects a non-object", () => {
-    expect(messageOf(42)).toContain("expected an options object, got 42");
+    expect(messageOf(42)).toContain("expected an options object, got a number");
   });
 });
 

@@ -166,13 +166,21 @@ describe("validateOptions", () => {
       }),
     );
     expect(message).toContain("maxLen: expected an integer >= 1, got 0");
-    expect(message).toContain("url: expected a non-empty string, got 42");
+    expect(message).toContain("url: expected a non-empty string, got a number");
     expect(message).toContain("stream: expected a non-empty string, got an empty string");
     expect(message).toContain("retry.jitter: expected a number between 0 and 1, got 2");
-    expect(message).toContain("tags.team: expected a string, got 1");
+    expect(message).toContain("tags.team: expected a string, got a number");
     expect(message).toContain("brokers[0]: expected host:port, got a string");
     expect(message).toContain("tls: expected true or false or an object, got a string");
     expect(message).not.toContain("secret");
+  });
+
+  it("never repeats a number given where something else was expected (a numeric password)", () => {
+    const message = messageOf(() =>
+      validateOptions("Thing", v.object({ password: v.string() }), { password: 12345678 }),
+    );
+    expect(message).toContain("password: expected a string, got a number");
+    expect(message).not.toContain("12345678");
   });
 
   it("reports every issue at once, with paths under a prefix", () => {

@@ -31,11 +31,16 @@ export interface OptionIssue {
 /** Reports a problem found by a refinement; `at` is a key or index (or dotted path) below the refined value. */
 export type ReportIssue = (message: string, at?: string | number) => void;
 
-/** A value's kind for a message; never the content of a string, which may be a secret. */
-export function describeKind(value: unknown): string {
+/**
+ * A value's kind for a message; never the content of a string, which may be a secret. A number is shown only
+ * with `showNumber` (a numeric option out of range: `got 0`); given where something else was expected, it may
+ * be a secret too (`password: 12345678`), so it is only called "a number".
+ */
+export function describeKind(value: unknown, showNumber = false): string {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (typeof value === "boolean") return String(value);
+  if (typeof value === "number") return showNumber ? String(value) : "a number";
   if (typeof value === "string") return value === "" ? "an empty string" : "a string";
   if (typeof value === "bigint") return "a bigint";
   if (typeof value === "function") return "a function";
@@ -167,8 +172,10 @@ class PredicateSchema<T> extends Schema<T> {
     return this.kindTest(value);
   }
   protected checkValue(value: unknown, path: string, issues: OptionIssue[]): void {
-    if (!this.accepts(value))
-      issues.push({ path, message: `expected ${this.expected}, got ${describeKind(value)}` });
+    if (!this.accepts(value)) {
+      const numeric = this.kind === "number" || this.kind === "integer";
+      issues.push({ path, message: `expected ${this.expected}, got ${describeKind(value, numeric)}` });
+    }
   }
 }
 
