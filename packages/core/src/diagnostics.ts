@@ -38,6 +38,10 @@ export function publishDiagnostic(diagnostic: StreamllDiagnostic): void {
 
 /** The line a logger gets for `diagnostic`. */
 export function describeDiagnostic(diagnostic: StreamllDiagnostic): string {
-  const fix = diagnostic.fix === undefined ? "" : ` Fix: ${diagnostic.fix}.`;
+  // A message that already ends with its fix (a missing package's install command) is not told it twice.
+  const fix =
+    diagnostic.fix === undefined || diagnostic.message.includes(diagnostic.fix)
+      ? ""
+      : ` Fix: ${diagnostic.fix}.`;
   return `sink ${diagnostic.sink} failed permanently and is not retried: ${diagnostic.message}.${fix} Its events are dropped (counted as sink-failed) until streamll is configured again.`;
 }
