@@ -1,9 +1,10 @@
-// Token cost tracking: sums the tokens of every `llm_usage` event per model and prices them.
-// The LLM-calling module reports usage with
+// Token cost tracking: sums the tokens of every model request per model and prices them. A module you
+// instrument yourself reports usage with
 //   emit("llm_usage", { model, input_tokens, output_tokens })
-// inside its instrumented call. Runs as a batch job over what the topic holds now (`stopAtEnd`); drop
+// inside its instrumented call; @streamll/ax records each model request of an Ax program as an `llm_call`
+// event with `data.usage`. Runs as a batch job over what the topic holds now (`stopAtEnd`); drop
 // `stopAtEnd` to keep a running total in a long-lived consumer.
-import { type KafkaConnectionOptions, KafkaEventReader } from "@streamll/sink-kafka";
+import { type KafkaConnectionOptions, KafkaEventReader, type KafkaEventRecord } from "@streamll/sink-kafka";
 
 /** US dollars per million tokens. Replace with your provider's current prices. */
 export interface ModelPrice {
@@ -37,6 +38,29 @@ function count(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : 0;
 }
 
+/** What one model request cost in tokens. */
+export interface RequestUsage {
+  readonly model: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+/**
+ * The usage of the model request an event reports: an `llm_usage` event (`input_tokens`, `output_tokens`) or
+ * an Ax `llm_call` event (`usage.prompt_tokens`, `usage.completion_tokens`). `undefined` for any other event:
+ * the `data.usage` of `end` and `error` events sums requests already counted here.
+ */
+export function requestUsage(event: KafkaEventRecord["event"]): RequestUsage | undefined {
+  const data = event.data;
+  const model = typeof data.model === "string" ? data.model : "unknown";
+  if (event.event_type === "llm_usage")
+    return { model, inputTokens: count(data.input_tokens), outputTokens: count(data.output_tokens) };
+  const usage = data.usage;
+  if (event.event_type !== "llm_call" || typeof usage !== "object" || usage === null || Array.isArray(usage))
+    return undefined;
+  return { model, inputTokens: count(usage.prompt_tokens), outputTokens: count(usage.completion_tokens) };
+}
+
 export async function trackTokenCosts(
   connection: KafkaConnectionOptions,
   options: { groupId: string; topic?: string; prices?: Readonly<Record<string, ModelPrice>> },
@@ -56,11 +80,10 @@ export async function trackTokenCosts(
   });
   try {
     await reader.run(({ event }) => {
-      if (event.event_type !== "llm_usage" || seen.has(event.event_id)) return;
+      const request = requestUsage(event);
+      if (request === undefined || seen.has(event.event_id)) return;
       seen.add(event.event_id);
-      const model = typeof event.data.model === "string" ? event.data.model : "unknown";
-      const inputTokens = count(event.data.input_tokens);
-      const outputTokens = count(event.data.output_tokens);
+      const { model, inputTokens, outputTokens } = request;
       const price = prices[model];
       if (price === undefined) unpriced.add(model);
       const usd =

@@ -117,6 +117,7 @@ function tracedChat(service: AxAIService, chat: AxAIService["chat"]): AxAIServic
       if (typeof ReadableStream === "function" && response instanceof ReadableStream) {
         return observeStream(response, call, { service, req, startedAt, step });
       }
+      recordReply(call.replyRecorder(), response as AxChatResponse);
       const usage = (response as AxChatResponse).modelUsage;
       call.recordLlmRequest({
         provider: providerOf(usage, service),
@@ -131,6 +132,17 @@ function tracedChat(service: AxAIService, chat: AxAIService["chat"]): AxAIServic
     }
     return response;
   };
+}
+
+/** The text of a reply (or of one streamed chunk), per sample, for a call that hides secret output fields. */
+function recordReply(record: ((sample: number, text: string) => void) | undefined, chunk: unknown): void {
+  if (record === undefined) return;
+  const results = (chunk as { results?: unknown } | null)?.results;
+  if (!Array.isArray(results)) return;
+  for (const result of results as { index?: unknown; content?: unknown }[]) {
+    if (typeof result?.content === "string")
+      record(typeof result.index === "number" ? result.index : 0, result.content);
+  }
 }
 
 interface StreamContext {
@@ -175,6 +187,7 @@ function observeStream(
     }
   };
   const untrack = call.trackOpenRequest(() => finish({ cancelled: true }, lastChunkAt));
+  const recordText = call.replyRecorder();
   const reader = stream.getReader();
   return new ReadableStream<AxChatResponse>({
     async pull(controller) {
@@ -192,6 +205,11 @@ function observeStream(
       }
       const chunk = step.value;
       lastChunkAt = performance.now();
+      try {
+        recordReply(recordText, chunk);
+      } catch (error) {
+        reportInternalError("recording a model reply failed", error);
+      }
       if (firstChunkMs === undefined) firstChunkMs = lastChunkAt - context.startedAt;
       const reported = chunk?.modelUsage;
       if (reported?.tokens !== undefined) usage = reported;

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { JsonObject, Span } from "@streamll/core";
+import type { JsonObject, JsonValue, Span } from "@streamll/core";
 import {
   clockNow,
   createSpan,
@@ -52,6 +52,110 @@ const REDACTED = "[REDACTED]";
 
 /** Whether a key's value is redacted in events: the configured key list's matcher, when it is a key list. */
 type KeyMatcher = { has(key: string): boolean };
+
+/**
+ * The output fields of a program whose names the configured `redact` key list matches, and the titles of all
+ * its output fields (`apiPassword` is written `Api Password:` in the model's reply), to find their values in
+ * the replies the program's model requests return.
+ */
+export interface SecretOutputFields {
+  /** Titles of the output fields whose value is redacted. */
+  readonly secret: readonly string[];
+  /** Titles of every output field: where one field's value ends in the reply. */
+  readonly all: readonly string[];
+}
+
+/** Reply text kept per model request for {@link SecretOutputFields}: enough for any field a model writes. */
+const MAX_REPLY_CHARS = 65_536;
+
+/** The reply text of one model request, per sample, with the output fields to look for in it. */
+interface ReplyText {
+  readonly fields: SecretOutputFields;
+  readonly samples: Map<number, string>;
+}
+
+/** The key-list matcher of the configuration, or `undefined` with a `redact` function or `redact: []`. */
+function keyRedaction(): KeyMatcher | undefined {
+  const keys = getRuntime().redactKeys;
+  return keys !== undefined && keys !== null && keys.size > 0 ? keys : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * The values of the secret fields in one reply, as Ax reads them: the text after `Title:` up to the next
+ * field's title, or the whole reply when it has no titles and the secret field comes first (Ax then takes the
+ * reply as the first field). A reply that is a JSON object (structured outputs) gives the values under secret
+ * names at any depth.
+ */
+function secretFieldValues(
+  text: string,
+  fields: SecretOutputFields,
+  keys: KeyMatcher,
+  out: Set<string>,
+): void {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) {
+    try {
+      collectSecrets(JSON.parse(trimmed), keys, 0, new Set(), out);
+    } catch {
+      // Not JSON after all: read as field lines below.
+    }
+  }
+  const marks: { at: number; end: number; secret: boolean }[] = [];
+  for (const title of fields.all) {
+    const pattern = new RegExp(`(^|\\n)[ \\t]*${escapeRegExp(title)}[ \\t]*:`, "gi");
+    const secret = fields.secret.includes(title);
+    for (const match of text.matchAll(pattern)) {
+      const at = (match.index ?? 0) + (match[1]?.length ?? 0);
+      marks.push({ at, end: (match.index ?? 0) + match[0].length, secret });
+    }
+  }
+  if (marks.length === 0) {
+    if (fields.secret[0] !== undefined && fields.secret[0] === fields.all[0]) addSecretText(trimmed, out);
+    return;
+  }
+  marks.sort((a, b) => a.at - b.at);
+  marks.forEach((mark, i) => {
+    if (mark.secret) addSecretText(text.slice(mark.end, marks[i + 1]?.at ?? text.length).trim(), out);
+  });
+}
+
+/** A secret field's value, and each of its lines: an error may quote the value whole or one line of it. */
+function addSecretText(value: string, out: Set<string>): void {
+  collectAll(value, 0, new Set(), out);
+  if (value.includes("\n")) for (const line of value.split("\n")) collectAll(line.trim(), 0, new Set(), out);
+}
+
+/** `value` (JSON) with the values under redacted key names replaced, as the `end` event's outputs show them. */
+function redactNestedKeys(value: JsonValue, keys: KeyMatcher, depth = 0): JsonValue {
+  if (typeof value !== "object" || value === null || depth > MAX_SECRET_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => redactNestedKeys(item, keys, depth + 1));
+  const out: JsonObject = {};
+  for (const [key, item] of Object.entries(value)) {
+    const redacted = keys.has(key) ? REDACTED : redactNestedKeys(item, keys, depth + 1);
+    Object.defineProperty(out, key, {
+      value: redacted,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+/**
+ * One streamed value of a field merged into what the field streamed before, as Ax merges its deltas into the
+ * result `forward` returns: text and arrays are appended to, any other value replaces the previous one.
+ */
+function mergeDelta(previous: unknown, value: unknown): unknown {
+  if (Array.isArray(value)) return Array.isArray(previous) ? [...previous, ...value] : [...value];
+  if (typeof value === "string" && (previous === undefined || typeof previous === "string"))
+    return `${previous ?? ""}${value}`;
+  return value;
+}
 
 /** Every string of at least {@link MIN_SECRET_CHARS} characters inside `value` (all of it is secret). */
 function collectAll(value: unknown, depth: number, seen: Set<object>, out: Set<string>): void {
@@ -109,6 +213,16 @@ function hideSecrets(text: string, secrets: readonly string[]): string {
 }
 
 const storage = new AsyncLocalStorage<AxCall>();
+
+/**
+ * A streamed value as token text: text as it came, any other value (a number, a list, an object) as JSON, its
+ * values under redacted key names hidden as `end` hides them.
+ */
+function tokenText(value: unknown, keys: KeyMatcher | undefined): string {
+  if (typeof value === "string") return value;
+  const json = toJson(value, undefined);
+  return JSON.stringify(keys === undefined ? json : redactNestedKeys(json, keys));
+}
 
 /** A function name as Ax matches the model's call to a function: letters and digits, any case. */
 function functionKey(name: string): string {
@@ -193,8 +307,23 @@ export class AxCall {
    * when the stream's version changes, so that its event says what was discarded. Made on the first one.
    */
   private pendingReasons: RetryReason[] | undefined;
-  /** Streamed text per output field, made on the first streamed chunk. */
-  private fields: Map<string, string> | undefined;
+  /**
+   * Streamed value per output field of the first sample, merged as Ax merges them into `forward`'s result, so
+   * `end` shows the same outputs either way. Made on the first streamed chunk.
+   */
+  private fields: Map<string, unknown> | undefined;
+  /**
+   * Fields (`sample:field`) of the current stream version whose name the `redact` key list matches and whose
+   * first token went out as `[REDACTED]`: their later tokens carry `""`.
+   */
+  private redactedTokenFields: Set<string> | undefined;
+  /**
+   * This program's output fields with redacted names, if any: the replies of its model requests are then kept
+   * (in {@link replies}) so their values can be hidden in error text, as secret input values are.
+   */
+  secretOutputs: SecretOutputFields | undefined;
+  /** The replies of model requests under this call (its own and its nested programs') with secret fields. */
+  private replies: ReplyText[] | undefined;
   private finished = false;
   /**
    * The values the call was given, read only when error text is recorded: Ax's errors may quote the prompt
@@ -246,17 +375,44 @@ export class AxCall {
     if (this.secrets !== undefined) return this.secrets;
     const found = new Set<string>();
     try {
-      const keys = getRuntime().redactKeys;
-      if (keys !== undefined && keys !== null && keys.size > 0) {
+      const keys = keyRedaction();
+      if (keys !== undefined) {
         for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
           collectSecrets(call.inputs, keys, 0, new Set(), found);
         }
+        for (const reply of this.replies ?? [])
+          for (const text of reply.samples.values()) secretFieldValues(text, reply.fields, keys, found);
       }
     } catch (error) {
       reportInternalError("reading an Ax call's inputs failed", error);
     }
     this.secrets = [...found].sort((a, b) => b.length - a.length);
     return this.secrets;
+  }
+
+  /**
+   * What records the reply text of a model request made under this call, when this call's program has output
+   * fields with redacted names (else `undefined`, and nothing is kept): Ax's errors quote the model's output
+   * (`LLM Output: …`, `Field 'Api Password' has an invalid value '…'`), so those fields' values are hidden in
+   * error text, here and in the calls this one runs in, whose errors carry the same text.
+   */
+  replyRecorder(): ((sample: number, text: string) => void) | undefined {
+    const fields = this.secretOutputs;
+    if (fields === undefined) return undefined;
+    const reply: ReplyText = { fields, samples: new Map() };
+    const calls: AxCall[] = [];
+    for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+      call.replies ??= [];
+      call.replies.push(reply);
+      calls.push(call);
+    }
+    return (sample, text) => {
+      const previous = reply.samples.get(sample) ?? "";
+      if (previous.length >= MAX_REPLY_CHARS) return;
+      reply.samples.set(sample, previous + text);
+      // The secrets found so far are out of date.
+      for (const call of calls) call.secrets = undefined;
+    };
   }
 
   /** Error text (a message, a stack, a retry reason) with the call's secret input values hidden. */
@@ -475,6 +631,7 @@ export class AxCall {
           });
           this.tokenIndex = 0;
           this.fields?.clear();
+          this.redactedTokenFields?.clear();
         }
         // The other reasons are attempts that failed before streaming anything (a streaming assertion on their
         // first chunk): their versions never reached the output, so only Ax's reason tells of them.
@@ -484,27 +641,41 @@ export class AxCall {
       }
       if (typeof delta !== "object" || delta === null) return;
       const sample = typeof index === "number" ? index : 0;
+      const keys = this.includeOutputs ? keyRedaction() : undefined;
       for (const [field, value] of Object.entries(delta as Record<string, unknown>)) {
         if (value === undefined) continue;
-        const token = typeof value === "string" ? value : JSON.stringify(toJson(value, undefined));
         const tokenIndex = this.tokenIndex;
         this.tokenIndex = tokenIndex + 1;
         if (!this.includeOutputs) continue;
-        this.heldTokens ??= new HeldTokens((data, at) => emitSpanEvent(this.span, "token", data, at));
-        this.heldTokens.add(`${sample}:${field}`, {
-          field,
-          token,
-          token_index: tokenIndex,
-          sample_index: sample,
-        });
-        if (sample === 0 && typeof value === "string") {
+        const data = { field, token: "", token_index: tokenIndex, sample_index: sample };
+        if (keys?.has(field) === true) this.emitRedactedToken(`${sample}:${field}`, data);
+        else {
+          data.token = tokenText(value, keys);
+          this.heldTokens ??= new HeldTokens((event, at) => emitSpanEvent(this.span, "token", event, at));
+          this.heldTokens.add(`${sample}:${field}`, data);
+        }
+        if (sample === 0) {
           this.fields ??= new Map();
-          this.fields.set(field, (this.fields.get(field) ?? "") + value);
+          this.fields.set(field, mergeDelta(this.fields.get(field), value));
         }
       }
     } catch (error) {
       reportInternalError("recording a streamed chunk failed", error);
     }
+  }
+
+  /**
+   * A token of a field whose name the `redact` key list matches, as `end` shows its value: the field's first
+   * token of this stream version carries `[REDACTED]`, the others `""`, so its tokens join to what `end`
+   * shows while their indexes and count stay those of the stream. Not held: the text is known already.
+   */
+  private emitRedactedToken(key: string, data: JsonObject & { token: string }): void {
+    this.redactedTokenFields ??= new Set();
+    if (!this.redactedTokenFields.has(key)) {
+      this.redactedTokenFields.add(key);
+      data.token = REDACTED;
+    }
+    emitSpanEvent(this.span, "token", data);
   }
 
   /** A `retry` event of a streamed call, with Ax's reason when it logged one. */

@@ -305,6 +305,55 @@ describe("instrumentAx(ax(...)): streaming", () => {
     });
   });
 
+  it("ends streamingForward with every parsed output, as forward(..., { stream: true }) records them", async () => {
+    const sink = setup();
+    const signature =
+      'question:string -> answer:string, score:number, tags:string[], ok:boolean, info:json, kind:class "a, b"';
+    const content = 'Answer: hello world\nScore: 7\nTags: ["x", "y"]\nOk: true\nInfo: {"a": 1}\nKind: b';
+    const program = instrumentAx(ax(signature as "question:string -> answer:string"));
+    const streamed: Record<string, unknown> = {};
+    for await (const chunk of program.streamingForward(scriptedAI([{ content, chunkSize: 4 }]).service, {
+      question: "q",
+    }))
+      Object.assign(streamed, chunk.delta);
+    const result = await program.forward(
+      scriptedAI([{ content, chunkSize: 4 }]).service,
+      { question: "q" },
+      { stream: true },
+    );
+
+    const expected = {
+      answer: "hello world",
+      score: 7,
+      tags: ["x", "y"],
+      ok: true,
+      info: { a: 1 },
+      kind: "b",
+    };
+    expect(result).toEqual(expected);
+    const ends = of(await collect(sink), "end");
+    expect(ends.map((e) => e.data.outputs)).toEqual([expected, expected]);
+    const [streamEnd, forwardEnd] = ends as [StreamllEvent, StreamllEvent];
+    const tokensOf = (end: StreamllEvent) =>
+      of(sink.events, "token").filter((t) => t.span_id === end.span_id);
+    // A value that is not text is one token, as JSON, on both paths.
+    for (const end of [streamEnd, forwardEnd]) {
+      const tokens = tokensOf(end);
+      expect(tokens.filter((t) => t.data.field === "score").map((t) => t.data.token)).toEqual(["7"]);
+      expect(tokens.filter((t) => t.data.field === "info").map((t) => t.data.token)).toEqual(['{"a":1}']);
+      expect(end.data.token_count).toBe(tokens.length);
+    }
+  });
+
+  it("ends a streamingForward of a single number field with that number", async () => {
+    const sink = setup();
+    const program = instrumentAx(ax("question:string -> answer:number"));
+    for await (const _ of program.streamingForward(scriptedAI([{ content: "Answer: 42" }]).service, {
+      question: "q",
+    }));
+    expect(only(await collect(sink), "end").data.outputs).toEqual({ answer: 42 });
+  });
+
   it("emits no token events for a forward without stream", async () => {
     const sink = setup();
     const { service } = scriptedAI([{ content: "Answer: Paris" }]);
@@ -375,6 +424,98 @@ describe("instrumentAx(ax(...)): streaming", () => {
     const start = only(await collect(sink), "start");
     expect(seen.every((id) => id === undefined)).toBe(true);
     expect(start.span_id).toBeTruthy();
+  });
+});
+
+describe("instrumentAx(ax(...)): output fields with redacted names", () => {
+  const SECRET = "PLANTEDVALUE9876543210";
+  const tokensOf = (events: readonly StreamllEvent[], field: string) =>
+    of(events, "token").filter((t) => t.data.field === field);
+
+  it("streams a redacted field's tokens as one [REDACTED] then empty tokens, joined as end shows it", async () => {
+    for (const mode of ["streamingForward", "forward+stream"] as const) {
+      const sink = setup();
+      const { service } = scriptedAI([{ content: `Api Password: ${SECRET} ok\nAnswer: fine`, chunkSize: 4 }]);
+      const program = instrumentAx(ax("question:string -> apiPassword:string, answer:string"));
+      if (mode === "streamingForward")
+        for await (const _ of program.streamingForward(service, { question: "q" }));
+      else await program.forward(service, { question: "q" }, { stream: true });
+
+      const events = await collect(sink);
+      expect(JSON.stringify(events), mode).not.toContain("PLANTED");
+      const secret = tokensOf(events, "apiPassword");
+      expect(secret.length, mode).toBeGreaterThan(1);
+      expect(secret.map((t) => t.data.token)).toEqual(secret.map((_, i) => (i === 0 ? "[REDACTED]" : "")));
+      expect(
+        tokensOf(events, "answer")
+          .map((t) => t.data.token)
+          .join(""),
+      ).toBe("fine");
+      const tokens = of(events, "token");
+      expect(tokens.map((t) => t.data.token_index).sort((a, b) => Number(a) - Number(b))).toEqual(
+        tokens.map((_, i) => i),
+      );
+      const end = only(events, "end");
+      expect(end.data.outputs).toEqual({ apiPassword: "[REDACTED]", answer: "fine" });
+      expect(end.data.token_count).toBe(tokens.length);
+      await teardown();
+    }
+  });
+
+  it("hides a redacted field's value in the keys of a JSON field's tokens too", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([{ content: `Info: {"password": "${SECRET}", "a": 1}` }]);
+    const program = instrumentAx(ax("question:string -> info:json"));
+    for await (const _ of program.streamingForward(service, { question: "q" }));
+    const events = await collect(sink);
+    expect(tokensOf(events, "info").map((t) => t.data.token)).toEqual(['{"password":"[REDACTED]","a":1}']);
+    expect(JSON.stringify(events)).not.toContain("PLANTED");
+  });
+
+  it("hides the field's value in retry reasons and the error of an unstreamed call", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([{ content: `Api Password: ${SECRET}` }]);
+    const program = instrumentAx(ax("question:string -> apiPassword:number"));
+    await expect(program.forward(service, { question: "q" }, { maxRetries: 1 })).rejects.toThrow(SECRET);
+
+    const events = await collect(sink);
+    const retries = of(events, "retry");
+    expect(retries.length).toBeGreaterThan(0);
+    for (const retry of retries) expect(retry.data.reason).toContain("invalid value '[REDACTED]'");
+    expect(only(events, "error").data.error_message).toContain("invalid value '[REDACTED]'");
+    expect(JSON.stringify(events)).not.toContain("PLANTED");
+  });
+
+  it("hides the field's value quoted in the model output of another field's error, streamed", async () => {
+    const sink = setup();
+    const { service } = scriptedAI([{ content: `Api Password: ${SECRET}\nScore: x`, chunkSize: 4 }]);
+    const program = instrumentAx(ax("question:string -> apiPassword:string, score:number"));
+    const run = async () => {
+      for await (const _ of program.streamingForward(service, { question: "q" }, { maxRetries: 1 }));
+    };
+    await expect(run()).rejects.toThrow(SECRET);
+
+    const events = await collect(sink);
+    expect(of(events, "retry").length).toBeGreaterThan(0);
+    expect(only(events, "error").data.error_message).toContain("Api Password: [REDACTED]");
+    expect(JSON.stringify(events)).not.toContain("PLANTED");
+  });
+
+  it("leaves tokens and errors to a redact function, and redacts nothing with redact: []", async () => {
+    for (const redact of [[], (event: StreamllEvent) => event]) {
+      const sink = setup({ redact });
+      const { service } = scriptedAI([{ content: `Api Password: ${SECRET}`, chunkSize: 4 }]);
+      const program = instrumentAx(ax("question:string -> apiPassword:string"));
+      for await (const _ of program.streamingForward(service, { question: "q" }));
+      const events = await collect(sink);
+      expect(
+        tokensOf(events, "apiPassword")
+          .map((t) => t.data.token)
+          .join(""),
+      ).toBe(SECRET);
+      expect(only(events, "end").data.outputs).toEqual({ apiPassword: SECRET });
+      await teardown();
+    }
   });
 });
 

@@ -13,7 +13,7 @@ import { describeAIService } from "../ai/ai-service-descriptor";
 import { traceAIService } from "../ai/traced-ai-service";
 import { isSameSignature, nestedPrograms } from "../version/program-fingerprint";
 import { trackProgramVersion } from "../version/program-version";
-import { AxCall, currentAxCall, runInCall } from "./ax-call";
+import { AxCall, currentAxCall, runInCall, type SecretOutputFields } from "./ax-call";
 import { instrumentAxFunctions } from "./instrument-functions";
 import { InstrumentedAxStream } from "./instrumented-stream";
 import { type InstrumentAxOptions, parseInstrumentAxOptions } from "./options";
@@ -41,7 +41,7 @@ interface AxProgramLike {
   getSignature?(): {
     getDescription?(): string | undefined;
     getInputFields?(): readonly { name: string }[];
-    getOutputFields?(): readonly { name: string }[];
+    getOutputFields?(): readonly { name: string; title?: string }[];
   };
   /** Both `forward` and `streamingForward` read the program's delta stream from here (AxGen). */
   _forward1?(ai: unknown, values: unknown, options: unknown): AsyncGenerator<unknown, unknown, unknown>;
@@ -95,6 +95,8 @@ interface SignatureInfo {
   readonly description: string | undefined;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /** The output fields' titles as the model writes them (`apiPassword` is `Api Password:`), in order. */
+  readonly outputTitles: readonly string[];
   /** `module_name` from the description, when it has one (clamped once here, not per call). */
   readonly descriptionName: string | undefined;
   /** `module_name` from the fields (`question -> answer`), when there are any. */
@@ -123,13 +125,16 @@ function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
     const read = signature.getDescription?.();
     const description = typeof read === "string" ? read : undefined;
     const inputs = signature.getInputFields?.().map((f) => f.name) ?? [];
-    const outputs = signature.getOutputFields?.().map((f) => f.name) ?? [];
+    const outputFields = signature.getOutputFields?.() ?? [];
+    const outputs = outputFields.map((f) => f.name);
+    const outputTitles = outputFields.map((f) => (typeof f.title === "string" ? f.title : f.name));
     const info: SignatureInfo = {
       key,
       hash,
       description,
       inputs,
       outputs,
+      outputTitles,
       descriptionName:
         description !== undefined && description.trim() !== "" ? clamp(description) : undefined,
       fieldsName:
@@ -182,6 +187,16 @@ function inputValues(program: AxProgramLike, values: unknown): unknown {
   }
 }
 
+/** The program's output fields whose names the configured `redact` key list matches, if any. */
+function secretOutputsOf(program: AxProgramLike): SecretOutputFields | undefined {
+  const keys = getRuntime().redactKeys;
+  if (keys === undefined || keys === null || keys.size === 0) return undefined;
+  const info = signatureInfo(program);
+  if (info === undefined) return undefined;
+  const secret = info.outputTitles.filter((_, i) => keys.has(info.outputs[i] as string));
+  return secret.length === 0 ? undefined : { secret, all: info.outputTitles };
+}
+
 /** Opens the span of one call, with its version fields and `version` event, and emits `start`. */
 function openCall(
   program: AxProgramLike,
@@ -197,6 +212,7 @@ function openCall(
   const call = new AxCall(getCurrentSpan(), program, moduleName, meta.tags, includeOutputs);
   call.streaming = streaming;
   call.inputs = values;
+  call.secretOutputs = secretOutputsOf(program);
   const tracker = runtime.config.versionTracker;
   if (tracker !== null) {
     const versionData = trackProgramVersion(tracker, call.span, program, moduleName);
