@@ -251,6 +251,112 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
     expect(r.getStats().claimed).toBe(4);
   });
 
+  it("a restarted consumer handles its own pending entries first, with their delivery counts", async () => {
+    const stream = streamName("reader-restart");
+    await write(stream, 5);
+    await admin.xgroup("CREATE", stream, "dashboard", "0", "MKSTREAM");
+    // The previous process named "stable" read everything and was killed before acknowledging.
+    await admin.xreadgroup("GROUP", "dashboard", "stable", "COUNT", 10, "STREAMS", stream, ">");
+    const ids = (await admin.xrange(stream, "-", "+")).map(([id]) => id);
+    // Entry 0 had already been delivered twice: its next delivery is one too many (maxDeliveries 2).
+    await admin.xclaim(stream, "dashboard", "stable", 0, ids[0] ?? "", "RETRYCOUNT", 2, "JUSTID");
+    await write(stream, 2, 5);
+    // claimIdleMs is far longer than the test: only reading its own pending entries finds them in time.
+    const r = reader(stream, {
+      consumer: "stable",
+      count: 2, // pages through the pending list
+      claimIdleMs: 600_000,
+      maxDeliveries: 2,
+      onError: () => undefined,
+    });
+    const seen: [number, number][] = [];
+    const running = r.run((event, message) => {
+      seen.push([seqOf(event), message.deliveryCount]);
+    });
+    await waitUntil(() => seen.length === 6, "the pending entries and the new ones", 20_000);
+    await r.stop();
+    await running;
+    expect(seen).toEqual([
+      [1, 2],
+      [2, 2],
+      [3, 2],
+      [4, 2],
+      [5, 1],
+      [6, 1],
+    ]);
+    expect(r.getStats()).toMatchObject({ received: 7, acknowledged: 6, deadLettered: 1, claimed: 0 });
+    const dead = await admin.xrange(`${stream}:dead-letter`, "-", "+");
+    expect(dead[0]?.[1]).toEqual(expect.arrayContaining(["reason", "max-deliveries", "source_id", ids[0]]));
+    expect(await pendingCount(stream)).toBe(0);
+  });
+
+  it("keeps fetched entries fresh while they wait: a healthy slow reader's batch is not taken over", async () => {
+    const stream = streamName("reader-slow-batch");
+    const total = 300;
+    await write(stream, total);
+    // A batch of 100 entries at 20 ms each takes 2 s, four times claimIdleMs: without keeping the waiting
+    // entries fresh, the fast reader's claim scans take them while the slow one still goes through them.
+    const options = { claimIdleMs: 500, claimIntervalMs: 50, onError: () => undefined };
+    const slow = reader(stream, { ...options, consumer: "slow" });
+    const fast = reader(stream, { ...options, consumer: "fast" });
+    const handled = new Map<number, string[]>();
+    const record = (who: string, event: StreamllEvent) => {
+      handled.set(seqOf(event), [...(handled.get(seqOf(event)) ?? []), who]);
+    };
+    const slowRun = slow.run(async (event) => {
+      record("slow", event);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    });
+    await slow.ready();
+    await waitUntil(() => handled.size > 0, "the slow reader's first entry");
+    const fastRun = fast.run(async (event) => {
+      record("fast", event);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    });
+    await waitUntil(() => handled.size === total, "every entry", 60_000);
+    // Longer than claimIdleMs + claimIntervalMs: a late second handling would show up.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await Promise.all([slow.stop(), fast.stop()]);
+    await Promise.all([slowRun, fastRun]);
+    const twice = [...handled].filter(([, readers]) => readers.length > 1);
+    expect(twice).toEqual([]);
+    expect([...handled.values()].flat().filter((who) => who === "slow").length).toBeGreaterThanOrEqual(100);
+    const stats = [slow.getStats(), fast.getStats()];
+    expect(stats.reduce((sum, s) => sum + s.acknowledged, 0)).toBe(total);
+    expect(await pendingCount(stream)).toBe(0);
+  }, 90_000);
+
+  it("never handles a fetched entry that another consumer took over while it waited", async () => {
+    const stream = streamName("reader-taken-over");
+    await write(stream, 10);
+    const r = reader(stream, { consumer: "slow", count: 10, claimIdleMs: 300, claimIntervalMs: 600_000 });
+    const seen: number[] = [];
+    const running = r.run(async (event) => {
+      seen.push(seqOf(event));
+      if (seen.length > 1) return;
+      // The first handler runs longer than claimIdleMs: another consumer's claim scan takes the whole batch
+      // (this entry too; its handling goes on and is acknowledged, the documented slow-handler case).
+      await waitUntil(async () => {
+        const reply = (await admin.xautoclaim(stream, "dashboard", "other", 300, "0-0", "COUNT", 100)) as [
+          string,
+          unknown[],
+        ];
+        return reply[1].length > 0;
+      }, "the entries to go idle and be claimed");
+    });
+    await waitUntil(() => {
+      const stats = r.getStats();
+      return stats.acknowledged + stats.released === 10;
+    }, "every entry to be handled here or left to its new owner");
+    await r.stop();
+    await running;
+    expect(seen).toEqual([0]);
+    expect(r.getStats()).toMatchObject({ received: 10, acknowledged: 1, released: 9 });
+    const pending = (await admin.xpending(stream, "dashboard", "-", "+", 20)) as [string, string][];
+    expect(pending).toHaveLength(9);
+    expect(pending.every(([, consumer]) => consumer === "other")).toBe(true);
+  });
+
   it("starts a new group at the end, the beginning, or after a given id", async () => {
     const stream = streamName("reader-start");
     await write(stream, 3);

@@ -34,14 +34,19 @@ export interface RedisEventReaderOptions extends RedisConnectionOptions {
   startFrom?: ReaderStartFrom;
   /** Entries fetched per read. Default 100. */
   count?: number;
-  /** How long one read waits for new entries (`BLOCK`); also bounds how long `stop()` waits. Default 1000 ms. */
+  /**
+   * How long one read waits for new entries (`BLOCK`). `stop()` waits for a read in progress, so with Redis
+   * reachable this also bounds its wait (besides a handler in flight); while Redis is unreachable it waits for
+   * the connection attempt in progress instead, bounded by `connectTimeoutMs`. Default 1000 ms.
+   */
   blockMs?: number;
   /**
    * Entries left pending (unacknowledged) this long — by a crashed consumer or a failed handler — are claimed
    * with `XAUTOCLAIM` and delivered again. This is the crash hand-over time of a consumer group: keep it above
-   * the longest time your handler takes for one entry, or a slow (not dead) consumer's entries are handled
-   * twice. Consumers that left the group with nothing pending and stayed idle this long are removed from
-   * it. Default 60 000 ms.
+   * the longest time your handler takes for one entry, or a slow (not dead) consumer's entry is handled twice.
+   * Entries fetched but still waiting for their turn are kept fresh meanwhile, so a long batch is not taken
+   * over. (A consumer that stops deletes itself from the group when nothing is left pending on it; a crashed
+   * one stays listed until removed with `XGROUP DELCONSUMER`.) Default 60 000 ms.
    */
   claimIdleMs?: number;
   /** How often to look for idle pending entries. Default `min(claimIdleMs, 10 000)` ms. */
@@ -85,8 +90,10 @@ export interface RedisEventReaderStats {
   /** Entries claimed from idle pending lists (dead consumers, stopped consumers or earlier failures). */
   readonly claimed: number;
   /**
-   * Entries fetched but not handled when the reader stopped, handed back to the group for the other consumers
-   * to claim at once (instead of after `claimIdleMs`).
+   * Entries fetched but not handled by this reader: handed back to the group when it stopped (the other
+   * consumers claim them on their next claim scan instead of after `claimIdleMs`), or taken over by another
+   * consumer while they waited for their turn here (possible only when a handler ran about `claimIdleMs` or
+   * Redis could not be reached), which then handles them instead of this reader.
    */
   readonly released: number;
   /** Handler calls that threw; the entry stays pending and is retried after `claimIdleMs`. */
@@ -218,6 +225,42 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
   return undefined;
 }
 
+/** An entry of this consumer's pending list, from `XPENDING`. */
+interface PendingInfo {
+  readonly idleMs: number;
+  readonly deliveries: number;
+}
+
+// XPENDING (extended form) answers [[id, consumer, idle, deliveries], ...].
+function parsePending(reply: unknown): Map<string, PendingInfo> {
+  const out = new Map<string, PendingInfo>();
+  for (const row of Array.isArray(reply) ? reply : []) {
+    if (!Array.isArray(row)) continue;
+    const id = asString(row[0]);
+    const idleMs = Number(row[2]);
+    const deliveries = Number(row[3]);
+    if (id !== undefined && Number.isFinite(idleMs) && Number.isFinite(deliveries)) {
+      out.set(id, { idleMs, deliveries });
+    }
+  }
+  return out;
+}
+
+/** Orders stream ids `<ms>-<seq>` numerically (string order is wrong across digit counts). */
+function compareIds(a: string, b: string): number {
+  const [aMs = 0n, aSeq = 0n] = a.split("-").map(BigInt);
+  const [bMs = 0n, bSeq = 0n] = b.split("-").map(BigInt);
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
+  if (aSeq !== bSeq) return aSeq < bSeq ? -1 : 1;
+  return 0;
+}
+
+/** The lowest and highest id of non-empty `entries`. */
+function idRange(entries: readonly RawEntry[]): { first: string; last: string } {
+  const ids = entries.map((entry) => entry.id).sort(compareIds);
+  return { first: ids[0] ?? "-", last: ids[ids.length - 1] ?? "+" };
+}
+
 /**
  * Reads streamll events from a Redis stream with a consumer group.
  *
@@ -227,6 +270,11 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
  *   `XAUTOCLAIM` and delivered again; after `maxDeliveries` deliveries they go to the dead-letter stream.
  * - Entries that are not a valid streamll event go straight to the dead-letter stream. Either way the entry
  *   is acknowledged only after its dead-letter copy was written, and it is counted; the reader never stops.
+ * - On start it first reads this consumer's own pending entries (left by an earlier process with the same
+ *   `consumer` name), then new ones.
+ * - The entries of one read wait in the reader for their turn, but Redis counts their idle time from the read:
+ *   they are kept fresh (re-claimed idle) while they wait, and one another consumer took over meanwhile is
+ *   dropped, never handled twice.
  */
 export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   /** The stream key read. */
@@ -254,6 +302,19 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   #closed: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #failureStreak = 0;
+  /**
+   * Where the next read of this consumer's own pending entries (`XREADGROUP ... <id>`) starts; undefined once
+   * they were all read. "0" at start: a restarted consumer handles what its previous process left.
+   */
+  #ownPendingFrom: string | undefined = "0";
+  /** The last id a read of new entries (`>`) returned: a later lost reply delivered only entries after it. */
+  #lastNewId: string | undefined;
+  /** How often the entries waiting in the batch are kept fresh: well within `claimIdleMs`. */
+  readonly #refreshMs: number;
+  /** When the entries waiting in the batch were last known to be this consumer's and fresh. */
+  #batchFreshAt = 0;
+  /** Entries of the batch another consumer took over (or that may be taken over): never handled here. */
+  #lost = new Set<string>();
   /** The permanent error that ended the reader; `run()` and iteration reject with it. */
   #fatal: Error | undefined;
   readonly #ready = deferred();
@@ -294,6 +355,8 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     this.#blockMs = options.blockMs ?? 1_000;
     this.#claimIdleMs = options.claimIdleMs ?? 60_000;
     this.#claimIntervalMs = options.claimIntervalMs ?? Math.min(this.#claimIdleMs, 10_000);
+    // A tenth: an entry's handler starts at most this long after its last refresh, so it gets 90% of claimIdleMs.
+    this.#refreshMs = Math.max(1, Math.floor(this.#claimIdleMs / 10));
     this.#maxDeliveries = options.maxDeliveries ?? 5;
     this.#deadLetterMaxLen = options.deadLetterMaxLen ?? DEFAULT_MAX_LEN;
     this.#onError = options.onError;
@@ -342,6 +405,8 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       while (!this.#stopping) {
         const entries = await this.#poll();
         for (const [index, entry] of entries.entries()) {
+          if (this.#stopping) break;
+          if (!(await this.#stillOurs(index))) continue;
           if (this.#stopping) break;
           this.#handedOut = index + 1;
           const message = await this.#prepare(entry);
@@ -396,6 +461,8 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       while (!this.#stopping) {
         const entries = await this.#poll();
         for (const [index, entry] of entries.entries()) {
+          if (this.#stopping) break;
+          if (!(await this.#stillOurs(index))) continue;
           if (this.#stopping) break;
           // Set before yielding: if the loop body breaks, the entries after the current one go back.
           this.#handedOut = index + 1;
@@ -492,11 +559,15 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
    * permission, and nothing can become pending on a consumer that stopped reading, so check-then-delete is safe.
    */
   async #leave(): Promise<void> {
-    const entries = this.#batch.slice(this.#handedOut);
+    const unhandled = this.#batch.slice(this.#handedOut).filter((entry) => !this.#lost.has(entry.id));
     this.#batch = [];
     if (!this.#groupReady) return;
     const client = this.#connection.client;
     try {
+      // Only those still on this consumer: one another consumer took over is its to handle, not to re-release.
+      const owned = unhandled.length > 0 ? await this.#ownPending(unhandled) : new Map<string, PendingInfo>();
+      const entries = unhandled.filter((entry) => owned.has(entry.id));
+      this.#stats.released += unhandled.length - entries.length;
       if (entries.length > 0) {
         const heir = await this.#heir();
         const claims = client.pipeline();
@@ -635,13 +706,17 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       await this.#connection.ready();
       await this.#ensureGroup();
       this.#ready.resolve();
-      const claimed = await this.#claimIdle();
-      const entries = claimed.length > 0 ? claimed : await this.#readNew();
+      const entries = await this.#readNext();
       this.#failureStreak = 0;
       this.#lastLogged = undefined;
       this.#stats.received += entries.length;
+      this.#batchFreshAt = Date.now();
+      this.#lost = new Set();
       return entries;
     } catch (error) {
+      // A read whose reply was lost (connection dropped) left its entries pending here, unseen: read them
+      // again before new ones rather than wait claimIdleMs for them.
+      this.#ownPendingFrom ??= this.#lastNewId ?? "0";
       if (this.#stopping) return [];
       if (isConfigurationError(error)) {
         this.#failPermanently(error);
@@ -652,6 +727,40 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       await this.#pause(Math.min(100 * 2 ** Math.min(this.#failureStreak, 5), 2_000));
       return [];
     }
+  }
+
+  /** This consumer's own pending entries first (until none is left), then idle claimed ones, then new ones. */
+  async #readNext(): Promise<RawEntry[]> {
+    if (this.#ownPendingFrom !== undefined) {
+      const own = await this.#readOwnPending(this.#ownPendingFrom);
+      const last = own[own.length - 1];
+      if (last !== undefined) {
+        this.#ownPendingFrom = last.id;
+        return own;
+      }
+      this.#ownPendingFrom = undefined;
+    }
+    const claimed = await this.#claimIdle();
+    return claimed.length > 0 ? claimed : this.#readNew();
+  }
+
+  /**
+   * Reads this consumer's pending entries after `from` (a read of its history). Redis counts it as a delivery,
+   * so an entry that keeps failing still reaches `maxDeliveries` and the dead-letter stream. Paged by the last
+   * id, not from "0" again: an entry whose handler failed stays pending and would be read forever.
+   */
+  async #readOwnPending(from: string): Promise<RawEntry[]> {
+    const reply: unknown = await this.#connection.client.xreadgroup(
+      "GROUP",
+      this.group,
+      this.consumer,
+      "COUNT",
+      this.#count,
+      "STREAMS",
+      this.stream,
+      from,
+    );
+    return this.#withDeliveryCounts(parseReadReply(reply));
   }
 
   async #readNew(): Promise<RawEntry[]> {
@@ -667,7 +776,9 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
       this.stream,
       ">",
     );
-    return parseReadReply(reply);
+    const entries = parseReadReply(reply);
+    this.#lastNewId = entries[entries.length - 1]?.id ?? this.#lastNewId;
+    return entries;
   }
 
   async #claimIdle(): Promise<RawEntry[]> {
@@ -690,27 +801,106 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     const entries = Array.isArray(reply) ? parseEntries(reply[1], 1) : [];
     if (entries.length === 0) return [];
     this.#stats.claimed += entries.length;
-    // XAUTOCLAIM does not report delivery counts; XPENDING over the claimed range does.
-    const first = entries[0]?.id ?? "-";
-    const last = entries[entries.length - 1]?.id ?? "+";
-    const pending: unknown = await client.xpending(
-      this.stream,
-      this.group,
-      first,
-      last,
-      entries.length + this.#count,
-      this.consumer,
-    );
-    const counts = new Map<string, number>();
-    if (Array.isArray(pending)) {
-      for (const row of pending) {
-        if (!Array.isArray(row)) continue;
-        const id = asString(row[0]);
-        const deliveries = Number(row[3]);
-        if (id !== undefined && Number.isFinite(deliveries)) counts.set(id, deliveries);
+    return this.#withDeliveryCounts(entries);
+  }
+
+  /** `XAUTOCLAIM` and history reads do not report delivery counts; `XPENDING` over the entries' range does. */
+  async #withDeliveryCounts(entries: RawEntry[]): Promise<RawEntry[]> {
+    if (entries.length === 0) return entries;
+    const pending = await this.#ownPending(entries);
+    return entries.map((entry) => ({
+      ...entry,
+      deliveryCount: pending.get(entry.id)?.deliveries ?? entry.deliveryCount,
+    }));
+  }
+
+  /**
+   * This consumer's pending entries between the lowest and highest id of `entries` (`XPENDING ... <consumer>`),
+   * paged: the range may also hold entries whose handler failed earlier.
+   */
+  async #ownPending(entries: readonly RawEntry[]): Promise<Map<string, PendingInfo>> {
+    const { first, last } = idRange(entries);
+    const pageSize = this.#count + 100;
+    const out = new Map<string, PendingInfo>();
+    let start = first;
+    for (;;) {
+      const page = parsePending(
+        await this.#connection.client.xpending(this.stream, this.group, start, last, pageSize, this.consumer),
+      );
+      for (const [id, info] of page) out.set(id, info);
+      const lastRow = [...page.keys()].pop();
+      if (page.size < pageSize || lastRow === undefined) return out;
+      // "(" excludes the id (Redis 6.2, like XAUTOCLAIM).
+      start = `(${lastRow}`;
+    }
+  }
+
+  /**
+   * Whether the batch entry at `index` is still this consumer's to handle. Redis counts a fetched entry idle
+   * from the read, so entries waiting here for their turn would age past `claimIdleMs` and be claimed (and
+   * handled) by another consumer as well: every `#refreshMs` the waiting ones are re-claimed idle (two
+   * commands for the whole batch, not per entry), and those another consumer took over meanwhile are dropped.
+   */
+  async #stillOurs(index: number): Promise<boolean> {
+    const entry = this.#batch[index];
+    if (entry === undefined || this.#lost.has(entry.id)) return false;
+    if (Date.now() - this.#batchFreshAt >= this.#refreshMs) await this.#refreshBatch(index);
+    return !this.#lost.has(entry.id);
+  }
+
+  /**
+   * Resets the idle time of the batch entries from `from` on that are still pending on this consumer
+   * (`XCLAIM ... 0 <ids> JUSTID`: no delivery counted). Ownership is checked first (`XPENDING`) because `XCLAIM`
+   * would take an entry back from the consumer that claimed it; no script, so no scripting permission. An
+   * entry idle long enough to have been claimed between the check and the claim is dropped too: it stays
+   * pending, and whoever claims it next handles it once.
+   */
+  async #refreshBatch(from: number): Promise<void> {
+    const waiting = this.#batch.slice(from).filter((entry) => !this.#lost.has(entry.id));
+    if (waiting.length === 0) return;
+    const checkedAt = Date.now();
+    try {
+      const owned = await this.#ownPending(waiting);
+      const keep = waiting.filter(
+        (entry) => (owned.get(entry.id)?.idleMs ?? Number.POSITIVE_INFINITY) < this.#claimIdleMs,
+      );
+      const reclaimed = new Set<string>();
+      if (keep.length > 0) {
+        // Min idle 0: claimed whatever its idle time, which resets it. `call`, as ioredis' typing of xclaim()
+        // cannot take a list of ids on the standalone-or-cluster client; lower case so a cluster finds the key.
+        const reply: unknown = await this.#connection.client.call(
+          "xclaim",
+          this.stream,
+          this.group,
+          this.consumer,
+          0,
+          ...keep.map((entry) => entry.id),
+          "JUSTID",
+        );
+        for (const id of Array.isArray(reply) ? reply : []) {
+          const text = asString(id);
+          if (text !== undefined) reclaimed.add(text);
+        }
+      }
+      const elapsed = Date.now() - checkedAt;
+      for (const entry of waiting) {
+        const idleMs = owned.get(entry.id)?.idleMs ?? Number.POSITIVE_INFINITY;
+        if (!reclaimed.has(entry.id) || idleMs + elapsed >= this.#claimIdleMs) this.#drop(entry);
+      }
+      this.#batchFreshAt = checkedAt;
+    } catch (error) {
+      this.#fail(error, "Redis keeping fetched entries failed");
+      // Unknown whether they are still ours: once they may have been claimed, leave them to the claim scans.
+      if (Date.now() - this.#batchFreshAt >= this.#claimIdleMs) {
+        for (const entry of waiting) this.#drop(entry);
       }
     }
-    return entries.map((entry) => ({ ...entry, deliveryCount: counts.get(entry.id) ?? entry.deliveryCount }));
+  }
+
+  /** Leaves a fetched entry to the consumer that took (or will take) it over; counted as released. */
+  #drop(entry: RawEntry): void {
+    this.#lost.add(entry.id);
+    this.#stats.released += 1;
   }
 
   /** Validates an entry; dead-letters it when malformed or delivered too often. Returns a message to handle. */
