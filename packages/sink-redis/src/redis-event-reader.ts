@@ -750,35 +750,35 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
    * id, not from "0" again: an entry whose handler failed stays pending and would be read forever.
    */
   async #readOwnPending(from: string): Promise<RawEntry[]> {
-    const reply: unknown = await this.#connection.client.xreadgroup(
-      "GROUP",
-      this.group,
-      this.consumer,
-      "COUNT",
-      this.#count,
-      "STREAMS",
-      this.stream,
-      from,
-    );
-    return this.#withDeliveryCounts(parseReadReply(reply));
+    return this.#withDeliveryCounts(await this.#readGroup(from));
   }
 
   async #readNew(): Promise<RawEntry[]> {
-    const reply: unknown = await this.#connection.client.xreadgroup(
-      "GROUP",
-      this.group,
-      this.consumer,
-      "COUNT",
-      this.#count,
-      "BLOCK",
-      this.#blockMs,
-      "STREAMS",
-      this.stream,
-      ">",
-    );
-    const entries = parseReadReply(reply);
+    const entries = await this.#readGroup(">", this.#blockMs);
     this.#lastNewId = entries[entries.length - 1]?.id ?? this.#lastNewId;
     return entries;
+  }
+
+  /** One XREADGROUP from `id` (`>` for new entries, an id for this consumer's pending ones after it). */
+  async #readGroup(id: string, blockMs?: number): Promise<RawEntry[]> {
+    const { client } = this.#connection;
+    const [group, consumer, count, stream] = [this.group, this.consumer, this.#count, this.stream];
+    const reply: unknown =
+      blockMs === undefined
+        ? await client.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, id)
+        : await client.xreadgroup(
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count,
+            "BLOCK",
+            blockMs,
+            "STREAMS",
+            stream,
+            id,
+          );
+    return parseReadReply(reply);
   }
 
   async #claimIdle(): Promise<RawEntry[]> {

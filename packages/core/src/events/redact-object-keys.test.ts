@@ -9,29 +9,15 @@ import {
 } from "./encode-event";
 import type { JsonObject, StreamllEvent } from "./event-schema";
 import { createKeyRedactor, KeyRedaction, REDACTED, scrubKeyNames } from "./redact";
+import { testEvent } from "./test-event";
 
 // Unique, so finding any part of it anywhere names the leak.
 const KEY = "sk-proj-PLANTEDkey1234567890abcdef";
 const OTHER_KEY = "sk-ant-PLANTEDother0987654321zyxw";
 const GH = "ghp_PLANTEDgithub0123456789abcdef";
 
-const event = (data: unknown): StreamllEvent => ({
-  schema_version: "1.0",
-  event_id: "event-id-0001",
-  execution_id: "execution-01",
-  span_id: "span-id-0001",
-  parent_span_id: null,
-  timestamp: "2026-01-01T00:00:00.000Z",
-  module_name: "m",
-  method_name: "forward",
-  event_type: "start",
-  operation: null,
-  data: data as JsonObject,
-  tags: {},
-  module_version: null,
-  code_signature: null,
-  git_commit: null,
-});
+const event = (data: unknown): StreamllEvent =>
+  testEvent({ event_id: "event-id-0001", data: data as JsonObject });
 
 /** The data as the runtime's fast path writes it: sanitised, redacted and encoded in one walk. */
 function fastData(

@@ -4,24 +4,9 @@ import { createEventClock } from "../instrument/event-clock";
 import { decodeEvent } from "./decode-event";
 import { createEventJsonSchema } from "./event-json-schema";
 import { streamllEventSchema } from "./event-schema";
+import { testEvent } from "./test-event";
 
-const WIRE = {
-  schema_version: "1.0",
-  event_id: "V1StGXR8_Z5j",
-  execution_id: "kq3x9Zt0aB1c",
-  span_id: "Jx81bQ0aLm2p",
-  parent_span_id: null,
-  timestamp: "2026-11-27T10:15:30.123Z",
-  module_name: "M",
-  method_name: "forward",
-  event_type: "start",
-  operation: null,
-  data: {},
-  tags: {},
-  module_version: null,
-  code_signature: null,
-  git_commit: null,
-};
+const WIRE = testEvent();
 
 const jsonSchemaPattern = new RegExp(
   (

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeEvent } from "../events/encode-event";
 import type { StreamllEvent } from "../events/event-schema";
+import { testEvent } from "../events/test-event";
 import { MemorySink } from "../sinks/memory-sink";
 import type { StreamllOptions } from "./configure";
 import { configure, flush, shutdown } from "./runtime";
@@ -42,23 +43,7 @@ describe("data that is not an object", () => {
     const data = await dataOf({}, emitNonObjects);
     // The trace block adds its `end` event after the `start` that carries its data.
     expect(data.slice(0, 4)).toEqual(WRAPPED);
-    const encoded = encodeEvent({
-      schema_version: "1.0",
-      event_id: "V1StGXR8_Z5j",
-      execution_id: "kq3x9Zt0aB1c",
-      span_id: "Jx81bQ0aLm2p",
-      parent_span_id: null,
-      timestamp: "2026-11-27T10:15:30.123Z",
-      module_name: "M",
-      method_name: "forward",
-      event_type: "x",
-      operation: null,
-      data: ["a", "b"] as never,
-      tags: {},
-      module_version: null,
-      code_signature: null,
-      git_commit: null,
-    });
+    const encoded = encodeEvent(testEvent({ event_type: "x", data: ["a", "b"] as never }));
     expect((JSON.parse(encoded.json) as StreamllEvent).data).toEqual(WRAPPED[0]);
   });
 
