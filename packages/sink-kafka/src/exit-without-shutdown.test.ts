@@ -2,10 +2,16 @@
 // core's `beforeExit` flush delivered its events: the sink's open broker connections alone must not keep it
 // alive. The program is a child process (test/exit-process.mjs, on the built package) against the harness
 // broker (see test/global-setup.ts).
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { closedPort, startSilentPeer } from "../../../test-support/shutdown-exit.mjs";
+import {
+  eventIndexes,
+  expectExited,
+  range,
+  runExitProgram,
+  runWithSilentPeer,
+} from "../../../test-support/exit-without-shutdown.mjs";
+import { closedPort } from "../../../test-support/shutdown-exit.mjs";
 import {
   KAFKA_CA_FILE,
   KAFKA_PLAINTEXT_BROKERS,
@@ -18,53 +24,12 @@ import {
 import { readTopic } from "./test-support/kafka-test-support";
 
 const WORKER = fileURLToPath(new URL("../test/exit-process.mjs", import.meta.url));
-/** A behaviour bound: a child still running after this never exits by itself. */
-const KILL_AFTER_MS = 20_000;
-
-interface ChildRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-}
-
-function runProgram(env: Record<string, string>): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const killer = setTimeout(() => child.kill("SIGKILL"), KILL_AFTER_MS);
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal, stderr });
-    });
-  });
-}
-
-function expectExited(run: ChildRun): void {
-  const report = `exit code ${run.code}, signal ${run.signal}\n${run.stderr.slice(-2_000)}`;
-  expect(
-    run.signal,
-    `killed after ${KILL_AFTER_MS} ms: the program never ended by itself. ${report}`,
-  ).toBeNull();
-  expect(run.code, report).toBe(0);
-}
 
 /** The `i` of every event on `topic`, sorted. */
 async function topicIndexes(topic: string, count: number): Promise<number[]> {
   const messages = await readTopic(kafkaPlaintextConfig(), topic, count);
-  return messages
-    .map((message) => JSON.parse(message.value) as { data?: { i?: number } })
-    .map((event) => Number(event.data?.i))
-    .sort((a, b) => a - b);
+  return eventIndexes(messages.map((message) => message.value));
 }
-
-const range = (count: number) => Array.from({ length: count }, (_, i) => i);
 
 describe("KafkaSink: a program that ends without shutdown() exits, its events delivered", () => {
   it.each([
@@ -73,13 +38,13 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
     ["events delivered before the end, the connections left open and idle", 20, 3_000],
   ])("%s", { timeout: 60_000 }, async (_name, count, idleMs) => {
     const topic = uniqueTopic("streamll-exit");
-    const run = await runProgram({
+    const run = await runExitProgram(WORKER, {
       STREAMLL_EXIT_BROKERS: KAFKA_PLAINTEXT_BROKERS.join(","),
       STREAMLL_EXIT_TOPIC: topic,
       STREAMLL_EXIT_COUNT: String(count),
       STREAMLL_EXIT_IDLE_MS: String(idleMs),
     });
-    expectExited(run);
+    expectExited(expect, run);
     expect(await topicIndexes(topic, count)).toEqual(range(count));
   });
 
@@ -87,13 +52,13 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
     timeout: 60_000,
   }, async () => {
     const topic = uniqueTopic("streamll-exit-direct");
-    const run = await runProgram({
+    const run = await runExitProgram(WORKER, {
       STREAMLL_EXIT_BROKERS: KAFKA_PLAINTEXT_BROKERS.join(","),
       STREAMLL_EXIT_TOPIC: topic,
       STREAMLL_EXIT_COUNT: "50",
       STREAMLL_EXIT_DIRECT: "1",
     });
-    expectExited(run);
+    expectExited(expect, run);
     expect(await topicIndexes(topic, 50)).toEqual(range(50));
   });
 
@@ -101,7 +66,7 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
     timeout: 60_000,
   }, async () => {
     const topic = uniqueTopic("streamll-exit-tls");
-    const run = await runProgram({
+    const run = await runExitProgram(WORKER, {
       STREAMLL_EXIT_BROKERS: KAFKA_SASL_SSL_BROKERS.join(","),
       STREAMLL_EXIT_CA_FILE: KAFKA_CA_FILE,
       STREAMLL_EXIT_SASL_USERNAME: KAFKA_SASL_USERNAME,
@@ -109,7 +74,7 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
       STREAMLL_EXIT_TOPIC: topic,
       STREAMLL_EXIT_COUNT: "1000",
     });
-    expectExited(run);
+    expectExited(expect, run);
     // Both listeners belong to the one harness broker.
     expect(await topicIndexes(topic, 1_000)).toEqual(range(1_000));
   });
@@ -117,13 +82,13 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
   it("exits when the broker is unreachable: kafkajs's connection retries do not keep it alive", {
     timeout: 30_000,
   }, async () => {
-    const run = await runProgram({
+    const run = await runExitProgram(WORKER, {
       STREAMLL_EXIT_BROKERS: `127.0.0.1:${await closedPort()}`,
       STREAMLL_EXIT_TOPIC: uniqueTopic("streamll-exit-down"),
       STREAMLL_EXIT_COUNT: "5",
       STREAMLL_EXIT_FLUSH_MS: "1000",
     });
-    expectExited(run);
+    expectExited(expect, run);
   });
 
   it("exits when the broker accepts connections and never answers: a request left in flight does not keep it alive", {
@@ -133,17 +98,12 @@ describe("KafkaSink: a program that ends without shutdown() exits, its events de
     // kafkajs's requestTimeout, and its own send timeout is the default 30 s: both past the kill bound. Neither
     // the send, that socket nor kafkajs's request timeout watchdog may hold the process: the exit flush's
     // deadline (1 s) ends it.
-    const peer = await startSilentPeer();
-    try {
-      const run = await runProgram({
-        STREAMLL_EXIT_BROKERS: `127.0.0.1:${peer.port}`,
-        STREAMLL_EXIT_TOPIC: uniqueTopic("streamll-exit-silent"),
-        STREAMLL_EXIT_COUNT: "5",
-        STREAMLL_EXIT_FLUSH_MS: "1000",
-      });
-      expectExited(run);
-    } finally {
-      await peer.close();
-    }
+    const run = await runWithSilentPeer(WORKER, (port) => ({
+      STREAMLL_EXIT_BROKERS: `127.0.0.1:${port}`,
+      STREAMLL_EXIT_TOPIC: uniqueTopic("streamll-exit-silent"),
+      STREAMLL_EXIT_COUNT: "5",
+      STREAMLL_EXIT_FLUSH_MS: "1000",
+    }));
+    expectExited(expect, run);
   });
 });

@@ -1,6 +1,7 @@
 // A program that sends events with a RabbitMQSink and simply ends, without shutdown(): the exit test checks
 // that it exits by itself and that its events arrived. Runs the built package (`pnpm build` first).
-import { configure, emit, encodeEvent, SCHEMA_VERSION } from "@streamll/core";
+import * as core from "@streamll/core";
+import { exitProgram } from "../../../test-support/exit-without-shutdown.mjs";
 import { RabbitMQSink } from "../dist/index.js";
 
 const env = process.env;
@@ -10,48 +11,5 @@ const sink = new RabbitMQSink({
   queue: { name: env.STREAMLL_EXIT_QUEUE },
   connectTimeoutMs: Number(env.STREAMLL_EXIT_CONNECT_TIMEOUT_MS ?? 1_000),
 });
-const count = Number(env.STREAMLL_EXIT_COUNT);
-if (env.STREAMLL_EXIT_DIRECT === "1") {
-  // The sink used directly: each awaited call must hold the process until it settles, though the sink's
-  // connection does not (Node ends a program whose only pending work is unref'd, mid-await, with code 13).
-  await sink.connect();
-  const result = await sink.send(encodedEvents(count), { signal: new AbortController().signal });
-  if (result !== undefined) throw new Error(`send reported failures: ${JSON.stringify(result)}`);
-  await sink.close();
-} else {
-  configure({
-    sinks: [sink],
-    exitFlushTimeoutMs: Number(env.STREAMLL_EXIT_FLUSH_MS ?? 5_000),
-  });
-  for (let i = 0; i < count; i++) emit("exit.probe", { i });
-}
-// With a pause the batch is delivered before the program ends, leaving an idle, open connection behind.
-const idleMs = Number(env.STREAMLL_EXIT_IDLE_MS ?? 0);
-if (idleMs > 0) await new Promise((resolve) => setTimeout(resolve, idleMs));
-// For the test's failure message: what still holds the process long after it should have ended.
-setTimeout(() => {
-  process.stderr.write(`still alive: ${process.getActiveResourcesInfo().join(",")}\n`);
-}, 10_000).unref();
-
-/** Events as `send()` takes them, for a program that uses the sink directly, without `configure()`. */
-function encodedEvents(count) {
-  return Array.from({ length: count }, (_, i) =>
-    encodeEvent({
-      schema_version: SCHEMA_VERSION,
-      event_id: `exit-direct-${i}`,
-      execution_id: "exit-direct",
-      span_id: "exit-direct",
-      parent_span_id: null,
-      timestamp: new Date().toISOString(),
-      module_name: "exit",
-      method_name: "direct",
-      event_type: "exit.probe",
-      operation: null,
-      data: { i },
-      tags: {},
-      module_version: null,
-      code_signature: null,
-      git_commit: null,
-    }),
-  );
-}
+// Used directly, the sink is connect()ed before its send().
+await exitProgram({ core, sink, env });
