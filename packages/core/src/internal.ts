@@ -12,6 +12,7 @@ export {
   plural,
   redactSecrets,
   runCommand,
+  shownNumber,
   UsageError,
   wholeNumber,
 } from "./cli/cli-command";

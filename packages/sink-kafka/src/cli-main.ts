@@ -3,6 +3,7 @@ import { createId } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
+  nearestName,
   OUTPUT_CLOSED,
   parseCommandArgs,
   passwordFromEnv,
@@ -129,7 +130,11 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
     }
   } else {
     if (!(MECHANISMS as readonly string[]).includes(mechanism)) {
-      throw new UsageError(`--sasl-mechanism must be one of ${MECHANISMS.join(", ")}, got "${mechanism}"`);
+      // The value is not repeated (someone may have typed a secret here); the nearest mechanism is named.
+      const meant = nearestName(mechanism, MECHANISMS);
+      throw new UsageError(
+        `--sasl-mechanism must be one of ${MECHANISMS.join(", ")}${meant === undefined ? "" : `; did you mean ${meant}?`}`,
+      );
     }
     if (username === undefined || username === "") {
       throw new UsageError("--sasl-mechanism needs --username");

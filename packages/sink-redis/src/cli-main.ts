@@ -8,6 +8,7 @@ import {
   plural,
   redactSecrets,
   runCommand,
+  shownNumber,
   UsageError,
   wholeNumber,
 } from "@streamll/core/internal";
@@ -81,11 +82,11 @@ function parseExportArgs(args: readonly string[], env: CliIo["env"]): ExportOpti
   if (values.help) return "help";
   const from = values.from ?? "-";
   if (from !== "-" && !STREAM_ID.test(from)) {
-    throw new UsageError(`--from must be -, 0, <ms> or <ms>-<seq>, got "${from}"`);
+    throw new UsageError(`--from must be -, 0, <ms> or <ms>-<seq>, got ${shownNumber(from)}`);
   }
   const to = values.to ?? "+";
   if (to !== "+" && !STREAM_ID.test(to)) {
-    throw new UsageError(`--to must be +, <ms> or <ms>-<seq>, got "${to}"`);
+    throw new UsageError(`--to must be +, <ms> or <ms>-<seq>, got ${shownNumber(to)}`);
   }
   if (values.follow && values.to !== undefined) {
     throw new UsageError("--follow reads on past the newest entry: it cannot be combined with --to");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommandArgs, passwordFromEnv, runCommand, UsageError } from "./cli-command";
+import { parseCommandArgs, passwordFromEnv, runCommand, UsageError, wholeNumber } from "./cli-command";
 import type { CliIo } from "./cli-io";
 
 const options = {
@@ -99,6 +99,22 @@ describe("passwordFromEnv", () => {
       }
       expect(message).toContain("pass the variable's name, not the password");
       expect(message).not.toContain("PLANTED");
+    }
+  });
+});
+
+describe("wholeNumber", () => {
+  it("quotes a value that looks like a number, and never one that may be a secret", () => {
+    expect(() => wholeNumber("--max", "10s")).toThrow('--max must be a whole number >= 1, got "10s"');
+    expect(() => wholeNumber("--max", "0")).toThrow('--max must be a whole number >= 1, got "0"');
+    for (const secret of ["sk-proj-PLANTEDSECRET1234567890abcdef", "hunter2-PLANTED"]) {
+      let message = "";
+      try {
+        wholeNumber("--max", secret);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toBe("--max must be a whole number >= 1, got a value that is not a number");
     }
   });
 });

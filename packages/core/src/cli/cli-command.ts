@@ -57,9 +57,19 @@ export function parseCommandArgs<const T extends ParseArgsConfig>(
 export function wholeNumber(name: string, text: string, min = 1): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`${name} must be a whole number >= ${min}, got "${text}"`);
+    throw new UsageError(`${name} must be a whole number >= ${min}, got ${shownNumber(text)}`);
   }
   return value;
+}
+
+/**
+ * A value given for a numeric option, as an error may show it: quoted when it looks like a number (`"10s"`,
+ * `"-3"`), else only called "a value that is not a number": someone may have typed a secret in the wrong place.
+ */
+export function shownNumber(text: string): string {
+  return text.length <= 24 && /^[-+]?[\d.,_]*\d[\d.,_eE]*[a-z%]{0,3}$/.test(text)
+    ? `"${text}"`
+    : "a value that is not a number";
 }
 
 /**

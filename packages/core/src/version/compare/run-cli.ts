@@ -1,4 +1,4 @@
-import { parseCommandArgs, runCommand, UsageError } from "../../cli/cli-command";
+import { parseCommandArgs, runCommand, shownNumber, UsageError } from "../../cli/cli-command";
 import { type CliIo, createProcessIo, OUTPUT_CLOSED } from "../../cli/cli-io";
 import { type CompareOptions, CompareSelectionError, compareEventFilesChecked } from "./compare-versions";
 import { formatCompareReport } from "./format-report";
@@ -136,7 +136,7 @@ function numberOption(name: string, text: string, min: number, max: number, incl
   const aboveMin = inclusiveMin ? value >= min : value > min;
   if (text.trim() === "" || !Number.isFinite(value) || !aboveMin || value > max) {
     throw new UsageError(
-      `${name} must be a number ${inclusiveMin ? "≥" : ">"} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ""}, got "${text}"`,
+      `${name} must be a number ${inclusiveMin ? "≥" : ">"} ${min}${Number.isFinite(max) ? ` and ≤ ${max}` : ""}, got ${shownNumber(text)}`,
     );
   }
   return value;

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { optionIssues } from "./schema";
+import { tlsConnectionOptionsSchema } from "./tls-options";
+
+describe("tlsConnectionOptionsSchema", () => {
+  it("accepts PEM text, Buffers and lists of them for the certificate keys", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----";
+    const options = {
+      ca: [pem, Buffer.from(pem)],
+      cert: Buffer.from(pem),
+      key: [{ pem, passphrase: "p" }],
+      pfx: Buffer.from("x"),
+      crl: pem,
+    };
+    expect(optionIssues(tlsConnectionOptionsSchema, options, "tls")).toEqual([]);
+  });
+
+  it("rejects the wrong kind of value when configured, not at the first connection", () => {
+    const issues = optionIssues(tlsConnectionOptionsSchema, { ca: 5, cert: [{ path: "/x" }] }, "tls");
+    expect(issues.map((issue) => issue.path)).toEqual(["tls.ca", "tls.cert"]);
+    expect(issues[0]?.message).toBe("expected PEM text or a Buffer, or a list of them, got a number");
+  });
+});
