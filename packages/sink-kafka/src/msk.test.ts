@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigurationError } from "@streamll/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createKafkaClient } from "./kafka-connection";
@@ -11,8 +14,10 @@ import {
   mskIam,
   mskScram,
   mskServerless,
+  mskTls,
 } from "./msk";
 import { recordingLogger } from "./test-support/kafka-test-support";
+import { readTlsFiles } from "./tls-files";
 
 const FIXED_NOW = Date.UTC(2026, 10, 27, 10, 15, 30);
 const CREDENTIALS = {
@@ -199,5 +204,28 @@ describe("MSK broker discovery (GetBootstrapBrokers through the real AWS SDK)", 
       credentials: CREDENTIALS,
     });
     expect(await brokers()).toHaveLength(2);
+  });
+});
+
+describe("MSK mutual TLS", () => {
+  it("takes the tls options readTlsFiles() returns (the client certificate from PEM files)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "streamll-msk-tls-"));
+    try {
+      const file = (name: string): string => {
+        const path = join(dir, name);
+        writeFileSync(path, `-----BEGIN ${name}-----\n-----END ${name}-----\n`);
+        return path;
+      };
+      const tls = readTlsFiles({ caFile: file("ca"), certFile: file("cert"), keyFile: file("key") });
+      const options = mskTls({ brokers: ["b-1.example.kafka.eu-west-1.amazonaws.com:9094"], tls });
+      expect(options.tls).toMatchObject({
+        rejectUnauthorized: true,
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.ca,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -244,19 +244,27 @@ export interface MskTlsOptions {
   brokers: KafkaConnectionOptions["brokers"];
   /**
    * Client certificate and key issued by the cluster's AWS Private CA, for mutual TLS authentication. Omit
-   * both for TLS encryption only (clusters with unauthenticated access).
+   * both for TLS encryption only (clusters with unauthenticated access). What `readTlsFiles()` returns fits.
    */
-  tls?: Pick<KafkaTlsOptions, "cert" | "key" | "passphrase" | "ca">;
+  tls?: MskTlsFiles;
 }
+
+/** The `tls` of {@link mskTls}: the client certificate and what `readTlsFiles()` sets besides it. */
+type MskTlsFiles = Pick<
+  KafkaTlsOptions,
+  "cert" | "key" | "passphrase" | "ca" | "servername" | "rejectUnauthorized"
+>;
 
 const mskTlsOptionsSchema = v.object<MskTlsOptions>({
   brokers: brokersSchema,
   tls: v
-    .object<Pick<KafkaTlsOptions, "cert" | "key" | "passphrase" | "ca">>({
+    .object<MskTlsFiles>({
       cert: kafkaTlsOptionsSchema.shape.cert,
       key: kafkaTlsOptionsSchema.shape.key,
       passphrase: kafkaTlsOptionsSchema.shape.passphrase,
       ca: kafkaTlsOptionsSchema.shape.ca,
+      servername: kafkaTlsOptionsSchema.shape.servername,
+      rejectUnauthorized: kafkaTlsOptionsSchema.shape.rejectUnauthorized,
     })
     .refine((tls, report) => {
       if ((tls.cert === undefined) !== (tls.key === undefined)) {
