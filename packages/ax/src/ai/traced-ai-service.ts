@@ -60,19 +60,23 @@ export function traceAIService<T extends object>(service: T): T {
   const existing = views.get(service);
   if (existing !== undefined) return existing as T;
   const target = service as unknown as AxAIService;
-  const bound = new Map<PropertyKey, unknown>();
+  // Per key, the member last read and what the view returns for it. Ax reads a service's members a few dozen
+  // times per forward (getOptions alone about twenty): plain keyed reads of null-prototype objects keep that
+  // cheap, where a Map lookup and a property read on the bound function were the trap's main cost. A member
+  // replaced on the service (a patched `chat`) no longer matches and is bound or traced again.
+  const originals: Record<PropertyKey, unknown> = Object.create(null);
+  const bound: Record<PropertyKey, unknown> = Object.create(null);
   const view = new Proxy(target, {
     get(object, key) {
-      const value: unknown = Reflect.get(object, key, object);
+      const value: unknown = (object as unknown as Record<PropertyKey, unknown>)[key];
       if (typeof value !== "function") return value;
-      let fn = bound.get(key);
-      if (fn === undefined || (fn as { original?: unknown }).original !== value) {
-        if (key === "chat") fn = tracedChat(target, value as AxAIService["chat"]);
-        else if (key === "resolveChatService") fn = tracedResolve(target, value as Function);
-        else fn = (value as Function).bind(object);
-        (fn as { original?: unknown }).original = value;
-        bound.set(key, fn);
-      }
+      if (originals[key] === value) return bound[key];
+      let fn: unknown;
+      if (key === "chat") fn = tracedChat(target, value as AxAIService["chat"]);
+      else if (key === "resolveChatService") fn = tracedResolve(target, value as Function);
+      else fn = (value as Function).bind(object);
+      originals[key] = value;
+      bound[key] = fn;
       return fn;
     },
   });

@@ -29,8 +29,18 @@ interface TokenTotals {
   requests: number;
 }
 
-/** Per provider and model, in the order first seen. */
-type UsageByModel = Map<string, { provider: string | null; model: string | null; totals: TokenTotals }>;
+/** The usage of one provider and model. */
+interface ModelUsage {
+  readonly provider: string | null;
+  readonly model: string | null;
+  readonly totals: TokenTotals;
+}
+
+/**
+ * Per provider and model (`null` and `""` alike), in the order first seen. A list: a call uses one model or a
+ * few, so a scan finds its entry sooner than a key string could be built for a map.
+ */
+type UsageByModel = ModelUsage[];
 
 /** How Ax reports the reason of a retry through its logger (`debug: true`). */
 const RETRY_LOG_KINDS: Readonly<Record<string, string>> = {
@@ -505,12 +515,19 @@ export class AxCall {
   }
 
   private addUsage(request: LlmRequestRecord): void {
-    const key = `${request.provider ?? ""}\u0000${request.model ?? ""}`;
-    this.usage ??= new Map();
-    let entry = this.usage.get(key);
+    const provider = request.provider ?? "";
+    const model = request.model ?? "";
+    this.usage ??= [];
+    let entry: ModelUsage | undefined;
+    for (const known of this.usage) {
+      if ((known.provider ?? "") === provider && (known.model ?? "") === model) {
+        entry = known;
+        break;
+      }
+    }
     if (entry === undefined) {
       entry = { provider: request.provider, model: request.model, totals: emptyTotals() };
-      this.usage.set(key, entry);
+      this.usage.push(entry);
     }
     const tokens = request.usage;
     entry.totals.requests += 1;
@@ -524,36 +541,45 @@ export class AxCall {
 
   /** `data.usage`: tokens summed over every model request of the call, nested programs included. */
   usageData(): JsonObject | null {
-    if (this.usage === undefined || this.usage.size === 0) return null;
+    const entries = this.usage;
+    if (entries === undefined || entries.length === 0) return null;
+    const first = entries[0] as ModelUsage;
+    if (entries.length === 1) {
+      const { totals } = first;
+      return {
+        prompt_tokens: totals.prompt,
+        completion_tokens: totals.completion,
+        total_tokens: totals.total,
+        model: first.model ?? null,
+        provider: first.provider ?? null,
+        requests: totals.requests,
+      };
+    }
     const sum = emptyTotals();
-    for (const { totals } of this.usage.values()) {
+    let oneProvider = true;
+    for (const { provider, totals } of entries) {
       sum.prompt += totals.prompt;
       sum.completion += totals.completion;
       sum.total += totals.total;
       sum.requests += totals.requests;
+      if (provider !== first.provider) oneProvider = false;
     }
-    const entries = [...this.usage.values()];
-    const single = entries.length === 1 ? entries[0] : undefined;
-    const providers = new Set(entries.map((e) => e.provider));
-    const data: JsonObject = {
+    return {
       prompt_tokens: sum.prompt,
       completion_tokens: sum.completion,
       total_tokens: sum.total,
-      model: single?.model ?? null,
-      provider: providers.size === 1 ? (entries[0]?.provider ?? null) : null,
+      model: null,
+      provider: oneProvider ? (first.provider ?? null) : null,
       requests: sum.requests,
-    };
-    if (single === undefined) {
-      data.by_model = entries.map((e) => ({
+      by_model: entries.map((e) => ({
         provider: e.provider,
         model: e.model,
         prompt_tokens: e.totals.prompt,
         completion_tokens: e.totals.completion,
         total_tokens: e.totals.total,
         requests: e.totals.requests,
-      }));
-    }
-    return data;
+      })),
+    };
   }
 
   /** A message of Ax's logger for this call: validation, assertion, function and refusal errors are retries. */

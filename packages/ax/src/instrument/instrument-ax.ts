@@ -11,7 +11,7 @@ import {
 } from "@streamll/core/internal";
 import { describeAIService } from "../ai/ai-service-descriptor";
 import { traceAIService } from "../ai/traced-ai-service";
-import { isSameSignature, nestedPrograms } from "../version/program-fingerprint";
+import { isLeafProgram, isSameSignature, nestedPrograms } from "../version/program-fingerprint";
 import { trackProgramVersion } from "../version/program-version";
 import { AxCall, currentAxCall, runInCall, type SecretOutputFields } from "./ax-call";
 import { instrumentAxFunctions } from "./instrument-functions";
@@ -151,9 +151,12 @@ function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
 }
 
 /** `module_name`: the user's name, the signature's description, the program's id in a tree, or its fields. */
-function moduleNameOf(program: AxProgramLike, meta: ProgramMeta): string {
+function moduleNameOf(
+  program: AxProgramLike,
+  meta: ProgramMeta,
+  info: SignatureInfo | undefined = meta.fixedName === undefined ? signatureInfo(program) : undefined,
+): string {
   if (meta.fixedName !== undefined) return meta.fixedName;
-  const info = signatureInfo(program);
   return info?.descriptionName ?? meta.treeName ?? info?.fieldsName ?? "ax";
 }
 
@@ -172,10 +175,10 @@ export function programModuleName(program: object): string {
 }
 
 /** The program's input values, without anything else passed alongside them. */
-function inputValues(program: AxProgramLike, values: unknown): unknown {
+function inputValues(info: SignatureInfo | undefined, values: unknown): unknown {
   if (typeof values !== "object" || values === null || Array.isArray(values)) return values;
   try {
-    const fields = signatureInfo(program)?.inputs;
+    const fields = info?.inputs;
     if (fields === undefined || fields.length === 0) return values;
     const picked: Record<string, unknown> = {};
     for (const name of fields) {
@@ -187,14 +190,24 @@ function inputValues(program: AxProgramLike, values: unknown): unknown {
   }
 }
 
+/** The secret output fields of a signature, for the key list they were found with. */
+const secretOutputsCache = new WeakMap<
+  SignatureInfo,
+  { readonly keys: object; readonly found: SecretOutputFields | undefined }
+>();
+
 /** The program's output fields whose names the configured `redact` key list matches, if any. */
-function secretOutputsOf(program: AxProgramLike): SecretOutputFields | undefined {
+function secretOutputsOf(info: SignatureInfo | undefined): SecretOutputFields | undefined {
   const keys = getRuntime().redactKeys;
   if (keys === undefined || keys === null || keys.size === 0) return undefined;
-  const info = signatureInfo(program);
   if (info === undefined) return undefined;
+  // Kept per signature and key list (a new configuration has a new one), so a call does not search again.
+  const cached = secretOutputsCache.get(info);
+  if (cached !== undefined && cached.keys === keys) return cached.found;
   const secret = info.outputTitles.filter((_, i) => keys.has(info.outputs[i] as string));
-  return secret.length === 0 ? undefined : { secret, all: info.outputTitles };
+  const found = secret.length === 0 ? undefined : { secret, all: info.outputTitles };
+  secretOutputsCache.set(info, { keys, found });
+  return found;
 }
 
 /** Opens the span of one call, with its version fields and `version` event, and emits `start`. */
@@ -207,12 +220,14 @@ function openCall(
   streaming: boolean,
 ): AxCall {
   const runtime = getRuntime();
-  const moduleName = moduleNameOf(program, meta);
+  // Read once for the call's start: its name, secret output fields and input fields.
+  const info = signatureInfo(program);
+  const moduleName = moduleNameOf(program, meta, info);
   const includeOutputs = meta.includeOutputs ?? runtime.config.includeOutputs;
   const call = new AxCall(getCurrentSpan(), program, moduleName, meta.tags, includeOutputs);
   call.streaming = streaming;
   call.inputs = values;
-  call.secretOutputs = secretOutputsOf(program);
+  call.secretOutputs = secretOutputsOf(info);
   const tracker = runtime.config.versionTracker;
   if (tracker !== null) {
     const versionData = trackProgramVersion(tracker, call.span, program, moduleName);
@@ -221,7 +236,7 @@ function openCall(
   const start: Record<string, unknown> = {
     ai: describeAIService(ai, (options as { model?: unknown } | undefined)?.model),
   };
-  if (meta.includeInputs ?? runtime.config.includeInputs) start.inputs = inputValues(program, values);
+  if (meta.includeInputs ?? runtime.config.includeInputs) start.inputs = inputValues(info, values);
   if (streaming || (options as { stream?: unknown } | undefined)?.stream === true) start.streaming = true;
   emitSpanEventRaw(call.span, "start", start);
   call.started();
@@ -584,10 +599,30 @@ function bindAgentRuntimes(program: object, seen: Set<object>): void {
     if (typeof child === "object" && child !== null) bindAgentRuntimes(child, seen);
 }
 
+/**
+ * Programs with nothing nested and no agent stages (a plain AxGen): found so once, not searched on every call.
+ * Ax builds a program's stages and registers its children when the program is built, not later.
+ */
+const plainPrograms = new WeakSet<object>();
+
+function hasAgentStages(program: AxProgramLike): boolean {
+  for (const stage of AGENT_STAGES) {
+    const holder = (program as unknown as Record<string, unknown>)[stage];
+    if (typeof holder === "object" && holder !== null) return true;
+  }
+  return false;
+}
+
 /** Flow nodes, agent actors and responders, sub-agents: each call of one is a child span of its caller. */
 function instrumentNested(program: AxProgramLike, meta: ProgramMeta): void {
+  if (plainPrograms.has(program)) return;
+  const nested = nestedPrograms(program);
+  if (nested.length === 0 && isLeafProgram(program) && !hasAgentStages(program)) {
+    plainPrograms.add(program);
+    return;
+  }
   instrumentChildAgents(program);
-  for (const { id, program: child } of nestedPrograms(program)) {
+  for (const { id, program: child } of nested) {
     if (instrumented.has(child) || typeof (child as Partial<AxProgramLike>).forward !== "function") continue;
     instrumentProgram(child as AxProgramLike, {
       fixedName: undefined,

@@ -114,6 +114,17 @@ function readParts(program: ProgramShape, previous: Parts | undefined): Parts {
   };
 }
 
+/** True while `program`'s parts are still those read into `parts` ({@link readParts} then {@link sameParts}). */
+function isUnchanged(program: ProgramShape, parts: Parts): boolean {
+  return (
+    isSameSignature(program, parts.signatureObject, parts.sigHash) &&
+    program.getInstruction?.() === parts.instruction &&
+    program.demos === parts.demos &&
+    program.examples === parts.examples &&
+    program.options === parts.options
+  );
+}
+
 function sameParts(a: Parts, b: Parts): boolean {
   return (
     a.signature === b.signature &&
@@ -127,11 +138,21 @@ function sameParts(a: Parts, b: Parts): boolean {
 /** Programs found to have nothing nested (a plain AxGen): not asked again on every call. */
 const leaves = new WeakSet<object>();
 
+const NONE: readonly { id: string; program: object }[] = Object.freeze([]);
+
+/** True for a program found to have nothing nested: it gets nothing nested later either. */
+export function isLeafProgram(program: object): boolean {
+  return leaves.has(program);
+}
+
 /** The programs nested in `program` (flow nodes, agent actor/responder, sub-agents), itself excluded. */
-export function nestedPrograms(program: object): { id: string; program: object }[] {
-  if (leaves.has(program)) return [];
+export function nestedPrograms(program: object): readonly { id: string; program: object }[] {
+  if (leaves.has(program)) return NONE;
   const list = (program as ProgramShape).namedProgramInstances;
-  if (typeof list !== "function") return [];
+  if (typeof list !== "function") {
+    leaves.add(program);
+    return NONE;
+  }
   try {
     const found: { id: string; program: object }[] = [];
     for (const entry of list.call(program)) {
@@ -157,6 +178,15 @@ export function nestedPrograms(program: object): { id: string; program: object }
 export function fingerprintProgram(program: object): ProgramFingerprint {
   const shape = program as ProgramShape;
   const cached = cache.get(program);
+  // A plain program whose parts are the ones fingerprinted (the common case, once per call): compared in
+  // place, with no copy of its parts made.
+  if (
+    cached !== undefined &&
+    cached.children.length === 0 &&
+    leaves.has(program) &&
+    isUnchanged(shape, cached.parts)
+  )
+    return cached.fingerprint;
   const parts = readParts(shape, cached?.parts);
   const nested = nestedPrograms(program);
   const childPrints = nested.map((entry) => fingerprintProgram(entry.program));

@@ -67,6 +67,32 @@ describe("version tracking of Ax programs", () => {
     }
   });
 
+  it("announces a new version when the instruction or the examples change between calls", async () => {
+    const sink = setup({ versionTracking: true });
+    const { service } = scriptedAI([{ content: "Answer: 4" }]);
+    const program = instrumentAx(ax("question:string -> answer:string"), { name: "math" });
+    await program.forward(service, { question: "1+1?" });
+    await program.forward(service, { question: "1+1?" });
+    program.setInstruction("Answer with a number only.");
+    await program.forward(service, { question: "2+2?" });
+    await program.forward(service, { question: "2+2?" });
+    program.setExamples([{ question: "1+1?", answer: "2" }]);
+    await program.forward(service, { question: "3+3?" });
+
+    const events = await collect(sink);
+    const versions = events.filter((e) => e.event_type === "version");
+    expect(versions.map((v) => (v.data.methods as { name: string }[]).map((m) => m.name))).toEqual([
+      ["signature"],
+      ["signature", "instruction"],
+      ["signature", "instruction", "examples"],
+    ]);
+    const starts = signatureOf(events);
+    expect(starts[0]).toBe(starts[1]);
+    expect(starts[2]).toBe(starts[3]);
+    expect(new Set(starts).size).toBe(3);
+    expect(versions.map((v) => v.code_signature)).toEqual([starts[0], starts[2], starts[4]]);
+  });
+
   it("leaves the version fields empty when version tracking is off", async () => {
     const sink = setup();
     const { service } = scriptedAI([{ content: "Answer: 4" }]);
