@@ -2,11 +2,17 @@ import type { Socket } from "node:net";
 import type { TLSSocket, ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, createRefreshingCredentials } from "@streamll/core";
-import { tlsConnectionOptionsSchema, v } from "@streamll/core/internal";
+import { isConfigurationError, tlsConnectionOptionsSchema, v } from "@streamll/core/internal";
 import type { ClusterNode, ClusterOptions, DNSLookupFunction, RedisOptions } from "ioredis";
 import { Cluster, Redis } from "ioredis";
-import { RedisSinkError, safeRedisMessage, toRedisSinkError } from "./redis-errors";
-import { trackingConnector } from "./socket-connector";
+import {
+  isAuthRejection,
+  RedisSinkError,
+  redisErrorCode,
+  safeRedisMessage,
+  toRedisSinkError,
+} from "./redis-errors";
+import { type SocketErrorGuardConnector, trackingConnector } from "./socket-connector";
 
 /**
  * A rotating credential for Redis: the cloud adapters (`@streamll/sink-redis/elasticache`, `/azure`,
@@ -236,8 +242,21 @@ export class RedisConnection {
   #unsubscribe: (() => void) | undefined;
   #current: Credentials | undefined;
   #staticSecret: string | undefined;
+  /** The static user name (URL or options), for messages; user names are not secret. */
+  #staticUser: string | undefined;
   #lastError: string | undefined;
+  /** A configuration error no retry can fix (rejected login, TLS options Node refuses): every ready() throws it. */
+  #permanent: ConfigurationError | undefined;
+  readonly #permanentListeners = new Set<(error: ConfigurationError) => void>();
+  /**
+   * With a credential provider: the login (user + password) fetched fresh after the server rejected one, until a
+   * connection is ready again. A rejection of exactly this login is permanent.
+   */
+  #freshLogin: string | undefined;
+  /** The fresh fetch started by a rejected login, while it runs (one at a time). */
+  #refetching: Promise<void> | undefined;
   #closed = false;
+  #tlsEnabled: boolean;
   /** Every socket this connection's clients have open (see `trackingConnector`). */
   readonly #sockets = new Set<Socket | TLSSocket>();
   #onError: ((error: RedisSinkError) => void) | undefined;
@@ -302,7 +321,9 @@ export class RedisConnection {
     const username = credentials ? undefined : (options.username ?? parsed.username);
     const password = credentials ? undefined : (options.password ?? parsed.password);
     this.#staticSecret = password;
+    this.#staticUser = username;
     const tlsOption = options.tls ?? parsed.tls;
+    this.#tlsEnabled = tlsOption !== false;
     const tls: TlsConnectionOptions | undefined =
       tlsOption === true ? {} : tlsOption === false ? undefined : { ...tlsOption };
 
@@ -310,7 +331,7 @@ export class RedisConnection {
       lazyConnect: true,
       // ioredis' own connector lets a socket's second error (a failed or interrupted TLS handshake can produce
       // two) escape as an uncaught exception that would end the host process; this one keeps the socket guarded.
-      Connector: trackingConnector(this.#sockets, { keepProcessAlive }),
+      Connector: markingSetupErrors(trackingConnector(this.#sockets, { keepProcessAlive })),
       connectTimeout: this.connectTimeoutMs,
       // One timer per socket read instead of ioredis' per-command timers (a 512-event batch would arm 512):
       // when replies are outstanding and nothing arrives for this long, the socket is destroyed, the commands
@@ -362,8 +383,15 @@ export class RedisConnection {
     }
     if (!keepProcessAlive) unrefReconnectTimers(this.client);
     // ioredis prints unhandled error events (with command arguments) to stderr; keep a safe copy instead.
-    this.client.on("error", (error: unknown) => this.#recordError(error));
+    this.client.on("error", (error: unknown) => {
+      this.#recordError(error);
+      this.#classify(error);
+    });
     this.client.on("node error", (error: unknown) => this.#recordError(error));
+    // A login that worked ends the episode: a later rejection (a rotation gone wrong) gets its own fresh fetch.
+    this.client.on("ready", () => {
+      this.#freshLogin = undefined;
+    });
   }
 
   /** The last connection error, without secrets. */
@@ -394,6 +422,126 @@ export class RedisConnection {
     this.#report(wrapped);
   }
 
+  /**
+   * Decides whether an error ioredis emitted for a connection attempt is permanent. Only two kinds are: options
+   * Node refuses when the socket is created (e.g. `tls: { checkServerIdentity: 5 }`, a cert that is not PEM), and
+   * a login the server rejects, which is permanent at once for static credentials and, with a provider, after
+   * one fresh fetch was rejected too. Socket, timeout, TLS handshake and busy/loading errors stay transient.
+   */
+  #classify(error: unknown): void {
+    if (this.#permanent !== undefined || this.#closed) return;
+    // A cluster reports a failed topology refresh with the node's own error inside.
+    const nodeError = (error as { lastNodeError?: unknown } | null)?.lastNodeError;
+    const cause = nodeError ?? error;
+    if (isSetupError(cause)) {
+      this.#failPermanently(this.#setupError(cause));
+      return;
+    }
+    if (!isAuthRejection(cause)) return;
+    // The login this attempt sent (standalone). A cluster's topology connections are not reachable: their login
+    // is the configured one.
+    const sent =
+      this.client instanceof Redis
+        ? this.client.condition?.auth
+        : this.#current === undefined
+          ? undefined
+          : loginOf(this.#current.username, this.#current.password);
+    this.#onAuthRejected(
+      cause,
+      typeof sent === "string" ? loginOf(undefined, sent) : sent && loginOf(...sent),
+    );
+  }
+
+  #onAuthRejected(error: unknown, login: string | undefined): void {
+    const reply = safeRedisMessage(error, this.secrets());
+    const credentials = this.#credentials;
+    if (credentials === undefined) {
+      this.#failPermanently(this.#staticAuthError(reply, redisErrorCode(error)));
+      return;
+    }
+    if (this.#freshLogin !== undefined) {
+      // A rejection of the fresh login is final; one of an attempt that began before it arrived is not.
+      if (login === this.#freshLogin) this.#failPermanently(this.#providerAuthError(reply));
+      return;
+    }
+    if (this.#refetching !== undefined) return;
+    // The credential may have been revoked or rotated since it was fetched: ask the provider once more. The
+    // cache passes the new one to the subscriber set up in ready(), which makes reconnects use it.
+    this.#refetching = credentials
+      .refresh()
+      .then(
+        (fresh) => {
+          if (this.#current === undefined || this.#current !== fresh) void this.applyCredentials(fresh);
+          this.#freshLogin = loginOf(fresh.username, fresh.password);
+        },
+        (refreshError: unknown) => {
+          if (isConfigurationError(refreshError)) {
+            this.#failPermanently(refreshError as ConfigurationError);
+          }
+          // Otherwise the cache reported it; the next rejection asks again.
+        },
+      )
+      .finally(() => {
+        this.#refetching = undefined;
+      });
+  }
+
+  #staticAuthError(reply: string, code: string | undefined): ConfigurationError {
+    const user = this.#staticUser === undefined ? "" : ` for user ${JSON.stringify(this.#staticUser)}`;
+    if (this.#staticSecret === undefined && code === "NOAUTH") {
+      return new ConfigurationError(
+        `Redis rejected the connection: the server requires a password and none was given (${reply})`,
+        [{ path: "password", message: "required by the server, not given" }],
+        {
+          fix: "give the server's password in the URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port for an ACL user) or in the password option (with username for an ACL user)",
+        },
+      );
+    }
+    return new ConfigurationError(
+      `Redis rejected the password${user} given in the URL or the password option (${reply})`,
+      [{ path: "password", message: "rejected by the server" }],
+      {
+        fix: "check the user name and password in the Redis URL (percent-encode reserved characters) or the username/password options: the password must match the server's requirepass or the ACL user's password, and the user must exist and be enabled",
+      },
+    );
+  }
+
+  #providerAuthError(reply: string): ConfigurationError {
+    const user = this.#current?.username;
+    const forUser = user === undefined ? "" : ` for user ${JSON.stringify(user)}`;
+    return new ConfigurationError(
+      `Redis rejected the credential${forUser} from the credentials provider, also after it was fetched fresh (${reply})`,
+      [{ path: "credentials", message: "rejected by the server after a fresh fetch" }],
+      {
+        fix: "check that the credentials provider issues credentials this server accepts: ElastiCache IAM needs user id = user name, an IAM-enabled user in the cache's user group and elasticache:Connect allowed on the cache and the user; Azure Entra needs an access policy assignment for the identity and its object id as user name; Memorystore IAM needs the connecting principal to have the database connection role",
+      },
+    );
+  }
+
+  #setupError(error: unknown): ConfigurationError {
+    const code = (error as { code?: unknown }).code;
+    // Node's argument errors echo the value ("Received type string ('…')"), which may be a key: cut that part.
+    const detail = safeRedisMessage(error, this.secrets()).replace(/\.?\s*Received\b.*$/s, "");
+    const option = this.#tlsEnabled ? "tls" : "redisOptions";
+    return new ConfigurationError(
+      `Redis connection options were refused by Node when opening the socket (${String(code)}): ${detail}`,
+      [{ path: option, message: `refused by Node (${String(code)})` }],
+      {
+        fix: "fix the tls option (or redisOptions): each value must be one Node's tls.connect / net.connect accepts, e.g. ca, cert and key as PEM text or a Buffer, ciphers naming a cipher this Node supports, checkServerIdentity a function",
+      },
+    );
+  }
+
+  /** Marks the connection failed for good: waiting ready() calls reject, later ones throw, reconnects stop. */
+  #failPermanently(error: ConfigurationError): void {
+    if (this.#permanent !== undefined) return;
+    this.#permanent = error;
+    this.#lastError = error.message;
+    for (const listener of [...this.#permanentListeners]) listener(error);
+    // Every further attempt would be refused the same way.
+    this.client.disconnect();
+  }
+
   // Called from ioredis' event handlers: a throwing callback would become an uncaught exception there.
   #report(error: RedisSinkError): void {
     try {
@@ -413,7 +561,7 @@ export class RedisConnection {
 
   /** True when the client is connected and (with rotating credentials) uses the cache's current credential. */
   isReady(): boolean {
-    if (this.#closed || this.client.status !== "ready") return false;
+    if (this.#closed || this.#permanent !== undefined || this.client.status !== "ready") return false;
     if (this.#credentials === undefined) return true;
     const cached = this.#credentials.peek();
     return cached !== undefined && cached === this.#current;
@@ -421,11 +569,14 @@ export class RedisConnection {
 
   /**
    * Makes sure the client is connected and authenticated with the current credential, waiting at most
-   * `connectTimeoutMs`. Throws a retriable {@link RedisSinkError} when Redis is not reachable in time.
+   * `connectTimeoutMs`. Throws a retriable {@link RedisSinkError} when Redis is not reachable in time, and a
+   * `ConfigurationError` when it never will be as configured: the server rejected the static password (or, with
+   * a credential provider, a credential fetched fresh after a first rejection), or Node refused the TLS options.
    */
   async ready(signal?: AbortSignal): Promise<void> {
     if (this.#closed)
       throw new RedisSinkError("Redis connection is closed", { retriable: false, code: "SINK_CLOSED" });
+    if (this.#permanent !== undefined) throw this.#permanent;
     if (this.#credentials !== undefined) {
       const credentials = await this.#credentials.get();
       if (this.#current === undefined) {
@@ -441,6 +592,7 @@ export class RedisConnection {
         await this.applyCredentials(credentials);
       }
     }
+    if (this.#permanent !== undefined) throw this.#permanent;
     if (this.client.status === "ready") return;
     if (this.client.status === "wait" || this.client.status === "end") {
       // Connection failures arrive as `error` events and are retried by the reconnect strategy.
@@ -459,7 +611,12 @@ export class RedisConnection {
       const cleanup = () => {
         clearTimeout(timer);
         client.off("ready", onReady);
+        this.#permanentListeners.delete(onPermanent);
         signal?.removeEventListener("abort", onAbort);
+      };
+      const onPermanent = (error: ConfigurationError) => {
+        cleanup();
+        reject(error);
       };
       const onReady = () => {
         cleanup();
@@ -486,7 +643,9 @@ export class RedisConnection {
       }, this.connectTimeoutMs);
       timer.unref?.();
       client.once("ready", onReady);
-      if (signal?.aborted) onAbort();
+      this.#permanentListeners.add(onPermanent);
+      if (this.#permanent !== undefined) onPermanent(this.#permanent);
+      else if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -566,6 +725,40 @@ function unrefReconnectTimers(client: AnyClient): void {
       .reconnectTimeout;
     timer?.unref?.();
   });
+}
+
+/** Errors Node threw while creating a socket (bad options), marked by {@link markingSetupErrors}. */
+const setupErrors = new WeakSet<object>();
+
+/** True for an error Node threw synchronously from `net.connect`/`tls.connect`: the options cannot work. */
+function isSetupError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && setupErrors.has(error);
+}
+
+/**
+ * Wraps a connector so that an error thrown while the socket is created (Node validates `tls.connect` options
+ * there: `ERR_INVALID_ARG_TYPE`, `ERR_OSSL_*` for a key or cert that is not PEM, `ERR_SSL_NO_CIPHER_MATCH`, …)
+ * is recognisable later. Only Node's own `ERR_*` codes count; the connector's "Connection is closed." (closed
+ * before the socket was made) and any system error stay transient.
+ */
+function markingSetupErrors(Base: typeof SocketErrorGuardConnector): typeof SocketErrorGuardConnector {
+  return class SetupErrorMarkingConnector extends Base {
+    override async connect(): Promise<Socket | TLSSocket> {
+      try {
+        return await super.connect();
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (error instanceof Error && typeof code === "string" && code.startsWith("ERR_"))
+          setupErrors.add(error);
+        throw error;
+      }
+    }
+  };
+}
+
+/** One string for a login (user and password), to compare what was sent with what was fetched. Never logged. */
+function loginOf(username: string | undefined, password: string | undefined): string {
+  return `${username ?? ""}\u0000${password ?? ""}`;
 }
 
 const keepHostName: DNSLookupFunction = (address, callback) => callback(null, address);

@@ -2,6 +2,7 @@ import { inspect } from "node:util";
 import { SinkError } from "@streamll/core";
 import { describe, expect, it } from "vitest";
 import {
+  isAuthRejection,
   isRetriableRedisError,
   RedisSinkError,
   redisErrorCode,
@@ -45,6 +46,30 @@ describe("error classification", () => {
     expect(isRetriableRedisError(new Error("Connection is closed."))).toBe(true);
     expect(redisErrorCode(socket)).toBe("ECONNREFUSED");
     expect(redisErrorCode(replyError("WRONGTYPE x"))).toBe("WRONGTYPE");
+  });
+});
+
+describe("authentication rejections", () => {
+  it("recognises the server refusing a login, and nothing transient", () => {
+    for (const message of [
+      "WRONGPASS invalid username-password pair or user is disabled.",
+      "NOAUTH Authentication required.",
+      "ERR invalid password",
+    ]) {
+      expect(isAuthRejection(replyError(message)), message).toBe(true);
+    }
+    for (const message of [
+      "LOADING Redis is loading the dataset in memory",
+      "BUSY Redis is busy running a script.",
+      "NOPERM User u has no permissions to run the 'xadd' command",
+      "ERR syntax error",
+    ]) {
+      expect(isAuthRejection(replyError(message)), message).toBe(false);
+    }
+    const socket = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
+    expect(isAuthRejection(socket)).toBe(false);
+    // Not a reply: a socket or client error that merely mentions it.
+    expect(isAuthRejection(new Error("WRONGPASS"))).toBe(false);
   });
 });
 

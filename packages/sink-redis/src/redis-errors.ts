@@ -2,7 +2,10 @@ import { SinkError } from "@streamll/core";
 
 /**
  * Redis error replies that mean "the server is busy, moving or (re)authenticating — the same command may succeed
- * later". Every other error reply (`OOM`, `WRONGTYPE`, `NOPERM`, `ERR …`, `EXECABORT`, …) means the server
+ * later". `NOAUTH`/`WRONGPASS` as the reply to a command are retried here (the connection under it is re-opened);
+ * as the answer to the login itself they are decided by `RedisConnection`, which treats a rejected static
+ * password, or a provider's credential rejected again after a fresh fetch, as a `ConfigurationError` (see
+ * {@link isAuthRejection}). Every other error reply (`OOM`, `WRONGTYPE`, `NOPERM`, `ERR …`, `EXECABORT`, …) means the server
  * looked at the command and refused it; sending it again gives the same answer, so the event is dropped and
  * counted as `rejected` instead of blocking the queue.
  *
@@ -79,6 +82,18 @@ export function isRetriableRedisError(error: unknown): boolean {
   if (!isReplyError(error)) return true;
   const code = redisErrorCode(error);
   return code !== undefined && RETRIABLE_REPLY_CODES.has(code);
+}
+
+/**
+ * True for the server's refusal of a login: `WRONGPASS` (wrong password, unknown or disabled user), `NOAUTH`
+ * (a password is required and none was sent) and Redis 5's `ERR invalid password`. Socket, timeout, TLS and
+ * every other reply (`LOADING`, `BUSY`, …) are not: those stay transient.
+ */
+export function isAuthRejection(error: unknown): boolean {
+  if (!isReplyError(error)) return false;
+  const code = redisErrorCode(error);
+  if (code === "WRONGPASS" || code === "NOAUTH") return true;
+  return code === "ERR" && /^ERR invalid (username-)?password/i.test(error.message);
 }
 
 /**

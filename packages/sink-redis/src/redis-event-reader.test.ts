@@ -490,12 +490,12 @@ describe.skipIf(!available)("RedisEventReader against Redis", () => {
         stream: streamName("reader-default-log"),
         connectTimeoutMs: 200,
       });
-      const running = r.run(() => undefined);
-      await waitUntil(() => r.getStats().errors >= 3, "three failed reads");
-      await r.stop();
-      await running;
+      // A rejected static login is permanent: run() rejects with it instead of retrying.
+      const outcome = await r.run(() => undefined).catch((error: unknown) => error);
+      expect(outcome).toBeInstanceOf(ConfigurationError);
       const lines = warn.mock.calls.map((args) => args.map(String).join(" "));
       expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.filter((line) => line.includes("Fix:"))).toHaveLength(1);
       // Each distinct message once: repeats of the same failure are not written again.
       expect(new Set(lines).size).toBe(lines.length);
       for (const line of lines) {

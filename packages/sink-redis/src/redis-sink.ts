@@ -72,8 +72,10 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  *
  * Failure handling: an error reply for one command (`WRONGTYPE`, `OOM`, `NOPERM`, …) drops just that event
  * (counted as `rejected`); connection loss, timeouts and transient replies (`LOADING`, `READONLY`,
- * `CLUSTERDOWN`, `TRYAGAIN`, `NOAUTH`, …) fail the batch so the delivery pipeline retries it and the circuit
- * breaker sees it. ioredis runs without an offline queue and without its own command replay, so a dead server
+ * `CLUSTERDOWN`, `TRYAGAIN`, …) fail the batch so the delivery pipeline retries it and the circuit breaker sees
+ * it. A login the server rejects (`WRONGPASS`, `NOAUTH`) with a static password, or with a provider's credential
+ * fetched fresh after a first rejection, and TLS options Node refuses, reject the send with a `ConfigurationError`:
+ * the pipeline marks the sink failed and reports it once instead of retrying. ioredis runs without an offline queue and without its own command replay, so a dead server
  * makes `send` fail within `connectTimeoutMs` instead of queueing inside the client. A chunk that fails as a
  * whole (the connection dropped under it) fails just its events, retriably, while the chunks Redis answered
  * stay delivered. Delivery is at least once: events retried after a connection drop may have been partly

@@ -150,6 +150,11 @@ export interface PrivateRedisOptions {
   tls?: TlsFiles;
   /** Run as a one-node Redis Cluster owning all 16384 slots. */
   cluster?: boolean;
+  /**
+   * Require this password (`requirepass`, the `default` user's password). The admin client authenticates with
+   * it; ACL users can be added through {@link PrivateRedis.admin}. Only ever on a private server.
+   */
+  password?: string;
   /** Extra `redis-server` arguments. */
   args?: string[];
 }
@@ -218,6 +223,7 @@ export class PrivateRedis {
       // A lone node never learns its own address from peers; without this CLUSTER SLOTS reports an empty host.
       args.push("--cluster-announce-ip", "127.0.0.1");
     }
+    if (this.#options.password !== undefined) args.push("--requirepass", this.#options.password);
     args.push(...(this.#options.args ?? []));
     const child = spawn(redisServerPath ?? "redis-server", args, { stdio: "ignore" });
     children.add(child);
@@ -247,6 +253,7 @@ export class PrivateRedis {
       port: this.port,
       maxRetriesPerRequest: reconnect ? 20 : 0,
       retryStrategy: reconnect ? () => 100 : () => null,
+      ...(this.#options.password === undefined ? {} : { password: this.#options.password }),
       ...(tls ? { tls: { ca: readFileSync(tls.caCert), servername: "localhost" } } : {}),
     });
     client.on("error", () => undefined);
