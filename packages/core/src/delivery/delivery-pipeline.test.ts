@@ -1081,6 +1081,34 @@ setTimeout(() => { console.log(JSON.stringify([idle.getMetrics().pending, hangin
 });
 
 describe("DeliveryPipeline permanent failures", () => {
+  it("keeps the fix of a ConfigurationError thrown by another copy of core (ESM and CJS both loaded)", async () => {
+    const sink = new TestSink();
+    sink.mode = () => {
+      // What a sink built against the other copy throws: not an instance of this copy's class.
+      throw Object.assign(new Error("login refused for user app"), {
+        name: "ConfigurationError",
+        code: "CONFIGURATION_INVALID",
+        fix: "check the password",
+      });
+    };
+    vi.useRealTimers();
+    const pipeline = new DeliveryPipeline(
+      sink,
+      { flushIntervalMs: 1 },
+      { logger: { warn() {}, error() {} } },
+    );
+    try {
+      pipeline.enqueue(ev(0));
+      expect(await pipeline.flush(5_000)).toBe(true);
+      expect(pipeline.getMetrics().failed).toMatchObject({
+        code: "CONFIGURATION_INVALID",
+        fix: "check the password",
+      });
+    } finally {
+      await pipeline.shutdown(1_000);
+    }
+  });
+
   it("stops retrying a sink whose send throws a ConfigurationError, reports it once and drops its events", async () => {
     const { subscribe, unsubscribe } = await import("node:diagnostics_channel");
     const published: unknown[] = [];

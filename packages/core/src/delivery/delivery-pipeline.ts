@@ -1,5 +1,5 @@
 import { describeDiagnostic, publishDiagnostic, type StreamllDiagnostic } from "../diagnostics";
-import { ConfigurationError, isConfigurationError, isRetriableError, SinkError } from "../errors";
+import { isConfigurationError, isRetriableError, SinkError } from "../errors";
 import { timeoutArgument, v, validateOptions } from "../options/schema";
 import {
   backoffDelay,
@@ -922,7 +922,9 @@ export class DeliveryPipeline {
    */
   private failPermanently(error: unknown): void {
     if (this.failure !== null) return;
-    const fix = error instanceof ConfigurationError ? error.fix : undefined;
+    // Read by shape, as isConfigurationError decides: a sink built against another copy of core (ESM and CJS
+    // both loaded, two installs) throws a ConfigurationError that is not an instance of this one.
+    const fix = fixOf(error);
     const at = toIso(this.clock.now());
     this.failure = Object.freeze({
       code: errorCode(error) ?? "CONFIGURATION_INVALID",
@@ -1158,5 +1160,15 @@ export class DeliveryPipeline {
       sink: this.sinkName,
       error: safeErrorMessage(error),
     });
+  }
+}
+
+/** The `fix` of a ConfigurationError (of any copy of core), if it carries one. */
+function fixOf(error: unknown): string | undefined {
+  try {
+    const fix = (error as { fix?: unknown } | null)?.fix;
+    return typeof fix === "string" && fix !== "" ? fix : undefined;
+  } catch {
+    return undefined;
   }
 }
