@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { Credentials } from "@streamll/core";
-import { abortable, createRefreshingCredentials, SinkError } from "@streamll/core";
+import { abortable, ConfigurationError, createRefreshingCredentials, SinkError } from "@streamll/core";
 import { isConfigurationError } from "@streamll/core/internal";
 import type { ChannelModel } from "amqplib";
 import { connect } from "amqplib";
@@ -90,6 +90,9 @@ export function abortableSend<T>(
   );
 }
 
+/** amqplib's message for a login the broker refused: `Handshake terminated by server: 403 (ACCESS-REFUSED) ...`. */
+const LOGIN_REFUSED = /ACCESS[-_]REFUSED/;
+
 function errorCode(error: unknown): string | number | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
     const code = (error as { code: unknown }).code;
@@ -122,7 +125,10 @@ export class ConnectionManager {
   #nextAttemptAt = 0;
   #failures = 0;
   #lastError: Error | null = null;
-  /** Set when connecting can never succeed as configured: every later attempt rejects with it at once. */
+  /**
+   * Set when connecting can never succeed as configured (the provider threw a `ConfigurationError`, or the broker
+   * refused the login before any connection succeeded, see `#connect`): every later attempt rejects with it.
+   */
   #permanentError: Error | null = null;
   #blockedReason: string | null = null;
   #closed = false;
@@ -336,9 +342,12 @@ export class ConnectionManager {
 
   async #connect(): Promise<ChannelModel> {
     let credential: Credentials | undefined;
+    /** The credential was fetched from the provider just now because the one before it was refused. */
+    let fetchedAfterRefusal = false;
     try {
       if (this.#refreshing) {
         // After ACCESS_REFUSED the cached secret is likely stale (rotated): fetch a new one first.
+        fetchedAfterRefusal = this.#forceRefresh;
         credential = this.#forceRefresh ? await this.#refreshing.refresh() : await this.#refreshing.get();
         this.#forceRefresh = false;
       }
@@ -375,8 +384,20 @@ export class ConnectionManager {
         throw new SinkError(`${this.#config.label} is closed`, { retriable: false, code: "SINK_CLOSED" });
       }
       this.#failures += 1;
-      this.#lastError = this.sanitize(error, `cannot connect to ${this.#description}`);
-      if (/ACCESS[-_]REFUSED/.test(this.#lastError.message)) this.#forceRefresh = true;
+      const refusal = this.sanitize(error, `cannot connect to ${this.#description}`);
+      this.#lastError = refusal;
+      if (LOGIN_REFUSED.test(refusal.message)) {
+        // Refused before any connection succeeded, with credentials that cannot get fresher (fixed ones, or the
+        // provider's answer fetched after a first refusal): every attempt would be refused alike. Nothing is
+        // logged here: the owner reports it once (the pipeline marks the sink failed, a reader's run() rejects).
+        if (!this.#everConnected && (this.#refreshing === undefined || fetchedAfterRefusal)) {
+          const permanent = this.#loginRefused(refusal, resolved.target.username ?? "");
+          this.#permanentError = permanent;
+          this.#lastError = permanent;
+          throw permanent;
+        }
+        this.#forceRefresh = true;
+      }
       if (this.#failures === 1) this.#config.logger.warn(`${this.#config.label}: ${this.#lastError.message}`);
       throw this.#lastError;
     } finally {
@@ -400,6 +421,40 @@ export class ConnectionManager {
     this.#failures = 0;
     for (const listener of this.#connectedListeners) listener(model);
     return model;
+  }
+
+  /**
+   * The `ConfigurationError` for a login the broker refuses for good: the sanitised refusal, the user it was
+   * refused for (not a secret; the guest-from-another-host case shows in it) and what to check.
+   */
+  #loginRefused(refusal: SinkError, username: string): ConfigurationError {
+    const provider = this.#refreshing !== undefined;
+    const notes = [
+      ...(username === "" ? [] : [`user "${this.redact(username)}"`]),
+      ...(provider ? ["a credential fetched fresh from the credentials provider was refused too"] : []),
+    ];
+    const message = notes.length === 0 ? refusal.message : `${refusal.message} (${notes.join("; ")})`;
+    const fix = provider
+      ? "check what the credentials provider returns (user name and password, or for OAuth 2.0 a token whose " +
+        "audience and scopes the broker accepts) and the broker log"
+      : "check the user name and password (percent-encoded in a URL) and that the user exists " +
+        "(rabbitmqctl list_users); RabbitMQ's guest user may only connect from localhost; the broker log says " +
+        "why it refused the login";
+    const path = provider
+      ? "credentials"
+      : this.#options.username !== undefined || this.#options.password !== undefined
+        ? "password"
+        : this.#options.url !== undefined
+          ? "url"
+          : "username";
+    return new ConfigurationError(
+      message,
+      [{ path, message: "login refused by the broker (ACCESS_REFUSED)" }],
+      {
+        cause: refusal,
+        fix,
+      },
+    );
   }
 
   #bind(model: ChannelModel): void {

@@ -246,7 +246,8 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
 
   /**
    * Resolves once the queue is declared, bound and consumed (after `run` or iteration started). Rejects when
-   * the setup failed for good (e.g. PRECONDITION_FAILED, ACCESS_REFUSED on a declaration) or the reader stopped.
+   * the setup failed for good (e.g. PRECONDITION_FAILED, ACCESS_REFUSED on a declaration), the broker refused
+   * the login for good (see `run()`), or the reader stopped.
    */
   ready(): Promise<void> {
     if (this.#isReady) return Promise.resolve();
@@ -256,9 +257,12 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
 
   /**
    * Handles events one at a time until `stop()` is called. Resolves after the reader stopped; rejects with a
-   * `ConfigurationError` (logged once) when the queue setup failed for good or connecting never can (e.g. the
-   * credential provider's optional SDK is not installed). A handler that throws gets the message again after
-   * `retryDelayMs`, up to `maxAttempts` deliveries, after which the message is dead-lettered.
+   * `ConfigurationError` (logged once) when the queue setup failed for good or connecting never can: the
+   * credential provider's optional SDK is not installed, or the broker refused the login (ACCESS_REFUSED)
+   * before any connection succeeded (with `credentials`, also for a credential fetched fresh after the first
+   * refusal). A login refused after the reader was connected once is retried with backoff, each attempt with
+   * a fresh credential. A handler that throws gets the message again after `retryDelayMs`, up to
+   * `maxAttempts` deliveries, after which the message is dead-lettered.
    */
   async run(handler: EventHandler): Promise<void> {
     this.#start();
@@ -391,8 +395,9 @@ export class RabbitMQEventReader implements AsyncIterable<ReceivedEvent> {
       try {
         model = await this.#manager.waitForConnection(signal);
       } catch (error) {
-        // Otherwise the reader was stopped. A ConfigurationError (e.g. the credential provider's SDK is not
-        // installed) fails every attempt alike: run() rejects with it instead of retrying without end.
+        // Otherwise the reader was stopped. A ConfigurationError (the credential provider's SDK is not
+        // installed, a login the broker refuses for good) fails every attempt alike: run() rejects with it
+        // instead of retrying without end.
         if (isConfigurationError(error) && !signal.aborted) this.#failPermanently(error);
         return;
       }

@@ -380,9 +380,12 @@ describe.skipIf(skipWithoutBroker)("RabbitMQSink against a real broker", () => {
   it("refused logins report ACCESS_REFUSED without the password", async () => {
     const sink = newSink({ url: vhostUrl(vhost, "guest", "not-the-Pa55word") });
     const error = await sink.connect().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SinkError);
+    // Refused before any connection succeeded, with a fixed password: no retry can fix it (login-refused.test.ts).
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as ConfigurationError).issues[0]?.path).toBe("url");
     expect((error as Error).message).toMatch(/ACCESS.REFUSED/);
     expect((error as Error).message).not.toContain("not-the-Pa55word");
+    expect((error as ConfigurationError).fix).not.toContain("not-the-Pa55word");
     expect(String((error as Error).cause)).not.toContain("not-the-Pa55word");
     expect(inspect(error, { depth: 5 })).not.toContain("not-the-Pa55word");
     expect(inspect(sink, { depth: 5, showHidden: true })).not.toContain("not-the-Pa55word");

@@ -227,7 +227,8 @@ export { loggerSchema as rabbitMQLoggerSchema };
  * delivered only once the broker confirmed every message; nacked and unconfirmed messages are reported as
  * retriable per-event failures, unroutable ones (mandatory publishing) as non-retriable ones. Connects lazily
  * and reconnects with backoff; while disconnected or blocked, `send` fails fast so events wait in the delivery
- * pipeline's bounded queue and the host is never blocked.
+ * pipeline's bounded queue and the host is never blocked. A login the broker refuses before any connection
+ * succeeded is not retried (see `connect()`): the pipeline marks the sink failed and reports it once.
  */
 export class RabbitMQSink implements Sink {
   readonly name: string;
@@ -293,7 +294,10 @@ export class RabbitMQSink implements Sink {
 
   /**
    * Connects and declares the exchange (and queue) now instead of at the first send. Optional; rejects with a
-   * `SinkError` (secrets removed) when the broker is unreachable or refuses the declarations.
+   * `SinkError` (secrets removed) when the broker is unreachable or refuses the declarations, and with a
+   * `ConfigurationError` when the broker refuses the login for good (ACCESS_REFUSED before any connection
+   * succeeded; with `credentials`, also for a credential fetched fresh after the first refusal): the sink then
+   * fails every send with it.
    */
   async connect(): Promise<void> {
     await this.#hold.run(() => this.#getChannel());
