@@ -142,7 +142,7 @@ describe("SASL_SSL PLAIN (Confluent Cloud and Event Hubs shapes), TLS verified",
     }
   });
 
-  it("reports a wrong password as a retriable failure and never logs or exposes the secret", async () => {
+  it("reports a wrong password as a permanent ConfigurationError and never logs or exposes the secret", async () => {
     const secret =
       "Endpoint=sb://local.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=WRONGwrongWRONG=";
     const logger = recordingLogger();
@@ -159,16 +159,19 @@ describe("SASL_SSL PLAIN (Confluent Cloud and Event Hubs shapes), TLS verified",
       uniqueTopic("auth-wrong"),
       logger,
     );
-    const error = (await send(sink).catch((e: unknown) => e)) as Error;
-    expect(error).toMatchObject({ name: "SinkError", retriable: true });
-    expect(error.message).toMatch(/SASL|[Aa]uthentication/);
+    const error = (await send(sink).catch((e: unknown) => e)) as Error & { fix?: string };
+    expect(error).toMatchObject({ name: "ConfigurationError", code: "CONFIGURATION_INVALID" });
+    expect(error.message).toMatch(
+      /rejected the SASL PLAIN user name and password \(.*[Aa]uthentication failed/,
+    );
+    expect(error.fix).toMatch(/\$ConnectionString/);
     const everything = [
       error.message,
+      error.fix,
       inspect(error, { depth: 5 }),
       inspect(sink, { depth: 5 }),
       ...logger.lines,
     ].join("\n");
-    expect(logger.lines.length).toBeGreaterThan(0);
     expect(everything).not.toContain("WRONGwrongWRONG");
   });
 });
@@ -279,18 +282,26 @@ describe("SASL OAUTHBEARER with a token provider", () => {
     expect(new Set(read.map((m) => iOf(m.value))).size).toBe(total);
   }, 40_000);
 
-  it("fails retriably when the provider hands out a token the broker refuses", async () => {
+  it("fails permanently when the provider hands out tokens the broker refuses, also a fresh one", async () => {
+    let fetches = 0;
     const sink = sinkWith(
       {
         brokers: [...KAFKA_OAUTH_BROKERS],
         retry: { retries: 0 },
         sasl: {
           mechanism: "oauthbearer",
-          tokenProvider: async () => ({ token: makeUnsecuredJwt({ scope: "not-kafka" }) }),
+          tokenProvider: async () => {
+            fetches++;
+            return { token: makeUnsecuredJwt({ scope: "not-kafka" }) };
+          },
         },
       },
       uniqueTopic("auth-bad-token"),
     );
-    await expect(send(sink)).rejects.toMatchObject({ name: "SinkError", retriable: true });
+    await expect(send(sink)).rejects.toMatchObject({
+      name: "ConfigurationError",
+      message: expect.stringMatching(/rejected the SASL OAUTHBEARER token .*"status":"insufficient_scope"/),
+    });
+    expect(fetches).toBe(2);
   });
 });

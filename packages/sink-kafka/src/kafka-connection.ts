@@ -6,7 +6,7 @@ import {
   type RefreshingCredentials,
 } from "@streamll/core";
 import { v } from "@streamll/core/internal";
-import { type ISocketFactory, Kafka, type KafkaConfig, type SASLOptions } from "kafkajs";
+import { type ISocketFactory, Kafka, type KafkaConfig, type Mechanism } from "kafkajs";
 import {
   consoleKafkaLogger,
   createKafkaLogCreator,
@@ -15,6 +15,14 @@ import {
   SecretScrubber,
   toKafkaJsLogLevel,
 } from "./kafka-logger";
+import {
+  type OAuthBearerTokens,
+  oauthBearerMechanism,
+  passwordMechanism,
+  permanentTokenRejection,
+  quietAuthenticationLogs,
+  retryTokenRejection,
+} from "./kafka-sasl";
 import { patchKafkaJsRequestQueue } from "./kafkajs-request-queue";
 
 /** TLS settings. Certificate verification is on unless `rejectUnauthorized` is explicitly `false`. */
@@ -170,6 +178,11 @@ export interface KafkaClientHandle {
    * (kafkajs connects again when asked). For abandoning a connection attempt to a broker that never answers.
    */
   dropConnections(): void;
+  /**
+   * Resolves once every socket open now has closed (at most `timeoutMs`), so a connection the broker ended
+   * (after refusing a handshake) is gone before connecting again.
+   */
+  settled(timeoutMs: number): Promise<void>;
 }
 
 const BROKER_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/;
@@ -331,6 +344,28 @@ class SocketTracker {
     this.dropAll("the Kafka client is closed");
   }
 
+  /**
+   * Resolves once every socket open now has closed, or after `timeoutMs`. kafkajs reuses its connection
+   * objects: a socket the broker closes after refusing a handshake must be gone before connecting again, or
+   * kafkajs's late handling of that close ends the new socket ("write after end").
+   */
+  async settled(timeoutMs: number): Promise<void> {
+    const open = [...this.#open].filter((socket) => !socket.closed);
+    if (open.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(open.map((socket) => new Promise((resolve) => socket.once("close", resolve)))),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    // kafkajs's own close handlers run on the events above; let them finish.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** Destroys every open socket, as `close()` does, but lets new ones open. */
   dropAll(reason: string): void {
     for (const socket of this.#open) socket.destroy(new Error(reason));
@@ -350,6 +385,56 @@ export interface KafkaClientRole {
 }
 
 /**
+ * The OAUTHBEARER token for each handshake, from one refresh-ahead cache for the client's whole life: kafkajs
+ * asks on every handshake (each broker connection, each re-authentication), the token source is asked only
+ * when the token is about to expire, or once after the broker refused the cached token. A refusal of a token
+ * fetched fresh after a refusal is permanent (`ConfigurationError`); any other refusal makes the next
+ * handshake fetch a fresh token (see `retryTokenRejection`).
+ */
+function oauthBearerTokens(cache: RefreshingCredentials, threshold: number): OAuthBearerTokens {
+  let forcedFor: string | undefined;
+  /** The last token the broker refused that was not fetched fresh; the next handshake replaces it. */
+  let refused: string | undefined;
+  /** The token fetched because the broker refused the one before; its refusal is permanent. */
+  let fresh: string | undefined;
+  return {
+    async token() {
+      const credentials = await cache.get();
+      if (refused !== undefined && credentials.password === refused) {
+        // `refresh()` joins a fetch already under way, so concurrent handshakes share one new token.
+        const token = (await cache.refresh()).password;
+        refused = undefined;
+        fresh = token;
+        return token;
+      }
+      // kafkajs re-authenticates `threshold` before the broker session ends, and the session ends no later
+      // than the token (whose `exp` may be up to a second before the `expiresAt` the provider reported).
+      // Handing it a token that expires within that window makes the broker refuse the re-authentication and
+      // drop the connection, so a fresh token is fetched first, once per token: a provider that only hands
+      // out tokens this short cannot turn every handshake into a fetch.
+      const expiresAt = credentials.expiresAt;
+      const remaining =
+        expiresAt === undefined
+          ? Number.POSITIVE_INFINITY
+          : (expiresAt instanceof Date ? expiresAt.getTime() : expiresAt) - Date.now();
+      if (remaining < threshold + REAUTH_MARGIN_MS && forcedFor !== credentials.password) {
+        forcedFor = credentials.password;
+        return (await cache.refresh()).password;
+      }
+      return credentials.password;
+    },
+    accepted(token) {
+      if (token === fresh) fresh = undefined;
+    },
+    rejected(token, reason) {
+      if (token === fresh) return permanentTokenRejection(reason);
+      refused = token;
+      return retryTokenRejection(reason);
+    },
+  };
+}
+
+/**
  * Builds the kafkajs client for validated options. The OAUTHBEARER provider handed to kafkajs reads from one
  * refresh-ahead token cache for the client's whole life: kafkajs asks on every handshake (each broker
  * connection, each re-authentication), the token source is asked only when the token is about to expire.
@@ -364,7 +449,7 @@ export function createKafkaClient(
   const scrubber = new SecretScrubber();
   const sockets = new SocketTracker();
   let tokens: RefreshingCredentials | undefined;
-  let sasl: SASLOptions | undefined;
+  let sasl: Mechanism | undefined;
   const { sasl: saslOptions } = options;
   if (saslOptions?.mechanism === "oauthbearer") {
     const fetchToken = saslOptions.tokenProvider;
@@ -385,36 +470,13 @@ export function createKafkaClient(
       },
     });
     tokens = cache;
-    const threshold = options.reauthenticationThresholdMs ?? d.reauthenticationThresholdMs;
-    let forcedFor: string | undefined;
-    sasl = {
-      mechanism: "oauthbearer",
-      oauthBearerProvider: async () => {
-        const credentials = await cache.get();
-        // kafkajs re-authenticates `threshold` before the broker session ends, and the session ends no later
-        // than the token (whose `exp` may be up to a second before the `expiresAt` the provider reported).
-        // Handing it a token that expires within that window makes the broker refuse the re-authentication
-        // (ILLEGAL_SASL_STATE) and drop the connection, so a fresh token is fetched first, once per token: a
-        // provider that only hands out tokens this short cannot turn every handshake into a fetch.
-        const expiresAt = credentials.expiresAt;
-        const remaining =
-          expiresAt === undefined
-            ? Number.POSITIVE_INFINITY
-            : (expiresAt instanceof Date ? expiresAt.getTime() : expiresAt) - Date.now();
-        if (remaining < threshold + REAUTH_MARGIN_MS && forcedFor !== credentials.password) {
-          forcedFor = credentials.password;
-          return { value: (await cache.refresh()).password };
-        }
-        return { value: credentials.password };
-      },
-    };
+    sasl = oauthBearerMechanism(
+      oauthBearerTokens(cache, options.reauthenticationThresholdMs ?? d.reauthenticationThresholdMs),
+      scrubber,
+    );
   } else if (saslOptions !== undefined) {
     scrubber.add(saslOptions.password);
-    sasl = {
-      mechanism: saslOptions.mechanism,
-      username: saslOptions.username,
-      password: saslOptions.password,
-    };
+    sasl = passwordMechanism(saslOptions, scrubber);
   }
   if (typeof options.tls === "object") scrubber.add(options.tls.passphrase);
 
@@ -438,7 +500,14 @@ export function createKafkaClient(
     ),
     logLevel: toKafkaJsLogLevel(options.logLevel ?? "error"),
     // Once closed, kafkajs's complaints about the sockets closing ended them are noise.
-    logCreator: createKafkaLogCreator(logger, scrubber, Date.now, () => sockets.closed),
+    // Refused credentials reach the caller as an error (a permanent refusal is reported once by the
+    // pipeline), not as kafkajs log lines repeated on every attempt.
+    logCreator: createKafkaLogCreator(
+      quietAuthenticationLogs(logger),
+      scrubber,
+      Date.now,
+      () => sockets.closed,
+    ),
   };
   if (options.tls !== undefined && options.tls !== false) config.ssl = toTlsOptions(options.tls);
   if (sasl !== undefined) config.sasl = sasl;
@@ -455,6 +524,9 @@ export function createKafkaClient(
     },
     dropConnections() {
       sockets.dropAll("the connection attempt was abandoned");
+    },
+    settled(timeoutMs) {
+      return sockets.settled(timeoutMs);
     },
   };
 }

@@ -44,6 +44,16 @@ export function configurationErrorIn(error: unknown): Error | undefined {
   return undefined;
 }
 
+/**
+ * True when the broker refused a provider's credential that was not fetched fresh for the attempt (see
+ * `KafkaCredentialsRejectedError`): connecting once more fetches a fresh one, whose refusal is permanent.
+ */
+export function isRetryWithFreshCredentials(error: unknown): boolean {
+  return chain(error).some(
+    (item) => (item as { credentialsRejected?: unknown }).credentialsRejected === "retry-fresh",
+  );
+}
+
 /** The kafkajs protocol error type (`MESSAGE_TOO_LARGE`, ...) found in the error chain, if any. */
 export function kafkaErrorType(error: unknown): string | undefined {
   for (const item of chain(error)) {
@@ -60,8 +70,9 @@ export function isRejectedRecordError(error: unknown): boolean {
 
 /**
  * Wraps a kafkajs failure in a `SinkError`: non-retriable for rejected records, retriable for everything
- * else (connection loss, leader changes, timeouts, authentication and authorisation failures, which an
- * operator can fix while events wait in the pipeline's queue). The message is scrubbed of secrets; the
+ * else (connection loss, leader changes, timeouts, authorisation failures, which an operator can fix while
+ * events wait in the pipeline's queue). Credentials the broker refused for good are not wrapped here: the
+ * handshake fails with a `ConfigurationError` (see `configurationErrorIn`). The message is scrubbed of secrets; the
  * original error is kept as `cause` only when its message contained none.
  */
 export function toSinkError(error: unknown, scrubber: SecretScrubber, context: string): SinkError {

@@ -19,6 +19,7 @@ import {
   type KafkaConnectionOptions,
   kafkaConnectionOptionsSchema,
 } from "./kafka-connection";
+import { configurationErrorIn, isRetryWithFreshCredentials } from "./kafka-errors";
 import { DEFAULT_TOPIC, topicNameSchema } from "./kafka-sink";
 
 /** Options of {@link KafkaEventReader}. */
@@ -523,6 +524,29 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
     else void running.catch(() => undefined).finally(() => this.#client.close());
   }
 
+  /**
+   * `KAFKA_READER_CRASHED` for a consumer that could not start or crashed for good, scrubbed. Credentials the
+   * broker refused appear as the `ConfigurationError` the handshake failed with (its message and fix, and as
+   * `cause`), not as kafkajs's wrapper.
+   */
+  #crashed(what: "could not start" | "crashed", error: unknown): KafkaReaderError {
+    const scrub = (text: string): string => this.#client.scrubber.scrub(text);
+    const configuration = configurationErrorIn(error);
+    if (configuration !== undefined) {
+      const fix = (configuration as { fix?: unknown }).fix;
+      return new KafkaReaderError(
+        "KAFKA_READER_CRASHED",
+        `the Kafka consumer of ${this.topic} ${what}: ${scrub(configuration.message)}${typeof fix === "string" ? `. Fix: ${scrub(fix)}` : ""}`,
+        { cause: configuration },
+      );
+    }
+    return new KafkaReaderError(
+      "KAFKA_READER_CRASHED",
+      `the Kafka consumer of ${this.topic} ${what}: ${scrub(error instanceof Error ? error.message : String(error))}`,
+      { cause: error },
+    );
+  }
+
   #decodeOptions(): { maxBytes?: number } {
     return this.#options.maxEventBytes === undefined ? {} : { maxBytes: this.#options.maxEventBytes };
   }
@@ -554,11 +578,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
     consumer.on(consumer.events.CRASH, (event) => {
       if (event.payload.restart) return;
       const error: unknown = event.payload.error;
-      failure ??= new KafkaReaderError(
-        "KAFKA_READER_CRASHED",
-        `the Kafka consumer of ${this.topic} crashed: ${this.#client.scrubber.scrub(error instanceof Error ? error.message : String(error))}`,
-        { cause: error },
-      );
+      failure ??= this.#crashed("crashed", error);
       requestStop();
     });
 
@@ -568,7 +588,17 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       let remaining: Map<number, bigint> | undefined;
       try {
         const starting = (async () => {
-          await consumer.connect();
+          try {
+            await consumer.connect();
+          } catch (error) {
+            // The broker refused a provider's token: once more, with a freshly fetched one whose refusal is
+            // then permanent.
+            if (!isRetryWithFreshCredentials(error) || stopRequested) throw error;
+            await consumer.disconnect().catch(() => undefined);
+            // The refused connection must be gone first: kafkajs reuses its connection objects.
+            await this.#client.settled(2_000);
+            await consumer.connect();
+          }
           await consumer.subscribe({
             topics: [this.topic],
             fromBeginning: this.#options.fromBeginning ?? false,
@@ -589,11 +619,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
         remaining = started.ends;
       } catch (error) {
         // Broker unreachable, authentication refused, topic missing: a typed, scrubbed error, not kafkajs's.
-        throw new KafkaReaderError(
-          "KAFKA_READER_CRASHED",
-          `the Kafka consumer of ${this.topic} could not start: ${this.#client.scrubber.scrub(error instanceof Error ? error.message : String(error))}`,
-          { cause: error },
-        );
+        throw this.#crashed("could not start", error);
       }
       if (remaining !== undefined && remaining.size === 0) return;
       if (stopRequested) return;

@@ -9,7 +9,12 @@ import {
   type KafkaConnectionOptions,
   kafkaConnectionOptionsSchema,
 } from "./kafka-connection";
-import { configurationErrorIn, isRejectedRecordError, toSinkError } from "./kafka-errors";
+import {
+  configurationErrorIn,
+  isRejectedRecordError,
+  isRetryWithFreshCredentials,
+  toSinkError,
+} from "./kafka-errors";
 import { CompressionCodecs } from "./kafkajs-codecs";
 
 /** The topic events go to unless told otherwise. */
@@ -175,6 +180,9 @@ interface Chunk {
   readonly messages: Message[];
 }
 
+/** Longest wait for the broker to close a connection whose handshake it refused, before connecting again. */
+const FRESH_RETRY_SETTLE_MS = 2_000;
+
 /** How long `close()` lets kafkajs disconnect gracefully before destroying the client's sockets. */
 const CLOSE_GRACE_MS = 500;
 
@@ -187,8 +195,10 @@ const CLOSE_GRACE_MS = 500;
  *   and counts as delivered only once the broker acknowledged it (`acks: -1` by default).
  * - An event larger than `maxMessageBytes` is rejected before sending; if the broker still refuses a
  *   request as too large or invalid, the events of that request are re-sent one at a time so only the
- *   offending ones are dropped (`rejected`). Everything else fails retriably and feeds the pipeline's retry
- *   and circuit breaker.
+ *   offending ones are dropped (`rejected`). Credentials the broker refuses (a static password at once, a
+ *   provider's token also after one fresh fetch) fail with a `ConfigurationError`: the pipeline marks the
+ *   sink failed and reports it once. Everything else fails retriably and feeds the pipeline's retry and
+ *   circuit breaker.
  * - Connects lazily on the first send; a `send` never outlives the pipeline's send timeout.
  */
 export class KafkaSink implements Sink {
@@ -288,6 +298,9 @@ export class KafkaSink implements Sink {
           delivered += await this.#isolate(producer, chunk, failures, signal, timeout);
           continue;
         }
+        // Credentials refused for good on a new broker connection: the sink cannot work, whatever got through.
+        const permanent = configurationErrorIn(error);
+        if (permanent !== undefined) throw permanent;
         const failure = toSinkError(error, this.#client.scrubber, `producing to ${this.topic} failed`);
         // Nothing got through: the whole batch failed, which the pipeline counts toward the breaker.
         if (delivered === 0 && failures.length === 0) throw failure;
@@ -385,6 +398,8 @@ export class KafkaSink implements Sink {
         await abortable(this.#sendMessages(producer, [chunk.messages[k]!]), signal, timeout);
         delivered++;
       } catch (error) {
+        const permanent = configurationErrorIn(error);
+        if (permanent !== undefined) throw permanent;
         const failure = toSinkError(error, this.#client.scrubber, `producing to ${this.topic} failed`);
         if (!failure.retriable) {
           this.#rejected++;
@@ -434,15 +449,24 @@ export class KafkaSink implements Sink {
         this.#producer = producer;
       }
       const producer = this.#producer;
-      try {
-        await producer.connect();
-        if (this.#createTopic !== undefined && !this.#topicReady) await this.#ensureTopic();
-      } catch (error) {
-        await producer.disconnect().catch(() => undefined);
-        throw (
-          configurationErrorIn(error) ??
-          toSinkError(error, this.#client.scrubber, `connecting to Kafka for ${this.topic} failed`)
-        );
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await producer.connect();
+          if (this.#createTopic !== undefined && !this.#topicReady) await this.#ensureTopic();
+          break;
+        } catch (error) {
+          await producer.disconnect().catch(() => undefined);
+          // The broker refused a provider's token: once more at once, with a freshly fetched token, whose
+          // refusal is then permanent (a ConfigurationError) instead of waiting for the pipeline's retry.
+          if (attempt === 1 && !this.#closed && isRetryWithFreshCredentials(error)) {
+            await this.#client.settled(FRESH_RETRY_SETTLE_MS);
+            continue;
+          }
+          throw (
+            configurationErrorIn(error) ??
+            toSinkError(error, this.#client.scrubber, `connecting to Kafka for ${this.topic} failed`)
+          );
+        }
       }
       this.#connected = true;
       this.#connects++;
@@ -482,7 +506,10 @@ export class KafkaSink implements Sink {
       });
       this.#topicReady = true;
     } catch (error) {
-      throw toSinkError(error, this.#client.scrubber, `creating topic ${this.topic} failed`);
+      throw (
+        configurationErrorIn(error) ??
+        toSinkError(error, this.#client.scrubber, `creating topic ${this.topic} failed`)
+      );
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
