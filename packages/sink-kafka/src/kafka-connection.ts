@@ -5,7 +5,7 @@ import {
   createRefreshingCredentials,
   type RefreshingCredentials,
 } from "@streamll/core";
-import { v } from "@streamll/core/internal";
+import { isConfigurationError, v } from "@streamll/core/internal";
 import { type ISocketFactory, Kafka, type KafkaConfig, type Mechanism } from "kafkajs";
 import {
   consoleKafkaLogger,
@@ -183,6 +183,12 @@ export interface KafkaClientHandle {
    * (after refusing a handshake) is gone before connecting again.
    */
   settled(timeoutMs: number): Promise<void>;
+  /**
+   * The `ConfigurationError` the `brokers` function last threw (a missing optional SDK of
+   * `mskBrokersFromArn`, a bad ARN), if it did. kafkajs wraps what that function throws in a new
+   * `KafkaJSConnectionError` of the message alone, so the permanent error would otherwise read as an outage.
+   */
+  brokersFailure(): Error | undefined;
 }
 
 const BROKER_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/;
@@ -481,9 +487,20 @@ export function createKafkaClient(
   if (typeof options.tls === "object") scrubber.add(options.tls.passphrase);
 
   const brokers = options.brokers;
+  let brokersFailure: Error | undefined;
+  const resolveBrokers = async (resolve: () => Promise<readonly string[]>): Promise<string[]> => {
+    try {
+      const list = [...(await resolve())];
+      brokersFailure = undefined;
+      return list;
+    } catch (error) {
+      if (isConfigurationError(error)) brokersFailure = error;
+      throw error;
+    }
+  };
   const config: KafkaConfig = {
     clientId: options.clientId ?? d.clientId,
-    brokers: typeof brokers === "function" ? async () => [...(await brokers())] : [...brokers],
+    brokers: typeof brokers === "function" ? () => resolveBrokers(brokers) : [...brokers],
     connectionTimeout: options.connectionTimeoutMs ?? d.connectionTimeoutMs,
     authenticationTimeout: options.authenticationTimeoutMs ?? d.authenticationTimeoutMs,
     reauthenticationThreshold: options.reauthenticationThresholdMs ?? d.reauthenticationThresholdMs,
@@ -527,6 +544,9 @@ export function createKafkaClient(
     },
     settled(timeoutMs) {
       return sockets.settled(timeoutMs);
+    },
+    brokersFailure() {
+      return brokersFailure;
     },
   };
 }

@@ -531,7 +531,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
    */
   #crashed(what: "could not start" | "crashed", error: unknown): KafkaReaderError {
     const scrub = (text: string): string => this.#client.scrubber.scrub(text);
-    const configuration = configurationErrorIn(error);
+    const configuration = configurationErrorIn(error) ?? this.#client.brokersFailure();
     if (configuration !== undefined) {
       const fix = (configuration as { fix?: unknown }).fix;
       return new KafkaReaderError(

@@ -464,6 +464,7 @@ export class KafkaSink implements Sink {
           }
           throw (
             configurationErrorIn(error) ??
+            this.#client.brokersFailure() ??
             toSinkError(error, this.#client.scrubber, `connecting to Kafka for ${this.topic} failed`)
           );
         }
