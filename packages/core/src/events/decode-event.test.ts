@@ -1,24 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { StreamllError } from "../errors";
 import { type DecodeResult, decodeEvent, EventDecodeError } from "./decode-event";
+import { testEvent } from "./test-event";
 
-const WIRE = {
-  schema_version: "1.0",
-  event_id: "V1StGXR8_Z5j",
-  execution_id: "kq3x9Zt0aB1c",
-  span_id: "Jx81bQ0aLm2p",
-  parent_span_id: null,
-  timestamp: "2026-11-27T10:15:30.123Z",
-  module_name: "RAGPipeline",
-  method_name: "forward",
-  event_type: "start",
-  operation: "retrieval",
-  data: {},
-  tags: { env: "prod" },
-  module_version: null,
-  code_signature: null,
-  git_commit: null,
-};
+const WIRE = testEvent({ module_name: "RAGPipeline", operation: "retrieval", tags: { env: "prod" } });
 
 function failed(result: DecodeResult): EventDecodeError {
   if (result.ok) throw new Error("expected a decode failure");

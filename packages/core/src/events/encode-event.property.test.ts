@@ -3,25 +3,14 @@ import { describe, expect, it } from "vitest";
 import { decodeEvent } from "./decode-event";
 import { encodeEvent } from "./encode-event";
 import type { StreamllEvent } from "./event-schema";
+import { testEvent } from "./test-event";
 
 function event(data: unknown): StreamllEvent {
-  return {
-    schema_version: "1.0",
-    event_id: "V1StGXR8_Z5j",
-    execution_id: "kq3x9Zt0aB1c",
-    span_id: "Jx81bQ0aLm2p",
-    parent_span_id: null,
-    timestamp: "2026-11-27T10:15:30.123Z",
+  return testEvent({
     module_name: "RAGPipeline",
-    method_name: "forward",
-    event_type: "start",
-    operation: null,
     data: data as StreamllEvent["data"],
     tags: { env: "prod" },
-    module_version: null,
-    code_signature: null,
-    git_commit: null,
-  };
+  });
 }
 
 /** Strings made of arbitrary UTF-16 code units, lone surrogates included. */
