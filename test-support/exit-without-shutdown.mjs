@@ -2,8 +2,7 @@
 // flush delivered its events? The parent side runs a child program (a sink package's test/exit-process.mjs, on
 // its built dist) and checks that it ended by itself; the child side (`exitProgram`) sends the events, with the
 // sink used directly or through configure(). Shared by the sink packages' exit tests.
-import { spawn } from "node:child_process";
-import { startSilentPeer } from "./shutdown-exit.mjs";
+import { spawnBounded, startSilentPeer } from "./shutdown-exit.mjs";
 
 /** A behaviour bound: a child still running after this never exits by itself. */
 export const EXIT_KILL_AFTER_MS = 20_000;
@@ -12,23 +11,9 @@ export const EXIT_KILL_AFTER_MS = 20_000;
  * Runs `worker` with `env` added to this process's environment, killing it (SIGKILL) if it is still running
  * after `killAfterMs`. Resolves with its exit code, the signal that ended it and its stderr.
  */
-export function runExitProgram(worker, env, { killAfterMs = EXIT_KILL_AFTER_MS } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk.toString();
-    });
-    const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal, stderr });
-    });
-  });
+export async function runExitProgram(worker, env, { killAfterMs = EXIT_KILL_AFTER_MS } = {}) {
+  const { code, signal, stderr } = await spawnBounded(worker, env, killAfterMs);
+  return { code, signal, stderr };
 }
 
 /**

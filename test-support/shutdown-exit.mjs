@@ -34,22 +34,22 @@ export async function closedPort() {
 }
 
 /**
- * Runs `worker` against 127.0.0.1:`port`, calling `shutdown(shutdownMs)` once its sink has been trying to
- * deliver for a moment. Resolves with how long the process lived after shutdown resolved (`exitAfterMs`),
- * its exit code, the resources still active right after shutdown (`active`) and its stderr.
+ * Runs `worker` (a Node script) with `env` added to this process's environment, killing it (SIGKILL) if it is
+ * still running after `killAfterMs`. `onStdout(text)` sees the stdout read so far each time more arrives.
+ * Resolves with its exit code, the signal that ended it, its stdout and stderr, and when it exited
+ * (`exitedAt`, `performance.now()`). Shared by the shutdown and exit-without-shutdown tests.
  */
-export function runShutdownWorker(worker, { port, shutdownMs, killAfterMs = 60_000 }) {
+export function spawnBounded(worker, env, killAfterMs, onStdout) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [worker], {
-      env: { ...process.env, STREAMLL_SHUTDOWN_PORT: String(port), STREAMLL_SHUTDOWN_MS: String(shutdownMs) },
+      env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
-    let resolvedAt;
     child.stdout.on("data", (chunk) => {
       stdout += chunk.toString();
-      if (resolvedAt === undefined && stdout.includes("shutdown-resolved\n")) resolvedAt = performance.now();
+      onStdout?.(stdout);
     });
     child.stderr.on("data", (chunk) => {
       stderr += chunk.toString();
@@ -58,17 +58,33 @@ export function runShutdownWorker(worker, { port, shutdownMs, killAfterMs = 60_0
     child.once("error", reject);
     child.once("exit", (code, signal) => {
       clearTimeout(killer);
-      const exitedAt = performance.now();
-      const active = /^active: (.*)$/m.exec(stdout)?.[1] ?? "";
-      resolve({
-        code,
-        signal,
-        exitAfterMs: resolvedAt === undefined ? undefined : exitedAt - resolvedAt,
-        active,
-        stderr,
-      });
+      resolve({ code, signal, stdout, stderr, exitedAt: performance.now() });
     });
   });
+}
+
+/**
+ * Runs `worker` against 127.0.0.1:`port`, calling `shutdown(shutdownMs)` once its sink has been trying to
+ * deliver for a moment. Resolves with how long the process lived after shutdown resolved (`exitAfterMs`),
+ * its exit code, the resources still active right after shutdown (`active`) and its stderr.
+ */
+export async function runShutdownWorker(worker, { port, shutdownMs, killAfterMs = 60_000 }) {
+  let resolvedAt;
+  const run = await spawnBounded(
+    worker,
+    { STREAMLL_SHUTDOWN_PORT: String(port), STREAMLL_SHUTDOWN_MS: String(shutdownMs) },
+    killAfterMs,
+    (stdout) => {
+      if (resolvedAt === undefined && stdout.includes("shutdown-resolved\n")) resolvedAt = performance.now();
+    },
+  );
+  return {
+    code: run.code,
+    signal: run.signal,
+    exitAfterMs: resolvedAt === undefined ? undefined : run.exitedAt - resolvedAt,
+    active: /^active: (.*)$/m.exec(run.stdout)?.[1] ?? "",
+    stderr: run.stderr,
+  };
 }
 
 /**

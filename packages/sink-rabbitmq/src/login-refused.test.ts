@@ -71,6 +71,31 @@ describe.skipIf(skipWithoutBroker)("a login the broker refuses", () => {
     );
   }
 
+  /**
+   * The sink failed for good, reported once: `failed` in metrics (its message and fix as given), every event
+   * dropped as `sink-failed`, one diagnostics message and one pipeline log line.
+   */
+  function expectFailedOnce(
+    pipeline: DeliveryPipeline,
+    sink: RabbitMQSink,
+    seen: ReturnType<typeof collect>,
+    expected: { events: number; message: RegExp; fix: string },
+  ) {
+    const metrics = pipeline.getMetrics();
+    expect(metrics.failed).toMatchObject({
+      code: "CONFIGURATION_INVALID",
+      message: expect.stringMatching(expected.message),
+      fix: expect.stringContaining(expected.fix),
+    });
+    expect(metrics.droppedByReason["sink-failed"]).toBe(expected.events);
+    expect(metrics.pending).toBe(0);
+    expect(seen.published).toEqual([
+      expect.objectContaining({ type: "sink-failed", sink: sink.name, code: "CONFIGURATION_INVALID" }),
+    ]);
+    expect(seen.lines).toHaveLength(1);
+    return metrics;
+  }
+
   beforeAll(async () => {
     vhost = await createVhost("streamll_refused");
   });
@@ -102,18 +127,12 @@ describe.skipIf(skipWithoutBroker)("a login the broker refuses", () => {
       });
       // One login attempt, no reconnects.
       expect(sockets).toHaveLength(1);
-      const metrics = pipeline.getMetrics();
-      expect(metrics.failed).toMatchObject({
-        code: "CONFIGURATION_INVALID",
-        message: expect.stringMatching(new RegExp(`ACCESS.REFUSED.*\\(user "${user}"\\)$`)),
-        fix: expect.stringContaining("rabbitmqctl list_users"),
+      const metrics = expectFailedOnce(pipeline, sink, seen, {
+        events: 6,
+        message: new RegExp(`ACCESS.REFUSED.*\\(user "${user}"\\)$`),
+        fix: "rabbitmqctl list_users",
       });
-      expect(metrics.droppedByReason["sink-failed"]).toBe(6);
-      expect(metrics).toMatchObject({ retried: 0, pending: 0, breakerState: "closed" });
-      expect(seen.published).toEqual([
-        expect.objectContaining({ type: "sink-failed", sink: sink.name, code: "CONFIGURATION_INVALID" }),
-      ]);
-      expect(seen.lines).toHaveLength(1);
+      expect(metrics).toMatchObject({ retried: 0, breakerState: "closed" });
       expect(seen.lines[0]).toMatch(
         /failed permanently .*ACCESS.REFUSED.* Fix: check the user name and password/,
       );
@@ -162,20 +181,13 @@ describe.skipIf(skipWithoutBroker)("a login the broker refuses", () => {
       });
       expect(fetches).toBe(2);
       expect(sockets).toHaveLength(2);
-      const metrics = pipeline.getMetrics();
-      expect(metrics.failed).toMatchObject({
-        code: "CONFIGURATION_INVALID",
-        message: expect.stringMatching(
-          new RegExp(
-            `ACCESS.REFUSED.*\\(user "${user}"; a credential fetched fresh from the credentials provider was refused too\\)$`,
-          ),
+      const metrics = expectFailedOnce(pipeline, sink, seen, {
+        events: 5,
+        message: new RegExp(
+          `ACCESS.REFUSED.*\\(user "${user}"; a credential fetched fresh from the credentials provider was refused too\\)$`,
         ),
-        fix: expect.stringContaining("check what the credentials provider returns"),
+        fix: "check what the credentials provider returns",
       });
-      expect(metrics.droppedByReason["sink-failed"]).toBe(5);
-      expect(metrics.pending).toBe(0);
-      expect(seen.published).toHaveLength(1);
-      expect(seen.lines).toHaveLength(1);
       // The first refusal (of a credential that might have been stale) is logged; the permanent one is not.
       expect(seen.sinkLogs).toHaveLength(1);
       expect(seen.sinkLogs[0]).toMatch(/ACCESS.REFUSED/);

@@ -76,6 +76,43 @@ function harness(options: ConstructorParameters<typeof RedisSink>[0]): Harness {
   };
 }
 
+/**
+ * The sink failed for good, reported once: `failed` in metrics with a fix, every event dropped as `sink-failed`,
+ * one diagnostics message, one log line.
+ */
+async function expectFailedOnce(
+  h: Harness,
+  events: number,
+  message: RegExp = /Redis rejected the (password|credential|connection)/,
+): Promise<void> {
+  await waitUntil(() => h.pipeline.getMetrics().failed !== null, "the sink to be marked failed", 8_000);
+  const metrics = h.pipeline.getMetrics();
+  expect(metrics.failed).toMatchObject({ code: "CONFIGURATION_INVALID" });
+  expect(metrics.failed?.fix).toEqual(expect.any(String));
+  expect(metrics.failed?.message).toMatch(message);
+  expect(metrics.droppedByReason["sink-failed"]).toBe(events);
+  expect(metrics.delivered).toBe(0);
+  expect(h.published).toEqual([
+    expect.objectContaining({ type: "sink-failed", sink: h.sink.name, code: "CONFIGURATION_INVALID" }),
+  ]);
+  expect(h.lines.filter((line) => line.includes("failed permanently"))).toHaveLength(1);
+}
+
+/** What a reader's run() came to within 8 s: its rejection, "resolved", or "still running" (then stopped). */
+async function runOutcome(reader: RedisEventReader): Promise<unknown> {
+  const outcome = await Promise.race([
+    reader
+      .run(() => undefined)
+      .then(
+        () => "resolved",
+        (error: unknown) => error,
+      ),
+    sleep(8_000).then(() => "still running"),
+  ]);
+  if (outcome === "still running") await reader.stop(1_000);
+  return outcome;
+}
+
 describe.skipIf(!redisServerInstalled())(
   "authentication rejected by the server (private redis-server)",
   () => {
@@ -95,20 +132,6 @@ describe.skipIf(!redisServerInstalled())(
       admin?.disconnect();
       await server?.stop();
     });
-
-    async function expectFailedOnce(h: Harness, events: number): Promise<void> {
-      await waitUntil(() => h.pipeline.getMetrics().failed !== null, "the sink to be marked failed", 8_000);
-      const metrics = h.pipeline.getMetrics();
-      expect(metrics.failed).toMatchObject({ code: "CONFIGURATION_INVALID" });
-      expect(metrics.failed?.fix).toEqual(expect.any(String));
-      expect(metrics.failed?.message).toMatch(/Redis rejected the (password|credential|connection)/);
-      expect(metrics.droppedByReason["sink-failed"]).toBe(events);
-      expect(metrics.delivered).toBe(0);
-      expect(h.published).toEqual([
-        expect.objectContaining({ type: "sink-failed", sink: h.sink.name, code: "CONFIGURATION_INVALID" }),
-      ]);
-      expect(h.lines.filter((line) => line.includes("failed permanently"))).toHaveLength(1);
-    }
 
     it("static wrong password in the URL: permanent at once, reported once, few connection attempts", async () => {
       const before = await connectionsReceived(admin);
@@ -215,16 +238,7 @@ describe.skipIf(!redisServerInstalled())(
         onError: (error) => errors.push(error),
       });
       const ready = reader.ready();
-      const outcome = await Promise.race([
-        reader
-          .run(() => undefined)
-          .then(
-            () => "resolved",
-            (error: unknown) => error,
-          ),
-        sleep(8_000).then(() => "still running"),
-      ]);
-      if (outcome === "still running") await reader.stop(1_000);
+      const outcome = await runOutcome(reader);
       expect(outcome).toBeInstanceOf(ConfigurationError);
       const error = outcome as ConfigurationError;
       expect(error.message).toMatch(/WRONGPASS/);
@@ -251,16 +265,7 @@ describe.skipIf(!redisServerInstalled())(
         connectTimeoutMs: 2_000,
         onError: () => undefined,
       });
-      const outcome = await Promise.race([
-        reader
-          .run(() => undefined)
-          .then(
-            () => "resolved",
-            (error: unknown) => error,
-          ),
-        sleep(8_000).then(() => "still running"),
-      ]);
-      if (outcome === "still running") await reader.stop(1_000);
+      const outcome = await runOutcome(reader);
       expect(outcome).toBeInstanceOf(ConfigurationError);
       expect(calls).toBe(2);
     });
@@ -290,13 +295,8 @@ describe("TLS options Node refuses at connect time", () => {
     }
     try {
       for (const event of sequence(2)) h.pipeline.enqueue(event);
-      await waitUntil(() => h.pipeline.getMetrics().failed !== null, "the sink to be marked failed", 8_000);
-      const metrics = h.pipeline.getMetrics();
-      expect(metrics.failed).toMatchObject({ code: "CONFIGURATION_INVALID" });
-      expect(metrics.failed?.message).toMatch(code);
-      expect(metrics.failed?.fix).toMatch(/tls/);
-      expect(metrics.droppedByReason["sink-failed"]).toBe(2);
-      expect(h.published).toHaveLength(1);
+      await expectFailedOnce(h, 2, code);
+      expect(h.pipeline.getMetrics().failed?.fix).toMatch(/tls/);
     } finally {
       await h.dispose();
     }
@@ -318,10 +318,7 @@ describe.skipIf(!redisServerInstalled())("authentication rejected by a one-node 
     const h = harness({ url: server.url, password: PLANTED, cluster: true });
     try {
       for (const event of sequence(3)) h.pipeline.enqueue(event);
-      await waitUntil(() => h.pipeline.getMetrics().failed !== null, "the sink to be marked failed", 8_000);
-      expect(h.pipeline.getMetrics().failed).toMatchObject({ code: "CONFIGURATION_INVALID" });
-      expect(h.pipeline.getMetrics().droppedByReason["sink-failed"]).toBe(3);
-      expect(h.published).toHaveLength(1);
+      await expectFailedOnce(h, 3);
       expect(h.surfaces()).not.toContain(PLANTED);
     } finally {
       await h.dispose();
