@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   createEnvelope,
   createSpanIds,
+  DEFAULT_ENCODE_LIMITS,
   type EncodeLimits,
   type EnvelopeSource,
   encodeEvent,
@@ -11,7 +12,8 @@ import {
 } from "./encode-event";
 import type { JsonObject, StreamllEvent } from "./event-schema";
 import { createId } from "./ids";
-import { KeyRedaction, redactDataKeys } from "./redact";
+import { KeyRedaction, redactCredentialText, redactDataKeys } from "./redact";
+import { SCRUB_WINDOW } from "./sanitize-json";
 
 /** Strings made of arbitrary UTF-16 code units, lone surrogates included. */
 const anyString = fc.string({ unit: "binary", maxLength: 40 });
@@ -267,6 +269,58 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
         },
       ),
       { numRuns: 400 },
+    );
+  });
+
+  it("scrubs credential-shaped text anywhere in any string value, before any cut, as scrubbing each string first would", () => {
+    // Every string is scrubbed before it is cut, so a secret that straddles the cut is never half kept: the
+    // result must be what scrubbing every string first and then applying the caps gives, at any depth.
+    const credential = fc.constantFrom(
+      "Bearer abc123DEF456ghi",
+      "https://ada:pa55word@db.example.com/x",
+      "sk-proj-abcdefgh12345678",
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+      "ghp_abcdefgh12345678",
+      "AKIAABCDEFGHIJKLMNOP",
+    );
+    // Near misses too: text that holds a credential's prefix and no credential, or needs escaping.
+    const piece = fc.oneof(
+      goodString,
+      credential,
+      fc.constantFrom(" ", "\n", '"', "basic", "://", "sk-", "é"),
+    );
+    const text = fc.array(piece, { maxLength: 6 }).map((pieces) => pieces.join(""));
+    const names = fc.constantFrom("a", "b", "text", "items", "note");
+    const { node } = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: "small" },
+        text,
+        fc.integer(),
+        fc.array(tie("node"), { maxLength: 4 }),
+        fc.dictionary(names, tie("node"), { maxKeys: 4 }),
+      ),
+    }));
+    // Each string as the sanitiser scrubs it before a cut: only as far as the cut could reach.
+    const scrubEveryString = (value: unknown, max: number): unknown =>
+      typeof value === "string"
+        ? redactCredentialText(value.length > SCRUB_WINDOW * max ? value.slice(0, SCRUB_WINDOW * max) : value)
+        : Array.isArray(value)
+          ? value.map((item) => scrubEveryString(item, max))
+          : typeof value === "object" && value !== null
+            ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubEveryString(v, max)]))
+            : value;
+    const keys = new KeyRedaction(["password"]);
+    fc.assert(
+      fc.property(caseOf(goodString), fc.dictionary(names, node, { maxKeys: 4 }), (c, data) => {
+        const got = fast(c, data, keys);
+        const max = c.limits?.maxStringLength ?? DEFAULT_ENCODE_LIMITS.maxStringLength;
+        const want = fast(c, scrubEveryString(data, max));
+        expect(got === undefined).toBe(want === undefined);
+        if (got === undefined || want === undefined) return;
+        expect(got.json).toBe(want.json);
+        expect(got.bytes).toBe(want.bytes);
+      }),
+      { numRuns: 600 },
     );
   });
 

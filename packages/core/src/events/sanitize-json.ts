@@ -57,8 +57,8 @@ export interface ResolvedLimits {
 const MIN_EVENT_BYTES = 4096;
 const MIN_STRING_LENGTH = 32;
 const MAX_DEPTH_LIMIT = 256;
-/** Strings longer than this many `maxStringLength`s are cut to it before the credential scan. */
-const SCRUB_WINDOW = 4;
+/** @internal Strings longer than this many `maxStringLength`s are cut to it before the credential scan. */
+export const SCRUB_WINDOW = 4;
 /** Stacks are capped on top of `maxStringLength`: past a few KiB a stack trace adds size, not insight. */
 const MAX_STACK_LENGTH = 4096;
 
