@@ -92,6 +92,42 @@ describe("createEventClock", () => {
     expect(clock.timestampAt(early)).toBe(new Date(START + REANCHOR_MS - 5).toISOString());
   });
 
+  it("keeps event times apart by their monotonic distance across wall-clock checks (Date.now() counts whole ms)", () => {
+    // A steady wall clock as Date.now() reads it: rounded down to the millisecond, 0.9 ms off the monotonic one.
+    let monotonic = 0;
+    const clock = createEventClock({
+      wall: () => Math.floor(START + 0.9 + monotonic),
+      monotonic: () => monotonic,
+    });
+    let previous = { at: 0, ms: Date.parse(clock.timestampAt(0)) };
+    for (let i = 0; i < 3_000; i++) {
+      monotonic += 7.3;
+      const ms = Date.parse(clock.timestampAt(monotonic));
+      // Each time rounds down once: the difference is its monotonic distance rounded either way, never more.
+      expect(Math.abs(ms - previous.ms - (monotonic - previous.at))).toBeLessThan(1);
+      previous = { at: monotonic, ms };
+    }
+  });
+
+  it("takes the wall clock again when the thread was preempted while reading it", () => {
+    let monotonic = 0;
+    let stalls = 0;
+    const clock = createEventClock({
+      wall: () => {
+        const wall = START + monotonic;
+        // The first read after the first second: the thread loses the core for 5 ms right after reading.
+        if (monotonic > REANCHOR_MS && stalls++ === 0) monotonic += 5;
+        return wall;
+      },
+      monotonic: () => monotonic,
+    });
+    const first = Date.parse(clock.timestampAt(0));
+    monotonic = REANCHOR_MS + 10;
+    const reading = monotonic;
+    expect(Date.parse(clock.timestampAt(reading)) - first).toBe(REANCHOR_MS + 10);
+    expect(stalls).toBe(2);
+  });
+
   it("agrees with Date.now() on the real clocks", () => {
     const clock = createEventClock();
     const before = Date.now();

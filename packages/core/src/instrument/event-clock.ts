@@ -1,11 +1,25 @@
 import { performance } from "node:perf_hooks";
 
 /**
- * How long the wall clock is extrapolated from one reading of it. The monotonic clock can drift from the wall
- * clock (NTP slews it by at most 0.5 ms per second), and the wall clock can be stepped; re-reading it once a
- * second keeps event times within about a millisecond of `Date.now()` and follows a step within a second.
+ * How long the wall clock is extrapolated before it is read again. The monotonic clock can drift from the wall
+ * clock (NTP slews it by at most 0.5 ms per second), and the wall clock can be stepped; checking it once a
+ * second follows a step within a second.
  */
 export const REANCHOR_MS = 1_000;
+
+/**
+ * How far the wall clock may disagree with the extrapolation before the anchor moves. `Date.now()` counts whole
+ * milliseconds, so two readings of one steady clock disagree by up to 1 ms: moving the anchor for that would
+ * shift event times back and forth by up to a millisecond, and a call's `end` minus `start` with them.
+ */
+const STEP_TOLERANCE_MS = 1.5;
+
+/**
+ * A wall-clock reading is taken between two monotonic ones. When they are further apart than this (the thread
+ * was preempted between them), it is taken again, up to {@link ANCHOR_TRIES} times, and the tightest is kept.
+ */
+const MAX_READ_SPAN_MS = 0.25;
+const ANCHOR_TRIES = 3;
 
 /** The two clocks an {@link EventClock} reads; the defaults are `Date.now` and `performance.now`. */
 export type ClockSources = {
@@ -19,7 +33,8 @@ export type ClockSources = {
  * @internal Event times from one clock read per event.
  *
  * Every event is stamped from one monotonic reading, converted to wall-clock time through an anchor (a wall
- * and a monotonic reading taken together, renewed every {@link REANCHOR_MS} of monotonic time), and the
+ * and a monotonic reading taken together; the wall clock is checked against it every {@link REANCHOR_MS} of
+ * monotonic time and the anchor moved when they disagree by more than the wall clock's rounding), and the
  * reading that ends a call's timing also stamps its `end` event. So an instrumented call reads a clock three
  * times instead of four, and the `end` event's timestamp minus the `start` event's is the call's `duration_ms`
  * (plus the microseconds its start event took to build) even when the wall clock is stepped in between.
@@ -56,6 +71,30 @@ export function createEventClock(sources?: ClockSources): EventClock {
   const followFakes = sources === undefined;
   let anchorWall = 0;
   let anchorMonotonic = Number.NEGATIVE_INFINITY;
+  /** When the wall clock was last compared with the extrapolation (monotonic ms). */
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  /** Reads the wall clock; moves the anchor only when it disagrees by more than the clock's own rounding. */
+  const check = (): void => {
+    let span = Number.POSITIVE_INFINITY;
+    let wallAt = 0;
+    let monotonicAt = 0;
+    for (let i = 0; i < ANCHOR_TRIES && span > MAX_READ_SPAN_MS; i++) {
+      const before = monotonic();
+      const w = wall();
+      const after = monotonic();
+      if (after - before < span) {
+        span = after - before;
+        wallAt = w;
+        monotonicAt = (before + after) / 2;
+      }
+    }
+    checkedAt = monotonicAt;
+    const extrapolated = anchorWall + (monotonicAt - anchorMonotonic);
+    if (!(Math.abs(wallAt - extrapolated) <= STEP_TOLERANCE_MS)) {
+      anchorWall = wallAt;
+      anchorMonotonic = monotonicAt;
+    }
+  };
   // Formatted once per millisecond: the events of one call usually share one, and formatting is one of the
   // larger costs of an event.
   let formattedMs = Number.NaN;
@@ -68,11 +107,9 @@ export function createEventClock(sources?: ClockSources): EventClock {
         ms = globalThis.Date.now();
         // Anchor afresh once the real clock is back.
         anchorMonotonic = Number.NEGATIVE_INFINITY;
+        checkedAt = Number.NEGATIVE_INFINITY;
       } else {
-        if (reading - anchorMonotonic >= REANCHOR_MS) {
-          anchorMonotonic = monotonic();
-          anchorWall = wall();
-        }
+        if (reading - checkedAt >= REANCHOR_MS) check();
         ms = Math.floor(anchorWall + (reading - anchorMonotonic));
       }
       // A faked clock may say anything: the schema's timestamps have four-digit years, and NaN has none.
