@@ -193,6 +193,7 @@ describe("every public options object rejects a misspelled key", () => {
       "SinkError",
       "StreamllError",
       "EventDecodeError",
+      "EventFileError",
       "WaitForTimeoutError",
       "formatSinkMetrics",
       "encodedEventFromJson",

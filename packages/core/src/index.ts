@@ -140,6 +140,7 @@ export {
   compareEvents,
   type DurationComparison,
   type ErrorRateComparison,
+  EventFileError,
   type VersionComparison,
 } from "./version/compare/compare-versions";
 export { formatCompareReport } from "./version/compare/format-report";

@@ -24,6 +24,12 @@ describe.skipIf(!runnable)("streamll (the built bin)", () => {
       "streamll compare: --alpha must be a number",
       "streamll compare",
     ],
+    [
+      ["compare", "no-such-file.jsonl"],
+      "streamll compare: cannot read no-such-file.jsonl: no such file (ENOENT)",
+      "streamll compare",
+    ],
+    [["compare", "."], "streamll compare: cannot read .: it is a directory (EISDIR)", "streamll compare"],
   ])("reports %j in one line plus the --help hint, status 2", async (args, message, command) => {
     const result = await runCli(CLI, args);
     expect(result.code).toBe(2);

@@ -426,3 +426,73 @@ function scan(value: unknown, parent: NodeRecord | null, walk: Walk, bindsThis: 
     scan(node[key], node, walk, false);
   }
 }
+
+/** A function-valued instance field as its class body declares it (`run = (x) => x + 1`). */
+export interface DeclaredField {
+  /** The arrow or function expression the field holds. */
+  readonly fn: Node;
+  /** The text `fn` was parsed from (its offsets index into it). */
+  readonly text: string;
+  /** The expression's own source: what `Function.prototype.toString` prints for the value on an instance. */
+  readonly source: string;
+  /** 0 when declared by `ctor` itself, 1 by its parent class, and so on (the prototype levels). */
+  readonly level: number;
+}
+
+/**
+ * The function-valued instance field `name` that instances of `ctor` get from a class body, searching `ctor`
+ * and then its parent classes (a subclass's field initializer runs last, so it wins). Fields are not
+ * properties of the prototype, so this is the only way to see them from the class. Null when no class in the
+ * chain declares one (or the name is `#private`: such fields are never instrumented methods).
+ */
+export function declaredField(ctor: Function, name: string): DeclaredField | null {
+  if (name.startsWith("#")) return null;
+  let current: unknown = ctor;
+  for (let level = 0; typeof current === "function" && current !== Function.prototype; level++) {
+    if (level > 64) break;
+    if (mayDeclare(current, name)) {
+      const member = parsedClassOf(current)
+        ?.instance.get(name)
+        ?.find((candidate) => candidate.kind === "field");
+      if (member) {
+        const node = member.fn as NodeRecord;
+        const source = member.text.slice(node.start as number, node.end as number);
+        return { fn: member.fn, text: member.text, source, level };
+      }
+    }
+    current = Object.getPrototypeOf(current) as unknown;
+  }
+  return null;
+}
+
+/**
+ * The public function-valued instance fields declared along `ctor`'s class chain, with the arity
+ * `Function.prototype.length` gives their values (parameters before the first default or rest), most derived
+ * declaration first. For the `signature` strategy, which lists an instance's callable API.
+ */
+export function declaredFieldArities(ctor: Function): { readonly name: string; readonly arity: number }[] {
+  const found: { name: string; arity: number }[] = [];
+  const seen = new Set<string>();
+  let current: unknown = ctor;
+  for (let depth = 0; typeof current === "function" && current !== Function.prototype; depth++) {
+    if (depth > 64) break;
+    const parsed = parsedClassOf(current);
+    for (const [name, members] of parsed?.instance ?? []) {
+      if (name.startsWith("#") || seen.has(name)) continue;
+      const field = members.find((member) => member.kind === "field");
+      if (!field) continue;
+      seen.add(name);
+      found.push({ name, arity: arityOf(field.fn as NodeRecord) });
+    }
+    current = Object.getPrototypeOf(current) as unknown;
+  }
+  return found;
+}
+
+function arityOf(fn: NodeRecord): number {
+  const params = (fn.params as NodeRecord[] | undefined) ?? [];
+  const stop = params.findIndex(
+    (param) => param.type === "AssignmentPattern" || param.type === "RestElement",
+  );
+  return stop === -1 ? params.length : stop;
+}

@@ -186,17 +186,23 @@ describe("computeCodeSignature: function and method shapes", () => {
     field = (x) => x + 1;
   }`;
 
-  it.each([["run"], ["items"], ["stream"], ["label"], ["computedName"], ["usesSecret"], ["create"]])(
-    "hashes method %s under every strategy",
-    (method) => {
-      const Shapes = load(SHAPES);
-      for (const strategy of STRATEGIES) {
-        const details = computeCodeSignatureDetails(Shapes, { strategy, method });
-        expect(details.unavailable).toBeNull();
-        expect(details.signature).toMatch(/^[0-9a-f]{12}$/);
-      }
-    },
-  );
+  it.each([
+    ["run"],
+    ["items"],
+    ["stream"],
+    ["label"],
+    ["computedName"],
+    ["usesSecret"],
+    ["create"],
+    ["field"],
+  ])("hashes method %s under every strategy", (method) => {
+    const Shapes = load(SHAPES);
+    for (const strategy of STRATEGIES) {
+      const details = computeCodeSignatureDetails(Shapes, { strategy, method });
+      expect(details.unavailable).toBeNull();
+      expect(details.signature).toMatch(/^[0-9a-f]{12}$/);
+    }
+  });
 
   it("hashes symbol-keyed methods", () => {
     const Shapes = load(SHAPES);
@@ -563,5 +569,65 @@ describe("computeCodeSignature: transpiled code", () => {
     expect(computeCodeSignature(make(1), { strategy: "ast-deps", method: "forward" })).not.toBe(
       computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" }),
     );
+  });
+});
+
+describe("computeCodeSignature: functions held by the instance (class fields, constructor assignments)", () => {
+  const FIELD = (body: string) =>
+    `class Qa {
+      forward = async (q) => { const r = this.retrieve(q); ${body} };
+      retrieve(q) { return [q]; }
+      helper = (x) => x + 1;
+    }`;
+
+  it("signs a field holding an arrow function from the class under every strategy, as on an instance", () => {
+    const Qa = load<new () => object>(FIELD("return r;"));
+    for (const strategy of STRATEGIES) {
+      const fromClass = computeCodeSignatureDetails(Qa, { strategy, method: "forward" });
+      expect(fromClass.unavailable).toBeNull();
+      expect(fromClass.signature).toMatch(/^[0-9a-f]{12}$/);
+      // The instance holds its own copy of the arrow: same code, same signature.
+      expect(computeCodeSignatureDetails(new Qa(), { strategy, method: "forward" })).toEqual(fromClass);
+    }
+  });
+
+  it("tells two field bodies apart and keeps identical ones equal", () => {
+    const a = load(FIELD("return r;"));
+    const b = load(FIELD("return r.concat(r);"));
+    const same = load(FIELD("return r;"));
+    for (const strategy of ["ast", "ast-deps", "source"] as const) {
+      const signature = (cls: Function) => computeCodeSignature(cls, { strategy, method: "forward" });
+      expect(signature(a)).not.toBe(signature(b));
+      expect(signature(a)).toBe(signature(same));
+    }
+  });
+
+  it("follows this.x helpers from a field under ast-deps and counts the field as a method with its arity", () => {
+    const make = (n: number) =>
+      load(FIELD("return r;").replace("retrieve(q) { return [q]; }", `retrieve(q) { return [q, ${n}]; }`));
+    const deps = computeCodeSignatureDetails(make(1), { strategy: "ast-deps", method: "forward" });
+    expect(deps.methods.map((m) => m.name)).toEqual(["forward", "retrieve"]);
+    expect(deps.signature).not.toBe(
+      computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" }),
+    );
+    const api = computeCodeSignatureDetails(make(1), { strategy: "signature", method: "forward" });
+    expect(api.methods.map((m) => m.name)).toEqual([
+      "method forward/1",
+      "method helper/1",
+      "method retrieve/1",
+    ]);
+  });
+
+  it("signs a function a constructor assigns, read from the instance", () => {
+    const make = (n: number) =>
+      load<new () => { run(x: number): number }>(`class F { constructor() { this.run = (x) => x + ${n}; } }`);
+    const a = computeCodeSignatureDetails(new (make(1))(), { method: "run" });
+    expect(a.unavailable).toBeNull();
+    expect(a.signature).not.toBe(computeCodeSignature(new (make(2))(), { method: "run" }));
+    expect(computeCodeSignature(new (make(1))(), { strategy: "signature", method: "run" })).toMatch(
+      /^[0-9a-f]{12}$/,
+    );
+    // The class alone does not show it.
+    expect(computeCodeSignatureDetails(make(1), { method: "run" }).unavailable).toBe("not-found");
   });
 });

@@ -1,5 +1,8 @@
 import { v, validateOptions } from "../options/schema";
 import {
+  type DeclaredField,
+  declaredField,
+  declaredFieldArities,
   type Member,
   type MemberLevel,
   type MemberSide,
@@ -10,6 +13,7 @@ import {
 } from "./class-members";
 import { canonicalizeFunction, functionSource, unwrapFunction } from "./function-source";
 import { shortHash, shortHashOf } from "./hash";
+import { canonicalizeNode } from "./normalize-ast";
 import {
   type CodeSignatureContext,
   type CodeSignatureStrategy,
@@ -75,8 +79,13 @@ export interface CodeSignatureDetails {
 const MAX_CUSTOM_SIGNATURE_LENGTH = 128;
 
 interface ResolvedTarget {
-  /** The function to fingerprint, unwrapped. */
-  readonly fn: Function;
+  /** The function to fingerprint, unwrapped; null for a class field seen only in its class body. */
+  readonly fn: Function | null;
+  /**
+   * The class-body declaration when the method is a function-valued instance field: a class has no property
+   * holding it (each instance gets its own copy), so it is read from the class source.
+   */
+  readonly field: DeclaredField | null;
   readonly name: string;
   /** Where `this` dispatch starts for `ast-deps`, or null for a plain function. */
   readonly holder: object | null;
@@ -137,6 +146,7 @@ function resolveTarget(target: object, method: string | symbol | null): Resolved
     if (typeof target !== "function") return null;
     return {
       fn: unwrapFunction(target),
+      field: null,
       name: target.name || "anonymous",
       holder: null,
       side: "instance",
@@ -149,27 +159,51 @@ function resolveTarget(target: object, method: string | symbol | null): Resolved
     const prototype = (target as { prototype?: unknown }).prototype;
     if (typeof prototype === "object" && prototype !== null) {
       const fn = findFunction(prototype, method);
-      if (fn) return { fn, name, holder: prototype, side: "instance", key };
+      if (fn) return { fn, field: null, name, holder: prototype, side: "instance", key };
     }
     const staticFn = findFunction(target, method);
-    return staticFn ? { fn: staticFn, name, holder: target, side: "static", key } : null;
+    if (staticFn) return { fn: staticFn, field: null, name, holder: target, side: "static", key };
+    // `run = (x) => x + 1` exists only on instances; the class body says what every instance gets.
+    const field =
+      key !== null && typeof prototype === "object" && prototype !== null ? declaredField(target, key) : null;
+    return field ? { fn: null, field, name, holder: prototype as object, side: "instance", key } : null;
   }
   const fn = findFunction(target, method);
-  return fn ? { fn, name, holder: dispatchStart(target), side: "instance", key } : null;
+  return fn ? { fn, field: null, name, holder: dispatchStart(target), side: "instance", key } : null;
 }
 
 /**
- * An instance without own methods dispatches exactly like its prototype; starting there gives an instance
- * the same signature as its class.
+ * An instance dispatches exactly like its prototype when its own functions are only what its class gives
+ * every instance (function-valued fields as declared, or `instrument()` wrappers of the prototype's own
+ * methods); starting there gives an instance the same signature as its class. Any other own function or
+ * accessor (a method replaced on this one instance, one assigned in a constructor) makes it start at the
+ * instance, so what is hashed is what runs.
  */
 function dispatchStart(instance: object): object {
   const prototype = Object.getPrototypeOf(instance) as object | null;
   if (prototype === null || prototype === Object.prototype) return instance;
+  const ctor = ownConstructorOf(prototype);
   for (const key of Reflect.ownKeys(instance)) {
     const descriptor = Object.getOwnPropertyDescriptor(instance, key);
-    if (typeof descriptor?.value === "function" || descriptor?.get || descriptor?.set) return instance;
+    if (descriptor?.get || descriptor?.set) return instance;
+    if (typeof descriptor?.value !== "function") continue;
+    const fn = unwrapFunction(descriptor.value as Function);
+    if (findFunction(prototype, key) === fn) continue;
+    const field = typeof key === "string" && ctor !== null ? declaredField(ctor, key) : null;
+    if (field === null || functionSource(fn) !== field.source) return instance;
   }
   return prototype;
+}
+
+/** The class whose `prototype` is `holder`, or null (a plain object, an object made by `Object.create`). */
+function ownConstructorOf(holder: object): Function | null {
+  const ctor: unknown = Object.getOwnPropertyDescriptor(holder, "constructor")?.value;
+  return typeof ctor === "function" && (ctor as { prototype?: unknown }).prototype === holder ? ctor : null;
+}
+
+/** The source to fingerprint, or null when the engine has none (native, bound). */
+function targetSource(resolved: ResolvedTarget): string | null {
+  return resolved.fn !== null ? functionSource(resolved.fn) : (resolved.field?.source ?? null);
 }
 
 function findFunction(holder: object, key: string | symbol): Function | null {
@@ -186,7 +220,7 @@ function findFunction(holder: object, key: string | symbol): Function | null {
 }
 
 function sourceSignature(resolved: ResolvedTarget): CodeSignatureDetails {
-  const source = functionSource(resolved.fn);
+  const source = targetSource(resolved);
   if (source === null) return unavailable("source", "native");
   const hash = shortHashOf("source", source);
   return { signature: hash, strategy: "source", methods: [{ name: resolved.name, hash }], unavailable: null };
@@ -199,8 +233,13 @@ function sourceSignature(resolved: ResolvedTarget): CodeSignatureDetails {
 function rootMember(resolved: ResolvedTarget, levels: readonly MemberLevel[] | null): Member | null {
   if (levels && resolved.key !== null) {
     const found = lookup(levels, 0, resolved.key, true);
-    if (found.length > 0) return found[0]!;
+    if (found.length > 0) return found[0]!.kind === "field" ? fieldRoot(resolved.name, found[0]!) : found[0]!;
   }
+  if (resolved.field !== null) {
+    const { fn, text, level } = resolved.field;
+    return fieldRoot(resolved.name, { name: resolved.name, kind: "field", level, canonical: null, fn, text });
+  }
+  if (resolved.fn === null) return null;
   const parsed = parseFunction(resolved.fn);
   return {
     name: resolved.name,
@@ -210,6 +249,16 @@ function rootMember(resolved: ResolvedTarget, levels: readonly MemberLevel[] | n
     fn: parsed ? parsed.fn : null,
     text: parsed ? parsed.text : null,
   };
+}
+
+/**
+ * The instrumented method when it is a function-valued field: hashed as its value alone, exactly as the same
+ * function read from an instance (`toString` prints only the arrow or function expression) is hashed, so a
+ * class and its instances get one signature. As a dependency a field keeps its `field:` form.
+ */
+function fieldRoot(name: string, member: Member): Member {
+  const { fn, text, level } = member;
+  return { name, kind: "method", level, canonical: fn === null ? null : canonicalizeNode(fn), fn, text };
 }
 
 /**
@@ -247,7 +296,7 @@ function astSignature(resolved: ResolvedTarget, followDependencies: boolean): Co
   const levels = followDependencies && resolved.holder ? memberLevels(resolved.holder, resolved.side) : null;
   const root = rootMember(resolved, levels);
   if (!root || root.canonical === null) {
-    const source = functionSource(resolved.fn);
+    const source = targetSource(resolved);
     return unavailable(strategy, source === null ? "native" : "unparseable");
   }
   const rootHash = memberHash(root)!;
@@ -259,7 +308,11 @@ function astSignature(resolved: ResolvedTarget, followDependencies: boolean): Co
       unavailable: null,
     };
   }
-  const visited = new Set<Member>([root]);
+  // A field root is a copy of the member its level holds: a reference back to that member is the root, not a
+  // dependency.
+  const roots = new Set<Member>([root]);
+  if (resolved.key !== null) for (const member of lookup(levels, 0, resolved.key, true)) roots.add(member);
+  const visited = new Set<Member>(roots);
   const queue: Member[] = [root];
   while (queue.length > 0) {
     const member = queue.shift()!;
@@ -279,7 +332,7 @@ function astSignature(resolved: ResolvedTarget, followDependencies: boolean): Co
     preloadMembers(queue.slice(reached));
   }
   const dependencies = [...visited]
-    .filter((member) => member !== root)
+    .filter((member) => !roots.has(member))
     .map((member) => ({ member, hash: memberHash(member) }))
     .sort((a, b) => compareMembers(a.member, b.member));
   // Levels are left out so that inserting a base class that contributes nothing keeps the signature.
@@ -314,12 +367,20 @@ function memberLabel(member: Member): string {
  * static methods; for a plain function, its name and arity.
  */
 function apiSignature(target: object, resolved: ResolvedTarget): CodeSignatureDetails {
-  if (functionSource(resolved.fn) === null) return unavailable("signature", "native");
+  if (targetSource(resolved) === null) return unavailable("signature", "native");
   const entries: string[] = [];
-  if (resolved.holder === null && !isClassLike(target)) {
+  if (resolved.holder === null && resolved.fn !== null && !isClassLike(target)) {
     entries.push(`function ${resolved.name}/${resolved.fn.length}`);
   } else {
     const seen = new Set<string | symbol>();
+    // Function-valued fields are own properties of each instance, listed the way an instance lists them
+    // (they shadow prototype methods of the same name), so a class and its instances agree.
+    if (typeof target === "function") {
+      for (const { name, arity } of declaredFieldArities(target)) {
+        seen.add(name);
+        entries.push(`method ${name}/${arity}`);
+      }
+    }
     const instanceStart =
       typeof target === "function"
         ? ((target as { prototype?: unknown }).prototype as object | undefined)
@@ -380,8 +441,11 @@ function customSignature(
     target,
     methodName: resolved.key ?? (resolved.holder ? resolved.name : null),
     moduleName,
-    source: functionSource(resolved.fn),
+    source: targetSource(resolved),
   };
+  // A field seen only in its class body has no function object to hand over; the runtime then signs the
+  // instance's own copy on the first call.
+  if (resolved.fn === null) return unavailable("custom", "not-found");
   let result: unknown;
   try {
     result = strategy(resolved.fn, context);

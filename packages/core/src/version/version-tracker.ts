@@ -79,6 +79,12 @@ export interface VersionedSpan {
 interface TrackedRecord extends VersionRecord {
   announcedAs: string | null;
   alsoAnnouncedAs: Set<string> | null;
+  /**
+   * Computed from the class alone (ahead of the first call) and the method was not found there: it may be an
+   * own property every instance gets in its constructor, which only a call's receiver shows. The first call
+   * computes it again.
+   */
+  provisional: boolean;
 }
 
 /**
@@ -123,7 +129,7 @@ export class VersionTracker {
     method: string | symbol | null = null,
     moduleName: string | null = null,
   ): VersionRecord {
-    return this.tracked(target, method, moduleName, null);
+    return this.tracked(target, method, moduleName, null, null);
   }
 
   /**
@@ -147,17 +153,19 @@ export class VersionTracker {
       // Inlined rather than returned as a pair: this runs on every instrumented call.
       let owner: object = original;
       let method: string | null = null;
+      let instance: object | null = null;
       if (methodName !== null) {
         if (typeof receiver === "object" && receiver !== null) {
           const ctor = (receiver as { constructor?: unknown }).constructor;
           owner = typeof ctor === "function" && ctor !== Object ? ctor : receiver;
           method = methodName;
+          instance = receiver;
         } else if (typeof receiver === "function") {
           owner = receiver;
           method = methodName;
         }
       }
-      record = this.tracked(owner, method, span.moduleName, original);
+      record = this.tracked(owner, method, span.moduleName, original, instance);
     } catch {
       return null;
     }
@@ -206,17 +214,18 @@ export class VersionTracker {
     method: string | symbol | null,
     moduleName: string | null,
     expected: Function | null,
+    receiver: object | null,
   ): TrackedRecord {
     const key = method ?? NO_METHOD;
     let perTarget = this.cache.get(target);
     if (perTarget !== undefined) {
       const cached = perTarget.get(key);
-      if (cached !== undefined) return cached;
+      if (cached !== undefined && !(cached.provisional && expected !== null)) return cached;
     } else {
       perTarget = new Map();
       this.cache.set(target, perTarget);
     }
-    const record = this.compute(target, method, moduleName, expected);
+    const record = this.compute(target, method, moduleName, expected, receiver);
     perTarget.set(key, record);
     return record;
   }
@@ -243,14 +252,20 @@ export class VersionTracker {
     method: string | symbol | null,
     moduleName: string | null,
     expected: Function | null,
+    receiver: object | null,
   ): TrackedRecord {
     const info = this.processInfo();
     const options = { strategy: this.options.strategy, moduleName };
     let details = computeCodeSignatureDetails(target, { ...options, method });
-    // The receiver's class does not lead to the function that actually ran (a method overridden on one
-    // instance, a function called with an unrelated `this`): fingerprint the function itself.
     if (expected !== null && method !== null && !resolvesTo(target, method, expected)) {
-      details = computeCodeSignatureDetails(expected, options);
+      // The receiver's class does not lead to the function that actually ran. When the receiver holds it (a
+      // class field, a function assigned in the constructor, a method replaced on this instance), it is
+      // signed as the receiver's method, with the helpers it calls; otherwise (a function called with an
+      // unrelated `this`) the function itself is.
+      details =
+        receiver !== null && ownFunction(receiver, method) === unwrapFunction(expected)
+          ? computeCodeSignatureDetails(receiver, { ...options, method })
+          : computeCodeSignatureDetails(expected, options);
     }
     return {
       moduleVersion: info.moduleVersion,
@@ -259,6 +274,7 @@ export class VersionTracker {
       details,
       announcedAs: null,
       alsoAnnouncedAs: null,
+      provisional: expected === null && details.unavailable === "not-found",
     };
   }
 
@@ -302,6 +318,12 @@ function resolvesTo(target: object, method: string | symbol, expected: Function)
     }
   }
   return false;
+}
+
+/** The own property `method` of `receiver` as a function the user wrote (wrappers unwrapped), or null. */
+function ownFunction(receiver: object, method: string | symbol): Function | null {
+  const value: unknown = Object.getOwnPropertyDescriptor(receiver, method)?.value;
+  return typeof value === "function" ? unwrapFunction(value) : null;
 }
 
 /** The engine, its version, OS platform and CPU architecture. */

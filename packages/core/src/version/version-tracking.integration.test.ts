@@ -8,7 +8,7 @@ import { configure, flush, shutdown } from "../instrument/runtime";
 import { trace } from "../instrument/trace";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
-import { computeCodeSignature } from "./code-signature";
+import { computeCodeSignature, computeCodeSignatureDetails } from "./code-signature";
 import { compareEventFiles, compareEvents } from "./compare/compare-versions";
 import { formatCompareReport } from "./compare/format-report";
 import { runCli } from "./compare/run-cli";
@@ -339,5 +339,52 @@ describe("instrument() and signatures", () => {
     );
     expect(after).toEqual(before);
     expect(before.every((signature) => signature !== null)).toBe(true);
+  });
+});
+
+describe("instrument() and functions held by the instance", () => {
+  /** Evaluated from text so the field stays a field whatever the test transpiler does with class fields. */
+  const load = <T>(source: string): T => new Function(`"use strict"; return (${source});`)() as T;
+
+  it("class fields holding arrow functions: each body gets its own signature and version event", async () => {
+    const sink = new MemorySink();
+    configure({ sinks: [sink], versionTracking: { gitCommit: null } });
+    type Forward = { forward(q: string): Promise<string> };
+    const QaV1 = load<new () => Forward>(`class Qa { forward = async (q) => { return q + "!"; } }`);
+    const QaV2 = load<new () => Forward>(`class Qa { forward = async (q) => { return q + "?"; } }`);
+    const a = instrument(new QaV1(), { name: "Qa" });
+    const b = instrument(new QaV2(), { name: "Qa" });
+    await a.forward("x");
+    await b.forward("y");
+    await instrument(new QaV1(), { name: "Qa" }).forward("z");
+    await flush(2_000);
+    const v1 = computeCodeSignature(QaV1, { method: "forward" });
+    const v2 = computeCodeSignature(QaV2, { method: "forward" });
+    expect(v1).toMatch(/^[0-9a-f]{12}$/);
+    expect(v2).toMatch(/^[0-9a-f]{12}$/);
+    expect(v1).not.toBe(v2);
+    const versions = sink.events.filter((event) => event.event_type === "version");
+    expect(versions.map((event) => event.code_signature)).toEqual([v1, v2]);
+    const starts = sink.events.filter((event) => event.event_type === "start");
+    expect(starts.map((event) => event.code_signature)).toEqual([v1, v2, v1]);
+    await shutdown(2_000);
+  });
+
+  it("a function the constructor assigns is signed from the receiver on the first call", async () => {
+    const sink = new MemorySink();
+    configure({ sinks: [sink], versionTracking: { gitCommit: null, strategy: "ast-deps" } });
+    type Run = { run(x: number): number };
+    const F = load<new () => Run>(
+      `class F { constructor() { this.run = (x) => this.step(x); } step(x) { return x + 1; } }`,
+    );
+    const f = instrument(new F(), { name: "FieldArrow", methods: ["run"] });
+    expect(f.run(1)).toBe(2);
+    await flush(2_000);
+    const expected = computeCodeSignatureDetails(new F(), { strategy: "ast-deps", method: "run" });
+    expect(expected.methods.map((method) => method.name)).toEqual(["run", "step (inherited, level 1)"]);
+    const [version] = sink.events.filter((event) => event.event_type === "version");
+    expect(version?.code_signature).toBe(expected.signature);
+    expect(version?.data).not.toHaveProperty("unavailable");
+    await shutdown(2_000);
   });
 });

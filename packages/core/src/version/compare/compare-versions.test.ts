@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { decodeEvent } from "../../events/decode-event";
 import { compareEventFiles, compareEvents } from "./compare-versions";
 import { formatCompareReport } from "./format-report";
 import { runCli } from "./run-cli";
@@ -72,6 +73,56 @@ function events(spec: VersionSpec): object[] {
 function withIds(list: object[], prefix: string): object[] {
   return list.map((event, index) => ({ ...event, event_id: `${prefix}${String(index).padStart(8, "0")}` }));
 }
+
+/**
+ * `event` with the fields the schema requires and the test did not set, as the runtime writes it: files are
+ * read with `decodeEvent`, which rejects anything less. `id` makes the event_id (unless the event has one).
+ */
+function onTheWire(event: object, id: string): object {
+  const ids = id.replace(/[^A-Za-z0-9_-]/g, "_").padStart(8, "0");
+  return {
+    schema_version: "1.0",
+    event_id: ids,
+    execution_id: ids,
+    span_id: ids,
+    parent_span_id: null,
+    method_name: "forward",
+    operation: null,
+    tags: {},
+    module_version: null,
+    code_signature: null,
+    git_commit: null,
+    ...event,
+  };
+}
+
+describe("compareEvents: what an event must hold to count", () => {
+  it("orders versions by time, not by how the timestamp is spelled, and ignores timestamps that are not times", () => {
+    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 30, ms: 10, seed: 1 });
+    const v2 = events({ module: "qa", signature: "v2v2v2v2v2v2", calls: 30, ms: 20, seed: 2 });
+    // As strings, "06:00:00.500Z" sorts before "06:00:00Z" ("." < "Z") though it is half a second later.
+    const at = (list: object[], timestamp: string | ((i: number) => string)) =>
+      list.map((event, i) => ({
+        ...event,
+        timestamp: typeof timestamp === "string" ? timestamp : timestamp(i),
+      }));
+    const first = at(v1, "2026-11-27T06:00:00Z");
+    const second = at(v2, (i) => (i === 1 ? "1970-01-01 (bad)" : "2026-11-27T06:00:00.500Z"));
+    const report = compareEvents([...second, ...first]);
+    expect(report.comparisons.map((c) => [c.baseline, c.candidate])).toEqual([
+      ["v1v1v1v1v1v1", "v2v2v2v2v2v2"],
+    ]);
+    expect(report.comparisons[0]!.duration.verdict).toBe("regression");
+    expect(report.versions[1]!.first_seen).toBe("2026-11-27T06:00:00.500Z");
+  });
+
+  it("counts an event without a module_name as invalid, never as a module named ''", () => {
+    const list = events({ module: "qa", signature: "v1", calls: 3, ms: 1 });
+    const report = compareEvents([...list, { ...list[1]!, module_name: "" }]);
+    expect(report.invalid_lines).toBe(1);
+    expect(report.versions.map((version) => version.module)).toEqual(["qa"]);
+  });
+});
 
 describe("compareEvents: duplicates, labels and the text report", () => {
   it("counts an event once per event_id, so redelivered events never add calls", () => {
@@ -419,7 +470,8 @@ describe("streamll CLI", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, list: object[], extra = ""): string => {
     const path = join(dir, name);
-    writeFileSync(path, `${list.map((e) => JSON.stringify(e)).join("\n")}\n${extra}`);
+    const lines = list.map((e, index) => JSON.stringify(onTheWire(e, `${name}-${index}`)));
+    writeFileSync(path, `${lines.join("\n")}\n${extra}`);
     return path;
   };
   const run = async (argv: string[]) => {
@@ -455,7 +507,7 @@ describe("streamll CLI", () => {
     expect(plain.stdout).toContain("2 files");
     expect(plain.stdout).toContain("1 unreadable lines skipped");
     expect(plain.stdout).toMatch(/code_signature\s+strategy\s+module_version\s+git_commit\s+calls/);
-    expect(plain.stdout).toContain("qa: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
+    expect(plain.stdout).toContain("qa.forward: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
     expect(plain.stdout).toContain("REGRESSION");
     expect((await run(["compare", a, b, "--fail-on-regression"])).status).toBe(1);
     const json = await run(["compare", a, b, "--json", "--alpha", "0.01"]);
@@ -476,6 +528,70 @@ describe("streamll CLI", () => {
     const missing = await run(["compare", join(dir, "missing.jsonl")]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain("ENOENT");
+  });
+
+  it("names a file it cannot read, in one line followed by the --help hint, status 2", async () => {
+    const hint = 'Run "streamll compare --help" for usage.\n';
+    const missing = join(dir, "missing.jsonl");
+    expect(await run(["compare", missing])).toEqual({
+      status: 2,
+      stdout: "",
+      stderr: `streamll compare: cannot read ${missing}: no such file (ENOENT)\n${hint}`,
+    });
+    const ok = write("ok.jsonl", events({ module: "qa", signature: "v1", calls: 2, ms: 1 }));
+    expect(await run(["compare", ok, dir])).toEqual({
+      status: 2,
+      stdout: "",
+      stderr: `streamll compare: cannot read ${dir}: it is a directory (EISDIR)\n${hint}`,
+    });
+    await expect(compareEventFiles([missing])).rejects.toMatchObject({
+      name: "EventFileError",
+      code: "EVENT_FILE_UNREADABLE",
+      path: missing,
+      errno: "ENOENT",
+    });
+  });
+
+  it("counts lines decodeEvent rejects as invalid and never aggregates them", async () => {
+    const valid = withIds(events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 10, ms: 10 }), "ok");
+    const sample = onTheWire(valid[1]!, "x") as Record<string, unknown>;
+    const rejected = [
+      { ...sample, event_id: "bad00001", schema_version: "9.0" },
+      { ...sample, event_id: "bad00002", timestamp: "1970-01-01 (bad)" },
+      { ...sample, event_id: "bad00003", module_name: "" },
+      { ...sample, event_id: "short" },
+    ];
+    for (const event of rejected) expect(decodeEvent(JSON.stringify(event)).ok).toBe(false);
+    const path = write("invalid.jsonl", [...valid, ...rejected]);
+    const json = await run(["compare", path, "--json"]);
+    const report = JSON.parse(json.stdout) as {
+      events: number;
+      invalid_lines: number;
+      versions: { module: string; unfinished: number; first_seen: string }[];
+    };
+    expect(report.invalid_lines).toBe(4);
+    expect(report.events).toBe(valid.length);
+    expect(report.versions.map((version) => version.module)).toEqual(["qa"]);
+    expect(report.versions[0]).toMatchObject({ unfinished: 0, first_seen: "2026-11-27T06:00:00.000Z" });
+    expect((await run(["compare", path])).stdout).toContain("4 unreadable lines skipped");
+  });
+
+  it("picks the baseline by the first valid timestamp: a bad one cannot turn a regression into an improvement", async () => {
+    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 40, ms: 10, seed: 1 });
+    const v2 = events({
+      module: "qa",
+      signature: "v2v2v2v2v2v2",
+      calls: 40,
+      ms: 20,
+      seed: 2,
+      startMinute: 5,
+    });
+    const early = { ...v2[1]!, timestamp: "1970-01-01 (bad)" };
+    const path = write("badts.jsonl", [...v1, ...v2, early]);
+    const result = await run(["compare", path, "--fail-on-regression"]);
+    expect(result.stdout).toContain("qa.forward: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
+    expect(result.stdout).toContain("1 unreadable lines skipped");
+    expect(result.status).toBe(1);
   });
 
   it("rejects a --module, --baseline or --candidate that matches nothing, and a version against itself", async () => {
@@ -517,7 +633,7 @@ describe("streamll CLI", () => {
 
     const ok = await run(["compare", path, "--baseline", "13b3e79e07e1", "--fail-on-regression"]);
     expect(ok.status).toBe(1);
-    expect(ok.stdout).toContain("qa: 13b3e79e07e1 -> 9f00aa11bb22");
+    expect(ok.stdout).toContain("qa.forward: 13b3e79e07e1 -> 9f00aa11bb22");
 
     const lone = await run(["compare", path, "--baseline", "cccccccccccc"]);
     expect(lone.status).toBe(0);

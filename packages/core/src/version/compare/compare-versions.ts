@@ -1,8 +1,10 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { StreamllError } from "../../errors";
 import { nearestName } from "../../options/nearest-name";
 import { v, validateOptions } from "../../options/schema";
+import { decodeEventLine } from "./event-line";
 import { compareProportions, holmAdjust, mannWhitneyU } from "./stats";
 import { rowKey, VersionAggregator, type VersionSamples, type VersionSummary } from "./version-aggregator";
 
@@ -160,9 +162,50 @@ async function readEventFiles(paths: readonly string[], options: CompareOptions)
   const aggregator = new VersionAggregator({ module: options.module ?? null });
   for (const path of paths) {
     const input: Readable = path === "-" ? process.stdin : createReadStream(path, { encoding: "utf8" });
-    await readJsonLines(input, aggregator);
+    try {
+      await readJsonLines(input, aggregator);
+    } catch (error) {
+      // System errors (ENOENT, EISDIR, EACCES…) are about the file; anything else is not, and stays as it is.
+      throw isSystemError(error) ? new EventFileError(path, error) : error;
+    }
   }
   return aggregator;
+}
+
+function isSystemError(error: unknown): error is Error & { code: string } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === "string";
+}
+
+/** What common `errno` codes mean, in the words `streamll compare` prints. */
+const FILE_ERROR_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file",
+  EISDIR: "it is a directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOTDIR: "a part of the path is not a directory",
+  ENAMETOOLONG: "the name is too long",
+  ELOOP: "too many symbolic links",
+  EMFILE: "too many open files",
+};
+
+/**
+ * An event file (or stdin, `-`) could not be read. The message names the path as given and the reason
+ * (`cannot read nope.jsonl: no such file (ENOENT)`); Node's own message is not used, since it says neither
+ * which file nor, for some errors, what went wrong in words.
+ */
+export class EventFileError extends StreamllError<"EVENT_FILE_UNREADABLE"> {
+  readonly path: string;
+  /** The system error code, e.g. `ENOENT`. */
+  readonly errno: string;
+
+  constructor(path: string, cause: Error & { code: string }) {
+    const errno = cause.code;
+    const reason = `${FILE_ERROR_REASONS[errno] ?? "read failed"} (${errno})`;
+    super("EVENT_FILE_UNREADABLE", `cannot read ${path === "-" ? "stdin" : path}: ${reason}`, { cause });
+    this.name = "EventFileError";
+    this.path = path;
+    this.errno = errno;
+  }
 }
 
 /** `--module`, `--baseline` or `--candidate` matched nothing in the events: a usage error of the command. */
@@ -258,14 +301,15 @@ async function readJsonLines(input: Readable, aggregator: VersionAggregator): Pr
   for await (const line of lines) {
     const text = line.trim();
     if (text === "") continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
+    // Exactly the lines decodeEvent (what every other streamll reader uses) accepts: a line with a future
+    // major schema_version, a bad timestamp or a malformed id is not an event, and counting it could pick the
+    // wrong baseline.
+    const event = decodeEventLine(text);
+    if (event === null) {
       aggregator.invalid++;
       continue;
     }
-    aggregator.add(parsed);
+    aggregator.add(event);
   }
 }
 

@@ -68,11 +68,11 @@ async function runCompare(command: CompareCommand, io: CliIo): Promise<number> {
   try {
     report = await Promise.race([compareEventFilesChecked(command.files, command.options), interrupted]);
   } catch (error) {
-    // --module, --baseline or --candidate that matches nothing: a usage error (one line, the usage hint).
+    // --module, --baseline or --candidate that matches nothing: a usage error.
     if (error instanceof CompareSelectionError) throw new UsageError(error.message);
-    // A file that cannot be read: an input error, one line, exit 2 (never a usage hint).
-    io.stderr(`streamll compare: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 2;
+    // A file that cannot be read (an `EventFileError` naming it) is a mistake in the arguments too: the
+    // shared front prints it like every other one, one line and the help hint, exit 2.
+    throw error;
   } finally {
     if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
   }

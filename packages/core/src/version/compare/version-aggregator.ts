@@ -71,6 +71,9 @@ interface Group {
   usage: Record<string, number>;
   firstSeen: string | null;
   lastSeen: string | null;
+  /** `firstSeen` and `lastSeen` as epoch milliseconds: the strings only sort by time when spelled alike. */
+  firstSeenMs: number;
+  lastSeenMs: number;
 }
 
 /** Durations of one version, for the comparison tests. */
@@ -83,12 +86,21 @@ export interface VersionSamples {
 const NO_SIGNATURE = "\u0000none";
 
 /**
+ * The shape the event schema requires of `timestamp` (events/event-schema.ts): ISO-8601 in UTC ending in Z.
+ * `Date.parse` alone also takes local-time and other spellings.
+ */
+const ISO_UTC_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+
+/**
  * Folds events, one at a time, into groups per module, method, operation and code_signature: a module's calls
  * (`operation` null) and each of its `trace()` steps are separate rows. Keeps only counters and the
  * duration of each call, so files far larger than memory's worth of events can be read.
  */
 export class VersionAggregator {
-  /** Lines that were not JSON objects with a `module_name` and an `event_type`. */
+  /**
+   * Inputs that were not events: for files, lines `decodeEvent` rejects (the reader counts them); here, values
+   * that are not objects with a non-empty `module_name` and `event_type`.
+   */
   invalid = 0;
   /** Events accepted, each `event_id` once. */
   events = 0;
@@ -113,7 +125,11 @@ export class VersionAggregator {
     this.moduleFilter = options.module ?? null;
   }
 
-  /** Adds one parsed event; anything that is not an event is counted in `invalid`. */
+  /**
+   * Adds one parsed event; anything that is not an event is counted in `invalid`. Values are not checked
+   * against the full event schema here (callers pass events they decoded, or build in tests); only what
+   * grouping and ordering rely on.
+   */
   add(value: unknown): void {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       this.invalid++;
@@ -122,7 +138,8 @@ export class VersionAggregator {
     const event = value as Record<string, unknown>;
     const module = event.module_name;
     const type = event.event_type;
-    if (typeof module !== "string" || typeof type !== "string") {
+    // An empty name would be printed as a module nobody can select with --module.
+    if (typeof module !== "string" || module === "" || typeof type !== "string" || type === "") {
       this.invalid++;
       return;
     }
@@ -142,10 +159,19 @@ export class VersionAggregator {
       string,
       unknown
     >;
+    // Compared as times, not strings: the baseline is the version seen first, and a timestamp that is not
+    // one (`1970-01-01 (bad)` sorts first as a string) must not make a version the baseline.
     const timestamp = typeof event.timestamp === "string" ? event.timestamp : null;
-    if (timestamp !== null) {
-      if (group.firstSeen === null || timestamp < group.firstSeen) group.firstSeen = timestamp;
-      if (group.lastSeen === null || timestamp > group.lastSeen) group.lastSeen = timestamp;
+    const ms = timestamp !== null && ISO_UTC_TIMESTAMP.test(timestamp) ? Date.parse(timestamp) : Number.NaN;
+    if (timestamp !== null && !Number.isNaN(ms)) {
+      if (group.firstSeen === null || ms < group.firstSeenMs) {
+        group.firstSeen = timestamp;
+        group.firstSeenMs = ms;
+      }
+      if (group.lastSeen === null || ms > group.lastSeenMs) {
+        group.lastSeen = timestamp;
+        group.lastSeenMs = ms;
+      }
     }
     if (typeof event.module_version === "string") group.moduleVersions.add(event.module_version);
     if (typeof event.git_commit === "string") group.gitCommits.add(event.git_commit);
@@ -188,19 +214,21 @@ export class VersionAggregator {
    * order (name order, a module's calls before its operations), then by first appearance within a row.
    */
   versions(): VersionSamples[] {
-    const result: VersionSamples[] = [];
+    const result: { samples: VersionSamples; key: string; firstSeenMs: number }[] = [];
     for (const group of this.groups.values()) {
       // Rows holding only `version` or custom events have nothing to count.
       if (group.starts === 0 && group.calls === 0 && group.tokenEvents === 0) continue;
       const strategy = this.strategies.get(versionKey(group.module, group.signature)) ?? null;
-      result.push({ summary: summarize(group, strategy), durations: group.durations });
+      const samples = { summary: summarize(group, strategy), durations: group.durations };
+      // A version without any timestamp sorts last in its row (it was never seen "first").
+      const firstSeenMs = group.firstSeen === null ? Number.POSITIVE_INFINITY : group.firstSeenMs;
+      result.push({ samples, key: rowKey(samples.summary), firstSeenMs });
     }
-    return result.sort((a, b) => {
-      const keyA = rowKey(a.summary);
-      const keyB = rowKey(b.summary);
-      if (keyA !== keyB) return keyA < keyB ? -1 : 1;
-      return (a.summary.first_seen ?? "").localeCompare(b.summary.first_seen ?? "");
+    result.sort((a, b) => {
+      if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+      return a.firstSeenMs === b.firstSeenMs ? 0 : a.firstSeenMs < b.firstSeenMs ? -1 : 1;
     });
+    return result.map((entry) => entry.samples);
   }
 
   private group(
@@ -228,6 +256,8 @@ export class VersionAggregator {
         usage: {},
         firstSeen: null,
         lastSeen: null,
+        firstSeenMs: Number.NaN,
+        lastSeenMs: Number.NaN,
       };
       this.groups.set(key, group);
     }
