@@ -2,6 +2,10 @@
 
     python rabbitmq_reader.py --url amqp://guest:guest@localhost:5672/%2F --queue streamll-python
 
+A queue that exists is used as it is: its type (classic or quorum), dead-letter exchange and other arguments are
+whatever declared it (RabbitMQSink's ``queue`` option, RabbitMQEventReader, a policy, an operator). Only a
+missing queue is declared, durable and without arguments, as RabbitMQSink declares ``queue: { name }``.
+
 Each message is acknowledged after it was handled; an invalid one is counted, logged without its content and
 rejected without requeueing (to the queue's dead-letter exchange, if it has one), so it never stops the reader.
 """
@@ -11,10 +15,35 @@ import logging
 from typing import Optional
 
 import pika
+from pika.adapters.blocking_connection import BlockingChannel
 
 from streamll_event import InvalidEvent, parse_event, tolerant_stdout
 
 log = logging.getLogger("streamll.rabbitmq_reader")
+
+
+def open_queue(connection: pika.BlockingConnection, queue: str) -> BlockingChannel:
+    """A channel on which ``queue`` exists, declared durable if it did not exist yet.
+
+    A passive declare checks the queue without its arguments: redeclaring a quorum queue, or one with a
+    dead-letter exchange, without the same arguments fails with PRECONDITION_FAILED (406). A missing queue
+    makes the broker close the channel (NOT_FOUND, 404), so the declare runs on a new one.
+    """
+    channel = connection.channel()
+    channel_log = logging.getLogger("pika.channel")
+    level = channel_log.level
+    channel_log.setLevel(logging.ERROR)  # pika warns of every channel the broker closes, this expected one too
+    try:
+        channel.queue_declare(queue, passive=True)
+        return channel
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != 404:
+            raise
+    finally:
+        channel_log.setLevel(level)
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    return channel
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -33,9 +62,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     tolerant_stdout()
 
     connection = pika.BlockingConnection(pika.URLParameters(args.url))
-    channel = connection.channel()
+    channel = open_queue(connection, args.queue)
     channel.exchange_declare(args.exchange, exchange_type="topic", durable=True)
-    channel.queue_declare(args.queue, durable=True)
     channel.queue_bind(args.queue, args.exchange, routing_key=args.binding)
     channel.basic_qos(prefetch_count=100)
     handled = invalid = 0

@@ -90,7 +90,7 @@ class FakeChannel:
     def basic_nack(self, tag, requeue=True) -> None:
         self.rejected.append((tag, requeue))
 
-    def __getattr__(self, _name):  # exchange_declare, queue_declare, queue_bind, basic_qos, cancel
+    def __getattr__(self, _name):  # queue_declare, exchange_declare, queue_bind, basic_qos, cancel
         return lambda *args, **kwargs: None
 
 
@@ -110,6 +110,34 @@ class RabbitMQReaderTest(unittest.TestCase):
         self.assertEqual(len(lines), 2)
         self.assertIn(" X\ufffdY.", lines[0])
         self.assertEqual((channel.acked, channel.rejected), ([1, 3], [(2, False)]))
+
+    def test_uses_an_existing_queue_as_it_is_and_declares_only_a_missing_one(self) -> None:
+        # Redeclaring a quorum queue, or one with a dead-letter exchange, without its arguments fails with
+        # PRECONDITION_FAILED (406): an existing queue is only checked (passive), never redeclared.
+        def fake_channel(missing: bool) -> mock.Mock:
+            channel = mock.Mock()
+
+            def queue_declare(queue, passive=False, durable=False):
+                if passive and missing:
+                    raise rabbitmq_reader.pika.exceptions.ChannelClosedByBroker(404, "NOT_FOUND - no queue")
+
+            channel.queue_declare.side_effect = queue_declare
+            return channel
+
+        existing = fake_channel(missing=False)
+        connection = mock.Mock(channel=mock.Mock(side_effect=[existing]))
+        self.assertIs(rabbitmq_reader.open_queue(connection, "q"), existing)
+        self.assertEqual(existing.queue_declare.call_args_list, [mock.call("q", passive=True)])
+
+        closed, fresh = fake_channel(missing=True), fake_channel(missing=False)
+        connection = mock.Mock(channel=mock.Mock(side_effect=[closed, fresh]))
+        self.assertIs(rabbitmq_reader.open_queue(connection, "q"), fresh)  # the 404 closed the first channel
+        self.assertEqual(fresh.queue_declare.call_args_list, [mock.call("q", durable=True)])
+
+        refused = mock.Mock()
+        refused.queue_declare.side_effect = rabbitmq_reader.pika.exceptions.ChannelClosedByBroker(403, "ACCESS")
+        with self.assertRaises(rabbitmq_reader.pika.exceptions.ChannelClosedByBroker):
+            rabbitmq_reader.open_queue(mock.Mock(channel=lambda: refused), "q")
 
 
 if __name__ == "__main__":

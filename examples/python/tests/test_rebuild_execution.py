@@ -228,7 +228,7 @@ class CollectorTest(unittest.TestCase):
         sample = json.loads(SAMPLE.read_bytes().splitlines()[0])
         lines = [
             json.dumps({**sample, "data": {"v": float("nan")}}),  # NaN, which json.dumps writes by default
-            json.dumps({**sample, "event_id": "e-inf", "data": {"v": float("inf")}}),
+            json.dumps({**sample, "event_id": "event-inf", "data": {"v": float("inf")}}),
             *(line.decode() for line in SAMPLE.read_bytes().splitlines()),
         ]
         with tempfile.TemporaryDirectory() as directory:
