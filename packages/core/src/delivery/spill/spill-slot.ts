@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { hostname } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { ConfigurationError } from "../../errors";
 
 /**
@@ -54,7 +54,9 @@ function unusable(directory: string, error: unknown, option: string): Configurat
         ? "is on a read-only file system"
         : code === "ENOTDIR" || code === "EEXIST"
           ? "is not a directory"
-          : `cannot be used (${typeof code === "string" ? code : "unknown error"})`;
+          : code === "ENOENT"
+            ? "cannot be created (ENOENT)"
+            : `cannot be used (${typeof code === "string" ? code : "unknown error"})`;
   return new ConfigurationError(
     `spill directory ${directory} ${reason}`,
     [{ path: option, message: reason }],
@@ -62,6 +64,46 @@ function unusable(directory: string, error: unknown, option: string): Configurat
       fix: `point ${option} at a directory this process can create and write, or remove delivery.spill`,
     },
   );
+}
+
+function errorCode(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
+
+/**
+ * Creates `directory` and its missing parents one level at a time, like `mkdir -p`. Not
+ * `fs.mkdirSync(..., { recursive: true })`: that reports ENOENT instead of EROFS on a read-only file system,
+ * and never returns for some paths (under `/proc/sys`). Each failure keeps its own code (EROFS, EACCES,
+ * ENOTDIR, ENOENT) for {@link unusable}.
+ */
+function makeDirectory(directory: string): void {
+  const missing: string[] = [];
+  let current = resolve(directory);
+  for (;;) {
+    let isDirectory: boolean | undefined;
+    try {
+      isDirectory = fs.statSync(current).isDirectory();
+    } catch (error) {
+      if (errorCode(error) !== "ENOENT") throw error;
+    }
+    if (isDirectory === false) {
+      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${current}'`), { code: "ENOTDIR" });
+    }
+    if (isDirectory === true) break;
+    missing.push(current);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const level of missing.reverse()) {
+    try {
+      fs.mkdirSync(level);
+    } catch (error) {
+      // Created meanwhile (another process starting up) is fine, as long as it is a directory.
+      if (errorCode(error) === "EEXIST" && fs.statSync(level).isDirectory()) continue;
+      throw error;
+    }
+  }
 }
 
 /**
@@ -72,7 +114,7 @@ function unusable(directory: string, error: unknown, option: string): Configurat
  */
 export function acquireSlot(sinkDirectory: string, option: string): SpillSlot {
   try {
-    fs.mkdirSync(sinkDirectory, { recursive: true });
+    makeDirectory(sinkDirectory);
     fs.accessSync(sinkDirectory, fs.constants.W_OK | fs.constants.X_OK);
   } catch (error) {
     throw unusable(sinkDirectory, error, option);
@@ -82,7 +124,7 @@ export function acquireSlot(sinkDirectory: string, option: string): SpillSlot {
   try {
     for (let n = 0; n < MAX_SLOTS && slotDirectory === undefined; n++) {
       const candidate = join(sinkDirectory, String(n));
-      fs.mkdirSync(candidate, { recursive: true });
+      makeDirectory(candidate);
       if (tryLock(join(candidate, LOCK_FILE))) {
         slotDirectory = candidate;
         lockPath = join(candidate, LOCK_FILE);
@@ -220,7 +262,7 @@ function tryLock(lockPath: string): boolean {
       const code = (error as { code?: unknown }).code;
       if (code === "ENOENT") {
         // Another process removed this empty slot while adopting it: recreate it.
-        fs.mkdirSync(dirname(lockPath), { recursive: true });
+        makeDirectory(dirname(lockPath));
         continue;
       }
       if (code !== "EEXIST") throw error;
