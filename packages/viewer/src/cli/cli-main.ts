@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { DEFAULT_JSONL_PATH } from "@streamll/core";
 import {
   type CliIo,
   createProcessIo,
   parseCommandArgs,
+  redactSecrets,
   runCommand,
   UsageError,
   wholeNumber,
@@ -68,6 +70,67 @@ function readPrices(file: string): PriceTable {
   }
 }
 
+/** `scheme://`: a URL, not a file path (a path that starts so would be `./redis://…`). */
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+
+/** How to read from a broker whose URL was given as the source, as the viewer guide's "From a broker" says. */
+const BROKER_EXPORTS: Readonly<Record<string, string>> = {
+  redis: "streamll-redis export --url <url> --follow | streamll-view -",
+  rediss: "streamll-redis export --url <url> --follow | streamll-view -",
+  kafka: "streamll-kafka export --brokers <host:port> --follow | streamll-view -",
+  amqp: "streamll-rabbitmq tail --url <url> --follow | streamll-view -",
+  amqps: "streamll-rabbitmq tail --url <url> --follow | streamll-view -",
+};
+
+/**
+ * The file to follow. A URL is refused: it is no file, and followed as one it would wait forever for a file of
+ * that name, printing it (password included) to the terminal and the page. Only the scheme is ever shown.
+ * `file://` URLs are taken as the path they name.
+ */
+function sourceArgument(given: string): string {
+  const scheme = URL_SCHEME.exec(given)?.[1]?.toLowerCase();
+  if (scheme === undefined) return given;
+  if (scheme === "file") {
+    try {
+      return fileURLToPath(given);
+    } catch {
+      throw new UsageError("the file: URL names no local file; give the file's path");
+    }
+  }
+  const how =
+    BROKER_EXPORTS[scheme] ??
+    "streamll-redis export --follow, streamll-kafka export --follow or streamll-rabbitmq tail --follow, piped into streamll-view -";
+  throw new UsageError(
+    `a ${scheme}:// URL is not a source: streamll-view reads a JSONL file, or stdin with "-". To read from a ` +
+      `broker, pipe its export into stdin: ${how} (see "From a broker" in the viewer guide)`,
+  );
+}
+
+/**
+ * A `--host` value as errors may show it: quoted when it looks like a host name or address, else described,
+ * since someone may have pasted a secret in the wrong place.
+ */
+function shownHost(host: string): string {
+  const name = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+  const address = /^\[?[0-9a-f:.]+(?:%[\w.-]+)?\]?$/i;
+  return host.length <= 253 && (name.test(host) || address.test(host))
+    ? `"${host}"`
+    : "(a value that is not a host name or address)";
+}
+
+/** Why the server could not start, without echoing a `--host` value that may be a secret. */
+function startError(error: unknown, host: string | undefined): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (host !== undefined && (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_FAIL")) {
+    return `--host ${shownHost(host)} does not resolve to an address; give an interface of this machine, e.g. 127.0.0.1 or 0.0.0.0`;
+  }
+  if (host !== undefined && code === "EADDRNOTAVAIL") {
+    return `--host ${shownHost(host)} is not an address of this machine`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return redactSecrets(message, host === undefined ? [] : [host]);
+}
+
 const VIEW_OPTIONS = {
   port: { type: "string" },
   host: { type: "string" },
@@ -95,6 +158,9 @@ function parseViewArgs(args: readonly string[]): ViewOptions | "help" {
   }
   if (values.host !== undefined) {
     if (values.host.trim() === "") throw new UsageError("--host must not be empty");
+    if (shownHost(values.host).startsWith("(")) {
+      throw new UsageError(`--host must be a host name or IP address, got ${shownHost(values.host)}`);
+    }
     viewer.host = values.host;
   }
   if (values["max-executions"] !== undefined) {
@@ -115,7 +181,8 @@ function parseViewArgs(args: readonly string[]): ViewOptions | "help" {
       throw new UsageError(`--prices: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  return { source: positionals[0] ?? DEFAULT_JSONL_PATH, viewer, history: !values["no-history"] };
+  const source = positionals[0] === undefined ? DEFAULT_JSONL_PATH : sourceArgument(positionals[0]);
+  return { source, viewer, history: !values["no-history"] };
 }
 
 async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promise<number> {
@@ -127,7 +194,7 @@ async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promis
       onWarning: (message) => io.stderr(`streamll-view: ${message}\n`),
     });
   } catch (error) {
-    io.stderr(`streamll-view: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(`streamll-view: cannot start: ${startError(error, options.viewer.host)}\n`);
     return 1;
   }
   const sink: LineSink = {
@@ -155,7 +222,8 @@ async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promis
       await reading;
     };
   } else {
-    const label = options.source;
+    // A path holds no credentials, but a label must never show `user:pass@`, whatever it was given.
+    const label = redactSecrets(options.source, []);
     server.setSource({ kind: "file", label, state: "live" });
     const follower = followFile(options.source, sink, {
       history: options.history,
@@ -164,7 +232,7 @@ async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promis
         else {
           const error = state.kind === "waiting" ? state.reason : state.error;
           server.setSource({ kind: "file", label, state: "live", error });
-          io.stderr(`streamll-view: ${error}\n`);
+          io.stderr(`streamll-view: ${redactSecrets(error, [])}\n`);
         }
       },
     });
@@ -172,7 +240,7 @@ async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promis
   }
   await io.stdout(`streamll-view: ${server.url}\n`);
   io.stderr(
-    `streamll-view: reading ${options.source === "-" ? "stdin" : options.source}; open the URL above (Ctrl-C to stop)\n`,
+    `streamll-view: reading ${options.source === "-" ? "stdin" : redactSecrets(options.source, [])}; open the URL above (Ctrl-C to stop)\n`,
   );
   await new Promise<void>((resolve) => {
     if (io.signal === undefined || io.signal.aborted) {

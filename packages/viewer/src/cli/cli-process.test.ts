@@ -7,6 +7,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli, startCli } from "../../../../test-support/cli-process.mjs";
+import { openEventStream } from "../../test/support/sse";
+
+/** Planted in the arguments: must never come out on stdout, stderr, or the page's event stream. */
+const SECRET = "sk-live-PLANTED1234567890";
 
 const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 const runnable = existsSync(CLI) || process.env.CI === "true";
@@ -25,6 +29,60 @@ describe.skipIf(!runnable)("streamll-view (the built bin)", () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toContain(message);
     expect(lines[1]).toBe('Run "streamll-view --help" for usage.');
+  });
+
+  it.each([
+    [
+      `redis://default:${SECRET}@127.0.0.1:6379`,
+      "streamll-redis export --url <url> --follow | streamll-view -",
+    ],
+    [`amqps://guest:${SECRET}@mq.example:5671/vhost`, "streamll-rabbitmq tail --url <url> --follow"],
+    [`kafka://user:${SECRET}@broker:9092`, "streamll-kafka export --brokers <host:port> --follow"],
+  ])(
+    "refuses a broker URL as the source (status 2), says how to read one, and never prints its password",
+    async (url, how) => {
+      const result = await runCli(CLI, [url]);
+      expect(result.code).toBe(2);
+      expect(`${result.stdout}${result.stderr}`).not.toContain(SECRET);
+      expect(`${result.stdout}${result.stderr}`).not.toContain("@");
+      const lines = result.stderr.split("\n");
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(/^streamll-view: a \w+:\/\/ URL is not a source: .*From a broker/);
+      expect(lines[0]).toContain(how);
+      expect(lines[1]).toBe('Run "streamll-view --help" for usage.');
+    },
+  );
+
+  it("refuses a --host that is no host name without echoing it, and quotes one that does not resolve", async () => {
+    const pasted = await runCli(CLI, ["--host", `user:${SECRET}@10.0.0.1`]);
+    expect(pasted.code).toBe(2);
+    expect(`${pasted.stdout}${pasted.stderr}`).not.toContain(SECRET);
+    expect(pasted.stderr.split("\n")[0]).toBe(
+      "streamll-view: --host must be a host name or IP address, got (a value that is not a host name or address)",
+    );
+    const unknown = await runCli(CLI, ["--host", "no-such-host.invalid", join(dir, "none.jsonl")]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(
+      'streamll-view: cannot start: --host "no-such-host.invalid" does not resolve to an address',
+    );
+    expect(unknown.stderr).not.toContain("getaddrinfo");
+  });
+
+  it("shows a path that carries URL credentials without them, on stderr and on the page", async () => {
+    // A relative path may look like a URL; whatever it holds, `user:pass@` is never shown.
+    const path = `./redis://default:${SECRET}@127.0.0.1:6379`;
+    const cli = startCli(CLI, [path, "--port", "0"]);
+    await cli.waitFor(/streamll-view: http:\/\//);
+    await cli.waitFor(/does not exist/);
+    const url = /streamll-view: (\S+)/.exec(cli.stdout())![1]!;
+    const stream = await openEventStream(url.replace("/?", "/events?"));
+    const status = await stream.waitFor((m) => m.event === "status", "status");
+    stream.close();
+    expect(JSON.parse(status.data).source.label).toBe("./redis://***@127.0.0.1:6379");
+    expect(status.data).not.toContain(SECRET);
+    expect(cli.stderr()).toContain("reading ./redis://***@127.0.0.1:6379");
+    expect(await cli.interrupt()).toEqual({ code: 130, signal: null });
+    expect(`${cli.stdout()}${cli.stderr()}`).not.toContain(SECRET);
   });
 
   it("ends with status 130 on Ctrl-C while serving", async () => {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { type CompareOptions, type CompareReport, compareEvents, decodeEvent } from "@streamll/core";
+import { redactSecrets } from "@streamll/core/internal";
 import type {
   HelloMessage,
   PriceTable,
@@ -14,8 +15,17 @@ import { ExecutionStore } from "./execution-store";
 const FLUSH_INTERVAL_MS = 50;
 /** Events per `events` message. */
 const MAX_BATCH = 1_000;
-/** A page further behind than this (bytes queued on its socket) is disconnected; it reconnects and resyncs. */
+/**
+ * A page further behind than this is disconnected; it reconnects and resyncs. Counted over what happened since
+ * it connected (live events and status, queued on its socket or waiting for its snapshot to be written), never
+ * over the snapshot itself, which is written only as fast as the page reads it: a snapshot of any size loads.
+ */
 const MAX_CLIENT_BUFFER_BYTES = 16 * 1024 * 1024;
+/**
+ * A snapshot is written in messages of about this size, each once the socket took the previous one, so a page
+ * being sent a big snapshot costs the server about this much, not a copy of everything held.
+ */
+const SNAPSHOT_MESSAGE_BYTES = 256 * 1024;
 const STATUS_INTERVAL_MS = 1_000;
 const KEEPALIVE_INTERVAL_MS = 15_000;
 const MAX_ERROR_LENGTH = 300;
@@ -24,6 +34,14 @@ type Pending = { kind: "events"; lines: string[] } | { kind: "evict"; ids: strin
 
 interface Client {
   readonly response: ServerResponse;
+  /**
+   * While its snapshot is being written: the messages broadcast meanwhile, written right after it. Undefined
+   * once the page is live.
+   */
+  backlog: string[] | undefined;
+  backlogBytes: number;
+  /** Disconnected, dropped or shut down: its snapshot stops being written. */
+  closed: boolean;
 }
 
 /** Settings of an {@link EventHub}. */
@@ -58,7 +76,10 @@ export class EventHub {
     this.store = new ExecutionStore(options.limits);
     // The timers never keep the process alive: the server (or its owner) decides that.
     this.statusTimer = setInterval(() => this.sendStatus(false), STATUS_INTERVAL_MS).unref();
-    this.keepAliveTimer = setInterval(() => this.broadcast(": keepalive\n\n"), KEEPALIVE_INTERVAL_MS).unref();
+    this.keepAliveTimer = setInterval(
+      () => this.broadcast(": keepalive\n\n", true),
+      KEEPALIVE_INTERVAL_MS,
+    ).unref();
   }
 
   /**
@@ -85,8 +106,12 @@ export class EventHub {
 
   /** Sets what the page shows as the source. */
   setSource(status: SourceStatus): void {
+    // The page and the status API must never show `user:pass@` of a URL, whoever named the source.
+    const label = redactSecrets(status.label, []);
     this.sourceStatus =
-      status.error === undefined ? status : { ...status, error: status.error.slice(0, MAX_ERROR_LENGTH) };
+      status.error === undefined
+        ? { ...status, label }
+        : { ...status, label, error: redactSecrets(status.error, []).slice(0, MAX_ERROR_LENGTH) };
     this.sendStatus(true);
   }
 
@@ -102,7 +127,8 @@ export class EventHub {
 
   /**
    * Starts an event stream on `response`: the page's settings, every event held (oldest execution first),
-   * then everything that arrives.
+   * then everything that arrives. The snapshot is written as fast as the page reads it; what arrives meanwhile
+   * waits (within the slow-page limit) and follows it.
    */
   attach(response: ServerResponse): void {
     response.writeHead(200, {
@@ -113,26 +139,15 @@ export class EventHub {
     // Events queued before this page connected are in the store: push them to the others first so this page
     // does not see them twice.
     this.flush();
-    const hello: HelloMessage = {
-      version: this.options.version,
-      limits: this.options.limits,
-      prices: this.options.prices,
-    };
-    let text = `retry: 1000\nevent: hello\ndata: ${JSON.stringify(hello)}\n\n`;
-    let batch: string[] = [];
-    for (const line of this.store.lines()) {
-      batch.push(line);
-      if (batch.length === MAX_BATCH) {
-        text += eventsMessage(batch);
-        batch = [];
-      }
-    }
-    if (batch.length > 0) text += eventsMessage(batch);
-    text += `event: status\ndata: ${this.statusJson()}\n\n`;
-    response.write(text);
-    const client: Client = { response };
+    const client: Client = { response, backlog: [], backlogBytes: 0, closed: false };
     this.clients.add(client);
-    response.on("close", () => this.clients.delete(client));
+    response.on("close", () => {
+      client.closed = true;
+      this.clients.delete(client);
+    });
+    // A write that throws (the socket broke in an unusual way) must not become an unhandled rejection that
+    // ends the process: the page just reconnects.
+    this.sendSnapshot(client, this.store.snapshot()).catch(() => response.destroy());
   }
 
   /**
@@ -147,6 +162,42 @@ export class EventHub {
     return report;
   }
 
+  /** Writes hello, `snapshot` and a status to `client`, each message once the socket took the last; then its backlog. */
+  private async sendSnapshot(client: Client, snapshot: Iterable<string>): Promise<void> {
+    const { response } = client;
+    /** Writes `text`; resolves once the socket wants more. False once the page is gone. */
+    const write = async (text: string): Promise<boolean> => {
+      if (client.closed) return false;
+      if (!response.write(text)) await drained(response);
+      return !client.closed;
+    };
+    const hello: HelloMessage = {
+      version: this.options.version,
+      limits: this.options.limits,
+      prices: this.options.prices,
+    };
+    if (!(await write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify(hello)}\n\n`))) return;
+    let batch: string[] = [];
+    let batchBytes = 0;
+    for (const line of snapshot) {
+      batch.push(line);
+      batchBytes += line.length;
+      if (batch.length === MAX_BATCH || batchBytes >= SNAPSHOT_MESSAGE_BYTES) {
+        const message = eventsMessage(batch);
+        batch = [];
+        batchBytes = 0;
+        if (!(await write(message))) return;
+      }
+    }
+    if (batch.length > 0 && !(await write(eventsMessage(batch)))) return;
+    if (!(await write(`event: status\ndata: ${this.statusJson()}\n\n`))) return;
+    // Synchronously from here: nothing can be broadcast between writing the backlog and going live.
+    const backlog = client.backlog ?? [];
+    client.backlog = undefined;
+    client.backlogBytes = 0;
+    if (backlog.length > 0) response.write(backlog.join(""));
+  }
+
   /** Ends every event stream and stops the timers. */
   close(): void {
     clearInterval(this.statusTimer);
@@ -154,7 +205,10 @@ export class EventHub {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.flush();
-    for (const client of this.clients) client.response.end();
+    for (const client of this.clients) {
+      client.closed = true;
+      client.response.end();
+    }
     this.clients.clear();
   }
 
@@ -192,19 +246,34 @@ export class EventHub {
     this.broadcast(text);
   }
 
-  private broadcast(text: string): void {
+  private broadcast(text: string, keepAlive = false): void {
     for (const client of this.clients) {
-      const { response } = client;
-      if (response.writableLength > MAX_CLIENT_BUFFER_BYTES) {
-        // Buffering more for a page that does not read would grow without bound: drop it. EventSource
-        // reconnects by itself and gets a fresh copy of what is held.
-        this.clients.delete(client);
-        this.slowDropped += 1;
-        response.destroy();
+      if (client.backlog !== undefined) {
+        // Its snapshot is still being written, which keeps the connection busy: no keepalive needed.
+        if (keepAlive) continue;
+        client.backlog.push(text);
+        client.backlogBytes += text.length;
+        if (client.backlogBytes > MAX_CLIENT_BUFFER_BYTES) this.drop(client);
         continue;
       }
-      response.write(text);
+      if (client.response.writableLength > MAX_CLIENT_BUFFER_BYTES) {
+        this.drop(client);
+        continue;
+      }
+      client.response.write(text);
     }
+  }
+
+  /**
+   * Buffering more for a page that does not read would grow without bound: drop it. EventSource reconnects by
+   * itself and gets a fresh copy of what is held.
+   */
+  private drop(client: Client): void {
+    this.clients.delete(client);
+    this.slowDropped += 1;
+    client.closed = true;
+    client.backlog = undefined;
+    client.response.destroy();
   }
 
   private statusJson(): string {
@@ -223,6 +292,19 @@ export class EventHub {
     this.flush();
     this.broadcast(`event: status\ndata: ${json}\n\n`);
   }
+}
+
+/** Resolves once `response` wants more data, or is closed (then nothing more will be written to it). */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+  });
 }
 
 function eventsMessage(lines: readonly string[]): string {

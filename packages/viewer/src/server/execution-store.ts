@@ -79,6 +79,23 @@ export class ExecutionStore {
     for (const execution of this.executions.values()) yield* execution.lines;
   }
 
+  /**
+   * The lines held now, to be read later while more arrive (a page's snapshot is written as fast as it reads).
+   * Each execution's array is only ever appended to, never changed, so its length now pins this moment without
+   * copying a string; an execution evicted meanwhile stays readable until the snapshot is done with it.
+   */
+  snapshot(): Iterable<string> {
+    const parts = Array.from(this.executions.values(), (execution) => ({
+      lines: execution.lines,
+      count: execution.lines.length,
+    }));
+    return {
+      *[Symbol.iterator]() {
+        for (const { lines, count } of parts) for (let i = 0; i < count; i++) yield lines[i] as string;
+      },
+    };
+  }
+
   /** Per execution, events dropped by the per-execution limits (only executions that dropped some). */
   droppedByExecution(): Record<string, number> {
     const out: Record<string, number> = {};

@@ -3,6 +3,7 @@ import { ConfigurationError } from "@streamll/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { execution, ragExecution } from "../../test/support/events";
 import { openEventStream } from "../../test/support/sse";
+import { waitUntil } from "../../test/support/wait";
 import { CONTENT_SECURITY_POLICY } from "./security";
 import { startViewer, type ViewerServer } from "./viewer-server";
 
@@ -194,6 +195,61 @@ describe("viewer server", () => {
     expect(server.stats.slowClientsDropped).toBe(1);
     expect(server.stats.clients).toBe(0);
     expect(performance.now() - started).toBeLessThan(60_000);
+    socket.destroy();
+  });
+
+  it("sends a snapshot bigger than the slow-page limit whole, as fast as the page reads it, then live events", async () => {
+    const server = await start();
+    const pad = "y".repeat(20_000);
+    const held = Array.from({ length: 1_000 }, () => execution({ inputs: { pad } }));
+    for (const events of held) feed(server, events);
+    expect(server.stats.bytes).toBeGreaterThan(20_000_000);
+    const stream = await openEventStream(`${base(server)}/events?token=${server.token}`);
+    // Arrives while the snapshot is still being written: it follows the snapshot, counted as a live event.
+    const live = execution();
+    feed(server, live);
+    // Only small messages are searched: this helper parses slowly, and the snapshot's messages are big.
+    const lastId = live.at(-1)!.event_id;
+    await stream.waitFor(
+      (m) => m.event === "events" && m.data.length < 10_000 && m.data.includes(lastId),
+      "the snapshot and the live event",
+      20_000,
+    );
+    expect(stream.events().map((event) => (event as unknown as { event_id: string }).event_id)).toEqual(
+      [...held.flat(), ...live].map((event) => event.event_id),
+    );
+    expect(stream.messages.filter((m) => m.event === "hello")).toHaveLength(1);
+    expect(server.stats).toMatchObject({ clients: 1, slowClientsDropped: 0 });
+    stream.close();
+  });
+
+  it("drops a page that stops reading during a big snapshot once what arrived since passes the limit", async () => {
+    const server = await start({ maxExecutions: 100_000, maxBytes: 1_000_000_000 });
+    const pad = "y".repeat(20_000);
+    for (let i = 0; i < 1_000; i++) feed(server, execution({ inputs: { pad } }));
+    const socket = await new Promise<import("node:net").Socket>((resolve) => {
+      const req = request(
+        { host: "127.0.0.1", port: server.port, path: `/events?token=${server.token}` },
+        (res) => {
+          res.pause();
+          resolve(res.socket);
+        },
+      );
+      req.end();
+    });
+    socket.pause();
+    // Nothing new: the page is merely slow, and keeps its place.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(server.stats).toMatchObject({ clients: 1, slowClientsDropped: 0 });
+    const line = JSON.stringify({ ...execution()[0], data: { filler: "z".repeat(100_000) } });
+    // 25 MB arrives, past the 16 MiB limit.
+    for (let i = 0; i < 250 && server.stats.slowClientsDropped === 0; i++) {
+      server.ingest(line.replace(/"execution_id":"[^"]+"/, `"execution_id":"live${i}abcdefgh"`));
+      if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await waitUntil(() => server.stats.slowClientsDropped > 0, "the slow page to be dropped");
+    expect(server.stats.slowClientsDropped).toBe(1);
+    expect(server.stats.clients).toBe(0);
     socket.destroy();
   });
 

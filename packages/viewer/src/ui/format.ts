@@ -7,9 +7,15 @@ export function formatDuration(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return "—";
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1_000) return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes} min ${Math.round((ms % 60_000) / 1_000)} s`;
+  if (ms < 59_950) return `${(ms / 1_000).toFixed(ms < 9_995 ? 2 : 1)} s`;
+  // Past a minute, two units (the larger one whole), so a span running for days reads "340 d 9 h", not
+  // "490139 min 36 s". Rounded in the smaller unit first, so 59.6 s is "1 min 0 s", never "0 min 60 s".
+  const seconds = Math.round(ms / 1_000);
+  if (seconds < 3_600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  const hours = Math.round(ms / 3_600_000);
+  return `${formatCount(Math.floor(hours / 24))} d ${hours % 24} h`;
 }
 
 /** An event's time relative to its execution's start: `+12 ms`, or `-1.00 ms` for one stamped before it. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { execution, ragExecution } from "../../test/support/events";
-import { formatOffset, formatSource, formatTokens } from "./format";
+import { formatDuration, formatOffset, formatSource, formatTokens } from "./format";
 import {
+  inTimeOrder,
   matches,
   spanTree,
   streamText,
@@ -68,6 +69,21 @@ describe("the page's model", () => {
     expect(span.status).toBe("error");
     expect(span.error).toMatchObject({ type: "TestError", message: "boom" });
     expect(span.error?.stack).toContain("at QaModule.forward");
+  });
+
+  it("lists a span's events by timestamp, ties and all else in arrival order", () => {
+    const model = new ViewerModel();
+    const [start, t0, t1, end] = asWire(execution({ tokens: ["a", "b"], durationMs: 30 }));
+    // The end arrives first; the second token carries the first's timestamp (a tie keeps arrival order).
+    const tie = { ...t1!, timestamp: t0!.timestamp };
+    model.apply([end!, tie, start!, t0!]);
+    const run = model.executions.get(start!.execution_id)!;
+    const span = spanTree(run)[0]!.span;
+    const ids = (indexes: readonly number[]) => indexes.map((index) => run.events[index]!.event_id);
+    expect(ids(span.events)).toEqual([end, tie, start, t0].map((event) => event!.event_id));
+    expect(ids(inTimeOrder(run.events, span.events))).toEqual(
+      [start, tie, t0, end].map((event) => event!.event_id),
+    );
   });
 
   it("filters by module, event type, status, version and text; drops the oldest past its cap", () => {
@@ -152,6 +168,18 @@ describe("the page's formatting", () => {
     expect(formatOffset(-1_500)).toBe("-1.50 s");
     expect(formatOffset(0)).toBe("+0.00 ms");
     expect(formatOffset(12)).toBe("+12 ms");
+  });
+
+  it("shows long durations in hours and days, never as hundreds of thousands of minutes", () => {
+    expect(formatDuration(59_000)).toBe("59.0 s");
+    expect(formatDuration(59_960)).toBe("1 min 0 s");
+    expect(formatDuration(90_000)).toBe("1 min 30 s");
+    expect(formatDuration(3_599_600)).toBe("1 h 0 min");
+    expect(formatDuration(2 * 3_600_000 + 5 * 60_000)).toBe("2 h 5 min");
+    // A running execution stamped 340 days ago (the tester saw "490139 min 36 s").
+    expect(formatDuration(490_139 * 60_000 + 36_000)).toBe("340 d 9 h");
+    expect(formatDuration(4_000 * 86_400_000)).toBe("4,000 d 0 h");
+    expect(formatOffset(-2 * 86_400_000)).toBe("-2 d 0 h");
   });
 
   it("names the source once for stdin, with kind and label for a file or a sink", () => {

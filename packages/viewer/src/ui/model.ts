@@ -64,6 +64,22 @@ export interface Span {
   readonly events: number[];
 }
 
+/**
+ * `indexes` (into `events`) ordered by timestamp: events may arrive out of order (an `end` before its `start`),
+ * and a span's list reads in the order things happened. Ties, and timestamps that do not parse, keep arrival
+ * order.
+ */
+export function inTimeOrder(events: readonly WireEvent[], indexes: readonly number[]): number[] {
+  const at = (index: number) => {
+    const ms = Date.parse(events[index]?.timestamp ?? "");
+    return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
+  };
+  return indexes
+    .map((index) => ({ index, ms: at(index) }))
+    .sort((a, b) => (a.ms === b.ms ? a.index - b.index : a.ms < b.ms ? -1 : 1))
+    .map((entry) => entry.index);
+}
+
 export interface Execution {
   readonly id: string;
   /** Order of arrival (the first event), for "newest first". */

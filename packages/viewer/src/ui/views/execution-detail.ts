@@ -3,6 +3,7 @@ import { formatCost, formatCount, formatDuration, formatOffset, formatTime, form
 import {
   type Execution,
   type ExecutionSummary,
+  inTimeOrder,
   type Span,
   spanTree,
   streamText,
@@ -243,8 +244,9 @@ export class ExecutionDetail {
         );
       }
     }
-    const indexes = span.events.filter(
-      (index) => eventType === "" || execution.events[index]?.event_type === eventType,
+    const indexes = inTimeOrder(
+      execution.events,
+      span.events.filter((index) => eventType === "" || execution.events[index]?.event_type === eventType),
     );
     const listed = indexes.slice(-MAX_EVENTS_LISTED);
     const origin = span.startMs ?? 0;
