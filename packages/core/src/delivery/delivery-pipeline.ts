@@ -345,9 +345,11 @@ export class DeliveryPipeline {
       }
       const spill = this.spill;
       if (spill !== undefined && (this.breakerOpen || !this.queue.hasRoom(event.bytes))) {
-        // O(1): the spill's writer appends it to a segment later, off this call.
+        // O(1): the spill's writer appends it to a segment later, off this call. It takes a sequence number
+        // like a queued event, so the spill can tell which events in memory are older than it.
         if (event.bytes > this.queue.maxBytes) this.drop("too-large", 1);
-        else if (!spill.push(event)) this.drop("queue-full", 1);
+        else if (spill.push(event, this.lastSeq + 1)) this.lastSeq++;
+        else this.drop("queue-full", 1);
         return;
       }
       const seq = this.lastSeq + 1;
@@ -519,31 +521,37 @@ export class DeliveryPipeline {
    * than the writer's last moments. Replay brings it back (a replayed batch is the half-open trial).
    * Not when the disk budget has no room for it all: the queue holds the oldest events (the spill only takes
    * what does not fit the queue), and at the budget the oldest are the ones kept, so they stay in memory.
+   * Events older than what is on disk (the queue fills before the circuit opens) go in front of it.
    */
   private moveQueuedToSpill(): void {
     const spill = this.spill;
     if (spill === undefined || this.queue.queuedCount === 0) return;
     if (!spill.hasRoomFor(this.queue.queuedCount, this.queue.queuedBytes)) return;
     try {
-      const events = this.queue.drainQueued();
-      spill.settle(events);
-      let refused = 0;
-      for (const event of events) if (!spill.push(event, true)) refused++;
-      this.drop("shutdown", refused);
+      const events: EncodedEvent[] = [];
+      const seqs: number[] = [];
+      this.drainQueuedInto(events, seqs);
+      this.drop("shutdown", spill.takeBack(events, seqs));
     } catch (error) {
       this.internalError(error);
     }
   }
 
-  /** Queued and in-flight events go to the spill (a late acknowledgement of an aborted send makes a duplicate). */
+  /**
+   * In-flight and queued events go to the spill (a late acknowledgement of an aborted send makes a duplicate):
+   * batches in flight first, in the order they were sent, as they are older than the queue. Those older than
+   * what is on disk go in front of it. Replayed events are written again, so their old segments can go.
+   */
   private moveMemoryToSpill(spill: SpillStore): void {
-    const events = this.queue.drainQueued();
+    const events: EncodedEvent[] = [];
+    const seqs: number[] = [];
     for (const batch of [...this.inFlight]) {
       batch.settled = true;
       this.clock.clearTimeout(batch.timer);
       this.inFlight.delete(batch);
       this.queue.release(batch.events.length, batch.bytes);
       events.push(...batch.events);
+      seqs.push(...batch.seqs);
       try {
         batch.controller.abort(
           new SinkError("delivery pipeline shut down", { retriable: false, code: "SINK_CLOSED" }),
@@ -552,12 +560,19 @@ export class DeliveryPipeline {
         // An abort listener in the sink threw; the batch is already accounted for.
       }
     }
-    // Replayed events are written again, so their old segments can go.
-    spill.settle(events);
-    let refused = 0;
-    for (const event of events) if (!spill.push(event, true)) refused++;
-    this.drop("shutdown", refused);
+    this.drainQueuedInto(events, seqs);
+    this.drop("shutdown", spill.takeBack(events, seqs));
     this.checkWaiters();
+  }
+
+  /** Empties the queue (not what is in flight) into `events`, oldest first, with their sequence numbers. */
+  private drainQueuedInto(events: EncodedEvent[], seqs: number[]): void {
+    for (let seq = this.queue.headSeq; seq !== undefined; seq = this.queue.headSeq) {
+      const event = this.queue.shift();
+      if (event === undefined) break;
+      events.push(event);
+      seqs.push(seq);
+    }
   }
 
   private async withinDeadline(work: Promise<void>, deadline: number): Promise<boolean> {
@@ -732,15 +747,21 @@ export class DeliveryPipeline {
     const events = spill.takeReplay(room);
     if (events.length === 0) return;
     this.replayTokens -= events.length;
+    let noRoom: EncodedEvent[] | undefined;
     for (const event of events) {
-      if (this.queue.hasRoom(event.bytes)) {
+      if (noRoom === undefined && this.queue.hasRoom(event.bytes)) {
         this.lastSeq++;
         this.queue.push(event, this.lastSeq);
       } else {
-        // No room by bytes: back to disk, and its old segment may go.
-        spill.settle([event]);
-        if (!spill.push(event, true)) this.drop("queue-full", 1);
+        // No room by bytes: this and the rest go back to disk, in front of it (they were its oldest), and
+        // their old segment may go.
+        noRoom ??= [];
+        noRoom.push(event);
       }
+    }
+    if (noRoom !== undefined) {
+      // Replayed events go in front whatever their number.
+      this.drop("queue-full", spill.takeBack(noRoom, new Array<number>(noRoom.length).fill(0)));
     }
     this.flushDue = true;
   }

@@ -1,0 +1,316 @@
+import { mkdtempSync, promises, readdirSync, statSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { SinkError } from "../../errors";
+import { DeliveryPipeline } from "../delivery-pipeline";
+import type { DeliveryOptions, SinkMetrics } from "../delivery-types";
+import { type EncodedEvent, encodedEventFromJson, type Sink } from "../sink";
+
+function ev(id: number): EncodedEvent {
+  return encodedEventFromJson(JSON.stringify({ event_id: `event-${id}`, data: { n: id } }));
+}
+
+/** A sink that is down (throws retriably) until `up` is set, and records the ids it acknowledged. */
+class SwitchSink implements Sink {
+  readonly name: string;
+  up = false;
+  readonly acked: string[] = [];
+  /** Every send waits for it first, like a connection attempt that never times out. */
+  hold: Promise<void> | undefined;
+  constructor(name = "order") {
+    this.name = name;
+  }
+  async send(batch: readonly EncodedEvent[]): Promise<void> {
+    if (this.hold !== undefined) await this.hold;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!this.up) throw new SinkError("broker unavailable", { retriable: true });
+    for (const event of batch) this.acked.push(event.event_id);
+  }
+  async close(): Promise<void> {}
+}
+
+const quiet = { logger: { warn() {} } };
+const pipelines: DeliveryPipeline[] = [];
+
+function spillDir(): string {
+  return mkdtempSync(join(tmpdir(), "streamll-spill-order-"));
+}
+
+function options(directory: string, extra: Partial<DeliveryOptions> = {}): DeliveryOptions {
+  return {
+    maxQueueSize: 100,
+    maxBatchSize: 50,
+    flushIntervalMs: 5,
+    retry: { initialDelayMs: 5, maxDelayMs: 20 },
+    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 30 },
+    ...extra,
+    spill: { directory, replayRate: 20_000, ...(extra.spill === false ? {} : extra.spill) },
+  };
+}
+
+function pipelineFor(sink: Sink, opts: DeliveryOptions): DeliveryPipeline {
+  const pipeline = new DeliveryPipeline(sink, opts, quiet);
+  pipelines.push(pipeline);
+  return pipeline;
+}
+
+function balanced(m: SinkMetrics): boolean {
+  return m.emitted + m.recovered === m.delivered + m.dropped + m.pending;
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function enqueueSteadily(pipeline: DeliveryPipeline, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) {
+    pipeline.enqueue(ev(i));
+    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function segmentFiles(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(dir, entry.name));
+      else if (entry.name.endsWith(".seg")) found.push(join(dir, entry.name));
+    }
+  };
+  walk(root);
+  return found.sort();
+}
+
+/** The event numbers a sink acknowledged, in the order it did. */
+function ackedNumbers(sink: SwitchSink): number[] {
+  return sink.acked.map((id) => Number(id.slice("event-".length)));
+}
+
+/** Runs of consecutive numbers, for a readable failure: `0-99 150-999 100-149`. */
+function runs(numbers: readonly number[]): string {
+  const out: string[] = [];
+  let start = numbers[0];
+  for (let i = 1; i <= numbers.length; i++) {
+    if (i < numbers.length && numbers[i] === numbers[i - 1]! + 1) continue;
+    out.push(`${start}-${numbers[i - 1]}`);
+    start = numbers[i];
+  }
+  return out.join(" ");
+}
+
+function inOrder(count: number): string {
+  return runs(Array.from({ length: count }, (_, i) => i));
+}
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await Promise.all(pipelines.splice(0).map((p) => p.shutdown(2_000)));
+});
+
+describe("disk spill replay order", () => {
+  it("replays oldest first when the queue filled before the circuit opened (the queue's events are older than the disk's), and the accounting holds throughout", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const pipeline = pipelineFor(sink, options(dir));
+    const snapshots: SinkMetrics[] = [];
+    const poll = setInterval(() => snapshots.push(pipeline.getMetrics()), 2);
+    await enqueueSteadily(pipeline, 0, 1_000);
+    await until(() => {
+      const m = pipeline.getMetrics();
+      return m.breakerState !== "closed" && m.spilled >= 900 && m.spill?.buffered === 0;
+    }, "the circuit to open and the spill to reach disk");
+    // The queue filled (100 events) before the circuit opened, so 100-999 were on disk first.
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    clearInterval(poll);
+    const m = pipeline.getMetrics();
+    expect(m).toMatchObject({ emitted: 1_000, delivered: 1_000, dropped: 0, pending: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_000));
+    expect(snapshots.length).toBeGreaterThan(10);
+    for (const snapshot of snapshots) expect(balanced(snapshot)).toBe(true);
+    await until(() => segmentFiles(dir).length === 0, "segments to be deleted");
+  });
+
+  it("writes the queue and the batch in flight in front of the disk at shutdown (a send that never answers), so the next process replays oldest first", async () => {
+    const dir = spillDir();
+    const down = new SwitchSink();
+    down.hold = new Promise<void>(() => {});
+    const first = new DeliveryPipeline(down, options(dir), quiet);
+    await enqueueSteadily(first, 0, 1_000);
+    await until(() => first.getMetrics().spill?.pending === 900, "the overflow to reach the spill");
+    expect(first.getMetrics()).toMatchObject({ breakerState: "closed", inFlight: 50 });
+    await first.shutdown(200);
+    const m = first.getMetrics();
+    expect(m).toMatchObject({ emitted: 1_000, delivered: 0, dropped: 0, pending: 1_000 });
+    expect(balanced(m)).toBe(true);
+
+    const sink = new SwitchSink();
+    sink.up = true;
+    const second = pipelineFor(sink, options(dir));
+    expect(await second.flush(10_000)).toBe(true);
+    const r = second.getMetrics();
+    expect(r).toMatchObject({ emitted: 0, recovered: 1_000, delivered: 1_000, dropped: 0, pending: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_000));
+  });
+
+  it("keeps the order across a circuit that opens, shutdown and a restart with the sink still down", async () => {
+    const dir = spillDir();
+    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    await enqueueSteadily(first, 0, 1_000);
+    await until(
+      () => first.getMetrics().breakerState !== "closed" && first.getMetrics().spill?.buffered === 0,
+      "the circuit to open",
+    );
+    await first.shutdown(500);
+    expect(first.getMetrics().pending).toBe(1_000);
+
+    const sink = new SwitchSink();
+    sink.up = true;
+    const second = pipelineFor(sink, options(dir));
+    expect(await second.flush(10_000)).toBe(true);
+    expect(second.getMetrics()).toMatchObject({ recovered: 1_000, delivered: 1_000, dropped: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_000));
+  });
+
+  it("keeps the order when another process adopts the segments as an orphan slot (ordered by modification time)", async () => {
+    const dir = spillDir();
+    // The blocker holds slot 0, so the writer gets slot 1; once the blocker is gone, the reader takes slot 0
+    // and adopts slot 1.
+    const blocker = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    const down = new SwitchSink();
+    down.hold = new Promise<void>(() => {});
+    const writer = new DeliveryPipeline(down, options(dir), quiet);
+    await enqueueSteadily(writer, 0, 1_000);
+    await until(() => writer.getMetrics().spill?.pending === 900, "the overflow to reach the spill");
+    // Modification times have a resolution: the front segment is written a moment later.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writer.shutdown(200);
+    await blocker.shutdown(200);
+    expect(writer.getMetrics().spill?.directory).not.toBe(blocker.getMetrics().spill?.directory);
+
+    const sink = new SwitchSink();
+    sink.up = true;
+    const reader = pipelineFor(sink, options(dir));
+    expect(reader.getMetrics().spill?.directory).toBe(blocker.getMetrics().spill?.directory);
+    expect(await reader.flush(10_000)).toBe(true);
+    expect(reader.getMetrics()).toMatchObject({ recovered: 1_000, delivered: 1_000, dropped: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_000));
+  });
+
+  it("puts a failed half-open trial of replayed events back in front of the disk, so they still come before later events", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const pipeline = pipelineFor(
+      sink,
+      options(dir, { circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 20 } }),
+    );
+    pipeline.enqueue(ev(0));
+    await until(() => pipeline.getMetrics().breakerState !== "closed", "the circuit to open");
+    // With the circuit open every event goes straight to disk, in order.
+    await enqueueSteadily(pipeline, 1, 600);
+    const snapshots: SinkMetrics[] = [];
+    const poll = setInterval(() => snapshots.push(pipeline.getMetrics()), 2);
+    // Half-open trials replay a batch from disk, fail and return it.
+    await until(() => pipeline.getMetrics().replayed >= 150, "several failed trials of replayed events");
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    clearInterval(poll);
+    const m = pipeline.getMetrics();
+    expect(m).toMatchObject({ emitted: 600, delivered: 600, dropped: 0, pending: 0 });
+    expect(m.spilled).toBeGreaterThan(600);
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(600));
+    for (const snapshot of snapshots) expect(balanced(snapshot)).toBe(true);
+  });
+
+  it("replays leftovers numbered from 0 (an earlier version) before what a failed trial writes in front", async () => {
+    const dir = spillDir();
+    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    await enqueueSteadily(first, 0, 300);
+    await first.shutdown(500);
+    // Rename the segments the way an earlier version numbered them.
+    const files = segmentFiles(dir);
+    for (const [i, file] of files.entries()) {
+      await promises.rename(file, join(dirname(file), `${String(i).padStart(12, "0")}.seg`));
+    }
+    const sink = new SwitchSink();
+    const second = pipelineFor(
+      sink,
+      options(dir, { circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 20 } }),
+    );
+    expect(segmentFiles(dir).every((file) => !file.endsWith("000000000000.seg"))).toBe(true);
+    await until(() => second.getMetrics().replayed >= 100, "failed trials of leftovers");
+    await enqueueSteadily(second, 300, 400);
+    sink.up = true;
+    expect(await second.flush(10_000)).toBe(true);
+    expect(second.getMetrics()).toMatchObject({ recovered: 300, delivered: 400, dropped: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(400));
+  });
+});
+
+describe("disk spill short writes", () => {
+  it("counts only the whole records of a short write (a full disk) as spilled, cuts the torn one off and drops the rest as spill-full", async () => {
+    const dir = spillDir();
+    // Writes of records (with an offset) are short once, then fail with ENOSPC, while `full` is set.
+    let full = false;
+    let shortDone = false;
+    const open = promises.open;
+    vi.spyOn(promises, "open").mockImplementation((async (...args: Parameters<typeof open>) => {
+      const handle = await open(...args);
+      const write = handle.write.bind(handle) as (...a: unknown[]) => Promise<{ bytesWritten: number }>;
+      (handle as { write: unknown }).write = async (buffer: Buffer, offset?: number, length?: number) => {
+        if (!full || typeof offset !== "number" || typeof length !== "number") {
+          return write(buffer, offset, length);
+        }
+        if (!shortDone) {
+          shortDone = true;
+          // Half of the data and a few bytes more: the last record written is torn.
+          return write(buffer, offset, Math.floor(length / 2) + 5);
+        }
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+      };
+      return handle as FileHandle;
+    }) as typeof open);
+
+    const sink = new SwitchSink();
+    const pipeline = pipelineFor(
+      sink,
+      options(dir, { circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 200 } }),
+    );
+    pipeline.enqueue(ev(0));
+    await until(
+      () => pipeline.getMetrics().breakerState === "open" && pipeline.getMetrics().spilled === 1,
+      "the circuit to open and the first event to reach disk",
+    );
+    full = true;
+    // One turn of the event loop: one write of 200 records.
+    for (let i = 1; i <= 200; i++) pipeline.enqueue(ev(i));
+    await until(() => pipeline.getMetrics().spill?.buffered === 0, "the writer");
+    expect(shortDone).toBe(true);
+    const m = pipeline.getMetrics();
+    const written = m.spilled - 1;
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(200);
+    expect(m.droppedByReason["spill-full"]).toBe(200 - written);
+    expect(m.dropped).toBe(200 - written);
+    expect(balanced(m)).toBe(true);
+    // The torn record was cut off: the files hold exactly what the spill counts.
+    const onDisk = segmentFiles(dir).reduce((sum, file) => sum + statSync(file).size, 0);
+    expect(onDisk).toBe(m.spill?.bytes);
+
+    full = false;
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    const after = pipeline.getMetrics();
+    expect(after.delivered).toBe(1 + written);
+    expect(after.droppedByReason["spill-failed"]).toBe(0);
+    expect(after.spill?.corrupted).toBe(0);
+    expect(balanced(after)).toBe(true);
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1 + written));
+  });
+});
