@@ -302,6 +302,40 @@ describe("sanitizeJson: hostile input never throws", () => {
     expect(JSON.stringify(out)).not.toContain("sk-never-read");
   });
 
+  it("never takes keys inherited from a polluted Object.prototype or a class's prototype as data", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.pollutedKey = "sk-proj-INHERITED1234567890";
+    try {
+      const data = { a: 1, nested: { b: "x" } };
+      expect(sanitizeJson(data)).toBe(data);
+      expect(JSON.stringify(sanitizeJson({ a: 1, n: Number.POSITIVE_INFINITY }))).toBe(
+        '{"a":1,"n":"[Infinity]"}',
+      );
+    } finally {
+      delete proto.pollutedKey;
+    }
+    class Point {
+      constructor(
+        public x: number,
+        public y: number,
+      ) {}
+    }
+    (Point.prototype as unknown as Record<string, unknown>).shared = "inherited";
+    expect(sanitizeJson({ p: new Point(1, 2) })).toEqual({ p: { x: 1, y: 2 } });
+  });
+
+  it("keeps the first maxObjectKeys keys, values changed or not, and counts the rest", () => {
+    const limits = { ...DEFAULT_ENCODE_LIMITS, maxObjectKeys: 3 };
+    const unchanged = { a: 1, b: 2, c: 3, d: 4, e: 5 };
+    expect(sanitizeJson(unchanged, limits)).toEqual({ a: 1, b: 2, c: 3, [MARKERS.moreKeys]: 2 });
+    const changedLate = { a: 1, b: 2, c: 1n, d: 4 };
+    expect(sanitizeJson(changedLate, limits)).toEqual({ a: 1, b: 2, c: "1n", [MARKERS.moreKeys]: 1 });
+    const changedBeyond = { a: 1, b: 2, c: 3, d: 1n };
+    expect(sanitizeJson(changedBeyond, limits)).toEqual({ a: 1, b: 2, c: 3, [MARKERS.moreKeys]: 1 });
+    const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { z: 1, y: undefined });
+    expect(sanitizeJson(nullProto)).toEqual({ z: 1, y: MARKERS.undefined });
+  });
+
   it("treats a __proto__ own key as data, not as a prototype", () => {
     const parsed = JSON.parse('{"__proto__": {"polluted": 1}, "n": 1e400}') as object;
     const out = sanitizeJson(parsed) as Record<string, unknown>;
