@@ -1,91 +1,22 @@
-import { mkdtempSync, promises, readdirSync, statSync } from "node:fs";
+import { promises, statSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SinkError } from "../../errors";
 import { DeliveryPipeline } from "../delivery-pipeline";
-import type { DeliveryOptions, SinkMetrics } from "../delivery-types";
-import { type EncodedEvent, encodedEventFromJson, type Sink } from "../sink";
-
-function ev(id: number): EncodedEvent {
-  return encodedEventFromJson(JSON.stringify({ event_id: `event-${id}`, data: { n: id } }));
-}
-
-/** A sink that is down (throws retriably) until `up` is set, and records the ids it acknowledged. */
-class SwitchSink implements Sink {
-  readonly name: string;
-  up = false;
-  readonly acked: string[] = [];
-  /** Every send waits for it first, like a connection attempt that never times out. */
-  hold: Promise<void> | undefined;
-  constructor(name = "order") {
-    this.name = name;
-  }
-  async send(batch: readonly EncodedEvent[]): Promise<void> {
-    if (this.hold !== undefined) await this.hold;
-    await new Promise((resolve) => setImmediate(resolve));
-    if (!this.up) throw new SinkError("broker unavailable", { retriable: true });
-    for (const event of batch) this.acked.push(event.event_id);
-  }
-  async close(): Promise<void> {}
-}
-
-const quiet = { logger: { warn() {} } };
-const pipelines: DeliveryPipeline[] = [];
-
-function spillDir(): string {
-  return mkdtempSync(join(tmpdir(), "streamll-spill-order-"));
-}
-
-function options(directory: string, extra: Partial<DeliveryOptions> = {}): DeliveryOptions {
-  return {
-    maxQueueSize: 100,
-    maxBatchSize: 50,
-    flushIntervalMs: 5,
-    retry: { initialDelayMs: 5, maxDelayMs: 20 },
-    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 30 },
-    ...extra,
-    spill: { directory, replayRate: 20_000, ...(extra.spill === false ? {} : extra.spill) },
-  };
-}
-
-function pipelineFor(sink: Sink, opts: DeliveryOptions): DeliveryPipeline {
-  const pipeline = new DeliveryPipeline(sink, opts, quiet);
-  pipelines.push(pipeline);
-  return pipeline;
-}
-
-function balanced(m: SinkMetrics): boolean {
-  return m.emitted + m.recovered === m.delivered + m.dropped + m.pending;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function enqueueSteadily(pipeline: DeliveryPipeline, from: number, to: number): Promise<void> {
-  for (let i = from; i < to; i++) {
-    pipeline.enqueue(ev(i));
-    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-function segmentFiles(root: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) walk(join(dir, entry.name));
-      else if (entry.name.endsWith(".seg")) found.push(join(dir, entry.name));
-    }
-  };
-  walk(root);
-  return found.sort();
-}
+import type { SinkMetrics } from "../delivery-types";
+import {
+  balanced,
+  enqueueSteadily,
+  ev,
+  options,
+  pipelineFor,
+  quiet,
+  SwitchSink,
+  segmentFiles,
+  shutDownPipelines,
+  spillDir,
+  until,
+} from "./spill-test-support";
 
 /** The event numbers a sink acknowledged, in the order it did. */
 function ackedNumbers(sink: SwitchSink): number[] {
@@ -110,7 +41,7 @@ function inOrder(count: number): string {
 
 afterEach(async () => {
   vi.restoreAllMocks();
-  await Promise.all(pipelines.splice(0).map((p) => p.shutdown(2_000)));
+  await shutDownPipelines();
 });
 
 describe("disk spill replay order", () => {

@@ -3,114 +3,37 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   promises,
-  readdirSync,
   readFileSync,
   statSync,
   truncateSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ConfigurationError, SinkError } from "../../errors";
+import { ConfigurationError } from "../../errors";
 import { configure, getMetrics, shutdown } from "../../instrument/runtime";
 import { DeliveryPipeline } from "../delivery-pipeline";
-import type { DeliveryOptions, SinkMetrics } from "../delivery-types";
+import type { SinkMetrics } from "../delivery-types";
 import { formatSinkMetrics } from "../format-metrics";
-import { type EncodedEvent, encodedEventFromJson, type Sink } from "../sink";
+import type { Sink } from "../sink";
 import { SEGMENT_HEADER } from "./segment-format";
 import { segmentFileName } from "./spill-slot";
-
-function ev(id: number): EncodedEvent {
-  const json = JSON.stringify({ event_id: `event-${id}`, data: { n: id } });
-  return encodedEventFromJson(json);
-}
-
-/** A sink that is down (throws retriably) until `up` is set, and records the ids it acknowledged. */
-class SwitchSink implements Sink {
-  readonly name: string;
-  up = false;
-  readonly acked: string[] = [];
-  sends = 0;
-  delayMs = 0;
-  /** Every send waits for it first, like a connection attempt that has not timed out yet. */
-  hold: Promise<void> | undefined;
-  constructor(name = "switch") {
-    this.name = name;
-  }
-  async send(batch: readonly EncodedEvent[]): Promise<void> {
-    this.sends++;
-    if (this.hold !== undefined) await this.hold;
-    await new Promise((resolve) =>
-      this.delayMs > 0 ? setTimeout(resolve, this.delayMs) : setImmediate(resolve),
-    );
-    if (!this.up) throw new SinkError("broker unavailable", { retriable: true });
-    for (const event of batch) this.acked.push(event.event_id);
-  }
-  async close(): Promise<void> {}
-}
-
-const quiet = { logger: { warn() {} } };
-const dirs: string[] = [];
-const pipelines: DeliveryPipeline[] = [];
-
-function spillDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "streamll-spill-"));
-  dirs.push(dir);
-  return dir;
-}
-
-function options(directory: string, extra: Partial<DeliveryOptions> = {}): DeliveryOptions {
-  return {
-    maxQueueSize: 100,
-    maxBatchSize: 50,
-    flushIntervalMs: 5,
-    retry: { initialDelayMs: 5, maxDelayMs: 20 },
-    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 30 },
-    ...extra,
-    spill: { directory, replayRate: 20_000, ...(extra.spill === false ? {} : extra.spill) },
-  };
-}
-
-function pipelineFor(sink: Sink, opts: DeliveryOptions): DeliveryPipeline {
-  const pipeline = new DeliveryPipeline(sink, opts, quiet);
-  pipelines.push(pipeline);
-  return pipeline;
-}
-
-function balanced(m: SinkMetrics): boolean {
-  return m.emitted + m.recovered === m.delivered + m.dropped + m.pending;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-function segmentFiles(root: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) walk(join(dir, entry.name));
-      else if (entry.name.endsWith(".seg")) found.push(join(dir, entry.name));
-    }
-  };
-  walk(root);
-  return found.sort();
-}
-
-/** Enqueues in chunks of 50 with a turn of the event loop between them, like a program doing work. */
-async function enqueueSteadily(pipeline: DeliveryPipeline, from: number, to: number): Promise<void> {
-  for (let i = from; i < to; i++) {
-    pipeline.enqueue(ev(i));
-    if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+import {
+  balanced,
+  enqueueSteadily,
+  ev,
+  options,
+  pipelineFor,
+  quiet,
+  SwitchSink,
+  segmentFiles,
+  shutDownPipelines,
+  spillDir,
+  spillDirs,
+  until,
+  writeTsResolveHook,
+} from "./spill-test-support";
 
 /** The disk budget of {@link pipelineWithFullBudget}. */
 const maxBytes = 8_192;
@@ -138,7 +61,7 @@ async function pipelineWithFullBudget(
 
 afterEach(async () => {
   vi.restoreAllMocks();
-  await Promise.all(pipelines.splice(0).map((p) => p.shutdown(2_000)));
+  await shutDownPipelines();
   await shutdown(1_000);
 });
 
@@ -302,17 +225,7 @@ describe("disk spill", () => {
     const readOnly = spillDir();
     chmodSync(readOnly, 0o555);
     const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-    const hook = join(spillDir(), "resolve-ts.mjs");
-    writeFileSync(
-      hook,
-      `import { registerHooks } from "node:module";
-registerHooks({ resolve(specifier, context, next) {
-  try { return next(specifier, context); } catch (error) {
-    if (specifier.startsWith(".") && !/\\.[cm]?[jt]s$/.test(specifier)) return next(specifier + ".ts", context);
-    throw error;
-  } } });
-`,
-    );
+    const hook = writeTsResolveHook(spillDir());
     const pipelinePath = new URL("../delivery-pipeline.ts", import.meta.url).pathname;
     const script = join(spillDir(), "child.ts");
     writeFileSync(
@@ -324,7 +237,7 @@ try {
 } catch (error) { console.log(error.name + ": " + error.message); }
 `,
     );
-    for (const d of dirs) chmodSync(d, 0o755);
+    for (const d of spillDirs) chmodSync(d, 0o755);
     chmodSync(readOnly, 0o555);
     const result = spawnSync(process.execPath, ["--import", hook, script], {
       encoding: "utf8",

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigurationError } from "../../errors";
 import { acquireSlot } from "./spill-slot";
+import { writeTsResolveHook } from "./spill-test-support";
 
 const OPTION = "sinks[0].delivery.spill.directory";
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -97,17 +98,7 @@ describe("acquireSlot", () => {
     "fails fast under /proc/sys instead of hanging",
     () => {
       const dir = tempDir();
-      const hook = join(dir, "resolve-ts.mjs");
-      writeFileSync(
-        hook,
-        `import { registerHooks } from "node:module";
-registerHooks({ resolve(specifier, context, next) {
-  try { return next(specifier, context); } catch (error) {
-    if (specifier.startsWith(".") && !/\\.[cm]?[jt]s$/.test(specifier)) return next(specifier + ".ts", context);
-    throw error;
-  } } });
-`,
-      );
+      const hook = writeTsResolveHook(dir);
       const slotPath = new URL("./spill-slot.ts", import.meta.url).pathname;
       const script = join(dir, "child.ts");
       writeFileSync(

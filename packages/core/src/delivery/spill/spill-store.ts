@@ -231,17 +231,8 @@ export class SpillStore {
         : Math.max(this.slot.nextSegment, ...leftovers.map((l) => segmentNumberOf(l.path) + 1));
     this.lowestSegment = leftovers.length === 0 ? FIRST_SEGMENT : segmentNumberOf(leftovers[0]!.path);
     for (const leftover of leftovers) {
-      this.segments.push({
-        path: leftover.path,
-        bytes: leftover.bytes,
-        records: -1,
-        writing: false,
-        payloads: undefined,
-        sizes: undefined,
-        next: 0,
-        drained: false,
-        outstanding: 0,
-      });
+      // Its record count is unknown (-1) until it is read.
+      this.segments.push({ ...newSegment(leftover.path), bytes: leftover.bytes, records: -1 });
       this.diskBytes += leftover.bytes;
       this.unreadLeftovers++;
     }
