@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeEvent } from "../../events/decode-event";
+import { testEvent } from "../../events/test-event";
 import { compareEventFiles, compareEvents } from "./compare-versions";
 import { formatCompareReport } from "./format-report";
 import { runCli } from "./run-cli";
@@ -80,20 +81,7 @@ function withIds(list: object[], prefix: string): object[] {
  */
 function onTheWire(event: object, id: string): object {
   const ids = id.replace(/[^A-Za-z0-9_-]/g, "_").padStart(8, "0");
-  return {
-    schema_version: "1.0",
-    event_id: ids,
-    execution_id: ids,
-    span_id: ids,
-    parent_span_id: null,
-    method_name: "forward",
-    operation: null,
-    tags: {},
-    module_version: null,
-    code_signature: null,
-    git_commit: null,
-    ...event,
-  };
+  return { ...testEvent({ event_id: ids, execution_id: ids, span_id: ids }), ...event };
 }
 
 describe("compareEvents: what an event must hold to count", () => {
