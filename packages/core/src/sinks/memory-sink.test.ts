@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DeliveryPipeline } from "../delivery/delivery-pipeline";
 import type { EncodedEvent } from "../delivery/sink";
@@ -98,6 +100,23 @@ describe("MemorySink", () => {
     expect(sink.events.map((e) => e.event_id)).toEqual(batch.slice(2).map((e) => e.event_id));
     expect(sink.overflowed).toBe(2);
     expect(sink.received).toBe(5);
+  });
+
+  it("lets go of the events it dropped (nothing beyond what it holds stays reachable)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const sink = new MemorySink({ maxEvents: 10 });
+    const dropped = await (async () => {
+      const first = batchOf(10);
+      await sink.send(first);
+      // Fewer than the sink's compaction threshold: before the fix the dropped slots stayed filled.
+      await sink.send(batchOf(5));
+      return first.slice(0, 5).map((event) => new WeakRef(event));
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(dropped.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+    expect(sink.size).toBe(10);
   });
 
   it("stays correct through many small batches past capacity", async () => {
@@ -220,6 +239,21 @@ describe("MemorySink", () => {
       await assertion;
       // A late event does not resurrect the finished waiter.
       await sink.send(batchOf(1));
+    });
+
+    it.each([
+      ["NaN", Number.NaN],
+      ["a string", "2"],
+      ["a negative count", -1],
+      ["a fraction", 1.5],
+      ["null", null],
+    ])("rejects %s as its condition at once, naming the argument", async (_, condition) => {
+      const sink = new MemorySink();
+      const error = await sink.waitFor(condition as never, 60_000).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as ConfigurationError).message).toMatch(
+        /MemorySink\.waitFor\(\).*condition: expected an integer >= 0/,
+      );
     });
 
     it("rejects when the predicate throws", async () => {

@@ -41,6 +41,8 @@ interface Waiter {
 
 const DEFAULT_MAX_EVENTS = 10_000;
 const DEFAULT_WAIT_MS = 5_000;
+/** `waitFor`'s first argument: how many events to wait for, or a predicate. */
+const WAIT_CONDITION = v.union(v.integer({ min: 0 }), v.fn("a predicate function"));
 
 /**
  * Keeps delivered events in memory: for tests and for in-process consumers. It holds each event's wire JSON
@@ -53,8 +55,9 @@ export class MemorySink implements Sink {
   /** The configured capacity. */
   readonly maxEvents: number;
 
-  // A deque as array + head offset: dropping the oldest is O(1) and the array is compacted now and then.
-  private entries: EncodedEvent[] = [];
+  // A deque as array + head offset: dropping the oldest is O(1) and the array is compacted now and then. A
+  // dropped slot is emptied at once, so what the sink keeps alive is the events it holds, never more.
+  private entries: (EncodedEvent | undefined)[] = [];
   private head = 0;
   private receivedCount = 0;
   private overflowCount = 0;
@@ -116,6 +119,7 @@ export class MemorySink implements Sink {
     this.receivedCount += batch.length;
     const excess = this.size - this.maxEvents;
     if (excess > 0) {
+      this.entries.fill(undefined, this.head, this.head + excess);
       this.head += excess;
       this.overflowCount += excess;
       if (this.head > 1024 && this.head * 2 > this.entries.length) {
@@ -151,6 +155,7 @@ export class MemorySink implements Sink {
   ): Promise<StreamllEvent[] | StreamllEvent> {
     let timeoutMs: number;
     try {
+      validateOptions("MemorySink.waitFor()", WAIT_CONDITION, condition, "condition");
       timeoutMs = timerDelay(timeoutArgument("MemorySink.waitFor()", timeoutArg, DEFAULT_WAIT_MS));
     } catch (error) {
       return Promise.reject(error);
