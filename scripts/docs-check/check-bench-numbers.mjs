@@ -7,7 +7,9 @@
 // cites the last number before the comment on its line (here 1.84). With `<!-- bench-file: <path> -->` once
 // in a document, later citations may give just the key: `<!-- bench: #call.reading_sink.added_us -->`.
 // The number matches when the stored value, rounded to as many decimals as the docs show, equals it
-// (`1.84` cites 1.8374; thousands separators, a leading `+` and the `−` sign are allowed).
+// (`1.84` cites 1.8374; thousands separators, a leading `+` and the `−` sign are allowed). A key ending in
+// `_bytes` may be shown in the unit written right after the comment (`9.9<!-- bench: …_bytes --> MiB` cites
+// 10428232): B, KiB, MiB, GiB (powers of 1,024) or KB, MB, GB (powers of 1,000).
 //
 // And a number that reads as a measurement (followed by µs, ns, events/s, or ops/s) outside code blocks and
 // inline code must cite a result: numbers a stored run cannot back do not belong in the docs. A number after
@@ -58,6 +60,15 @@ function storedValue(json, key) {
   let value = json.machine;
   for (const part of key.slice("machine.".length).split(".")) value = value?.[part];
   return value;
+}
+
+const BYTE_UNITS = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, KB: 1e3, MB: 1e6, GB: 1e9 };
+
+/** How many bytes one shown unit is, for a `_bytes` key followed by a unit (`after` is the text after the comment). */
+function byteScale(key, after) {
+  if (!key.endsWith("_bytes")) return 1;
+  const unit = /^\s*(B|KiB|MiB|GiB|KB|MB|GB)(?![\w/])/.exec(after)?.[1];
+  return unit === undefined ? 1 : BYTE_UNITS[unit];
 }
 
 /** `stored` written the way `shown` is: same decimals and sign style, thousands separated. */
@@ -143,7 +154,9 @@ export function checkBenchNumbers(root, files, { update = false } = {}) {
           problems.push(`${where}: ${path} does not exist (cited for ${last[0]})`);
           continue;
         }
-        const stored = storedValue(json, key);
+        const raw = storedValue(json, key);
+        const stored =
+          typeof raw === "number" ? raw / byteScale(key, line.slice(match.index + comment.length)) : raw;
         if (typeof stored !== "number") {
           problems.push(
             `${where}: ${path} has no number at ${key}${stored === undefined ? "" : ` (it holds ${JSON.stringify(stored)})`}`,

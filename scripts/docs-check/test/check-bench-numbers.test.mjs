@@ -18,6 +18,7 @@ writeFileSync(
       "throughput.sink.events_per_s": 31_245,
       "loop.redis.added_p99_ms": -0.25,
       "broker.redis.version": "7.0.15",
+      "memory.outage.retained_after_gc_bytes": 10_428_232,
     },
   }),
 );
@@ -33,6 +34,22 @@ function check(text) {
 }
 
 describe("check-bench-numbers", () => {
+  it("reads a _bytes result in the unit written after the citation, and reports one that does not match", () => {
+    const key = `${FILE}#memory.outage.retained_after_gc_bytes`;
+    for (const shown of [
+      "9.9<!-- bench: K --> MiB",
+      "10.4<!-- bench: K --> MB",
+      "10,184<!-- bench: K --> KiB",
+      "10,428,232<!-- bench: K --> B",
+    ]) {
+      const result = check(`holds ${shown.replace("K", key)} more\n`);
+      assert.deepEqual(result, { cited: 1, problems: [] }, shown);
+    }
+    const wrong = check(`holds 1.9<!-- bench: ${key} --> MiB more\n`);
+    assert.equal(wrong.problems.length, 1);
+    assert.match(wrong.problems[0], /the docs say 1\.9, .* holds 9\.94/);
+  });
+
   it("accepts a number that equals the stored value rounded to the decimals shown", () => {
     for (const shown of ["1.84", "1.8", "2", "+1.84", "1.837"]) {
       const result = check(`adds ${shown} µs<!-- bench: ${FILE}#call.reading_sink.added_us --> per call\n`);
