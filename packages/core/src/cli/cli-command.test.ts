@@ -73,6 +73,30 @@ describe("runCommand", () => {
     });
   });
 
+  it("never repeats a secret typed as the command or as an option name", async () => {
+    const secret = "sk-live-PLANTED1234567890";
+    const parsing = {
+      ...spec,
+      parse: (args: readonly string[]) => {
+        parseCommandArgs({ args: [...args], options: { module: { type: "string" } } });
+        return {};
+      },
+    };
+    for (const argv of [[secret], ["compare", `--${secret}`]]) {
+      let stderr = "";
+      const io: CliIo = {
+        stdout: async () => undefined,
+        stderr: (text: string) => {
+          stderr += text;
+        },
+        env: {},
+      };
+      expect(await runCommand(parsing, argv, io)).toBe(2);
+      expect(stderr).not.toContain("PLANTED");
+      expect(stderr).toContain("sk-[REDACTED]");
+    }
+  });
+
   it("suggests nothing for a command unlike any it knows", async () => {
     expect((await stderrOf(["frobnicate"])).stderr).toBe(
       'streamll: unknown command "frobnicate"\nRun "streamll --help" for usage.\n',

@@ -14,13 +14,18 @@ export class UsageError extends Error {
 /** `scheme://user-info@`: connection URLs carry passwords; command output must never echo them. */
 const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^@\s/]*@/gi;
 
-/** Removes the user info of every URL in `text` and every non-empty known secret. */
+/**
+ * Removes the user info of every URL in `text`, every non-empty known secret, and anything credential-shaped
+ * ({@link scrubSecrets}: `sk-…` keys, tokens, long random strings), which a user may have typed where an option
+ * name or a host belongs.
+ */
 export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text.replace(URL_USER_INFO, "$1***@");
+  // Known secrets first, whole, before a pattern could change part of one.
+  let out = text;
   for (const secret of secrets) {
     if (secret !== undefined && secret.length > 0) out = out.split(secret).join("***");
   }
-  return out;
+  return scrubSecrets(out).replace(URL_USER_INFO, "$1***@");
 }
 
 /**
@@ -148,7 +153,9 @@ export async function runCommand<Options extends { readonly password?: string | 
       return 0;
     }
     if (command !== spec.command) {
-      io.stderr(`${spec.tool}: ${unknownCommand(command, spec.command)}\n${hint(spec.tool)}`);
+      io.stderr(
+        `${spec.tool}: ${redactSecrets(unknownCommand(command, spec.command), [])}\n${hint(spec.tool)}`,
+      );
       return 2;
     }
     rest = afterCommand;

@@ -107,26 +107,25 @@ function sourceArgument(given: string): string {
 }
 
 /**
- * A `--host` value as errors may show it: quoted when it looks like a host name or address, else described,
- * since someone may have pasted a secret in the wrong place.
+ * True when a `--host` value looks like a host name or an IP address. Anything else is refused without being
+ * repeated: someone may have pasted a secret in the wrong place.
  */
-function shownHost(host: string): string {
+function isHostShaped(host: string): boolean {
   const name = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
   const address = /^\[?[0-9a-f:.]+(?:%[\w.-]+)?\]?$/i;
-  return host.length <= 253 && (name.test(host) || address.test(host))
-    ? `"${host}"`
-    : "(a value that is not a host name or address)";
+  return host.length <= 253 && (name.test(host) || address.test(host));
 }
 
-/** Why the server could not start, without echoing a `--host` value that may be a secret. */
+/**
+ * Why the server could not start. The `--host` value is never repeated: a token can look like a host name
+ * (`sk-live-…` does), and the user knows what they typed.
+ */
 function startError(error: unknown, host: string | undefined): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (host !== undefined && (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_FAIL")) {
-    return `--host ${shownHost(host)} does not resolve to an address; give an interface of this machine, e.g. 127.0.0.1 or 0.0.0.0`;
+    return "--host does not resolve to an address; give an interface of this machine, e.g. 127.0.0.1 or 0.0.0.0";
   }
-  if (host !== undefined && code === "EADDRNOTAVAIL") {
-    return `--host ${shownHost(host)} is not an address of this machine`;
-  }
+  if (host !== undefined && code === "EADDRNOTAVAIL") return "--host is not an address of this machine";
   const message = error instanceof Error ? error.message : String(error);
   return redactSecrets(message, host === undefined ? [] : [host]);
 }
@@ -158,8 +157,8 @@ function parseViewArgs(args: readonly string[]): ViewOptions | "help" {
   }
   if (values.host !== undefined) {
     if (values.host.trim() === "") throw new UsageError("--host must not be empty");
-    if (shownHost(values.host).startsWith("(")) {
-      throw new UsageError(`--host must be a host name or IP address, got ${shownHost(values.host)}`);
+    if (!isHostShaped(values.host)) {
+      throw new UsageError("--host must be a host name or IP address (the value given is neither)");
     }
     viewer.host = values.host;
   }

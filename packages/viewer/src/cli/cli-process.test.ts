@@ -53,19 +53,27 @@ describe.skipIf(!runnable)("streamll-view (the built bin)", () => {
     },
   );
 
-  it("refuses a --host that is no host name without echoing it, and quotes one that does not resolve", async () => {
+  it("never echoes a --host value: not a host name, or one that does not resolve (a token can look like one)", async () => {
     const pasted = await runCli(CLI, ["--host", `user:${SECRET}@10.0.0.1`]);
     expect(pasted.code).toBe(2);
     expect(`${pasted.stdout}${pasted.stderr}`).not.toContain(SECRET);
     expect(pasted.stderr.split("\n")[0]).toBe(
-      "streamll-view: --host must be a host name or IP address, got (a value that is not a host name or address)",
+      "streamll-view: --host must be a host name or IP address (the value given is neither)",
     );
-    const unknown = await runCli(CLI, ["--host", "no-such-host.invalid", join(dir, "none.jsonl")]);
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain(
-      'streamll-view: cannot start: --host "no-such-host.invalid" does not resolve to an address',
-    );
-    expect(unknown.stderr).not.toContain("getaddrinfo");
+    for (const host of ["no-such-host.invalid", SECRET]) {
+      const unknown = await runCli(CLI, ["--host", host, join(dir, "none.jsonl")]);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain("streamll-view: cannot start: --host does not resolve to an address");
+      expect(unknown.stderr).not.toContain(host);
+      expect(unknown.stderr).not.toContain("getaddrinfo");
+    }
+  });
+
+  it("never echoes a secret typed as an option name", async () => {
+    const run = await runCli(CLI, [`--${SECRET}`]);
+    expect(run.code).toBe(2);
+    expect(`${run.stdout}${run.stderr}`).not.toContain(SECRET);
+    expect(run.stderr).toContain("Unknown option");
   });
 
   it("shows a path that carries URL credentials without them, on stderr and on the page", async () => {
