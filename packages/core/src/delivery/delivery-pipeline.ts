@@ -346,7 +346,7 @@ export class DeliveryPipeline {
       const spill = this.spill;
       if (spill !== undefined && (this.breakerOpen || !this.queue.hasRoom(event.bytes))) {
         // O(1): the spill's writer appends it to a segment later, off this call. It takes a sequence number
-        // like a queued event, so the spill can tell which events in memory are older than it.
+        // like a queued event, so an event in memory that goes to disk later finds its place among it.
         if (event.bytes > this.queue.maxBytes) this.drop("too-large", 1);
         else if (spill.push(event, this.lastSeq + 1)) this.lastSeq++;
         else this.drop("queue-full", 1);
@@ -521,7 +521,8 @@ export class DeliveryPipeline {
    * than the writer's last moments. Replay brings it back (a replayed batch is the half-open trial).
    * Not when the disk budget has no room for it all: the queue holds the oldest events (the spill only takes
    * what does not fit the queue), and at the budget the oldest are the ones kept, so they stay in memory.
-   * Events older than what is on disk (the queue fills before the circuit opens) go in front of it.
+   * Each goes in its place among what is on disk, by emission order (the queue fills before the circuit
+   * opens, so its events are older than the overflow written meanwhile).
    */
   private moveQueuedToSpill(): void {
     const spill = this.spill;
@@ -539,8 +540,9 @@ export class DeliveryPipeline {
 
   /**
    * In-flight and queued events go to the spill (a late acknowledgement of an aborted send makes a duplicate):
-   * batches in flight first, in the order they were sent, as they are older than the queue. Those older than
-   * what is on disk go in front of it. Replayed events are written again, so their old segments can go.
+   * batches in flight first, in the order they were sent, as they are older than the queue. Each goes in its
+   * place among what is on disk, by emission order. Replayed events are written again, so their old segments
+   * can go.
    */
   private moveMemoryToSpill(spill: SpillStore): void {
     const events: EncodedEvent[] = [];
@@ -753,14 +755,14 @@ export class DeliveryPipeline {
         this.lastSeq++;
         this.queue.push(event, this.lastSeq);
       } else {
-        // No room by bytes: this and the rest go back to disk, in front of it (they were its oldest), and
-        // their old segment may go.
+        // No room by bytes: this and the rest go back to disk, in front of what is left of the segment they
+        // came from, and their old segment may go.
         noRoom ??= [];
         noRoom.push(event);
       }
     }
     if (noRoom !== undefined) {
-      // Replayed events go in front whatever their number.
+      // Replayed events go back where they came from whatever their number.
       this.drop("queue-full", spill.takeBack(noRoom, new Array<number>(noRoom.length).fill(0)));
     }
     this.flushDue = true;

@@ -184,6 +184,127 @@ describe("disk spill replay order", () => {
   });
 });
 
+describe("disk spill replay order across outages that overlap a replay or a restart", () => {
+  /** Takes the sink down while the backlog replays, emits `from`-`to` and waits until it is all on disk. */
+  async function outageMidReplay(pipeline: DeliveryPipeline, sink: SwitchSink, from: number, to: number) {
+    const delivered = pipeline.getMetrics().delivered;
+    sink.up = true;
+    await until(
+      () => pipeline.getMetrics().delivered >= delivered + 150,
+      "part of the backlog to be replayed",
+    );
+    sink.up = false;
+    expect(pipeline.getMetrics().spill?.pending).toBeGreaterThan(0);
+    await enqueueSteadily(pipeline, from, to);
+    await until(() => {
+      const m = pipeline.getMetrics();
+      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
+    }, "the circuit to open and the queue to reach disk");
+  }
+
+  it("replays in emission order when an outage begins while the previous backlog is still being replayed", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const pipeline = pipelineFor(sink, options(dir, { spill: { directory: dir, replayRate: 2_000 } }));
+    const snapshots: SinkMetrics[] = [];
+    const poll = setInterval(() => snapshots.push(pipeline.getMetrics()), 2);
+    await enqueueSteadily(pipeline, 0, 1_000);
+    await until(() => {
+      const m = pipeline.getMetrics();
+      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
+    }, "the circuit to open");
+    await outageMidReplay(pipeline, sink, 1_000, 1_500);
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    clearInterval(poll);
+    expect(pipeline.getMetrics()).toMatchObject({ emitted: 1_500, delivered: 1_500, dropped: 0, pending: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_500));
+    for (const snapshot of snapshots) expect(balanced(snapshot)).toBe(true);
+    await until(() => segmentFiles(dir).length === 0, "segments to be deleted");
+  });
+
+  it("replays in emission order across several outages, each beginning while the previous backlog replays", async () => {
+    const dir = spillDir();
+    const sink = new SwitchSink();
+    const pipeline = pipelineFor(sink, options(dir, { spill: { directory: dir, replayRate: 2_000 } }));
+    const snapshots: SinkMetrics[] = [];
+    const poll = setInterval(() => snapshots.push(pipeline.getMetrics()), 2);
+    await enqueueSteadily(pipeline, 0, 600);
+    await until(() => {
+      const m = pipeline.getMetrics();
+      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
+    }, "the circuit to open");
+    for (let cycle = 1; cycle <= 3; cycle++)
+      await outageMidReplay(pipeline, sink, cycle * 600, (cycle + 1) * 600);
+    sink.up = true;
+    expect(await pipeline.flush(10_000)).toBe(true);
+    clearInterval(poll);
+    expect(pipeline.getMetrics()).toMatchObject({ emitted: 2_400, delivered: 2_400, dropped: 0, pending: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(2_400));
+    for (const snapshot of snapshots) expect(balanced(snapshot)).toBe(true);
+  });
+
+  it("replays a restarted process's events after the backlog it recovered when it emits during a continuing outage", async () => {
+    const dir = spillDir();
+    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    await enqueueSteadily(first, 0, 1_000);
+    await until(
+      () => first.getMetrics().breakerState !== "closed" && first.getMetrics().spill?.buffered === 0,
+      "the circuit to open",
+    );
+    await first.shutdown(500);
+    expect(first.getMetrics().pending).toBe(1_000);
+
+    const sink = new SwitchSink();
+    const second = pipelineFor(sink, options(dir));
+    await enqueueSteadily(second, 1_000, 1_500);
+    await until(() => {
+      const m = second.getMetrics();
+      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
+    }, "the circuit to open and the queue to reach disk");
+    sink.up = true;
+    expect(await second.flush(10_000)).toBe(true);
+    const m = second.getMetrics();
+    expect(m).toMatchObject({ emitted: 500, recovered: 1_000, delivered: 1_500, dropped: 0, pending: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_500));
+  });
+  it("keeps that order when another process adopts those segments as an orphan slot (ordered by modification time)", async () => {
+    const dir = spillDir();
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    // The blocker holds slot 0, so both writers get slot 1; once the blocker is gone, the reader takes slot 0
+    // and adopts slot 1.
+    const blocker = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    await enqueueSteadily(first, 0, 1_000);
+    await until(
+      () => first.getMetrics().breakerState !== "closed" && first.getMetrics().spill?.buffered === 0,
+      "the circuit to open",
+    );
+    await first.shutdown(500);
+    // Modification times have a resolution: what the second writer writes is a moment later.
+    await settle();
+    const second = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+    expect(second.getMetrics().spill?.directory).toBe(first.getMetrics().spill?.directory);
+    await enqueueSteadily(second, 1_000, 1_500);
+    await until(() => {
+      const m = second.getMetrics();
+      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
+    }, "the circuit to open and the queue to reach disk");
+    await settle();
+    await second.shutdown(500);
+    expect(second.getMetrics()).toMatchObject({ emitted: 500, delivered: 0, dropped: 0 });
+    await blocker.shutdown(200);
+
+    const sink = new SwitchSink();
+    sink.up = true;
+    const reader = pipelineFor(sink, options(dir));
+    expect(reader.getMetrics().spill?.directory).toBe(blocker.getMetrics().spill?.directory);
+    expect(await reader.flush(10_000)).toBe(true);
+    expect(reader.getMetrics()).toMatchObject({ recovered: 1_500, delivered: 1_500, dropped: 0 });
+    expect(runs(ackedNumbers(sink))).toBe(inOrder(1_500));
+  });
+});
+
 describe("disk spill short writes", () => {
   it("counts only the whole records of a short write (a full disk) as spilled, cuts the torn one off and drops the rest as spill-full", async () => {
     const dir = spillDir();

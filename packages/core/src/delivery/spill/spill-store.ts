@@ -63,6 +63,17 @@ export interface SpillMetrics {
 
 interface Segment {
   readonly path: string;
+  /** The file's number: replay order is number order. */
+  readonly number: number;
+  /**
+   * The lowest and highest emission number of the live events in the file (in memory only). Undefined for
+   * leftovers of an earlier process (older than every event of this one) and segments of events replayed from
+   * them. A segment of events replayed from a segment takes that segment's range.
+   */
+  minSeq: number | undefined;
+  maxSeq: number | undefined;
+  /** Taken-back events wait to be written in front of this segment: it stays until they are. */
+  pins: number;
   /** Size of the file. */
   bytes: number;
   /** Records in the file: those this process wrote, or (after loading) the intact ones; -1 before a leftover is read. */
@@ -84,6 +95,15 @@ interface Segment {
 }
 
 const NOTHING: EncodedEvent[] = [];
+
+/** Events taken back from memory that go on disk in front of `anchor` (and after the segment before it). */
+interface Insert {
+  readonly anchor: Segment;
+  /** Live events with their emission numbers; written in that order. */
+  readonly live: { event: EncodedEvent; seq: number }[];
+  /** Events replayed from `anchor` with their record index in it; written after the live ones, in that order. */
+  readonly replayed: { event: EncodedEvent; index: number }[];
+}
 
 /** Whole records written by one write, their bytes, and why the rest was not (when it was not). */
 interface Written {
@@ -108,6 +128,10 @@ function countRecords(data: Buffer, upTo: number): { records: number; bytes: num
 function newSegment(path: string): Segment {
   return {
     path,
+    number: segmentNumberOf(path),
+    minSeq: undefined,
+    maxSeq: undefined,
+    pins: 0,
     bytes: SEGMENT_HEADER.length,
     records: 0,
     writing: false,
@@ -125,6 +149,11 @@ function newSegment(path: string): Segment {
  * name order, replays it first. Names stay 12 digits, so name order is number order.
  */
 const FIRST_SEGMENT = 500_000_000_000;
+/**
+ * Appended segments are numbered this far apart, so a segment of events taken back from memory can be written
+ * between two of them (a number strictly between theirs) and a later process replays it in that place.
+ */
+const SEGMENT_STEP = 1_000_000;
 /** Leftovers numbered below this (an earlier version counted from 0) are renamed above it at start-up. */
 const RENUMBER_BELOW = 1_000_000_000;
 
@@ -145,10 +174,11 @@ function diskFullError(): Error {
  * replay and deletes each segment once every event read from it was settled (delivered, dropped or spilled
  * again). All file I/O runs in one sequential loop, so a segment is never read while it is written.
  *
- * Replay is oldest first. New events are appended (`push`), but events that come back from memory (`takeBack`:
- * the queue when the circuit opens, batches in flight at shutdown, a failed replayed trial) may be older than
- * what is on disk: those are written to a segment in front of every other one (a lower number), so this
- * process and a later one replay them first.
+ * Replay is oldest first, in emission order. New events are appended (`push`); a segment holds consecutive
+ * emission numbers only (a gap, events that went to memory meanwhile, starts a new segment). Events that come
+ * back from memory (`takeBack`: the queue when the circuit opens, batches in flight at shutdown, a failed
+ * replayed trial) go in their place among what is on disk: in a new segment numbered between its neighbours,
+ * so this process and a later one replay them there.
  */
 export class SpillStore {
   readonly options: ResolvedSpillOptions;
@@ -158,29 +188,27 @@ export class SpillStore {
   private readonly hooks: SpillStoreHooks;
   private readonly limits: SpillBufferLimits;
   private readonly segments: Segment[] = [];
-  private readonly origin = new WeakMap<EncodedEvent, Segment>();
+  /** Events handed out by `takeReplay`: the segment and record index they came from. */
+  private readonly origin = new WeakMap<EncodedEvent, { segment: Segment; index: number }>();
   private nextSegment: number;
-  /** The lowest segment number in use or used: a front segment takes a lower one. */
-  private lowestSegment: number;
   private active: Segment | undefined;
   private handle: FileHandle | undefined;
 
   private outbox: EncodedEvent[] = [];
+  /** The outbox's emission numbers (parallel to `outbox`, increasing). */
+  private outboxSeqs: number[] = [];
   private outboxBytes = 0;
   /** Of the hand-over, events moved from the memory queue (forced): they do not use up the room for new ones. */
   private outboxForced = 0;
   private outboxForcedBytes = 0;
-  /** Events to write in front of everything on disk, oldest first (forced, like `outboxForced`). */
-  private front: EncodedEvent[] = [];
-  private frontBytes = 0;
-  /** The writer is writing front events: replay waits for them. */
-  private writingFront = false;
-  /**
-   * The lowest emission number of the live events appended since the spill was last empty: a live event in
-   * memory with a lower number is older than every live event on disk. Undefined when none was appended
-   * (then what is on disk, leftovers and replayed events, is older than any live event in memory).
-   */
-  private liveFloor: number | undefined;
+  /** The forced events of the hand-over. */
+  private readonly forced = new Set<EncodedEvent>();
+  /** Events taken back to be written between segments, by the segment they go in front of (forced). */
+  private inserts = new Map<Segment, Insert>();
+  private insertCount = 0;
+  private insertBytes = 0;
+  /** The writer is writing inserted events: replay waits for them. */
+  private writingInserts = false;
   private writing = 0;
   /** Bytes on disk the events being written will take (records, without segment headers). */
   private writingBytes = 0;
@@ -228,8 +256,7 @@ export class SpillStore {
     this.nextSegment =
       leftovers.length === 0
         ? FIRST_SEGMENT
-        : Math.max(this.slot.nextSegment, ...leftovers.map((l) => segmentNumberOf(l.path) + 1));
-    this.lowestSegment = leftovers.length === 0 ? FIRST_SEGMENT : segmentNumberOf(leftovers[0]!.path);
+        : Math.max(this.slot.nextSegment, ...leftovers.map((l) => segmentNumberOf(l.path) + SEGMENT_STEP));
     for (const leftover of leftovers) {
       // Its record count is unknown (-1) until it is read.
       this.segments.push({ ...newSegment(leftover.path), bytes: leftover.bytes, records: -1 });
@@ -240,7 +267,7 @@ export class SpillStore {
   }
 
   /**
-   * Leftovers numbered from 0 (an earlier version) leave no number below them for a front segment: they are
+   * Leftovers numbered from 0 (an earlier version) leave no number below them for an inserted segment: they are
    * renamed, in replay order, above every leftover number and above {@link FIRST_SEGMENT}. Runs before this
    * store writes anything; a leftover that cannot be renamed keeps its name (this process replays it in
    * order anyway).
@@ -266,7 +293,7 @@ export class SpillStore {
 
   /** Events handed to the spill and not yet handed back: in the hand-over, being written, or on disk. */
   get pending(): number {
-    return this.outbox.length + this.front.length + this.writing + this.onDisk;
+    return this.outbox.length + this.insertCount + this.writing + this.onDisk;
   }
 
   /** Events written to disk so far. */
@@ -304,8 +331,8 @@ export class SpillStore {
   hasRoomFor(count: number, bytes: number): boolean {
     const queued =
       this.outboxBytes +
-      this.frontBytes +
-      (this.outbox.length + this.front.length) * RECORD_HEADER_BYTES +
+      this.insertBytes +
+      (this.outbox.length + this.insertCount) * RECORD_HEADER_BYTES +
       this.writingBytes;
     return this.diskBytes + queued + bytes + count * RECORD_HEADER_BYTES <= this.options.maxBytes;
   }
@@ -314,7 +341,7 @@ export class SpillStore {
     return {
       directory: this.directory,
       pending: this.pending,
-      buffered: this.outbox.length + this.front.length + this.writing,
+      buffered: this.outbox.length + this.insertCount + this.writing,
       bytes: this.diskBytes,
       segments: this.segments.length,
       corrupted: this.corruptedCount,
@@ -335,9 +362,8 @@ export class SpillStore {
     ) {
       return false;
     }
-    if (this.pending === 0) this.liveFloor = undefined;
-    this.noteLive(seq);
     this.outbox.push(event);
+    this.outboxSeqs.push(seq);
     this.outboxBytes += event.bytes;
     this.kick();
     return true;
@@ -345,12 +371,13 @@ export class SpillStore {
 
   /**
    * Takes events back from memory (they leave the queue, or a send that will not complete), skipping the
-   * hand-over's limits: memory stays bounded by the queue's limits plus the hand-over's. Events older than
-   * what is on disk are written in front of it, the others after it, each group in the order given, so
-   * replay stays oldest first. Older: an event replayed from disk (everything left there was behind it), or a
-   * live event numbered below every live event on disk. Events replayed from disk are settled here.
+   * hand-over's limits: memory stays bounded by the queue's limits plus the hand-over's. Each event goes in
+   * its place among what is on disk, so replay stays in emission order: a live event in front of the first
+   * segment holding later live events (or among the events waiting to be appended), an event replayed from
+   * disk in front of the rest of its segment. Leftovers of an earlier process count as older than every event
+   * of this one. Events replayed from disk are settled here.
    * @param events oldest first as far as they are ordered: batches in flight in send order, then the queue.
-   * @param seqs the events' emission numbers (parallel to `events`).
+   * @param seqs the events' emission numbers (parallel to `events`; ignored for events replayed from disk).
    * @returns how many were refused because the store is closed (the caller drops them).
    */
   takeBack(events: readonly EncodedEvent[], seqs: readonly number[]): number {
@@ -359,37 +386,81 @@ export class SpillStore {
       this.settle(events);
       return events.length;
     }
-    if (this.pending === 0) this.liveFloor = undefined;
-    const floor = this.liveFloor;
-    const front: EncodedEvent[] = [];
-    let frontBytes = 0;
+    const back: { event: EncodedEvent; seq: number }[] = [];
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
-      const seq = seqs[i]!;
-      if (this.origin.has(event) || (floor !== undefined && seq < floor)) {
-        front.push(event);
-        frontBytes += event.bytes;
-      } else {
-        this.noteLive(seq);
-        this.outbox.push(event);
-        this.outboxBytes += event.bytes;
-        this.outboxForced++;
-        this.outboxForcedBytes += event.bytes;
+      const from = this.origin.get(event);
+      const anchor = from?.segment ?? this.segmentAfter(seqs[i]!);
+      if (anchor === undefined) {
+        back.push({ event, seq: seqs[i]! });
+        continue;
       }
+      let insert = this.inserts.get(anchor);
+      if (insert === undefined) {
+        insert = { anchor, live: [], replayed: [] };
+        this.inserts.set(anchor, insert);
+        anchor.pins++;
+      }
+      if (from !== undefined) insert.replayed.push({ event, index: from.index });
+      else insert.live.push({ event, seq: seqs[i]! });
+      this.insertCount++;
+      this.insertBytes += event.bytes;
     }
+    if (back.length > 0) this.mergeIntoOutbox(back);
     this.settle(events);
-    if (front.length > 0) {
-      // Taken back later, so older than the front events still waiting: they go first.
-      this.front = this.front.length === 0 ? front : front.concat(this.front);
-      this.frontBytes += frontBytes;
-    }
     this.kick();
     return 0;
   }
 
-  /** A live event goes on disk after everything there. */
-  private noteLive(seq: number): void {
-    if (this.liveFloor === undefined || seq < this.liveFloor) this.liveFloor = seq;
+  /**
+   * The first segment holding live events emitted after `seq` (leftovers and their replayed events hold none):
+   * a live event numbered `seq` goes in front of it. Undefined when there is none (it goes after everything).
+   * Segments are in emission order, the unnumbered ones first, so this is a binary search.
+   */
+  private segmentAfter(seq: number): Segment | undefined {
+    let lo = 0;
+    let hi = this.segments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const min = this.segments[mid]!.minSeq;
+      if (min === undefined || min <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.segments[lo];
+  }
+
+  /** Adds live events taken back to the hand-over, in emission order among the events waiting there (forced). */
+  private mergeIntoOutbox(back: { event: EncodedEvent; seq: number }[]): void {
+    back.sort((a, b) => a.seq - b.seq);
+    for (const { event } of back) {
+      this.outboxBytes += event.bytes;
+      this.outboxForced++;
+      this.outboxForcedBytes += event.bytes;
+      this.forced.add(event);
+    }
+    const seqs = this.outboxSeqs;
+    if (seqs.length === 0 || seqs[seqs.length - 1]! < back[0]!.seq) {
+      for (const { event, seq } of back) {
+        this.outbox.push(event);
+        seqs.push(seq);
+      }
+      return;
+    }
+    const events: EncodedEvent[] = [];
+    const merged: number[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < seqs.length || j < back.length) {
+      if (j >= back.length || (i < seqs.length && seqs[i]! < back[j]!.seq)) {
+        events.push(this.outbox[i]!);
+        merged.push(seqs[i++]!);
+      } else {
+        events.push(back[j]!.event);
+        merged.push(back[j++]!.seq);
+      }
+    }
+    this.outbox = events;
+    this.outboxSeqs = merged;
   }
 
   /**
@@ -398,9 +469,9 @@ export class SpillStore {
    */
   takeReplay(max: number): EncodedEvent[] {
     if (max <= 0) return NOTHING;
-    // Events waiting to be written in front come first: nothing is handed out until they are on disk.
+    // Events waiting to be written between segments may come first: nothing is handed out until they are on disk.
     const segment =
-      this.front.length > 0 || this.writingFront ? undefined : this.segments.find((s) => !s.drained);
+      this.insertCount > 0 || this.writingInserts ? undefined : this.segments.find((s) => !s.drained);
     if (segment?.payloads === undefined) {
       this.requestReplay();
       return NOTHING;
@@ -420,7 +491,7 @@ export class SpillStore {
         unreadable++;
         continue;
       }
-      this.origin.set(event, segment);
+      this.origin.set(event, { segment, index: i });
       events.push(event);
     }
     const taken = end - segment.next;
@@ -447,7 +518,7 @@ export class SpillStore {
   settle(events: readonly EncodedEvent[]): void {
     if (this.outstandingTotal === 0) return;
     for (const event of events) {
-      const segment = this.origin.get(event);
+      const segment = this.origin.get(event)?.segment;
       if (segment === undefined) continue;
       this.origin.delete(event);
       segment.outstanding--;
@@ -504,8 +575,8 @@ export class SpillStore {
           await this.deleteSegments();
           continue;
         }
-        if (this.front.length > 0) {
-          await this.writeFront();
+        if (this.insertCount > 0) {
+          await this.writeInserts();
           continue;
         }
         if (this.outbox.length > 0) {
@@ -523,7 +594,7 @@ export class SpillStore {
       this.hooks.onError(error);
     } finally {
       this.ioRunning = false;
-      if (this.outbox.length > 0 || this.front.length > 0 || this.deleting.length > 0) this.kick();
+      if (this.outbox.length > 0 || this.insertCount > 0 || this.deleting.length > 0) this.kick();
       else {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
@@ -533,69 +604,91 @@ export class SpillStore {
     }
   };
 
+  /**
+   * Writes one run of the hand-over to the open segment: events with consecutive emission numbers, as many as
+   * the segment takes. Events leave the hand-over only when their segment is open and holds their range, so a
+   * live event taken back meanwhile always finds its place (see `segmentAfter`).
+   */
   private async writeOutbox(): Promise<void> {
-    const events = this.outbox;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    this.outboxForced = 0;
-    this.outboxForcedBytes = 0;
-    this.writing += events.length;
-    for (const event of events) this.writingBytes += recordSize(event.bytes);
     const { maxBytes, segmentBytes } = this.options;
-    let i = 0;
-    while (i < events.length) {
-      const first = recordSize(events[i]!.bytes);
-      if (this.active !== undefined && this.active.records > 0 && this.active.bytes + first > segmentBytes) {
-        await this.seal();
-      }
-      const header = this.active === undefined ? SEGMENT_HEADER.length : 0;
-      const jsons: string[] = [];
-      const sizes: number[] = [];
-      let runBytes = header;
-      let full = 0;
-      let fullBytes = 0;
-      const segmentStart = this.active?.bytes ?? 0;
-      while (i < events.length) {
-        const event = events[i]!;
-        const size = recordSize(event.bytes);
-        if (this.diskBytes + runBytes + size > maxBytes) {
-          full++;
-          fullBytes += size;
-          i++;
-          continue;
-        }
-        if (jsons.length > 0 && segmentStart + runBytes + size > segmentBytes) break;
-        jsons.push(event.json);
-        sizes.push(event.bytes);
-        runBytes += size;
-        i++;
-      }
-      if (full > 0) {
-        this.writing -= full;
-        this.writingBytes -= fullBytes;
-        this.hooks.onDrop("spill-full", full);
-      }
-      if (jsons.length === 0) continue;
-      const recordBytes = runBytes - header;
-      let failure: unknown;
-      let written: Written = { records: 0, bytes: 0 };
+    const active = this.active;
+    const firstSeq = this.outboxSeqs[0]!;
+    if (active === undefined) {
       try {
-        if (this.active === undefined) await this.openSegment();
-        written = await this.writeRecords(this.handle!, this.active!, encodeRecords(jsons, sizes));
+        await this.openSegment(firstSeq);
       } catch (error) {
-        failure = error;
+        // No file to write to: what waits is dropped (later events try a new file).
+        const dropped = this.outbox.length;
+        this.outbox = [];
+        this.outboxSeqs = [];
+        this.outboxBytes = 0;
+        this.outboxForced = 0;
+        this.outboxForcedBytes = 0;
+        this.forced.clear();
+        this.hooks.onDrop("spill-failed", dropped);
+        this.hooks.onError(error);
       }
-      const segment = this.active;
-      if (segment !== undefined) {
-        segment.bytes += written.bytes;
-        segment.records += written.records;
-        this.diskBytes += written.bytes;
+      return;
+    }
+    // A gap in the emission numbers (the events between went to memory and may come back to be written
+    // between these) or a full segment starts a new one.
+    const expected = active.maxSeq === undefined ? active.minSeq : active.maxSeq + 1;
+    if (
+      firstSeq !== expected ||
+      (active.records > 0 && active.bytes + recordSize(this.outbox[0]!.bytes) > segmentBytes)
+    ) {
+      await this.seal();
+      return;
+    }
+    const jsons: string[] = [];
+    const sizes: number[] = [];
+    let runBytes = 0;
+    let full = 0;
+    let lastSeq: number | undefined;
+    let i = 0;
+    for (; i < this.outbox.length; i++) {
+      const event = this.outbox[i]!;
+      const seq = this.outboxSeqs[i]!;
+      const size = recordSize(event.bytes);
+      if (this.diskBytes + runBytes + size > maxBytes) {
+        full++;
+        continue;
       }
-      this.countWritten(written.records, jsons.length, recordBytes, written.failure ?? failure);
-      if (written.failure !== undefined || failure !== undefined) {
-        // Start afresh: the file may end in a partial record, which the reader skips as a torn tail.
-        await this.seal().catch(() => undefined);
+      if (seq !== (lastSeq ?? firstSeq - 1) + 1) break;
+      if (jsons.length > 0 && active.bytes + runBytes + size > segmentBytes) break;
+      jsons.push(event.json);
+      sizes.push(event.bytes);
+      runBytes += size;
+      lastSeq = seq;
+    }
+    const taken = this.outbox.splice(0, i);
+    this.outboxSeqs.splice(0, i);
+    for (const event of taken) {
+      this.outboxBytes -= event.bytes;
+      if (this.forced.delete(event)) {
+        this.outboxForced--;
+        this.outboxForcedBytes -= event.bytes;
       }
+    }
+    if (full > 0) this.hooks.onDrop("spill-full", full);
+    if (jsons.length === 0) return;
+    active.maxSeq = lastSeq;
+    this.writing += jsons.length;
+    this.writingBytes += runBytes;
+    let failure: unknown;
+    let written: Written = { records: 0, bytes: 0 };
+    try {
+      written = await this.writeRecords(this.handle!, active, encodeRecords(jsons, sizes));
+    } catch (error) {
+      failure = error;
+    }
+    active.bytes += written.bytes;
+    active.records += written.records;
+    this.diskBytes += written.bytes;
+    this.countWritten(written.records, jsons.length, runBytes, written.failure ?? failure);
+    if (written.failure !== undefined || failure !== undefined) {
+      // Start afresh: the file may end in a partial record, which the reader skips as a torn tail.
+      await this.seal().catch(() => undefined);
     }
   }
 
@@ -650,36 +743,55 @@ export class SpillStore {
   }
 
   /**
-   * Writes the events taken back in front of the backlog into new segments numbered below every segment in
-   * use, inserted at the head of the replay order. A segment loaded for replay and partly handed out is
-   * unloaded by the next load (see `loadOldest`), so its remaining records come after these.
+   * Writes the events taken back between segments, each group into new segments numbered between the segment
+   * it goes in front of and the one before, inserted there in the replay order. A segment loaded for replay
+   * and partly handed out is unloaded by the next load (see `loadOldest`), so its remaining records come
+   * after events written in front of it.
    */
-  private async writeFront(): Promise<void> {
-    this.writingFront = true;
+  private async writeInserts(): Promise<void> {
+    this.writingInserts = true;
     try {
-      await this.writeFrontSegments();
+      const inserts = [...this.inserts.values()];
+      this.inserts = new Map();
+      this.insertCount = 0;
+      this.insertBytes = 0;
+      // All of them are being written now (the books must not lose the groups that wait for the first).
+      for (const { live, replayed } of inserts) {
+        this.writing += live.length + replayed.length;
+        for (const { event } of live) this.writingBytes += recordSize(event.bytes);
+        for (const { event } of replayed) this.writingBytes += recordSize(event.bytes);
+      }
+      for (const insert of inserts) {
+        try {
+          await this.writeInsert(insert);
+        } finally {
+          insert.anchor.pins--;
+          this.maybeDelete(insert.anchor);
+        }
+      }
     } finally {
-      this.writingFront = false;
+      this.writingInserts = false;
     }
     this.requestReplay();
   }
 
-  private async writeFrontSegments(): Promise<void> {
-    const events = this.front;
-    this.front = [];
-    this.frontBytes = 0;
-    this.writing += events.length;
-    let recordBytesTotal = 0;
-    for (const event of events) recordBytesTotal += recordSize(event.bytes);
-    this.writingBytes += recordBytesTotal;
+  private async writeInsert(insert: Insert): Promise<void> {
+    const { anchor } = insert;
+    insert.live.sort((a, b) => a.seq - b.seq);
+    insert.replayed.sort((a, b) => a.index - b.index);
+    const events: { event: EncodedEvent; seq: number | undefined }[] = [
+      ...insert.live,
+      ...insert.replayed.map(({ event }) => ({ event, seq: undefined })),
+    ];
     const { maxBytes, segmentBytes } = this.options;
-    // Split into segments of at most `segmentBytes`, within the budget; numbered from the oldest up.
-    const runs: { jsons: string[]; sizes: number[]; recordBytes: number }[] = [];
-    let run = { jsons: [] as string[], sizes: [] as number[], recordBytes: 0 };
+    // Split into segments of at most `segmentBytes`, within the budget, oldest first.
+    type Run = { jsons: string[]; sizes: number[]; recordBytes: number; minSeq?: number; maxSeq?: number };
+    const runs: Run[] = [];
+    let run: Run = { jsons: [], sizes: [], recordBytes: 0 };
     let planned = 0;
     let full = 0;
     let fullBytes = 0;
-    for (const event of events) {
+    for (const { event, seq } of events) {
       const size = recordSize(event.bytes);
       const startsRun =
         run.jsons.length === 0 || SEGMENT_HEADER.length + run.recordBytes + size > segmentBytes;
@@ -696,6 +808,11 @@ export class SpillStore {
       run.jsons.push(event.json);
       run.sizes.push(event.bytes);
       run.recordBytes += size;
+      // A replayed event lies within its segment's range.
+      const low = seq ?? anchor.minSeq;
+      const high = seq ?? anchor.maxSeq;
+      if (low !== undefined) run.minSeq = Math.min(run.minSeq ?? low, low);
+      if (high !== undefined) run.maxSeq = Math.max(run.maxSeq ?? high, high);
       planned += cost;
     }
     if (run.jsons.length > 0) runs.push(run);
@@ -705,64 +822,111 @@ export class SpillStore {
       this.hooks.onDrop("spill-full", full);
     }
     if (runs.length === 0) return;
-    const first = this.lowestSegment - runs.length;
-    this.lowestSegment = first;
-    const mtime = await this.frontMtime();
+    const place = this.placeBefore(anchor, runs.length);
+    const mtimes = await this.insertMtimes(place.before, place.after, runs.length);
     const written: Segment[] = [];
     for (let r = 0; r < runs.length; r++) {
-      const { jsons, sizes, recordBytes } = runs[r]!;
-      const path = join(this.directory, segmentFileName(first + r));
+      const { jsons, sizes, recordBytes, minSeq, maxSeq } = runs[r]!;
+      const path = join(this.directory, segmentFileName(place.numbers[r]!));
       let handle: FileHandle | undefined;
       let segment: Segment | undefined;
       let result: Written = { records: 0, bytes: 0 };
       let failure: unknown;
       try {
         handle = await this.createSegmentFile(path);
-        segment = newSegment(path);
+        segment = { ...newSegment(path), minSeq, maxSeq };
         this.diskBytes += segment.bytes;
         result = await this.writeRecords(handle, segment, encodeRecords(jsons, sizes));
         segment.bytes += result.bytes;
         segment.records += result.records;
         this.diskBytes += result.bytes;
         if (this.options.fsync === "segment" && result.failure === undefined) await handle.datasync();
+        const mtime = mtimes?.[r];
         if (mtime !== undefined) await handle.utimes(mtime, mtime).catch(() => undefined);
       } catch (error) {
         failure = error;
       }
       await handle?.close().catch(() => undefined);
       this.countWritten(result.records, jsons.length, recordBytes, result.failure ?? failure);
-      if (segment !== undefined) {
-        segment.writing = false;
-        written.push(segment);
-      }
+      if (segment !== undefined) written.push(segment);
     }
-    this.segments.unshift(...written);
+    // The anchor is pinned, so still there; the segment before it may have gone meanwhile.
+    const at = place.after === undefined ? this.segments.length : this.segments.indexOf(place.after);
+    this.segments.splice(Math.max(at, 0), 0, ...written);
   }
 
-  private async openSegment(): Promise<void> {
-    const path = join(this.directory, segmentFileName(this.nextSegment++));
+  /**
+   * Numbers for `count` new segments in front of `anchor`, strictly between its number and the one before it,
+   * and the segments they go between. In front of the first segment they step down by {@link SEGMENT_STEP}.
+   * When no number is free there (many insertions at one place), they go in front of every segment instead:
+   * close to their place, as a segment taken back between two others is usually the oldest one left.
+   */
+  private placeBefore(
+    anchor: Segment,
+    count: number,
+  ): { numbers: number[]; before: Segment | undefined; after: Segment | undefined } {
+    const index = this.segments.indexOf(anchor);
+    const before = index > 0 ? this.segments[index - 1] : undefined;
+    const between = (low: number, high: number): number[] | undefined => {
+      const step = Math.floor((high - low) / (count + 1));
+      if (step < 1) return undefined;
+      return Array.from({ length: count }, (_, r) => low + step * (r + 1));
+    };
+    const below = (high: number): number[] | undefined =>
+      high - SEGMENT_STEP * count >= 0
+        ? Array.from({ length: count }, (_, r) => high - SEGMENT_STEP * (count - r))
+        : between(-1, high);
+    const numbers = before === undefined ? below(anchor.number) : between(before.number, anchor.number);
+    if (numbers !== undefined) return { numbers, before, after: anchor };
+    const first = this.segments[0] ?? anchor;
+    const front = below(first.number);
+    if (front !== undefined) return { numbers: front, before: undefined, after: first };
+    // Not even below the first: after everything (this cannot happen before ~500 000 insertions in front).
+    const numbers2 = Array.from({ length: count }, () => {
+      const n = this.nextSegment;
+      this.nextSegment += SEGMENT_STEP;
+      return n;
+    });
+    return { numbers: numbers2, before: undefined, after: undefined };
+  }
+
+  /**
+   * Modification times (seconds) for `count` segments written between `before` and `after`, in that order
+   * between theirs: a later process that adopts this slot as an orphan orders its segments by modification
+   * time (then by name). Undefined when there is nothing to go between.
+   */
+  private async insertMtimes(
+    before: Segment | undefined,
+    after: Segment | undefined,
+    count: number,
+  ): Promise<number[] | undefined> {
+    if (after === undefined) return undefined;
+    try {
+      const high = (await fs.promises.stat(after.path)).mtimeMs;
+      const low = before === undefined ? undefined : (await fs.promises.stat(before.path)).mtimeMs;
+      const times =
+        low === undefined
+          ? Array.from({ length: count }, (_, r) => high - (count - r))
+          : low < high
+            ? Array.from({ length: count }, (_, r) => low + ((high - low) * (r + 1)) / (count + 1))
+            : Array.from({ length: count }, () => high);
+      return times.map((ms) => ms / 1000);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Opens a new segment at the end for live events from emission number `firstSeq` on. */
+  private async openSegment(firstSeq: number): Promise<void> {
+    const path = join(this.directory, segmentFileName(this.nextSegment));
+    this.nextSegment += SEGMENT_STEP;
     const handle = await this.createSegmentFile(path);
-    const segment = newSegment(path);
+    const segment: Segment = { ...newSegment(path), minSeq: firstSeq };
     segment.writing = true;
     this.diskBytes += segment.bytes;
     this.segments.push(segment);
     this.active = segment;
     this.handle = handle;
-  }
-
-  /**
-   * A modification time for front segments just before the oldest segment's: a later process that adopts
-   * this slot as an orphan orders its segments by modification time. Undefined when there is none to precede.
-   */
-  private async frontMtime(): Promise<Date | undefined> {
-    const oldest = this.segments[0];
-    if (oldest === undefined) return undefined;
-    try {
-      const { mtimeMs } = await fs.promises.stat(oldest.path);
-      return new Date(mtimeMs - 1);
-    } catch {
-      return undefined;
-    }
   }
 
   /** Creates a segment file holding just the header (removed again when the header cannot be written). */
@@ -798,7 +962,7 @@ export class SpillStore {
   /**
    * Reads the oldest segment not fully handed out; true when it made events available. A segment loaded
    * earlier that is not the oldest any more (events were written in front of it while it was partly handed
-   * out) is unloaded: its remaining records must come after the front segments', and holding it meanwhile
+   * out) is unloaded: its remaining records must come after the inserted segments', and holding it meanwhile
    * would keep a second segment in memory. Its `next` stays, so reading it again skips what was handed out.
    */
   private async loadOldest(): Promise<boolean> {
@@ -854,7 +1018,7 @@ export class SpillStore {
 
   /** Hands a segment whose every event was read and settled to the I/O loop for deletion. */
   private maybeDelete(segment: Segment): void {
-    if (!segment.drained || segment.outstanding > 0 || segment.writing) return;
+    if (!segment.drained || segment.outstanding > 0 || segment.writing || segment.pins > 0) return;
     const index = this.segments.indexOf(segment);
     if (index < 0) return;
     this.segments.splice(index, 1);
