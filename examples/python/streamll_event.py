@@ -215,7 +215,9 @@ def parse_event(raw: Union[bytes, str, None], max_bytes: int = DEFAULT_MAX_BYTES
     except RecursionError:
         raise InvalidEvent("not valid JSON (nested too deeply)") from None
     if not isinstance(value, dict):
-        raise InvalidEvent(f"not a JSON object ({type(value).__name__})")
+        # A bare number past a double's range is read as the marker: name what it is, not the marker's type.
+        kind = "number" if value is _OUT_OF_RANGE else type(value).__name__
+        raise InvalidEvent(f"not a JSON object ({kind})")
     if out_of_range and _holds_out_of_range(value.get("data")):
         raise InvalidEvent("data: a number is out of range (not a finite double)")
     version = value.get("schema_version")

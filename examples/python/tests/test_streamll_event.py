@@ -209,6 +209,9 @@ class StreamllEventModelTest(unittest.TestCase):
                 self.assertEqual(event.event_id, sample["event_id"])
         event = parse_event(json.dumps({**json.loads(text), "data": {"v": 1.5e308, "n": 2**63}}))
         self.assertEqual(event.data, {"v": 1.5e308, "n": 2**63})
+        # A message that is only such a number: named as a number, never by an internal type name.
+        with self.assertRaisesRegex(InvalidEvent, r"^not a JSON object \(number\)$"):
+            parse_event("1e400")
 
 
 if __name__ == "__main__":
