@@ -630,4 +630,40 @@ describe("computeCodeSignature: functions held by the instance (class fields, co
     // The class alone does not show it.
     expect(computeCodeSignatureDetails(make(1), { method: "run" }).unavailable).toBe("not-found");
   });
+
+  it("a class field shadows an inherited prototype method of the same name, the most derived field winning", () => {
+    const Base = load(`class Base { async forward(q) { return q + "base"; } }`) as new () => object;
+    const SubA = load<Function>(`(Base) => class SubA extends Base { forward = async (q) => q + "A"; }`);
+    const SubB = load<Function>(
+      `(Base) => class SubB extends Base { forward = async (q) => { await null; return q + "B, different body"; }; }`,
+    );
+    const a = SubA(Base) as Function;
+    const b = SubB(Base) as Function;
+    for (const strategy of ["ast", "source", "ast-deps"] as const) {
+      const base = computeCodeSignature(Base, { strategy, method: "forward" });
+      const sa = computeCodeSignatureDetails(a, { strategy, method: "forward" });
+      const sb = computeCodeSignatureDetails(b, { strategy, method: "forward" });
+      expect(sa.unavailable).toBeNull();
+      expect(new Set([base, sa.signature, sb.signature]).size).toBe(3);
+      // The class and its instances agree: an instance holds the field as an own property.
+      expect(computeCodeSignature(new (a as new () => object)(), { strategy, method: "forward" })).toBe(
+        sa.signature,
+      );
+    }
+    // A field declared by an ancestor shadows a method a subclass defines on its prototype.
+    const FieldBase = load<new () => object>(`class FieldBase { forward = (q) => q + "field"; }`);
+    const MethodSub = load<Function>(
+      `(B) => class MethodSub extends B { forward(q) { return q + "method"; } }`,
+    )(FieldBase) as Function;
+    const field = computeCodeSignature(FieldBase, { method: "forward" });
+    expect(computeCodeSignature(MethodSub, { method: "forward" })).toBe(field);
+    expect(computeCodeSignature(new (MethodSub as new () => object)(), { method: "forward" })).toBe(field);
+    // ...and a more derived field shadows the ancestor's.
+    const FieldSub = load<Function>(`(B) => class FieldSub extends B { forward = (q) => q + "sub"; }`)(
+      MethodSub,
+    ) as Function;
+    const sub = computeCodeSignature(FieldSub, { method: "forward" });
+    expect(sub).not.toBe(field);
+    expect(computeCodeSignature(new (FieldSub as new () => object)(), { method: "forward" })).toBe(sub);
+  });
 });

@@ -27,7 +27,9 @@ export interface CodeSignatureOptions {
   /** Default `"ast"`. */
   strategy?: CodeSignatureStrategy;
   /**
-   * The method of `target` to fingerprint (looked up on the prototype chain first, then as a static member).
+   * The method of `target` to fingerprint. For a class: a function-valued instance field declared by the class
+   * or an ancestor first (an instance's own property shadows its prototype's methods), then the prototype
+   * chain, then a static member.
    * Omit for a plain function or to fingerprint a whole class.
    */
   method?: string | symbol | null;
@@ -133,6 +135,18 @@ export function computeCodeSignatureDetails(
   }
 }
 
+/**
+ * @internal The function, unwrapped, whose code `computeCodeSignatureDetails(target, { method })` signs, or
+ * null when there is none (a field read from its class body, a missing method) or the target is hostile.
+ */
+export function signedFunction(target: object, method: string | symbol | null): Function | null {
+  try {
+    return resolveTarget(target, method)?.fn ?? null;
+  } catch {
+    return null;
+  }
+}
+
 function unavailable(
   strategy: CodeSignatureStrategyName | "custom",
   reason: SignatureUnavailableReason,
@@ -158,15 +172,17 @@ function resolveTarget(target: object, method: string | symbol | null): Resolved
   if (typeof target === "function") {
     const prototype = (target as { prototype?: unknown }).prototype;
     if (typeof prototype === "object" && prototype !== null) {
+      // `run = (x) => x + 1` exists only on instances; the class body says what every instance gets. An
+      // instance's own property shadows every prototype method, so a field declared by the class or any
+      // ancestor (the most derived declaration wins) is what a call runs, even when a prototype has a method
+      // of the same name.
+      const field = key !== null ? declaredField(target, key) : null;
+      if (field) return { fn: null, field, name, holder: prototype, side: "instance", key };
       const fn = findFunction(prototype, method);
       if (fn) return { fn, field: null, name, holder: prototype, side: "instance", key };
     }
     const staticFn = findFunction(target, method);
-    if (staticFn) return { fn: staticFn, field: null, name, holder: target, side: "static", key };
-    // `run = (x) => x + 1` exists only on instances; the class body says what every instance gets.
-    const field =
-      key !== null && typeof prototype === "object" && prototype !== null ? declaredField(target, key) : null;
-    return field ? { fn: null, field, name, holder: prototype as object, side: "instance", key } : null;
+    return staticFn ? { fn: staticFn, field: null, name, holder: target, side: "static", key } : null;
   }
   const fn = findFunction(target, method);
   return fn ? { fn, field: null, name, holder: dispatchStart(target), side: "instance", key } : null;
@@ -233,7 +249,9 @@ function sourceSignature(resolved: ResolvedTarget): CodeSignatureDetails {
 function rootMember(resolved: ResolvedTarget, levels: readonly MemberLevel[] | null): Member | null {
   if (levels && resolved.key !== null) {
     const found = lookup(levels, 0, resolved.key, true);
-    if (found.length > 0) return found[0]!.kind === "field" ? fieldRoot(resolved.name, found[0]!) : found[0]!;
+    // A field declared further up still shadows a prototype method found first: the resolved field wins.
+    if (found.length > 0 && (resolved.field === null || found[0]!.kind === "field"))
+      return found[0]!.kind === "field" ? fieldRoot(resolved.name, found[0]!) : found[0]!;
   }
   if (resolved.field !== null) {
     const { fn, text, level } = resolved.field;
@@ -311,7 +329,9 @@ function astSignature(resolved: ResolvedTarget, followDependencies: boolean): Co
   // A field root is a copy of the member its level holds: a reference back to that member is the root, not a
   // dependency.
   const roots = new Set<Member>([root]);
-  if (resolved.key !== null) for (const member of lookup(levels, 0, resolved.key, true)) roots.add(member);
+  if (resolved.key !== null)
+    for (const member of lookup(levels, 0, resolved.key, true))
+      if (resolved.field === null || member.kind === "field") roots.add(member);
   const visited = new Set<Member>(roots);
   const queue: Member[] = [root];
   while (queue.length > 0) {

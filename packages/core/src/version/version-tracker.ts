@@ -1,7 +1,7 @@
 import type { JsonObject } from "../events/event-schema";
 import { v, validateOptions } from "../options/schema";
-import { type CodeSignatureDetails, computeCodeSignatureDetails } from "./code-signature";
-import { unwrapFunction } from "./function-source";
+import { type CodeSignatureDetails, computeCodeSignatureDetails, signedFunction } from "./code-signature";
+import { functionSource, unwrapFunction } from "./function-source";
 import { detectGitCommit } from "./git-commit";
 import {
   type ResolvedVersionTrackingOptions,
@@ -85,7 +85,25 @@ interface TrackedRecord extends VersionRecord {
    * computes it again.
    */
   provisional: boolean;
+  /**
+   * The function (unwrapped) whose code the record signs when it was found by name (a prototype method, a
+   * static method, a plain object's property); null when there is no such function to compare with (a field
+   * read from its class body, a record computed for one receiver). A call that runs another function gets a
+   * record of its own from `variants`.
+   */
+  signs: Function | null;
+  variants: Variants | null;
 }
+
+/** Records for calls that ran a function other than the one a class-level record signs. */
+interface Variants {
+  readonly byFunction: WeakMap<Function, TrackedRecord>;
+  /** The same records by what they were computed from, so instances with same-source copies share one. */
+  readonly bySource: Map<string, TrackedRecord>;
+}
+
+/** Distinct sources remembered per variant table; past this, a new copy is matched by function only. */
+const MAX_SOURCE_VARIANTS = 64;
 
 /**
  * Computes `module_version`, `code_signature` and `git_commit` once per (target, method) and serves them
@@ -218,15 +236,57 @@ export class VersionTracker {
   ): TrackedRecord {
     const key = method ?? NO_METHOD;
     let perTarget = this.cache.get(target);
-    if (perTarget !== undefined) {
-      const cached = perTarget.get(key);
-      if (cached !== undefined && !(cached.provisional && expected !== null)) return cached;
-    } else {
-      perTarget = new Map();
-      this.cache.set(target, perTarget);
+    let record = perTarget?.get(key);
+    if (record === undefined || (record.provisional && expected !== null)) {
+      if (perTarget === undefined) {
+        perTarget = new Map();
+        this.cache.set(target, perTarget);
+      }
+      // Computed from the class (or object, or function) alone, as `lookup()` and `instrument()` do ahead of
+      // the first call, unless that found nothing and this call's receiver shows the method.
+      record = this.compute(target, method, moduleName, record === undefined ? null : expected, receiver);
+      if (record.provisional && expected !== null)
+        record = this.compute(target, method, moduleName, expected, receiver);
+      perTarget.set(key, record);
     }
-    const record = this.compute(target, method, moduleName, expected, receiver);
-    perTarget.set(key, record);
+    // The per-call check, one property read (`unwrapFunction`) and a comparison: a class-level record signs
+    // the method the class resolves to, but an instance's own property shadows its prototype, so a function
+    // the constructor assigns (`this.forward = ...`, in the class or any ancestor), or a method replaced on
+    // one instance or on the prototype since the record was computed, is what actually runs. Such a call is
+    // signed as what ran, once per function (and once per source for copies every instance gets).
+    if (expected === null || record.signs === null) return record;
+    const ran = unwrapFunction(expected);
+    return ran === record.signs
+      ? record
+      : this.variant(record, target, method, moduleName, ran, expected, receiver);
+  }
+
+  /** The record of a call whose function is not the one `base` signs. */
+  private variant(
+    base: TrackedRecord,
+    target: object,
+    method: string | symbol | null,
+    moduleName: string | null,
+    ran: Function,
+    expected: Function,
+    receiver: object | null,
+  ): TrackedRecord {
+    if (base.variants === null) base.variants = { byFunction: new WeakMap(), bySource: new Map() };
+    const variants = base.variants;
+    const known = variants.byFunction.get(ran);
+    if (known !== undefined) return known;
+    // Each instance gets its own copy of a function its constructor assigns: copies with the same source (and
+    // held the same way) share a record rather than each being parsed again.
+    const source = functionSource(ran);
+    const held = receiver !== null && method !== null && ownFunction(receiver, method) === ran;
+    const sourceKey = source === null ? null : `${held ? "own" : "call"}\0${source}`;
+    let record = sourceKey === null ? undefined : variants.bySource.get(sourceKey);
+    if (record === undefined) {
+      record = this.compute(target, method, moduleName, expected, receiver);
+      if (sourceKey !== null && variants.bySource.size < MAX_SOURCE_VARIANTS)
+        variants.bySource.set(sourceKey, record);
+    }
+    variants.byFunction.set(ran, record);
     return record;
   }
 
@@ -257,6 +317,7 @@ export class VersionTracker {
     const info = this.processInfo();
     const options = { strategy: this.options.strategy, moduleName };
     let details = computeCodeSignatureDetails(target, { ...options, method });
+    let signs: Function | null = null;
     if (expected !== null && method !== null && !resolvesTo(target, method, expected)) {
       // The receiver's class does not lead to the function that actually ran. When the receiver holds it (a
       // class field, a function assigned in the constructor, a method replaced on this instance), it is
@@ -266,6 +327,8 @@ export class VersionTracker {
         receiver !== null && ownFunction(receiver, method) === unwrapFunction(expected)
           ? computeCodeSignatureDetails(receiver, { ...options, method })
           : computeCodeSignatureDetails(expected, options);
+    } else {
+      signs = signedFunction(target, method);
     }
     return {
       moduleVersion: info.moduleVersion,
@@ -275,6 +338,8 @@ export class VersionTracker {
       announcedAs: null,
       alsoAnnouncedAs: null,
       provisional: expected === null && details.unavailable === "not-found",
+      signs,
+      variants: null,
     };
   }
 

@@ -387,4 +387,37 @@ describe("instrument() and functions held by the instance", () => {
     expect(version?.data).not.toHaveProperty("unavailable");
     await shutdown(2_000);
   });
+
+  it.each(["ast", "source"] as const)(
+    "%s: a field or a constructor-assigned function shadows the inherited method: four bodies, four versions",
+    async (strategy) => {
+      const sink = new MemorySink();
+      configure({ sinks: [sink], versionTracking: { gitCommit: null, strategy } });
+      type Forward = { forward(q: string): Promise<string> };
+      const [Base, SubA, SubB, CtorSub] = load<(new () => Forward)[]>(`(() => {
+        class Base { async forward(q) { return q + "base"; } }
+        class SubA extends Base { forward = async (q) => q + "A"; }
+        class SubB extends Base { forward = async (q) => { await null; return q + "B, different body"; }; }
+        class CtorSub extends Base { constructor() { super(); this.forward = async (q) => q + "ctor"; } }
+        return [Base, SubA, SubB, CtorSub];
+      })()`);
+      const outputs: string[] = [];
+      for (const C of [Base!, SubA!, SubB!, CtorSub!])
+        outputs.push(await instrument(new C(), { name: "Answer" }).forward("x"));
+      // Another instance of each: its own copy of the field or constructor function is the same code.
+      for (const C of [SubA!, CtorSub!]) await instrument(new C(), { name: "Answer" }).forward("y");
+      expect(outputs).toEqual(["xbase", "xA", "xB, different body", "xctor"]);
+      await flush(2_000);
+      const starts = sink.events.filter((event) => event.event_type === "start");
+      const signatures = starts.map((event) => event.code_signature);
+      expect(new Set(signatures.slice(0, 4)).size).toBe(4);
+      expect(signatures.slice(4)).toEqual([signatures[1], signatures[3]]);
+      const versions = sink.events.filter((event) => event.event_type === "version");
+      expect(versions.map((event) => event.code_signature)).toEqual(signatures.slice(0, 4));
+      const own = computeCodeSignature(new CtorSub!(), { strategy, method: "forward" });
+      expect(signatures[3]).toBe(own);
+      expect(signatures[1]).toBe(computeCodeSignature(SubA!, { strategy, method: "forward" }));
+      await shutdown(2_000);
+    },
+  );
 });

@@ -85,6 +85,34 @@ function onTheWire(event: object, id: string): object {
 }
 
 describe("compareEvents: what an event must hold to count", () => {
+  it("orders versions by the median timestamp of their events, not the earliest: a skewed clock is outvoted", () => {
+    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 30, ms: 10, seed: 1 });
+    const v2 = events({
+      module: "qa",
+      signature: "v2v2v2v2v2v2",
+      calls: 30,
+      ms: 20,
+      seed: 2,
+      startMinute: 5,
+    });
+    const skewed = v2.map((event, i) =>
+      i === 1 ? { ...event, timestamp: "1970-01-01T00:00:00.000Z" } : event,
+    );
+    const report = compareEvents([...skewed, ...v1]);
+    expect(report.comparisons.map((c) => [c.baseline, c.candidate])).toEqual([
+      ["v1v1v1v1v1v1", "v2v2v2v2v2v2"],
+    ]);
+    expect(report.comparisons[0]!.duration.verdict).toBe("regression");
+    expect(report.versions.map((version) => version.first_seen)).toEqual([
+      "2026-11-27T06:00:00.000Z",
+      "1970-01-01T00:00:00.000Z",
+    ]);
+    // The same order as without the skew.
+    expect(compareEvents([...v2, ...v1]).comparisons.map((c) => [c.baseline, c.candidate])).toEqual([
+      ["v1v1v1v1v1v1", "v2v2v2v2v2v2"],
+    ]);
+  });
+
   it("orders versions by time, not by how the timestamp is spelled, and ignores timestamps that are not times", () => {
     const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 30, ms: 10, seed: 1 });
     const v2 = events({ module: "qa", signature: "v2v2v2v2v2v2", calls: 30, ms: 20, seed: 2 });
@@ -580,6 +608,35 @@ describe("streamll CLI", () => {
     expect(result.stdout).toContain("qa.forward: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
     expect(result.stdout).toContain("1 unreadable lines skipped");
     expect(result.status).toBe(1);
+  });
+
+  it("orders versions by their median event time: one valid but skewed timestamp cannot pick the baseline", async () => {
+    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 40, ms: 10, seed: 1 });
+    const v2 = events({
+      module: "qa",
+      signature: "v2v2v2v2v2v2",
+      calls: 40,
+      ms: 20,
+      seed: 2,
+      startMinute: 5,
+    });
+    // A well-formed timestamp from a host whose clock was not set yet: the earliest event of the file.
+    const skewed = v2.map((event, i) =>
+      i === 1 ? { ...event, timestamp: "1970-01-01T00:00:00.000Z" } : event,
+    );
+    const path = write("skew.jsonl", [...v1, ...skewed]);
+    const result = await run(["compare", path, "--fail-on-regression"]);
+    expect(result.stdout).toContain("qa.forward: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
+    expect(result.stdout).toContain("REGRESSION");
+    expect(result.status).toBe(1);
+    const report = JSON.parse((await run(["compare", path, "--json"])).stdout) as {
+      versions: { code_signature: string; first_seen: string }[];
+    };
+    // first_seen stays what the events say.
+    expect(report.versions.map((version) => [version.code_signature, version.first_seen])).toEqual([
+      ["v1v1v1v1v1v1", "2026-11-27T06:00:00.000Z"],
+      ["v2v2v2v2v2v2", "1970-01-01T00:00:00.000Z"],
+    ]);
   });
 
   it("rejects a --module, --baseline or --candidate that matches nothing, and a version against itself", async () => {

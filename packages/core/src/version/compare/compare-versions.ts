@@ -14,7 +14,8 @@ export interface CompareOptions {
   module?: string;
   /**
    * The `code_signature` to compare from. Without `baseline`/`candidate`, each version of a module is
-   * compared with the one that appeared before it (by first event timestamp).
+   * compared with the one that appeared before it (by the median timestamp of each version's events, so one
+   * event with a skewed clock cannot reorder them).
    */
   baseline?: string;
   /**

@@ -74,6 +74,11 @@ interface Group {
   /** `firstSeen` and `lastSeen` as epoch milliseconds: the strings only sort by time when spelled alike. */
   firstSeenMs: number;
   lastSeenMs: number;
+  /**
+   * Every valid timestamp of the version's events, as epoch milliseconds (8 bytes an event): versions of a row
+   * are ordered by their median, which one skewed clock cannot move the way it moves the earliest.
+   */
+  times: number[];
 }
 
 /** Durations of one version, for the comparison tests. */
@@ -159,11 +164,12 @@ export class VersionAggregator {
       string,
       unknown
     >;
-    // Compared as times, not strings: the baseline is the version seen first, and a timestamp that is not
-    // one (`1970-01-01 (bad)` sorts first as a string) must not make a version the baseline.
+    // Compared as times, not strings: a timestamp that is not one (`1970-01-01 (bad)` sorts first as a
+    // string) must not make a version the baseline.
     const timestamp = typeof event.timestamp === "string" ? event.timestamp : null;
     const ms = timestamp !== null && ISO_UTC_TIMESTAMP.test(timestamp) ? Date.parse(timestamp) : Number.NaN;
     if (timestamp !== null && !Number.isNaN(ms)) {
+      group.times.push(ms);
       if (group.firstSeen === null || ms < group.firstSeenMs) {
         group.firstSeen = timestamp;
         group.firstSeenMs = ms;
@@ -211,10 +217,15 @@ export class VersionAggregator {
 
   /**
    * Every version of every row (module, method, operation) that saw a call, a `start` or a token, in row
-   * order (name order, a module's calls before its operations), then by first appearance within a row.
+   * order (name order, a module's calls before its operations), then within a row by the median timestamp of
+   * each version's events (earliest first event on a tie).
+   *
+   * Which version "appeared first" decides the default baseline, so it is the median, not the earliest
+   * timestamp: one event stamped by a skewed clock (a 1970 timestamp from a host whose clock was not set yet)
+   * would otherwise turn the newer version into the baseline and a regression into an improvement.
    */
   versions(): VersionSamples[] {
-    const result: { samples: VersionSamples; key: string; firstSeenMs: number }[] = [];
+    const result: { samples: VersionSamples; key: string; medianMs: number; firstSeenMs: number }[] = [];
     for (const group of this.groups.values()) {
       // Rows holding only `version` or custom events have nothing to count.
       if (group.starts === 0 && group.calls === 0 && group.tokenEvents === 0) continue;
@@ -222,10 +233,12 @@ export class VersionAggregator {
       const samples = { summary: summarize(group, strategy), durations: group.durations };
       // A version without any timestamp sorts last in its row (it was never seen "first").
       const firstSeenMs = group.firstSeen === null ? Number.POSITIVE_INFINITY : group.firstSeenMs;
-      result.push({ samples, key: rowKey(samples.summary), firstSeenMs });
+      const medianMs = group.times.length === 0 ? Number.POSITIVE_INFINITY : median(group.times);
+      result.push({ samples, key: rowKey(samples.summary), medianMs, firstSeenMs });
     }
     result.sort((a, b) => {
       if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+      if (a.medianMs !== b.medianMs) return a.medianMs < b.medianMs ? -1 : 1;
       return a.firstSeenMs === b.firstSeenMs ? 0 : a.firstSeenMs < b.firstSeenMs ? -1 : 1;
     });
     return result.map((entry) => entry.samples);
@@ -258,6 +271,7 @@ export class VersionAggregator {
         lastSeen: null,
         firstSeenMs: Number.NaN,
         lastSeenMs: Number.NaN,
+        times: [],
       };
       this.groups.set(key, group);
     }
@@ -277,6 +291,13 @@ export function rowKey(summary: Pick<VersionSummary, "module" | "method" | "oper
 
 function versionKey(module: string, signature: string | null): string {
   return `${module}\u0000${signature ?? NO_SIGNATURE}`;
+}
+
+/** The median of `values` (not empty), without reordering them. */
+function median(values: readonly number[]): number {
+  const sorted = Float64Array.from(values).sort();
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 function addUsage(target: Record<string, number>, usage: unknown): void {
