@@ -1,12 +1,15 @@
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeliveryPipeline } from "../delivery/delivery-pipeline";
 import type { EncodedEvent, SendContext } from "../delivery/sink";
+import { writeTsResolveHook } from "../delivery/spill/spill-test-support";
 import { ConfigurationError, SinkError } from "../errors";
 import { encodeEvent } from "../events/encode-event";
 import type { StreamllEvent } from "../events/event-schema";
+import { testEvent } from "../events/test-event";
 import { JsonlFileSink } from "./jsonl-file-sink";
 
 let dir: string;
@@ -352,4 +355,45 @@ describe("JsonlFileSink", () => {
       );
     });
   });
+});
+
+describe("JsonlFileSink: a directory it cannot create", () => {
+  // Node's recursive mkdir never returns for a path under /proc/sys (and keeps a libuv thread busy for good):
+  // run the sink in a child that is killed after a few seconds, so a regression fails instead of hanging.
+  it.skipIf(process.platform !== "linux")(
+    "fails the send at once under /proc/sys instead of hanging",
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), "streamll-jsonl-proc-"));
+      try {
+        const hook = writeTsResolveHook(dir);
+        const sinkPath = new URL("./jsonl-file-sink.ts", import.meta.url).pathname;
+        const encodedPath = new URL("../delivery/sink.ts", import.meta.url).pathname;
+        const script = join(dir, "child.ts");
+        await writeFile(
+          script,
+          `import { JsonlFileSink } from ${JSON.stringify(sinkPath)};
+import { encodedEventFromJson } from ${JSON.stringify(encodedPath)};
+const sink = new JsonlFileSink({ path: "/proc/sys/streamll-test/events.jsonl" });
+const event = encodedEventFromJson(${JSON.stringify(JSON.stringify(testEvent()))});
+try {
+  await sink.send([event], { signal: new AbortController().signal, attempt: 1 });
+  console.log("sent");
+} catch (error) {
+  console.log(JSON.stringify({ name: error.name, message: error.message }));
+}
+`,
+        );
+        const result = spawnSync(process.execPath, ["--import", hook, script], {
+          encoding: "utf8",
+          timeout: 8_000,
+          killSignal: "SIGKILL",
+        });
+        expect(result.signal, "the child hung and was killed").toBeNull();
+        expect(result.stderr).toBe("");
+        expect(JSON.parse(result.stdout)).toMatchObject({ name: "SinkError" });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -1,7 +1,8 @@
-import { type FileHandle, mkdir, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import type { EncodedEvent, SendContext, Sink } from "../delivery/sink";
 import { SinkError } from "../errors";
+import { makeDirectory } from "../files/make-directory";
 import { v, validateOptions } from "../options/schema";
 
 /** Size-based rotation for {@link JsonlFileSink}. */
@@ -213,7 +214,9 @@ export class JsonlFileSink implements Sink {
 
   private async ensureOpen(): Promise<FileHandle> {
     if (this.handle !== undefined) return this.handle;
-    if (this.mkdir) await mkdir(dirname(this.path), { recursive: true });
+    // One level at a time (see makeDirectory): a recursive mkdir never returns for some paths (/proc/sys) and
+    // calls a read-only file system ENOENT.
+    if (this.mkdir) makeDirectory(dirname(this.path));
     // "a+" rather than "a": the last byte is read to tell whether the file ends mid-line.
     const handle = await open(this.path, "a+");
     try {

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { hostname } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ConfigurationError } from "../../errors";
+import { makeDirectory } from "../../files/make-directory";
 
 /**
  * Who may use which part of a sink's spill directory. Each live process owns one numbered slot
@@ -64,46 +65,6 @@ function unusable(directory: string, error: unknown, option: string): Configurat
       fix: `point ${option} at a directory this process can create and write, or remove delivery.spill`,
     },
   );
-}
-
-function errorCode(error: unknown): unknown {
-  return (error as { code?: unknown } | null)?.code;
-}
-
-/**
- * Creates `directory` and its missing parents one level at a time, like `mkdir -p`. Not
- * `fs.mkdirSync(..., { recursive: true })`: that reports ENOENT instead of EROFS on a read-only file system,
- * and never returns for some paths (under `/proc/sys`). Each failure keeps its own code (EROFS, EACCES,
- * ENOTDIR, ENOENT) for {@link unusable}.
- */
-function makeDirectory(directory: string): void {
-  const missing: string[] = [];
-  let current = resolve(directory);
-  for (;;) {
-    let isDirectory: boolean | undefined;
-    try {
-      isDirectory = fs.statSync(current).isDirectory();
-    } catch (error) {
-      if (errorCode(error) !== "ENOENT") throw error;
-    }
-    if (isDirectory === false) {
-      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${current}'`), { code: "ENOTDIR" });
-    }
-    if (isDirectory === true) break;
-    missing.push(current);
-    const parent = dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  for (const level of missing.reverse()) {
-    try {
-      fs.mkdirSync(level);
-    } catch (error) {
-      // Created meanwhile (another process starting up) is fine, as long as it is a directory.
-      if (errorCode(error) === "EEXIST" && fs.statSync(level).isDirectory()) continue;
-      throw error;
-    }
-  }
 }
 
 /**
