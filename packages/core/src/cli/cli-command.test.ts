@@ -48,11 +48,15 @@ describe("runCommand", () => {
     command: "compare",
     version: "0.0.0",
     usage: "Usage: streamll compare\n",
-    parse: () => ({}),
+    parse: (_args: readonly string[]) => ({}),
     run: async () => 0,
   };
 
-  async function stderrOf(argv: readonly string[]): Promise<{ status: number; stderr: string }> {
+  /** Runs `command` (default: `spec`) on `argv`; its exit status and what it wrote to stderr. */
+  async function stderrOf(
+    argv: readonly string[],
+    command: typeof spec = spec,
+  ): Promise<{ status: number; stderr: string }> {
     let stderr = "";
     const io: CliIo = {
       stdout: async () => undefined,
@@ -61,7 +65,7 @@ describe("runCommand", () => {
       },
       env: {},
     };
-    const status = await runCommand(spec, argv, io);
+    const status = await runCommand(command, argv, io);
     return { status, stderr };
   }
 
@@ -83,15 +87,8 @@ describe("runCommand", () => {
       },
     };
     for (const argv of [[secret], ["compare", `--${secret}`]]) {
-      let stderr = "";
-      const io: CliIo = {
-        stdout: async () => undefined,
-        stderr: (text: string) => {
-          stderr += text;
-        },
-        env: {},
-      };
-      expect(await runCommand(parsing, argv, io)).toBe(2);
+      const { status, stderr } = await stderrOf(argv, parsing);
+      expect(status).toBe(2);
       expect(stderr).not.toContain("PLANTED");
       expect(stderr).toContain("sk-[REDACTED]");
     }

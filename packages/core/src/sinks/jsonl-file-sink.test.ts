@@ -1,11 +1,10 @@
-import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeliveryPipeline } from "../delivery/delivery-pipeline";
 import type { EncodedEvent, SendContext } from "../delivery/sink";
-import { writeTsResolveHook } from "../delivery/spill/spill-test-support";
+import { runChildWithTimeout, writeTsResolveHook } from "../delivery/spill/spill-test-support";
 import { ConfigurationError, SinkError } from "../errors";
 import { encodeEvent } from "../events/encode-event";
 import type { StreamllEvent } from "../events/event-schema";
@@ -383,11 +382,7 @@ try {
 }
 `,
         );
-        const result = spawnSync(process.execPath, ["--import", hook, script], {
-          encoding: "utf8",
-          timeout: 8_000,
-          killSignal: "SIGKILL",
-        });
+        const result = runChildWithTimeout(hook, script);
         expect(result.signal, "the child hung and was killed").toBeNull();
         expect(result.stderr).toBe("");
         expect(JSON.parse(result.stdout)).toMatchObject({ name: "SinkError" });

@@ -18,6 +18,29 @@ import {
   until,
 } from "./spill-test-support";
 
+/**
+ * A process that emitted events 0 to `count - 1` while its sink was down, until the circuit opened and the
+ * spill had everything, and then shut down: what it leaves on disk is the next pipeline's leftovers.
+ */
+async function leaveOutageOnDisk(dir: string, count: number): Promise<DeliveryPipeline> {
+  const pipeline = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
+  await enqueueSteadily(pipeline, 0, count);
+  await until(
+    () => pipeline.getMetrics().breakerState !== "closed" && pipeline.getMetrics().spill?.buffered === 0,
+    "the circuit to open",
+  );
+  await pipeline.shutdown(500);
+  return pipeline;
+}
+
+/** Waits until the circuit is open and every pending event of `pipeline` is written to disk. */
+async function untilQueueOnDisk(pipeline: DeliveryPipeline): Promise<void> {
+  await until(() => {
+    const m = pipeline.getMetrics();
+    return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
+  }, "the circuit to open and the queue to reach disk");
+}
+
 /** The event numbers a sink acknowledged, in the order it did. */
 function ackedNumbers(sink: SwitchSink): number[] {
   return sink.acked.map((id) => Number(id.slice("event-".length)));
@@ -92,13 +115,7 @@ describe("disk spill replay order", () => {
 
   it("keeps the order across a circuit that opens, shutdown and a restart with the sink still down", async () => {
     const dir = spillDir();
-    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
-    await enqueueSteadily(first, 0, 1_000);
-    await until(
-      () => first.getMetrics().breakerState !== "closed" && first.getMetrics().spill?.buffered === 0,
-      "the circuit to open",
-    );
-    await first.shutdown(500);
+    const first = await leaveOutageOnDisk(dir, 1_000);
     expect(first.getMetrics().pending).toBe(1_000);
 
     const sink = new SwitchSink();
@@ -246,22 +263,13 @@ describe("disk spill replay order across outages that overlap a replay or a rest
 
   it("replays a restarted process's events after the backlog it recovered when it emits during a continuing outage", async () => {
     const dir = spillDir();
-    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
-    await enqueueSteadily(first, 0, 1_000);
-    await until(
-      () => first.getMetrics().breakerState !== "closed" && first.getMetrics().spill?.buffered === 0,
-      "the circuit to open",
-    );
-    await first.shutdown(500);
+    const first = await leaveOutageOnDisk(dir, 1_000);
     expect(first.getMetrics().pending).toBe(1_000);
 
     const sink = new SwitchSink();
     const second = pipelineFor(sink, options(dir));
     await enqueueSteadily(second, 1_000, 1_500);
-    await until(() => {
-      const m = second.getMetrics();
-      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
-    }, "the circuit to open and the queue to reach disk");
+    await untilQueueOnDisk(second);
     sink.up = true;
     expect(await second.flush(10_000)).toBe(true);
     const m = second.getMetrics();
@@ -274,22 +282,13 @@ describe("disk spill replay order across outages that overlap a replay or a rest
     // The blocker holds slot 0, so both writers get slot 1; once the blocker is gone, the reader takes slot 0
     // and adopts slot 1.
     const blocker = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
-    const first = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
-    await enqueueSteadily(first, 0, 1_000);
-    await until(
-      () => first.getMetrics().breakerState !== "closed" && first.getMetrics().spill?.buffered === 0,
-      "the circuit to open",
-    );
-    await first.shutdown(500);
+    const first = await leaveOutageOnDisk(dir, 1_000);
     // Modification times have a resolution: what the second writer writes is a moment later.
     await settle();
     const second = new DeliveryPipeline(new SwitchSink(), options(dir), quiet);
     expect(second.getMetrics().spill?.directory).toBe(first.getMetrics().spill?.directory);
     await enqueueSteadily(second, 1_000, 1_500);
-    await until(() => {
-      const m = second.getMetrics();
-      return m.breakerState !== "closed" && m.spill?.buffered === 0 && m.spill.pending === m.pending;
-    }, "the circuit to open and the queue to reach disk");
+    await untilQueueOnDisk(second);
     await settle();
     await second.shutdown(500);
     expect(second.getMetrics()).toMatchObject({ emitted: 500, delivered: 0, dropped: 0 });

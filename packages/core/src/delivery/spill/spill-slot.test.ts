@@ -1,11 +1,11 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigurationError } from "../../errors";
 import { acquireSlot } from "./spill-slot";
-import { writeTsResolveHook } from "./spill-test-support";
+import { runChildWithTimeout, writeTsResolveHook } from "./spill-test-support";
 
 const OPTION = "sinks[0].delivery.spill.directory";
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -113,11 +113,7 @@ try {
 `,
       );
       const started = Date.now();
-      const result = spawnSync(process.execPath, ["--import", hook, script], {
-        encoding: "utf8",
-        timeout: 8_000,
-        killSignal: "SIGKILL",
-      });
+      const result = runChildWithTimeout(hook, script);
       expect(result.signal, "the child hung and was killed").toBeNull();
       expect(result.stderr).toBe("");
       expect(Date.now() - started).toBeLessThan(8_000);

@@ -1,5 +1,6 @@
 // Shared by the spill tests (spill-pipeline, spill-order): numbered events, a sink that is down until switched
 // on, delivery options with a spill, pipelines shut down after each test, and small waiting helpers.
+import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,4 +128,17 @@ registerHooks({ resolve(specifier, context, next) {
 `,
   );
   return hook;
+}
+
+/**
+ * Runs `script` (TypeScript, importing this package's sources) in a child Node with `hook` from
+ * {@link writeTsResolveHook}, killed after 8 s: for calls that may never return (a recursive mkdir under
+ * /proc/sys), so a regression fails a test instead of hanging the suite. `signal` is null when it ended itself.
+ */
+export function runChildWithTimeout(hook: string, script: string): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ["--import", hook, script], {
+    encoding: "utf8",
+    timeout: 8_000,
+    killSignal: "SIGKILL",
+  });
 }
