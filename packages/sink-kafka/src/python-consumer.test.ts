@@ -181,8 +181,8 @@ describe("examples/python against Kafka", () => {
     const { stdout } = runPython("rebuild_execution.py", [
       ...kafkaArgs(`py-lookup-${createId()}`),
       "--no-commit",
-      "--execution-id",
-      traffic.failedExecutionId,
+      // One argument with `=`: an id may start with "-", which argparse would take for an option.
+      `--execution-id=${traffic.failedExecutionId}`,
     ]);
     const lines = stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(
