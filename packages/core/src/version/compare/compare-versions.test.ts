@@ -70,6 +70,19 @@ function events(spec: VersionSpec): object[] {
   return out;
 }
 
+/** Version v1 (10 ms calls), then v2 five minutes later at twice the duration: a regression from v1 to v2. */
+function slowerSecondVersion(calls: number): { v1: object[]; v2: object[] } {
+  return {
+    v1: events({ module: "qa", signature: "v1v1v1v1v1v1", calls, ms: 10, seed: 1 }),
+    v2: events({ module: "qa", signature: "v2v2v2v2v2v2", calls, ms: 20, seed: 2, startMinute: 5 }),
+  };
+}
+
+/** `list` with its second event stamped 1970: well-formed, from a host whose clock was not set yet. */
+function withSkewedClock(list: object[]): object[] {
+  return list.map((event, i) => (i === 1 ? { ...event, timestamp: "1970-01-01T00:00:00.000Z" } : event));
+}
+
 /** The same events with an `event_id` each, as the runtime writes them (unique per event). */
 function withIds(list: object[], prefix: string): object[] {
   return list.map((event, index) => ({ ...event, event_id: `${prefix}${String(index).padStart(8, "0")}` }));
@@ -86,19 +99,8 @@ function onTheWire(event: object, id: string): object {
 
 describe("compareEvents: what an event must hold to count", () => {
   it("orders versions by the median timestamp of their events, not the earliest: a skewed clock is outvoted", () => {
-    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 30, ms: 10, seed: 1 });
-    const v2 = events({
-      module: "qa",
-      signature: "v2v2v2v2v2v2",
-      calls: 30,
-      ms: 20,
-      seed: 2,
-      startMinute: 5,
-    });
-    const skewed = v2.map((event, i) =>
-      i === 1 ? { ...event, timestamp: "1970-01-01T00:00:00.000Z" } : event,
-    );
-    const report = compareEvents([...skewed, ...v1]);
+    const { v1, v2 } = slowerSecondVersion(30);
+    const report = compareEvents([...withSkewedClock(v2), ...v1]);
     expect(report.comparisons.map((c) => [c.baseline, c.candidate])).toEqual([
       ["v1v1v1v1v1v1", "v2v2v2v2v2v2"],
     ]);
@@ -509,15 +511,9 @@ describe("streamll CLI", () => {
   };
 
   it("reads several files, prints the table and comparisons, and can fail on a regression", async () => {
-    const a = write(
-      "a.jsonl",
-      events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 40, ms: 10, seed: 1 }),
-    );
-    const b = write(
-      "b.jsonl",
-      events({ module: "qa", signature: "v2v2v2v2v2v2", calls: 40, ms: 20, seed: 2, startMinute: 5 }),
-      "not json\n\n",
-    );
+    const { v1, v2 } = slowerSecondVersion(40);
+    const a = write("a.jsonl", v1);
+    const b = write("b.jsonl", v2, "not json\n\n");
     const plain = await run(["compare", a, b]);
     expect(plain.status).toBe(0);
     expect(plain.stdout).toContain("2 files");
@@ -593,15 +589,7 @@ describe("streamll CLI", () => {
   });
 
   it("picks the baseline by the first valid timestamp: a bad one cannot turn a regression into an improvement", async () => {
-    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 40, ms: 10, seed: 1 });
-    const v2 = events({
-      module: "qa",
-      signature: "v2v2v2v2v2v2",
-      calls: 40,
-      ms: 20,
-      seed: 2,
-      startMinute: 5,
-    });
+    const { v1, v2 } = slowerSecondVersion(40);
     const early = { ...v2[1]!, timestamp: "1970-01-01 (bad)" };
     const path = write("badts.jsonl", [...v1, ...v2, early]);
     const result = await run(["compare", path, "--fail-on-regression"]);
@@ -611,20 +599,9 @@ describe("streamll CLI", () => {
   });
 
   it("orders versions by their median event time: one valid but skewed timestamp cannot pick the baseline", async () => {
-    const v1 = events({ module: "qa", signature: "v1v1v1v1v1v1", calls: 40, ms: 10, seed: 1 });
-    const v2 = events({
-      module: "qa",
-      signature: "v2v2v2v2v2v2",
-      calls: 40,
-      ms: 20,
-      seed: 2,
-      startMinute: 5,
-    });
+    const { v1, v2 } = slowerSecondVersion(40);
     // A well-formed timestamp from a host whose clock was not set yet: the earliest event of the file.
-    const skewed = v2.map((event, i) =>
-      i === 1 ? { ...event, timestamp: "1970-01-01T00:00:00.000Z" } : event,
-    );
-    const path = write("skew.jsonl", [...v1, ...skewed]);
+    const path = write("skew.jsonl", [...v1, ...withSkewedClock(v2)]);
     const result = await run(["compare", path, "--fail-on-regression"]);
     expect(result.stdout).toContain("qa.forward: v1v1v1v1v1v1 -> v2v2v2v2v2v2");
     expect(result.stdout).toContain("REGRESSION");
