@@ -148,24 +148,54 @@ export function scrubUrlCredentials(text: string): string {
 }
 
 /**
- * Text that looks like a credential whatever its origin: URL user info, Event Hubs keys and signatures, SigV4
- * presigned-URL parts, AWS access key ids, JWTs, `Bearer` and `Basic` values, `password=`/`token:`-style
- * pairs, and long key-like strings.
+ * A credential written as a named value in text: `password=…`, `"apiKey": "…"`, `?access_token=…`, connection
+ * strings' `Password=…;` and `SharedAccessKey=…`, signed URLs' `X-Amz-Signature=…`. The name (and what joins
+ * it to the value) is kept; the value goes, unless it is already `[redacted]` in any case.
+ */
+const CREDENTIAL_PAIRS: readonly RegExp[] = [
+  /(SharedAccessKey=)(?!\[redacted\])[^;\s"']+/gi,
+  /(SharedAccessSignature\s+)(?!\[redacted\])[^\s"']+/gi,
+  /(X-Amz-(?:Signature|Security-Token|Credential)=)(?!\[redacted\])[^&\s"']+/gi,
+  /((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|api[_-]?secret|access[_-]?key|account[_-]?key|client[_-]?secret|signature)["']?\s*[:=]\s*["']?)(?!\[redacted\])[^\s"',;&]+/gi,
+  // Lower case and a whole word only: SDKs name their classes `…Credential` and start messages with them
+  // ("ManagedIdentityCredential: no managed identity endpoint found"), which is an explanation, not a secret.
+  /(\bcredentials?["']?\s*[:=]\s*["']?)(?!\[(?:redacted|REDACTED)\])[^\s"',;&]+/g,
+];
+
+/**
+ * Text that looks like a credential whatever its origin: URL user info, the named values above, AWS access key
+ * ids, JWTs, `Bearer` and `Basic` values, and long key-like strings. In this order: a `Bearer` value is cut
+ * before a `token:` in front of it could take only the word `Bearer`.
  */
 const SECRET_PATTERNS: readonly RegExp[] = [
   /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+(?=@)/gi,
-  /(SharedAccessKey=)[^;\s"']+/gi,
-  /(SharedAccessSignature\s+)[^\s"']+/gi,
-  /(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s"']+/gi,
+  ...CREDENTIAL_PAIRS.slice(0, 3),
   /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g,
   /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
   /(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}/gi,
-  /((?:password|passwd|pwd|secret|token|api[_-]?key|api[_-]?secret|access[_-]?key|client[_-]?secret|signature)["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi,
-  // Lower case and a whole word only: SDKs name their classes `…Credential` and start messages with them
-  // ("ManagedIdentityCredential: no managed identity endpoint found"), which is an explanation, not a secret.
-  /(\bcredentials?["']?\s*[:=]\s*["']?)[^\s"',;&]+/g,
+  ...CREDENTIAL_PAIRS.slice(3),
   /(?<![A-Za-z0-9+_-])(?=[A-Za-z0-9+_=-]*\d)(?=[A-Za-z0-9+_=-]*[A-Za-z])[A-Za-z0-9+_=-]{40,}/g,
 ];
+
+function replaceAll(text: string, patterns: readonly RegExp[]): string {
+  let out = text;
+  for (const pattern of patterns) {
+    out = out.replace(pattern, (match: string, prefix: unknown) =>
+      typeof prefix === "string" && prefix !== match ? `${prefix}[redacted]` : "[redacted]",
+    );
+  }
+  return out;
+}
+
+/**
+ * The text of an error as an event carries it (`error_message`, `stack`, `$error`): connection URLs keep
+ * their user (`redis://default:[redacted]@host`), credentials the event scan knows go as it writes them
+ * (`Bearer [REDACTED]`), and credentials written as named values lose their value (`Password=[redacted];`).
+ * Errors quote what failed; unlike other event text, that is often a connection string or a request.
+ */
+export function scrubErrorText(text: string): string {
+  return replaceAll(redactCredentialText(scrubUrlCredentials(text)), CREDENTIAL_PAIRS);
+}
 
 /**
  * Replaces everything secret-shaped in `text` with `[redacted]` (see the patterns above), and the credentials
@@ -174,13 +204,7 @@ const SECRET_PATTERNS: readonly RegExp[] = [
  * repeats the key it refused) before they reach `lastError`, state-change reasons, loggers or dead letters.
  */
 export function scrubSecrets(text: string): string {
-  let out = text;
-  for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (match: string, prefix: unknown) =>
-      typeof prefix === "string" && prefix !== match ? `${prefix}[redacted]` : "[redacted]",
-    );
-  }
-  return redactCredentialText(out);
+  return redactCredentialText(replaceAll(text, SECRET_PATTERNS));
 }
 
 function extractMessage(error: unknown, max: number): string {

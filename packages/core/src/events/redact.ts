@@ -206,6 +206,12 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
   [/\b(sk-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
   // GitHub, GitLab and Slack tokens.
   [/\b(gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
+  // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`
+  // (one already redacted, by any spelling, is left as it is).
+  [
+    /(?<![A-Za-z0-9])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)=)(?!\[redacted\])[^\s&;"',]+/gi,
+    `$1${REDACTED}`,
+  ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
   [/\bAIza[0-9A-Za-z_-]{30,}/g, REDACTED],
@@ -214,12 +220,13 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
 /**
  * One cheap test before the patterns above: every credential they match contains one of these literals, with
  * the same case the pattern requires (`://` for the URL pattern, whose only case-insensitive part is the
- * scheme). Most strings of an event (names, prose, numbers as text) fail it and are not scanned further.
+ * scheme; `=` for a named value). Most strings of an event (names, prose, numbers as text) fail it and are not
+ * scanned further.
  * Case-sensitive and grouped by first character, it scans short strings about twice as fast as the
  * case-insensitive list it replaced, and long prose about a quarter faster.
  */
 const CREDENTIAL_PRECHECK =
-  /sk-|eyJ|:\/\/|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)/;
+  /sk-|eyJ|:\/\/|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)/;
 /** Shorter strings cannot hold any of the credentials above. */
 const MIN_CREDENTIAL_LENGTH = 8;
 
@@ -322,8 +329,37 @@ function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
   return redactObject(value, keys);
 }
 
+/**
+ * @internal `pairs` of a Map as the sanitiser writes it (`{"$map": [[key, value], …]}`), with the value of each
+ * pair whose key is a redacted name replaced by `[REDACTED]`, as a property of that name would be: `pairs`
+ * itself when no pair changes. Only the first `limit` items are read (the rest are cut by the caller).
+ */
+export function redactPairValues(
+  pairs: unknown,
+  keys: KeyRedaction,
+  limit = Number.POSITIVE_INFINITY,
+): unknown {
+  if (!Array.isArray(pairs) || keys.size === 0) return pairs;
+  let copy: unknown[] | undefined;
+  const n = Math.min(pairs.length, limit);
+  for (let i = 0; i < n; i++) {
+    const pair: unknown = pairs[i];
+    if (!Array.isArray(pair) || pair.length !== 2) continue;
+    const [key, item] = pair as [unknown, unknown];
+    if (typeof key === "string" && item !== REDACTED && keys.has(key)) {
+      copy ??= pairs.slice(0, pairs.length);
+      copy[i] = [key, REDACTED];
+    }
+  }
+  return copy ?? pairs;
+}
+
 function redactObject(value: JsonObject, keys: KeyRedaction): JsonObject {
   const names = Object.keys(value);
+  if (names.length === 1 && names[0] === "$map" && !keys.has("$map")) {
+    const pairs = redactPairValues(value.$map, keys) as JsonValue;
+    if (pairs !== value.$map) return redactObject({ $map: pairs }, keys);
+  }
   const written = scrubKeyNames(names, keys);
   // A renamed key changes the object's key list: it is rebuilt in order rather than copied and patched.
   let copy: JsonObject | undefined = written === names ? undefined : {};

@@ -1,8 +1,15 @@
 import { types } from "node:util";
-import { scrubUrlCredentials } from "../delivery/backoff";
+import { scrubErrorText } from "../delivery/backoff";
 import { v, validateOptions } from "../options/schema";
 import type { JsonValue } from "./event-schema";
-import { type KeyRedaction, REDACT_VALUE, REDACTED, SCRUB_KEY, scrubKeyNames } from "./redact";
+import {
+  type KeyRedaction,
+  REDACT_VALUE,
+  REDACTED,
+  redactPairValues,
+  SCRUB_KEY,
+  scrubKeyNames,
+} from "./redact";
 
 /**
  * Module-local copies of the bits `plain` tests for every key: a read of an imported binding is a property read
@@ -10,6 +17,8 @@ import { type KeyRedaction, REDACT_VALUE, REDACTED, SCRUB_KEY, scrubKeyNames } f
  */
 const VALUE_BIT = REDACT_VALUE;
 const KEY_BIT = SCRUB_KEY;
+/** The key of the object a Map becomes. */
+const MAP_KEY = "$map";
 
 /**
  * Size limits applied while encoding an event. Every limit is optional and takes its default from
@@ -392,7 +401,12 @@ export class JsonSanitizer {
           sv = this.str(REDACTED);
         } else {
           v = obj[k];
-          sv = this.walk(v, depth + 1, k);
+          // A Map sanitised earlier (`{"$map": [[key, value], …]}`): values under redacted names, as in an object.
+          const walked =
+            n === 1 && k === MAP_KEY && redact !== undefined
+              ? redactPairValues(v, redact, this.limits.maxArrayLength)
+              : v;
+          sv = this.walk(walked, depth + 1, k);
         }
       } catch (error) {
         if (error === ABORT) throw error;
@@ -479,11 +493,17 @@ export class JsonSanitizer {
     for (const entry of Map.prototype.entries.call(m)) {
       if (i >= limit) break;
       this.add(i > 0 ? 4 : 3);
-      entries.push([this.walk(entry[0], depth + 1, 0), this.walk(entry[1], depth + 1, 1)]);
+      const key = entry[0];
+      // A value under a redacted name is redacted (unread), as an object's property would be.
+      const hidden = typeof key === "string" && this.redactKeys !== undefined && this.redactKeys.has(key);
+      entries.push([
+        this.walk(key, depth + 1, 0),
+        hidden ? this.str(REDACTED) : this.walk(entry[1], depth + 1, 1),
+      ]);
       i++;
     }
     if (size > i) entries.push(this.str(moreItems(size - i)));
-    return this.redactMade({ $map: entries }, "$map");
+    return this.redactMade({ [MAP_KEY]: entries }, MAP_KEY);
   }
 
   private set(s: Set<unknown>, depth: number): unknown {
@@ -519,20 +539,21 @@ export class JsonSanitizer {
     const name = readSafely(err, "name");
     out.name = this.str(typeof name === "string" ? name : "Error");
     const message = readSafely(err, "message");
-    // Driver errors quote connection URLs; their passwords must not travel in events.
+    // Error text quotes what failed: connection URLs and strings (`Password=…;`), `?api_key=…` requests. It is
+    // scrubbed as streamll's own logs are, besides the credential scan every string gets.
     out.message = this.str(
-      scrubUrlCredentials(
+      scrubErrorText(
         typeof message === "string" ? message : message === undefined ? "" : safeString(message),
       ),
     );
     const stack = readSafely(err, "stack");
     if (typeof stack === "string") {
       const max = Math.min(MAX_STACK_LENGTH, this.limits.maxStringLength);
-      const safe = scrubUrlCredentials(stack);
+      const safe = scrubErrorText(stack);
       out.stack = this.str(safe.length > max ? truncateString(safe, max, true) : safe);
     }
     const code = readSafely(err, "code");
-    if (typeof code === "string") out.code = this.str(code);
+    if (typeof code === "string") out.code = this.str(scrubErrorText(code));
     else if (typeof code === "number" && Number.isFinite(code)) out.code = code;
     let hasCause = false;
     try {
@@ -542,7 +563,8 @@ export class JsonSanitizer {
     }
     if (hasCause) {
       const cause = readSafely(err, "cause");
-      out.cause = this.walk(cause, depth + 1, "cause");
+      out.cause =
+        typeof cause === "string" ? this.str(scrubErrorText(cause)) : this.walk(cause, depth + 1, "cause");
     }
     // `{"$error":{"name":,"message":}}` around the strings counted above.
     this.add(31);

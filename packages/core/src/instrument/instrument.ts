@@ -17,6 +17,7 @@ import {
   isThenable,
   prepareVersion,
   reportInternalError,
+  thrownByUserCode,
   toJson,
 } from "./runtime";
 
@@ -468,7 +469,7 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
       try {
         extracted = streamField(chunk);
       } catch (error) {
-        reportInternalError("streamField function threw; chunk not recorded", error);
+        reportInternalError("streamField function threw; chunk not recorded", thrownByUserCode(error));
         return;
       }
       if (extracted !== null && typeof extracted === "object") {

@@ -158,4 +158,43 @@ describe("a planted secret", () => {
       }
     }
   });
+
+  it("reaches no event from a Map under a credential name or from error text that quotes a connection string", async () => {
+    const password = "Pl4nted-Passw0rd-XYZ";
+    const sink = new MemorySink();
+    configure({
+      sinks: [{ sink, delivery: { flushIntervalMs: 1 } }],
+      logger: { warn() {}, error() {} },
+    });
+    const failing = instrument(
+      async (_headers: Map<string, string>) => {
+        const error = new Error(`cannot open Server=db;User Id=sa;Password=${password};`, {
+          cause: `api_key=${password}`,
+        });
+        throw Object.assign(error, { code: `E_LOGIN password=${password}` });
+      },
+      { name: "db" },
+    );
+    const headers = new Map([
+      ["Authorization", `Token ${password}`],
+      ["x-api-key", password],
+      ["accept", "application/json"],
+    ]);
+    emit("request", { headers, url: `https://api.example.com/v1/models?api_key=${password}` });
+    await expect(failing(headers)).rejects.toThrow(password);
+    emit("failed", { error: new Error(`GET /v1?access_token=${password} returned 401`) });
+    await flush(2_000);
+    const json = sink.events.map((event) => JSON.stringify(event)).join("\n");
+    expect(json).not.toContain(password);
+    const request = sink.events.find((event) => event.event_type === "request");
+    expect(request?.data.headers).toEqual({
+      $map: [
+        ["Authorization", "[REDACTED]"],
+        ["x-api-key", "[REDACTED]"],
+        ["accept", "application/json"],
+      ],
+    });
+    const error = sink.events.find((event) => event.event_type === "error");
+    expect(error?.data.error_message).toBe("cannot open Server=db;User Id=sa;Password=[REDACTED];");
+  });
 });

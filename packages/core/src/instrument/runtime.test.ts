@@ -187,7 +187,7 @@ describe("redact and filter", () => {
     expect(warnings.filter((w) => w.includes("eventFilter threw"))).toHaveLength(1);
   });
 
-  it("logs a throwing filter's message without a credential it quotes", async () => {
+  it("logs a throwing filter's error type, never its message (it may quote the event)", async () => {
     const sink = setup({
       eventFilter: () => {
         throw new Error("lookup with sk-proj-PLANTEDSECRET1234567890abcdef failed");
@@ -196,8 +196,27 @@ describe("redact and filter", () => {
     emit("a");
     expect(await collect(sink)).toHaveLength(1);
     const line = warnings.find((w) => w.includes("eventFilter threw"));
-    expect(line).toContain("lookup with sk-[REDACTED] failed");
+    expect(line).toBe(
+      "eventFilter threw; event kept: Error (its message is not shown: it may quote event data)",
+    );
     expect(warnings.join("\n")).not.toContain("PLANTED");
+  });
+
+  it("logs a throwing redact function's error type, never its message: JSON.parse quotes the text it refused", async () => {
+    const secret = "Pl4nted-Passw0rd-XYZ";
+    const sink = setup({
+      redact: (event) => {
+        JSON.parse(String(event.data.password));
+        return event;
+      },
+    });
+    emit("a", { password: secret });
+    expect(await collect(sink)).toHaveLength(0);
+    const line = warnings.find((w) => w.includes("redact function threw"));
+    expect(line).toBe(
+      "redact function threw; event dropped: SyntaxError (its message is not shown: it may quote event data)",
+    );
+    expect(warnings.join("\n")).not.toContain(secret);
   });
 });
 

@@ -1,4 +1,4 @@
-import { safeErrorMessage, scrubUrlCredentials } from "../delivery/backoff";
+import { safeErrorMessage, scrubErrorText } from "../delivery/backoff";
 import { DeliveryPipeline, resolveDeliveryOptions } from "../delivery/delivery-pipeline";
 import type { DeliveryOptions, SinkMetrics, StateChange } from "../delivery/delivery-types";
 import type { EncodedEvent, Sink } from "../delivery/sink";
@@ -505,6 +505,26 @@ export function reportInternalError(kind: string, error: unknown): void {
   }
 }
 
+/**
+ * @internal What may be logged of an error thrown by a user's function that was reading an event (`redact`,
+ * `eventFilter`, `streamField`): its name only. Its message may quote the event's data, e.g. the field a
+ * `JSON.parse` refused, which is exactly what a redact function is there to hide.
+ */
+export function thrownByUserCode(error: unknown): string {
+  let name: string = typeof error;
+  try {
+    if (
+      error instanceof Error &&
+      typeof error.name === "string" &&
+      /^[A-Za-z_$][\w$]{0,63}$/.test(error.name)
+    )
+      name = error.name;
+  } catch {
+    // A hostile error: its type is enough.
+  }
+  return `${name} (its message is not shown: it may quote event data)`;
+}
+
 function safeLog(logger: StreamllLogger, message: string): void {
   try {
     logger.warn(message);
@@ -750,7 +770,7 @@ function redactAndFilter(config: ResolvedConfig, built: StreamllEvent): Streamll
     } catch (error) {
       // Sending an event the redactor could not clean might leak what it was meant to hide.
       eventStats.droppedRedactFailed += 1;
-      reportInternalError("redact function threw; event dropped", error);
+      reportInternalError("redact function threw; event dropped", thrownByUserCode(error));
       return null;
     }
     if (event === null) {
@@ -770,7 +790,7 @@ function redactAndFilter(config: ResolvedConfig, built: StreamllEvent): Streamll
     return null;
   } catch (error) {
     // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
-    reportInternalError("eventFilter threw; event kept", error);
+    reportInternalError("eventFilter threw; event kept", thrownByUserCode(error));
     return event;
   }
 }
@@ -835,7 +855,8 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
       data.error_message = clip(messageOfError(error), MAX_ERROR_MESSAGE_CHARS);
       if (typeof error.stack === "string") data.stack = clip(error.stack, MAX_STACK_CHARS);
       const code = (error as { code?: unknown }).code;
-      if (typeof code === "string" || typeof code === "number") data.error_code = code;
+      if (typeof code === "string") data.error_code = scrubErrorText(code);
+      else if (typeof code === "number") data.error_code = code;
     } else if (typeof error === "object" && error !== null) {
       const { name, message } = error as { name?: unknown; message?: unknown };
       data.error_type = typeof name === "string" && name !== "" ? name : "object";
@@ -853,10 +874,13 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
   return data;
 }
 
-/** Cuts `text` to `max` characters, after removing passwords of connection URLs it may quote. */
+/**
+ * Cuts error text to `max` characters, after scrubbing what it may quote: connection URLs and strings
+ * (`Password=…;`), `api_key=…` pairs, keys and tokens (see `scrubErrorText`).
+ */
 function clip(text: string, max: number): string {
-  // Scrubbed with some margin past the cut, so a URL straddling it cannot leave half a password behind.
-  const safe = scrubUrlCredentials(text.length > max + 256 ? text.slice(0, max + 256) : text);
+  // Scrubbed with some margin past the cut, so a secret straddling it cannot be half kept.
+  const safe = scrubErrorText(text.length > max + 256 ? text.slice(0, max + 256) : text);
   return safe.length > max ? `${safe.slice(0, max)}…` : safe;
 }
 
