@@ -178,12 +178,15 @@ describe("token events of a stream", () => {
 });
 
 describe("HeldTokens", () => {
-  it("releases a word longer than MAX_HELD_CHARS instead of holding it without end", () => {
+  it("releases the start of a word longer than MAX_HELD_CHARS instead of holding it without end", () => {
     const { held, out } = holder();
     const piece = "x".repeat(1000);
     for (let i = 0; i < 5; i++) held.add("f", { token: piece });
-    expect(out.length).toBe(5);
     expect(5 * piece.length).toBeGreaterThan(MAX_HELD_CHARS);
+    // The tokens before the last 1,024 characters or so go out; the rest waits for the word to go on.
+    expect(out.length).toBe(3);
+    held.flush();
+    expect(out.join("")).toBe(piece.repeat(5));
   });
 
   it("joins to what scanning the whole text gives, however the text is cut into tokens", () => {
@@ -241,5 +244,91 @@ describe("HeldTokens", () => {
       }),
       { numRuns: Number(process.env.HELD_TOKENS_RUNS ?? 2000) },
     );
+  });
+});
+
+describe("HeldTokens: a word longer than MAX_HELD_CHARS", () => {
+  /** Compact JSON without whitespace, `length` characters, ending where a string value starts. */
+  const blob = (length: number) => `{"blob":"${"A".repeat(length - 16)}","k":"`;
+  const chunks = (text: string, size: number) => text.match(new RegExp(`[^]{1,${size}}`, "g")) ?? [];
+
+  /** The tokens a `HeldTokens` given `parts` (then flushed) releases, with the most it held after a token. */
+  function released(parts: readonly string[]): { out: string[]; maxHeld: number; maxToken: number } {
+    const { held, out } = holder();
+    let [added, sent, counted, maxHeld, maxToken] = [0, 0, 0, 0, 0];
+    for (const part of parts) {
+      held.add("f", { token: part });
+      added += part.length;
+      maxToken = Math.max(maxToken, part.length);
+      while (counted < out.length) sent += (out[counted++] as string).length;
+      // Without credentials, every released token is its text: what is not out yet is held.
+      maxHeld = Math.max(maxHeld, added - sent);
+    }
+    held.flush();
+    return { out, maxHeld, maxToken };
+  }
+
+  it.each([
+    ["an sk- key", "sk-proj-PLANTED0123456789abcdef", "sk-proj-PLANTED0123456789abcdef"],
+    [
+      "a JWT",
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.PLANTEDsignature0123456789",
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.PLANTEDsignature0123456789",
+    ],
+    ["a Bearer token", "Bearer PLANTEDabcDEF0123456789", "PLANTEDabcDEF0123456789"],
+    ["a URL's password", "postgres://app:PLANTEDpass0123@db:5432/x", "PLANTEDpass0123"],
+  ])("keeps %s that the cap falls in whole: no piece of it goes out", (_, credential, secret) => {
+    // Every 8 characters of the secret: none may go out.
+    const pieces = Array.from({ length: secret.length - 7 }, (_, i) => secret.slice(i, i + 8));
+    // 4,086 characters before the secret, as the report had it, then each place the cap can fall in the secret.
+    for (let before = MAX_HELD_CHARS - credential.length; before <= MAX_HELD_CHARS; before++) {
+      const text = `${blob(before)}${credential}"}`;
+      // The text before the secret in one chunk (as the report had it) or in small ones, the secret in 4s.
+      for (const size of [before, 7]) {
+        const { out } = released([...chunks(blob(before), size), ...chunks(credential, 4), '"}']);
+        const joined = out.join("");
+        expect(["PLANTED", ...pieces].filter((piece) => joined.includes(piece))).toEqual([]);
+        expect(joined).toBe(redactCredentialText(text));
+      }
+    }
+  });
+
+  it("keeps a key out of every event of an instrumented stream, as the report streamed it", async () => {
+    const key = "sk-proj-PLANTED0123456789abcdef";
+    const events = await streamed([blob(4086), ...chunks(key, 4), '"}']);
+    const pieces = Array.from({ length: key.length - 7 }, (_, i) => key.slice(i, i + 8));
+    const text = JSON.stringify(events);
+    expect(["PLANTED", ...pieces].filter((piece) => text.includes(piece))).toEqual([]);
+    expect(
+      tokensOf(events)
+        .map((t) => t.token)
+        .join(""),
+    ).toBe(`${blob(4086)}sk-[REDACTED]"}`);
+  });
+
+  it("does not cut a URL's password from the `@` that makes it one", () => {
+    // The last token boundary 1,024 characters or more before the end is the one between the password and its `@`.
+    const url = "x://u:PLANTEDpass";
+    const parts = [...chunks(blob(MAX_HELD_CHARS - 18 - 1100), 7), url, `@${"B".repeat(1100)}`, "BBBB"];
+    const { out } = released(parts);
+    expect(out.join("")).not.toContain("PLANTED");
+    expect(out.join("")).toBe(redactCredentialText(parts.join("")));
+  });
+
+  it("releases a long text without credentials whole and in order, holding at most the cap", () => {
+    const unit = '{"id":"eyJ0","url":"https:x","k":"sk-",';
+    const text = unit.repeat(Math.ceil(1_000_000 / unit.length)).slice(0, 1_000_000);
+    expect(redactCredentialText(text)).toBe(text);
+    const sizes = [1, 4, 7, 3, 16, 2, 9];
+    const parts: string[] = [];
+    for (let at = 0, i = 0; at < text.length; i++) {
+      const size = sizes[i % sizes.length] as number;
+      parts.push(text.slice(at, at + size));
+      at += size;
+    }
+    const { out, maxHeld, maxToken } = released(parts);
+    expect(out.join("")).toBe(text);
+    expect(out).toEqual(parts);
+    expect(maxHeld).toBeLessThanOrEqual(MAX_HELD_CHARS + maxToken);
   });
 });

@@ -1,12 +1,18 @@
 import type { JsonObject } from "../events/event-schema";
-import type { KeyRedaction } from "../events/redact";
+import { CREDENTIAL_VALUE_PATTERNS, type KeyRedaction } from "../events/redact";
 import { clockNow, getRuntime } from "./runtime";
 
 /**
- * Held text of one field past which its tokens go out without waiting for the word to end: bounds what text
- * without whitespace can hold, and is longer than the credentials the scan knows (JWTs of usual size included).
+ * Held text of one field past which its earlier tokens go out without waiting for the word to end (see
+ * `overCapCut`): bounds what text without whitespace can hold, and is longer than the credentials the scan
+ * knows (JWTs of usual size included).
  */
 export const MAX_HELD_CHARS = 4096;
+/**
+ * Held text kept back when a field's hold passes {@link MAX_HELD_CHARS}: a credential that has begun near its end
+ * but is not whole yet (a JWT before its last `.`) stays held, to be scanned with the pieces still to come.
+ */
+const KEPT_CHARS = 1024;
 
 /** A token event waiting for the word it ends in to be complete. */
 interface HeldToken {
@@ -55,6 +61,43 @@ export function isWordBreak(text: string, at: number): boolean {
 }
 
 /**
+ * How many of the held tokens to release (and their length) when the hold has passed {@link MAX_HELD_CHARS}
+ * within one word. Releasing all of it would cut a credential still streaming in: its start is scanned in the
+ * released text, and the rest, held anew, no longer looks like one (`"k":"sk-proj-PL` is redacted, `ANTED012…`
+ * is not). So the cut is the token boundary nearest {@link KEPT_CHARS} before the end (at or before that point
+ * when one qualifies, after it otherwise) that no credential found in the held text spans and that leaves at
+ * most {@link MAX_HELD_CHARS} held. When none qualifies (one token or one credential about as long as the
+ * cap), everything is released, so that memory stays bounded.
+ */
+function overCapCut(hold: FieldHold, redaction: KeyRedaction): [count: number, length: number] {
+  const { text, tokens } = hold;
+  // Where the scan finds credentials in the held text. The precheck (a scan that changes nothing found none)
+  // spares most text the patterns, some of which are slow on long words.
+  const spans: [start: number, end: number][] = [];
+  if (redaction.scrub(text) !== text) {
+    for (const [pattern] of CREDENTIAL_VALUE_PATTERNS) {
+      // A copy of the pattern: its own `lastIndex`, from 0.
+      for (const match of text.matchAll(new RegExp(pattern)))
+        spans.push([match.index, match.index + match[0].length]);
+    }
+  }
+  const target = text.length - KEPT_CHARS;
+  let count = tokens.length;
+  let length = text.length;
+  for (let i = 0, end = 0; i + 1 < tokens.length; i++) {
+    end += (tokens[i] as HeldToken).data.token.length;
+    // Past the target with a cut found: it is the last one at or before the target, or the first one after it.
+    if (length < text.length && end > target) break;
+    // A cut at a credential's very end counts as inside it: a URL's password is known by the `@` after it.
+    if (text.length - end <= MAX_HELD_CHARS && !spans.some(([start, stop]) => start < end && end <= stop)) {
+      count = i + 1;
+      length = end;
+    }
+  }
+  return [count, length];
+}
+
+/**
  * A stream's token events, each held back until the word it ends in is complete, so that a credential a model
  * streams in pieces (`sk-`, `proj-abc`, `123…`) is scanned whole before any piece leaves the process. A token
  * is released once whitespace (or the end of the stream) follows its word; released text holding a credential
@@ -95,8 +138,11 @@ export class HeldTokens {
     const previousEnd = hold.text.length;
     hold.text += data.token;
     // Breaks between earlier tokens were checked when they were made: only the two ends can have become one.
-    if (hold.text.length > MAX_HELD_CHARS || isWordBreak(hold.text, hold.text.length)) {
+    if (isWordBreak(hold.text, hold.text.length)) {
       this.#release(hold, hold.tokens.length, hold.text.length, redaction);
+    } else if (hold.text.length > MAX_HELD_CHARS) {
+      const [count, length] = overCapCut(hold, redaction);
+      this.#release(hold, count, length, redaction);
     } else if (hold.tokens.length > 1 && isWordBreak(hold.text, previousEnd)) {
       this.#release(hold, hold.tokens.length - 1, previousEnd, redaction);
     }
