@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { scrubSecrets } from "../delivery/backoff";
-import { nearestName } from "../options/nearest-name";
+import { editDistance, nearestName } from "../options/nearest-name";
 import type { CliIo } from "./cli-io";
 
 /** A command-line mistake (bad option, missing value): the tool prints it with the usage text and exits 2. */
@@ -32,7 +32,9 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
  * `parseArgs` (strict, its default), with Node's unknown-option error (whose hint about positionals is long and ends
  * in an unbalanced quote) replaced by a {@link UsageError} naming the option probably meant
  * (`Unknown option '--prot'; did you mean --port?`), or else, for a tool that takes positionals, how to pass
- * one that starts with `-`.
+ * one that starts with `-`. The option given is repeated only when {@link shownName} allows it (a near miss of
+ * a known option or a short plain name): someone may have pasted a secret where an option belongs. A value given
+ * to it (`--foo=VALUE`) is never repeated; nor is an unexpected positional argument unless it is plain.
  */
 export function parseCommandArgs<const T extends ParseArgsConfig>(
   config: T,
@@ -41,21 +43,54 @@ export function parseCommandArgs<const T extends ParseArgsConfig>(
     // Strict is parseArgs' default: unknown options and missing values are errors.
     return parseArgs(config);
   } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+      const given = /^Unexpected argument '(.*)'\. This command does not take positional arguments$/s.exec(
+        (error as Error).message,
+      )?.[1];
+      const named =
+        given !== undefined && isPlainName(given) ? ` '${given}'` : " (not shown: it may be a secret)";
+      throw new UsageError(`Unexpected argument${named}; this command takes no positional arguments`);
+    }
     const option =
-      (error as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
         ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
         : undefined;
     if (option === undefined) throw error;
-    const meant = option.startsWith("--")
-      ? nearestName(option.slice(2), Object.keys(config.options ?? {}))
-      : undefined;
-    if (meant !== undefined) throw new UsageError(`Unknown option '${option}'; did you mean --${meant}?`);
+    // Node names the option without a value given inline (`--foo=VALUE` is reported as `--foo`); the
+    // `=` split is kept here as well, so a value can never reach the message.
+    const name = option.split("=")[0]!;
+    const bare = name.replace(/^--?/, "");
+    const meant = name.startsWith("--") ? nearestName(bare, Object.keys(config.options ?? {})) : undefined;
+    const shown = shownName(bare, meant)
+      ? `Unknown option '${name}'`
+      : "Unknown option (not shown: it may be a secret)";
+    if (meant !== undefined) throw new UsageError(`${shown}; did you mean --${meant}?`);
     throw new UsageError(
       config.allowPositionals === true
-        ? `Unknown option '${option}' (for an argument that starts with "-", put "--" before it)`
-        : `Unknown option '${option}'`,
+        ? `${shown} (for an argument that starts with "-", put "--" before it)`
+        : shown,
     );
   }
+}
+
+/**
+ * Whether an unknown command or option name the user typed may be repeated in an error. A secret pasted in the
+ * wrong place must not end up in a terminal or a CI log, so only two kinds are repeated: a near miss of the
+ * known name `meant` (within the edit distance {@link nearestName} suggests by: `exprot`, `--folow`), and a
+ * short plain name (see {@link isPlainName}). A suggestion found only by a shared prefix (`stream-XYZ…` for
+ * `stream`) is still given, without the name typed.
+ */
+function shownName(given: string, meant: string | undefined): boolean {
+  if (isPlainName(given)) return true;
+  if (meant === undefined) return false;
+  const limit = Math.max(2, Math.floor(given.length / 3)) + 1;
+  return editDistance(given.toLowerCase(), meant.toLowerCase(), limit) < limit;
+}
+
+/** At most 20 characters, only lower-case letters, digits and `-` (`import`, `verbose`, `-x`): not secret-shaped. */
+function isPlainName(text: string): boolean {
+  return /^[a-z0-9-]{1,20}$/.test(text);
 }
 
 /** Parses an option value as a whole number `>= min`, or throws a {@link UsageError} naming the option. */
@@ -123,12 +158,13 @@ export interface CommandSpec<Options extends { readonly password?: string | unde
 
 /**
  * The shared front of streamll's command-line tools, so every tool behaves the same: `--help` and
- * `--version` on stdout; the usage text on stderr when the tool is run without the arguments it needs; every
- * other mistake as one line on stderr followed by `Run "<tool> [command] --help" for usage.`; a secret never
- * echoed. Resolves to the exit status (0 done, 2 usage); never calls `process.exit` and never throws, so tests
- * can call it in-process. Errors `run` throws are option errors found late (the client refused an option when
- * it was built), so they exit 2 as well. By convention a command resolves to 130 when `io.signal` aborted
- * with `"interrupted"` (Ctrl-C, SIGTERM) and 0 when stdout was closed by its reader.
+ * `--version` (first, or among the command's options) on stdout; the usage text on stderr when the tool is run
+ * without the arguments it needs; every other mistake as one line on stderr followed by
+ * `Run "<tool> [command] --help" for usage.`; a secret never echoed. Resolves to the exit status (0 done,
+ * 2 usage); never calls `process.exit` and never throws, so tests can call it in-process. Errors `run` throws
+ * are option errors found late (the client refused an option when it was built), so they exit 2 as well. By
+ * convention a command resolves to 130 when `io.signal` aborted with `"interrupted"` (Ctrl-C, SIGTERM) and 0
+ * when stdout was closed by its reader.
  */
 export async function runCommand<Options extends { readonly password?: string | undefined }>(
   spec: CommandSpec<Options>,
@@ -136,7 +172,11 @@ export async function runCommand<Options extends { readonly password?: string | 
   io: CliIo,
 ): Promise<number> {
   const [command, ...afterCommand] = argv;
-  if (command === "-v" || command === "--version") {
+  // `-v`/`--version` is the same option wherever options go: first (`streamll --version`), or among the
+  // command's options (`streamll compare a.jsonl --version`), for a tool without a command anywhere.
+  const optionArgs =
+    spec.command === undefined ? argv : command === spec.command ? afterCommand : argv.slice(0, 1);
+  if (asksForVersion(optionArgs)) {
     await io.stdout(`${spec.version}\n`);
     return 0;
   }
@@ -183,11 +223,30 @@ export async function runCommand<Options extends { readonly password?: string | 
   }
 }
 
-/** `unknown command "comapre"; did you mean "compare"?`: a misspelt command is named with the one meant. */
+/**
+ * Whether `args` hold `-v` or `--version` as an argument of its own, before a `--` (after which every argument
+ * is a positional). A `-v` cannot be the value of an option there: parseArgs refuses a value that starts with
+ * `-` unless given inline (`--module=-v`).
+ */
+function asksForVersion(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "-v" || arg === "--version") return true;
+  }
+  return false;
+}
+
+/**
+ * `unknown command "comapre"; did you mean "compare"?`: a misspelt command is named with the one meant. One
+ * that may be a secret ({@link shownName}) is not repeated.
+ */
 function unknownCommand(given: string, known: string): string {
   const meant = nearestName(given, [known]);
   const suggestion = meant === undefined ? "" : `; did you mean "${meant}"?`;
-  return `unknown command "${oneLine(redactSecrets(given, []))}"${suggestion}`;
+  const shown = shownName(given, meant)
+    ? `"${oneLine(redactSecrets(given, []))}"`
+    : "(not shown: it may be a secret)";
+  return `unknown command ${shown}${suggestion}`;
 }
 
 function messageOf(error: unknown): string {
