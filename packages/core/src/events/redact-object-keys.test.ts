@@ -128,4 +128,16 @@ describe("credentials used as object keys", () => {
     expect(JSON.stringify(out)).not.toContain("PLANTED");
     expect(Object.keys(out as object)).toEqual([`sk-[REDACTED] ${"y".repeat(18)}…[truncated 22 chars]`]);
   });
+
+  it("reads a huge key only as far as its cut could reach, as a string value: a 10 MB key is not scanned whole", () => {
+    // `Bearer ` and then a long run of key-like characters: every pattern of the scan has work on all of it.
+    const huge = `Bearer ${"A1".repeat(5_000_000)}`;
+    const out = fastData({ [huge]: "kept", other: 1 }, DEFAULT_REDACT_KEYS, {
+      maxStringLength: 32,
+    }) as Record<string, unknown>;
+    const [key, other] = Object.keys(out);
+    expect(key).toBe("Bearer [REDACTED]");
+    expect(out[key as string]).toBe("kept");
+    expect(other).toBe("other");
+  });
 });

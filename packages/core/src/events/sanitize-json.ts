@@ -377,14 +377,21 @@ export class JsonSanitizer {
     /** The kept keys as written, once one of them turned out to hold a credential (see `scrubKeyNames`). */
     let written: readonly string[] | undefined;
     this.add(2);
+    // A key is read as far as its cut could reach, as a string value is: matching and scrubbing a 10 MB key
+    // whole took seconds. The part past the window is never written.
+    const window = SCRUB_WINDOW * this.limits.maxStringLength;
     for (let i = 0; i < limit; i++) {
       const k = keys[i] as string;
+      const seen = k.length > window ? k.slice(0, window) : k;
       // One cached lookup per key; 0 (nothing to do) for almost every key.
-      const actions = redact === undefined ? 0 : redact.actionsOf(k);
-      let name = k;
+      const actions = redact === undefined ? 0 : redact.actionsOf(seen);
+      let name = seen;
       if ((actions & KEY_BIT) !== 0 && redact !== undefined) {
         // Every kept key is needed to keep scrubbed keys apart from the others; rare, so done only here.
-        written ??= scrubKeyNames(limit < n ? keys.slice(0, limit) : keys, redact);
+        written ??= scrubKeyNames(
+          keys.slice(0, limit).map((key) => (key.length > window ? key.slice(0, window) : key)),
+          redact,
+        );
         name = written[i] as string;
       }
       // Credentials are scrubbed before the cut, as in strings, so a secret cannot be half kept.
@@ -495,7 +502,11 @@ export class JsonSanitizer {
       this.add(i > 0 ? 4 : 3);
       const key = entry[0];
       // A value under a redacted name is redacted (unread), as an object's property would be.
-      const hidden = typeof key === "string" && this.redactKeys !== undefined && this.redactKeys.has(key);
+      const window = SCRUB_WINDOW * this.limits.maxStringLength;
+      const hidden =
+        typeof key === "string" &&
+        this.redactKeys !== undefined &&
+        this.redactKeys.has(key.length > window ? key.slice(0, window) : key);
       entries.push([
         this.walk(key, depth + 1, 0),
         hidden ? this.str(REDACTED) : this.walk(entry[1], depth + 1, 1),
