@@ -76,7 +76,9 @@ export interface DeliveryOptions {
   maxQueueSize?: number;
   /**
    * Maximum UTF-8 bytes of JSON waiting (queued plus in flight). Default 32 MiB, the queue's first bound. A
-   * queued event holds its JSON plus ~150 bytes of routing fields, so the default queue holds at most ~47 MB.
+   * queued event holds its JSON (two bytes a character when it holds text beyond Latin-1) plus a few hundred
+   * bytes of routing fields and queue entry: with the default count cap, at most about 75 MB of heap for ASCII
+   * JSON, about 110 MB otherwise.
    */
   maxQueueBytes?: number;
   /** What to discard when the queue is full. Default `drop-oldest` (keep the freshest events). */
