@@ -182,6 +182,14 @@ describe("redactCredentialText", () => {
       "abcDEF123_-xyz",
       "0123456789ABCDEF",
       "secretValue9",
+      "=",
+      "api_key=",
+      "Password=",
+      ";",
+      "&",
+      "-----BEGIN RSA PRIVATE KEY-----",
+      "-----END RSA PRIVATE KEY-----",
+      "PRIVATE KEY",
     );
     const text = fc
       .array(fc.oneof(piece, fc.string({ maxLength: 6 })), { maxLength: 12 })
@@ -195,5 +203,34 @@ describe("redactCredentialText", () => {
       }),
       { numRuns: 5000 },
     );
+  });
+
+  it("scrubs credentials written as named values, URL passwords holding an @, and PEM private keys", () => {
+    expect(redactCredentialText("GET /v1/models?api_key=abc123&limit=5")).toBe(
+      `GET /v1/models?api_key=${REDACTED}&limit=5`,
+    );
+    expect(redactCredentialText("Server=db;User Id=sa;Password=Pl4nted;Encrypt=true")).toBe(
+      `Server=db;User Id=sa;Password=${REDACTED};Encrypt=true`,
+    );
+    expect(redactCredentialText("export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG")).toBe(
+      `export AWS_SECRET_ACCESS_KEY=${REDACTED}`,
+    );
+    expect(redactCredentialText("https://x.test/cb?access_token=t0k&state=1")).toBe(
+      `https://x.test/cb?access_token=${REDACTED}&state=1`,
+    );
+    // Model-token counts and ordinary pairs are not credentials.
+    expect(redactCredentialText("max_tokens=100, page=2, tokens=5")).toBe("max_tokens=100, page=2, tokens=5");
+    expect(redactCredentialText("redis://user:pa@ss@127.0.0.1:6379/0")).toBe(
+      `redis://user:${REDACTED}@127.0.0.1:6379/0`,
+    );
+    const pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
+    expect(redactCredentialText(`key: ${pem} done`)).toBe(`key: ${REDACTED} done`);
+  });
+
+  it("redacts pwd and passphrase keys by default", () => {
+    const out = createKeyRedactor(DEFAULT_REDACT_KEYS)(
+      event({ db: { pwd: "x1", tls: { passphrase: "x2" }, cwd: "/srv" } }),
+    );
+    expect(out.data).toEqual({ db: { pwd: REDACTED, tls: { passphrase: REDACTED }, cwd: "/srv" } });
   });
 });

@@ -192,8 +192,11 @@ export class KeyRedaction {
  * @internal
  */
 export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] = [
-  // scheme://user:password@host: the password (one already redacted, by any spelling, is left as it is).
-  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/@]+(?=@)/gi, `$1${REDACTED}`],
+  // scheme://user:password@host: the password (one already redacted, by any spelling, is left as it is), up
+  // to the last `@` before the path: a password with an unencoded `@` goes whole.
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/]+(?=@)/gi, `$1${REDACTED}`],
+  // PEM private keys (`-----BEGIN RSA PRIVATE KEY-----` … `-----END RSA PRIVATE KEY-----`), whole.
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, REDACTED],
   // Authorization header values. The credential must have a digit, a symbol or a case change inside, so prose
   // ("bearer instruments", "Basic requirements") is left alone.
   [
@@ -226,7 +229,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
  * case-insensitive list it replaced, and long prose about a quarter faster.
  */
 const CREDENTIAL_PRECHECK =
-  /sk-|eyJ|:\/\/|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)/;
+  /sk-|eyJ|:\/\/|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)|PRIVATE KEY/;
 /** Shorter strings cannot hold any of the credentials above. */
 const MIN_CREDENTIAL_LENGTH = 8;
 

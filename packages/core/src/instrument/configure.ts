@@ -126,6 +126,8 @@ export interface StreamllOptions {
 export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
   "password",
   "passwd",
+  "pwd",
+  "passphrase",
   "secret",
   "token",
   "api_key",

@@ -8,7 +8,9 @@ export function nearestName(name: string, known: readonly string[]): string | un
   const lower = name.toLowerCase();
   const sameCase = known.find((candidate) => candidate.toLowerCase() === lower);
   if (sameCase !== undefined) return sameCase;
-  const alias = ALIASES[lower]?.find((candidate) => known.includes(candidate));
+  const alias = (Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : undefined)?.find((candidate) =>
+    known.includes(candidate),
+  );
   if (alias !== undefined) return alias;
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
