@@ -1,13 +1,12 @@
+import { types } from "node:util";
 import { ConfigurationError } from "../errors";
 import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
-import { nearestName } from "../options/nearest-name";
-import { v, validateOptions } from "../options/schema";
+import { suggestedName, v, validateOptions } from "../options/schema";
 import type { VersionTracker } from "../version/version-tracker";
 import type { ResolvedConfig } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
 import { HeldTokens } from "./held-tokens";
 import {
-  adopt,
   clockNow,
   durationMs,
   emitSpanEvent,
@@ -159,16 +158,30 @@ function makeMeta(
   });
 }
 
+/**
+ * A function's `name` when it is a string, else `""`: a class may define `name` as a static method or a getter
+ * that throws, and instrumenting it must neither fail nor record a non-string module name.
+ */
+function nameOf(fn: Function): string {
+  try {
+    const name: unknown = fn.name;
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
+  }
+}
+
 function moduleNameOf(meta: CallMeta, receiver: unknown): string {
   if (meta.fixedName !== undefined) return meta.fixedName;
   if (meta.fromReceiver) {
     if (typeof receiver === "function") {
       // A static method: the receiver is the class itself.
-      const name = (receiver as { name?: unknown }).name;
-      if (typeof name === "string" && name !== "") return clampName(name);
+      const name = nameOf(receiver);
+      if (name !== "") return clampName(name);
     } else if (typeof receiver === "object" && receiver !== null) {
       const ctor = (receiver as { constructor?: unknown }).constructor;
-      if (typeof ctor === "function" && ctor !== Object && ctor.name !== "") return clampName(ctor.name);
+      const name = typeof ctor === "function" && ctor !== Object ? nameOf(ctor) : "";
+      if (name !== "") return clampName(name);
     }
   }
   return meta.fallbackName;
@@ -255,27 +268,57 @@ function callInstrumented(meta: CallMeta, original: Function, receiver: unknown,
     throw error;
   }
   try {
+    // The caller always gets the original value back, never a promise of ours: a promise it already handled
+    // (`.catch()` inside the function) must not resurface as an unhandled rejection, a Promise subclass keeps
+    // its identity and methods (`cancel()`), and continuations run on the same microtask as without streamll.
+    if (types.isPromise(result)) {
+      observePromise(meta, span, startedAt, result as Promise<unknown>);
+      return result;
+    }
     if (isThenable(result)) {
-      return adopt(result).then(
-        (value) => finish(meta, span, startedAt, value),
-        (error: unknown) => {
-          emitSpanEvent(span, "error", errorEventData(error, startedAt));
-          throw error;
-        },
-      );
+      // Not a native promise: a query builder (Knex, Mongoose), a lazy request. Its `then` may run the work
+      // (a query runs when awaited), so calling it to learn the outcome would do what the caller may never
+      // ask for, and twice when the caller awaits it too. The call is recorded as ending when it returns, with
+      // the thenable itself as its output; what it resolves to later is the caller's business.
+      return finish(meta, span, startedAt, result);
     }
   } catch (error) {
-    // A hostile thenable (throwing `then` getter): hand it back untouched, unrecorded.
+    // A hostile thenable (throwing `then` getter), or a Promise subclass whose constructor refuses the derived
+    // promise `then` makes: hand it back untouched, unrecorded.
     reportInternalError("could not observe a returned thenable", error);
     return result;
   }
   return finish(meta, span, startedAt, result);
 }
 
-/** Ends a call with `value`, or keeps the span open when the call produced an async generator. */
-function finish(meta: CallMeta, span: Span, startedAt: number, value: unknown): unknown {
+/**
+ * Records how a returned native promise (or subclass) settles, without changing it: the observer's own
+ * derived promise always fulfils (nothing is rethrown), so it never reports an unhandled rejection; a
+ * rejection the caller does not handle is reported by the caller's promise exactly as without streamll.
+ */
+function observePromise(meta: CallMeta, span: Span, startedAt: number, promise: Promise<unknown>): void {
+  Promise.prototype.then.call(
+    promise,
+    (value: unknown) => {
+      settled(meta, span, startedAt, value);
+    },
+    (error: unknown) => {
+      try {
+        emitSpanEvent(span, "error", errorEventData(error, startedAt));
+      } catch (failure) {
+        reportInternalError("recording an error failed", failure);
+      }
+    },
+  );
+}
+
+/**
+ * Ends a call whose promise fulfilled. An async generator the promise resolved to cannot be swapped for an
+ * instrumented one (the caller holds the original promise): the call ends here, with the generator as its
+ * output (recorded by its type); its chunks are not recorded.
+ */
+function settled(meta: CallMeta, span: Span, startedAt: number, value: unknown): void {
   try {
-    if (isAsyncGeneratorObject(value)) return new InstrumentedStream(value, span, meta, undefined, startedAt);
     const config = getRuntime().config;
     const endedAt = clockNow();
     const data: Record<string, unknown> = { duration_ms: durationMs(startedAt, endedAt) };
@@ -284,6 +327,19 @@ function finish(meta: CallMeta, span: Span, startedAt: number, value: unknown): 
   } catch (error) {
     reportInternalError("recording a result failed", error);
   }
+}
+
+/** Ends a call with `value`, or keeps the span open when the call produced an async generator. */
+function finish(meta: CallMeta, span: Span, startedAt: number, value: unknown): unknown {
+  if (isAsyncGeneratorObject(value)) {
+    try {
+      return new InstrumentedStream(value, span, meta, undefined, startedAt);
+    } catch (error) {
+      reportInternalError("recording a result failed", error);
+      return value;
+    }
+  }
+  settled(meta, span, startedAt, value);
   return value;
 }
 
@@ -597,7 +653,7 @@ function wrapFunction(original: Function, meta: CallMeta): Function {
       Object.defineProperty(wrapper, "prototype", { value: (original as { prototype: unknown }).prototype });
     }
   }
-  Object.defineProperty(wrapper, "name", { value: original.name, configurable: true });
+  Object.defineProperty(wrapper, "name", { value: nameOf(original), configurable: true });
   Object.defineProperty(wrapper, "length", { value: original.length, configurable: true });
   Object.defineProperty(wrapper, ORIGINAL, { value: original });
   return wrapper;
@@ -638,9 +694,10 @@ function findDescriptor(start: object, key: string): PropertyDescriptor | undefi
 }
 
 function describeTarget(target: object): string {
-  if (typeof target === "function") return target.name || "anonymous";
+  if (typeof target === "function") return nameOf(target) || "anonymous";
   const ctor = (target as { constructor?: unknown }).constructor;
-  return typeof ctor === "function" && ctor !== Object && ctor.name !== "" ? `a ${ctor.name}` : "an object";
+  const name = typeof ctor === "function" && ctor !== Object ? nameOf(ctor) : "";
+  return name !== "" ? `a ${name}` : "an object";
 }
 
 /**
@@ -687,7 +744,7 @@ function missingMethodsError(
 ): ConfigurationError {
   const known = methodNamesOf(holder);
   const entries = missing.map((index) => {
-    const near = nearestName(names[index] ?? "", known);
+    const near = suggestedName(names[index] ?? "", known);
     return { path: `methods[${index}]`, hint: near === undefined ? "" : ` (did you mean \`${near}\`?)` };
   });
   const list = entries.map((entry) => `${entry.path}${entry.hint}`).join(", ");
@@ -714,9 +771,19 @@ function methodNamesOf(holder: object): string[] {
 
 function instrumentClass<C extends Function>(ctor: C, options: InstrumentOptions): C {
   const proto = (ctor as { prototype?: unknown }).prototype as object;
-  const className = ctor.name || "anonymous";
-  for (const { name, descriptor, fn } of selectMethods(proto, options, className)) {
-    if (isInstrumented(fn)) continue;
+  const className = nameOf(ctor) || "anonymous";
+  const methods = selectMethods(proto, options, className).filter(({ fn }) => !isInstrumented(fn));
+  // Checked before anything changes: a class is instrumented whole or not at all.
+  for (const { name } of methods) {
+    const reason = whyNotRedefinable(proto, name);
+    if (reason !== null) {
+      throw new ConfigurationError(
+        `instrument(${className}): cannot instrument ${name} of ${className}: ${reason}; instrument an instance or a subclass instead`,
+        [{ path: "target", message: `${name} of ${className} cannot be replaced (${reason})` }],
+      );
+    }
+  }
+  for (const { name, descriptor, fn } of methods) {
     const meta = makeMeta(options, name, className, true);
     const wrapped = wrapFunction(fn, meta);
     // Defined on this class's prototype even when inherited, so the base class stays untouched.
@@ -725,6 +792,23 @@ function instrumentClass<C extends Function>(ctor: C, options: InstrumentOptions
     prepareVersion(ctor, meta.methodName, meta.fixedName ?? meta.fallbackName);
   }
   return ctor;
+}
+
+/**
+ * Why `name` cannot be (re)defined on a class prototype, or `null` when it can: a frozen prototype (its own
+ * methods are neither writable nor configurable, and inherited ones cannot be shadowed), or one method defined
+ * non-configurable and read-only.
+ */
+function whyNotRedefinable(proto: object, name: string): string | null {
+  const own = Object.getOwnPropertyDescriptor(proto, name);
+  const frozen = Object.isFrozen(proto) ? " (frozen class)" : "";
+  if (own === undefined) {
+    return Object.isExtensible(proto)
+      ? null
+      : `the prototype is not extensible${frozen || " (sealed class)"}`;
+  }
+  if (own.configurable === false && own.writable !== true) return `the property is not configurable${frozen}`;
+  return null;
 }
 
 function isPlainObject(value: object): boolean {
@@ -869,7 +953,7 @@ function createDecorator(options: InstrumentOptions): InstrumentDecorator {
         );
       }
       const owner = typeof first === "function" ? first : (first as { constructor?: unknown }).constructor;
-      const fallback = typeof owner === "function" && owner !== Object ? owner.name : "anonymous";
+      const fallback = typeof owner === "function" && owner !== Object ? nameOf(owner) : "anonymous";
       return {
         ...descriptor,
         value: wrapFunction(
@@ -903,6 +987,21 @@ export function instrument<T extends AnyClass>(target: T, options?: InstrumentOp
 export function instrument<O extends InstrumentOptions>(options?: OptionsOnly<O>): InstrumentDecorator;
 export function instrument<T extends object>(target: T, options?: InstrumentOptions): T;
 export function instrument(target?: unknown, options?: InstrumentOptions): unknown {
+  try {
+    return instrumentTarget(target, options);
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
+    // A revoked proxy, a proxy trap or getter that throws while the target is inspected. Its message is not
+    // repeated (it is the target's own text); it stays available as `cause`.
+    throw new ConfigurationError(
+      "instrument(): the target cannot be inspected: it is a revoked proxy, or one of its proxy traps or getters threw",
+      [{ path: "target", message: "could not be read (a revoked proxy, or a proxy trap or getter threw)" }],
+      { cause: error },
+    );
+  }
+}
+
+function instrumentTarget(target: unknown, options: InstrumentOptions | undefined): unknown {
   if (target === undefined || (options === undefined && isOptionsObject(target))) {
     return createDecorator(parseInstrumentOptions(target));
   }
@@ -911,7 +1010,7 @@ export function instrument(target?: unknown, options?: InstrumentOptions): unkno
     if (isInstrumented(target)) return target;
     if (isClass(target, parsed)) return instrumentClass(target, parsed);
     // A function is its own module: its name becomes the method name only when `name` renames the module.
-    const name = target.name;
+    const name = nameOf(target);
     const methodName = parsed.name !== undefined && name !== "" ? name : null;
     const meta = makeMeta(parsed, methodName, name, false);
     const wrapped = wrapFunction(target, meta);
