@@ -168,7 +168,8 @@ describe("DeliveryPipeline batching", () => {
     expect(metrics()).toMatchObject({ pending: 6, inFlight: 2, pendingBytes: 60 });
     sink.mode = "ok";
     sink.calls[0]!.resolve();
-    await tick();
+    // Each next send starts after a turn of the event loop (a 0 ms timer), not on the settling microtask.
+    await tick(10);
     expect(sink.calls.map((c) => c.ids)).toEqual([
       [0, 1],
       [2, 3],
@@ -657,9 +658,10 @@ describe("DeliveryPipeline robustness", () => {
     }
     expect(sink.calls).toHaveLength(0);
     await Promise.resolve();
-    // One batch in flight at a time, started from the microtask; the others follow as each send settles.
+    // One batch in flight at a time, started from the microtask; the others follow as each send settles, each
+    // after a turn of the event loop.
     expect(sink.calls.map((c) => c.ids)).toEqual([[0, 1]]);
-    await tick();
+    await tick(10);
     expect(sink.calls.map((c) => c.ids)).toEqual([
       [0, 1],
       [2, 3],

@@ -248,6 +248,13 @@ export class DeliveryPipeline {
   private pumping = false;
   private pumpAgain = false;
   private pumpScheduled = false;
+  /** The pump deferred to the next turn of the event loop after a send settled (see `afterSettle`). */
+  private yieldTimer: unknown;
+  /**
+   * Whether the deadlines of `flush()`/`shutdown()` hold the process. `false` for a pipeline `configure()`
+   * replaced: nobody awaits its drain, so it must not keep a program that has ended alive.
+   */
+  private deadlinesHoldProcess = true;
 
   private warnedAboutDrops = false;
   private lastWarnAt = 0;
@@ -387,11 +394,11 @@ export class DeliveryPipeline {
       if (withSpill) this.spill?.requestReplay();
       return new Promise<boolean>((resolve) => {
         const waiter: FlushWaiter = { target, withSpill, resolve, timer: undefined };
-        // Deliberately not unref'd: the caller awaits this deadline, so the process should wait for it.
-        waiter.timer = this.clock.setTimeout(() => {
+        // Not unref'd unless retiring: the caller awaits this deadline, so the process should wait for it.
+        waiter.timer = this.setDeadline(() => {
           this.waiters.delete(waiter);
           resolve(false);
-        }, timerDelay(timeoutMs));
+        }, timeoutMs);
         this.waiters.add(waiter);
         this.pump();
         this.checkWaiters();
@@ -423,6 +430,23 @@ export class DeliveryPipeline {
       this.shutdownPromise = this.runShutdown(timeout);
     }
     return this.shutdownPromise;
+  }
+
+  /**
+   * @internal For a pipeline a later `configure()` replaced: `shutdown(timeoutMs)`, but its deadlines are
+   * `unref()`'d, so the drain goes on while the program runs and never keeps an ended program alive (the exit
+   * flush gives it its own bounded chance).
+   */
+  retire(timeoutMs: number): Promise<void> {
+    if (this.shutdownPromise === undefined) this.deadlinesHoldProcess = false;
+    return this.shutdown(timeoutMs);
+  }
+
+  /** A timer for a deadline someone awaits: it holds the process unless this pipeline is retiring. */
+  private setDeadline(callback: () => void, ms: number): unknown {
+    return this.deadlinesHoldProcess
+      ? this.clock.setTimeout(callback, timerDelay(ms))
+      : scheduleUnref(this.clock, callback, ms);
   }
 
   /**
@@ -498,6 +522,7 @@ export class DeliveryPipeline {
     }
     this.clearTimer("flushTimer");
     this.clearTimer("wakeTimer");
+    this.clearTimer("yieldTimer");
     if (spill !== undefined && !(await this.withinDeadline(spill.close(), deadline))) {
       this.recordError(
         new SinkError("the disk spill did not finish writing before the shutdown timeout", {
@@ -580,10 +605,7 @@ export class DeliveryPipeline {
   private async withinDeadline(work: Promise<void>, deadline: number): Promise<boolean> {
     let timer: unknown;
     const timedOut = new Promise<false>((resolve) => {
-      timer = this.clock.setTimeout(
-        () => resolve(false),
-        timerDelay(Math.max(0, deadline - this.clock.now())),
-      );
+      timer = this.setDeadline(() => resolve(false), Math.max(0, deadline - this.clock.now()));
     });
     try {
       return await Promise.race([work.then(() => true), timedOut]);
@@ -595,7 +617,7 @@ export class DeliveryPipeline {
   private async closeSink(timeoutMs: number): Promise<void> {
     let timer: unknown;
     const timedOut = new Promise<"timeout">((resolve) => {
-      timer = this.clock.setTimeout(() => resolve("timeout"), timerDelay(timeoutMs));
+      timer = this.setDeadline(() => resolve("timeout"), timeoutMs);
     });
     try {
       const outcome = await Promise.race([Promise.resolve().then(() => this.sink.close()), timedOut]);
@@ -704,7 +726,14 @@ export class DeliveryPipeline {
         if (wait !== undefined) this.armWake(wait);
         return;
       }
-      this.startSend(this.queue.take(o.maxBatchSize, o.maxBatchBytes), trial);
+      const taken = this.queue.take(o.maxBatchSize, o.maxBatchBytes);
+      // What the flush interval covered is on its way. Checked before `send` runs: events the sink emits from
+      // `send` are new and wait for their own interval (or a full batch), not go out on this one's expiry.
+      if (this.queue.queuedCount === 0) {
+        this.flushDue = false;
+        this.clearTimer("flushTimer");
+      }
+      this.startSend(taken, trial);
     }
     if (this.queue.queuedCount === 0) {
       this.flushDue = false;
@@ -1000,9 +1029,28 @@ export class DeliveryPipeline {
     spill.settle(events.filter((event) => !kept.has(event)));
   }
 
+  /**
+   * A settled send frees a slot. A sink whose `send` resolves at once (or emits events itself, e.g. it calls an
+   * instrumented client) would otherwise chain send after send on microtasks and starve the event loop, timers
+   * included: unless a `flush()`/`shutdown()` is waiting (it wants the drain now, and it ends), the next send
+   * starts on an `unref()`'d 0 ms timer, after the loop has had its turn.
+   */
   private afterSettle(): void {
     this.checkWaiters();
-    this.pump();
+    if (this.waiters.size > 0 || !this.accepting) {
+      this.pump();
+      return;
+    }
+    if (this.yieldTimer !== undefined) return;
+    if (this.queue.queuedCount === 0 && this.spill?.hasBacklog !== true) return;
+    this.yieldTimer = scheduleUnref(
+      this.clock,
+      () => {
+        this.yieldTimer = undefined;
+        this.pump();
+      },
+      0,
+    );
   }
 
   /** Valid, de-duplicated per-event failures of a resolved `send`; anything malformed is ignored. */
@@ -1094,7 +1142,7 @@ export class DeliveryPipeline {
     );
   }
 
-  private clearTimer(name: "flushTimer" | "wakeTimer" | "summaryTimer"): void {
+  private clearTimer(name: "flushTimer" | "wakeTimer" | "summaryTimer" | "yieldTimer"): void {
     const handle = this[name];
     if (handle !== undefined) {
       this[name] = undefined;

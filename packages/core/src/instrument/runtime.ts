@@ -61,8 +61,13 @@ const INTERNAL_ERROR_LOG_EVERY = 1_000;
 
 let state: RuntimeState | undefined;
 let generation = 0;
-/** Shutdowns of pipelines replaced by a later `configure()`, still draining in the background. */
-const retiring = new Set<Promise<void>>();
+/**
+ * Pipelines shutting down (replaced by a later `configure()`, or in a `shutdown()`) and the end of their shutdown,
+ * in the order they began. `getMetrics()` lists them until they are done, so their pending events stay visible.
+ */
+const retiring = new Map<DeliveryPipeline, Promise<void>>();
+/** The `shutdown()` in progress or last done, returned to further calls until sinks are configured again. */
+let lastShutdown: Promise<SinkMetrics[]> | undefined;
 const stateListeners = new Set<(change: StateChange) => void>();
 /** Pipelines sharing one sink (a sink kept across `configure()` calls) close it only when the last one is done. */
 const sinkLeases = new Map<Sink, number>();
@@ -187,9 +192,12 @@ export function configure(options: StreamllOptions = {}): void {
   const entries = sinks.length > 0 ? sinks : envSinkEntries(env, config.logger);
   const pipelines = buildPipelines(entries, parsed.delivery, config.logger);
   const previous = state;
+  lastShutdown = undefined;
   install(config, pipelines);
+  // Nobody awaits this drain: it goes on while the program runs, but must not keep an ended program alive
+  // (the exit flush gives it `exitFlushTimeoutMs`, as it does the current sinks).
   if (previous !== undefined)
-    for (const handle of previous.pipelines) retire(handle, DEFAULT_WAIT_MS, config.logger);
+    for (const handle of previous.pipelines) retire(handle, DEFAULT_WAIT_MS, config.logger, false);
   prepareVersions(config);
 }
 
@@ -303,20 +311,31 @@ function install(config: ResolvedConfig, pipelines: PipelineHandle[]): RuntimeSt
     redactKeys: config.redact === undefined ? undefined : (keyRedactorKeysOf(config.redact) ?? null),
   });
   state = next;
-  if (pipelines.length > 0) installExitHook();
+  if (pipelines.length > 0) {
+    // There are sinks again (configured, or from the environment): a later `shutdown()` has work to do.
+    lastShutdown = undefined;
+    installExitHook();
+  }
   return next;
 }
 
-function retire(handle: PipelineHandle, timeoutMs: number, logger: StreamllLogger): Promise<void> {
+/** @param holdProcess whether the shutdown's deadline holds the process (someone awaits it). */
+function retire(
+  handle: PipelineHandle,
+  timeoutMs: number,
+  logger: StreamllLogger,
+  holdProcess: boolean,
+): Promise<void> {
   handle.unsubscribe();
-  const done = handle.pipeline.shutdown(timeoutMs).catch((error: unknown) => {
-    safeLog(
-      logger,
-      `shutting down sink ${handle.pipeline.getMetrics().sink} failed: ${safeErrorMessage(error)}`,
-    );
+  const { pipeline } = handle;
+  const existing = retiring.get(pipeline);
+  if (existing !== undefined) return existing;
+  const started = holdProcess ? pipeline.shutdown(timeoutMs) : pipeline.retire(timeoutMs);
+  const done = started.catch((error: unknown) => {
+    safeLog(logger, `shutting down sink ${pipeline.getMetrics().sink} failed: ${safeErrorMessage(error)}`);
   });
-  retiring.add(done);
-  void done.finally(() => retiring.delete(done));
+  retiring.set(pipeline, done);
+  void done.finally(() => retiring.delete(pipeline));
   return done;
 }
 
@@ -343,17 +362,17 @@ export async function flush(timeoutMs?: number): Promise<boolean> {
     handle.pipeline.flush(timeout).catch(() => false),
   );
   const results = await Promise.all(flushes);
-  if (retiring.size > 0) results.push(await settleWithin([...retiring], timeout));
+  if (retiring.size > 0) results.push(await settleWithin([...retiring.values()], timeout));
   return results.every(Boolean);
 }
 
 /** What `flush()` and `shutdown()` wait by default (ms). */
 const DEFAULT_WAIT_MS = 30_000;
 
+/** Not `unref()`'d: the caller awaits this deadline (the exit flush included), so the process waits for it. */
 function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    timer.unref();
+    const timer = setTimeout(() => resolve(false), Math.min(timeoutMs, 2 ** 31 - 1));
     void Promise.allSettled(promises).then(() => {
       clearTimeout(timer);
       resolve(true);
@@ -370,9 +389,22 @@ function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number):
  *   events still pending at the deadline are dropped. A number >= 0 or `Infinity`. Default 30 000.
  * @returns the final metrics of the sinks it shut down, in configuration order: what was delivered, dropped
  *   (`shutdown` drops included) and left in a disk spill, for an end-of-run summary (`formatSinkMetrics`).
+ *   Calling it again before sinks are configured again returns the same promise.
  */
-export async function shutdown(timeoutMs?: number): Promise<SinkMetrics[]> {
-  const timeout = timeoutArgument("shutdown()", timeoutMs, DEFAULT_WAIT_MS);
+export function shutdown(timeoutMs?: number): Promise<SinkMetrics[]> {
+  let timeout: number;
+  try {
+    timeout = timeoutArgument("shutdown()", timeoutMs, DEFAULT_WAIT_MS);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // A second caller (a signal handler and the end of main) waits for the same drain and gets the same metrics.
+  lastShutdown ??= runShutdown(timeout);
+  return lastShutdown;
+}
+
+async function runShutdown(timeout: number): Promise<SinkMetrics[]> {
+  const deadline = Date.now() + timeout;
   const current = state;
   state = undefined;
   generation += 1;
@@ -385,14 +417,24 @@ export async function shutdown(timeoutMs?: number): Promise<SinkMetrics[]> {
   removeExitHook();
   const logger = current?.config.logger ?? stderrLogger;
   const pipelines = current?.pipelines ?? [];
-  const tasks = pipelines.map((handle) => retire(handle, timeout, logger));
-  await Promise.allSettled([...tasks, ...retiring]);
+  const replaced = [...retiring.values()];
+  const tasks = pipelines.map((handle) => retire(handle, timeout, logger, true));
+  await Promise.allSettled(tasks);
+  // Sinks replaced by an earlier `configure()` drain on their own deadline; this shutdown waits for them only
+  // within its own.
+  if (replaced.length > 0) await settleWithin(replaced, Math.max(0, deadline - Date.now()));
   return pipelines.map((handle) => handle.pipeline.getMetrics());
 }
 
-/** Delivery counters of every configured sink, in configuration order. */
+/**
+ * Delivery counters of every configured sink, in configuration order, then of every sink still shutting down
+ * (replaced by a later `configure()`, or in a `shutdown()` not yet done) until its shutdown is done, so its
+ * pending events are not lost from sight.
+ */
 export function getMetrics(): SinkMetrics[] {
-  return getRuntime().pipelines.map((handle) => handle.pipeline.getMetrics());
+  const current = getRuntime().pipelines.map((handle) => handle.pipeline);
+  const shuttingDown = [...retiring.keys()].filter((pipeline) => !current.includes(pipeline));
+  return [...current, ...shuttingDown].map((pipeline) => pipeline.getMetrics());
 }
 
 /**
@@ -467,9 +509,9 @@ function onBeforeExit(): void {
         // Past the deadline the program ends with these events undelivered: say so, as shutdown() does. A send
         // still in flight is given up, since a sink may hold the process while it waits on a silent broker.
         const left: string[] = [];
-        for (const handle of current.pipelines) {
-          handle.pipeline.abandonSendsInFlight();
-          const { sink, pending } = handle.pipeline.getMetrics();
+        for (const pipeline of [...current.pipelines.map((handle) => handle.pipeline), ...retiring.keys()]) {
+          pipeline.abandonSendsInFlight();
+          const { sink, pending } = pipeline.getMetrics();
           if (pending > 0) left.push(`${pending} for sink "${sink}"`);
         }
         if (left.length > 0) {
