@@ -218,6 +218,9 @@ describe("redactCredentialText", () => {
     expect(redactCredentialText("https://x.test/cb?access_token=t0k&state=1")).toBe(
       `https://x.test/cb?access_token=${REDACTED}&state=1`,
     );
+    expect(redactCredentialText("https://maps.example.com/api?key=AIzaNotQuiteLong&sort_key=name")).toBe(
+      `https://maps.example.com/api?key=${REDACTED}&sort_key=name`,
+    );
     // Model-token counts and ordinary pairs are not credentials.
     expect(redactCredentialText("max_tokens=100, page=2, tokens=5")).toBe("max_tokens=100, page=2, tokens=5");
     expect(redactCredentialText("redis://user:pa@ss@127.0.0.1:6379/0")).toBe(

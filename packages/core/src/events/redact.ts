@@ -209,10 +209,10 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
   [/\b(sk-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
   // GitHub, GitLab and Slack tokens.
   [/\b(gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
-  // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`
-  // (one already redacted, by any spelling, is left as it is).
+  // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`,
+  // and a bare `key=` (`?key=…`, how Google APIs take their key); one already redacted, by any spelling, is left.
   [
-    /(?<![A-Za-z0-9])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)=)(?!\[redacted\])[^\s&;"',]+/gi,
+    /(?<![A-Za-z0-9])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<![_-])key)=)(?!\[redacted\])[^\s&;"',]+/gi,
     `$1${REDACTED}`,
   ],
   // AWS access key ids and Google API keys.
