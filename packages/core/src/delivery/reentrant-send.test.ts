@@ -1,28 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DeliveryPipeline } from "./delivery-pipeline";
 import type { DeliveryOptions } from "./delivery-types";
-import type { EncodedEvent, Sink } from "./sink";
+import type { Sink } from "./sink";
+import { ev } from "./spill/spill-test-support";
 
 // A sink whose `send` emits events of its own (its own metric, or a call to an instrumented client) feeds the
 // pipeline it is called from. That must not turn into a send loop: a partial batch still waits for the flush
 // interval, and full batches never chain on microtasks without letting the event loop (timers) run.
-
-function ev(id: number): EncodedEvent {
-  return {
-    schema_version: "1.0",
-    event_id: `event-${id}`,
-    execution_id: "exec0001",
-    span_id: "span0001",
-    timestamp: "2026-01-01T00:00:00.000Z",
-    module_name: "M",
-    method_name: "forward",
-    event_type: "note",
-    operation: null,
-    tags: {},
-    json: `{"id":${id}}`,
-    bytes: 10,
-  };
-}
 
 /** Stops feeding the pipeline after this many sends, so a regression fails the counts instead of hanging. */
 const MAX_SENDS = 20_000;

@@ -1,26 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { StreamllEvent } from "../events/event-schema";
-import { MemorySink } from "../sinks/memory-sink";
-import type { StreamllLogger } from "./configure";
 import { instrument } from "./instrument";
-import { configure, flush, shutdown } from "./runtime";
+import { shutdown } from "./runtime";
+import { collect, setup, warnings } from "./runtime-test-support";
 
 // An instrumented function returns exactly what the original returns: the same promise (subclass, handled or
 // not), the same thenable, settling on the same microtask.
-
-const warnings: string[] = [];
-const logger: StreamllLogger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
-
-function setup(): MemorySink {
-  const sink = new MemorySink();
-  configure({ sinks: [{ sink, delivery: { flushIntervalMs: 1 } }], logger });
-  return sink;
-}
-
-async function collect(sink: MemorySink): Promise<StreamllEvent[]> {
-  await flush(2_000);
-  return sink.events;
-}
 
 const types = (events: StreamllEvent[]) => events.map((e) => e.event_type);
 const macrotask = () => new Promise((resolve) => setTimeout(resolve, 10));

@@ -1,28 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigurationError } from "../errors";
-import type { StreamllEvent } from "../events/event-schema";
-import { MemorySink } from "../sinks/memory-sink";
-import type { StreamllLogger } from "./configure";
 import { instrument, isInstrumented } from "./instrument";
-import { configure, flush, shutdown } from "./runtime";
+import { shutdown } from "./runtime";
+import { collect, setup, warnings } from "./runtime-test-support";
 
 // Targets instrument() cannot patch or read (frozen classes, non-configurable methods, revoked or throwing
 // proxies) are a ConfigurationError saying why, never a raw TypeError; a class whose `name` is unreadable is
 // instrumented all the same.
-
-const warnings: string[] = [];
-const logger: StreamllLogger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
-
-function setup(): MemorySink {
-  const sink = new MemorySink();
-  configure({ sinks: [{ sink, delivery: { flushIntervalMs: 1 } }], logger });
-  return sink;
-}
-
-async function collect(sink: MemorySink): Promise<StreamllEvent[]> {
-  await flush(2_000);
-  return sink.events;
-}
 
 function thrownBy(fn: () => unknown): unknown {
   try {
