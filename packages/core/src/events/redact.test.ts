@@ -190,6 +190,11 @@ describe("redactCredentialText", () => {
       "-----BEGIN RSA PRIVATE KEY-----",
       "-----END RSA PRIVATE KEY-----",
       "PRIVATE KEY",
+      '"apiKey":"',
+      '\\"password\\": \\"',
+      '"refresh_token" : "',
+      '"',
+      "\\",
     );
     const text = fc
       .array(fc.oneof(piece, fc.string({ maxLength: 6 })), { maxLength: 12 })
@@ -221,6 +226,15 @@ describe("redactCredentialText", () => {
     expect(redactCredentialText("https://maps.example.com/api?key=AIzaNotQuiteLong&sort_key=name")).toBe(
       `https://maps.example.com/api?key=${REDACTED}&sort_key=name`,
     );
+    expect(redactCredentialText('{"model":"gpt-4o","apiKey":"Pl4nted-Passw0rd","n":1}')).toBe(
+      `{"model":"gpt-4o","apiKey":"${REDACTED}","n":1}`,
+    );
+    expect(redactCredentialText('{"body":"{\\"client_secret\\": \\"s3cr3t-value\\"}"}')).toBe(
+      `{"body":"{\\"client_secret\\": \\"${REDACTED}\\"}"}`,
+    );
+    expect(
+      redactCredentialText('{"refresh_token":"abc.def-123","max_tokens":"100","eos_token":"</s>"}'),
+    ).toBe(`{"refresh_token":"${REDACTED}","max_tokens":"100","eos_token":"</s>"}`);
     // Model-token counts and ordinary pairs are not credentials.
     expect(redactCredentialText("max_tokens=100, page=2, tokens=5")).toBe("max_tokens=100, page=2, tokens=5");
     expect(redactCredentialText("redis://user:pa@ss@127.0.0.1:6379/0")).toBe(
@@ -235,5 +249,14 @@ describe("redactCredentialText", () => {
       event({ db: { pwd: "x1", tls: { passphrase: "x2" }, cwd: "/srv" } }),
     );
     expect(out.data).toEqual({ db: { pwd: REDACTED, tls: { passphrase: REDACTED }, cwd: "/srv" } });
+  });
+
+  it("scans adversarial text in one pass: runs of scheme or name characters cannot make it quadratic", () => {
+    // Each of these took seconds at 64 KiB before (a pattern retried its start after every `-`, `.` or `_`);
+    // at 1 MiB a quadratic scan would not end within the test's timeout.
+    const n = 1 << 20;
+    for (const text of [`${"a-".repeat(n / 2)}=x`, `${"sk-".repeat(n / 3)}`, `"${"a_".repeat(n / 2)}":"x"`]) {
+      expect(typeof redactCredentialText(text)).toBe("string");
+    }
   });
 });
