@@ -77,8 +77,7 @@ export interface DeliveryOptions {
   /**
    * Maximum UTF-8 bytes of JSON waiting (queued plus in flight). Default 32 MiB, the queue's first bound. A
    * queued event holds its JSON (two bytes a character when it holds text beyond Latin-1) plus a few hundred
-   * bytes of routing fields and queue entry: with the default count cap, at most about 75 MB of heap for ASCII
-   * JSON, about 110 MB otherwise.
+   * bytes of routing fields and queue entry, for each of at most `maxQueueSize` events.
    */
   maxQueueBytes?: number;
   /** What to discard when the queue is full. Default `drop-oldest` (keep the freshest events). */
