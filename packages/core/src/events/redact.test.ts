@@ -193,6 +193,20 @@ describe("redactCredentialText", () => {
       '"apiKey":"',
       '\\"password\\": \\"',
       '"refresh_token" : "',
+      "Authorization: ",
+      "authorization:",
+      "PROXY-AUTHORIZATION:\t",
+      "Token ",
+      "x-api-key: ",
+      "Api-Key:",
+      "Ocp-Apim-Subscription-Key: ",
+      "password : '",
+      "client_secret:",
+      "sas_token: ",
+      "[REDACTED]",
+      "Question: ",
+      "'",
+      "\t",
       '"',
       "\\",
     );
@@ -240,6 +254,27 @@ describe("redactCredentialText", () => {
     expect(redactCredentialText("redis://user:pa@ss@127.0.0.1:6379/0")).toBe(
       `redis://user:${REDACTED}@127.0.0.1:6379/0`,
     );
+    // As `Name: value`, an HTTP header or a YAML line; the scheme word of an Authorization value is kept.
+    expect(redactCredentialText("Authorization: Token Pl4nted\r\nHost: x")).toBe(
+      `Authorization: Token ${REDACTED}\r\nHost: x`,
+    );
+    expect(redactCredentialText("authorization: Bearer abc")).toBe(`authorization: Bearer ${REDACTED}`);
+    expect(redactCredentialText("Authorization: Bearer Pl4nted.Value")).toBe(
+      `Authorization: Bearer ${REDACTED}`,
+    );
+    expect(redactCredentialText('curl -H "x-api-key: Pl4nted" -H "api-key: p2"')).toBe(
+      `curl -H "x-api-key: ${REDACTED}" -H "api-key: ${REDACTED}"`,
+    );
+    expect(redactCredentialText("Ocp-Apim-Subscription-Key: 0123abcd")).toBe(
+      `Ocp-Apim-Subscription-Key: ${REDACTED}`,
+    );
+    expect(redactCredentialText("db:\n  password: 'hunter2'\n  client_secret: s3cr3t")).toBe(
+      `db:\n  password: '${REDACTED}'\n  client_secret: ${REDACTED}`,
+    );
+    // Prompt labels, model-token counts and a bare `key:` are not credentials.
+    expect(redactCredentialText("Question: what is 2+2?\nmax_tokens: 100\nPrimary key: user_id")).toBe(
+      "Question: what is 2+2?\nmax_tokens: 100\nPrimary key: user_id",
+    );
     const pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
     expect(redactCredentialText(`key: ${pem} done`)).toBe(`key: ${REDACTED} done`);
   });
@@ -251,11 +286,33 @@ describe("redactCredentialText", () => {
     expect(out.data).toEqual({ db: { pwd: REDACTED, tls: { passphrase: REDACTED }, cwd: "/srv" } });
   });
 
+  it("redacts Azure's account and subscription keys by default", () => {
+    const out = createKeyRedactor(DEFAULT_REDACT_KEYS)(
+      event({
+        storage: { accountKey: "x1" },
+        headers: { "Ocp-Apim-Subscription-Key": "x2" },
+        account: "acme",
+      }),
+    );
+    expect(out.data).toEqual({
+      storage: { accountKey: REDACTED },
+      headers: { "Ocp-Apim-Subscription-Key": REDACTED },
+      account: "acme",
+    });
+  });
+
   it("scans adversarial text in one pass: runs of scheme or name characters cannot make it quadratic", () => {
     // Each of these took seconds at 64 KiB before (a pattern retried its start after every `-`, `.` or `_`);
     // at 1 MiB a quadratic scan would not end within the test's timeout.
     const n = 1 << 20;
-    for (const text of [`${"a-".repeat(n / 2)}=x`, `${"sk-".repeat(n / 3)}`, `"${"a_".repeat(n / 2)}":"x"`]) {
+    for (const text of [
+      `${"a-".repeat(n / 2)}=x`,
+      `${"sk-".repeat(n / 3)}`,
+      `"${"a_".repeat(n / 2)}":"x"`,
+      `${"a_".repeat(n / 2)}key: x`,
+      `authorization: ${"a ".repeat(n / 2)}`,
+      "api_key: [REDACTED] ".repeat(n / 20),
+    ]) {
       expect(typeof redactCredentialText(text)).toBe("string");
     }
   });

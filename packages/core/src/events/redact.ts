@@ -223,6 +223,14 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
     /("(?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|private[_-]?key)|[A-Za-z0-9_-]*(?:access|refresh|auth|id|session|bearer|api|oauth|csrf)[_-]?token)\\?"\s*:\s*\\?")(?!\[redacted\])(?:[^"\\]|\\[^"])+/gi,
     `$1${REDACTED}`,
   ],
+  // Credentials written as `Name: value`, as an HTTP header or a YAML line: `Authorization: Token …` (the
+  // scheme word kept), `x-api-key: …`, `api-key: …` (Azure OpenAI), `Ocp-Apim-Subscription-Key: …`,
+  // `client_secret: "…"`. One value word goes, up to a space, quote or separator; a value already redacted,
+  // whole or after its scheme word, is left as it is. A match starts only where a name starts.
+  [
+    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])[^\s"',;]+(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
+    `$1${REDACTED}`,
+  ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
   [/\bAIza[0-9A-Za-z_-]{30,}/g, REDACTED],
@@ -231,13 +239,14 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
 /**
  * One cheap test before the patterns above: every credential they match contains one of these literals, with
  * the same case the pattern requires (`://` for the URL pattern, whose only case-insensitive part is the
- * scheme; `=` for a named value; `":` for a JSON member). Most strings of an event (names, prose, numbers as
+ * scheme; `=` for a named value; `":` for a JSON member; a `:` right after the last letters of a credential
+ * name, such as `key` or `ken`, for a `Name: value`). Most strings of an event (names, prose, numbers as
  * text) fail it and are not scanned further; text holding JSON is scanned whole.
  * Case-sensitive and grouped by first character, it scans short strings about twice as fast as the
  * case-insensitive list it replaced, and long prose about a quarter faster.
  */
 const CREDENTIAL_PRECHECK =
-  /sk-|eyJ|:\/\/|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)|PRIVATE KEY|"\s*:/;
+  /sk-|eyJ|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)|PRIVATE KEY|"\s*:/;
 /** Shorter strings cannot hold any of the credentials above. */
 const MIN_CREDENTIAL_LENGTH = 8;
 

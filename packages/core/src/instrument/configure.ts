@@ -132,6 +132,8 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = Object.freeze([
   "token",
   "api_key",
   "access_key",
+  "account_key",
+  "subscription_key",
   "private_key",
   "authorization",
   "cookie",
