@@ -1,7 +1,8 @@
 import { types } from "node:util";
 import { ConfigurationError } from "../errors";
 import { DEFAULT_METHOD_NAME, type JsonObject } from "../events/event-schema";
-import { suggestedName, v, validateOptions } from "../options/schema";
+import { nearestName } from "../options/nearest-name";
+import { v, validateOptions } from "../options/schema";
 import type { VersionTracker } from "../version/version-tracker";
 import type { ResolvedConfig } from "./configure";
 import { createSpan, getCurrentSpan, runInSpan, type Span } from "./context";
@@ -744,7 +745,7 @@ function missingMethodsError(
 ): ConfigurationError {
   const known = methodNamesOf(holder);
   const entries = missing.map((index) => {
-    const near = suggestedName(names[index] ?? "", known);
+    const near = nearestName(names[index] ?? "", known);
     return { path: `methods[${index}]`, hint: near === undefined ? "" : ` (did you mean \`${near}\`?)` };
   });
   const list = entries.map((entry) => `${entry.path}${entry.hint}`).join(", ");

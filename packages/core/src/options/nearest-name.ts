@@ -43,12 +43,14 @@ export function nearestName(name: string, known: readonly string[]): string | un
 /**
  * Names other clients use for what our options call differently, which spelling distance would get wrong
  * (`host` is one edit from `vhost`, `ssl` from `url`): kafkajs and amqplib say `ssl` and `host`/`hostname`,
- * other readers say `dlq`. Each maps to the names it may mean, in order; the first one known wins.
+ * other readers say `dlq`, and many clients count `retries` where our `retry.maxAttempts` counts attempts. Each maps to the names it may mean, in order; the first one known wins.
  */
 const ALIASES: Readonly<Record<string, readonly string[]>> = {
   ssl: ["tls"],
   host: ["host", "hostname"],
   hostname: ["hostname", "host"],
+  maxretries: ["maxAttempts", "retry"],
+  retries: ["maxAttempts", "retry"],
   dlq: ["deadLetter", "deadLetterTopic", "deadLetterStream", "deadLetterQueue"],
   deadletterqueue: ["deadLetter", "deadLetterTopic", "deadLetterStream", "deadLetterQueue"],
 };

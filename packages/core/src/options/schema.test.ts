@@ -99,6 +99,8 @@ describe("nearestName", () => {
     expect(nearestName("host", ["hostname", "vhost", "port"])).toBe("hostname");
     expect(nearestName("hostname", ["host", "port"])).toBe("host");
     expect(nearestName("dlq", ["tls", "deadLetterTopic"])).toBe("deadLetterTopic");
+    expect(nearestName("maxRetries", ["maxAttempts", "initialDelayMs"])).toBe("maxAttempts");
+    expect(nearestName("retries", ["maxQueueSize", "retry", "spill"])).toBe("retry");
     // Only a name that is known: without `tls`, `ssl` is spelled like any other name.
     expect(nearestName("ssl", ["sasl", "url"])).toBe("sasl");
   });

@@ -283,7 +283,7 @@ export class ObjectSchema<T> extends Schema<T> {
     const shape = this.shape as unknown as Record<string, Schema<unknown, boolean>>;
     for (const key of Object.keys(value)) {
       if (Object.hasOwn(shape, key)) continue;
-      const near = suggestedName(key, this.keys);
+      const near = nearestName(key, this.keys);
       const hint = near === undefined ? "" : `; did you mean \`${near}\`?`;
       issues.push({
         path: joinPath(path, key),
@@ -557,20 +557,6 @@ export const v = {
     return new PredicateSchema<T>("unchecked", description, () => true);
   },
 };
-
-/**
- * @internal The known name to suggest for a name the user wrote, or `undefined`. A name that is also an
- * `Object.prototype` member (`constructor`, `__proto__`) made `nearestName`'s alias lookup throw, which turned
- * `{ constructor: 1 }` into "could not be read" for the whole object instead of an unknown option at its path:
- * a suggestion is a hint, so failing to find one never changes the error.
- */
-export function suggestedName(name: string, known: readonly string[]): string | undefined {
-  try {
-    return nearestName(name, known);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Checks `value` and returns every issue found (empty when valid). */
 export function optionIssues(schema: AnySchema, value: unknown, path = ""): OptionIssue[] {
