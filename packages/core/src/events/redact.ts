@@ -211,6 +211,10 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
   [/\b(sk-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
   // GitHub, GitLab and Slack tokens.
   [/\b(gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
+  // Model providers' and package registries' keys with their own prefix (Groq, Hugging Face, xAI, Perplexity,
+  // Replicate, Stripe, npm): the prefix and at least 20 letters or digits, so an identifier such as
+  // `hf_model_name` is kept.
+  [/\b(gsk_|hf_|xai-|pplx-|r8_|[sr]k_(?:live|test)_|npm_)[A-Za-z0-9]{20,}/g, `$1${REDACTED}`],
   // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`,
   // and a bare `key=` (`?key=…`, how Google APIs take their key); one already redacted, by any spelling, is left.
   // A match starts only where a name starts (not after each `_` of one), so the scan stays linear.
@@ -242,18 +246,21 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
  * scheme; `=` for a named value; `":` for a JSON member; a `:` right after the last letters of a credential
  * name, such as `key` or `ken`, for a `Name: value`). Most strings of an event (names, prose, numbers as
  * text) fail it and are not scanned further; text holding JSON is scanned whole.
- * Case-sensitive and grouped by first character, it scans short strings about twice as fast as the
- * case-insensitive list it replaced, and long prose about a quarter faster.
+ * Case-sensitive, and each alternative starts at a character rare in prose (`-`, `_`, `J`, `:`, `=`, `"`,
+ * capitals) and looks back from there for the rest of its literal: a scan tries alternatives only at those
+ * characters, so it ran about three times as fast as the same literals written forwards (`sk-`, `eyJ`, `hf_`
+ * start at letters common in any text) on short names and English prose alike.
  */
 const CREDENTIAL_PRECHECK =
-  /sk-|eyJ|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|g(?:h[pousr]_|ithub_pat_|lpat-)|xox[abprs]-|A(?:KIA|SIA|Iza)|PRIVATE KEY|"\s*:/;
+  /J(?<=eyJ)|[-_](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs])[-_])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|"\s*:/;
 /** Shorter strings cannot hold any of the credentials above. */
 const MIN_CREDENTIAL_LENGTH = 8;
 
 /**
  * `text` with the secret part of credential-shaped substrings replaced by `[REDACTED]`: URL passwords
  * (`https://user:[REDACTED]@host`), `Bearer`/`Basic` values, JWTs, `sk-…` keys, GitHub/GitLab/Slack tokens,
- * AWS access key ids and Google API keys. Returns `text` itself when nothing matched.
+ * other providers' prefixed keys (`gsk_`, `hf_`, `xai-`, `pplx-`, `r8_`, `sk_live_`, `npm_`), AWS access key
+ * ids and Google API keys. Returns `text` itself when nothing matched.
  */
 export function redactCredentialText(text: string): string {
   if (text.length < MIN_CREDENTIAL_LENGTH || !CREDENTIAL_PRECHECK.test(text)) return text;
