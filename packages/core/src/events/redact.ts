@@ -185,13 +185,22 @@ export class KeyRedaction {
   }
 }
 
+/** What replaces a credential pattern's match: a `$1`-style template, or a function of the match and its groups. */
+type Replacement = string | ((match: string, ...groups: string[]) => string);
+
+/**
+ * A word a generator made rather than a writer: it has a digit, a case change or a symbol before its end. The
+ * header pattern is case-insensitive, so this check on its value is a separate, case-sensitive test.
+ */
+const SECRET_SHAPED = /[0-9]|[a-z][A-Z]|[^A-Za-z0-9]./;
+
 /**
  * Credential-shaped text in string values, each with what is kept of it: the scheme and user of a URL, the
  * `Bearer`/`Basic` word, the well-known key prefix. Only the secret part becomes `[REDACTED]`. Exported for the
  * test that the precheck below never skips a string one of them would change.
  * @internal
  */
-export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] = [
+export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement])[] = [
   // scheme://user:password@host: the password (one already redacted, by any spelling, is left as it is), up
   // to the last `@` before the path: a password with an unencoded `@` goes whole.
   // A scheme starts where a run of scheme characters starts (`\b` would try again after every `-` or `.` of a
@@ -229,11 +238,13 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, string])[] =
   ],
   // Credentials written as `Name: value`, as an HTTP header or a YAML line: `Authorization: Token …` (the
   // scheme word kept), `x-api-key: …`, `api-key: …` (Azure OpenAI), `Ocp-Apim-Subscription-Key: …`,
-  // `client_secret: "…"`. One value word goes, up to a space, quote or separator; a value already redacted,
-  // whole or after its scheme word, is left as it is. A match starts only where a name starts.
+  // `client_secret: "…"`. One value word goes, up to a space, quote or separator, when it has a digit, a
+  // symbol inside or a case change, as a generated secret has (prose such as `Authorization: the process.` is
+  // kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
+  // where a name starts.
   [
-    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])[^\s"',;]+(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
-    `$1${REDACTED}`,
+    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
+    (match: string, name: string, value: string) => (SECRET_SHAPED.test(value) ? name + REDACTED : match),
   ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
@@ -264,8 +275,16 @@ const MIN_CREDENTIAL_LENGTH = 8;
  */
 export function redactCredentialText(text: string): string {
   if (text.length < MIN_CREDENTIAL_LENGTH || !CREDENTIAL_PRECHECK.test(text)) return text;
+  return applyCredentialPatterns(text);
+}
+
+/** @internal `text` after every credential pattern, without the precheck (for the test that it hides nothing). */
+export function applyCredentialPatterns(text: string): string {
   let out = text;
-  for (const [pattern, replacement] of CREDENTIAL_VALUE_PATTERNS) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of CREDENTIAL_VALUE_PATTERNS) {
+    out =
+      typeof replacement === "string" ? out.replace(pattern, replacement) : out.replace(pattern, replacement);
+  }
   return out;
 }
 
