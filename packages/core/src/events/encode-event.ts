@@ -498,19 +498,28 @@ function takeSanitizer(limits: ResolvedLimits, redactKeys: KeyRedaction | undefi
   return new JsonSanitizer(limits, limits.maxEventBytes * MEASURE_FACTOR, false, false, redactKeys);
 }
 
-/** Serialised event types, so the few distinct types of a program are capped and quoted once each. */
+/**
+ * Serialised event types, so the few distinct types of a program are capped and quoted once each: as given,
+ * and with credential-shaped text scrubbed (as a key redactor writes them).
+ */
 const eventTypeJson = new Map<string, { text: string; json: string; bytes: number }>();
+const scrubbedEventTypeJson = new Map<string, { text: string; json: string; bytes: number }>();
 const EVENT_TYPE_CACHE_SIZE = 512;
 
-function eventTypeEntry(eventType: string): { text: string; json: string; bytes: number } {
-  let entry = eventTypeJson.get(eventType);
+function eventTypeEntry(
+  eventType: string,
+  redactKeys: KeyRedaction | undefined,
+): { text: string; json: string; bytes: number } {
+  const scrub = redactKeys !== undefined && redactKeys.size > 0;
+  const cache = scrub ? scrubbedEventTypeJson : eventTypeJson;
+  let entry = cache.get(eventType);
   if (entry === undefined) {
-    const capped = text(eventType, 128, true) as string;
+    const capped = text(scrub ? redactKeys.scrub(eventType) : eventType, 128, true) as string;
     const json = JSON.stringify(capped);
     entry = { text: capped, json, bytes: Buffer.byteLength(json, "utf8") };
     // Types come from code, so few are distinct; a program minting them from data only loses the cache.
-    if (eventTypeJson.size >= EVENT_TYPE_CACHE_SIZE) eventTypeJson.clear();
-    eventTypeJson.set(eventType, entry);
+    if (cache.size >= EVENT_TYPE_CACHE_SIZE) cache.clear();
+    cache.set(eventType, entry);
   }
   return entry;
 }
@@ -540,7 +549,7 @@ export function encodeWithEnvelope(
   const resolved = resolveLimits(limits);
   const cap = resolved.maxEventBytes;
   try {
-    const type = eventTypeEntry(eventType);
+    const type = eventTypeEntry(eventType, redactKeys);
     let sanitized: unknown = {};
     if (data !== undefined && data !== null) {
       const sanitizer = takeSanitizer(resolved, redactKeys);

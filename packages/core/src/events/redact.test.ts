@@ -34,7 +34,8 @@ describe("createKeyRedactor", () => {
       inputs: [{ user: "ada", PassWord: REDACTED }, { nested: { deeper: { APIKEY: REDACTED } } }],
       outputs: "password",
     });
-    expect(out.tags).toEqual({ password: "tags are not data" });
+    // Tags are redacted as data is: a label named like a credential is one.
+    expect(out.tags).toEqual({ password: REDACTED });
   });
 
   it("matches names by substring, case-insensitively, ignoring separators", () => {
@@ -221,6 +222,19 @@ describe("redactCredentialText", () => {
       "sas_token: ",
       "[REDACTED]",
       "Question: ",
+      "Cookie: ",
+      "set-cookie:",
+      "PRIVATE-TOKEN: ",
+      "'x-api-key': '",
+      "{'auth':'",
+      '"Authorization":"',
+      "?key=",
+      "&key=",
+      "None",
+      "(",
+      "?",
+      "#",
+      "dXNlcjpwYXNz",
       "'",
       "\t",
       '"',
@@ -275,7 +289,7 @@ describe("redactCredentialText", () => {
     expect(redactCredentialText("Authorization: Bearer Pl4nted.Value")).toBe(
       `Authorization: Bearer ${REDACTED}`,
     );
-    expect(redactCredentialText('curl -H "x-api-key: Pl4nted" -H "api-key: p2"')).toBe(
+    expect(redactCredentialText('curl -H "x-api-key: Pl4nted" -H "api-key: p2-Pl4nted"')).toBe(
       `curl -H "x-api-key: ${REDACTED}" -H "api-key: ${REDACTED}"`,
     );
     expect(redactCredentialText("Ocp-Apim-Subscription-Key: 0123abcd")).toBe(
@@ -290,6 +304,36 @@ describe("redactCredentialText", () => {
     expect(redactCredentialText(prose)).toBe(prose);
     const pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
     expect(redactCredentialText(`key: ${pem} done`)).toBe(`key: ${REDACTED} done`);
+  });
+
+  it("scrubs headers, cookies and dict members however they are quoted", () => {
+    const cases: [string, string][] = [
+      ["Cookie: sessionid=Pl4nted0123; theme=dark", `Cookie: ${REDACTED}; theme=dark`],
+      ["PRIVATE-TOKEN: glabc-Pl4nted9", `PRIVATE-TOKEN: ${REDACTED}`],
+      ["X-Auth-Key: Pl4nted0123", `X-Auth-Key: ${REDACTED}`],
+      [
+        `{"Authorization":"Pl4nted0123","auth":"Pl4nted0456"}`,
+        `{"Authorization":"${REDACTED}","auth":"${REDACTED}"}`,
+      ],
+      ["{'x-api-key': 'Pl4nted0123', 'model': 'gpt-4o'}", `{'x-api-key': '${REDACTED}', 'model': 'gpt-4o'}`],
+      ["Authorization: Basic dXNlcjpwYXNzd29yZA==", `Authorization: Basic ${REDACTED}`],
+      ["send Basic dXNlcjpwYXNz to it", `send Basic ${REDACTED} to it`],
+      ["https://api.example.com/v1?key=Pl4nted0123", `https://api.example.com/v1?key=${REDACTED}`],
+    ];
+    for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+  });
+
+  it("keeps prose and code that only look like credentials", () => {
+    for (const text of [
+      "Learn basic JavaScript and basic TypeScript with a basic step-by-step guide.",
+      "Basic Python3.11 setup; a Bearer token-based scheme.",
+      "Password: 8+ characters. Authorization: 2FA required.",
+      "sorted(items, key=lambda x: x[1]) and max(scores, key=scores.get)",
+      "def __init__(self, api_key=None, token=None): from_pretrained(name, token=True)",
+      "Visit http://localhost:8000?user=bob@example.com or https://example.com:8443#a@b",
+    ]) {
+      expect(redactCredentialText(text)).toBe(text);
+    }
   });
 
   it("redacts pwd and passphrase keys by default", () => {

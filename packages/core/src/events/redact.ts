@@ -185,6 +185,10 @@ export class KeyRedaction {
   }
 }
 
+/** Names of credentials as JSON members (`"apiKey"`), as a pattern source: a regular expression group. */
+const MEMBER_NAMES =
+  "(?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth)|(?:proxy-)?authorization|(?:set-)?cookie|[A-Za-z0-9_-]*(?:access|refresh|auth|id|session|bearer|api|oauth|csrf|private)[_-]?token)";
+
 /** What replaces a credential pattern's match: a `$1`-style template, or a function of the match and its groups. */
 type Replacement = string | ((match: string, ...groups: string[]) => string);
 
@@ -194,6 +198,31 @@ type Replacement = string | ((match: string, ...groups: string[]) => string);
  */
 const SECRET_SHAPED = /[0-9]|[a-z][A-Z]|[^A-Za-z0-9]./;
 
+/** A word of 6 characters or more shaped like a generated secret (`8+` and `2FA` are not). */
+function secretShaped(value: string): boolean {
+  return value.length >= 6 && SECRET_SHAPED.test(value);
+}
+
+/** A digit or a lower-to-upper case change: what tells an issued credential from a word. */
+const ISSUED_MARK = /[0-9]|[a-z][A-Z]/;
+/** Printable text with a colon: `user:password`, as a Basic credential decodes. */
+const USER_PASSWORD = /^[\x20-\x7e]*:[\x20-\x7e]*$/;
+
+/**
+ * True when the word after `Bearer` or `Basic` is a credential rather than prose: a Bearer value with a digit
+ * or a case change, or of 16 characters; a Basic value that decodes to `user:password`, or of 16 characters
+ * with a digit or a case change. "basic JavaScript", "Basic Python3.11" and "bearer token-based" are kept.
+ */
+function looksIssued(scheme: string, value: string): boolean {
+  if (scheme.length === 6) return value.length >= 16 || ISSUED_MARK.test(value);
+  if (value.length >= 16 && ISSUED_MARK.test(value)) return true;
+  try {
+    return /^[A-Za-z0-9+/]+={0,2}$/.test(value) && USER_PASSWORD.test(atob(value));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Credential-shaped text in string values, each with what is kept of it: the scheme and user of a URL, the
  * `Bearer`/`Basic` word, the well-known key prefix. Only the secret part becomes `[REDACTED]`. Exported for the
@@ -202,17 +231,19 @@ const SECRET_SHAPED = /[0-9]|[a-z][A-Z]|[^A-Za-z0-9]./;
  */
 export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement])[] = [
   // scheme://user:password@host: the password (one already redacted, by any spelling, is left as it is), up
-  // to the last `@` before the path: a password with an unencoded `@` goes whole.
+  // to the last `@` before the path: a password with an unencoded `@` goes whole. `?` and `#` end the host
+  // part, so `http://localhost:8000?user=bob@example.com` has no password.
   // A scheme starts where a run of scheme characters starts (`\b` would try again after every `-` or `.` of a
   // long run, which made the scan quadratic).
-  [/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/]+(?=@)/gi, `$1${REDACTED}`],
+  [/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/?#]+(?=@)/gi, `$1${REDACTED}`],
   // PEM private keys (`-----BEGIN RSA PRIVATE KEY-----` … `-----END RSA PRIVATE KEY-----`), whole.
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, REDACTED],
-  // Authorization header values. The credential must have a digit, a symbol or a case change inside, so prose
-  // ("bearer instruments", "Basic requirements") is left alone.
+  // Authorization header values, when they look issued (see `looksIssued`), so prose ("bearer instruments",
+  // "basic JavaScript", "a Bearer token-based scheme") is left alone.
   [
-    /\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)(?=[A-Za-z0-9._~+/=-]*(?:[0-9+/=_~.-]|[a-z][A-Z]))[A-Za-z0-9._~+/=-]{8,}/g,
-    `$1$2${REDACTED}`,
+    /\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)([A-Za-z0-9._~+/=-]{8,})/g,
+    (match: string, scheme: string, space: string, value: string) =>
+      looksIssued(scheme, value) ? scheme + space + REDACTED : match,
   ],
   // JSON Web Tokens (header.payload.signature, both JSON parts base64url of `{"`).
   [/\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
@@ -225,17 +256,22 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // `hf_model_name` is kept.
   [/\b(gsk_|hf_|xai-|pplx-|r8_|[sr]k_(?:live|test)_|npm_)[A-Za-z0-9]{20,}/g, `$1${REDACTED}`],
   // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`,
-  // and a bare `key=` (`?key=…`, how Google APIs take their key); one already redacted, by any spelling, is left.
-  // A match starts only where a name starts (not after each `_` of one), so the scan stays linear.
+  // and a bare `key=` in a query (`?key=…`, how Google APIs take their key); one already redacted, by any
+  // spelling, is left. Code is not a credential: a value stops at brackets, and `None`, `True`, `null` … are
+  // kept (`def f(api_key=None)`, `sorted(xs, key=len)`). A match starts only where a name starts (not after
+  // each `_` of one), so the scan stays linear.
   [
-    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|key)=)(?!\[redacted\])[^\s&;"',]+/gi,
+    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])key)=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
     `$1${REDACTED}`,
   ],
-  // Credentials as members of JSON inside a string (a request body, a tool call's arguments): `"apiKey": "…"`.
+  // Credentials as members of JSON inside a string (a request body, a tool call's arguments): `"apiKey": "…"`,
+  // `"Authorization": "…"`; and of a dict printed with single quotes (Python's repr, util.inspect):
+  // `{'x-api-key': '…'}`.
   [
-    /("(?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|private[_-]?key)|[A-Za-z0-9_-]*(?:access|refresh|auth|id|session|bearer|api|oauth|csrf)[_-]?token)\\?"\s*:\s*\\?")(?!\[redacted\])(?:[^"\\]|\\[^"])+/gi,
+    new RegExp(`("${MEMBER_NAMES}\\\\?"\\s*:\\s*\\\\?")(?!\\[redacted\\])(?:[^"\\\\]|\\\\[^"])+`, "gi"),
     `$1${REDACTED}`,
   ],
+  [new RegExp(`('${MEMBER_NAMES}'\\s*:\\s*')(?!\\[redacted\\])[^'\\n]+`, "gi"), `$1${REDACTED}`],
   // Credentials written as `Name: value`, as an HTTP header or a YAML line: `Authorization: Token …` (the
   // scheme word kept), `x-api-key: …`, `api-key: …` (Azure OpenAI), `Ocp-Apim-Subscription-Key: …`,
   // `client_secret: "…"`. One value word goes, up to a space, quote or separator, when it has a digit, a
@@ -243,8 +279,8 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
   // where a name starts.
   [
-    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
-    (match: string, name: string, value: string) => (SECRET_SHAPED.test(value) ? name + REDACTED : match),
+    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token|(?:set-)?cookie)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
+    (match: string, name: string, value: string) => (secretShaped(value) ? name + REDACTED : match),
   ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
@@ -263,9 +299,9 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
  * start at letters common in any text) on short names and English prose alike.
  */
 const CREDENTIAL_PRECHECK =
-  /J(?<=eyJ)|[-_](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs])[-_])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|"\s*:/;
-/** Shorter strings cannot hold any of the credentials above. */
-const MIN_CREDENTIAL_LENGTH = 8;
+  /J(?<=eyJ)|[-_](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs])[-_])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:/;
+/** Shorter strings cannot hold any of the credentials above (the shortest is a named value: `pwd=x`). */
+const MIN_CREDENTIAL_LENGTH = 5;
 
 /**
  * `text` with the secret part of credential-shaped substrings replaced by `[REDACTED]`: URL passwords
@@ -334,15 +370,61 @@ export function createKeyRedactor(keys: readonly string[]): (event: StreamllEven
   const redactor = (event: StreamllEvent): StreamllEvent => {
     if (redaction.size === 0) return event;
     const data = redactObject(event.data, redaction);
-    return data === event.data ? event : { ...event, data };
+    const header = redactHeader(event, redaction);
+    const eventType = scrubName(event.event_type, redaction);
+    if (data === event.data && header === event && eventType === event.event_type) return event;
+    return { ...header, event_type: eventType, data };
   };
   keyRedactions.set(redactor, redaction);
   return redactor;
 }
 
+/** The fields of an event's header that carry names and labels a program may build from data. */
+interface HeaderNames {
+  readonly module_name: string;
+  readonly method_name: string | null;
+  readonly operation: string | null;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * @internal `fields` with credential-shaped text scrubbed from `module_name`, `method_name` and `operation`
+ * (a span named after the URL it fetches) and its tags redacted as data is (by name, and their text); the
+ * same object when nothing changed. The runtime applies it once per envelope, the key redactor per event.
+ */
+export function redactHeader<T extends HeaderNames>(fields: T, keys: KeyRedaction | undefined): T {
+  if (keys === undefined || keys.size === 0) return fields;
+  const moduleName = scrubName(fields.module_name, keys);
+  const methodName = scrubName(fields.method_name, keys);
+  const operation = scrubName(fields.operation, keys);
+  const tags = redactTags(fields.tags, keys);
+  if (
+    moduleName === fields.module_name &&
+    methodName === fields.method_name &&
+    operation === fields.operation &&
+    tags === fields.tags
+  ) {
+    return fields;
+  }
+  return { ...fields, module_name: moduleName, method_name: methodName, operation, tags };
+}
+
+/** @internal A name with credential-shaped text scrubbed; anything but a string as it is. */
+export function scrubName<T>(name: T, keys: KeyRedaction): T {
+  return typeof name === "string" ? (keys.scrub(name) as T) : name;
+}
+
+/** Tags redacted as data is; as they are unless they are an object of strings (as the runtime's always are). */
+function redactTags<T>(tags: T, keys: KeyRedaction): T {
+  if (typeof tags !== "object" || tags === null || Array.isArray(tags)) return tags;
+  for (const value of Object.values(tags)) if (typeof value !== "string") return tags;
+  return redactObject(tags as unknown as JsonObject, keys) as T;
+}
+
 /**
  * @internal The matcher of a redactor made by {@link createKeyRedactor}, or `undefined` for any other function.
- * Such a redactor only ever changes `data`, which is what lets the runtime skip the event object.
+ * Such a redactor only changes `data` and the names and tags {@link redactHeader} covers, which the runtime
+ * applies the same way without the event object.
  */
 export function keyRedactorKeysOf(redactor: unknown): KeyRedaction | undefined {
   return typeof redactor === "function" ? keyRedactions.get(redactor) : undefined;

@@ -69,6 +69,14 @@ async function scenario(): Promise<void> {
     // consume
   }
   emit("outside", { value: Number.NaN, missing: undefined, fn: () => 1 });
+  // Names and tags built from data: a span named after the URL it fetched, an event type quoting a header.
+  await trace(
+    "GET https://bob:Pl4nted-Pw0rd@api.test/v1?api_key=Pl4ntedKey0",
+    async () => {
+      emit("sent Bearer Pl4ntedTok3n-abcdef", { n: 1 });
+    },
+    { tags: { api_key: "Pl4ntedTag0", region: "eu" } },
+  );
 }
 
 afterEach(async () => {
@@ -77,14 +85,17 @@ afterEach(async () => {
 
 describe("event encoding in the runtime", () => {
   it("writes the same JSON whether events take the per-span fast path or the general encoder", async () => {
-    const fastSink = setup({ tags: { env: "test" } });
+    const fastSink = setup({ tags: { env: "test", deploy_token: "Pl4ntedTag1" } });
     await scenario();
     const fastPath = (await wire(fastSink)).map(normalise);
     await shutdown(2_000);
 
     // A redact function sends every event through sanitise → redact → encodeEvent.
     const keyRedactor = createKeyRedactor(DEFAULT_REDACT_KEYS);
-    const generalSink = setup({ tags: { env: "test" }, redact: (event) => keyRedactor(event) });
+    const generalSink = setup({
+      tags: { env: "test", deploy_token: "Pl4ntedTag1" },
+      redact: (event) => keyRedactor(event),
+    });
     await scenario();
     const generalPath = (await wire(generalSink)).map(normalise);
 
@@ -92,8 +103,13 @@ describe("event encoding in the runtime", () => {
     expect(fastPath).toEqual(generalPath);
     const all = fastPath.join("\n");
     // Map entries are pairs in an array, not keys: `cookie` there is data, as it is for the key redactor.
-    for (const secret of ["hunter2", "Bearer x", '"key"', '"s"', '"t"', '"p"'])
+    for (const secret of ["hunter2", "Bearer x", '"key"', '"s"', '"t"', '"p"', "Pl4nted"])
       expect(all).not.toContain(secret);
+    expect(all).toContain('"module_name":"GET https://bob:[REDACTED]@api.test/v1?api_key=[REDACTED]"');
+    expect(all).toContain('"event_type":"sent Bearer [REDACTED]"');
+    expect(all).toContain(
+      '"tags":{"env":"test","deploy_token":"[REDACTED]","api_key":"[REDACTED]","region":"eu"}',
+    );
     expect(all).toContain('"password":"[REDACTED]"');
   });
 

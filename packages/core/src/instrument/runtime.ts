@@ -14,7 +14,7 @@ import {
 } from "../events/encode-event";
 import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
 import { createId } from "../events/ids";
-import { type KeyRedaction, keyRedactorKeysOf } from "../events/redact";
+import { type KeyRedaction, keyRedactorKeysOf, redactHeader } from "../events/redact";
 import { configurationError, timeoutArgument } from "../options/schema";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
@@ -625,7 +625,11 @@ function matches(entry: EnvelopeEntry, span: Span, tags: Readonly<Record<string,
   );
 }
 
-function envelopeOf(span: Span, tags: Readonly<Record<string, string>>): Envelope | undefined {
+function envelopeOf(
+  span: Span,
+  tags: Readonly<Record<string, string>>,
+  keys: KeyRedaction | undefined,
+): Envelope | undefined {
   const moduleName = span.moduleName;
   let entries = envelopes.get(moduleName);
   if (entries === undefined) {
@@ -644,15 +648,21 @@ function envelopeOf(span: Span, tags: Readonly<Record<string, string>>): Envelop
     moduleVersion: span.moduleVersion,
     codeSignature: span.codeSignature,
     gitCommit: span.gitCommit,
-    envelope: createEnvelope({
-      module_name: moduleName,
-      method_name: span.methodName,
-      operation: span.operation,
-      tags,
-      module_version: span.moduleVersion,
-      code_signature: span.codeSignature,
-      git_commit: span.gitCommit,
-    }),
+    // Names and tags redacted as the key redactor does on the general path, once per envelope.
+    envelope: createEnvelope(
+      redactHeader(
+        {
+          module_name: moduleName,
+          method_name: span.methodName,
+          operation: span.operation,
+          tags,
+          module_version: span.moduleVersion,
+          code_signature: span.codeSignature,
+          git_commit: span.gitCommit,
+        },
+        keys,
+      ),
+    ),
   };
   if (entries.length >= MAX_ENVELOPES_PER_MODULE) entries.shift();
   entries.push(entry);
@@ -748,7 +758,7 @@ function encodeFromEnvelope(
 ): EncodedEvent | undefined {
   const ids = spanIdsOf(span);
   if (ids === undefined) return undefined;
-  const envelope = envelopeOf(span, tags);
+  const envelope = envelopeOf(span, tags, keys);
   if (envelope === undefined) return undefined;
   return encodeWithEnvelope(envelope, ids, eventId, timestamp, eventType, data, limits, keys);
 }
@@ -892,8 +902,11 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
   const data: JsonObject = { error_type: "Error", error_message: "", duration_ms: elapsedMs(startedAt) };
   try {
     if (error instanceof Error) {
-      data.error_type =
-        typeof error.name === "string" && error.name !== "" ? error.name : error.constructor.name;
+      // A name is any string the thrower chose (`err.name = \`AuthError for ${url}\``): scrubbed as the message is.
+      data.error_type = clip(
+        typeof error.name === "string" && error.name !== "" ? error.name : error.constructor.name,
+        MAX_ERROR_MESSAGE_CHARS,
+      );
       data.error_message = clip(messageOfError(error), MAX_ERROR_MESSAGE_CHARS);
       if (typeof error.stack === "string") data.stack = clip(error.stack, MAX_STACK_CHARS);
       const code = (error as { code?: unknown }).code;
@@ -901,7 +914,8 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
       else if (typeof code === "number") data.error_code = code;
     } else if (typeof error === "object" && error !== null) {
       const { name, message } = error as { name?: unknown; message?: unknown };
-      data.error_type = typeof name === "string" && name !== "" ? name : "object";
+      data.error_type =
+        typeof name === "string" && name !== "" ? clip(name, MAX_ERROR_MESSAGE_CHARS) : "object";
       data.error_message = clip(
         typeof message === "string" ? message : JSON.stringify(toJson(error, undefined)),
         MAX_ERROR_MESSAGE_CHARS,
