@@ -136,8 +136,11 @@ export function safeErrorMessage(error: unknown, max = 500): string {
   }
 }
 
-/** `scheme://user:secret@host`: the password part of a connection URL, as drivers often echo it in errors. */
-const URL_CREDENTIALS = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):(?!\[redacted\]@)[^\s/]+@/gi;
+/**
+ * `scheme://user:secret@host`: the password part of a connection URL, as drivers often echo it in errors. `?`
+ * and `#` end the host part, so `http://host:8000?user=bob@example.com` holds no password.
+ */
+const URL_CREDENTIALS = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):(?!\[redacted\]@)[^\s/?#]+@/gi;
 
 /**
  * Replaces the password of every `scheme://user:password@host` URL in `text` with `[redacted]`. Broker
@@ -168,7 +171,7 @@ const CREDENTIAL_PAIRS: readonly RegExp[] = [
  * before a `token:` in front of it could take only the word `Bearer`.
  */
 const SECRET_PATTERNS: readonly RegExp[] = [
-  /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)[^\s/]+(?=@)/gi,
+  /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]+(?=@)/gi,
   ...CREDENTIAL_PAIRS.slice(0, 3),
   /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g,
   /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
