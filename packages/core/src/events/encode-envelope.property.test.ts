@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_REDACT_KEYS } from "../instrument/configure";
 import {
   createEnvelope,
   createSpanIds,
@@ -269,6 +270,30 @@ describe("encodeWithEnvelope ≡ encodeEvent", () => {
         },
       ),
       { numRuns: 400 },
+    );
+  });
+
+  it("redacts [name, value] pairs and { name, value } entries as the key redactor does, whatever the cuts", () => {
+    const names = fc.constantFrom("Authorization", "x-api-key", "password", "accept", "region", 7);
+    const entry = fc.oneof(
+      fc.tuple(names, fc.oneof(odd, fc.constant("Pl4nted"))),
+      fc.record({ name: names, value: fc.oneof(odd, fc.constant("Pl4nted")) }),
+      fc.record({ Key: names, Value: odd, comment: fc.string({ maxLength: 3 }) }),
+      fc.record({ key: names, value: odd, a: odd, b: odd, c: odd }),
+      fc.record({ value: odd, name: names }, { requiredKeys: ["value"] }),
+    );
+    fc.assert(
+      fc.property(
+        caseOf(goodString),
+        fc.dictionary(goodString, fc.oneof(entry, fc.array(entry, { maxLength: 4 })), { maxKeys: 4 }),
+        (c, raw) => {
+          // As above: both ways are given the same sanitised data (cuts applied once).
+          const data = sanitizeJson(raw, c.limits) as JsonObject;
+          const keys = new KeyRedaction(DEFAULT_REDACT_KEYS);
+          expectSame(c, data, redactDataKeys(data, keys), keys);
+        },
+      ),
+      { numRuns: 600 },
     );
   });
 

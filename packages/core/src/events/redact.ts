@@ -446,7 +446,7 @@ function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
     let copy: JsonValue[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item = value[i] as JsonValue;
-      const redacted = redactValue(item, keys);
+      const redacted = redactValue(redactedPair(item, keys) as JsonValue, keys);
       if (redacted !== item) {
         copy ??= value.slice();
         copy[i] = redacted;
@@ -462,6 +462,39 @@ function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
  * pair whose key is a redacted name replaced by `[REDACTED]`, as a property of that name would be: `pairs`
  * itself when no pair changes. Only the first `limit` items are read (the rest are cut by the caller).
  */
+/** The most keys a `{ name, value }` entry is looked for in: such entries are small (HAR adds a `comment`). */
+const NAMED_VALUE_MAX_KEYS = 4;
+
+/**
+ * @internal For a `{ name, value }` entry (HAR headers, Kubernetes env, `{ Key, Value }` tags) whose name is
+ * redacted, the key of its value (`value` or `Value`); otherwise `undefined`. Reads only the name, and only in
+ * objects of a few keys, so the common object costs one length check.
+ */
+export function namedValueKey(
+  obj: Readonly<Record<string, unknown>>,
+  names: readonly string[],
+  keys: KeyRedaction,
+): string | undefined {
+  if (names.length < 2 || names.length > NAMED_VALUE_MAX_KEYS) return undefined;
+  let valueKey: string | undefined;
+  let name: unknown;
+  for (const key of names) {
+    if (key === "value" || key === "Value") valueKey = key;
+    else if (key === "name" || key === "Name" || key === "key" || key === "Key") name = obj[key];
+  }
+  return valueKey !== undefined && typeof name === "string" && keys.has(name) ? valueKey : undefined;
+}
+
+/**
+ * @internal `value` as written under redaction: a `[name, value]` pair whose name is redacted becomes
+ * `[name, "[REDACTED]"]` (a new array; the value is never read), anything else is returned as it is.
+ */
+export function redactedPair(value: unknown, keys: KeyRedaction): unknown {
+  if (!Array.isArray(value) || value.length !== 2) return value;
+  const [name, item] = value as [unknown, unknown];
+  return typeof name === "string" && item !== REDACTED && keys.has(name) ? [name, REDACTED] : value;
+}
+
 export function redactPairValues(
   pairs: unknown,
   keys: KeyRedaction,
@@ -472,11 +505,10 @@ export function redactPairValues(
   const n = Math.min(pairs.length, limit);
   for (let i = 0; i < n; i++) {
     const pair: unknown = pairs[i];
-    if (!Array.isArray(pair) || pair.length !== 2) continue;
-    const [key, item] = pair as [unknown, unknown];
-    if (typeof key === "string" && item !== REDACTED && keys.has(key)) {
+    const redacted = redactedPair(pair, keys);
+    if (redacted !== pair) {
       copy ??= pairs.slice(0, pairs.length);
-      copy[i] = [key, REDACTED];
+      copy[i] = redacted;
     }
   }
   return copy ?? pairs;
@@ -489,13 +521,14 @@ function redactObject(value: JsonObject, keys: KeyRedaction): JsonObject {
     if (pairs !== value.$map) return redactObject({ $map: pairs }, keys);
   }
   const written = scrubKeyNames(names, keys);
+  const named = namedValueKey(value, names, keys);
   // A renamed key changes the object's key list: it is rebuilt in order rather than copied and patched.
   let copy: JsonObject | undefined = written === names ? undefined : {};
   for (let i = 0; i < names.length; i++) {
     const key = names[i] as string;
     const item = value[key] as JsonValue;
     // The name as given decides, so a key such as `sk-…SECRET…` keeps its value redacted once scrubbed.
-    const redacted = keys.has(key) ? REDACTED : redactValue(item, keys);
+    const redacted = keys.has(key) || key === named ? REDACTED : redactValue(item, keys);
     if (written !== names) defineValue(copy as JsonObject, written[i] as string, redacted);
     else if (redacted !== item) {
       copy ??= { ...value };

@@ -4,8 +4,10 @@ import { v, validateOptions } from "../options/schema";
 import type { JsonValue } from "./event-schema";
 import {
   type KeyRedaction,
+  namedValueKey,
   REDACT_VALUE,
   REDACTED,
+  redactedPair,
   redactPairValues,
   SCRUB_KEY,
   scrubKeyNames,
@@ -376,6 +378,12 @@ export class JsonSanitizer {
     const redact = this.redactKeys;
     /** The kept keys as written, once one of them turned out to hold a credential (see `scrubKeyNames`). */
     let written: readonly string[] | undefined;
+    // `{ name: "Authorization", value: "…" }`: the value is redacted as the property it names would be.
+    // With keys cut, the sanitised object holds the kept keys and the marker; the entry is looked for in those.
+    const named =
+      redact === undefined
+        ? undefined
+        : namedValueOf(obj, limit < n ? [...keys.slice(0, limit), MARKERS.moreKeys] : keys, redact);
     this.add(2);
     // A key is read as far as its cut could reach, as a string value is: matching and scrubbing a 10 MB key
     // whole took seconds. The part past the window is never written.
@@ -384,7 +392,7 @@ export class JsonSanitizer {
       const k = keys[i] as string;
       const seen = k.length > window ? k.slice(0, window) : k;
       // One cached lookup per key; 0 (nothing to do) for almost every key.
-      const actions = redact === undefined ? 0 : redact.actionsOf(seen);
+      const actions = redact === undefined ? 0 : redact.actionsOf(seen) | (k === named ? VALUE_BIT : 0);
       let name = seen;
       if ((actions & KEY_BIT) !== 0 && redact !== undefined) {
         // Every kept key is needed to keep scrubbed keys apart from the others; rare, so done only here.
@@ -470,7 +478,8 @@ export class JsonSanitizer {
       let sv: unknown;
       try {
         v = arr[i];
-        sv = this.walk(v, depth + 1, i);
+        // A `[name, value]` pair (headers as entries, `Object.entries` output): redacted as a property is.
+        sv = this.walk(this.redactKeys === undefined ? v : redactedPair(v, this.redactKeys), depth + 1, i);
       } catch (error) {
         if (error === ABORT) throw error;
         v = ABORT;
@@ -697,5 +706,18 @@ export function sanitizeJson(value: unknown, limits?: EncodeLimits): JsonValue {
     } catch {
       return MARKERS.unreadable;
     }
+  }
+}
+
+/** {@link namedValueKey} for data not yet sanitised: a getter that throws names nothing. */
+function namedValueOf(
+  obj: Record<string, unknown>,
+  keys: readonly string[],
+  redact: KeyRedaction,
+): string | undefined {
+  try {
+    return namedValueKey(obj, keys, redact);
+  } catch {
+    return undefined;
   }
 }

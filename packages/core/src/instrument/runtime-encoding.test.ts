@@ -73,7 +73,17 @@ async function scenario(): Promise<void> {
   await trace(
     "GET https://bob:Pl4nted-Pw0rd@api.test/v1?api_key=Pl4ntedKey0",
     async () => {
-      emit("sent Bearer Pl4ntedTok3n-abcdef", { n: 1 });
+      emit("sent Bearer Pl4ntedTok3n-abcdef", {
+        n: 1,
+        headers: [
+          ["x-api-key", "Pl4ntedPair0"],
+          ["accept", "application/json"],
+        ],
+        env: [
+          { name: "OPENAI_API_KEY", value: "Pl4ntedEnv0" },
+          { name: "REGION", value: "eu" },
+        ],
+      });
     },
     { tags: { api_key: "Pl4ntedTag0", region: "eu" } },
   );
@@ -107,6 +117,10 @@ describe("event encoding in the runtime", () => {
       expect(all).not.toContain(secret);
     expect(all).toContain('"module_name":"GET https://bob:[REDACTED]@api.test/v1?api_key=[REDACTED]"');
     expect(all).toContain('"event_type":"sent Bearer [REDACTED]"');
+    expect(all).toContain('"headers":[["x-api-key","[REDACTED]"],["accept","application/json"]]');
+    expect(all).toContain(
+      '"env":[{"name":"OPENAI_API_KEY","value":"[REDACTED]"},{"name":"REGION","value":"eu"}]',
+    );
     expect(all).toContain(
       '"tags":{"env":"test","deploy_token":"[REDACTED]","api_key":"[REDACTED]","region":"eu"}',
     );
