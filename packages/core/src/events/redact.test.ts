@@ -229,6 +229,10 @@ describe("redactCredentialText", () => {
       "{'auth':'",
       '"Authorization":"',
       "?key=",
+      "api_key = ",
+      'password="',
+      "APP_KEY=",
+      " = ",
       "&key=",
       "None",
       "(",
@@ -323,6 +327,24 @@ describe("redactCredentialText", () => {
     for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
   });
 
+  it("scrubs quoted and spaced named values and upper-case *_KEY variables", () => {
+    const cases: [string, string][] = [
+      ['export OPENAI_API_KEY="Pl4nted0123"', `export OPENAI_API_KEY="${REDACTED}"`],
+      ["DB_PASSWORD='hunter two'", `DB_PASSWORD='${REDACTED}'`],
+      [
+        'sasl.jaas.config=... username="u" password="Pl4nted0123";',
+        `sasl.jaas.config=... username="u" password="${REDACTED}";`,
+      ],
+      ['api_key = "Pl4nted0123"', `api_key = "${REDACTED}"`],
+      ["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", `aws_secret_access_key = ${REDACTED}`],
+      ["AZURE_OPENAI_KEY=Pl4nted0123", `AZURE_OPENAI_KEY=${REDACTED}`],
+      ["APP_KEY=base64:abcdEFGH", `APP_KEY=${REDACTED}`],
+    ];
+    for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+    const code = "token = None; api_key = os.getenv('X'); sorted(xs, sort_key=name); password = input()";
+    expect(redactCredentialText(code)).toBe(code);
+  });
+
   it("keeps prose and code that only look like credentials", () => {
     for (const text of [
       "Learn basic JavaScript and basic TypeScript with a basic step-by-step guide.",
@@ -369,6 +391,9 @@ describe("redactCredentialText", () => {
       `${"a_".repeat(n / 2)}key: x`,
       `authorization: ${"a ".repeat(n / 2)}`,
       "api_key: [REDACTED] ".repeat(n / 20),
+      `${"A_".repeat(n / 2)}KEY=x`,
+      `${"a_".repeat(n / 2)}token = Abc123x`,
+      'password="'.repeat(n / 10),
     ]) {
       expect(typeof redactCredentialText(text)).toBe("string");
     }

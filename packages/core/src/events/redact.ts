@@ -264,6 +264,24 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
     /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])key)=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
     `$1${REDACTED}`,
   ],
+  // The same names with a quoted value, or spaces around `=` (.env files, shell, TOML, INI, JAAS, code):
+  // `OPENAI_API_KEY="…"`, `password='…'`, `api_key = "…"` always; `password = …` unquoted only when the word
+  // has a digit or a case change and 6 characters (`token = None`, `api_key = os.getenv(…)` are kept).
+  [
+    /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)[ \t]*=[ \t]*["'])(?!\[redacted\])[^"'\n]+(?=["'])/gi,
+    `$1${REDACTED}`,
+  ],
+  [
+    /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)(?:[ \t]+=[ \t]*|=[ \t]+))(?!\[redacted\])([^\s&;"',()[\]{}<>]+)/gi,
+    (match: string, name: string, value: string) =>
+      value.length >= 6 && ISSUED_MARK.test(value) ? name + REDACTED : match,
+  ],
+  // Environment variables named `…_KEY` (`AZURE_OPENAI_KEY=…`, `APP_KEY="…"`): upper case only, so code's
+  // `sort_key=name` is kept.
+  [
+    /(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*_KEY[ \t]*=[ \t]*["']?)(?!\[REDACTED\])[^\s&;"',()[\]{}<>]+/g,
+    `$1${REDACTED}`,
+  ],
   // Credentials as members of JSON inside a string (a request body, a tool call's arguments): `"apiKey": "…"`,
   // `"Authorization": "…"`; and of a dict printed with single quotes (Python's repr, util.inspect):
   // `{'x-api-key': '…'}`.
