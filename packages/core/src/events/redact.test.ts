@@ -229,6 +229,17 @@ describe("redactCredentialText", () => {
       "{'auth':'",
       '"Authorization":"',
       "?key=",
+      "&sig=",
+      "pcsk_",
+      "lsv2_pt_",
+      "tvly-",
+      "ya29.",
+      "SG.",
+      "hooks.slack.com/services/T0/B0/",
+      "discord.com/api/webhooks/1/",
+      "api.telegram.org/bot1:",
+      "0123456789abcdef0123456789abcdef@",
+      "-----BEGIN PGP PRIVATE KEY BLOCK-----",
       "api_key = ",
       'password="',
       "APP_KEY=",
@@ -343,6 +354,48 @@ describe("redactCredentialText", () => {
     for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
     const code = "token = None; api_key = os.getenv('X'); sorted(xs, sort_key=name); password = input()";
     expect(redactCredentialText(code)).toBe(code);
+  });
+
+  it("scrubs more services' keys, webhook URLs, DSNs, PGP keys and SAS signatures", () => {
+    const k = "Pl4nted0123456789abcdefXYZ";
+    const cases: [string, string][] = [
+      [`pinecone pcsk_${k}_${k}`, `pinecone pcsk_${REDACTED}`],
+      [`LANGSMITH lsv2_pt_${k}_0123`, `LANGSMITH lsv2_pt_${REDACTED}`],
+      [`tavily tvly-dev-${k}`, `tavily tvly-${REDACTED}`],
+      [`google ya29.${k}-x`, `google ya29.${REDACTED}`],
+      [`sendgrid SG.${k}.${k}`, `sendgrid SG.${REDACTED}`],
+      [
+        `post to https://hooks.slack.com/services/T0123ABC/B0456DEF/${k} now`,
+        `post to https://hooks.slack.com/services/T0123ABC/B0456DEF/${REDACTED} now`,
+      ],
+      [
+        `https://discord.com/api/webhooks/123456789/${k}`,
+        `https://discord.com/api/webhooks/123456789/${REDACTED}`,
+      ],
+      [`https://api.telegram.org/bot12345:${k}/getMe`, `https://api.telegram.org/bot12345:${REDACTED}/getMe`],
+      [
+        "dsn https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/2",
+        `dsn https://${REDACTED}@o1.ingest.sentry.io/2`,
+      ],
+      [
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK----- done",
+        `${REDACTED} done`,
+      ],
+      [
+        `https://acct.blob.core.windows.net/c/b?sp=r&sig=${k}%3D`,
+        `https://acct.blob.core.windows.net/c/b?sp=r&sig=${REDACTED}`,
+      ],
+      [`https://x.test/?auth=${k}&pass=${k}`, `https://x.test/?auth=${REDACTED}&pass=${REDACTED}`],
+    ];
+    for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+    for (const text of [
+      "git@github.com:org/repo.git",
+      "ssh://git@host:22/x",
+      "see docs.python.org.",
+      "auth=ok",
+    ]) {
+      expect(redactCredentialText(text)).toBe(text);
+    }
   });
 
   it("keeps prose and code that only look like credentials", () => {

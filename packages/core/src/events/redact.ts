@@ -236,8 +236,12 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // A scheme starts where a run of scheme characters starts (`\b` would try again after every `-` or `.` of a
   // long run, which made the scan quadratic).
   [/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\[redacted\]@)[^\s/?#]+(?=@)/gi, `$1${REDACTED}`],
-  // PEM private keys (`-----BEGIN RSA PRIVATE KEY-----` … `-----END RSA PRIVATE KEY-----`), whole.
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, REDACTED],
+  // PEM and PGP private keys (`-----BEGIN RSA PRIVATE KEY-----` … `-----END RSA PRIVATE KEY-----`,
+  // `-----BEGIN PGP PRIVATE KEY BLOCK-----` …), whole.
+  [
+    /-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+    REDACTED,
+  ],
   // Authorization header values, when they look issued (see `looksIssued`), so prose ("bearer instruments",
   // "basic JavaScript", "a Bearer token-based scheme") is left alone.
   [
@@ -255,13 +259,30 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // Replicate, Stripe, npm): the prefix and at least 20 letters or digits, so an identifier such as
   // `hf_model_name` is kept.
   [/\b(gsk_|hf_|xai-|pplx-|r8_|[sr]k_(?:live|test)_|npm_)[A-Za-z0-9]{20,}/g, `$1${REDACTED}`],
+  // Keys of services LLM programs call whose bodies hold `_`, `-` or `.`: Pinecone (`pcsk_`), LangSmith
+  // (`lsv2_pt_`, `lsv2_sk_`), Tavily (`tvly-`), Cerebras (`csk-`), Stripe webhooks (`whsec_`), Google OAuth
+  // client secrets and access tokens (`GOCSPX-`, `ya29.`), Slack apps (`xapp-`), Docker Hub (`dckr_pat_`) and
+  // PyPI (`pypi-`); and SendGrid's `SG.<id>.<secret>`.
+  [
+    /\b(pcsk_|lsv2_(?:pt|sk)_|tvly-|csk-|whsec_|GOCSPX-|ya29\.|xapp-|dckr_pat_|pypi-)[A-Za-z0-9._-]{20,}/g,
+    `$1${REDACTED}`,
+  ],
+  [/\b(SG\.)[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/g, `$1${REDACTED}`],
+  // Webhook URLs whose path is the secret: Slack (`hooks.slack.com/services/T…/B…/<secret>`), Discord
+  // (`/api/webhooks/<id>/<token>`) and Telegram bots (`api.telegram.org/bot<id>:<token>`).
+  [/(hooks\.slack\.com\/services\/[A-Z0-9]+\/[A-Z0-9]+\/)[A-Za-z0-9]+/g, `$1${REDACTED}`],
+  [/(discord(?:app)?\.com\/api\/webhooks\/[0-9]+\/)[A-Za-z0-9_-]+/g, `$1${REDACTED}`],
+  [/(api\.telegram\.org\/(?:file\/)?bot[0-9]+:)[A-Za-z0-9_-]+/g, `$1${REDACTED}`],
+  // A key as a URL's user, as Sentry DSNs carry it (`https://<32 hex>@o1.ingest.sentry.io/2`).
+  [/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)[0-9a-f]{32}(?=@)/gi, `$1${REDACTED}`],
   // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`,
-  // and a bare `key=` in a query (`?key=…`, how Google APIs take their key); one already redacted, by any
+  // and a bare `key=`, `sig=`, `auth=` or `pass=` in a query (`?key=…`, how Google APIs take their key; Azure
+  // SAS signatures); one already redacted, by any
   // spelling, is left. Code is not a credential: a value stops at brackets, and `None`, `True`, `null` … are
   // kept (`def f(api_key=None)`, `sorted(xs, key=len)`). A match starts only where a name starts (not after
   // each `_` of one), so the scan stays linear.
   [
-    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])key)=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
+    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])(?:key|sig|auth|pass))=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
     `$1${REDACTED}`,
   ],
   // The same names with a quoted value, or spaces around `=` (.env files, shell, TOML, INI, JAAS, code):
@@ -317,7 +338,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
  * start at letters common in any text) on short names and English prose alike.
  */
 const CREDENTIAL_PRECHECK =
-  /J(?<=eyJ)|[-_](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs])[-_])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:/;
+  /J(?<=eyJ)|[-_.](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs]|pcsk|lsv2|tvly|whsec|GOCSPX|ya29|xapp|dckr|pypi|SG|hooks|discord|discordapp|telegram)[-_.])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:/;
 /** Shorter strings cannot hold any of the credentials above (the shortest is a named value: `pwd=x`). */
 const MIN_CREDENTIAL_LENGTH = 5;
 
