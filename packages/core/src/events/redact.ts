@@ -115,6 +115,10 @@ function isCredentialTokenName(key: string): boolean {
 export const REDACT_VALUE = 1;
 /** @internal A bit of {@link KeyRedaction.actionsOf}: the key itself holds credential-shaped text to scrub. */
 export const SCRUB_KEY = 2;
+/** @internal A bit of {@link KeyRedaction.actionsOf}: the key is `$bytes`, whose value is base64 to look into. */
+export const BINARY_VALUE = 4;
+/** The key binary data is written under (`{"$bytes": "<base64>", "length": n}`). */
+const BYTES_KEY = "$bytes";
 
 /**
  * @internal What a key-list redactor matches: key names by substring and credential-shaped text in string
@@ -166,7 +170,9 @@ export class KeyRedaction {
     }
     if (!match && this.#tokenWord) match = isCredentialTokenName(key);
     const actions =
-      (match ? REDACT_VALUE : 0) | (this.size > 0 && redactCredentialText(key) !== key ? SCRUB_KEY : 0);
+      (match ? REDACT_VALUE : 0) |
+      (this.size > 0 && redactCredentialText(key) !== key ? SCRUB_KEY : 0) |
+      (this.size > 0 && key === BYTES_KEY ? BINARY_VALUE : 0);
     // A long key (data used as a key) would only pin its text in memory: names that repeat are short.
     if (key.length > KEY_CACHE_MAX_LENGTH) return actions;
     if (this.#cache.size >= KEY_CACHE_SIZE) this.#cache = new Map();
@@ -501,6 +507,16 @@ function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
  * pair whose key is a redacted name replaced by `[REDACTED]`, as a property of that name would be: `pairs`
  * itself when no pair changes. Only the first `limit` items are read (the rest are cut by the caller).
  */
+/**
+ * @internal True when binary data, given as the base64 an event writes it in, holds credential-shaped text
+ * (a captured HTTP request, a file read into a Buffer): read byte for byte as text and scanned as strings are.
+ */
+export function binaryHoldsCredential(base64: string, keys: KeyRedaction): boolean {
+  if (base64 === REDACTED || keys.size === 0) return false;
+  const text = Buffer.from(base64, "base64").toString("latin1");
+  return keys.scrub(text) !== text;
+}
+
 /** The most keys a `{ name, value }` entry is looked for in: such entries are small (HAR adds a `comment`). */
 const NAMED_VALUE_MAX_KEYS = 4;
 
@@ -567,7 +583,10 @@ function redactObject(value: JsonObject, keys: KeyRedaction): JsonObject {
     const key = names[i] as string;
     const item = value[key] as JsonValue;
     // The name as given decides, so a key such as `sk-…SECRET…` keeps its value redacted once scrubbed.
-    const redacted = keys.has(key) || key === named ? REDACTED : redactValue(item, keys);
+    let redacted = keys.has(key) || key === named ? REDACTED : redactValue(item, keys);
+    if (key === BYTES_KEY && typeof redacted === "string" && binaryHoldsCredential(redacted, keys)) {
+      redacted = REDACTED;
+    }
     if (written !== names) defineValue(copy as JsonObject, written[i] as string, redacted);
     else if (redacted !== item) {
       copy ??= { ...value };

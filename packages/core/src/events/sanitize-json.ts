@@ -3,6 +3,8 @@ import { scrubErrorText } from "../delivery/backoff";
 import { v, validateOptions } from "../options/schema";
 import type { JsonValue } from "./event-schema";
 import {
+  BINARY_VALUE,
+  binaryHoldsCredential,
   type KeyRedaction,
   namedValueKey,
   REDACT_VALUE,
@@ -19,6 +21,7 @@ import {
  */
 const VALUE_BIT = REDACT_VALUE;
 const KEY_BIT = SCRUB_KEY;
+const BYTES_BIT = BINARY_VALUE;
 /** The key of the object a Map becomes. */
 const MAP_KEY = "$map";
 
@@ -422,6 +425,10 @@ export class JsonSanitizer {
               ? redactPairValues(v, redact, this.limits.maxArrayLength)
               : v;
           sv = this.walk(walked, depth + 1, k);
+          // Binary data written as base64 earlier: redacted whole when its bytes hold a credential.
+          if ((actions & BYTES_BIT) !== 0 && typeof sv === "string" && binaryHoldsCredential(sv, redact!)) {
+            sv = REDACTED;
+          }
         }
       } catch (error) {
         if (error === ABORT) throw error;
@@ -547,7 +554,10 @@ export class JsonSanitizer {
     // Base64 turns 3 bytes into 4 characters: keep as many bytes as fit in the string cap.
     const maxBytes = Math.floor(this.limits.maxStringLength / 4) * 3;
     const kept = length > maxBytes ? u8.subarray(0, maxBytes) : u8;
-    const base64 = Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength).toString("base64");
+    const bytes = Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength);
+    // Bytes that read as text holding a credential (a captured request, a file) are not written at all.
+    const text = this.redactKeys === undefined ? "" : bytes.toString("latin1");
+    const base64 = text !== "" && this.redactKeys?.scrub(text) !== text ? REDACTED : bytes.toString("base64");
     this.add(base64.length + 24);
     const out: Record<string, unknown> =
       length > maxBytes ? { $bytes: base64, length, truncated: true } : { $bytes: base64, length };

@@ -83,6 +83,9 @@ async function scenario(): Promise<void> {
           { name: "OPENAI_API_KEY", value: "Pl4ntedEnv0" },
           { name: "REGION", value: "eu" },
         ],
+        request: Buffer.from("GET / HTTP/1.1\r\nAuthorization: Bearer Pl4ntedBin0123456789\r\n"),
+        image: new Uint8Array([137, 80, 78, 71]),
+        copied: { $bytes: Buffer.from("password=Pl4ntedB64x").toString("base64"), length: 20 },
       });
     },
     { tags: { api_key: "Pl4ntedTag0", region: "eu" } },
@@ -121,6 +124,10 @@ describe("event encoding in the runtime", () => {
     expect(all).toContain(
       '"env":[{"name":"OPENAI_API_KEY","value":"[REDACTED]"},{"name":"REGION","value":"eu"}]',
     );
+    // Binary data whose bytes read as a credential is not written; other bytes are.
+    expect(all).toContain('"request":{"$bytes":"[REDACTED]","length":60}');
+    expect(all).toContain('"image":{"$bytes":"iVBORw==","length":4}');
+    expect(all).toContain('"copied":{"$bytes":"[REDACTED]","length":20}');
     expect(all).toContain(
       '"tags":{"env":"test","deploy_token":"[REDACTED]","api_key":"[REDACTED]","region":"eu"}',
     );
