@@ -229,6 +229,12 @@ describe("redactCredentialText", () => {
       "{'auth':'",
       '"Authorization":"',
       "?key=",
+      "Cookie: a=",
+      "; b=",
+      " -u ",
+      "--user=",
+      "sk_0123456789abcdef0123456789abcdef",
+      '"private_key_id":"',
       "&sig=",
       "pcsk_",
       "lsv2_pt_",
@@ -323,7 +329,15 @@ describe("redactCredentialText", () => {
 
   it("scrubs headers, cookies and dict members however they are quoted", () => {
     const cases: [string, string][] = [
-      ["Cookie: sessionid=Pl4nted0123; theme=dark", `Cookie: ${REDACTED}; theme=dark`],
+      [
+        "Cookie: csrftoken=abc; sessionid=Pl4nted0123",
+        `Cookie: csrftoken=${REDACTED}; sessionid=${REDACTED}`,
+      ],
+      ["Set-Cookie: sid=Pl4nted0123; Path=/; HttpOnly", `Set-Cookie: sid=${REDACTED}; Path=/; HttpOnly`],
+      ["curl -u admin:Pl4nted0123 https://es", `curl -u admin:${REDACTED} https://es`],
+      ['curl --user "elastic:Pl4nted0123" https://es', `curl --user "elastic:${REDACTED}" https://es`],
+      [`key sk_${"0123456789abcdef".repeat(3)}`, `key sk_${REDACTED}`],
+      ['{"private_key_id":"0123456789abcdef"}', `{"private_key_id":"${REDACTED}"}`],
       ["PRIVATE-TOKEN: glabc-Pl4nted9", `PRIVATE-TOKEN: ${REDACTED}`],
       ["X-Auth-Key: Pl4nted0123", `X-Auth-Key: ${REDACTED}`],
       [
@@ -418,18 +432,26 @@ describe("redactCredentialText", () => {
     expect(out.data).toEqual({ db: { pwd: REDACTED, tls: { passphrase: REDACTED }, cwd: "/srv" } });
   });
 
-  it("redacts Azure's account and subscription keys by default", () => {
+  it("redacts Azure's account and subscription keys, app, auth and master keys, JWTs and *_KEY variables by default", () => {
     const out = createKeyRedactor(DEFAULT_REDACT_KEYS)(
       event({
         storage: { accountKey: "x1" },
-        headers: { "Ocp-Apim-Subscription-Key": "x2" },
+        headers: { "Ocp-Apim-Subscription-Key": "x2", "X-Auth-Key": "x3" },
         account: "acme",
+        env: { AZURE_OPENAI_KEY: "x4", APP_KEY: "x5", sort_key: "name", masterKey: "x6", jwt: "x7" },
       }),
     );
     expect(out.data).toEqual({
       storage: { accountKey: REDACTED },
-      headers: { "Ocp-Apim-Subscription-Key": REDACTED },
+      headers: { "Ocp-Apim-Subscription-Key": REDACTED, "X-Auth-Key": REDACTED },
       account: "acme",
+      env: {
+        AZURE_OPENAI_KEY: REDACTED,
+        APP_KEY: REDACTED,
+        sort_key: "name",
+        masterKey: REDACTED,
+        jwt: REDACTED,
+      },
     });
   });
 
@@ -447,6 +469,8 @@ describe("redactCredentialText", () => {
       `${"A_".repeat(n / 2)}KEY=x`,
       `${"a_".repeat(n / 2)}token = Abc123x`,
       'password="'.repeat(n / 10),
+      `Cookie: ${"a=b;".repeat(n / 8)}`,
+      " -u a:".repeat(n / 6),
     ]) {
       expect(typeof redactCredentialText(text)).toBe("string");
     }

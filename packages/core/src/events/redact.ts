@@ -82,6 +82,8 @@ const TOKEN_COUNT_BEFORE: ReadonlySet<string> = new Set([
 const SEPARATORS = /[\s_.-]+/g;
 /** Word boundaries of a name: separators and lower-to-upper case changes (`accessToken` is access + token). */
 const WORD_BOUNDARY = /[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/;
+/** An upper-case environment variable name ending in `_KEY`. */
+const ENV_KEY_NAME = /^[A-Z][A-Z0-9_]*_KEY$/;
 /** Names seen per matcher before its cache is cleared: keys repeat, but data may mint them without end. */
 const KEY_CACHE_SIZE = 4096;
 /** Longer keys are matched every time rather than cached. */
@@ -169,6 +171,8 @@ export class KeyRedaction {
       }
     }
     if (!match && this.#tokenWord) match = isCredentialTokenName(key);
+    // An environment variable named `…_KEY` (`AZURE_OPENAI_KEY`, `APP_KEY`), as the text scan treats `…_KEY=`.
+    if (!match && this.size > 0 && ENV_KEY_NAME.test(key)) match = true;
     const actions =
       (match ? REDACT_VALUE : 0) |
       (this.size > 0 && redactCredentialText(key) !== key ? SCRUB_KEY : 0) |
@@ -193,7 +197,12 @@ export class KeyRedaction {
 
 /** Names of credentials as JSON members (`"apiKey"`), as a pattern source: a regular expression group. */
 const MEMBER_NAMES =
-  "(?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth)|(?:proxy-)?authorization|(?:set-)?cookie|[A-Za-z0-9_-]*(?:access|refresh|auth|id|session|bearer|api|oauth|csrf|private)[_-]?token)";
+  "(?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key(?:[_-]?id)?|auth)|(?:proxy-)?authorization|(?:set-)?cookie|[A-Za-z0-9_-]*(?:access|refresh|auth|id|session|bearer|api|oauth|csrf|private)[_-]?token)";
+
+/** Each `name=value` of a Cookie header (the value up to `;`), unless already redacted. */
+const COOKIE_VALUES = /((?:^|;)[ \t]*[^=;\s]+=)(?!\[redacted\])[^;\s]*/gi;
+/** The first `name=value` of a Set-Cookie header: its attributes (`Path=/`) are not secret. */
+const FIRST_COOKIE = /^([ \t]*[^=;\s]+=)(?!\[redacted\])[^;\s]*/i;
 
 /** What replaces a credential pattern's match: a `$1`-style template, or a function of the match and its groups. */
 type Replacement = string | ((match: string, ...groups: string[]) => string);
@@ -274,9 +283,23 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
     `$1${REDACTED}`,
   ],
   [/\b(SG\.)[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/g, `$1${REDACTED}`],
+  // ElevenLabs-style keys: `sk_` and 32 or more hex digits.
+  [/\b(sk_)[0-9a-f]{32,}\b/g, `$1${REDACTED}`],
+  // Every cookie value of a `Cookie:` header line (the names kept), and the value of a `Set-Cookie:` header's
+  // cookie; one already redacted is left as it is.
+  [
+    /(?<![A-Za-z0-9_-])((?:set-)?cookie[ \t]*:[ \t]*)([^\r\n"']+)/gi,
+    (_match: string, name: string, cookies: string) =>
+      name +
+      (/^set/i.test(name)
+        ? cookies.replace(FIRST_COOKIE, `$1${REDACTED}`)
+        : cookies.replace(COOKIE_VALUES, `$1${REDACTED}`)),
+  ],
+  // `curl -u user:password` and `curl --user "user:password"`: the password.
+  [/((?:^|\s)(?:-u|--user)(?:[ \t]+|=)["']?[^\s:"']+:)(?!\[redacted\])[^\s"']+/gi, `$1${REDACTED}`],
   // Webhook URLs whose path is the secret: Slack (`hooks.slack.com/services/T…/B…/<secret>`), Discord
   // (`/api/webhooks/<id>/<token>`) and Telegram bots (`api.telegram.org/bot<id>:<token>`).
-  [/(hooks\.slack\.com\/services\/[A-Z0-9]+\/[A-Z0-9]+\/)[A-Za-z0-9]+/g, `$1${REDACTED}`],
+  [/(hooks\.slack\.com\/services\/[A-Za-z0-9]+\/[A-Za-z0-9]+\/)[A-Za-z0-9]+/g, `$1${REDACTED}`],
   [/(discord(?:app)?\.com\/api\/webhooks\/[0-9]+\/)[A-Za-z0-9_-]+/g, `$1${REDACTED}`],
   [/(api\.telegram\.org\/(?:file\/)?bot[0-9]+:)[A-Za-z0-9_-]+/g, `$1${REDACTED}`],
   // A key as a URL's user, as Sentry DSNs carry it (`https://<32 hex>@o1.ingest.sentry.io/2`).
@@ -324,7 +347,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
   // where a name starts.
   [
-    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token|(?:set-)?cookie)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
+    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
     (match: string, name: string, value: string) => (secretShaped(value) ? name + REDACTED : match),
   ],
   // AWS access key ids and Google API keys.
@@ -344,7 +367,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
  * start at letters common in any text) on short names and English prose alike.
  */
 const CREDENTIAL_PRECHECK =
-  /J(?<=eyJ)|[-_.](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs]|pcsk|lsv2|tvly|whsec|GOCSPX|ya29|xapp|dckr|pypi|SG|hooks|discord|discordapp|telegram)[-_.])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:/;
+  /J(?<=eyJ)|[-_.](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs]|pcsk|lsv2|tvly|whsec|GOCSPX|ya29|xapp|dckr|pypi|SG|hooks|discord|discordapp|telegram)[-_.])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:|-(?:u|-user)[ \t=]/;
 /** Shorter strings cannot hold any of the credentials above (the shortest is a named value: `pwd=x`). */
 const MIN_CREDENTIAL_LENGTH = 5;
 
