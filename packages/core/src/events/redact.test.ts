@@ -419,6 +419,7 @@ describe("redactCredentialText", () => {
       "Password: 8+ characters. Authorization: 2FA required.",
       "sorted(items, key=lambda x: x[1]) and max(scores, key=scores.get)",
       "def __init__(self, api_key=None, token=None): from_pretrained(name, token=True)",
+      'OpenAI(api_key=os.environ["OPENAI_API_KEY"]); DataCollator(pad_token=tok.eos_token)',
       "Visit http://localhost:8000?user=bob@example.com or https://example.com:8443#a@b",
     ]) {
       expect(redactCredentialText(text)).toBe(text);

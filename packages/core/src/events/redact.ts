@@ -307,11 +307,12 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // Credentials written as named values: `?api_key=…`, `&access_token=…`, `;Password=…;`, `AWS_SECRET_ACCESS_KEY=…`,
   // and a bare `key=`, `sig=`, `auth=` or `pass=` in a query (`?key=…`, how Google APIs take their key; Azure
   // SAS signatures); one already redacted, by any
-  // spelling, is left. Code is not a credential: a value stops at brackets, and `None`, `True`, `null` … are
-  // kept (`def f(api_key=None)`, `sorted(xs, key=len)`). A match starts only where a name starts (not after
+  // spelling, is left. Code is not a credential: a value stops at brackets, and `None`, `True`, `null` … and
+  // lower-case dotted names are kept (`def f(api_key=None)`, `OpenAI(api_key=os.environ[…])`,
+  // `DataCollator(pad_token=tok.eos_token)`). A match starts only where a name starts (not after
   // each `_` of one), so the scan stays linear.
   [
-    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])(?:key|sig|auth|pass))=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
+    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])(?:key|sig|auth|pass))=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil|[a-z_]+(?:\.[a-z_]+)+)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
     `$1${REDACTED}`,
   ],
   // The same names with a quoted value, or spaces around `=` (.env files, shell, TOML, INI, JAAS, code):
