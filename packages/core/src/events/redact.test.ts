@@ -235,6 +235,7 @@ describe("redactCredentialText", () => {
       "--user=",
       "sk_0123456789abcdef0123456789abcdef",
       '"private_key_id":"',
+      '["OPENAI_API_KEY"] = "',
       "&sig=",
       "pcsk_",
       "lsv2_pt_",
@@ -364,6 +365,7 @@ describe("redactCredentialText", () => {
       ["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", `aws_secret_access_key = ${REDACTED}`],
       ["AZURE_OPENAI_KEY=Pl4nted0123", `AZURE_OPENAI_KEY=${REDACTED}`],
       ["APP_KEY=base64:abcdEFGH", `APP_KEY=${REDACTED}`],
+      ['os.environ["OPENAI_API_KEY"] = "Pl4nted0123"', `os.environ["OPENAI_API_KEY"] = "${REDACTED}"`],
     ];
     for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
     const code = "token = None; api_key = os.getenv('X'); sorted(xs, sort_key=name); password = input()";
@@ -440,6 +442,7 @@ describe("redactCredentialText", () => {
         headers: { "Ocp-Apim-Subscription-Key": "x2", "X-Auth-Key": "x3" },
         account: "acme",
         env: { AZURE_OPENAI_KEY: "x4", APP_KEY: "x5", sort_key: "name", masterKey: "x6", jwt: "x7" },
+        transport: { auth: { user: "bot", pass: "x8" }, author: "ada" },
       }),
     );
     expect(out.data).toEqual({
@@ -453,6 +456,7 @@ describe("redactCredentialText", () => {
         masterKey: REDACTED,
         jwt: REDACTED,
       },
+      transport: { auth: REDACTED, author: "ada" },
     });
   });
 

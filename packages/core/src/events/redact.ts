@@ -171,8 +171,10 @@ export class KeyRedaction {
       }
     }
     if (!match && this.#tokenWord) match = isCredentialTokenName(key);
-    // An environment variable named `…_KEY` (`AZURE_OPENAI_KEY`, `APP_KEY`), as the text scan treats `…_KEY=`.
-    if (!match && this.size > 0 && ENV_KEY_NAME.test(key)) match = true;
+    // An environment variable named `…_KEY` (`AZURE_OPENAI_KEY`, `APP_KEY`), as the text scan treats `…_KEY=`,
+    // and a property named exactly `auth` (Node's `auth: "user:password"`, nodemailer's `auth: { user, pass }`,
+    // Docker's config), which as a substring would also match `author`.
+    if (!match && this.size > 0 && (ENV_KEY_NAME.test(key) || key.toLowerCase() === "auth")) match = true;
     const actions =
       (match ? REDACT_VALUE : 0) |
       (this.size > 0 && redactCredentialText(key) !== key ? SCRUB_KEY : 0) |
@@ -326,6 +328,11 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
     /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)(?:[ \t]+=[ \t]*|=[ \t]+))(?!\[redacted\])([^\s&;"',()[\]{}<>]+)/gi,
     (match: string, name: string, value: string) =>
       value.length >= 6 && ISSUED_MARK.test(value) ? name + REDACTED : match,
+  ],
+  // An environment variable set by name in code: `os.environ["OPENAI_API_KEY"] = "…"`, `ENV['DB_PASSWORD'] = '…'`.
+  [
+    /(\[[ \t]*["'][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD)["'][ \t]*\][ \t]*=[ \t]*["'])(?!\[redacted\])[^"'\n]+(?=["'])/gi,
+    `$1${REDACTED}`,
   ],
   // Environment variables named `…_KEY` (`AZURE_OPENAI_KEY=…`, `APP_KEY="…"`): upper case only, so code's
   // `sort_key=name` is kept.

@@ -125,7 +125,7 @@ describe("a planted secret", () => {
         question: "what?",
         request: {
           apiKey: "[REDACTED]",
-          auth: { password: "[REDACTED]" },
+          auth: "[REDACTED]",
           callback: "https://hooks:[REDACTED]@hooks.example.com/x",
         },
       },
