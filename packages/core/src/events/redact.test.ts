@@ -150,6 +150,11 @@ describe("createKeyRedactor", () => {
   });
 });
 
+/** Each text scrubbed to exactly its expected form. */
+function expectScrubbed(cases: readonly (readonly [text: string, expected: string])[]): void {
+  for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+}
+
 describe("redactCredentialText", () => {
   it("skips only strings no credential pattern would change (the quick precheck hides nothing)", () => {
     // Text assembled from the credentials' own pieces in every case, so the patterns match often.
@@ -350,7 +355,7 @@ describe("redactCredentialText", () => {
       ["send Basic dXNlcjpwYXNz to it", `send Basic ${REDACTED} to it`],
       ["https://api.example.com/v1?key=Pl4nted0123", `https://api.example.com/v1?key=${REDACTED}`],
     ];
-    for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+    expectScrubbed(cases);
   });
 
   it("scrubs quoted and spaced named values and upper-case *_KEY variables", () => {
@@ -367,7 +372,7 @@ describe("redactCredentialText", () => {
       ["APP_KEY=base64:abcdEFGH", `APP_KEY=${REDACTED}`],
       ['os.environ["OPENAI_API_KEY"] = "Pl4nted0123"', `os.environ["OPENAI_API_KEY"] = "${REDACTED}"`],
     ];
-    for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+    expectScrubbed(cases);
     const code = "token = None; api_key = os.getenv('X'); sorted(xs, sort_key=name); password = input()";
     expect(redactCredentialText(code)).toBe(code);
   });
@@ -403,7 +408,7 @@ describe("redactCredentialText", () => {
       ],
       [`https://x.test/?auth=${k}&pass=${k}`, `https://x.test/?auth=${REDACTED}&pass=${REDACTED}`],
     ];
-    for (const [text, expected] of cases) expect(redactCredentialText(text)).toBe(expected);
+    expectScrubbed(cases);
     for (const text of [
       "git@github.com:org/repo.git",
       "ssh://git@host:22/x",

@@ -543,8 +543,13 @@ function redactValue(value: JsonValue, keys: KeyRedaction): JsonValue {
  * (a captured HTTP request, a file read into a Buffer): read byte for byte as text and scanned as strings are.
  */
 export function binaryHoldsCredential(base64: string, keys: KeyRedaction): boolean {
-  if (base64 === REDACTED || keys.size === 0) return false;
-  const text = Buffer.from(base64, "base64").toString("latin1");
+  return base64 !== REDACTED && bytesHoldCredential(Buffer.from(base64, "base64"), keys);
+}
+
+/** @internal True when `bytes`, read byte for byte as text, hold credential-shaped text. */
+export function bytesHoldCredential(bytes: Buffer, keys: KeyRedaction): boolean {
+  if (keys.size === 0 || bytes.length === 0) return false;
+  const text = bytes.toString("latin1");
   return keys.scrub(text) !== text;
 }
 

@@ -5,6 +5,7 @@ import type { JsonValue } from "./event-schema";
 import {
   BINARY_VALUE,
   binaryHoldsCredential,
+  bytesHoldCredential,
   type KeyRedaction,
   namedValueKey,
   REDACT_VALUE,
@@ -556,8 +557,10 @@ export class JsonSanitizer {
     const kept = length > maxBytes ? u8.subarray(0, maxBytes) : u8;
     const bytes = Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength);
     // Bytes that read as text holding a credential (a captured request, a file) are not written at all.
-    const text = this.redactKeys === undefined ? "" : bytes.toString("latin1");
-    const base64 = text !== "" && this.redactKeys?.scrub(text) !== text ? REDACTED : bytes.toString("base64");
+    const base64 =
+      this.redactKeys !== undefined && bytesHoldCredential(bytes, this.redactKeys)
+        ? REDACTED
+        : bytes.toString("base64");
     this.add(base64.length + 24);
     const out: Record<string, unknown> =
       length > maxBytes ? { $bytes: base64, length, truncated: true } : { $bytes: base64, length };
