@@ -172,17 +172,14 @@ function hasEscapedSurrogate(json: string): boolean {
   return json.includes("\\ud");
 }
 
-/** A character outside ASCII, or an escape written as `\uXXXX` (control characters, lone surrogates). */
-const NON_ASCII_OR_U_ESCAPE = /[\u0080-\uffff]|\\u/;
-
 /**
  * The UTF-8 size of JSON text JSON.stringify wrote, or -1 when the text holds an escaped lone surrogate
- * ({@link hasEscapedSurrogate}). Most event JSON is ASCII without `\u` escapes, whose size is its length: one
- * scan tells, where a surrogate search and a UTF-8 count would read the text twice (~40 ns more per emit() here).
- * Both encoders use it: the envelope encoder on the data's JSON, the general one on the whole event's.
+ * ({@link hasEscapedSurrogate}). Node counts UTF-8 in one native scan, faster than a regex test for non-ASCII
+ * that would let ASCII text skip the count (~35 ns against ~65 ns for an ordinary event's data here, ~90 against
+ * ~350 ns for 400 characters). Both encoders use it: the envelope encoder on the data's JSON, the general one
+ * on the whole event's.
  */
 function jsonTextBytes(json: string): number {
-  if (!NON_ASCII_OR_U_ESCAPE.test(json)) return json.length;
   return hasEscapedSurrogate(json) ? -1 : Buffer.byteLength(json, "utf8");
 }
 
