@@ -271,6 +271,21 @@ describe("redactCredentialText", () => {
       "\t",
       '"',
       "\\",
+      "%3D",
+      "%3F",
+      "%26",
+      "api_key%3D",
+      "HTTPBasicAuth(",
+      "auth=(",
+      "response=",
+      "6629fae49393a05397450978507c4ef1",
+      "$",
+      "${",
+      "YOUR_API_KEY",
+      "...",
+      "signature=",
+      '\\\\\\"',
+      "Authorization: AWS4-HMAC-SHA256 ",
     );
     const text = fc
       .array(fc.oneof(piece, fc.string({ maxLength: 6 })), { maxLength: 12 })
@@ -417,6 +432,58 @@ describe("redactCredentialText", () => {
     expectKept(["git@github.com:org/repo.git", "ssh://git@host:22/x", "see docs.python.org.", "auth=ok"]);
   });
 
+  it("scrubs Python auth tuples, Digest responses, nested encoded queries and JSON at any depth", () => {
+    const k = "Pl4nted0123456789";
+    const digest = "6629fae49393a05397450978507c4ef1";
+    expectScrubbed([
+      [`requests.get(url, auth=("bob", "${k}"))`, `requests.get(url, auth=("bob", "${REDACTED}"))`],
+      [`HTTPBasicAuth('bob', '${k}')`, `HTTPBasicAuth('bob', '${REDACTED}')`],
+      [`aiohttp.BasicAuth("bob", "${k}")`, `aiohttp.BasicAuth("bob", "${REDACTED}")`],
+      [
+        `Authorization: Digest username="bob", nonce="dcd98b71", response="${digest}", qop=auth`,
+        `Authorization: Digest username="bob", nonce="dcd98b71", response="${REDACTED}", qop=auth`,
+      ],
+      [
+        `https://x.test/login?next=https%3A%2F%2Fy.test%2Fcb%3Faccess_token%3D${k}%26state%3D1`,
+        `https://x.test/login?next=https%3A%2F%2Fy.test%2Fcb%3Faccess_token%3D${REDACTED}%26state%3D1`,
+      ],
+      [`?next=%2Fv1%3Fkey%3D${k}`, `?next=%2Fv1%3Fkey%3D${REDACTED}`],
+      [
+        `Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/s3/aws4_request, Signature=${digest}${digest}`,
+        `Authorization: AWS4-HMAC-SHA256 ${REDACTED}, Signature=${REDACTED}`,
+      ],
+    ]);
+    // JSON inside JSON inside JSON: the member is found at every depth of escaping, a quote inside the value
+    // goes with it, and each level still parses.
+    for (const password of ['a"b', "x\\y", k]) {
+      let text = JSON.stringify({ user: "u", password, after: "kept" });
+      for (let depth = 1; depth <= 4; depth++) {
+        const out = redactCredentialText(text);
+        let back: unknown = out;
+        for (let i = 0; i < depth; i++) back = JSON.parse(back as string);
+        expect(back).toEqual({ user: "u", password: REDACTED, after: "kept" });
+        text = JSON.stringify(text);
+      }
+    }
+  });
+
+  it("keeps placeholders, short signatures and names that only start like keys", () => {
+    expectKept([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable, as a .env file writes it
+      "export OPENAI_API_KEY=$OPENAI_API_KEY; token=${GITHUB_TOKEN}",
+      'api_key="{{ api_key }}" password="<your-password>" secret=%CLIENT_SECRET%',
+      "api_key=YOUR_API_KEY, password='xxxxxxxx', token=****, OPENAI_API_KEY=sk-...abcd",
+      "signature=ed25519 and a scikit sk-learn-compatible API",
+      "Authorization: OAuth2 flow, Authorization: SCRAM-SHA-256 handshake",
+    ]);
+    // A `$` that starts a real password is not a variable.
+    expect(redactCredentialText("password=$ecret123")).toBe(`password=${REDACTED}`);
+    // Nor is a password with stars or dots inside a mask.
+    expect(redactCredentialText("password=Pass***word token=a...bcdef")).toBe(
+      `password=${REDACTED} token=${REDACTED}`,
+    );
+  });
+
   it("keeps prose and code that only look like credentials", () => {
     expectKept([
       "Learn basic JavaScript and basic TypeScript with a basic step-by-step guide.",
@@ -436,7 +503,7 @@ describe("redactCredentialText", () => {
     expect(out.data).toEqual({ db: { pwd: REDACTED, tls: { passphrase: REDACTED }, cwd: "/srv" } });
   });
 
-  it("redacts Azure's account and subscription keys, app, auth and master keys, JWTs and *_KEY variables by default", () => {
+  it("redacts Azure's account and subscription keys, app, auth and master keys, JWTs, *_KEY variables, pass and disguised names by default", () => {
     const out = createKeyRedactor(DEFAULT_REDACT_KEYS)(
       event({
         storage: { accountKey: "x1" },
@@ -444,6 +511,9 @@ describe("redactCredentialText", () => {
         account: "acme",
         env: { AZURE_OPENAI_KEY: "x4", APP_KEY: "x5", sort_key: "name", masterKey: "x6", jwt: "x7" },
         transport: { auth: { user: "bot", pass: "x8" }, author: "ada" },
+        smtp: { user: "bot", pass: "x9", passage: "kept" },
+        ａｐｉ_ｋｅｙ: "x10",
+        "api\u200b_key": "x11",
       }),
     );
     expect(out.data).toEqual({
@@ -458,6 +528,9 @@ describe("redactCredentialText", () => {
         jwt: REDACTED,
       },
       transport: { auth: REDACTED, author: "ada" },
+      smtp: { user: "bot", pass: REDACTED, passage: "kept" },
+      ａｐｉ_ｋｅｙ: REDACTED,
+      "api\u200b_key": REDACTED,
     });
   });
 
@@ -477,6 +550,10 @@ describe("redactCredentialText", () => {
       'password="'.repeat(n / 10),
       `Cookie: ${"a=b;".repeat(n / 8)}`,
       " -u a:".repeat(n / 6),
+      `${"a_".repeat(n / 2)}key%3Dx`,
+      "HTTPBasicAuth('a', ".repeat(n / 19),
+      `"password${"\\".repeat(n)}`,
+      '"password":"'.repeat(n / 12),
     ]) {
       expect(typeof redactCredentialText(text)).toBe("string");
     }

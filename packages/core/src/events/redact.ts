@@ -78,8 +78,11 @@ const TOKEN_COUNT_BEFORE: ReadonlySet<string> = new Set([
   "last",
 ]);
 
-/** Separators ignored when matching names: `api_key`, `api-key`, `apiKey` and `API.KEY` are one name. */
-const SEPARATORS = /[\s_.-]+/g;
+/**
+ * Separators ignored when matching names: `api_key`, `api-key`, `apiKey` and `API.KEY` are one name; so are
+ * invisible format characters (a zero-width space inside `api\u200b_key`).
+ */
+const SEPARATORS = /[\s_.\-\p{Cf}]+/gu;
 /** Word boundaries of a name: separators and lower-to-upper case changes (`accessToken` is access + token). */
 const WORD_BOUNDARY = /[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/;
 /** An upper-case environment variable name ending in `_KEY`. */
@@ -89,8 +92,12 @@ const KEY_CACHE_SIZE = 4096;
 /** Longer keys are matched every time rather than cached. */
 const KEY_CACHE_MAX_LENGTH = 512;
 
+/** Names exactly this (after normalising) are redacted: as substrings they would match `author`, `passage`. */
+const EXACT_NAMES: ReadonlySet<string> = new Set(["auth", "pass"]);
+
+/** `name` as matched: compatibility forms folded (full-width `ａｐｉ_ｋｅｙ` is `api_key`), lower case, no separators. */
 function normalizeName(name: string): string {
-  return name.toLowerCase().replace(SEPARATORS, "");
+  return name.normalize("NFKC").toLowerCase().replace(SEPARATORS, "");
 }
 
 /**
@@ -173,8 +180,8 @@ export class KeyRedaction {
     if (!match && this.#tokenWord) match = isCredentialTokenName(key);
     // An environment variable named `…_KEY` (`AZURE_OPENAI_KEY`, `APP_KEY`), as the text scan treats `…_KEY=`,
     // and a property named exactly `auth` (Node's `auth: "user:password"`, nodemailer's `auth: { user, pass }`,
-    // Docker's config), which as a substring would also match `author`.
-    if (!match && this.size > 0 && (ENV_KEY_NAME.test(key) || key.toLowerCase() === "auth")) match = true;
+    // Docker's config) or `pass` (an SMTP or FTP login's `{ user, pass }`).
+    if (!match && this.size > 0 && (ENV_KEY_NAME.test(key) || EXACT_NAMES.has(normalized))) match = true;
     const actions =
       (match ? REDACT_VALUE : 0) |
       (this.size > 0 && redactCredentialText(key) !== key ? SCRUB_KEY : 0) |
@@ -240,6 +247,28 @@ function looksIssued(scheme: string, value: string): boolean {
   }
 }
 
+/** What a named value's name holds when it names a credential (`api_key=`, `DB_PASSWORD=`), as a pattern source. */
+const NAMED_VALUE_NAMES =
+  "password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature";
+
+/**
+ * A value that stands in for a credential rather than being one, as documentation, templates and shell
+ * snippets write them: a variable (`$OPENAI_API_KEY`, `${DB_PASSWORD}`, `{{ api_key }}`, `%TOKEN%`), a hint
+ * (`<your-key>`), an upper-case name (`YOUR_API_KEY`), or a masked or elided value (`xxxx`, `****`, `sk-...`,
+ * `sk-…abcd`, `abcd****`: a mask after a prefix such as `sk-`, at most 4 characters shown around it).
+ */
+const PLACEHOLDER =
+  /^(?:\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|\{\{[^}]*\}\}|%[A-Z_][A-Z0-9_]*%|<[^>]*>|[A-Z]+(?:_[A-Z]+)+|[xX]{4,}|(?:[A-Za-z0-9]+[-_])*(?:\.\.\.|…|\*{3,})[A-Za-z0-9]{0,4}|[A-Za-z0-9]{1,4}\*{3,})$/;
+
+/**
+ * A named value's replacement: the value redacted unless it is a placeholder, or a signature's value shorter
+ * than 16 characters (`signature=ed25519` names an algorithm; issued signatures are longer).
+ */
+function redactNamedValue(match: string, name: string, value: string): string {
+  if (PLACEHOLDER.test(value)) return match;
+  return value.length < 16 && /signature/i.test(name) ? match : name + REDACTED;
+}
+
 /**
  * Credential-shaped text in string values, each with what is kept of it: the scheme and user of a URL, the
  * `Bearer`/`Basic` word, the well-known key prefix. Only the secret part becomes `[REDACTED]`. Exported for the
@@ -268,8 +297,13 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   ],
   // JSON Web Tokens (header.payload.signature, both JSON parts base64url of `{"`).
   [/\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
-  // OpenAI / Anthropic style secret keys: sk-..., sk-proj-..., sk-ant-...
-  [/\b(sk-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
+  // OpenAI / Anthropic style secret keys: sk-..., sk-proj-..., sk-ant-...; a body of words without a digit or a
+  // case change, under 24 characters, is a name (`sk-learn-compatible`), kept.
+  [
+    /\b(sk-)([A-Za-z0-9_-]{8,})/g,
+    (match: string, prefix: string, body: string) =>
+      body.length >= 24 || ISSUED_MARK.test(body) ? prefix + REDACTED : match,
+  ],
   // GitHub, GitLab and Slack tokens.
   [/\b(gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{8,}/g, `$1${REDACTED}`],
   // Model providers' and package registries' keys with their own prefix (Groq, Hugging Face, xAI, Perplexity,
@@ -299,6 +333,14 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   ],
   // `curl -u user:password` and `curl --user "user:password"`: the password.
   [/((?:^|\s)(?:-u|--user)(?:[ \t]+|=)["']?[^\s:"']+:)(?!\[redacted\])[^\s"']+/gi, `$1${REDACTED}`],
+  // Python HTTP clients' credentials as a tuple or an auth object: `auth=("bob", "…")`,
+  // `HTTPBasicAuth('bob', '…')`, `aiohttp.BasicAuth("bob", "…")`: the second string.
+  [
+    /((?:\bauth[ \t]*=[ \t]*|\b[A-Za-z]*Auth)\([ \t]*(["'])[^"'\n]*\2[ \t]*,[ \t]*(["']))(?!\[REDACTED\])[^"'\n]+(?=\3)/g,
+    `$1${REDACTED}`,
+  ],
+  // The response of HTTP Digest authentication (`response="<32 or more hex digits>"`), a replayable hash.
+  [/(\bresponse=["']?)(?!\[REDACTED\])[0-9a-f]{32,}/gi, `$1${REDACTED}`],
   // Webhook URLs whose path is the secret: Slack (`hooks.slack.com/services/T…/B…/<secret>`), Discord
   // (`/api/webhooks/<id>/<token>`) and Telegram bots (`api.telegram.org/bot<id>:<token>`).
   [/(hooks\.slack\.com\/services\/[A-Za-z0-9]+\/[A-Za-z0-9]+\/)[A-Za-z0-9]+/g, `$1${REDACTED}`],
@@ -314,18 +356,35 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // `DataCollator(pad_token=tok.eos_token)`). A match starts only where a name starts (not after
   // each `_` of one), so the scan stays linear.
   [
-    /(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)|(?<=[?&])(?:key|sig|auth|pass))=)(?!\[redacted\])(?!(?:None|True|False|null|undefined|true|false|nil|[a-z_]+(?:\.[a-z_]+)+)(?![^\s&;"',()[\]{}<>]))[^\s&;"',()[\]{}<>]+/gi,
-    `$1${REDACTED}`,
+    new RegExp(
+      `(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})|(?<=[?&])(?:key|sig|auth|pass))=)(?!\\[redacted\\]|\\$\\{)(?!(?:None|True|False|null|undefined|true|false|nil|[a-z_]+(?:\\.[a-z_]+)+)(?![^\\s&;"',()[\\]{}<>]))([^\\s&;"',()[\\]{}<>]+)`,
+      "gi",
+    ),
+    redactNamedValue,
+  ],
+  // The same in a URL-encoded query inside another URL (`?next=%2Fcb%3Fapi_key%3D…`): the value ends at `%26`.
+  [
+    new RegExp(
+      `((?:(?<![A-Za-z0-9_-])[A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})|(?<=%3F|%26)(?:key|sig|auth|pass))%3D)(?!\\[redacted\\])((?:(?!%26)[^\\s&;"',()[\\]{}<>])+)`,
+      "gi",
+    ),
+    redactNamedValue,
   ],
   // The same names with a quoted value, or spaces around `=` (.env files, shell, TOML, INI, JAAS, code):
   // `OPENAI_API_KEY="…"`, `password='…'`, `api_key = "…"` always; `password = …` unquoted only when the word
   // has a digit or a case change and 6 characters (`token = None`, `api_key = os.getenv(…)` are kept).
   [
-    /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)[ \t]*=[ \t]*["'])(?!\[redacted\])[^"'\n]+(?=["'])/gi,
-    `$1${REDACTED}`,
+    new RegExp(
+      `(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})[ \\t]*=[ \\t]*["'])(?!\\[redacted\\])([^"'\\n]+)(?=["'])`,
+      "gi",
+    ),
+    redactNamedValue,
   ],
   [
-    /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sharedaccesskey|signature)(?:[ \t]+=[ \t]*|=[ \t]+))(?!\[redacted\])([^\s&;"',()[\]{}<>]+)/gi,
+    new RegExp(
+      `(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})(?:[ \\t]+=[ \\t]*|=[ \\t]+))(?!\\[redacted\\])([^\\s&;"',()[\\]{}<>]+)`,
+      "gi",
+    ),
     (match: string, name: string, value: string) =>
       value.length >= 6 && ISSUED_MARK.test(value) ? name + REDACTED : match,
   ],
@@ -337,14 +396,17 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // Environment variables named `…_KEY` (`AZURE_OPENAI_KEY=…`, `APP_KEY="…"`): upper case only, so code's
   // `sort_key=name` is kept.
   [
-    /(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*_KEY[ \t]*=[ \t]*["']?)(?!\[REDACTED\])[^\s&;"',()[\]{}<>]+/g,
-    `$1${REDACTED}`,
+    /(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*_KEY[ \t]*=[ \t]*["']?)(?!\[REDACTED\])([^\s&;"',()[\]{}<>]+)/g,
+    redactNamedValue,
   ],
   // Credentials as members of JSON inside a string (a request body, a tool call's arguments): `"apiKey": "…"`,
   // `"Authorization": "…"`; and of a dict printed with single quotes (Python's repr, util.inspect):
   // `{'x-api-key': '…'}`.
   [
-    new RegExp(`("${MEMBER_NAMES}\\\\?"\\s*:\\s*\\\\?")(?!\\[redacted\\])(?:[^"\\\\]|\\\\[^"])+`, "gi"),
+    new RegExp(
+      `("${MEMBER_NAMES}(\\\\*)"\\s*:\\s*\\2")(?!\\[redacted\\])[^\\n]+?(?=(?<!\\\\)(?:\\2\\2\\\\\\\\)*\\2")`,
+      "gi",
+    ),
     `$1${REDACTED}`,
   ],
   [new RegExp(`('${MEMBER_NAMES}'\\s*:\\s*')(?!\\[redacted\\])[^'\\n]+`, "gi"), `$1${REDACTED}`],
@@ -355,7 +417,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
   // where a name starts.
   [
-    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
+    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[0-9]?(?:-[A-Za-z0-9]+){0,3}[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
     (match: string, name: string, value: string) => (secretShaped(value) ? name + REDACTED : match),
   ],
   // AWS access key ids and Google API keys.
@@ -366,8 +428,8 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
 /**
  * One cheap test before the patterns above: every credential they match contains one of these literals, with
  * the same case the pattern requires (`://` for the URL pattern, whose only case-insensitive part is the
- * scheme; `=` for a named value; `":` for a JSON member; a `:` right after the last letters of a credential
- * name, such as `key` or `ken`, for a `Name: value`). Most strings of an event (names, prose, numbers as
+ * scheme; `=` for a named value, `%3D` for one URL-encoded; `":` for a JSON member; `Auth(` for a Python auth
+ * object; a `:` right after the last letters of a credential name, such as `key` or `ken`, for a `Name: value`). Most strings of an event (names, prose, numbers as
  * text) fail it and are not scanned further; text holding JSON is scanned whole.
  * Case-sensitive, and each alternative starts at a character rare in prose (`-`, `_`, `J`, `:`, `=`, `"`,
  * capitals) and looks back from there for the rest of its literal: a scan tries alternatives only at those
@@ -375,7 +437,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
  * start at letters common in any text) on short names and English prose alike.
  */
 const CREDENTIAL_PRECHECK =
-  /J(?<=eyJ)|[-_.](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs]|pcsk|lsv2|tvly|whsec|GOCSPX|ya29|xapp|dckr|pypi|SG|hooks|discord|discordapp|telegram)[-_.])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:|-(?:u|-user)[ \t=]/;
+  /J(?<=eyJ)|[-_.](?<=(?:sk|rk|hf|xai|pplx|r8|npm|gh[pousr]|github_pat|glpat|xox[abprs]|pcsk|lsv2|tvly|whsec|GOCSPX|ya29|xapp|dckr|pypi|SG|hooks|discord|discordapp|telegram)[-_.])|:(?:\/\/|(?<=(?:[Zz][Aa][Tt][Ii][Oo][Nn]|[Oo][Rr][Dd]|[Ss][Ww][Dd]|[Aa][Ss][Ee]|[Rr][Ee][Tt]|[Kk][Ee][Yy]|[Kk][Ee][Nn]|[Kk][Ii][Ee])[ \t]*:))|=|[Bb](?:earer|asic)|B(?:EARER|ASIC)|A(?:KIA|SIA|Iza)|PRIVATE KEY|["']\s*:|-(?:u|-user)[ \t=]|%(?=3[Dd])|\((?<=Auth\()/;
 /** Shorter strings cannot hold any of the credentials above (the shortest is a named value: `pwd=x`). */
 const MIN_CREDENTIAL_LENGTH = 5;
 
