@@ -487,7 +487,7 @@ describe("redactCredentialText", () => {
   it("keeps prose and code that only look like credentials", () => {
     expectKept([
       "Learn basic JavaScript and basic TypeScript with a basic step-by-step guide.",
-      "Basic Python3.11 setup; a Bearer token-based scheme.",
+      "Basic Python3.11 setup; a Bearer token-based scheme; bearer 2025-dated tokens, a Bearer 24-hour pass.",
       "Password: 8+ characters. Authorization: 2FA required.",
       "sorted(items, key=lambda x: x[1]) and max(scores, key=scores.get)",
       "def __init__(self, api_key=None, token=None): from_pretrained(name, token=True)",

@@ -229,16 +229,21 @@ function secretShaped(value: string): boolean {
 
 /** A digit or a lower-to-upper case change: what tells an issued credential from a word. */
 const ISSUED_MARK = /[0-9]|[a-z][A-Z]/;
+/** Lower-case words and numbers joined by hyphens, one word of 3 letters at least: `2025-dated`, `24-hour`. */
+const NUMBERED_WORDS = /^(?=.*[a-z]{3})(?:[a-z]+|[0-9]+)(?:-(?:[a-z]+|[0-9]+))+$/;
 /** Printable text with a colon: `user:password`, as a Basic credential decodes. */
 const USER_PASSWORD = /^[\x20-\x7e]*:[\x20-\x7e]*$/;
 
 /**
- * True when the word after `Bearer` or `Basic` is a credential rather than prose: a Bearer value with a digit
- * or a case change, or of 16 characters; a Basic value that decodes to `user:password`, or of 16 characters
- * with a digit or a case change. "basic JavaScript", "Basic Python3.11" and "bearer token-based" are kept.
+ * True when the word after `Bearer` or `Basic` is a credential rather than prose: a Bearer value of 16
+ * characters, or with a digit or a case change unless it is words and numbers joined by hyphens; a Basic value
+ * that decodes to `user:password`, or of 16 characters with a digit or a case change. "basic JavaScript",
+ * "Basic Python3.11", "bearer token-based" and "bearer 2025-dated" are kept.
  */
 function looksIssued(scheme: string, value: string): boolean {
-  if (scheme.length === 6) return value.length >= 16 || ISSUED_MARK.test(value);
+  if (scheme.length === 6) {
+    return value.length >= 16 || (ISSUED_MARK.test(value) && !NUMBERED_WORDS.test(value));
+  }
   if (value.length >= 16 && ISSUED_MARK.test(value)) return true;
   try {
     return /^[A-Za-z0-9+/]+={0,2}$/.test(value) && USER_PASSWORD.test(atob(value));
