@@ -62,6 +62,12 @@ pnpm turbo run test --concurrency=1 --continue -- --reporter=default --reporter=
 # code on every major: core whole (fs, timers, child processes, the disk spill's unit tests), each sink's
 # delivery, TLS, authentication, shutdown and process-exit suites, the CLIs as processes, and the viewer server.
 # They take about 4 minutes a major where the whole suites took 7.
+#
+# The two majors run side by side, each going through the packages one at a time, in opposite orders (most of a
+# sink's suite waits on its broker, so two passes share the 2 cores well: 5 min 12 s for both, against 7 min 52 s
+# one after the other, on the same machine on 2026-12-07). A lock per package keeps both from
+# running one package at once: its suites share a broker's users, queues and streams with themselves on the
+# other major. Each line is prefixed with its major.
 extra_major_excludes=(
   '**/node_modules/**'
   '**/spill-outage.test.ts'
@@ -78,17 +84,35 @@ extra_major_excludes=(
 )
 exclude_args=()
 for pattern in "${extra_major_excludes[@]}"; do exclude_args+=(--exclude "${pattern}"); done
-for major in 22 26; do
-  step "package tests on Node ${major}"
-  streamll_fetch_node "${major}" "${STREAMLL_TOOLS}/node${major}"
-  for dir in packages/*; do
-    [ -f "${dir}/vitest.config.ts" ] || continue
-    (cd "${dir}" && PATH="${STREAMLL_TOOLS}/node${major}/bin:${PATH}" &&
+major_packages=()
+for dir in packages/*; do [ -f "${dir}/vitest.config.ts" ] && major_packages+=("${dir}"); done
+major_locks="$(mktemp -d)"
+
+# run_major <major> <package dir>...: that major's pass over the packages given, in that order.
+run_major() {
+  local major=$1 failed=0 dir
+  shift
+  for dir in "$@"; do
+    (cd "${dir}" && flock 9 && PATH="${STREAMLL_TOOLS}/node${major}/bin:${PATH}" &&
       node -e "process.exit(process.versions.node.startsWith('${major}.') ? 0 : 1)" &&
       node node_modules/vitest/vitest.mjs run "${exclude_args[@]}" --reporter=default --reporter=json \
-        --outputFile=".vitest-report.node${major}.json") || status=1
+        --outputFile=".vitest-report.node${major}.json") 9>"${major_locks}/${dir##*/}.lock" || failed=1
   done
-done
+  return "${failed}"
+}
+
+step "package tests on Node 22 and Node 26, side by side"
+streamll_fetch_node 22 "${STREAMLL_TOOLS}/node22"
+streamll_fetch_node 26 "${STREAMLL_TOOLS}/node26"
+reversed_packages=()
+for ((i = ${#major_packages[@]} - 1; i >= 0; i--)); do reversed_packages+=("${major_packages[i]}"); done
+run_major 22 "${major_packages[@]}" 2>&1 | sed -u 's/^/[node 22] /' &
+node22_pid=$!
+run_major 26 "${reversed_packages[@]}" 2>&1 | sed -u 's/^/[node 26] /' &
+node26_pid=$!
+wait "${node22_pid}" || status=1
+wait "${node26_pid}" || status=1
+rm -rf "${major_locks}"
 
 step "summary"
 node scripts/test-summary.mjs || status=1
