@@ -475,6 +475,8 @@ describe("redactCredentialText", () => {
       "api_key=YOUR_API_KEY, password='xxxxxxxx', token=****, OPENAI_API_KEY=sk-...abcd",
       "signature=ed25519 and a scikit sk-learn-compatible API",
       "Authorization: OAuth2 flow, Authorization: SCRAM-SHA-256 handshake",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a YAML template's variable
+      "openai:\n  api_key: ${OPENAI_API_KEY}\n  password: <your-password>\n",
     ]);
     // A `$` that starts a real password is not a variable.
     expect(redactCredentialText("password=$ecret123")).toBe(`password=${REDACTED}`);

@@ -418,12 +418,13 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // Credentials written as `Name: value`, as an HTTP header or a YAML line: `Authorization: Token …` (the
   // scheme word kept), `x-api-key: …`, `api-key: …` (Azure OpenAI), `Ocp-Apim-Subscription-Key: …`,
   // `client_secret: "…"`. One value word goes, up to a space, quote or separator, when it has a digit, a
-  // symbol inside or a case change, as a generated secret has (prose such as `Authorization: the process.` is
-  // kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
+  // symbol inside or a case change, as a generated secret has, and is not a placeholder (prose such as
+  // `Authorization: the process.` and a template's `api_key: ${OPENAI_API_KEY}` are kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
   // where a name starts.
   [
     /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[0-9]?(?:-[A-Za-z0-9]+){0,3}[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
-    (match: string, name: string, value: string) => (secretShaped(value) ? name + REDACTED : match),
+    (match: string, name: string, value: string) =>
+      secretShaped(value) && !PLACEHOLDER.test(value) ? name + REDACTED : match,
   ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
