@@ -477,6 +477,20 @@ describe("redactCredentialText", () => {
       "Authorization: OAuth2 flow, Authorization: SCRAM-SHA-256 handshake",
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a YAML template's variable
       "openai:\n  api_key: ${OPENAI_API_KEY}\n  password: <your-password>\n",
+      // Code that reads the credential from elsewhere, as READMEs and tool calls quote it.
+      "ai({ apiKey: process.env.OPENAI_APIKEY!, clientSecret: keys.web.client_secret })",
+      "const sig = format.derToJose(der); api_key=process.env.API_KEY; TOKEN=$(gh auth token)",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a template literal in quoted code
+      "headers: { Authorization: `Bearer ${await tokenSource.fresh()}` }, password: 'your-password'",
+      "node app.js | pino-couch -U https://couch-server -d logs; curl -u http://localhost:8080/logs",
+    ]);
+    // Quoted header values and URLs after -u still lose their secrets.
+    expectScrubbed([
+      [
+        `headers: { Authorization: "Bearer Pl4nted0123" }`,
+        `headers: { Authorization: "Bearer ${REDACTED}" }`,
+      ],
+      [`pino-mq -u "amqp://guest:Pl4nted@localhost/"`, `pino-mq -u "amqp://guest:${REDACTED}@localhost/"`],
     ]);
     // A `$` that starts a real password is not a variable.
     expect(redactCredentialText("password=$ecret123")).toBe(`password=${REDACTED}`);

@@ -258,19 +258,25 @@ const NAMED_VALUE_NAMES =
 
 /**
  * A value that stands in for a credential rather than being one, as documentation, templates and shell
- * snippets write them: a variable (`$OPENAI_API_KEY`, `${DB_PASSWORD}`, `{{ api_key }}`, `%TOKEN%`), a hint
- * (`<your-key>`), an upper-case name (`YOUR_API_KEY`), or a masked or elided value (`xxxx`, `****`, `sk-...`,
+ * snippets write them: a variable or command (`$OPENAI_API_KEY`, `${DB_PASSWORD}`, `$(cat key)`, `{{ api_key }}`,
+ * `%TOKEN%`), a hint (`<your-key>`, `your-api-key`), an upper-case name (`YOUR_API_KEY`), or a masked or elided value (`xxxx`, `****`, `sk-...`,
  * `sk-…abcd`, `abcd****`: a mask after a prefix such as `sk-`, at most 4 characters shown around it).
  */
 const PLACEHOLDER =
-  /^(?:\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|\{\{[^}]*\}\}|%[A-Z_][A-Z0-9_]*%|<[^>]*>|[A-Z]+(?:_[A-Z]+)+|[xX]{4,}|(?:[A-Za-z0-9]+[-_])*(?:\.\.\.|…|\*{3,})[A-Za-z0-9]{0,4}|[A-Za-z0-9]{1,4}\*{3,})$/;
+  /^(?:\$[{(].*|\$[A-Z_][A-Z0-9_]*|[Yy]our[-_][A-Za-z0-9_-]*|\{\{[^}]*\}\}|%[A-Z_][A-Z0-9_]*%|<[^>]*>|[A-Z]+(?:_[A-Z]+)+|[xX]{4,}|(?:[A-Za-z0-9]+[-_])*(?:\.\.\.|…|\*{3,})[A-Za-z0-9]{0,4}|[A-Za-z0-9]{1,4}\*{3,})$/;
 
 /**
- * A named value's replacement: the value redacted unless it is a placeholder, or a signature's value shorter
- * than 16 characters (`signature=ed25519` names an algorithm; issued signatures are longer).
+ * A value that is code reading the credential from elsewhere: a property path of letters (`process.env.OPENAI_API_KEY!`,
+ * `keys.web.client_secret`, `creds.secretAccessKey`), starting lower-case, without digits.
+ */
+const CODE_REFERENCE = /^[a-z][A-Za-z_]*(?:\.[A-Za-z_]+)+[!?]?$/;
+
+/**
+ * A named value's replacement: the value redacted unless it is a placeholder, code that reads it from elsewhere,
+ * or a signature's value shorter than 16 characters (`signature=ed25519` names an algorithm; issued signatures are longer).
  */
 function redactNamedValue(match: string, name: string, value: string): string {
-  if (PLACEHOLDER.test(value)) return match;
+  if (PLACEHOLDER.test(value) || CODE_REFERENCE.test(value)) return match;
   return value.length < 16 && /signature/i.test(name) ? match : name + REDACTED;
 }
 
@@ -337,7 +343,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
         : cookies.replace(COOKIE_VALUES, `$1${REDACTED}`)),
   ],
   // `curl -u user:password` and `curl --user "user:password"`: the password.
-  [/((?:^|\s)(?:-u|--user)(?:[ \t]+|=)["']?[^\s:"']+:)(?!\[redacted\])[^\s"']+/gi, `$1${REDACTED}`],
+  [/((?:^|\s)(?:-u|--user)(?:[ \t]+|=)["']?[^\s:"']+:)(?!\[redacted\]|\/\/)[^\s"']+/gi, `$1${REDACTED}`],
   // Python HTTP clients' credentials as a tuple or an auth object: `auth=("bob", "…")`,
   // `HTTPBasicAuth('bob', '…')`, `aiohttp.BasicAuth("bob", "…")`: the second string.
   [
@@ -362,7 +368,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // each `_` of one), so the scan stays linear.
   [
     new RegExp(
-      `(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})|(?<=[?&])(?:key|sig|auth|pass))=)(?!\\[redacted\\]|\\$\\{)(?!(?:None|True|False|null|undefined|true|false|nil|[a-z_]+(?:\\.[a-z_]+)+)(?![^\\s&;"',()[\\]{}<>]))([^\\s&;"',()[\\]{}<>]+)`,
+      `(?<![A-Za-z0-9_-])((?:[A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})|(?<=[?&])(?:key|sig|auth|pass))=)(?!\\[redacted\\]|\\$[{(])(?!(?:None|True|False|null|undefined|true|false|nil|[a-z_]+(?:\\.[a-z_]+)+)(?![^\\s&;"',()[\\]{}<>]))([^\\s&;"',()[\\]{}<>]+)`,
       "gi",
     ),
     redactNamedValue,
@@ -391,7 +397,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
       "gi",
     ),
     (match: string, name: string, value: string) =>
-      value.length >= 6 && ISSUED_MARK.test(value) ? name + REDACTED : match,
+      value.length >= 6 && ISSUED_MARK.test(value) && !CODE_REFERENCE.test(value) ? name + REDACTED : match,
   ],
   // An environment variable set by name in code: `os.environ["OPENAI_API_KEY"] = "…"`, `ENV['DB_PASSWORD'] = '…'`.
   [
@@ -422,9 +428,11 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // `Authorization: the process.` and a template's `api_key: ${OPENAI_API_KEY}` are kept); a value already redacted, whole or after its scheme word, is left as it is. A match starts only
   // where a name starts.
   [
-    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*(?:[A-Za-z]+[0-9]?(?:-[A-Za-z0-9]+){0,3}[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
+    /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*["'`]?(?:[A-Za-z]+[0-9]?(?:-[A-Za-z0-9]+){0,3}[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
     (match: string, name: string, value: string) =>
-      secretShaped(value) && !PLACEHOLDER.test(value) ? name + REDACTED : match,
+      secretShaped(value) && !PLACEHOLDER.test(value) && !CODE_REFERENCE.test(value)
+        ? name + REDACTED
+        : match,
   ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
