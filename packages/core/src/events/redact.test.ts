@@ -480,6 +480,9 @@ describe("redactCredentialText", () => {
       // Code that reads the credential from elsewhere, as READMEs and tool calls quote it.
       "ai({ apiKey: process.env.OPENAI_APIKEY!, clientSecret: keys.web.client_secret })",
       "const sig = format.derToJose(der); api_key=process.env.API_KEY; TOKEN=$(gh auth token)",
+      "secret = readFileSync(path); const foundToken = getCookie(COOKIE_KEY); api_key=getKey()",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a template literal in quoted code
+      "export const VERSION_CACHE_KEY = `${PREFIX}.version`;",
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a template literal in quoted code
       "headers: { Authorization: `Bearer ${await tokenSource.fresh()}` }, password: 'your-password'",
       "node app.js | pino-couch -U https://couch-server -d logs; curl -u http://localhost:8080/logs",

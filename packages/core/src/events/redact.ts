@@ -265,6 +265,14 @@ const NAMED_VALUE_NAMES =
 const PLACEHOLDER =
   /^(?:\$[{(].*|\$[A-Z_][A-Z0-9_]*|[Yy]our[-_][A-Za-z0-9_-]*|\{\{[^}]*\}\}|%[A-Z_][A-Z0-9_]*%|<[^>]*>|[A-Z]+(?:_[A-Z]+)+|[xX]{4,}|(?:[A-Za-z0-9]+[-_])*(?:\.\.\.|…|\*{3,})[A-Za-z0-9]{0,4}|[A-Za-z0-9]{1,4}\*{3,})$/;
 
+/** True when what follows a match (see {@link redactNamedValue}'s `rest`) is `(`: its value is a function called. */
+function isCalled(match: string, rest: readonly unknown[]): boolean {
+  const [offset, text] = rest;
+  return (
+    typeof offset === "number" && typeof text === "string" && text.charCodeAt(offset + match.length) === 40
+  );
+}
+
 /**
  * A value that is code reading the credential from elsewhere: a property path of letters (`process.env.OPENAI_API_KEY!`,
  * `keys.web.client_secret`, `creds.secretAccessKey`), starting lower-case, without digits.
@@ -272,11 +280,13 @@ const PLACEHOLDER =
 const CODE_REFERENCE = /^[a-z][A-Za-z_]*(?:\.[A-Za-z_]+)+[!?]?$/;
 
 /**
- * A named value's replacement: the value redacted unless it is a placeholder, code that reads it from elsewhere,
- * or a signature's value shorter than 16 characters (`signature=ed25519` names an algorithm; issued signatures are longer).
+ * A named value's replacement: the value redacted unless it is a placeholder, code that reads it from elsewhere
+ * (a property path, or a function called: `secret = readFileSync(…)`, `api_key=getKey()`), or a signature's value
+ * shorter than 16 characters (`signature=ed25519` names an algorithm; issued signatures are longer). `rest` is
+ * what `String.prototype.replace` passes after the groups: the match's offset and the whole text.
  */
-function redactNamedValue(match: string, name: string, value: string): string {
-  if (PLACEHOLDER.test(value) || CODE_REFERENCE.test(value)) return match;
+function redactNamedValue(match: string, name: string, value: string, ...rest: unknown[]): string {
+  if (PLACEHOLDER.test(value) || CODE_REFERENCE.test(value) || isCalled(match, rest)) return match;
   return value.length < 16 && /signature/i.test(name) ? match : name + REDACTED;
 }
 
@@ -396,8 +406,10 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
       `(?<![A-Za-z0-9_-])([A-Za-z0-9_-]*(?:${NAMED_VALUE_NAMES})(?:[ \\t]+=[ \\t]*|=[ \\t]+))(?!\\[redacted\\])([^\\s&;"',()[\\]{}<>]+)`,
       "gi",
     ),
-    (match: string, name: string, value: string) =>
-      value.length >= 6 && ISSUED_MARK.test(value) && !CODE_REFERENCE.test(value) ? name + REDACTED : match,
+    (match: string, name: string, value: string, ...rest: unknown[]) =>
+      value.length >= 6 && ISSUED_MARK.test(value) && !CODE_REFERENCE.test(value) && !isCalled(match, rest)
+        ? name + REDACTED
+        : match,
   ],
   // An environment variable set by name in code: `os.environ["OPENAI_API_KEY"] = "…"`, `ENV['DB_PASSWORD'] = '…'`.
   [
@@ -407,7 +419,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // Environment variables named `…_KEY` (`AZURE_OPENAI_KEY=…`, `APP_KEY="…"`): upper case only, so code's
   // `sort_key=name` is kept.
   [
-    /(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*_KEY[ \t]*=[ \t]*["']?)(?!\[REDACTED\])([^\s&;"',()[\]{}<>]+)/g,
+    /(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*_KEY[ \t]*=[ \t]*["'`]?)(?!\[REDACTED\]|\$[{(])([^\s&;"'`,()[\]{}<>]+)/g,
     redactNamedValue,
   ],
   // Credentials as members of JSON inside a string (a request body, a tool call's arguments): `"apiKey": "…"`,
