@@ -481,6 +481,7 @@ describe("redactCredentialText", () => {
       "ai({ apiKey: process.env.OPENAI_APIKEY!, clientSecret: keys.web.client_secret })",
       "const sig = format.derToJose(der); api_key=process.env.API_KEY; TOKEN=$(gh auth token)",
       "secret = readFileSync(path); const foundToken = getCookie(COOKIE_KEY); api_key=getKey()",
+      "function check(password: string): void { idToken: record.idToken?.secret }",
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a template literal in quoted code
       "export const VERSION_CACHE_KEY = `${PREFIX}.version`;",
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a template literal in quoted code
@@ -495,6 +496,8 @@ describe("redactCredentialText", () => {
       ],
       [`pino-mq -u "amqp://guest:Pl4nted@localhost/"`, `pino-mq -u "amqp://guest:${REDACTED}@localhost/"`],
     ]);
+    // A password that only starts like a type is not one.
+    expect(redactCredentialText("password: null-pointer-2024")).toBe(`password: ${REDACTED}`);
     // A `$` that starts a real password is not a variable.
     expect(redactCredentialText("password=$ecret123")).toBe(`password=${REDACTED}`);
     // Nor is a password with stars or dots inside a mask.

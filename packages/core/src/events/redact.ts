@@ -274,10 +274,12 @@ function isCalled(match: string, rest: readonly unknown[]): boolean {
 }
 
 /**
- * A value that is code reading the credential from elsewhere: a property path of letters (`process.env.OPENAI_API_KEY!`,
- * `keys.web.client_secret`, `creds.secretAccessKey`), starting lower-case, without digits.
+ * A value that is code rather than a credential: a property path of letters (`process.env.OPENAI_API_KEY!`,
+ * `keys.web.client_secret`, `record.idToken?.secret`), starting lower-case, without digits; or a TypeScript
+ * primitive type, alone or before code punctuation (`password: string`, `(authToken: string):`).
  */
-const CODE_REFERENCE = /^[a-z][A-Za-z_]*(?:\.[A-Za-z_]+)+[!?]?$/;
+const CODE_REFERENCE =
+  /^(?:[a-z][A-Za-z_]*(?:\??\.[A-Za-z_]+)+[!?]?|(?:string|number|boolean|unknown|undefined|null|void|bigint)(?:[)\],;:|>[{=].*)?)$/;
 
 /**
  * A named value's replacement: the value redacted unless it is a placeholder, code that reads it from elsewhere
