@@ -258,9 +258,10 @@ const NAMED_VALUE_NAMES =
 
 /**
  * A value that stands in for a credential rather than being one, as documentation, templates and shell
- * snippets write them: a variable or command (`$OPENAI_API_KEY`, `${DB_PASSWORD}`, `$(cat key)`, `{{ api_key }}`,
- * `%TOKEN%`), a hint (`<your-key>`, `your-api-key`), an upper-case name (`YOUR_API_KEY`), or a masked or elided value (`xxxx`, `****`, `sk-...`,
- * `sk-…abcd`, `abcd****`: a mask after a prefix such as `sk-`, at most 4 characters shown around it).
+ * snippets write them: a variable or command (`$OPENAI_API_KEY`, `${DB_PASSWORD}`, `$(cat key)`,
+ * `{{ api_key }}`, `%TOKEN%`), a hint (`<your-key>`, `your-api-key`), an upper-case name (`YOUR_API_KEY`), or a
+ * masked or elided value (`xxxx`, `****`, `sk-...`, `sk-…abcd`, `abcd****`: a mask after a prefix such as
+ * `sk-`, at most 4 characters shown around it).
  */
 const PLACEHOLDER =
   /^(?:\$[{(].*|\$[A-Z_][A-Z0-9_]*|[Yy]our[-_][A-Za-z0-9_-]*|\{\{[^}]*\}\}|%[A-Z_][A-Z0-9_]*%|<[^>]*>|[A-Z]+(?:_[A-Z]+)+|[xX]{4,}|(?:[A-Za-z0-9]+[-_])*(?:\.\.\.|…|\*{3,})[A-Za-z0-9]{0,4}|[A-Za-z0-9]{1,4}\*{3,})$/;
