@@ -90,6 +90,18 @@ function siteLinks(md: MarkdownRenderer): void {
   });
 }
 
+/**
+ * Inline code is shown as written: Vue would read `{{ api_key }}` in a guide's inline code as an interpolation
+ * and render nothing (VitePress marks code blocks `v-pre`, not inline code).
+ */
+function inlineCodeVerbatim(md: MarkdownRenderer): void {
+  const render = md.renderer.rules.code_inline;
+  md.renderer.rules.code_inline = (tokens, idx, options, env, self) => {
+    tokens[idx]?.attrSet("v-pre", "");
+    return render ? render(tokens, idx, options, env, self) : self.renderToken(tokens, idx, options);
+  };
+}
+
 const rootManifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
   description?: string;
 };
@@ -118,7 +130,10 @@ export default defineConfig({
     ["meta", { property: "og:site_name", content: "streamll" }],
   ],
   markdown: {
-    config: siteLinks,
+    config: (md) => {
+      siteLinks(md);
+      inlineCodeVerbatim(md);
+    },
     anchor: { slugify },
     theme: { light: "github-light", dark: "github-dark" },
   },

@@ -28,6 +28,8 @@ interface Crawled {
   ids: string[];
   links: string[];
   code: CodeBlock[];
+  /** The text of every inline code element of the page's content. */
+  inlineCode: string[];
 }
 
 /** Site paths of every built page, e.g. `""` for the home page, `production/kafka`. */
@@ -92,6 +94,9 @@ async function crawl(path: string): Promise<Crawled> {
     canonical: document.querySelector('link[rel="canonical"]')?.getAttribute("href") ?? "",
     ids: [...document.querySelectorAll("[id]")].map((element) => element.id),
     links: [...document.querySelectorAll("a[href]")].map((a) => (a as HTMLAnchorElement).href),
+    inlineCode: [...document.querySelectorAll(".vp-doc :not(pre) > code")].map(
+      (code) => code.textContent ?? "",
+    ),
     code: [...document.querySelectorAll('.vp-doc div[class*="language-"]')].map((block) => ({
       lang: /language-(\S+)/.exec(block.className)?.[1] ?? "",
       colors: new Set(
@@ -201,6 +206,10 @@ describe("the cloud service pages", () => {
       expect(page?.title).toContain(service.title);
     },
   );
+
+  it("shows inline code as written: a template's {{ … }} is text, not a Vue interpolation", () => {
+    expect(crawled.get("concepts/events")?.inlineCode).toContain("{{ api_key }}");
+  });
 
   it("says plainly that Azure Service Bus cannot work (AMQP 1.0) and points to alternatives", () => {
     const page = crawled.get("cloud/azure-service-bus");
