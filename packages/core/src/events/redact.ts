@@ -266,14 +266,6 @@ const NAMED_VALUE_NAMES =
 const PLACEHOLDER =
   /^(?:\$[{(].*|\$[A-Z_][A-Z0-9_]*|[Yy]our[-_][A-Za-z0-9_-]*|\{\{[^}]*\}\}|%[A-Z_][A-Z0-9_]*%|<[^>]*>|[A-Z]+(?:_[A-Z]+)+|[xX]{4,}|(?:[A-Za-z0-9]+[-_])*(?:\.\.\.|…|\*{3,})[A-Za-z0-9]{0,4}|[A-Za-z0-9]{1,4}\*{3,})$/;
 
-/** True when what follows a match (see {@link redactNamedValue}'s `rest`) is `(`: its value is a function called. */
-function isCalled(match: string, rest: readonly unknown[]): boolean {
-  const [offset, text] = rest;
-  return (
-    typeof offset === "number" && typeof text === "string" && text.charCodeAt(offset + match.length) === 40
-  );
-}
-
 /**
  * A value that is code rather than a credential: a property path of letters (`process.env.OPENAI_API_KEY!`,
  * `keys.web.client_secret`, `record.idToken?.secret`), starting lower-case, without digits; or a TypeScript
@@ -283,13 +275,26 @@ const CODE_REFERENCE =
   /^(?:[a-z][A-Za-z_]*(?:\??\.[A-Za-z_]+)+[!?]?|(?:string|number|boolean|unknown|undefined|null|void|bigint)(?:[)\],;:|>[{=].*)?)$/;
 
 /**
- * A named value's replacement: the value redacted unless it is a placeholder, code that reads it from elsewhere
- * (a property path, or a function called: `secret = readFileSync(…)`, `api_key=getKey()`), or a signature's value
- * shorter than 16 characters (`signature=ed25519` names an algorithm; issued signatures are longer). `rest` is
- * what `String.prototype.replace` passes after the groups: the match's offset and the whole text.
+ * True when a credential pattern's `value` stands in for a credential rather than being one: a placeholder, code
+ * that reads it from elsewhere, or a function called (`secret = readFileSync(…)`, `api_key=getKey()`: the text
+ * after the match is `(`). `rest` is what `String.prototype.replace` passes a replacer after the groups: the
+ * match's offset and the whole text.
+ */
+function standsIn(match: string, value: string, rest: readonly unknown[]): boolean {
+  if (PLACEHOLDER.test(value) || CODE_REFERENCE.test(value)) return true;
+  const [offset, text] = rest;
+  return (
+    typeof offset === "number" && typeof text === "string" && text.charCodeAt(offset + match.length) === 40
+  );
+}
+
+/**
+ * A named value's replacement: the value redacted unless it stands in for a credential ({@link standsIn}) or is a
+ * signature's value shorter than 16 characters (`signature=ed25519` names an algorithm; issued signatures are
+ * longer).
  */
 function redactNamedValue(match: string, name: string, value: string, ...rest: unknown[]): string {
-  if (PLACEHOLDER.test(value) || CODE_REFERENCE.test(value) || isCalled(match, rest)) return match;
+  if (standsIn(match, value, rest)) return match;
   return value.length < 16 && /signature/i.test(name) ? match : name + REDACTED;
 }
 
@@ -410,9 +415,7 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
       "gi",
     ),
     (match: string, name: string, value: string, ...rest: unknown[]) =>
-      value.length >= 6 && ISSUED_MARK.test(value) && !CODE_REFERENCE.test(value) && !isCalled(match, rest)
-        ? name + REDACTED
-        : match,
+      value.length >= 6 && ISSUED_MARK.test(value) && !standsIn(match, value, rest) ? name + REDACTED : match,
   ],
   // An environment variable set by name in code: `os.environ["OPENAI_API_KEY"] = "…"`, `ENV['DB_PASSWORD'] = '…'`.
   [
@@ -444,10 +447,8 @@ export const CREDENTIAL_VALUE_PATTERNS: readonly (readonly [RegExp, Replacement]
   // where a name starts.
   [
     /(?<![A-Za-z0-9_-])((?:(?:proxy-)?authorization[ \t]*:[ \t]*["'`]?(?:[A-Za-z]+[0-9]?(?:-[A-Za-z0-9]+){0,3}[ \t]+(?=[^\s"',;]))?|[A-Za-z0-9_-]*(?:password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|account[_-]?key|subscription[_-]?key|private[_-]?key|auth[_-]?key|(?:access|refresh|auth|api|session|bearer|id|sas|private)[_-]?token)[ \t]*:[ \t]*)["']?)(?!\[redacted\])([^\s"',;]+)(?![^\s"',;])(?![ \t]+\[redacted\])/gi,
-    (match: string, name: string, value: string) =>
-      secretShaped(value) && !PLACEHOLDER.test(value) && !CODE_REFERENCE.test(value)
-        ? name + REDACTED
-        : match,
+    (match: string, name: string, value: string, ...rest: unknown[]) =>
+      secretShaped(value) && !standsIn(match, value, rest) ? name + REDACTED : match,
   ],
   // AWS access key ids and Google API keys.
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
