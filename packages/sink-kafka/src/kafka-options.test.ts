@@ -11,7 +11,7 @@ import {
   eventHubsScope,
   parseEventHubsNamespace,
 } from "./event-hubs";
-import { createKafkaClient, toTlsOptions } from "./kafka-connection";
+import { createKafkaClient, DEFAULT_KAFKA_CONNECTION, toTlsOptions } from "./kafka-connection";
 import { isRejectedRecordError, kafkaErrorType, toSinkError } from "./kafka-errors";
 import { createKafkaLogCreator, SecretScrubber } from "./kafka-logger";
 import { estimateRecordBytes, KafkaSink, toKafkaMessage } from "./kafka-sink";
@@ -36,6 +36,21 @@ describe("KafkaSink options", () => {
   const originalZstd = CompressionCodecs[CompressionTypes.ZSTD];
   afterEach(() => {
     CompressionCodecs[CompressionTypes.ZSTD] = originalZstd;
+  });
+
+  it("takes DEFAULT_KAFKA_CONNECTION spread into its options, shaped as they are", () => {
+    const sink = new KafkaSink({ ...DEFAULT_KAFKA_CONNECTION, brokers: BROKERS });
+    expect(sink.name).toBe("kafka:streamll_events");
+    expect(DEFAULT_KAFKA_CONNECTION.retry).toEqual({
+      retries: 2,
+      initialRetryTimeMs: 100,
+      maxRetryTimeMs: 1_000,
+    });
+  });
+
+  it("reports a hole in the brokers list when configured, not as a retried send failure", () => {
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+    expect(configIssues(() => new KafkaSink({ brokers: [, "h:1"] as never }))).toEqual(["brokers[0]"]);
   });
 
   it("names every invalid option", () => {

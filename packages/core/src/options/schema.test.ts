@@ -1,3 +1,4 @@
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { ConfigurationError } from "../errors";
 import { nearestName } from "./nearest-name";
@@ -153,6 +154,46 @@ describe("validateOptions", () => {
     expect(messageOf(() => validateOptions("Thing", schema, { sasl: { mechanism: "gssapi" } }))).toContain(
       'sasl.mechanism: expected one of "plain", "oauthbearer", got a string',
     );
+  });
+
+  it("names the keys no variant knows when the discriminator is missing (a misspelled `mechanism`)", () => {
+    const message = messageOf(() =>
+      validateOptions("Thing", schema, { sasl: { mechanisim: "plain", username: "u", password: "p" } }),
+    );
+    expect(message).toContain("sasl.mechanisim: unknown option; did you mean `mechanism`?");
+    expect(message).toContain('sasl.mechanism: expected one of "plain", "oauthbearer", got undefined');
+    expect(message).not.toContain("sasl.username");
+  });
+
+  it("checks every slot of a sparse array: a hole is reported, not skipped", () => {
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+    const message = messageOf(() => validateOptions("Thing", schema, { brokers: [, "a:1"] }));
+    expect(message).toContain("brokers[0]: expected host:port, got an empty slot");
+    expect(optionIssues(schema, { brokers: ["a:1", "b:2"] })).toEqual([]);
+  });
+
+  it("refuses options that are not plain objects: inherited keys would be read unchecked", () => {
+    class Settings {
+      get url() {
+        return "redis://h";
+      }
+      get strem() {
+        return "typo";
+      }
+    }
+    for (const options of [new Settings(), Object.create({ strem: "typo" }), new Map([["url", "x"]])]) {
+      expect(messageOf(() => validateOptions("Thing", schema, options))).toContain(
+        "expected an object written as a plain { … } object, got an object with a prototype",
+      );
+    }
+    expect(messageOf(() => validateOptions("Thing", schema, { tags: new Map() }))).toContain(
+      "tags: expected",
+    );
+    // Objects without a prototype, frozen ones and objects of another realm are plain.
+    const bare = Object.assign(Object.create(null), { url: "redis://h" });
+    expect(optionIssues(schema, bare)).toEqual([]);
+    expect(optionIssues(schema, Object.freeze({ retry: Object.freeze({ jitter: 0.5 }) }))).toEqual([]);
+    expect(optionIssues(schema, runInNewContext("({ url: 'redis://h', tags: { a: 'b' } })"))).toEqual([]);
   });
 
   it("reports type and range problems with the expectation and the kind of value, never a string's text", () => {

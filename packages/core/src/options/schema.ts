@@ -48,6 +48,37 @@ export function describeKind(value: unknown, showNumber = false): string {
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
+/**
+ * Schemes a mistaken URL commonly starts with: safe to repeat in a message. Any other "scheme" may be the start
+ * of a secret, since `user:password@host` written without a scheme parses as a URL whose scheme is `user:`.
+ */
+const COMMON_URL_SCHEMES = new Set([
+  "amqp:",
+  "amqps:",
+  "file:",
+  "http:",
+  "https:",
+  "kafka:",
+  "mqtt:",
+  "mqtts:",
+  "nats:",
+  "redis:",
+  "rediss:",
+  "ssl:",
+  "tcp:",
+  "tls:",
+  "unix:",
+  "valkey:",
+  "valkeys:",
+  "ws:",
+  "wss:",
+]);
+
+/** A URL's scheme (`URL#protocol`, `http:`) for a message: `http://`, or `another scheme` for an unusual one. */
+export function urlSchemeForMessage(protocol: string): string {
+  return COMMON_URL_SCHEMES.has(protocol) ? `${protocol}//` : "another scheme";
+}
+
 /** `a.b`, `a[0]`, or `b` at the root. */
 export function joinPath(path: string, key: string | number): string {
   if (typeof key === "number") return `${path}[${key}]`;
@@ -56,6 +87,30 @@ export function joinPath(path: string, key: string | number): string {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * True for an object written as `{ … }` (or made by `Object.create(null)`, or in another realm). Options that
+ * are a class instance, a Map or `Object.create(defaults)` are refused: only own keys are checked, so an
+ * inherited getter would be read as an option unchecked and a misspelled inherited key ignored unreported.
+ */
+function isPlainObject(value: object): boolean {
+  try {
+    const proto: unknown = Object.getPrototypeOf(value);
+    return proto === null || Object.getPrototypeOf(proto) === null;
+  } catch {
+    // A Proxy whose getPrototypeOf trap throws.
+    return false;
+  }
+}
+
+/** The issue of an object that is not a plain one (see {@link isPlainObject}), or `undefined`. */
+function notPlainIssue(value: object, path: string, expected: string): OptionIssue | undefined {
+  if (isPlainObject(value)) return undefined;
+  return {
+    path,
+    message: `expected ${expected} written as a plain { … } object, got an object with a prototype (a class instance, a Map, Object.create(…))`,
+  };
 }
 
 /**
@@ -280,6 +335,11 @@ export class ObjectSchema<T> extends Schema<T> {
       issues.push({ path, message: `expected ${this.expected}, got ${describeKind(value)}` });
       return;
     }
+    const notPlain = notPlainIssue(value, path, this.expected);
+    if (notPlain !== undefined) {
+      issues.push(notPlain);
+      return;
+    }
     const shape = this.shape as unknown as Record<string, Schema<unknown, boolean>>;
     for (const key of Object.keys(value)) {
       if (Object.hasOwn(shape, key)) continue;
@@ -326,9 +386,15 @@ class ArraySchema<T> extends Schema<readonly T[]> {
       issues.push({ path, message: `expected ${this.expected}, got ${got}` });
       return;
     }
-    value.forEach((item, index) => {
-      this.item.check(item, joinPath(path, index), issues);
-    });
+    // An index loop, not forEach: forEach skips the holes of a sparse array (`[, sink]`), which then went unchecked.
+    for (let index = 0; index < value.length; index++) {
+      if (Object.hasOwn(value, index)) this.item.check(value[index], joinPath(path, index), issues);
+      else
+        issues.push({
+          path: joinPath(path, index),
+          message: `expected ${this.item.expected}, got an empty slot`,
+        });
+    }
   }
 }
 
@@ -347,6 +413,15 @@ class RecordSchema<V> extends Schema<Record<string, V>> {
   protected checkValue(value: unknown, path: string, issues: OptionIssue[]): void {
     if (!isObject(value)) {
       issues.push({ path, message: `expected ${this.expected}, got ${describeKind(value)}` });
+      return;
+    }
+    // Any object's own keys are its entries (`process.env` is not a plain object everywhere), but a Map's or
+    // a Set's entries are not keys: it would read as empty.
+    if (value instanceof Map || value instanceof Set) {
+      issues.push({
+        path,
+        message: `expected ${this.expected}, got a ${value instanceof Map ? "Map" : "Set"}`,
+      });
       return;
     }
     for (const key of Object.keys(value)) {
@@ -405,10 +480,27 @@ class VariantSchema<T> extends Schema<T> {
       issues.push({ path, message: `expected ${this.expected}, got ${describeKind(value)}` });
       return;
     }
+    const notPlain = notPlainIssue(value, path, this.expected);
+    if (notPlain !== undefined) {
+      issues.push(notPlain);
+      return;
+    }
     const tag = value[this.key];
     const branch =
       typeof tag === "string" && Object.hasOwn(this.branches, tag) ? this.branches[tag] : undefined;
     if (branch === undefined) {
+      // No branch to check the other keys with: those no branch knows are reported too (`mechanisim` for
+      // `mechanism` is the likely reason the tag is missing).
+      const known = [...new Set(Object.values(this.branches).flatMap((b) => b.keys))];
+      for (const key of Object.keys(value)) {
+        if (known.includes(key)) continue;
+        const near = nearestName(key, known);
+        const hint = near === undefined ? "" : `; did you mean \`${near}\`?`;
+        issues.push({
+          path: joinPath(path, key),
+          message: `unknown option${hint} (allowed: ${known.join(", ")})`,
+        });
+      }
       const tags = this.tags.map((name) => JSON.stringify(name)).join(", ");
       issues.push({
         path: joinPath(path, this.key),
