@@ -139,7 +139,7 @@ export interface KafkaConnectionOptions {
   logLevel?: KafkaLogLevel;
 }
 
-/** Defaults of the connection options. */
+/** Defaults of the connection options, shaped as the options are (`retry` nested), so they can be spread into them. */
 export const DEFAULT_KAFKA_CONNECTION = Object.freeze({
   clientId: "streamll",
   connectionTimeoutMs: 3_000,
@@ -149,9 +149,7 @@ export const DEFAULT_KAFKA_CONNECTION = Object.freeze({
   keepAliveDelayMs: 60_000,
   metadataMaxAgeMs: 180_000,
   maxMessageBytes: 1_000_000,
-  retries: 2,
-  initialRetryTimeMs: 100,
-  maxRetryTimeMs: 1_000,
+  retry: Object.freeze({ retries: 2, initialRetryTimeMs: 100, maxRetryTimeMs: 1_000 }),
 });
 
 /** Slack for a token's `exp` being rounded down to whole seconds and for the handshake's own latency. */
@@ -507,9 +505,9 @@ export function createKafkaClient(
     requestTimeout: options.requestTimeoutMs ?? d.requestTimeoutMs,
     enforceRequestTimeout: true,
     retry: {
-      retries: options.retry?.retries ?? d.retries,
-      initialRetryTime: options.retry?.initialRetryTimeMs ?? d.initialRetryTimeMs,
-      maxRetryTime: options.retry?.maxRetryTimeMs ?? d.maxRetryTimeMs,
+      retries: options.retry?.retries ?? d.retry.retries,
+      initialRetryTime: options.retry?.initialRetryTimeMs ?? d.retry.initialRetryTimeMs,
+      maxRetryTime: options.retry?.maxRetryTimeMs ?? d.retry.maxRetryTimeMs,
     },
     socketFactory: sockets.factory(
       options.keepAliveDelayMs ?? d.keepAliveDelayMs,

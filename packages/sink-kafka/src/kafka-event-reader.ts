@@ -560,7 +560,7 @@ export class KafkaEventReader implements AsyncIterable<KafkaEventRecord> {
       sessionTimeout,
       // kafkajs heartbeats every 3 s whatever the session timeout; a third of it keeps short sessions alive.
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
-      retry: { retries: DEFAULT_KAFKA_CONNECTION.retries, initialRetryTime: 300, maxRetryTime: 5_000 },
+      retry: { retries: DEFAULT_KAFKA_CONNECTION.retry.retries, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.#consumer = consumer;
     let stopRequested = false;

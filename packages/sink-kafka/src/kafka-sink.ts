@@ -250,9 +250,9 @@ export class KafkaSink implements Sink {
     this.#maxMessageBytes = this.#client.maxMessageBytes;
     const d = DEFAULT_KAFKA_CONNECTION;
     this.#retry = {
-      retries: options.retry?.retries ?? d.retries,
-      initialRetryTime: options.retry?.initialRetryTimeMs ?? d.initialRetryTimeMs,
-      maxRetryTime: options.retry?.maxRetryTimeMs ?? d.maxRetryTimeMs,
+      retries: options.retry?.retries ?? d.retry.retries,
+      initialRetryTime: options.retry?.initialRetryTimeMs ?? d.retry.initialRetryTimeMs,
+      maxRetryTime: options.retry?.maxRetryTimeMs ?? d.retry.maxRetryTimeMs,
     };
   }
 
