@@ -62,6 +62,7 @@ export {
   Schema,
   type Shape,
   timeoutArgument,
+  urlSchemeForMessage,
   v,
   validateOptions,
 } from "./options/schema";

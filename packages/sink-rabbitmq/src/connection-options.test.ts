@@ -3,6 +3,22 @@ import { describe, expect, it } from "vitest";
 import { redactSecrets, resolveConnection, validateConnectionOptions } from "./connection-options";
 
 describe("connection options", () => {
+  it("never echoes a URL's scheme unless it is a common one (`user:password@host` parses with the user as scheme)", () => {
+    const messageOf = (url: string): string => {
+      try {
+        resolveConnection({ url });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigurationError);
+        return JSON.stringify({ message: (error as Error).message, stack: (error as Error).stack });
+      }
+      throw new Error("no error thrown");
+    };
+    const leaked = messageOf("PLANTED-S3CRET-7c1d:x@host");
+    expect(leaked).toContain("(got another scheme)");
+    expect(leaked.toLowerCase()).not.toContain("planted-s3cret");
+    expect(messageOf("http://host/")).toContain("(got http://)");
+  });
+
   it("parses a CloudAMQP-style URL with an encoded vhost and password", () => {
     const resolved = resolveConnection({
       url: "amqps://user1:p%40ss%2Fword@bunny.rmq.cloudamqp.com/vh%2Fone?heartbeat=15",

@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
-import { tlsConnectionOptionsSchema, v, validateOptions } from "@streamll/core/internal";
+import { tlsConnectionOptionsSchema, urlSchemeForMessage, v, validateOptions } from "@streamll/core/internal";
 import type { Options, SocketOptions } from "amqplib";
 
 /** Backoff between reconnection attempts after the connection (or the first attempt) failed. */
@@ -131,7 +131,7 @@ function parseUrl(url: string): ParsedUrl {
   }
   if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
     throw new ConfigurationError(
-      `RabbitMQ URL must start with amqp:// or amqps:// (got ${parsed.protocol}//)`,
+      `RabbitMQ URL must start with amqp:// or amqps:// (got ${urlSchemeForMessage(parsed.protocol)})`,
       [{ path: "url", message: "protocol must be amqp or amqps" }],
     );
   }

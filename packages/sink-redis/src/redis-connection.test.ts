@@ -39,6 +39,12 @@ describe("parseRedisUrl", () => {
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(inspect(error)).not.toContain("hunter2-secret");
     expect(() => parseRedisUrl("not a url with hunter2")).toThrow(ConfigurationError);
+    // Written without a scheme, `user:password@host` parses with the user as its scheme: never echoed.
+    expect(() => parseRedisUrl("hunter2-secret:x@example.com")).toThrow(/got another scheme$/);
+    expect(
+      inspect(catchError(() => parseRedisUrl("hunter2-secret:x@example.com"))).toLowerCase(),
+    ).not.toContain("hunter2-secret");
+    expect(() => parseRedisUrl("http://example.com")).toThrow(/got http:\/\/$/);
   });
 });
 
@@ -135,3 +141,12 @@ describe("RedisConnection options", () => {
     await connection.close();
   });
 });
+
+function catchError(action: () => unknown): unknown {
+  try {
+    action();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("no error thrown");
+}

@@ -2,7 +2,12 @@ import type { Socket } from "node:net";
 import type { TLSSocket, ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError, createRefreshingCredentials } from "@streamll/core";
-import { isConfigurationError, tlsConnectionOptionsSchema, v } from "@streamll/core/internal";
+import {
+  isConfigurationError,
+  tlsConnectionOptionsSchema,
+  urlSchemeForMessage,
+  v,
+} from "@streamll/core/internal";
 import type { ClusterNode, ClusterOptions, DNSLookupFunction, RedisOptions } from "ioredis";
 import { Cluster, Redis } from "ioredis";
 import {
@@ -193,7 +198,7 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
   }
   const scheme = parsed.protocol;
   if (scheme !== "redis:" && scheme !== "rediss:") {
-    throw configError("url", `must use redis:// or rediss://, got ${scheme}//`);
+    throw configError("url", `must use redis:// or rediss://, got ${urlSchemeForMessage(scheme)}`);
   }
   let db: number | undefined;
   const path = parsed.pathname.replace(/^\//, "");
