@@ -20,4 +20,28 @@ describe("tlsConnectionOptionsSchema", () => {
     expect(issues.map((issue) => issue.path)).toEqual(["tls.ca", "tls.cert"]);
     expect(issues[0]?.message).toBe("expected PEM text or a Buffer, or a list of them, got a number");
   });
+
+  it("checks the keys of { pem, passphrase } and { buf, passphrase } items like any option's", () => {
+    const secret = "PLANTED-PASSPHRASE-41c9";
+    const issues = optionIssues(
+      tlsConnectionOptionsSchema,
+      { key: ["PEM", { pem: "PEM", pasphrase: secret }], pfx: [{ buff: Buffer.from("x"), passphrase: "p" }] },
+      "tls",
+    );
+    expect(issues.map((issue) => issue.path)).toEqual([
+      "tls.key[1].pasphrase",
+      "tls.pfx[0].buff",
+      "tls.pfx[0].buf",
+    ]);
+    expect(issues[0]?.message).toContain("did you mean `passphrase`?");
+    expect(JSON.stringify(issues)).not.toContain(secret);
+    expect(
+      optionIssues(
+        tlsConnectionOptionsSchema,
+        { key: [{ pem: Buffer.from("PEM") }], pfx: [{ buf: "x" }] },
+        "tls",
+      ),
+    ).toEqual([]);
+    expect(optionIssues(tlsConnectionOptionsSchema, { key: [7] }, "tls")[0]?.path).toBe("tls.key[0]");
+  });
 });

@@ -1,5 +1,5 @@
-import type { ConnectionOptions } from "node:tls";
-import { type Shape, v } from "./schema";
+import type { ConnectionOptions, KeyObject, PxfObject } from "node:tls";
+import { type AnySchema, type Schema, type Shape, v } from "./schema";
 
 /**
  * Keys of Node's `tls.ConnectionOptions` handed to `tls.connect` as they are (Node checks their values); the
@@ -59,23 +59,34 @@ const everyKeyListed: [Unlisted] extends [never] ? true : { unlisted: Unlisted }
 const tlsVersion = v.oneOf(["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]);
 
 const isPem = (value: unknown): boolean => typeof value === "string" || value instanceof Uint8Array;
-/**
- * PEM text or its bytes, or a list of them (`ca`, `cert`, `crl`); `key` and `pfx` lists may also hold Node's
- * `{ pem, passphrase }` / `{ buf, passphrase }` objects. Checked here because the wrong kind (a number, a file
- * path object) only fails when a connection opens, as an error that retrying cannot fix.
- */
-const pemSchema = <T>(withObjects: boolean) =>
+const pem = v.custom<string | Buffer>("PEM text or a Buffer", isPem);
+
+/** PEM text or its bytes, or a list of them (`ca`, `cert`, `crl`). */
+const pemSchema = <T>() =>
   v
     .custom<T>(
-      withObjects
-        ? "PEM text or a Buffer, or a list of them (or of { pem | buf, passphrase } objects)"
-        : "PEM text or a Buffer, or a list of them",
-      (value) =>
-        isPem(value) ||
-        (Array.isArray(value) &&
-          value.every((item) => isPem(item) || (withObjects && typeof item === "object" && item !== null))),
+      "PEM text or a Buffer, or a list of them",
+      (value) => isPem(value) || (Array.isArray(value) && value.every(isPem)),
     )
     .optional();
+
+/**
+ * `key` and `pfx`: PEM text or its bytes, or a list whose items may also be Node's `{ pem, passphrase }` /
+ * `{ buf, passphrase }` objects, whose keys are checked like any option's (`pasphrase` is a typo, not a key
+ * Node ignores). Checked here because the wrong kind (a number, a file path object) only fails when a
+ * connection opens, as an error that retrying cannot fix.
+ */
+const keySchema = <T>(item: AnySchema) =>
+  (v.union(pem, v.array(v.union(pem, item))) as unknown as Schema<T>).optional();
+
+const keyObject = v.object<KeyObject>(
+  { pem, passphrase: v.string().optional() },
+  { expected: "a { pem, passphrase } object" },
+);
+const pfxObject = v.object<PxfObject>(
+  { buf: pem, passphrase: v.string().optional() },
+  { expected: "a { buf, passphrase } object" },
+);
 
 /**
  * Node's `tls.ConnectionOptions` as the Redis and RabbitMQ sinks accept them for `tls`: a misspelled key
@@ -92,11 +103,11 @@ export const tlsConnectionOptionsSchema = v.object<ConnectionOptions>(
     minVersion: tlsVersion.optional(),
     maxVersion: tlsVersion.optional(),
     passphrase: v.string().optional(),
-    ca: pemSchema<NonNullable<ConnectionOptions["ca"]>>(false),
-    cert: pemSchema<NonNullable<ConnectionOptions["cert"]>>(false),
-    crl: pemSchema<NonNullable<ConnectionOptions["crl"]>>(false),
-    key: pemSchema<NonNullable<ConnectionOptions["key"]>>(true),
-    pfx: pemSchema<NonNullable<ConnectionOptions["pfx"]>>(true),
+    ca: pemSchema<NonNullable<ConnectionOptions["ca"]>>(),
+    cert: pemSchema<NonNullable<ConnectionOptions["cert"]>>(),
+    crl: pemSchema<NonNullable<ConnectionOptions["crl"]>>(),
+    key: keySchema<NonNullable<ConnectionOptions["key"]>>(keyObject),
+    pfx: keySchema<NonNullable<ConnectionOptions["pfx"]>>(pfxObject),
   },
   { expected: "TLS options (tls.ConnectionOptions)" },
 );
