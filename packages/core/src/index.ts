@@ -33,6 +33,7 @@ export {
   type DropReason,
   type OverflowPolicy,
   type RetryOptions,
+  type SinkDeliveryOptions,
   type SinkMetrics,
   type StateChange,
 } from "./delivery/delivery-types";

@@ -28,12 +28,18 @@ import {
   DROP_REASONS,
   type DropReason,
   type OverflowPolicy,
+  type SinkDeliveryOptions,
   type SinkMetrics,
   type StateChange,
 } from "./delivery-types";
 import { sendingForPipeline } from "./process-hold";
 import type { EncodedEvent, Sink } from "./sink";
-import { type ResolvedSpillOptions, resolveSpillOptions, spillOptionsSchema } from "./spill/spill-options";
+import {
+  type ResolvedSpillOptions,
+  resolveSpillOptions,
+  type SpillOptions,
+  spillOptionsSchema,
+} from "./spill/spill-options";
 import { type SpillDropReason, SpillStore } from "./spill/spill-store";
 
 /** `DeliveryOptions` with every default filled in and validated. */
@@ -97,6 +103,20 @@ export const deliveryOptionsSchema = v.object<DeliveryOptions>({
   retry: retryOptionsSchema.optional(),
   circuitBreaker: circuitBreakerOptionsSchema.optional(),
   spill: v.union(v.oneOf([false]), spillOptionsSchema).optional(),
+});
+
+/** A sink entry's `delivery`: its `spill` may leave out what the default spill sets (see `SinkDeliveryOptions`). */
+export const sinkDeliveryOptionsSchema = v.object<SinkDeliveryOptions>({
+  ...deliveryOptionsSchema.shape,
+  spill: v
+    .union(
+      v.oneOf([false]),
+      v.object<Partial<SpillOptions>>({
+        ...spillOptionsSchema.shape,
+        directory: v.string({ min: 1 }).optional(),
+      }),
+    )
+    .optional(),
 });
 
 const pipelineHooksSchema = v.object<DeliveryPipelineHooks>({

@@ -102,6 +102,19 @@ export interface DeliveryOptions {
   spill?: SpillOptions | false;
 }
 
+/**
+ * One sink's own delivery settings (`{ sink, delivery }` in `configure()`): merged over
+ * `StreamllOptions.delivery`, the nested `retry`, `circuitBreaker` and `spill` objects key by key.
+ */
+export interface SinkDeliveryOptions extends Omit<DeliveryOptions, "spill"> {
+  /**
+   * This sink's disk spill, merged over the default one: it may leave out `directory` when the defaults set one
+   * (`{ name: "orders" }` gives the sink its own subdirectory of the default directory). `false` turns off a
+   * spill set in the defaults for this sink.
+   */
+  spill?: Partial<SpillOptions> | false;
+}
+
 /** A snapshot of one sink's delivery state. */
 export interface SinkMetrics {
   readonly sink: string;

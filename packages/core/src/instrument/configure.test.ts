@@ -174,6 +174,16 @@ describe("loadEnvConfig", () => {
     });
   });
 
+  it("keeps a tag named __proto__ as a tag, from options (parsed JSON) and from STREAMLL_TAGS", () => {
+    const config = resolveConfig(
+      parseOptions({ tags: JSON.parse('{"__proto__":"blue","b":"y"}') as Record<string, string> }),
+      loadEnvConfig({ STREAMLL_TAGS: "__proto__=green,a=x" }),
+    );
+    expect(Object.keys(config.tags)).toEqual(["__proto__", "a", "b"]);
+    expect(Object.getOwnPropertyDescriptor(config.tags, "__proto__")?.value).toBe("blue");
+    expect(Object.getPrototypeOf(config.tags)).toBe(Object.prototype);
+  });
+
   it("defaults to nothing and the default JSONL path", () => {
     expect(loadEnvConfig({})).toEqual({ tags: {}, jsonlPath: DEFAULT_JSONL_PATH, warnings: [] });
   });

@@ -1,5 +1,5 @@
-import { deliveryOptionsSchema } from "../delivery/delivery-pipeline";
-import type { DeliveryOptions } from "../delivery/delivery-types";
+import { deliveryOptionsSchema, sinkDeliveryOptionsSchema } from "../delivery/delivery-pipeline";
+import type { DeliveryOptions, SinkDeliveryOptions } from "../delivery/delivery-types";
 import type { Sink } from "../delivery/sink";
 import type { StreamllEvent } from "../events/event-schema";
 import { createKeyRedactor, type RedactFunction, type Redactor } from "../events/redact";
@@ -22,7 +22,7 @@ export interface StreamllLogger {
 export interface SinkEntry {
   sink: Sink;
   /** Delivery settings for this sink only; fields set here win over `StreamllOptions.delivery`. */
-  delivery?: DeliveryOptions;
+  delivery?: SinkDeliveryOptions;
 }
 
 /**
@@ -282,7 +282,14 @@ export function loadEnvConfig(env: Readonly<Record<string, string | undefined>> 
         const key = eq > 0 ? trimmed.slice(0, eq).trim() : "";
         const value = eq > 0 ? trimmed.slice(eq + 1).trim() : "";
         if (key === "" || key.length > MAX_TAG_LENGTH || value.length > MAX_TAG_LENGTH) bad.push(index + 1);
-        else config.tags[key] = value;
+        // Defined, not assigned: `__proto__=x` is a tag like any other, not the object's prototype.
+        else
+          Object.defineProperty(config.tags, key, {
+            value,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
       });
       if (bad.length > 0) {
         const which = `${bad.length === 1 ? "entry" : "entries"} ${bad.join(", ")}`;
@@ -352,7 +359,7 @@ const sinkSchema = v.custom<Sink>(
 );
 
 const sinkEntrySchema = v.object<SinkEntry>(
-  { sink: sinkSchema, delivery: deliveryOptionsSchema.optional() },
+  { sink: sinkSchema, delivery: sinkDeliveryOptionsSchema.optional() },
   { expected: "{ sink, delivery }" },
 );
 
@@ -488,10 +495,11 @@ function buildSelect(
 /** Applies defaults and environment to validated options. Explicit options win over the environment. */
 export function resolveConfig(options: Omit<ParsedOptions, "sinks">, env: EnvConfig): ResolvedConfig {
   const serviceName = options.serviceName ?? env.serviceName;
-  const tags: Record<string, string> = { ...env.tags };
-  if (options.serviceName !== undefined) tags.service = options.serviceName;
-  if (options.environment !== undefined) tags.env = options.environment;
-  Object.assign(tags, options.tags);
+  const named: Record<string, string> = {};
+  if (options.serviceName !== undefined) named.service = options.serviceName;
+  if (options.environment !== undefined) named.env = options.environment;
+  // Spread, not Object.assign: a tag named `__proto__` (parsed JSON has own keys of that name) stays a tag.
+  const tags: Record<string, string> = { ...env.tags, ...named, ...options.tags };
   const redact = options.redact ?? DEFAULT_REDACT_KEYS;
   return Object.freeze({
     enabled: options.enabled ?? env.disabled !== true,

@@ -1,7 +1,13 @@
 import { safeErrorMessage, scrubErrorText } from "../delivery/backoff";
 import { DeliveryPipeline, resolveDeliveryOptions } from "../delivery/delivery-pipeline";
-import type { DeliveryOptions, SinkMetrics, StateChange } from "../delivery/delivery-types";
+import type {
+  DeliveryOptions,
+  SinkDeliveryOptions,
+  SinkMetrics,
+  StateChange,
+} from "../delivery/delivery-types";
 import type { EncodedEvent, Sink } from "../delivery/sink";
+import type { SpillOptions } from "../delivery/spill/spill-options";
 import { ConfigurationError } from "../errors";
 import {
   createEnvelope,
@@ -220,17 +226,24 @@ function validateDelivery(parsed: ParsedOptions): void {
   if (issues.length > 0) throw configurationError("streamll", issues);
 }
 
-function mergeDelivery(base: DeliveryOptions | undefined, own: DeliveryOptions | undefined): DeliveryOptions {
-  if (base === undefined) return own ?? {};
+/**
+ * A sink's delivery options over the defaults. A per-sink spill without `directory` and no default spill stays
+ * without one, so resolving the result reports `sinks[i].delivery.spill.directory` as required.
+ */
+function mergeDelivery(
+  base: DeliveryOptions | undefined,
+  own: SinkDeliveryOptions | undefined,
+): DeliveryOptions {
+  if (base === undefined) return (own ?? {}) as DeliveryOptions;
   if (own === undefined) return base;
-  const merged: DeliveryOptions = { ...base, ...own };
+  const merged = { ...base, ...own } as DeliveryOptions;
   if (base.retry !== undefined || own.retry !== undefined) merged.retry = { ...base.retry, ...own.retry };
   if (base.circuitBreaker !== undefined || own.circuitBreaker !== undefined) {
     merged.circuitBreaker = { ...base.circuitBreaker, ...own.circuitBreaker };
   }
   // A per-sink spill refines the default one (e.g. its own `name`); `false` turns it off for that sink.
   if (own.spill !== undefined && own.spill !== false && base.spill !== undefined && base.spill !== false) {
-    merged.spill = { ...base.spill, ...own.spill };
+    merged.spill = { ...base.spill, ...own.spill } as SpillOptions;
   }
   return merged;
 }

@@ -204,6 +204,31 @@ describe("disk spill", () => {
     );
   });
 
+  it("lets a sink's own spill refine the default one (its own name) without repeating the directory", async () => {
+    const directory = spillDir();
+    const a = new SwitchSink();
+    const b = new SwitchSink();
+    configure({
+      delivery: { spill: { directory } },
+      sinks: [
+        { sink: a, delivery: { spill: { name: "own-a" } } },
+        { sink: b, delivery: { spill: false } },
+      ],
+    });
+    const [metricsA, metricsB] = getMetrics();
+    expect(dirname(metricsA?.spill?.directory ?? "")).toBe(join(directory, "own-a"));
+    expect(metricsB?.spill).toBeNull();
+    await shutdown(1_000);
+    // Without a default spill, a sink's own spill needs its directory, named at the sink's path.
+    let path: string | undefined;
+    try {
+      configure({ sinks: [{ sink: new SwitchSink(), delivery: { spill: { name: "own" } } }] });
+    } catch (error) {
+      path = (error as ConfigurationError).issues[0]?.path;
+    }
+    expect(path).toBe("sinks[0].delivery.spill.directory");
+  });
+
   it("is a ConfigurationError at configure() when the directory cannot be written", async () => {
     const parent = spillDir();
     const file = join(parent, "a-file");
