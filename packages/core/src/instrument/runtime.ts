@@ -923,7 +923,7 @@ export function errorEventData(error: unknown, startedAt: number): JsonObject {
       data.error_message = clip(messageOfError(error), MAX_ERROR_MESSAGE_CHARS);
       if (typeof error.stack === "string") data.stack = clip(error.stack, MAX_STACK_CHARS);
       const code = (error as { code?: unknown }).code;
-      if (typeof code === "string") data.error_code = scrubErrorText(code);
+      if (typeof code === "string") data.error_code = clip(code, MAX_ERROR_MESSAGE_CHARS);
       else if (typeof code === "number") data.error_code = code;
     } else if (typeof error === "object" && error !== null) {
       const { name, message } = error as { name?: unknown; message?: unknown };
