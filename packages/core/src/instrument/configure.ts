@@ -81,7 +81,8 @@ export interface StreamllOptions {
   /**
    * Drops events before they are encoded (counted in `getEventStats().filtered`): lists of event types and
    * operations ({@link EventFilterOptions}, the cheapest: checked before the event is built), or a predicate
-   * that is shown each event after redaction (return `false` to drop it; an edit it makes is sent).
+   * that is shown each event after redaction (return `false` to drop it; an edit it makes is sent when the event
+   * stays valid, and an edit that breaks it drops the event, counted in `getEventStats().droppedInvalidEdit`).
    */
   eventFilter?: EventFilter;
   /**

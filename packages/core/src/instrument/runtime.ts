@@ -18,7 +18,13 @@ import {
   sanitizeJson,
   toDataObject,
 } from "../events/encode-event";
-import { type JsonObject, type JsonValue, SCHEMA_VERSION, type StreamllEvent } from "../events/event-schema";
+import {
+  type JsonObject,
+  type JsonValue,
+  SCHEMA_VERSION,
+  type StreamllEvent,
+  streamllEventSchema,
+} from "../events/event-schema";
 import { createId } from "../events/ids";
 import { type KeyRedaction, keyRedactorKeysOf, redactHeader } from "../events/redact";
 import { configurationError, timeoutArgument } from "../options/schema";
@@ -426,6 +432,7 @@ async function runShutdown(timeout: number): Promise<SinkMetrics[]> {
   eventStats.filtered = 0;
   eventStats.suppressedByRedact = 0;
   eventStats.droppedRedactFailed = 0;
+  eventStats.droppedInvalidEdit = 0;
   eventStats.droppedInternalError = 0;
   removeExitHook();
   const logger = current?.config.logger ?? stderrLogger;
@@ -459,13 +466,24 @@ export interface EventStats {
   readonly filtered: number;
   /** Events your `redact` function turned into `null` (intentional). */
   readonly suppressedByRedact: number;
-  /** Events dropped because the `redact` function threw or returned something other than an event or null. */
+  /**
+   * Events dropped because the `redact` function threw or returned something other than a valid event or null
+   * (a Promise, `{}`, an event with a field of the wrong type or a required one removed).
+   */
   readonly droppedRedactFailed: number;
+  /** Events dropped because your `eventFilter` edited them into invalid events (e.g. removed `event_id`). */
+  readonly droppedInvalidEdit: number;
   /** Events dropped because building or encoding them failed inside streamll (a bug: please report it). */
   readonly droppedInternalError: number;
 }
 
-const eventStats = { filtered: 0, suppressedByRedact: 0, droppedRedactFailed: 0, droppedInternalError: 0 };
+const eventStats = {
+  filtered: 0,
+  suppressedByRedact: 0,
+  droppedRedactFailed: 0,
+  droppedInvalidEdit: 0,
+  droppedInternalError: 0,
+};
 
 /** Counters of events dropped or filtered before any sink saw them, since the last `shutdown()`. */
 export function getEventStats(): EventStats {
@@ -842,22 +860,77 @@ function redactAndFilter(config: ResolvedConfig, built: StreamllEvent): Streamll
       eventStats.suppressedByRedact += 1;
       return null;
     }
-    if (typeof event !== "object") {
+    // A Promise (an async redact), `{}`, or an event whose ids it removed would be sent as a line no reader
+    // accepts; and sending the unredacted original instead might leak what it was meant to hide.
+    if (!isValidEdit(built, event)) {
       eventStats.droppedRedactFailed += 1;
-      reportInternalError("redact function returned neither an event nor null; event dropped", typeof event);
+      reportInternalError(
+        "redact function returned neither a valid event nor null; event dropped",
+        kindOf(event),
+      );
       return null;
     }
   }
   if (config.filter === undefined) return event;
+  // The filter is shown a copy, so an edit it makes is sent only once it is known to leave a valid event, and
+  // a filter that throws halfway leaves the event as it was.
+  const shown: StreamllEvent = { ...event, tags: { ...event.tags } };
   try {
-    if (config.filter(event) !== false) return event;
-    eventStats.filtered += 1;
-    return null;
+    if (config.filter(shown) === false) {
+      eventStats.filtered += 1;
+      return null;
+    }
   } catch (error) {
     // A broken filter is not a privacy boundary (redact is): deliver rather than lose the event.
     reportInternalError("eventFilter threw; event kept", thrownByUserCode(error));
     return event;
   }
+  if (isValidEdit(event, shown)) return shown;
+  eventStats.droppedInvalidEdit += 1;
+  reportInternalError("eventFilter edited the event into an invalid one; event dropped", "invalid event");
+  return null;
+}
+
+/** The fields of an event the encoder writes as they are: every one but `data`, which it sanitises. */
+const headerSchema = streamllEventSchema.omit({ data: true });
+const HEADER_KEYS = Object.keys(headerSchema.shape) as (keyof StreamllEvent)[];
+
+/**
+ * True when `edited` (what a redact function returned, or an event a filter edited) is an event the encoder
+ * can write as a valid line: its fields other than `data` pass the event schema. Fields left as they were in
+ * `reference` (built valid) are not checked again, so the schema runs only when a field changed.
+ */
+function isValidEdit(reference: StreamllEvent, edited: unknown): edited is StreamllEvent {
+  if (typeof edited !== "object" || edited === null || Array.isArray(edited)) return false;
+  try {
+    const fields = edited as Record<string, unknown>;
+    const original = reference as unknown as Record<string, unknown>;
+    for (const key of HEADER_KEYS) {
+      const value = fields[key];
+      if (value === original[key] || (key === "tags" && sameTags(value, reference.tags))) continue;
+      return headerSchema.safeParse(edited).success;
+    }
+    return true;
+  } catch {
+    // A Proxy whose traps throw.
+    return false;
+  }
+}
+
+function sameTags(value: unknown, tags: Readonly<Record<string, string>>): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const keys = Object.keys(value);
+  if (keys.length !== Object.keys(tags).length) return false;
+  for (const key of keys) {
+    if (!Object.hasOwn(tags, key) || (value as Record<string, unknown>)[key] !== tags[key]) return false;
+  }
+  return true;
+}
+
+/** What a redact function returned, for a log line: its kind, never its content. */
+function kindOf(value: unknown): string {
+  if (value === null || typeof value !== "object") return typeof value;
+  return isThenable(value) ? "a Promise (redact must be synchronous)" : "an object that is not a valid event";
 }
 
 function enqueueAll(current: RuntimeState, encoded: EncodedEvent): void {
