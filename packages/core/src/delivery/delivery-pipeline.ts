@@ -673,6 +673,29 @@ export class DeliveryPipeline {
   }
 
   /**
+   * @internal Ends a shutdown in progress now, as its deadline would: what is pending is dropped as
+   * `shutdown` (sends in flight aborted through their signal), or with a disk spill moved to disk; then the
+   * sink is closed. For a pipeline a `configure()` replaced whose drain outlives the runtime's `shutdown()`:
+   * its in-flight send must not keep the program alive past that deadline. No effect before `shutdown()`.
+   */
+  cutShutdownShort(): void {
+    if (this.shutdownPromise === undefined) return;
+    try {
+      if (this.spill === undefined) this.dropEverythingPending();
+      else {
+        // The drain stops waiting; `runShutdown` then moves what is in memory to disk.
+        for (const waiter of [...this.waiters]) {
+          this.clock.clearTimeout(waiter.timer);
+          this.waiters.delete(waiter);
+          waiter.resolve(false);
+        }
+      }
+    } catch (error) {
+      this.internalError(error);
+    }
+  }
+
+  /**
    * @internal Stops waiting for the sends in flight now, as their `sendTimeoutMs` would: a retriable failure
    * each, their events pending again and the sink's signal aborted. For core's exit flush: once its deadline has
    * passed, a program that has ended should exit, not wait out a send to a broker that stopped answering.

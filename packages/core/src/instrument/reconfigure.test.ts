@@ -91,3 +91,29 @@ describe("configure() called again", () => {
     expect(down.pending).toBe(100);
   });
 });
+
+describe("shutdown() with a replaced sink still draining", () => {
+  it("ends its drain at its own deadline: the send in flight is aborted and its metrics are returned", async () => {
+    let signal: AbortSignal | undefined;
+    const stuck: Sink = {
+      name: "stuck",
+      // Answers only when aborted, as a client waiting on a broker that stopped answering.
+      send: (_batch, context) =>
+        new Promise<void>((_resolve, reject) => {
+          signal = context?.signal;
+          signal?.addEventListener("abort", () => reject(signal?.reason));
+        }),
+      close: async () => {},
+    };
+    configure({ sinks: [stuck], logger: quiet, delivery: { flushIntervalMs: 0 } });
+    emit("in-flight");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(signal?.aborted).toBe(false);
+    configure({ sinks: [new MemorySink()], logger: quiet });
+    const metrics = await shutdown(200);
+    expect(signal?.aborted).toBe(true);
+    expect(metrics.map((m) => m.sink)).toEqual(["memory", "stuck"]);
+    expect(metrics[1]).toMatchObject({ emitted: 1, delivered: 0, dropped: 1, pending: 0, inFlight: 0 });
+    expect(metrics[1]?.droppedByReason.shutdown).toBe(1);
+  });
+});

@@ -406,7 +406,8 @@ function settleWithin(promises: readonly Promise<unknown>[], timeoutMs: number):
  * (`ConfigurationError`), before anything is shut down.
  * @param timeoutMs time the shutdown may take: every sink drains and closes within it, in parallel, and its
  *   events still pending at the deadline are dropped. A number >= 0 or `Infinity`. Default 30 000.
- * @returns the final metrics of the sinks it shut down, in configuration order: what was delivered, dropped
+ * @returns the final metrics of the sinks it shut down, in configuration order, then of the sinks an earlier
+ *   `configure()` replaced that were still draining (as `getMetrics()` lists them): what was delivered, dropped
  *   (`shutdown` drops included) and left in a disk spill, for an end-of-run summary (`formatSinkMetrics`).
  *   Calling it again before sinks are configured again returns the same promise.
  */
@@ -437,13 +438,22 @@ async function runShutdown(timeout: number): Promise<SinkMetrics[]> {
   removeExitHook();
   const logger = current?.config.logger ?? stderrLogger;
   const pipelines = current?.pipelines ?? [];
-  const replaced = [...retiring.values()];
+  const replaced = [...retiring.entries()];
   const tasks = pipelines.map((handle) => retire(handle, timeout, logger, true));
   await Promise.allSettled(tasks);
-  // Sinks replaced by an earlier `configure()` drain on their own deadline; this shutdown waits for them only
-  // within its own.
-  if (replaced.length > 0) await settleWithin(replaced, Math.max(0, deadline - Date.now()));
-  return pipelines.map((handle) => handle.pipeline.getMetrics());
+  // Sinks replaced by an earlier `configure()` drain on their own (longer) deadline: this shutdown waits for
+  // them within its own, then ends their drain as its deadline ends the current sinks' (a send still in flight
+  // is aborted), so none of them keeps the program alive past it.
+  if (replaced.length > 0) {
+    const drained = await settleWithin(
+      replaced.map(([, done]) => done),
+      Math.max(0, deadline - Date.now()),
+    );
+    if (!drained) for (const [pipeline] of replaced) pipeline.cutShutdownShort();
+  }
+  return [...pipelines.map((handle) => handle.pipeline), ...replaced.map(([pipeline]) => pipeline)].map(
+    (pipeline) => pipeline.getMetrics(),
+  );
 }
 
 /**
