@@ -5,6 +5,7 @@ import {
   type JsonValue,
   SCHEMA_VERSION,
   type StreamllEvent,
+  streamllEventSchema,
 } from "./event-schema";
 import type { KeyRedaction } from "./redact";
 import {
@@ -149,6 +150,25 @@ function header(src: Mutable, strict: boolean): Mutable {
     code_signature: nullableText(src.code_signature, 128, strict),
     git_commit: nullableText(src.git_commit, 128, strict),
   };
+}
+
+/** The fields the encoder writes as they are, once capped: every one but `data`, which it sanitises. */
+const headerSchema = streamllEventSchema.omit({ data: true });
+
+/**
+ * @internal True when {@link encodeEvent} writes `event` as an event the schema accepts: its fields other than
+ * `data` are valid as the encoder writes them (capped; a missing `method_name` or `schema_version` filled in).
+ * False for an event without its ids, with a field of the wrong type, and for anything not an object (a
+ * Promise an async redact function returned).
+ */
+export function encodesValidEvent(event: unknown): boolean {
+  if (typeof event !== "object" || event === null || Array.isArray(event)) return false;
+  try {
+    return headerSchema.safeParse(header(event as Mutable, false)).success;
+  } catch {
+    // A Proxy whose traps throw.
+    return false;
+  }
 }
 
 /** Top-level fields beyond the schema (added by a later minor version); kept, sanitised like `data`. */

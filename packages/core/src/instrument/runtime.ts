@@ -14,6 +14,7 @@ import {
   type EncodeLimits,
   type Envelope,
   encodeEvent,
+  encodesValidEvent,
   encodeWithEnvelope,
   sanitizeJson,
   toDataObject,
@@ -901,14 +902,15 @@ function redactAndFilter(config: ResolvedConfig, built: StreamllEvent): Streamll
   return null;
 }
 
-/** The fields of an event the encoder writes as they are: every one but `data`, which it sanitises. */
-const headerSchema = streamllEventSchema.omit({ data: true });
-const HEADER_KEYS = Object.keys(headerSchema.shape) as (keyof StreamllEvent)[];
+/** The fields a redact function or filter may break; `data` is sanitised by the encoder whatever it holds. */
+const HEADER_KEYS = Object.keys(streamllEventSchema.shape).filter(
+  (key) => key !== "data",
+) as (keyof StreamllEvent)[];
 
 /**
- * True when `edited` (what a redact function returned, or an event a filter edited) is an event the encoder
- * can write as a valid line: its fields other than `data` pass the event schema. Fields left as they were in
- * `reference` (built valid) are not checked again, so the schema runs only when a field changed.
+ * True when `edited` (what a redact function returned, or an event a filter edited) is written as a valid
+ * event. Fields left as they were in `reference` (built valid) are not checked again, so the schema runs only
+ * when a field changed, and then on the fields as the encoder writes them (see `encodesValidEvent`).
  */
 function isValidEdit(reference: StreamllEvent, edited: unknown): edited is StreamllEvent {
   if (typeof edited !== "object" || edited === null || Array.isArray(edited)) return false;
@@ -918,7 +920,7 @@ function isValidEdit(reference: StreamllEvent, edited: unknown): edited is Strea
     for (const key of HEADER_KEYS) {
       const value = fields[key];
       if (value === original[key] || (key === "tags" && sameTags(value, reference.tags))) continue;
-      return headerSchema.safeParse(edited).success;
+      return encodesValidEvent(edited);
     }
     return true;
   } catch {
