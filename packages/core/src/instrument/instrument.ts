@@ -433,6 +433,13 @@ class InstrumentedStream implements AsyncGenerator<unknown, unknown, unknown> {
     return this;
   }
 
+  // It behaves as the async generator it wraps, so it reports itself as one: code that recognises streams by
+  // their tag (`trace()` keeping its span open over a returned stream, instrumented functions returning one)
+  // must treat an instrumented stream as the stream it is.
+  get [Symbol.toStringTag](): string {
+    return "AsyncGenerator";
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.return(undefined);
   }
@@ -838,11 +845,15 @@ function instrumentObject<T extends object>(target: T, options: InstrumentOption
   // Class instances are patched in place (own properties shadowing the prototype): identity and private
   // fields keep working, which a Proxy would break. Plain objects get a Proxy so the caller's object stays as
   // it was while sharing its state. Frozen objects cannot be patched or proxied method by method, so they get
-  // a wrapped copy.
-  if (!plain && Object.isExtensible(target) && canDefineAll(target, wrappers.keys())) {
+  // a wrapped copy. A class instance that cannot be patched gets a Proxy that runs everything on the instance.
+  if (!plain) {
     const ctor = (target as { constructor?: unknown }).constructor;
+    if (typeof ctor === "function" && ctor !== Object) {
+      for (const name of wrappers.keys()) prepareVersion(ctor, name, moduleName);
+    }
+  }
+  if (!plain && Object.isExtensible(target) && canDefineAll(target, wrappers.keys())) {
     for (const [name, { wrapper }] of wrappers) {
-      if (typeof ctor === "function" && ctor !== Object) prepareVersion(ctor, name, moduleName);
       const own = Object.getOwnPropertyDescriptor(target, name);
       Object.defineProperty(target, name, {
         value: wrapper,
@@ -853,9 +864,11 @@ function instrumentObject<T extends object>(target: T, options: InstrumentOption
     }
     return target;
   }
-  const result = canProxyAll(target, wrappers.keys())
-    ? proxyObject(target, wrappers)
-    : copyObject(target, wrappers);
+  const result = !plain
+    ? instanceView(target, wrappers)
+    : canProxyAll(target, wrappers.keys())
+      ? proxyObject(target, wrappers)
+      : copyObject(target, wrappers);
   instrumentedObjects.add(result);
   wrappedObjects.set(target, result);
   return result;
@@ -891,6 +904,67 @@ function proxyObject<T extends object>(
       return entry !== undefined && value === entry.original ? entry.wrapper : value;
     },
   });
+}
+
+/**
+ * The object returned for a class instance that cannot take own properties (sealed, frozen, non-extensible) or
+ * whose method is an own locked property: a Proxy of it. Private fields, brand checks and internal slots exist
+ * on the instance alone, so instrumented methods, getters and setters reached through the Proxy run with `this`
+ * set to the instance, never to the Proxy (which would throw `Cannot read private member`).
+ */
+function instanceView<T extends object>(
+  instance: T,
+  wrappers: Map<string, { original: Function; wrapper: Function }>,
+): T {
+  // A Proxy may not report a non-configurable, read-only own property as anything but its value: when a wrapped
+  // method is one, the Proxy stands on a copy that holds the wrapper instead. Reads and writes still go to the
+  // instance; the copy only answers the Proxy's invariant checks (and `Object.keys` and the like).
+  const shell = canProxyAll(instance, wrappers.keys()) ? instance : copyObject(instance, wrappers);
+  const holder: { view: T | undefined } = { view: undefined };
+  const onInstance = new Map<string, { original: Function; wrapper: Function }>();
+  for (const [name, { original, wrapper }] of wrappers) {
+    onInstance.set(name, { original, wrapper: callOnInstance(wrapper, original, instance, holder) });
+  }
+  // Only a read or write made on the Proxy itself is redirected: an object inheriting from it keeps its own `this`.
+  const receiverOf = (receiver: unknown): unknown => (receiver === holder.view ? instance : receiver);
+  const view = new Proxy(shell, {
+    get(_shell, key, receiver) {
+      const value: unknown = Reflect.get(instance, key, receiverOf(receiver));
+      if (typeof key !== "string") return value;
+      const entry = onInstance.get(key);
+      // A method replaced after instrumenting is returned as it is now, not as it was.
+      return entry !== undefined && value === entry.original ? entry.wrapper : value;
+    },
+    set(_shell, key, value, receiver) {
+      return Reflect.set(instance, key, value, receiverOf(receiver));
+    },
+  });
+  holder.view = view;
+  return view;
+}
+
+/**
+ * An instrumented method as the Proxy of {@link instanceView} hands it out: called on the Proxy, it runs on the
+ * instance. A method that returns its instance (a fluent API) returns the Proxy, so chained calls stay
+ * instrumented; a promise is returned untouched (its identity is kept), so an async method resolves to the
+ * instance itself.
+ */
+function callOnInstance(
+  wrapper: Function,
+  original: Function,
+  instance: object,
+  holder: { readonly view: object | undefined },
+): Function {
+  const onInstance = function (this: unknown, ...args: unknown[]): unknown {
+    if (new.target !== undefined) return Reflect.construct(wrapper, args, new.target);
+    if (this !== holder.view) return Reflect.apply(wrapper, this, args);
+    const result: unknown = Reflect.apply(wrapper, instance, args);
+    return result === instance ? this : result;
+  };
+  Object.defineProperty(onInstance, "name", { value: nameOf(original), configurable: true });
+  Object.defineProperty(onInstance, "length", { value: original.length, configurable: true });
+  Object.defineProperty(onInstance, ORIGINAL, { value: original });
+  return onInstance;
 }
 
 function copyObject<T extends object>(
@@ -974,7 +1048,8 @@ function createDecorator(options: InstrumentOptions): InstrumentDecorator {
 
 /**
  * Instruments a function (sync, async or async generator), a class (its prototype methods, in place; returns
- * the class), a class instance (its methods, patched on the instance; returns the same instance) or a plain
+ * the class), a class instance (its methods, patched on the instance; returns the same instance, or for a
+ * sealed, frozen or non-extensible one a Proxy whose instrumented methods run on the instance) or a plain
  * object (returns a Proxy, the original stays uninstrumented). Each call emits `start`, then `end` with the
  * duration and result or `error` (the original error is rethrown unchanged). Async generators emit one
  * `token` event per yield. Instrumenting something twice is a no-op.
