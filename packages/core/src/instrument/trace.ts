@@ -40,10 +40,16 @@ export const traceOptionsSchema = v.object<TraceOptions>({
   moduleName: v.string({ min: 1 }).optional(),
   tags: v.record(v.string()).optional(),
   data: v
-    .custom<Record<string, unknown>>(
-      "an object of event data",
-      (value) => typeof value === "object" && value !== null && !Array.isArray(value),
-    )
+    .custom<Record<string, unknown>>("an object of event data", (value) => {
+      if (typeof value !== "object" || value === null) return false;
+      try {
+        return !Array.isArray(value);
+      } catch {
+        // A revoked Proxy cannot even be asked whether it is an array. It is data, not a misconfiguration: it
+        // is recorded as "[Unreadable]", as it would be anywhere inside `data`, and the block still runs.
+        return true;
+      }
+    })
     .optional(),
   includeOutputs: v.boolean().optional(),
 });
