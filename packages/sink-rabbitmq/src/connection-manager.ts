@@ -4,7 +4,12 @@ import { abortable, ConfigurationError, createRefreshingCredentials, SinkError }
 import { isConfigurationError } from "@streamll/core/internal";
 import type { ChannelModel } from "amqplib";
 import { connect } from "amqplib";
-import { type RabbitMQConnectionOptions, redactSecrets, resolveConnection } from "./connection-options";
+import {
+  type RabbitMQConnectionOptions,
+  redactSecrets,
+  resolveConnection,
+  tlsOptionsError,
+} from "./connection-options";
 
 /** Where connection state changes are reported. Messages never contain secrets. */
 export interface RabbitMQLogger {
@@ -136,6 +141,8 @@ export class ConnectionManager {
   #reconnects = 0;
   #secretUpdates = 0;
   #forceRefresh = false;
+  /** The TLS options were turned into a secure context once (see `#connect`); they cannot change afterwards. */
+  #tlsChecked = false;
   readonly #description: string;
 
   constructor(options: RabbitMQConnectionOptions, config: ConnectionManagerConfig) {
@@ -341,6 +348,19 @@ export class ConnectionManager {
   }
 
   async #connect(): Promise<ChannelModel> {
+    if (!this.#tlsChecked) {
+      // tls.connect would build the same secure context on every attempt and fail the same way each time (a wrong
+      // passphrase, a key that is not PEM): found once here, before the credential provider is asked, it is a
+      // permanent error. Nothing is logged here: the owner reports it once.
+      const refused = tlsOptionsError(this.#options);
+      if (refused) {
+        this.#failures += 1;
+        this.#permanentError = refused;
+        this.#lastError = refused;
+        throw refused;
+      }
+      this.#tlsChecked = true;
+    }
     let credential: Credentials | undefined;
     /** The credential was fetched from the provider just now because the one before it was refused. */
     let fetchedAfterRefusal = false;

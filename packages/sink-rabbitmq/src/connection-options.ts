@@ -1,8 +1,14 @@
 import { isIP } from "node:net";
-import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
+import { createSecureContext, type ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { CredentialProvider, Credentials } from "@streamll/core";
 import { ConfigurationError } from "@streamll/core";
-import { tlsConnectionOptionsSchema, urlSchemeForMessage, v, validateOptions } from "@streamll/core/internal";
+import {
+  redactSecrets,
+  tlsConnectionOptionsSchema,
+  urlSchemeForMessage,
+  v,
+  validateOptions,
+} from "@streamll/core/internal";
 import type { Options, SocketOptions } from "amqplib";
 
 /** Backoff between reconnection attempts after the connection (or the first attempt) failed. */
@@ -275,5 +281,64 @@ export function resolveConnection(
   };
 }
 
+/** Every passphrase in TLS options: the top-level one and those of `{ pem, passphrase }` / `{ buf, passphrase }` items. */
+function tlsPassphrases(tls: TlsConnectionOptions): string[] {
+  const found: string[] = [];
+  if (typeof tls.passphrase === "string") found.push(tls.passphrase);
+  for (const list of [tls.key, tls.pfx]) {
+    for (const item of Array.isArray(list) ? list : [list]) {
+      if (typeof item === "object" && item !== null && !Buffer.isBuffer(item) && "passphrase" in item) {
+        if (typeof item.passphrase === "string") found.push(item.passphrase);
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Builds the TLS secure context from the `tls` option as `tls.connect` does for every connection attempt, and
+ * returns a `ConfigurationError` (path `tls`) if Node refuses it: a key the passphrase does not decrypt, a key or
+ * certificate that is not PEM, a PKCS#12 file that is damaged or whose passphrase is wrong. Whatever the error's
+ * code, every attempt would fail alike, so it must not be retried as if the broker were unreachable. The message
+ * names Node's reason but never a passphrase or the key material.
+ */
+export function tlsOptionsError(options: RabbitMQConnectionOptions): ConfigurationError | undefined {
+  const tls = options.tls;
+  // `true` (or an amqps:// URL alone) uses Node's defaults; a caller's own secureContext is used as it is by
+  // tls.connect, which then ignores the key and certificate options.
+  if (typeof tls !== "object" || tls.secureContext !== undefined) return undefined;
+  try {
+    createSecureContext(tls);
+    return undefined;
+  } catch (error) {
+    const code = errorCodeOf(error);
+    const raw = error instanceof Error ? error.message : String(error);
+    // Node's argument errors end by echoing the value ("Received type number (5)"), which may be a passphrase
+    // or a key: cut that part, and any passphrase OpenSSL might quote.
+    const firstLine = raw.split("\n")[0] ?? "";
+    const detail = redactSecrets(firstLine.replace(/\.?\s*Received\b.*$/s, ""), tlsPassphrases(tls));
+    const reason = code === undefined ? detail : `${code}: ${detail}`;
+    // No `cause`: Node's error object carries OpenSSL's error stack and, for argument errors, the value.
+    return new ConfigurationError(
+      `RabbitMQ tls option refused by Node when building the TLS secure context (${reason})`,
+      [{ path: "tls", message: `refused by Node (${code ?? detail})` }],
+      {
+        fix:
+          "in the tls option, passphrase must be the one the key (or pfx) was encrypted with, and key, cert and " +
+          "ca PEM text or Buffers (pfx a PKCS#12 file); check them with openssl (openssl pkey -in KEY, " +
+          "openssl pkcs12 -info -in PFX)",
+      },
+    );
+  }
+}
+
+function errorCodeOf(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
 /** Removes the given secrets and any URL user-info from a message (shared with the other sinks' tools). */
-export { redactSecrets } from "@streamll/core/internal";
+export { redactSecrets };
