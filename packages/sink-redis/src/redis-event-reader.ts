@@ -301,6 +301,11 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
   #running: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /**
+   * Aborted by stop(): ends a wait for the connection at once. Without it a reader whose Redis is unreachable
+   * would keep stop() waiting for the whole `connectTimeoutMs`.
+   */
+  readonly #stopSignal = new AbortController();
   #failureStreak = 0;
   /**
    * Where the next read of this consumer's own pending entries (`XREADGROUP ... <id>`) starts; undefined once
@@ -482,10 +487,11 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
 
   /**
    * Stops reading and leaves the group: the current handler call finishes (and is acknowledged), the current
-   * read returns within `blockMs`; entries fetched but not yet handled are handed back to the group (marked
-   * idle, so the other consumers claim them on their next claim scan, with their delivery count unchanged);
-   * the consumer is deleted from the group when nothing is left pending on it; then the connection is
-   * closed. Resolves when the reader is closed and `run()` has settled.
+   * read returns within `blockMs`, a wait for the connection (Redis down or unreachable) is given up at once;
+   * entries fetched but not yet handled are handed back to the group (marked idle, so the other consumers
+   * claim them on their next claim scan, with their delivery count unchanged); the consumer is deleted from the
+   * group when nothing is left pending on it; then the connection is closed. Resolves when the reader is closed
+   * and `run()` has settled.
    *
    * Called from inside a `run()` handler it only requests the stop (the handler is what it would wait for)
    * and resolves at once: when the handler returns, its event is acknowledged, nothing after it is handled,
@@ -503,6 +509,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
     const timeout = timeoutArgument("RedisEventReader.stop()", timeoutMs, Number.POSITIVE_INFINITY);
     this.#stopping = true;
     this.#wake?.();
+    this.#stopSignal.abort();
     const call = handlerCalls.getStore();
     // From inside a handler: waiting for run() would wait for this very handler, which waits for stop().
     if (call?.reader === this && !call.returned) return;
@@ -548,6 +555,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
 
   #close(): Promise<void> {
     this.#stopping = true;
+    this.#stopSignal.abort();
     this.#ready.reject(new StreamllError("SINK_CLOSED", "RedisEventReader stopped before it was ready"));
     this.#closed ??= this.#leave().then(() => this.#connection.close());
     return this.#closed;
@@ -703,7 +711,7 @@ export class RedisEventReader implements AsyncIterable<RedisEventMessage> {
 
   async #pollOnce(): Promise<RawEntry[]> {
     try {
-      await this.#connection.ready();
+      await this.#connection.ready(this.#stopSignal.signal);
       await this.#ensureGroup();
       this.#ready.resolve();
       const entries = await this.#readNext();
