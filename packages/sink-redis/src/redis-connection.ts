@@ -17,7 +17,7 @@ import {
   safeRedisMessage,
   toRedisSinkError,
 } from "./redis-errors";
-import { type SocketErrorGuardConnector, trackingConnector } from "./socket-connector";
+import { isSecureContextError, type SocketErrorGuardConnector, trackingConnector } from "./socket-connector";
 
 /**
  * A rotating credential for Redis: the cloud adapters (`@streamll/sink-redis/elasticache`, `/azure`,
@@ -247,8 +247,13 @@ export class RedisConnection {
   #unsubscribe: (() => void) | undefined;
   #current: Credentials | undefined;
   #staticSecret: string | undefined;
-  /** The static user name (URL or options), for messages; user names are not secret. */
+  /**
+   * The static user name (URL or options), for messages. Undefined when it may be a secret: a URL with a user
+   * but no password (`redis://TOKEN@host`, a slip for `redis://:TOKEN@host`) or a user equal to the password.
+   */
   #staticUser: string | undefined;
+  /** A user name that may be a secret (see {@link #staticUser}): never shown, scrubbed from messages. */
+  #hiddenUser: string | undefined;
   #lastError: string | undefined;
   /** A configuration error no retry can fix (rejected login, TLS options Node refuses): every ready() throws it. */
   #permanent: ConfigurationError | undefined;
@@ -261,6 +266,9 @@ export class RedisConnection {
   /** The fresh fetch started by a rejected login, while it runs (one at a time). */
   #refetching: Promise<void> | undefined;
   #closed = false;
+  /** A failing credential fetch was reported; reset by the next successful one, so a streak is reported once. */
+  #providerFailureReported = false;
+  readonly #reportProviderFailures: boolean;
   #tlsEnabled: boolean;
   /** Every socket this connection's clients have open (see `trackingConnector`). */
   readonly #sockets = new Set<Socket | TLSSocket>();
@@ -278,6 +286,12 @@ export class RedisConnection {
        * Default `true` (readers, the CLI): a consumer holds the process while it runs.
        */
       keepProcessAlive?: boolean;
+      /**
+       * `true` (sinks): a credential fetch that fails while connecting is reported to `onError` (`console.warn`
+       * without one), once per streak of failures, as the failed send is retried quietly. Default `false`:
+       * readers and the CLI report what `ready()` throws themselves.
+       */
+      reportProviderFailures?: boolean;
     },
   ) {
     const parsed: ParsedRedisUrl = options.url
@@ -297,6 +311,7 @@ export class RedisConnection {
     this.connectTimeoutMs = Math.floor(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.commandTimeoutMs = Math.floor(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     this.#onError = role.onError;
+    this.#reportProviderFailures = role.reportProviderFailures ?? false;
     const keepProcessAlive = role.keepProcessAlive ?? true;
     const credentials = normaliseCredentials(options.credentials);
     if (credentials !== undefined) {
@@ -326,7 +341,13 @@ export class RedisConnection {
     const username = credentials ? undefined : (options.username ?? parsed.username);
     const password = credentials ? undefined : (options.password ?? parsed.password);
     this.#staticSecret = password;
-    this.#staticUser = username;
+    // A user name written in a URL without a password is often the token itself in the wrong slot.
+    const userMayBeSecret =
+      username !== undefined &&
+      (username === password ||
+        (options.username === undefined && parsed.username !== undefined && parsed.password === undefined));
+    this.#staticUser = userMayBeSecret ? undefined : username;
+    this.#hiddenUser = userMayBeSecret ? username : undefined;
     const tlsOption = options.tls ?? parsed.tls;
     this.#tlsEnabled = tlsOption !== false;
     const tls: TlsConnectionOptions | undefined =
@@ -409,6 +430,7 @@ export class RedisConnection {
     const out: string[] = [];
     if (this.#current?.password) out.push(this.#current.password);
     if (this.#staticSecret) out.push(this.#staticSecret);
+    if (this.#hiddenUser) out.push(this.#hiddenUser);
     return out;
   }
 
@@ -429,7 +451,8 @@ export class RedisConnection {
 
   /**
    * Decides whether an error ioredis emitted for a connection attempt is permanent. Only two kinds are: options
-   * Node refuses when the socket is created (e.g. `tls: { checkServerIdentity: 5 }`, a cert that is not PEM), and
+   * Node refuses when the socket is created (e.g. `tls: { checkServerIdentity: 5 }`, a cert that is not PEM, a
+   * key or PKCS#12 whose passphrase is wrong), and
    * a login the server rejects, which is permanent at once for static credentials and, with a provider, after
    * one fresh fetch was rejected too. Socket, timeout, TLS handshake and busy/loading errors stay transient.
    */
@@ -492,7 +515,12 @@ export class RedisConnection {
   }
 
   #staticAuthError(reply: string, code: string | undefined): ConfigurationError {
-    const user = this.#staticUser === undefined ? "" : ` for user ${JSON.stringify(this.#staticUser)}`;
+    const user =
+      this.#staticUser !== undefined
+        ? ` for user ${JSON.stringify(this.#staticUser)}`
+        : this.#hiddenUser !== undefined
+          ? " for the user name in the URL (not shown: a URL without a password may hold a secret there)"
+          : "";
     if (this.#staticSecret === undefined && code === "NOAUTH") {
       return new ConfigurationError(
         `Redis rejected the connection: the server requires a password and none was given (${reply})`,
@@ -506,7 +534,7 @@ export class RedisConnection {
       `Redis rejected the password${user} given in the URL or the password option (${reply})`,
       [{ path: "password", message: "rejected by the server" }],
       {
-        fix: "check the user name and password in the Redis URL (percent-encode reserved characters) or the username/password options: the password must match the server's requirepass or the ACL user's password, and the user must exist and be enabled",
+        fix: `check the user name and password in the Redis URL (percent-encode reserved characters) or the username/password options: the password must match the server's requirepass or the ACL user's password, and the user must exist and be enabled${this.#hiddenUser === undefined ? "" : "; a URL with only a user name (redis://NAME@host) sends NAME as the user name with no password: for a password alone write redis://:PASSWORD@host"}`,
       },
     );
   }
@@ -524,13 +552,25 @@ export class RedisConnection {
   }
 
   #setupError(error: unknown): ConfigurationError {
-    const code = (error as { code?: unknown }).code;
+    const rawCode = (error as { code?: unknown }).code;
+    // Node's PKCS#12 and key errors ("mac verify failure", "not enough data") carry no code.
+    const code = typeof rawCode === "string" ? ` (${rawCode})` : "";
     // Node's argument errors echo the value ("Received type string ('…')"), which may be a key: cut that part.
+    // Node never puts a passphrase in its messages; the configured secrets are scrubbed all the same.
     const detail = safeRedisMessage(error, this.secrets()).replace(/\.?\s*Received\b.*$/s, "");
+    if (isSecureContextError(error)) {
+      return new ConfigurationError(
+        `Redis tls options were refused by Node when building the TLS context${code}: ${detail}`,
+        [{ path: "tls", message: `refused by Node${code}` }],
+        {
+          fix: "fix the tls option: key and cert must be PEM (or pfx a PKCS#12 file) that Node can read, and passphrase must be the one the key or pfx was encrypted with",
+        },
+      );
+    }
     const option = this.#tlsEnabled ? "tls" : "redisOptions";
     return new ConfigurationError(
-      `Redis connection options were refused by Node when opening the socket (${String(code)}): ${detail}`,
-      [{ path: option, message: `refused by Node (${String(code)})` }],
+      `Redis connection options were refused by Node when opening the socket${code}: ${detail}`,
+      [{ path: option, message: `refused by Node${code}` }],
       {
         fix: "fix the tls option (or redisOptions): each value must be one Node's tls.connect / net.connect accepts, e.g. ca, cert and key as PEM text or a Buffer, ciphers naming a cipher this Node supports, checkServerIdentity a function",
       },
@@ -583,7 +623,14 @@ export class RedisConnection {
       throw new RedisSinkError("Redis connection is closed", { retriable: false, code: "SINK_CLOSED" });
     if (this.#permanent !== undefined) throw this.#permanent;
     if (this.#credentials !== undefined) {
-      const credentials = await this.#credentials.get();
+      let credentials: Credentials;
+      try {
+        credentials = await this.#credentials.get();
+      } catch (error) {
+        this.#onProviderFailed(error);
+        throw error;
+      }
+      this.#providerFailureReported = false;
       if (this.#current === undefined) {
         this.#current = credentials;
         this.#setPassword(credentials);
@@ -604,6 +651,27 @@ export class RedisConnection {
       this.client.connect().catch(() => undefined);
     }
     await this.#waitForReady(signal);
+  }
+
+  /**
+   * A fetch the connection waits for failed (the cache already retried it): without this report the only trace
+   * is `lastError` in the metrics, since the pipeline retries the send quietly. Reported once per streak of
+   * failures (the next successful fetch ends it), as the provider is asked again for every retried send.
+   * A `ConfigurationError` is not reported here: the send rejects with it, and the pipeline reports it once.
+   */
+  #onProviderFailed(error: unknown): void {
+    if (this.#closed || isConfigurationError(error)) return;
+    // The cache scrubbed the provider's message of known and secret-shaped values; scrub ours on top.
+    const message = `Redis credentials provider failed: ${safeRedisMessage(error, this.secrets())}`;
+    this.#lastError = message;
+    if (!this.#reportProviderFailures || this.#providerFailureReported) return;
+    this.#providerFailureReported = true;
+    if (this.#onError === undefined) {
+      // Where the credential cache writes its refresh failures when there is no onError.
+      console.warn(`streamll: ${message}`);
+      return;
+    }
+    this.#report(new RedisSinkError(message, { retriable: true }));
   }
 
   #waitForReady(signal?: AbortSignal): Promise<void> {
@@ -743,8 +811,9 @@ function isSetupError(error: unknown): boolean {
 /**
  * Wraps a connector so that an error thrown while the socket is created (Node validates `tls.connect` options
  * there: `ERR_INVALID_ARG_TYPE`, `ERR_OSSL_*` for a key or cert that is not PEM, `ERR_SSL_NO_CIPHER_MATCH`, …)
- * is recognisable later. Only Node's own `ERR_*` codes count; the connector's "Connection is closed." (closed
- * before the socket was made) and any system error stay transient.
+ * is recognisable later. Node's own `ERR_*` codes count, and any error building the TLS secure context from the
+ * `tls` options, whatever its code (a wrong PKCS#12 passphrase is a codeless "mac verify failure"); the
+ * connector's "Connection is closed." (closed before the socket was made) and any system error stay transient.
  */
 function markingSetupErrors(Base: typeof SocketErrorGuardConnector): typeof SocketErrorGuardConnector {
   return class SetupErrorMarkingConnector extends Base {
@@ -753,7 +822,10 @@ function markingSetupErrors(Base: typeof SocketErrorGuardConnector): typeof Sock
         return await super.connect();
       } catch (error) {
         const code = (error as { code?: unknown } | null)?.code;
-        if (error instanceof Error && typeof code === "string" && code.startsWith("ERR_"))
+        if (
+          error instanceof Error &&
+          (isSecureContextError(error) || (typeof code === "string" && code.startsWith("ERR_")))
+        )
           setupErrors.add(error);
         throw error;
       }

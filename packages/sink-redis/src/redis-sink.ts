@@ -112,6 +112,8 @@ export class RedisSink implements Sink {
       // A sink's connection must not keep a finished program alive: core flushes pending events on
       // `beforeExit`, and its flush deadline holds the process while that delivery runs.
       keepProcessAlive: false,
+      // A failing credential provider would otherwise only show in lastError: the pipeline retries quietly.
+      reportProviderFailures: true,
       ...(options.onError ? { onError: options.onError } : {}),
     });
   }

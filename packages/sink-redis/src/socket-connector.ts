@@ -1,5 +1,11 @@
 import { createConnection, type NetConnectOpts, type Socket } from "node:net";
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
+import {
+  type ConnectionOptions,
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+  connect as tlsConnect,
+} from "node:tls";
 import { AbstractConnector } from "ioredis";
 
 /** The socket options ioredis hands a connector (a subset of `RedisOptions`). */
@@ -10,6 +16,21 @@ interface ConnectorOptions {
   family?: number;
   tls?: ConnectionOptions;
   disconnectTimeout?: number;
+}
+
+/**
+ * Errors Node threw while building the TLS secure context from the user's `tls` options (a PKCS#12 or key whose
+ * passphrase is wrong, a `pfx` that is not PKCS#12, …). Many carry no `code` ("mac verify failure"), so they are
+ * recognised by where they were thrown rather than by their code.
+ */
+const secureContextErrors = new WeakSet<object>();
+
+/**
+ * True for an error Node threw while building the TLS secure context from the `tls` options: the same options
+ * fail the same way on every attempt, so no retry can help.
+ */
+export function isSecureContextError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && secureContextErrors.has(error);
 }
 
 /** ioredis' default for `disconnectTimeout`. */
@@ -27,6 +48,8 @@ const DISCONNECT_TIMEOUT_MS = 2_000;
  */
 export class SocketErrorGuardConnector extends AbstractConnector {
   readonly #options: ConnectorOptions;
+  /** Built from the `tls` options on the first connect and reused by every reconnect of this client. */
+  #secureContext: SecureContext | undefined;
 
   constructor(options: unknown) {
     const resolved = (options ?? {}) as ConnectorOptions;
@@ -53,12 +76,20 @@ export class SocketErrorGuardConnector extends AbstractConnector {
           reject(new Error("Connection is closed."));
           return;
         }
+        let tls: ConnectionOptions | undefined;
+        try {
+          tls = this.#tlsOptions();
+        } catch (error) {
+          if (typeof error === "object" && error !== null) secureContextErrors.add(error);
+          reject(error);
+          return;
+        }
         let stream: Socket | TLSSocket;
         try {
           stream =
-            options.tls === undefined
+            tls === undefined
               ? createConnection(target)
-              : tlsConnect({ ...(target as ConnectionOptions), ...options.tls });
+              : tlsConnect({ ...(target as ConnectionOptions), ...tls });
         } catch (error) {
           reject(error);
           return;
@@ -75,6 +106,18 @@ export class SocketErrorGuardConnector extends AbstractConnector {
         resolve(stream);
       });
     });
+  }
+
+  /**
+   * The `tls` options with a secure context built from them up front, so that an error Node throws for the
+   * key, certificate, PKCS#12 or passphrase is told apart from one of the connection itself. A `secureContext`
+   * the user passed is used as it is.
+   */
+  #tlsOptions(): ConnectionOptions | undefined {
+    const tls = this.#options.tls;
+    if (tls === undefined || tls.secureContext !== undefined) return tls;
+    this.#secureContext ??= createSecureContext(tls);
+    return { ...tls, secureContext: this.#secureContext };
   }
 
   /**
