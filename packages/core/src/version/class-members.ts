@@ -399,7 +399,10 @@ function scan(value: unknown, parent: NodeRecord | null, walk: Walk, bindsThis: 
           (callee.property as NodeRecord).name === "apply") &&
         args[0]?.type === "ThisExpression";
       if (callOrApply) {
-        scan(callee.object, callee, walk, true);
+        // `this.h.call(this, …)` calls `this.h` as `this.h(…)` would: it is found as a call, so the helper's
+        // code counts (seen as the call's callee through a stand-in parent).
+        const target = callee.object as NodeRecord;
+        scan(target, { type: "CallExpression", callee: target }, walk, true);
         scan(callee.property, callee, walk, false);
       } else {
         scan(callee, node, walk, false);

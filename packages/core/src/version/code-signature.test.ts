@@ -572,6 +572,21 @@ describe("computeCodeSignature: transpiled code", () => {
   });
 });
 
+describe("computeCodeSignature: helpers called through .call / .apply", () => {
+  it("counts this.h.call(this, …) and this.h.apply(this, …) as calls of the helper under ast-deps", () => {
+    for (const call of ["this.h.call(this, q)", "this.h.apply(this, [q])", "this.#h.call(this, q)"]) {
+      const name = call.includes("#") ? "#h" : "h";
+      const make = (n: number) =>
+        load(`class A { forward(q) { return ${call}; } ${name}(q) { return ${n}; } }`);
+      const details = computeCodeSignatureDetails(make(1), { strategy: "ast-deps", method: "forward" });
+      expect(details.methods.map((m) => m.name)).toEqual(["forward", name]);
+      expect(computeCodeSignature(make(2), { strategy: "ast-deps", method: "forward" })).not.toBe(
+        details.signature,
+      );
+    }
+  });
+});
+
 describe("computeCodeSignature: functions held by the instance (class fields, constructor assignments)", () => {
   const FIELD = (body: string) =>
     `class Qa {
