@@ -17,8 +17,8 @@ export interface ProgramFingerprint {
 /** The Ax program members read for fingerprinting; each is optional so any Ax program shape is accepted. */
 interface ProgramShape {
   getSignature?: () => { toString(): string } | undefined;
-  // AxProgram's signature object and its hash (`protected`): replaced by setSignature/setDescription, read
-  // here because getSignature() returns a fresh copy on every call.
+  // AxProgram's signature object and its hash (`protected`): read here because getSignature() returns a fresh
+  // copy on every call. setSignature replaces the object; setDescription changes it in place.
   signature?: { toString(): string } | undefined;
   sigHash?: unknown;
   getInstruction?: () => string | undefined;
@@ -59,16 +59,10 @@ function stableJson(value: unknown, seen = new Set<object>()): string {
   return out;
 }
 
-/** What a program's own parts are now; compared by identity to reuse a cached fingerprint. */
+/** What a program's own parts are now; compared to reuse a cached fingerprint. */
 interface Parts {
-  /** The signature's text: compared by value, since only composite programs need getSignature() for it. */
+  /** The signature's text (its description and fields): compared by value. */
   readonly signature: string;
-  /**
-   * AxProgram's signature object and hash the text was read from: while both are the same objects, the text
-   * is too (Ax replaces the object and its hash on every change), and writing it out is the costly part.
-   */
-  readonly signatureObject: unknown;
-  readonly sigHash: unknown;
   readonly instruction: string | undefined;
   readonly demos: unknown;
   readonly examples: unknown;
@@ -83,30 +77,38 @@ interface CacheEntry {
 
 const cache = new WeakMap<object, CacheEntry>();
 
+/**
+ * The text of AxProgram's own signature object, or undefined for programs without one (flows, agents).
+ * AxSignature keeps this text in a field it rewrites on every change, so reading it costs no copy. Its text is
+ * compared rather than the object or its hash: Ax's setDescription changes the object in place, and the hash
+ * it then computes leaves the description out, though the description is sent to the model.
+ */
+function ownSignatureText(program: ProgramShape): string | undefined {
+  const own = program.signature;
+  return own === undefined || own === null ? undefined : String(own.toString());
+}
+
 /** The signature text: from AxProgram's own field when it has one (no copy), else through getSignature(). */
 function signatureText(program: ProgramShape): string {
-  const own = program.signature;
-  const signature = own !== undefined && own !== null ? own : program.getSignature?.();
+  const own = ownSignatureText(program);
+  if (own !== undefined) return own;
+  const signature = program.getSignature?.();
   return signature === undefined || signature === null ? "" : String(signature.toString());
 }
 
 /**
- * True while an AxProgram's own signature object and hash are `object` and `hash`: Ax replaces both on every
- * change (setSignature, setDescription), so whatever was read from the signature then is still what it says.
- * False for programs without their own signature object (flows, agents), which must be read again.
+ * True while an AxProgram's own signature object and hash are `object` and `hash`. Not proof that its text
+ * is unchanged: Ax's setDescription rewrites the description in place and may keep the hash (the fingerprint
+ * compares the text itself for that reason). False for programs without their own signature object.
  */
 export function isSameSignature(program: object, object: unknown, hash: unknown): boolean {
   const own = (program as ProgramShape).signature;
   return own !== undefined && own !== null && own === object && (program as ProgramShape).sigHash === hash;
 }
 
-function readParts(program: ProgramShape, previous: Parts | undefined): Parts {
-  const unchanged =
-    previous !== undefined && isSameSignature(program, previous.signatureObject, previous.sigHash);
+function readParts(program: ProgramShape): Parts {
   return {
-    signature: unchanged ? previous.signature : signatureText(program),
-    signatureObject: program.signature,
-    sigHash: program.sigHash,
+    signature: signatureText(program),
     instruction: program.getInstruction?.(),
     demos: program.demos,
     examples: program.examples,
@@ -114,10 +116,14 @@ function readParts(program: ProgramShape, previous: Parts | undefined): Parts {
   };
 }
 
-/** True while `program`'s parts are still those read into `parts` ({@link readParts} then {@link sameParts}). */
+/**
+ * True while `program`'s parts are still those read into `parts`: the values that go into the fingerprint,
+ * compared as strings (the signature text and instruction Ax stores) or by identity (demos, examples and
+ * options, which Ax replaces as a whole). Only for programs with their own signature object.
+ */
 function isUnchanged(program: ProgramShape, parts: Parts): boolean {
   return (
-    isSameSignature(program, parts.signatureObject, parts.sigHash) &&
+    ownSignatureText(program) === parts.signature &&
     program.getInstruction?.() === parts.instruction &&
     program.demos === parts.demos &&
     program.examples === parts.examples &&
@@ -172,7 +178,7 @@ export function nestedPrograms(program: object): readonly { id: string; program:
 /**
  * The fingerprint of an Ax program: its signature text (with the description), instruction, demos, examples
  * and model configuration, and for a flow or agent those of every nested program. Cached per program until
- * one of those parts is replaced, so a call costs a few identity comparisons; an optimizer that sets new demos
+ * one of those parts changes, so a call costs a few string and identity comparisons; an optimizer that sets new demos
  * or instructions yields a new fingerprint on the next call.
  */
 export function fingerprintProgram(program: object): ProgramFingerprint {
@@ -187,7 +193,7 @@ export function fingerprintProgram(program: object): ProgramFingerprint {
     isUnchanged(shape, cached.parts)
   )
     return cached.fingerprint;
-  const parts = readParts(shape, cached?.parts);
+  const parts = readParts(shape);
   const nested = nestedPrograms(program);
   const childPrints = nested.map((entry) => fingerprintProgram(entry.program));
   if (
