@@ -48,12 +48,98 @@ function stepOf(options: unknown): number | null {
   return typeof step === "number" ? step : null;
 }
 
+/** Names of request headers that carry a credential: `Authorization`, `x-api-key`, `api-key`, `x-goog-api-key`. */
+const CREDENTIAL_HEADER = /authori[sz]ation|api[-_]?key|token|secret|password|credential/i;
+/** `Bearer <key>` and the like: the key alone is what a provider's error may quote. */
+const AUTH_SCHEME = /^(?:bearer|basic|token|key|apikey)\s+(\S+)$/i;
+/** Shorter values are not hidden: replacing them would blank out ordinary words of the message. */
+const MIN_KEY_CHARS = 8;
+/** How long reading a service's headers may hold up the error that is being reported. */
+const HEADERS_WAIT_MS = 1_000;
+
+/** Ax's AI service members that hold its API key (not declared by `AxAIService`; all optional). */
+interface KeyHolder {
+  /** AxBaseAI's header builder: Ax awaits it before every request, so calling it once more is harmless. */
+  headers?: unknown;
+  /** The key the OpenAI-compatible providers keep as a string. */
+  openAICompatibleApiKey?: unknown;
+  /** The provider's request builder, which keeps the key given to it (a string, or a getter not called here). */
+  aiImpl?: { apiKey?: unknown } | null;
+  /** AxAI (what `ai()` returns) delegates to the provider's service it keeps here. */
+  ai?: unknown;
+}
+
+function addKey(found: Set<string>, value: unknown): void {
+  if (typeof value !== "string") return;
+  const trimmed = value.trim();
+  if (trimmed.length >= MIN_KEY_CHARS) found.add(trimmed);
+  const key = AUTH_SCHEME.exec(trimmed)?.[1];
+  if (key !== undefined && key.length >= MIN_KEY_CHARS) found.add(key);
+}
+
+/** The value of `promise`, or `undefined` if it fails or takes longer than {@link HEADERS_WAIT_MS}. */
+async function settled<T>(promise: Promise<T>): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), HEADERS_WAIT_MS);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The API key(s) `service` sends with its requests, as Ax keeps them: the credential headers its header
+ * builder makes (the builder Ax itself calls before every request; a credential provider, which may fetch a
+ * token, is not called), and the keys kept as strings. Read only when a request failed, to hide them in the
+ * error text recorded: a provider's error may quote the key it refused, which pattern scrubbing cannot
+ * recognise when the key has no known prefix.
+ */
+export async function serviceKeys(service: object): Promise<string[]> {
+  const found = new Set<string>();
+  const holders: unknown[] = [service, (service as KeyHolder).ai];
+  for (const holder of holders) {
+    if (typeof holder !== "object" || holder === null) continue;
+    try {
+      const { headers, openAICompatibleApiKey, aiImpl } = holder as KeyHolder;
+      addKey(found, openAICompatibleApiKey);
+      if (typeof aiImpl === "object" && aiImpl !== null) addKey(found, aiImpl.apiKey);
+      if (typeof headers === "function") {
+        const made = await settled(
+          Promise.resolve().then(() => Reflect.apply(headers, holder, []) as unknown),
+        );
+        if (typeof made === "object" && made !== null) {
+          for (const [name, value] of Object.entries(made))
+            if (CREDENTIAL_HEADER.test(name)) addKey(found, value);
+        }
+      }
+    } catch {
+      // A service whose members cannot be read has no key to hide here.
+    }
+  }
+  return [...found];
+}
+
+/** Tells `call` (and the calls it runs in) the keys of `service`, before a failed request of it is recorded. */
+async function noteServiceKeys(call: AxCall, service: object): Promise<void> {
+  try {
+    const keys = await serviceKeys(service);
+    if (keys.length > 0) call.addServiceSecrets(keys);
+  } catch (error) {
+    reportInternalError("reading an AI service's key failed", error);
+  }
+}
+
 /**
  * A view of `service` that records every chat request of an instrumented Ax call as an `llm_call` event
  * (latency, model, token usage) and adds its usage to the call's total. It implements `AxAIService` by
  * delegation: every member is the service's own, bound to it; only `chat` (and the services
- * `resolveChatService` pins) are observed. The view holds the service to call it, and reads nothing else
- * from it: its options, keys and configuration never reach an event.
+ * `resolveChatService` pins) are observed. The view holds the service to call it; when a request fails, it
+ * reads the service's API key only to hide it in the error text recorded: its options, keys and configuration
+ * never reach an event.
  */
 export function traceAIService<T extends object>(service: T): T {
   if (typeof service !== "object" || service === null || traced.has(service)) return service;
@@ -106,6 +192,7 @@ function tracedChat(service: AxAIService, chat: AxAIService["chat"]): AxAIServic
     try {
       response = await Reflect.apply(chat, service, [req, options]);
     } catch (error) {
+      await noteServiceKeys(call, service);
       call.recordLlmRequest({
         provider: providerOf(undefined, service),
         model: modelOf(req, undefined, service),
@@ -199,6 +286,7 @@ function observeStream(
       try {
         step = await reader.read();
       } catch (error) {
+        await noteServiceKeys(call, context.service);
         finish({ error });
         throw error;
       }

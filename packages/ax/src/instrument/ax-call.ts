@@ -343,6 +343,11 @@ export class AxCall {
   /** Those values, found on the first error text recorded. */
   private secrets: readonly string[] | undefined;
   /**
+   * The API keys of the AI services whose requests failed under this call (or a call it runs in): hidden in
+   * error text whatever the `redact` configuration, as a provider's error may quote the key it refused.
+   */
+  private serviceSecrets: Set<string> | undefined;
+  /**
    * Streamed model requests under this call (its own and its nested programs') whose stream has not ended:
    * each records its request when called. Made on the first streamed request.
    */
@@ -379,13 +384,15 @@ export class AxCall {
 
   /**
    * The input values under secret key names (the configured `redact` key list) of this call and the calls it
-   * runs in, longest first so a secret containing another is replaced whole. Empty without a key list.
+   * runs in, and the API keys of the services whose requests failed under it, longest first so a secret
+   * containing another is replaced whole.
    */
   private secretInputs(): readonly string[] {
     if (this.secrets !== undefined) return this.secrets;
     const found = new Set<string>();
     try {
       const keys = keyRedaction();
+      for (const secret of this.serviceSecrets ?? []) found.add(secret);
       if (keys !== undefined) {
         for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
           collectSecrets(call.inputs, keys, 0, new Set(), found);
@@ -425,7 +432,21 @@ export class AxCall {
     };
   }
 
-  /** Error text (a message, a stack, a retry reason) with the call's secret input values hidden. */
+  /**
+   * API keys of an AI service used under this call, hidden from now on in the error text of this call and of
+   * the calls it runs in, whose errors carry the same text.
+   */
+  addServiceSecrets(values: readonly string[]): void {
+    for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+      call.serviceSecrets ??= new Set();
+      const before = call.serviceSecrets.size;
+      for (const value of values) call.serviceSecrets.add(value);
+      // The secrets found so far are out of date.
+      if (call.serviceSecrets.size !== before) call.secrets = undefined;
+    }
+  }
+
+  /** Error text (a message, a stack, a retry reason) with the call's secret values and service keys hidden. */
   hideSecretInputs(text: string): string {
     const secrets = this.secretInputs();
     return secrets.length === 0 ? text : hideSecrets(text, secrets);
@@ -759,6 +780,9 @@ export class AxCall {
     try {
       const endedAt = clockNow();
       const data = this.endData(endedAt);
+      // A streamed `forward` says whether it was cancelled, as `streamingForward` does: Ax reads its stream to
+      // the end before returning, so it was not (an aborted one throws, and its `error` says `cancelled`).
+      if (this.streaming || this.tokensFromDeltas) data.cancelled = false;
       if (this.includeOutputs) data.outputs = outputs;
       this.emitRaw("end", data, endedAt);
     } catch (error) {
