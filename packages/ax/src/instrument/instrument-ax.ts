@@ -10,7 +10,7 @@ import {
   reportInternalError,
 } from "@streamll/core/internal";
 import { describeAIService } from "../ai/ai-service-descriptor";
-import { traceAIService } from "../ai/traced-ai-service";
+import { type LlmRequestRecord, traceAIService } from "../ai/traced-ai-service";
 import { isLeafProgram, isSameSignature, nestedPrograms } from "../version/program-fingerprint";
 import { trackProgramVersion } from "../version/program-version";
 import { AxCall, currentAxCall, runInCall, type SecretOutputFields } from "./ax-call";
@@ -24,10 +24,221 @@ interface ProgramMeta {
   readonly fixedName: string | undefined;
   /** A name for a nested program without a description: its id in the tree (`qa.actor`). */
   readonly treeName: string | undefined;
+  /** The program's own tags (`instrumentAx` options); a call adds them over its enclosing span's tags. */
   readonly tags: Readonly<Record<string, string>> | undefined;
+  /** The program's own options; unset, a call takes them from the Ax call it runs under. */
   readonly includeInputs: boolean | undefined;
   readonly includeOutputs: boolean | undefined;
   readonly nested: boolean;
+  /**
+   * Only for a program instrumented as part of a flow or agent (never by `instrumentAx` itself): what its
+   * calls outside any instrumented Ax call record. `false` once any program it was found in set that option
+   * to `false`, so a node of a flow that hides its inputs does not show them when called on its own.
+   */
+  readonly standalone?: { includeInputs: boolean | undefined; includeOutputs: boolean | undefined };
+}
+
+/**
+ * The `operation` of every program call made inside an instrumented optimizer's run (the optimizer's trial
+ * runs of intermediate program versions): `streamll compare` groups calls by module, method and operation,
+ * so these calls form a row of their own and the program's calls outside the run (`operation: null`) compare
+ * the version before the run with the version after it.
+ */
+export const OPTIMIZER_OPERATION = "optimizer";
+
+/** The optimizer runs and every program call made inside one. */
+const optimizerCalls = new WeakSet<AxCall>();
+
+/** Marks an optimizer run (`instrumentAxOptimizer`): the program calls made inside it are its trials. */
+export function markOptimizerRun(call: AxCall): void {
+  optimizerCalls.add(call);
+}
+
+/** Longest error text kept when a call records no inputs or no outputs. */
+const MAX_REDUCED_CHARS = 200;
+/** Shortest input value hidden from error text, as `AxCall` hides secret values (shorter ones are words). */
+const MIN_HIDDEN_CHARS = 4;
+const MAX_HIDDEN_DEPTH = 16;
+const NOT_RECORDED_REASON = "not recorded (includeOutputs is false)";
+
+/** Every string of at least {@link MIN_HIDDEN_CHARS} characters in `value`, also as JSON escapes it. */
+function collectStrings(value: unknown, depth: number, seen: Set<object>, out: Set<string>): void {
+  if (typeof value === "string") {
+    if (value.length < MIN_HIDDEN_CHARS) return;
+    out.add(value);
+    // A request body quoted in an error shows the value JSON-escaped (quotes, newlines).
+    const escaped = JSON.stringify(value).slice(1, -1);
+    if (escaped !== value) out.add(escaped);
+    return;
+  }
+  if (typeof value !== "object" || value === null || depth > MAX_HIDDEN_DEPTH || seen.has(value)) return;
+  seen.add(value);
+  for (const item of Array.isArray(value) ? value : Object.values(value))
+    collectStrings(item, depth + 1, seen, out);
+}
+
+/**
+ * Error text a call that records no inputs or no outputs may keep: the texts in `hidden` replaced by
+ * `[REDACTED]`, then only the first line, up to its first quote mark (Ax and providers quote the values they
+ * complain about: `Field 'Answer' has an invalid value '…'`), at most {@link MAX_REDUCED_CHARS} characters.
+ * What was cut is marked `…`. Never empty: a message reduced to nothing becomes `fallback`.
+ */
+function reducedText(text: string, hidden: readonly string[], fallback: string): string {
+  let out = text;
+  for (const value of hidden) if (out.includes(value)) out = out.split(value).join("[REDACTED]");
+  const line = out.split("\n", 1)[0] ?? "";
+  const quote = line.search(/['"`\u2018\u201c]/);
+  let kept = (quote === -1 ? line : line.slice(0, quote)).trimEnd();
+  if (kept.length > MAX_REDUCED_CHARS) kept = kept.slice(0, MAX_REDUCED_CHARS);
+  if (kept === "") return fallback;
+  return kept.length < out.trimEnd().length ? `${kept} …` : kept;
+}
+
+/**
+ * A stand-in for `error` carrying what a call that records no inputs or no outputs may keep: its name, its
+ * code (`ECONNRESET`, a status), its message reduced by {@link reducedText}, and no stack (Ax's service errors
+ * put the request body, the prompt, in their stack).
+ */
+function reducedError(error: unknown, hidden: readonly string[]): Error {
+  let name = "Error";
+  let message = "";
+  let code: unknown;
+  try {
+    if (typeof error === "object" && error !== null) {
+      const read = error as { name?: unknown; message?: unknown; code?: unknown };
+      const ctor = (error as { constructor?: { name?: unknown } }).constructor?.name;
+      name =
+        typeof read.name === "string" && read.name !== ""
+          ? read.name
+          : typeof ctor === "string" && ctor !== ""
+            ? ctor
+            : "Error";
+      message = typeof read.message === "string" ? read.message : "";
+      code = read.code;
+    } else {
+      name = typeof error;
+      message = String(error);
+    }
+  } catch {
+    message = "";
+  }
+  const reduced = new Error();
+  const own = (key: string, value: unknown) =>
+    Object.defineProperty(reduced, key, { value, writable: true, enumerable: false, configurable: true });
+  own("name", name);
+  own("message", reducedText(message, hidden, name));
+  own("stack", undefined);
+  if (typeof code === "string" || typeof code === "number") own("code", code);
+  return reduced;
+}
+
+/**
+ * One call of an instrumented program, with the options it runs with. When it records no inputs or no
+ * outputs, the text of its errors and retries is reduced before `AxCall` records it, wherever the error is
+ * reported from (the call, a model request, a stream, Ax's logger): that text can quote the prompt or what
+ * the model wrote.
+ */
+class ProgramCall extends AxCall {
+  readonly includeInputs: boolean;
+  /** Ax's retry reasons as it logged them, when outputs are not recorded: its final error repeats them. */
+  private loggedReasons: string[] | undefined;
+
+  constructor(
+    parentSpan: Span | undefined,
+    program: object,
+    moduleName: string,
+    tags: Readonly<Record<string, string>> | undefined,
+    includeInputs: boolean,
+    includeOutputs: boolean,
+  ) {
+    super(parentSpan, program, moduleName, tags, includeOutputs);
+    this.includeInputs = includeInputs;
+  }
+
+  /** True when error and retry text must be reduced. */
+  get reducesErrors(): boolean {
+    return !this.includeInputs || !this.includeOutputs;
+  }
+
+  /**
+   * Texts hidden from this call's error text: without inputs, the input values of this call and of the calls
+   * it runs in (they reach its prompt); without outputs, the retry reasons Ax logged. Longest first.
+   */
+  hiddenTexts(): readonly string[] {
+    const found = new Set<string>();
+    try {
+      if (!this.includeInputs)
+        for (let call: AxCall | undefined = this; call !== undefined; call = call.parent)
+          collectStrings(call.inputs, 0, new Set(), found);
+      if (!this.includeOutputs) for (const reason of this.loggedReasons ?? []) found.add(reason);
+    } catch {
+      // Unreadable inputs: the first-line and quote cuts still apply.
+    }
+    return [...found].sort((a, b) => b.length - a.length);
+  }
+
+  /** An error as this call may record it. */
+  recordable(error: unknown): unknown {
+    return this.reducesErrors ? reducedError(error, this.hiddenTexts()) : error;
+  }
+
+  override fail(error: unknown): void {
+    super.fail(this.recordable(error));
+  }
+
+  override recordLlmRequest(request: LlmRequestRecord): void {
+    if (request.error === undefined || !this.reducesErrors) {
+      super.recordLlmRequest(request);
+      return;
+    }
+    super.recordLlmRequest({ ...request, error: this.recordable(request.error) });
+  }
+
+  override onAxLog(message: unknown): void {
+    if (!this.reducesErrors || typeof message !== "object" || message === null) {
+      super.onAxLog(message);
+      return;
+    }
+    const { name, error } = message as { name?: unknown; error?: unknown };
+    if (!this.includeOutputs) {
+      // Ax's reasons quote what the model wrote; its final error repeats them, so they are hidden there too.
+      const raw = error instanceof Error ? error.message : typeof error === "string" ? error : "";
+      if (raw.length >= MIN_HIDDEN_CHARS)
+        for (let call: AxCall | undefined = this; call !== undefined; call = call.parent) {
+          if (!(call instanceof ProgramCall) || call.includeOutputs) continue;
+          call.loggedReasons ??= [];
+          call.loggedReasons.push(raw);
+        }
+      super.onAxLog({ name, error: NOT_RECORDED_REASON });
+      return;
+    }
+    super.onAxLog({ name, error: reducedError(error, this.hiddenTexts()).message });
+  }
+}
+
+/**
+ * The tags of a call: its enclosing span's (the flow, agent, optimizer run or `trace()` block it runs in)
+ * with the program's own over them. Merged sets are kept per pair, so calls do not copy tags each time.
+ */
+const mergedTags = new WeakMap<object, WeakMap<object, Readonly<Record<string, string>>>>();
+
+function tagsUnder(
+  enclosing: Readonly<Record<string, string>> | undefined,
+  own: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> | undefined {
+  if (enclosing === undefined || enclosing === own) return own;
+  if (own === undefined) return enclosing;
+  let byOwn = mergedTags.get(enclosing);
+  if (byOwn === undefined) {
+    byOwn = new WeakMap();
+    mergedTags.set(enclosing, byOwn);
+  }
+  let merged = byOwn.get(own);
+  if (merged === undefined) {
+    merged = Object.freeze({ ...enclosing, ...own });
+    byOwn.set(own, merged);
+  }
+  return merged;
 }
 
 /** The program members instrumentation reads; any Ax program (AxGen, AxFlow, AxAgent) has them. */
@@ -112,18 +323,39 @@ type SignatureLike = ReturnType<NonNullable<AxProgramLike["getSignature"]>>;
  * is read through its own `signature` field and `sigHash` (which setSignature/setDescription replace), and its
  * facts are cached until they change; other programs are read through getSignature().
  */
+function descriptionOf(signature: SignatureLike | undefined): string | undefined {
+  try {
+    const read = signature?.getDescription?.();
+    return typeof read === "string" ? read : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function signatureInfo(program: AxProgramLike): SignatureInfo | undefined {
   const own = (program as { signature?: unknown; sigHash?: unknown }).signature as SignatureLike | undefined;
   const hash = (program as { sigHash?: unknown }).sigHash;
   const cached = signatureInfos.get(program);
-  if (cached !== undefined && isSameSignature(program, cached.key, cached.hash)) return cached;
+  // Ax's setDescription rewrites the description in place, keeping the signature object (and maybe its hash):
+  // the description is compared too, or `module_name` would keep naming the previous one.
+  if (
+    cached !== undefined &&
+    isSameSignature(program, cached.key, cached.hash) &&
+    cached.description === descriptionOf(own)
+  )
+    return cached;
   try {
     const signature = own ?? program.getSignature?.();
     if (signature === undefined || signature === null) return undefined;
     const key = own ?? String(signature.toString?.() ?? "");
-    if (cached !== undefined && cached.key === key && cached.hash === hash) return cached;
-    const read = signature.getDescription?.();
-    const description = typeof read === "string" ? read : undefined;
+    const description = descriptionOf(signature);
+    if (
+      cached !== undefined &&
+      cached.key === key &&
+      cached.hash === hash &&
+      cached.description === description
+    )
+      return cached;
     const inputs = signature.getInputFields?.().map((f) => f.name) ?? [];
     const outputFields = signature.getOutputFields?.() ?? [];
     const outputs = outputFields.map((f) => f.name);
@@ -223,8 +455,28 @@ function openCall(
   // Read once for the call's start: its name, secret output fields and input fields.
   const info = signatureInfo(program);
   const moduleName = moduleNameOf(program, meta, info);
-  const includeOutputs = meta.includeOutputs ?? runtime.config.includeOutputs;
-  const call = new AxCall(getCurrentSpan(), program, moduleName, meta.tags, includeOutputs);
+  // Options the program was not given come from the Ax call it runs under (the flow or agent calling it),
+  // not from whichever flow instrumented it first: one program can be a node of several flows.
+  const parent = currentAxCall();
+  const enclosing = parent instanceof ProgramCall ? parent : undefined;
+  const includeInputs =
+    meta.includeInputs ??
+    enclosing?.includeInputs ??
+    meta.standalone?.includeInputs ??
+    runtime.config.includeInputs;
+  const includeOutputs =
+    meta.includeOutputs ??
+    enclosing?.includeOutputs ??
+    meta.standalone?.includeOutputs ??
+    runtime.config.includeOutputs;
+  const parentSpan = getCurrentSpan();
+  const tags = tagsUnder(parentSpan?.tags, meta.tags);
+  const call = new ProgramCall(parentSpan, program, moduleName, tags, includeInputs, includeOutputs);
+  if (parent !== undefined && optimizerCalls.has(parent)) {
+    optimizerCalls.add(call);
+    // AxCall takes no operation; the span is fresh and has emitted nothing, so setting it here is safe.
+    (call.span as { operation: string | null }).operation = OPTIMIZER_OPERATION;
+  }
   call.streaming = streaming;
   call.inputs = values;
   call.secretOutputs = secretOutputsOf(info);
@@ -236,7 +488,7 @@ function openCall(
   const start: Record<string, unknown> = {
     ai: describeAIService(ai, (options as { model?: unknown } | undefined)?.model),
   };
-  if (meta.includeInputs ?? runtime.config.includeInputs) start.inputs = inputValues(info, values);
+  if (includeInputs) start.inputs = inputValues(info, values);
   if (streaming || (options as { stream?: unknown } | undefined)?.stream === true) start.streaming = true;
   emitSpanEventRaw(call.span, "start", start);
   call.started();
@@ -319,7 +571,9 @@ function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>):
     // Ax reports the call after the function ran, in the function's async context: a function wrapped by
     // instrumentAxFunctions() noted its run there and has its span (with real start and end times) already.
     if (typeof trace.fn === "string" && currentAxCall()?.takeWrappedFunctionRun(trace.fn) === true) return;
+    // The options of the call that made it (a program's own, or those it runs under).
     const config = getRuntime().config;
+    const includeInputs = call instanceof ProgramCall ? call.includeInputs : config.includeInputs;
     const span: Span = createSpan(
       call.span,
       call.span.moduleName,
@@ -331,12 +585,12 @@ function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>):
     span.codeSignature = call.span.codeSignature;
     span.gitCommit = call.span.gitCommit;
     const start: Record<string, unknown> = { function: trace.fn };
-    if (config.includeInputs) start.arguments = trace.args;
+    if (includeInputs) start.arguments = trace.args;
     emitSpanEventRaw(span, "start", start);
     const duration = typeof trace.ms === "number" ? trace.ms : 0;
     if (trace.ok) {
       const end: Record<string, unknown> = { function: trace.fn, duration_ms: duration };
-      if (config.includeOutputs) end.outputs = trace.result;
+      if (call.includeOutputs) end.outputs = trace.result;
       emitSpanEventRaw(span, "end", end);
     } else {
       emitSpanEvent(span, "error", functionErrorData(call, trace.fn, trace.result, duration));
@@ -354,10 +608,14 @@ function recordFunctionCall(call: AxCall, trace: Readonly<AxFunctionCallTrace>):
  * are hidden in the text, as in the call's own `error`.
  */
 function functionErrorData(call: AxCall, fn: string, result: unknown, duration: number): JsonObject {
+  const reduces = call instanceof ProgramCall && call.reducesErrors;
   const data: JsonObject =
     typeof result === "string"
-      ? { error_type: "FunctionError", error_message: result }
-      : errorEventData(result, clockNow());
+      ? {
+          error_type: "FunctionError",
+          error_message: reduces ? reducedText(result, call.hiddenTexts(), "FunctionError") : result,
+        }
+      : errorEventData(reduces ? call.recordable(result) : result, clockNow());
   data.function = fn;
   data.duration_ms = duration;
   call.hideSecretsIn(data);
@@ -622,16 +880,34 @@ function instrumentNested(program: AxProgramLike, meta: ProgramMeta): void {
     return;
   }
   instrumentChildAgents(program);
+  // What this program's options turn off, its nested programs' standalone calls leave off too.
+  const includeInputs = meta.includeInputs ?? meta.standalone?.includeInputs;
+  const includeOutputs = meta.includeOutputs ?? meta.standalone?.includeOutputs;
   for (const { id, program: child } of nested) {
-    if (instrumented.has(child) || typeof (child as Partial<AxProgramLike>).forward !== "function") continue;
+    if (typeof (child as Partial<AxProgramLike>).forward !== "function") continue;
+    const known = instrumented.get(child);
+    if (known !== undefined) {
+      // Found again, in another flow: its calls under that flow take that flow's options at call time.
+      const standalone = known.standalone;
+      if (standalone !== undefined) {
+        if (includeInputs === false) standalone.includeInputs = false;
+        if (includeOutputs === false) standalone.includeOutputs = false;
+      }
+      continue;
+    }
+    // No tags or options of its own: a call takes them from the call it runs under (see `openCall`).
     instrumentProgram(child as AxProgramLike, {
       fixedName: undefined,
       // Ids are paths in the program tree (`root.summarizer`); the root's name adds nothing.
       treeName: id === "" ? undefined : clamp(id.replace(/^root\./, "")),
-      tags: meta.tags,
-      includeInputs: meta.includeInputs,
-      includeOutputs: meta.includeOutputs,
+      tags: undefined,
+      includeInputs: undefined,
+      includeOutputs: undefined,
       nested: false,
+      standalone: {
+        includeInputs: includeInputs === false ? false : undefined,
+        includeOutputs: includeOutputs === false ? false : undefined,
+      },
     });
   }
 }

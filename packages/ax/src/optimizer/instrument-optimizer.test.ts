@@ -108,13 +108,27 @@ describe("instrumentAxOptimizer(...)", () => {
 
     const events = await collect(sink);
     const end = byType(events, "optimizer_end")[0] as StreamllEvent;
-    // Only the program's own calls outside the run: what production traffic would be.
-    const outside = events.filter((e) => e.execution_id !== end.execution_id);
-    const report = compareEvents(outside, { module: "math" });
+    // The optimizer's own calls of the program (its trials of intermediate versions) are marked, so every
+    // event goes to compare as recorded and the program's calls still compare the two versions.
+    const trialCalls = events.filter((e) => e.execution_id === end.execution_id && e.module_name === "math");
+    expect(trialCalls.length).toBeGreaterThan(0);
+    for (const event of trialCalls) expect(event.operation).toBe("optimizer");
+    const report = compareEvents(events, { module: "math" });
     const signatures = report.versions.filter((v) => v.operation === null).map((v) => v.code_signature);
-    expect(signatures).toHaveLength(2);
-    expect(signatures).toContain(end.data.program_version);
-    expect(signatures).toContain(end.data.program_version_before);
+    expect(signatures).toEqual([end.data.program_version_before, end.data.program_version]);
+    const calls = report.comparisons.filter((c) => c.operation === null);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({
+      baseline: end.data.program_version_before,
+      candidate: end.data.program_version,
+    });
+    // Six calls each side: tested with `minSamples` at six, as a user with fewer calls would set it.
+    const tested = compareEvents(events, { module: "math", minSamples: 6 }).comparisons.find(
+      (c) => c.operation === null,
+    );
+    expect(tested?.duration.verdict).not.toBe("insufficient-data");
+    expect(tested?.duration.n_baseline).toBe(6);
+    expect(tested?.duration.n_candidate).toBe(6);
   });
 
   it("records AxGEPA runs the same way", async () => {

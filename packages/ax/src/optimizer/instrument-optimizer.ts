@@ -3,7 +3,7 @@ import * as axExports from "@ax-llm/ax";
 import { ConfigurationError, getCurrentSpan, type JsonObject } from "@streamll/core";
 import { getRuntime, reportInternalError } from "@streamll/core/internal";
 import { AxCall, runInCall } from "../instrument/ax-call";
-import { programModuleName } from "../instrument/instrument-ax";
+import { markOptimizerRun, programModuleName } from "../instrument/instrument-ax";
 import { fingerprintProgram } from "../version/program-fingerprint";
 import { type InstrumentAxOptimizerOptions, parseInstrumentAxOptimizerOptions } from "./options";
 
@@ -199,6 +199,9 @@ function wrapCompile(
         true,
         "compile",
       );
+      // The program calls the optimizer makes are trials of intermediate versions, not the program's traffic:
+      // marked (`operation: "optimizer"`) so comparing versions leaves them out of the program's own calls.
+      markOptimizerRun(call);
       versionBefore = fingerprintProgram(program).signature;
       call.emit("start", { optimizer: type, program: programName });
       const given = (
@@ -291,7 +294,8 @@ function wrapCompile(
  * examples scored), `optimizer_round` events from the optimizer's own progress callback when it reports
  * rounds, and `optimizer_end` with the best score and `program_version` — the `code_signature` the program
  * will have once the result is applied. Calls of an instrumented program during the run are its child spans,
- * and their token usage is summed into the run's `usage`.
+ * with `operation: "optimizer"` (so `streamll compare` keeps them apart from the program's other calls), and
+ * their token usage is summed into the run's `usage`.
  *
  * @throws ConfigurationError for invalid options or a value without a `compile` method.
  */
