@@ -402,7 +402,8 @@ function scan(value: unknown, parent: NodeRecord | null, walk: Walk, bindsThis: 
         // `this.h.call(this, …)` calls `this.h` as `this.h(…)` would: it is found as a call, so the helper's
         // code counts (seen as the call's callee through a stand-in parent).
         const target = callee.object as NodeRecord;
-        scan(target, { type: "CallExpression", callee: target }, walk, true);
+        const standIn = { type: "CallExpression", start: target.start, end: target.end, callee: target };
+        scan(target, standIn as NodeRecord, walk, true);
         scan(callee.property, callee, walk, false);
       } else {
         scan(callee, node, walk, false);
