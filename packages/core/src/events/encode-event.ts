@@ -236,8 +236,9 @@ function attempt(
   limits: ResolvedLimits,
   budget: number,
   strict: boolean,
+  redactKeys: KeyRedaction | undefined,
 ): { json: string; est: number } | { json: undefined; est: number } {
-  let sanitizer = new JsonSanitizer(limits, budget, false, strict);
+  let sanitizer = new JsonSanitizer(limits, budget, false, strict, redactKeys);
   try {
     fill(out, src, extras, sanitizer);
   } catch (error) {
@@ -249,7 +250,7 @@ function attempt(
   } catch {
     // A getter or proxy answered differently when JSON.stringify read it again: copy everything this time,
     // so JSON.stringify only sees values the sanitiser produced.
-    sanitizer = new JsonSanitizer(limits, budget, true, strict);
+    sanitizer = new JsonSanitizer(limits, budget, true, strict, redactKeys);
     try {
       fill(out, src, extras, sanitizer);
     } catch (error) {
@@ -276,19 +277,23 @@ function encoded(out: Mutable, json: string, bytes: number): EncodedEvent {
   return encodedEventOf(out, json, bytes);
 }
 
-function encodeChecked(event: unknown, limits: ResolvedLimits): EncodedEvent {
+function encodeChecked(
+  event: unknown,
+  limits: ResolvedLimits,
+  redactKeys: KeyRedaction | undefined,
+): EncodedEvent {
   const src = (typeof event === "object" && event !== null ? event : {}) as Mutable;
   const extras = extraKeys(src);
   let strict = false;
   let out = header(src, strict);
   const cap = limits.maxEventBytes;
 
-  let first = attempt(out, src, extras, limits, cap * MEASURE_FACTOR, strict);
+  let first = attempt(out, src, extras, limits, cap * MEASURE_FACTOR, strict, redactKeys);
   let firstBytes = first.json === undefined ? 0 : jsonTextBytes(first.json);
   if (firstBytes < 0) {
     strict = true;
     out = header(src, strict);
-    first = attempt(out, src, extras, limits, cap * MEASURE_FACTOR, strict);
+    first = attempt(out, src, extras, limits, cap * MEASURE_FACTOR, strict, redactKeys);
     firstBytes = first.json === undefined ? 0 : Buffer.byteLength(first.json, "utf8");
   }
   let originalBytes: number;
@@ -305,7 +310,7 @@ function encodeChecked(event: unknown, limits: ResolvedLimits): EncodedEvent {
       strict = true;
       out = header(src, strict);
     }
-    const { json } = attempt(out, src, extras, shrunk(limits, step), cap, strict);
+    const { json } = attempt(out, src, extras, shrunk(limits, step), cap, strict, redactKeys);
     if (json !== undefined) {
       const bytes = Buffer.byteLength(json, "utf8");
       if (bytes <= cap) return encoded(out, json, bytes);
@@ -392,9 +397,23 @@ function fallback(event: unknown, originalBytes: number | undefined): EncodedEve
  * valid. The encoded event keeps the JSON and the routing fields only; `tags` may be the input's own object.
  */
 export function encodeEvent(event: StreamllEvent, limits?: EncodeLimits): EncodedEvent {
+  return encodeRedacting(event, limits, undefined);
+}
+
+/**
+ * @internal {@link encodeEvent}, with `data` (and top-level extras) redacted by `redactKeys` in the same walk
+ * that sanitises it, as a key redactor would redact the sanitised data. `data` is read as given on every pass,
+ * so when the event is shrunk to fit, each marker counts what the original held (`[… 4750 more items]`), not
+ * what a first pass kept. The header's names and tags must be redacted already (`redactHeader`).
+ */
+export function encodeRedacting(
+  event: StreamllEvent,
+  limits: EncodeLimits | undefined,
+  redactKeys: KeyRedaction | undefined,
+): EncodedEvent {
   const resolved = resolveLimits(limits);
   try {
-    return encodeChecked(event, resolved);
+    return encodeChecked(event, resolved, redactKeys);
   } catch {
     return fallback(event, undefined);
   }

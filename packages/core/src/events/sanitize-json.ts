@@ -149,15 +149,15 @@ export function isWellFormed(s: string): boolean {
  * @internal Cuts `s` to at most `max` code units without splitting a surrogate pair, and makes it well formed.
  * With `suffix`, the cut string ends with `…[truncated N chars]` (which may exceed `max`).
  */
-export function truncateString(s: string, max: number, suffix: boolean): string {
-  if (s.length <= max) return toWellFormed(s);
-  let cut = suffix ? max : max - 1;
+export function truncateString(s: string, max: number, suffix: boolean, omitted = 0): string {
+  if (s.length <= max && omitted === 0) return toWellFormed(s);
+  let cut = Math.min(s.length, suffix ? max : max - 1);
   if (cut > 0) {
     const c = s.charCodeAt(cut - 1);
     if (c >= 0xd800 && c <= 0xdbff) cut--;
   }
   const head = toWellFormed(s.slice(0, cut));
-  return suffix ? `${head}…[truncated ${s.length - cut} chars]` : `${head}…`;
+  return suffix ? `${head}…[truncated ${s.length - cut + omitted} chars]` : `${head}…`;
 }
 
 /** Thrown internally (never escapes) when the output is already known to exceed the byte budget. */
@@ -235,28 +235,32 @@ export class JsonSanitizer {
     if (this.est > this.budget) throw ABORT;
   }
 
-  private str(s: string): string {
-    const max = this.limits.maxStringLength;
-    // Credentials are scrubbed before the cut, so a secret cannot be half kept; a huge string is scanned only
-    // as far as the cut could reach.
-    const text =
-      this.redactKeys === undefined
-        ? s
-        : this.redactKeys.scrub(s.length > SCRUB_WINDOW * max ? s.slice(0, SCRUB_WINDOW * max) : s);
+  /**
+   * `s` as written: credential-shaped text scrubbed (and first `scrubText`, for error text), then cut to `max`
+   * with `…[truncated N chars]`. Credentials are scrubbed before the cut, so a secret cannot be half kept; a
+   * huge string is scanned only as far as the cut could reach (scanning 10 MB whole took the caller seconds),
+   * and N still counts every character cut, scanned or not.
+   */
+  private str(s: string, scrubText?: (text: string) => string, max = this.limits.maxStringLength): string {
+    let text = s;
+    let omitted = 0;
+    if (this.redactKeys !== undefined || scrubText !== undefined) {
+      const window = SCRUB_WINDOW * max;
+      if (s.length > window) {
+        text = s.slice(0, window);
+        omitted = s.length - window;
+      }
+      if (scrubText !== undefined) text = scrubText(text);
+      if (this.redactKeys !== undefined) text = this.redactKeys.scrub(text);
+    }
     const out =
-      text.length > max
-        ? truncateString(text, max, true)
+      text.length > max || omitted > 0
+        ? truncateString(text, max, true, omitted)
         : !this.strict || isWellFormed(text)
           ? text
           : toWellFormed(text);
     this.add(out.length + 2);
     return out;
-  }
-
-  /** The part of `s` a credential scan reads: as far as the cut to `maxStringLength` could reach. */
-  private scanned(s: string): string {
-    const window = SCRUB_WINDOW * this.limits.maxStringLength;
-    return s.length > window ? s.slice(0, window) : s;
   }
 
   private walk(value: unknown, depth: number, key: string | number): unknown {
@@ -582,20 +586,15 @@ export class JsonSanitizer {
     // scrubbed as streamll's own logs are, besides the credential scan every string gets; only as far as the
     // cut could reach, as every string is (scrubbing a 10 MB message whole blocked the caller for ~0.4 s).
     out.message = this.str(
-      scrubErrorText(
-        this.scanned(
-          typeof message === "string" ? message : message === undefined ? "" : safeString(message),
-        ),
-      ),
+      typeof message === "string" ? message : message === undefined ? "" : safeString(message),
+      scrubErrorText,
     );
     const stack = readSafely(err, "stack");
     if (typeof stack === "string") {
-      const max = Math.min(MAX_STACK_LENGTH, this.limits.maxStringLength);
-      const safe = scrubErrorText(this.scanned(stack));
-      out.stack = this.str(safe.length > max ? truncateString(safe, max, true) : safe);
+      out.stack = this.str(stack, scrubErrorText, Math.min(MAX_STACK_LENGTH, this.limits.maxStringLength));
     }
     const code = readSafely(err, "code");
-    if (typeof code === "string") out.code = this.str(scrubErrorText(this.scanned(code)));
+    if (typeof code === "string") out.code = this.str(code, scrubErrorText);
     else if (typeof code === "number" && Number.isFinite(code)) out.code = code;
     let hasCause = false;
     try {
@@ -606,9 +605,7 @@ export class JsonSanitizer {
     if (hasCause) {
       const cause = readSafely(err, "cause");
       out.cause =
-        typeof cause === "string"
-          ? this.str(scrubErrorText(this.scanned(cause)))
-          : this.walk(cause, depth + 1, "cause");
+        typeof cause === "string" ? this.str(cause, scrubErrorText) : this.walk(cause, depth + 1, "cause");
     }
     // `{"$error":{"name":,"message":}}` around the strings counted above.
     this.add(31);

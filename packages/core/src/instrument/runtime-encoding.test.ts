@@ -158,6 +158,35 @@ describe("event encoding in the runtime", () => {
     for (const encoded of sink.encoded) expect(encoded.bytes).toBe(Buffer.byteLength(encoded.json, "utf8"));
   });
 
+  it("counts in each marker of a shrunk event what the data held, not what a first pass kept", async () => {
+    for (const options of [{}, { redact: [] as string[] }]) {
+      const sink = setup(options);
+      const pad = "-padding".repeat(8);
+      const list = Array.from({ length: 5_000 }, (_, i) => `item ${i}${pad}`);
+      const map = new Map(list.map((item, i) => [i, item]));
+      const object = Object.fromEntries(list.slice(0, 3_000).map((item, i) => [`key${i}`, item]));
+      emit("array", { list });
+      emit("map", { map });
+      emit("object", { object });
+      emit("string", { text: "s".repeat(200_000), password: "hunter2" });
+      await flush(2_000);
+      const [array, mapped, keyed, text] = sink.events.map((e) => e.data);
+      const kept = array?.list as string[];
+      expect(kept.at(-1)).toBe(`[… ${5_000 - (kept.length - 1)} more items]`);
+      expect(kept.length).toBeLessThan(1_000);
+      const entries = ((mapped?.map ?? { $map: [] }) as { $map: unknown[] }).$map;
+      expect(entries.at(-1)).toBe(`[… ${5_000 - (entries.length - 1)} more items]`);
+      const keys = keyed?.object as Record<string, unknown>;
+      expect(keys.$more_keys).toBe(3_000 - (Object.keys(keys).length - 1));
+      const cut = text?.text as string;
+      const shown = cut.indexOf("…");
+      expect(cut.slice(shown)).toBe(`…[truncated ${200_000 - shown} chars]`);
+      expect(text?.password).toBe(options.redact === undefined ? "[REDACTED]" : "hunter2");
+      for (const encoded of sink.encoded) expect(encoded.bytes).toBeLessThanOrEqual(65_536);
+      await shutdown(1_000);
+    }
+  });
+
   it("honours a filter that edits the event it is shown", async () => {
     const sink = setup({
       eventFilter: (event) => {

@@ -14,6 +14,7 @@ import {
   type EncodeLimits,
   type Envelope,
   encodeEvent,
+  encodeRedacting,
   encodesValidEvent,
   encodeWithEnvelope,
   sanitizeJson,
@@ -27,7 +28,7 @@ import {
   streamllEventSchema,
 } from "../events/event-schema";
 import { createId } from "../events/ids";
-import { type KeyRedaction, keyRedactorKeysOf, redactHeader } from "../events/redact";
+import { type KeyRedaction, keyRedactorKeysOf, redactHeader, scrubName } from "../events/redact";
 import { configurationError, timeoutArgument } from "../options/schema";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { MemorySink } from "../sinks/memory-sink";
@@ -774,10 +775,14 @@ function emitEvent(
         config.encode,
         keys,
       );
-      if (encoded !== undefined) {
-        enqueueAll(current, encoded);
-        return;
+      // Over the cap, lone surrogates or unreadable data: the reference encoder, from the data as given (not
+      // a first pass's output), so when it shrinks the event each marker counts what the data held.
+      if (encoded !== undefined) enqueueAll(current, encoded);
+      else {
+        const event = buildEvent(span, eventId, timestamp, eventType, data as JsonObject, tags);
+        enqueueAll(current, encodeRedacting(redactNames(event, keys), config.encode, keys));
       }
+      return;
     }
     const json = sanitized ? (data as JsonObject) : toJsonData(data, config.encode);
     const event = redactAndFilter(config, buildEvent(span, eventId, timestamp, eventType, json, tags));
@@ -786,6 +791,12 @@ function emitEvent(
     eventStats.droppedInternalError += 1;
     reportInternalError("building an event failed", error);
   }
+}
+
+/** `event` with its names, type and tags redacted as a key redactor does (`data` is redacted while encoded). */
+function redactNames(event: StreamllEvent, keys: KeyRedaction | undefined): StreamllEvent {
+  if (keys === undefined || keys.size === 0) return event;
+  return { ...redactHeader(event, keys), event_type: scrubName(event.event_type, keys) };
 }
 
 function encodeFromEnvelope(
