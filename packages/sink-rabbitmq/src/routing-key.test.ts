@@ -37,6 +37,25 @@ describe("routing keys", () => {
     expect(result.endsWith("é")).toBe(true);
   });
 
+  it("keeps the template's words when a long value has to be cut (a binding on .error still matches)", () => {
+    const key = compileRoutingKey("streamll.{module_name}.{event_type}.{tags.team}");
+    for (const moduleName of ["é".repeat(300), "x".repeat(512)]) {
+      const result = key(
+        makeEvent({ module_name: moduleName, event_type: "error", tags: { team: "search" } }),
+      );
+      expect(Buffer.byteLength(result, "utf8")).toBeLessThanOrEqual(255);
+      expect(result).toMatch(/^streamll\.[^.]+\.error\.search$/);
+      expect(Buffer.byteLength(result, "utf8")).toBeGreaterThan(240);
+    }
+    // Two long values share what the template leaves.
+    const both = key(
+      makeEvent({ module_name: "m".repeat(400), event_type: "t".repeat(400), tags: { team: "s" } }),
+    );
+    const [, moduleWord, typeWord, team] = both.split(".");
+    expect(team).toBe("s");
+    expect(Math.abs((moduleWord?.length ?? 0) - (typeWord?.length ?? 0))).toBeLessThanOrEqual(1);
+  });
+
   it("a fixed template is returned as is", () => {
     expect(compileRoutingKey("all.events")(makeEvent())).toBe("all.events");
   });

@@ -62,7 +62,8 @@ function tagReader(tag: string): (event: EventRoute) => string {
 /**
  * Compiles a template such as `streamll.{module_name}.{event_type}` into a function. Placeholders are the
  * fields in `ROUTING_KEY_FIELDS` and `{tags.NAME}`; a null field or missing tag becomes `none`; every value is
- * sanitised with `sanitizeRoutingKeyPart`. Keys longer than 255 bytes are cut to fit. An unknown placeholder
+ * sanitised with `sanitizeRoutingKeyPart`. Keys longer than 255 bytes are made to fit by cutting the placeholders'
+ * values, so the template's own words stay (`streamll.<long module>.error` still ends in `.error`). An unknown placeholder
  * throws `ConfigurationError` at construction, not at the first event.
  */
 export function compileRoutingKey(
@@ -103,9 +104,44 @@ export function compileRoutingKey(
     const fixed = truncateUtf8(template, MAX_ROUTING_KEY_BYTES);
     return () => fixed;
   }
+  const literalBytes = parts.reduce(
+    (sum, part) => sum + (typeof part === "string" ? Buffer.byteLength(part, "utf8") : 0),
+    0,
+  );
   return (event) => {
     let key = "";
     for (const part of parts) key += typeof part === "string" ? part : part(event);
-    return key.length * 3 <= MAX_ROUTING_KEY_BYTES ? key : truncateUtf8(key, MAX_ROUTING_KEY_BYTES);
+    if (key.length * 3 <= MAX_ROUTING_KEY_BYTES || Buffer.byteLength(key, "utf8") <= MAX_ROUTING_KEY_BYTES)
+      return key;
+    return fitted(parts, event, literalBytes);
   };
+}
+
+/**
+ * A key over 255 bytes with its placeholders' values cut, not its end: cutting the key itself dropped the
+ * template's tail (`.error` after a long module name), so `streamll.*.error` stopped matching. The values
+ * share what the template's own text leaves; a short one keeps all of it, the long ones split the rest.
+ */
+function fitted(parts: readonly Part[], event: EventRoute, literalBytes: number): string {
+  const values = parts.map((part) => (typeof part === "string" ? undefined : part(event)));
+  const placeholders = values.filter((value) => value !== undefined).length;
+  let budget = MAX_ROUTING_KEY_BYTES - literalBytes;
+  if (budget < placeholders) {
+    return truncateUtf8(
+      parts.map((part, i) => (typeof part === "string" ? part : values[i])).join(""),
+      MAX_ROUTING_KEY_BYTES,
+    );
+  }
+  const byLength = values
+    .map((value, index) => ({ index, bytes: value === undefined ? -1 : Buffer.byteLength(value, "utf8") }))
+    .filter((entry) => entry.bytes >= 0)
+    .sort((a, b) => a.bytes - b.bytes);
+  const kept: (string | undefined)[] = [...values];
+  byLength.forEach((entry, position) => {
+    const share = Math.floor(budget / (byLength.length - position));
+    const value = truncateUtf8(values[entry.index] as string, Math.max(1, share));
+    kept[entry.index] = value;
+    budget -= Buffer.byteLength(value, "utf8");
+  });
+  return parts.map((part, i) => (typeof part === "string" ? part : kept[i])).join("");
 }
