@@ -6,8 +6,9 @@ A queue that exists is used as it is: its type (classic or quorum), dead-letter 
 whatever declared it (RabbitMQSink's ``queue`` option, RabbitMQEventReader, a policy, an operator). Only a
 missing queue is declared, durable and without arguments, as RabbitMQSink declares ``queue: { name }``.
 
-Each message is acknowledged after it was handled; an invalid one is counted, logged without its content and
-rejected without requeueing (to the queue's dead-letter exchange, if it has one), so it never stops the reader.
+Each message is acknowledged after it was handled; an invalid one (larger than --max-bytes, 1 MiB by default,
+included) is counted, logged without its content and rejected without requeueing (to the queue's dead-letter
+exchange, if it has one), so it never stops the reader.
 """
 
 import argparse
@@ -17,9 +18,19 @@ from typing import Optional
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from streamll_event import InvalidEvent, parse_event, tolerant_stdout
+from streamll_event import DEFAULT_MAX_BYTES, InvalidEvent, parse_event, tolerant_stdout
 
 log = logging.getLogger("streamll.rabbitmq_reader")
+
+
+def at_least(minimum: int, convert=int):
+    def parse(text: str):
+        value = convert(text)
+        if not value >= minimum:  # NaN too
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {text}")
+        return value
+
+    return parse
 
 
 def open_queue(connection: pika.BlockingConnection, queue: str) -> BlockingChannel:
@@ -53,7 +64,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--queue", default="streamll-python")
     parser.add_argument("--binding", default="#", help="topic pattern, e.g. streamll.*.error")
     parser.add_argument(
-        "--idle-exit", type=float, metavar="SECONDS", help="stop when nothing arrives for this long"
+        "--idle-exit", type=at_least(0, float), metavar="SECONDS",
+        help="stop when nothing arrives for this long; 0: as soon as no message is waiting",
+    )
+    parser.add_argument(
+        "--max-bytes", type=at_least(1), default=DEFAULT_MAX_BYTES, metavar="BYTES",
+        help="larger events are invalid (default 1 MiB, as decodeEvent); set it to the producers' maxEventBytes",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -71,7 +87,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         if method is None:  # nothing arrived for --idle-exit seconds
             break
         try:
-            event = parse_event(body)
+            event = parse_event(body, args.max_bytes)
         except InvalidEvent as error:
             invalid += 1
             log.warning("rejected invalid message %s: %s", method.delivery_tag, error)

@@ -8,7 +8,8 @@ of them on every event, nullable ones as ``null``. Each field has the constraint
 (``[A-Za-z0-9_-]``), an ISO-8601 timestamp in UTC ending in ``Z`` on a date that exists, ``module_name`` 1-512
 characters, ``event_type`` 1-128, ``method_name``, ``operation`` and ``module_version`` at most 512,
 ``code_signature`` and ``git_commit`` at most 128 (characters are code points, as zod counts them), ``data`` a
-JSON object, ``tags`` an object of strings. Fields a later ``1.x`` version adds are ignored.
+JSON object, ``tags`` an object of strings. Fields a later ``1.x`` version adds are kept, unchecked, as
+``decodeEvent`` keeps them: ``event.model_extra`` holds them and ``model_dump()`` returns them with the others.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 
 #: The ``schema_version`` major this model reads; minor versions only add fields.
 SUPPORTED_MAJOR = "1"
-#: Messages larger than this (UTF-8 bytes) are rejected before parsing, as ``decodeEvent`` does.
+#: Messages larger than this (UTF-8 bytes) are rejected before parsing, as ``decodeEvent`` does by default (its
+#: ``maxBytes``). Events written with ``configure({ encode: { maxEventBytes } })`` above it need a larger
+#: ``max_bytes``.
 DEFAULT_MAX_BYTES = 1_048_576
 #: A lone surrogate as a character, or a ``\uD800``-``\uDFFF`` escape that may decode to one.
 _MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
@@ -94,8 +97,8 @@ Name = Annotated[str, _text(0, 512)]
 class StreamllEvent(BaseModel):
     """One streamll event (``schema_version`` 1.x), with the constraints ``decodeEvent`` checks."""
 
-    # strict: no conversions (a number is not a string); extra fields (later 1.x versions) are ignored.
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    # strict: no conversions (a number is not a string); extra fields (later 1.x versions) are kept as they are.
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     schema_version: Annotated[str, _pattern(_VERSION, "must look like 1.0")]
     event_id: Id
@@ -132,12 +135,9 @@ def _reject_constant(_name: str) -> Any:
     raise InvalidEvent("not valid JSON (NaN or Infinity)")
 
 
-class _OutOfRange:
+class _OutOfRange(float):
     """A JSON number past a double's range (1e400), which JavaScript reads as Infinity: decodeEvent rejects it
-    in ``data`` and in every field it types, and keeps it in a field it does not know (ignored here)."""
-
-
-_OUT_OF_RANGE = _OutOfRange()
+    in ``data`` and in every field it types, and keeps it (as Infinity) in a field it does not know."""
 
 
 def _holds_out_of_range(value: Any) -> bool:
@@ -145,7 +145,16 @@ def _holds_out_of_range(value: Any) -> bool:
         return any(_holds_out_of_range(item) for item in value.values())
     if isinstance(value, list):
         return any(_holds_out_of_range(item) for item in value)
-    return value is _OUT_OF_RANGE
+    return isinstance(value, _OutOfRange)
+
+
+def _as_infinity(value: Any) -> Any:
+    """``value`` with each out-of-range number as the plain ``float`` infinity JavaScript holds for it."""
+    if isinstance(value, dict):
+        return {key: _as_infinity(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_infinity(item) for item in value]
+    return float(value) if isinstance(value, _OutOfRange) else value
 
 
 def _well_formed(value: Any) -> Any:
@@ -169,9 +178,10 @@ def parse_event(raw: Union[bytes, str, None], max_bytes: int = DEFAULT_MAX_BYTES
     """Decodes and validates one message body (a Kafka value, a Redis field, a RabbitMQ body, a JSONL line).
 
     Accepts and rejects what ``decodeEvent`` does: ``NaN`` and ``Infinity`` are not JSON, a number out of a
-    double's range is Infinity in JavaScript (rejected in ``data``, ignored in a field the model does not know).
-    Lone surrogates become U+FFFD. Raises :class:`InvalidEvent` with a reason that names the problem but never
-    quotes the input.
+    double's range is Infinity in JavaScript (rejected in ``data``, kept as ``inf`` in a field the model does not
+    know). Lone surrogates become U+FFFD. A message larger than ``max_bytes`` (UTF-8 bytes; 1 MiB by default, as
+    ``decodeEvent``'s) is rejected: pass the ``maxEventBytes`` your producers are configured with when it is
+    larger. Raises :class:`InvalidEvent` with a reason that names the problem but never quotes the input.
     """
     if raw is None:
         raise InvalidEvent("empty message")
@@ -192,9 +202,10 @@ def parse_event(raw: Union[bytes, str, None], max_bytes: int = DEFAULT_MAX_BYTES
         # JavaScript reads every JSON number as a double: one past its range (1e400) is Infinity there.
         def parse(literal: str) -> Any:
             nonlocal out_of_range
-            if math.isinf(float(literal)):  # float() first also keeps int() off 4,300+ digit literals
+            as_float = float(literal)  # float() first also keeps int() off 4,300+ digit literals
+            if math.isinf(as_float):
                 out_of_range = True
-                return _OUT_OF_RANGE
+                return _OutOfRange(as_float)
             return convert(literal)
 
         return parse
@@ -216,10 +227,12 @@ def parse_event(raw: Union[bytes, str, None], max_bytes: int = DEFAULT_MAX_BYTES
         raise InvalidEvent("not valid JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         # A bare number past a double's range is read as the marker: name what it is, not the marker's type.
-        kind = "number" if value is _OUT_OF_RANGE else type(value).__name__
+        kind = "number" if isinstance(value, _OutOfRange) else type(value).__name__
         raise InvalidEvent(f"not a JSON object ({kind})")
-    if out_of_range and _holds_out_of_range(value.get("data")):
-        raise InvalidEvent("data: a number is out of range (not a finite double)")
+    if out_of_range:
+        if _holds_out_of_range(value.get("data")):
+            raise InvalidEvent("data: a number is out of range (not a finite double)")
+        value = _as_infinity(value)  # a typed field still rejects it: no field of the model is a number
     version = value.get("schema_version")
     # As decodeEvent: a MAJOR.MINOR whose major is not exactly "1" ("01.0" included) is another major.
     if isinstance(version, str) and _VERSION.fullmatch(version) and version.split(".")[0] != SUPPORTED_MAJOR:

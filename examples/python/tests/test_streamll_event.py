@@ -85,10 +85,20 @@ class StreamllEventModelTest(unittest.TestCase):
         with self.assertRaises(InvalidEvent):
             parse_event(json.dumps(broken))
 
-    def test_ignores_fields_of_later_minor_versions(self) -> None:
-        value = {**json.loads(load_events()[0]), "schema_version": "1.7", "cost": {"usd": 0.1}}
+    def test_keeps_fields_of_later_minor_versions(self) -> None:
+        # events.md: consumers accept any 1.x and keep fields they do not know, as decodeEvent does.
+        value = {**json.loads(load_events()[0]), "schema_version": "1.1", "cost": {"usd": 0.1}, "region": "eu"}
         event = parse_event(json.dumps(value))
-        self.assertNotIn("cost", event.model_dump())
+        self.assertEqual(event.model_extra, {"cost": {"usd": 0.1}, "region": "eu"})
+        dumped = event.model_dump(mode="json")
+        self.assertEqual(parse_event(json.dumps(dumped)).timestamp, event.timestamp)  # written to the microsecond
+        self.assertEqual({**dumped, "timestamp": value["timestamp"]}, value)  # round-trips, nothing lost
+        self.assertEqual({**json.loads(event.model_dump_json()), "timestamp": value["timestamp"]}, value)
+        self.assertEqual(parse_event(event.model_dump_json()), event)
+        # Unchecked, whatever their type; a known field keeps its check.
+        self.assertEqual(parse_event(json.dumps({**value, "cost": None})).model_extra["cost"], None)
+        with self.assertRaises(InvalidEvent):
+            parse_event(json.dumps({**value, "tags": {"k": 1}}))
 
     def test_rejects_what_is_not_an_event_without_quoting_it(self) -> None:
         secret = "sk-live-0123456789abcdef"
@@ -204,9 +214,13 @@ class StreamllEventModelTest(unittest.TestCase):
                     parse_event(data.replace('"<n>"', literal))
                 with self.assertRaises(InvalidEvent):  # in a typed field
                     parse_event(json.dumps({**sample, "tags": {"k": "<n>"}}).replace('"<n>"', literal))
-                # In a field neither knows (a later minor version's): decodeEvent keeps it, the model ignores it.
+                # In a field neither knows (a later minor version's): both keep it, as Infinity (JSON.stringify
+                # and model_dump_json write it as null).
                 event = parse_event(text[:-1] + f', "extra": {{"v": {literal}}}}}')
                 self.assertEqual(event.event_id, sample["event_id"])
+                self.assertEqual(event.model_extra, {"extra": {"v": float(literal)}})
+                self.assertIs(type(event.model_extra["extra"]["v"]), float)
+                self.assertEqual(json.loads(event.model_dump_json())["extra"], {"v": None})
         event = parse_event(json.dumps({**json.loads(text), "data": {"v": 1.5e308, "n": 2**63}}))
         self.assertEqual(event.data, {"v": 1.5e308, "n": 2**63})
         # A message that is only such a number: named as a number, never by an internal type name.
