@@ -167,8 +167,11 @@ function mergeDelta(previous: unknown, value: unknown): unknown {
   return value;
 }
 
-/** Every string of at least {@link MIN_SECRET_CHARS} characters inside `value` (all of it is secret). */
-function collectAll(value: unknown, depth: number, seen: Set<object>, out: Set<string>): void {
+/**
+ * @internal Every string of at least {@link MIN_SECRET_CHARS} characters inside `value` (all of it is secret,
+ * or private), also as JSON escapes it: what error text quoting `value` may contain.
+ */
+export function collectAll(value: unknown, depth: number, seen: Set<object>, out: Set<string>): void {
   if (typeof value === "string") {
     if (value.length < MIN_SECRET_CHARS) return;
     out.add(value);

@@ -13,7 +13,7 @@ import { describeAIService } from "../ai/ai-service-descriptor";
 import { type LlmRequestRecord, traceAIService } from "../ai/traced-ai-service";
 import { isLeafProgram, isSameSignature, nestedPrograms } from "../version/program-fingerprint";
 import { trackProgramVersion } from "../version/program-version";
-import { AxCall, currentAxCall, runInCall, type SecretOutputFields } from "./ax-call";
+import { AxCall, collectAll, currentAxCall, runInCall, type SecretOutputFields } from "./ax-call";
 import { instrumentAxFunctions } from "./instrument-functions";
 import { InstrumentedAxStream } from "./instrumented-stream";
 import { type InstrumentAxOptions, parseInstrumentAxOptions } from "./options";
@@ -58,24 +58,7 @@ export function markOptimizerRun(call: AxCall): void {
 const MAX_REDUCED_CHARS = 200;
 /** Shortest input value hidden from error text, as `AxCall` hides secret values (shorter ones are words). */
 const MIN_HIDDEN_CHARS = 4;
-const MAX_HIDDEN_DEPTH = 16;
 const NOT_RECORDED_REASON = "not recorded (includeOutputs is false)";
-
-/** Every string of at least {@link MIN_HIDDEN_CHARS} characters in `value`, also as JSON escapes it. */
-function collectStrings(value: unknown, depth: number, seen: Set<object>, out: Set<string>): void {
-  if (typeof value === "string") {
-    if (value.length < MIN_HIDDEN_CHARS) return;
-    out.add(value);
-    // A request body quoted in an error shows the value JSON-escaped (quotes, newlines).
-    const escaped = JSON.stringify(value).slice(1, -1);
-    if (escaped !== value) out.add(escaped);
-    return;
-  }
-  if (typeof value !== "object" || value === null || depth > MAX_HIDDEN_DEPTH || seen.has(value)) return;
-  seen.add(value);
-  for (const item of Array.isArray(value) ? value : Object.values(value))
-    collectStrings(item, depth + 1, seen, out);
-}
 
 /**
  * Error text a call that records no inputs or no outputs may keep: the texts in `hidden` replaced by
@@ -169,7 +152,7 @@ class ProgramCall extends AxCall {
     try {
       if (!this.includeInputs)
         for (let call: AxCall | undefined = this; call !== undefined; call = call.parent)
-          collectStrings(call.inputs, 0, new Set(), found);
+          collectAll(call.inputs, 0, new Set(), found);
       if (!this.includeOutputs) for (const reason of this.loggedReasons ?? []) found.add(reason);
     } catch {
       // Unreadable inputs: the first-line and quote cuts still apply.
