@@ -14,16 +14,17 @@ import {
 import { version } from "../../package.json";
 import type { PriceTable } from "../protocol";
 import { DEFAULT_LIMITS } from "../server/execution-store";
-import { resolveViewerOptions, type ViewerOptions } from "../server/viewer-options";
+import { isHostShaped, resolveViewerOptions, type ViewerOptions } from "../server/viewer-options";
 import { ViewerServer } from "../server/viewer-server";
 import { followFile } from "../sources/follow-file";
+import { openPipe, sourceMode } from "../sources/pipe-source";
 import { type LineSink, readLines } from "../sources/read-stream";
 
 export const USAGE = `Usage: streamll-view [<events.jsonl> | -] [options]
 
 Shows streamll events live in the browser: executions, span waterfalls, streamed tokens, errors, and the
 version comparison of streamll compare. Reads a JSON Lines file, following it as it grows and across rotation
-(default ${DEFAULT_JSONL_PATH}), or stdin with "-", for example
+(default ${DEFAULT_JSONL_PATH}; a FIFO or pipe is read once, like stdin), or stdin with "-", for example
   streamll-view .streamll/events.jsonl
   streamll-kafka export --brokers localhost:9092 --follow | streamll-view -
   streamll-redis export --follow | streamll-view -
@@ -51,6 +52,8 @@ Exit status: 130 after Ctrl-C, 1 the viewer could not start, 2 usage error.
 
 interface ViewOptions {
   readonly source: string;
+  /** `stream`: the source is a FIFO or pipe, read once in order like stdin, not followed. */
+  readonly mode: "follow" | "stream";
   readonly viewer: ViewerOptions;
   readonly history: boolean;
   readonly password?: undefined;
@@ -63,11 +66,26 @@ function readPrices(file: string): PriceTable {
   } catch {
     throw new UsageError(`--prices: cannot read ${file}`);
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as PriceTable;
+    parsed = JSON.parse(text);
   } catch {
     throw new UsageError(`--prices: ${file} is not JSON`);
   }
+  // Said here in the table's own terms: the schema's generic wording ("an object of an object values") is
+  // no help for a hand-written file. The fields of each price are checked by the schema afterwards.
+  const isObject = (value: unknown) => typeof value === "object" && value !== null && !Array.isArray(value);
+  if (!isObject(parsed) || !Object.values(parsed as object).every(isObject)) {
+    throw new UsageError(`--prices: ${file} must hold ${PRICES_SHAPE}`);
+  }
+  return parsed as PriceTable;
+}
+
+const PRICES_SHAPE = '{"<model>": {"inputPerMillion": <number>, "outputPerMillion": <number>}, …}';
+
+/** `1 line`, `2 lines`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 /** `scheme://`: a URL, not a file path (a path that starts so would be `./redis://…`). */
@@ -97,23 +115,14 @@ function sourceArgument(given: string): string {
       throw new UsageError("the file: URL names no local file; give the file's path");
     }
   }
+  // Own properties only: `constructor://…` must not find Object's members.
   const how =
-    BROKER_EXPORTS[scheme] ??
+    (Object.hasOwn(BROKER_EXPORTS, scheme) ? BROKER_EXPORTS[scheme] : undefined) ??
     "streamll-redis export --follow, streamll-kafka export --follow or streamll-rabbitmq tail --follow, piped into streamll-view -";
   throw new UsageError(
     `a ${scheme}:// URL is not a source: streamll-view reads a JSONL file, or stdin with "-". To read from a ` +
       `broker, pipe its export into stdin: ${how} (see "From a broker" in the viewer guide)`,
   );
-}
-
-/**
- * True when a `--host` value looks like a host name or an IP address. Anything else is refused without being
- * repeated: someone may have pasted a secret in the wrong place.
- */
-function isHostShaped(host: string): boolean {
-  const name = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
-  const address = /^\[?[0-9a-f:.]+(?:%[\w.-]+)?\]?$/i;
-  return host.length <= 253 && (name.test(host) || address.test(host));
 }
 
 /**
@@ -181,7 +190,15 @@ function parseViewArgs(args: readonly string[]): ViewOptions | "help" {
     }
   }
   const source = positionals[0] === undefined ? DEFAULT_JSONL_PATH : sourceArgument(positionals[0]);
-  return { source, viewer, history: !values["no-history"] };
+  let mode: ViewOptions["mode"] = "follow";
+  if (source !== "-") {
+    try {
+      mode = sourceMode(source);
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return { source, mode, viewer, history: !values["no-history"] };
 }
 
 async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promise<number> {
@@ -201,25 +218,40 @@ async function runView(options: ViewOptions, io: CliIo, stdin: Readable): Promis
     // A line too long to take, or cut off by a rotation: counted with the invalid lines.
     skipped: () => server.ingest(""),
   };
-  let stop: () => Promise<void>;
-  if (options.source === "-") {
-    server.setSource({ kind: "stdin", label: "stdin", state: "live" });
-    const reading = readLines(stdin, sink).then(
+  /** Reads `stream` once, in order, until it ends (stdin, a FIFO or a pipe). */
+  const readStream = (stream: Readable, kind: "stdin" | "file", label: string) => {
+    server.setSource({ kind, label, state: "live" });
+    const reading = readLines(stream, sink).then(
       () => {
-        server.setSource({ kind: "stdin", label: "stdin", state: "ended" });
+        server.setSource({ kind, label, state: "ended" });
         io.stderr(
-          `streamll-view: stdin ended after ${server.stats.received} lines; the page stays up until Ctrl-C\n`,
+          `streamll-view: ${label} ended after ${plural(server.stats.received, "line")}; the page stays up until Ctrl-C\n`,
         );
       },
       (error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
-        server.setSource({ kind: "stdin", label: "stdin", state: "ended", error: message });
+        server.setSource({ kind, label, state: "ended", error: message });
       },
     );
-    stop = async () => {
-      stdin.destroy();
+    return async () => {
+      stream.destroy();
       await reading;
     };
+  };
+  let stop: () => Promise<void>;
+  if (options.source === "-") {
+    stop = readStream(stdin, "stdin", "stdin");
+  } else if (options.mode === "stream") {
+    let pipe: Readable;
+    try {
+      pipe = openPipe(options.source);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      io.stderr(`streamll-view: cannot read: ${redactSecrets(message, [])}\n`);
+      await server.close();
+      return 1;
+    }
+    stop = readStream(pipe, "file", redactSecrets(options.source, []));
   } else {
     // A path holds no credentials, but a label must never show `user:pass@`, whatever it was given.
     const label = redactSecrets(options.source, []);

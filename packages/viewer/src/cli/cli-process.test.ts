@@ -1,6 +1,7 @@
 // `streamll-view` as a process (the built bin), held to what every streamll command-line tool does: one-line
 // errors with the --help hint, status 130 on Ctrl-C. (It needs no argument: without one it follows the default
 // JSONL file.)
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +92,15 @@ describe.skipIf(!runnable)("streamll-view (the built bin)", () => {
     expect(cli.stderr()).toContain("reading ./redis://***@127.0.0.1:6379");
     expect(await cli.interrupt()).toEqual({ code: 130, signal: null });
     expect(`${cli.stdout()}${cli.stderr()}`).not.toContain(SECRET);
+  });
+
+  it("ends with status 130 on the first Ctrl-C while a FIFO given as the file has no writer", async () => {
+    const fifo = join(dir, "no-writer.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const cli = startCli(CLI, [fifo, "--port", "0"]);
+    await cli.waitFor(/streamll-view: http:\/\//);
+    expect(await cli.interrupt()).toEqual({ code: 130, signal: null });
+    expect(cli.stderr()).not.toMatch(/ESPIPE|EISDIR/);
   });
 
   it("ends with status 130 on Ctrl-C while serving", async () => {

@@ -1,5 +1,6 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,6 +86,40 @@ describe("streamll-view", () => {
     expect(await view.stop()).toBe(130);
   });
 
+  it("refuses a directory as the source once, with status 2, suggesting stdin", async () => {
+    const recorded = recordingIo();
+    expect(await main([dir], recorded.io)).toBe(2);
+    const lines = recorded.stderr().split("\n");
+    expect(lines[0]).toBe(
+      `streamll-view: ${dir} is a directory: give a JSONL file, or pipe the events into stdin with "-" (e.g. cat ${dir}/*.jsonl | streamll-view -)`,
+    );
+    expect(lines).toHaveLength(3);
+  });
+
+  it("reads a FIFO as a stream, like stdin, and ends on Ctrl-C (status 130) with or without a writer", async () => {
+    const fifo = join(dir, "events.fifo");
+    execFileSync("mkfifo", [fifo]);
+    // No writer yet: Ctrl-C still ends it at once.
+    const idle = await startView([fifo]);
+    expect(await idle.stop()).toBe(130);
+    const view = await startView([fifo]);
+    const stream = await openEventStream(view.eventsUrl);
+    const events = ragExecution();
+    // The viewer is reading, so this open does not wait; closing it ends the stream.
+    const writer = await open(fifo, "w");
+    await writer.write(jsonl(events));
+    await writer.close();
+    await stream.waitFor(() => stream.events().length === events.length, "the FIFO's events");
+    await stream.waitFor(
+      (m) => m.event === "status" && JSON.parse(m.data).source.state === "ended",
+      "the end of the FIFO",
+    );
+    expect(view.recorded.stderr()).toContain(`${fifo} ended after ${events.length} lines`);
+    expect(view.recorded.stderr()).not.toMatch(/ESPIPE|EISDIR/);
+    stream.close();
+    expect(await view.stop()).toBe(130);
+  });
+
   it("binds only where told: --host warns, --port is honoured", async () => {
     const free = await new Promise<number>((resolve) => {
       const probe = createServer();
@@ -109,6 +144,8 @@ describe("streamll-view", () => {
   it("rejects bad usage with status 2, prints help and version", async () => {
     const prices = join(dir, "prices.json");
     writeFileSync(prices, JSON.stringify({ "gpt-4o-mini": { input: 1 } }));
+    const badPrices = join(dir, "bad-prices.json");
+    writeFileSync(badPrices, JSON.stringify({ "gpt-4o-mini": 0.15 }));
     const cases: [string[], string][] = [
       [["a.jsonl", "b.jsonl"], "give one file"],
       [["--port", "70000"], "--port must be at most 65535"],
@@ -116,6 +153,10 @@ describe("streamll-view", () => {
       [["--max-executions", "0"], "--max-executions must be a whole number >= 1"],
       [["--prices", join(dir, "nope.json")], "--prices: cannot read"],
       [["--prices", prices], "prices.gpt-4o-mini.input: unknown option"],
+      [
+        ["--prices", badPrices],
+        `must hold {"<model>": {"inputPerMillion": <number>, "outputPerMillion": <number>}, …}`,
+      ],
       [["--bogus"], `Unknown option '--bogus' (for an argument that starts with "-", put "--" before it)\n`],
       [["--prot", "80"], "Unknown option '--prot'; did you mean --port?\n"],
       [["--no-histroy"], "Unknown option '--no-histroy'; did you mean --no-history?\n"],

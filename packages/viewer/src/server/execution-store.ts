@@ -35,27 +35,34 @@ export class ExecutionStore {
   private totalEvents = 0;
   private evictedCount = 0;
   private droppedCount = 0;
+  /** Events dropped of executions not held (none of their events kept yet): see {@link dropUnheld}. */
+  private readonly unheldDrops = new Map<string, number>();
 
   constructor(readonly limits: ViewerLimits) {}
 
   /** Adds one event's JSON line to its execution, dropping old executions past the limits. O(1) amortised. */
   add(executionId: string, line: string, eventType: string): AddResult {
-    let execution = this.executions.get(executionId);
-    if (execution === undefined) {
-      execution = { lines: [], bytes: 0, dropped: 0 };
-      this.executions.set(executionId, execution);
-    }
+    const known = this.executions.get(executionId);
+    const lines = known?.lines.length ?? 0;
+    const bytes = known?.bytes ?? 0;
     const { maxEventsPerExecution, maxBytes } = this.limits;
     // One execution may use a quarter of the budget (twice that for its span tree), so a runaway stream of
     // tokens cannot push every other execution out.
     const cap = STRUCTURAL.has(eventType) ? 2 : 1;
-    if (
-      execution.lines.length >= maxEventsPerExecution * cap ||
-      execution.bytes + line.length > (maxBytes / 4) * cap
-    ) {
-      execution.dropped += 1;
+    if (lines >= maxEventsPerExecution * cap || bytes + line.length > (maxBytes / 4) * cap) {
       this.droppedCount += 1;
+      if (known !== undefined) known.dropped += 1;
+      else this.dropUnheld(executionId);
       return { stored: false, evicted: [] };
+    }
+    let execution = known;
+    if (execution === undefined) {
+      // Created only now that it holds an event: an execution with nothing kept would count against
+      // `maxExecutions` (pushing out executions the page shows) while showing nothing itself.
+      const dropped = this.unheldDrops.get(executionId) ?? 0;
+      this.unheldDrops.delete(executionId);
+      execution = { lines: [], bytes: 0, dropped };
+      this.executions.set(executionId, execution);
     }
     execution.lines.push(line);
     execution.bytes += line.length;
@@ -72,6 +79,22 @@ export class ExecutionStore {
       evicted.push(id);
     }
     return { stored: true, evicted };
+  }
+
+  /**
+   * Counts a dropped event of an execution not held (nothing of it kept yet), so that once one of its events
+   * is kept the page shows what it lost. At most `maxExecutions` are remembered, the oldest forgotten first:
+   * a stream of new executions whose every event is dropped must not grow memory or the status message.
+   */
+  private dropUnheld(executionId: string): void {
+    const dropped = (this.unheldDrops.get(executionId) ?? 0) + 1;
+    // Deleted and set again, so the one dropped from longest ago is first in line to be forgotten.
+    this.unheldDrops.delete(executionId);
+    this.unheldDrops.set(executionId, dropped);
+    if (this.unheldDrops.size > this.limits.maxExecutions) {
+      const oldest = this.unheldDrops.keys().next();
+      if (oldest.done !== true) this.unheldDrops.delete(oldest.value);
+    }
   }
 
   /** Every kept line, oldest execution first, each execution's events in arrival order. */
@@ -96,11 +119,17 @@ export class ExecutionStore {
     };
   }
 
-  /** Per execution, events dropped by the per-execution limits (only executions that dropped some). */
+  /**
+   * Per execution held, events dropped by the per-execution limits (only executions that dropped some): at most
+   * `maxExecutions` entries.
+   */
   droppedByExecution(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [id, execution] of this.executions) if (execution.dropped > 0) out[id] = execution.dropped;
-    return out;
+    // fromEntries defines own properties: an id such as `__proto__` is a key, not the object's prototype.
+    return Object.fromEntries(
+      Array.from(this.executions, ([id, execution]) => [id, execution.dropped] as const).filter(
+        ([, dropped]) => dropped > 0,
+      ),
+    );
   }
 
   get stats(): {

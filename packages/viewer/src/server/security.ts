@@ -39,18 +39,21 @@ export function createToken(): string {
 }
 
 /**
- * True when the request carries `token`, as `?token=` or as `Authorization: Bearer <token>`. The comparison
- * takes the same time wherever the first wrong character is.
+ * True when the request carries `token`, as `?token=` or as `Authorization: Bearer <token>` (the scheme in any
+ * case, as HTTP auth schemes are case-insensitive). Either one matching is enough: an empty or stale `?token=`
+ * left on a URL must not hide a valid header. The comparison takes the same time wherever the first wrong
+ * character is.
  */
 export function hasToken(request: IncomingMessage, url: URL, token: string): boolean {
   const header = request.headers.authorization;
-  const given =
-    url.searchParams.get("token") ??
-    (typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : null);
-  if (given === null) return false;
-  const a = Buffer.from(given, "utf8");
-  const b = Buffer.from(token, "utf8");
-  return a.length === b.length && timingSafeEqual(a, b);
+  const bearer = typeof header === "string" ? /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
+  const expected = Buffer.from(token, "utf8");
+  const matches = (given: string | null | undefined): boolean => {
+    if (given === null || given === undefined || given === "") return false;
+    const a = Buffer.from(given, "utf8");
+    return a.length === expected.length && timingSafeEqual(a, expected);
+  };
+  return matches(url.searchParams.get("token")) || matches(bearer);
 }
 
 const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);

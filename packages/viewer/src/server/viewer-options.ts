@@ -33,9 +33,23 @@ export interface ViewerOptions {
   keepAlive?: boolean;
 }
 
+/**
+ * A host name or an IP address (with an optional zone, e.g. `fe80::1%eth0`), at most 253 characters. Anything
+ * else is refused without being repeated, by the API and `--host` alike: a URL or `user:pass@host` pasted in
+ * the wrong place holds a password, and the listen error would print it.
+ */
+const HOST_PATTERN =
+  /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?|\[?[0-9a-f:.]+(?:%[\w.-]+)?\]?)$/i;
+
+/** True when `host` looks like a host name or an IP address (see {@link HOST_PATTERN}). */
+export function isHostShaped(host: string): boolean {
+  return HOST_PATTERN.test(host);
+}
+
 /** `ViewerOptions` as the viewer, `ViewerSink` and `streamll-view --prices` check them. */
 export const viewerOptionsSchema = v.object<ViewerOptions>({
-  host: v.string({ min: 1, pattern: /\S/, expected: "a host name or address" }).optional(),
+  // The schema's message says what was expected, never the value given.
+  host: v.string({ pattern: HOST_PATTERN, expected: "a host name or IP address" }).optional(),
   port: v.integer({ min: 0, max: 65_535 }).optional(),
   token: v
     .string({ pattern: /^[A-Za-z0-9_-]{16,128}$/, expected: "16-128 characters of A-Z a-z 0-9 _ -" })

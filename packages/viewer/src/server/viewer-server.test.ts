@@ -86,6 +86,18 @@ describe("viewer server", () => {
       headers: { authorization: `Bearer ${server.token}` },
     });
     expect(status.status).toBe(200);
+    // Auth schemes are case-insensitive, and an empty `?token=` does not hide a valid header.
+    for (const [query, authorization, expected] of [
+      ["", `bearer ${server.token}`, 200],
+      ["", `BEARER  ${server.token}`, 200],
+      ["?token=", `Bearer ${server.token}`, 200],
+      ["?token=", `Bearer ${nearMiss}`, 403],
+      ["", `Basic ${server.token}`, 403],
+      ["", "Bearer ", 403],
+    ] as const) {
+      const response = await fetch(`${base(server)}/api/status${query}`, { headers: { authorization } });
+      expect(response.status, `${query} ${authorization.split(" ")[0]}`).toBe(expected);
+    }
     expect((await fetch(`${base(server)}/nothing?token=${server.token}`)).status).toBe(404);
     expect((await fetch(server.url, { method: "POST" })).status).toBe(405);
   });

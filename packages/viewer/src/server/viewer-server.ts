@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { isIP, type Socket } from "node:net";
 import type { CompareOptions } from "@streamll/core";
 import type { AnySchema } from "@streamll/core/internal";
 import { version } from "../../package.json";
@@ -71,7 +71,7 @@ export class ViewerServer {
       await once(server, "listening");
     } catch (error) {
       hub.close();
-      throw error;
+      throw listenError(error, options.host);
     }
     if (!resolved.keepAlive) server.unref();
     if (!loopback) {
@@ -115,6 +115,25 @@ export class ViewerServer {
     })();
     return this.closing;
   }
+}
+
+/**
+ * The error of a failed listen, without the `host` option's value unless it is an IP address: a name that does
+ * not resolve may be a token pasted in the wrong place (`sk-live-…` looks like a host name), and Node's message
+ * (`getaddrinfo ENOTFOUND <host>`) would print it. The code is kept; the original is not attached as a cause,
+ * since printing the error would print the cause too.
+ */
+function listenError(error: unknown, host: string | undefined): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  let safe: string;
+  if (host === undefined || isIP(host.replace(/^\[|\]$/g, "").replace(/%.*$/, "")) !== 0) safe = message;
+  else if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_FAIL" || code === "EAI_NONAME") {
+    safe =
+      "the host option does not resolve to an address; give an interface of this machine, e.g. 127.0.0.1";
+  } else if (code === "EADDRNOTAVAIL") safe = "the host option is not an address of this machine";
+  else safe = message.split(host).join("<host>");
+  return Object.assign(new Error(safe), typeof code === "string" ? { code } : {});
 }
 
 /** Starts a viewer (see {@link ViewerOptions}); feed it with `ingest(line)`. */

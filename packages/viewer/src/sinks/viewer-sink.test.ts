@@ -7,6 +7,7 @@ import { ConfigurationError, configure, encodeEvent, instrument, SinkError, shut
 import { afterEach, describe, expect, it } from "vitest";
 import { execution } from "../../test/support/events";
 import { openEventStream } from "../../test/support/sse";
+import { startViewer } from "../server/viewer-server";
 import { ViewerSink } from "./viewer-sink";
 
 const run = promisify(execFile);
@@ -86,4 +87,49 @@ describe("ViewerSink", () => {
       }
     },
   );
+});
+
+describe("the host option never shows a password or token it holds", () => {
+  const SECRET = "hunter2PLANTEDsecret";
+
+  it.each([
+    `redis://bob:${SECRET}@127.0.0.1:6379`,
+    `bob:${SECRET}@127.0.0.1`,
+    `http://127.0.0.1/?token=${SECRET}`,
+  ])("refuses %s as a ConfigurationError that does not repeat it", async (host) => {
+    const warnings: string[] = [];
+    let thrown: unknown;
+    try {
+      new ViewerSink({ host, onWarning: (message) => warnings.push(message) });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigurationError);
+    expect(String(thrown)).toContain("expected a host name or IP address");
+    expect(JSON.stringify(thrown)).not.toContain(SECRET);
+    expect(String(thrown)).not.toContain(SECRET);
+    const started = await startViewer({ host }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(started).toBeInstanceOf(ConfigurationError);
+    expect(String(started)).not.toContain(SECRET);
+    expect(warnings).toEqual([]);
+  });
+
+  it("says a host name that does not resolve without repeating it (a token can look like one)", async () => {
+    const host = `sk-live-${SECRET}.invalid`;
+    const warnings: string[] = [];
+    const sink = new ViewerSink({ host, onWarning: (message) => warnings.push(message) });
+    const failed = await sink.ready.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(String(failed)).toContain("the host option does not resolve to an address");
+    expect(String(failed)).not.toContain(SECRET);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).not.toContain(SECRET);
+    expect((failed as { code?: string }).code).toMatch(/^(ENOTFOUND|EAI_AGAIN|EAI_FAIL)$/);
+    await sink.close();
+  });
 });

@@ -1,6 +1,8 @@
+import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   renameSync,
@@ -287,5 +289,25 @@ describe("readLines (stdin)", () => {
     await done;
     expect(seen.ids()).toEqual(ids(events));
     expect(JSON.parse(seen.lines[0]!).data.inputs.question).toBe("ünïcödé — 日本語 🚀");
+  });
+});
+
+describe("followFile on a path that is not a regular file", () => {
+  it.each([
+    ["a directory", (path: string) => mkdirSync(path), "is a directory"],
+    ["a FIFO without a writer", (path: string) => execFileSync("mkfifo", [path]), "is not a regular file"],
+  ])("reports %s once, however often it checks, and closes at once", async (_, make, message) => {
+    const path = join(dir, `odd-${Math.random().toString(36).slice(2)}`);
+    make(path);
+    const seen = collector();
+    const states: FollowState[] = [];
+    const follower = createFollowerCore(path, seen.sink, { history: false, onState: (s) => states.push(s) });
+    // A FIFO is opened without waiting for a writer, so each check returns (else this would hang).
+    for (let i = 0; i < 5; i++) expect(await follower.check()).toBe(false);
+    expect(states).toHaveLength(1);
+    expect(states[0]).toMatchObject({ kind: "failed" });
+    expect(states[0]?.kind === "failed" && states[0].error).toContain(message);
+    expect(seen.lines).toEqual([]);
+    await follower.close();
   });
 });

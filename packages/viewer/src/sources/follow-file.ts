@@ -1,3 +1,4 @@
+import { constants } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { rotatedJsonlPath, v, validateOptions } from "@streamll/core/internal";
 import { LineSplitter } from "./line-splitter";
@@ -62,6 +63,13 @@ function errorCode(error: unknown): string | undefined {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Why a path that is not a regular file cannot be followed, and what to do instead. */
+export function notRegularFile(path: string, directory: boolean): string {
+  return directory
+    ? `${path} is a directory: give a JSONL file, or pipe the events into stdin with "-" (e.g. cat ${path}/*.jsonl | streamll-view -)`
+    : `${path} is not a regular file and cannot be followed; pipe it into stdin with "-" (cat ${path} | streamll-view -)`;
 }
 
 interface FileId {
@@ -191,17 +199,23 @@ export function createFollowerCore(
     report({ kind: "reading" });
   }
 
-  /** Opens `file`; undefined when it does not exist. */
+  /**
+   * Opens `file`; undefined when it does not exist. Throws when it is not a regular file: a directory cannot be
+   * read, and a FIFO or device cannot be read at an offset (each check would fail again). Opened non-blocking,
+   * so a FIFO without a writer does not hold the open (and `close()`, and Ctrl-C) forever.
+   */
   async function openFile(file: string): Promise<{ handle: FileHandle; id: FileId } | undefined> {
     let opened: FileHandle;
     try {
-      opened = await open(file, "r");
+      opened = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (error) {
       if (errorCode(error) === "ENOENT") return undefined;
       throw error;
     }
     try {
-      return { handle: opened, id: await opened.stat() };
+      const id = await opened.stat();
+      if (!id.isFile()) throw new Error(notRegularFile(file, id.isDirectory()));
+      return { handle: opened, id };
     } catch (error) {
       await opened.close().catch(() => undefined);
       throw error;

@@ -62,6 +62,11 @@ export function formatCount(n: number | null): string {
   return n === null ? "—" : n.toLocaleString("en-US");
 }
 
+/** `1 execution`, `2 executions`, `1,000 events`. */
+export function formatCountOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 export function formatPercent(fraction: number | null): string {
   if (fraction === null || !Number.isFinite(fraction)) return "—";
   return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)} %`;

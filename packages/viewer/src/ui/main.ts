@@ -1,11 +1,12 @@
 import type { CompareReport } from "@streamll/core";
 import type { HelloMessage, PriceTable, StatusMessage } from "../protocol";
 import { h, replace, setText } from "./dom";
-import { formatBytes, formatCount, formatSource } from "./format";
+import { formatBytes, formatCountOf, formatSource } from "./format";
 import {
   type ExecutionSummary,
   type Filters,
   matches,
+  newestFirst,
   summarize,
   ViewerModel,
   type WireEvent,
@@ -216,8 +217,7 @@ function render(): void {
     const summary = summaryOf(execution.id, now);
     if (summary !== undefined && matches(execution, summary, filters)) matching.push(summary);
   }
-  // Newest first: executions arrive in order, so reversing the insertion order is the sort.
-  matching.reverse();
+  newestFirst(matching);
   if (tab === "executions") {
     list.render(matching, matching.length, model.executions.size);
     const execution = selected === null ? undefined : model.executions.get(selected);
@@ -229,7 +229,10 @@ function render(): void {
         execution,
         summary,
         filters.eventType,
-        selected === null ? 0 : (status?.droppedByExecution[selected] ?? 0),
+        // Own properties only: an execution id such as `constructor` must not find Object's members.
+        selected !== null && status !== null && Object.hasOwn(status.droppedByExecution, selected)
+          ? (status.droppedByExecution[selected] ?? 0)
+          : 0,
         now,
       );
     }
@@ -242,7 +245,7 @@ function render(): void {
     if (records.length > 500) records.splice(0, records.length - 500);
     setText(
       speed,
-      `last update: ${formatCount(pendingEvents)} events in ${(pendingApplyMs + renderMs).toFixed(1)} ms`,
+      `last update: ${formatCountOf(pendingEvents, "event")} in ${(pendingApplyMs + renderMs).toFixed(1)} ms`,
     );
     pendingEvents = 0;
     pendingApplyMs = 0;
@@ -273,14 +276,14 @@ function renderCounters(): void {
   const { source, stats } = status;
   setText(sourceLabel, formatSource(source));
   const parts = [
-    `${formatCount(stats.executions)} executions`,
-    `${formatCount(stats.events)} events (${formatBytes(stats.bytes)})`,
+    formatCountOf(stats.executions, "execution"),
+    `${formatCountOf(stats.events, "event")} (${formatBytes(stats.bytes)})`,
   ];
-  if (stats.invalid > 0) parts.push(`${formatCount(stats.invalid)} invalid lines skipped`);
+  if (stats.invalid > 0) parts.push(`${formatCountOf(stats.invalid, "invalid line")} skipped`);
   if (stats.evictedExecutions > 0)
-    parts.push(`${formatCount(stats.evictedExecutions)} old executions dropped`);
+    parts.push(`${formatCountOf(stats.evictedExecutions, "old execution")} dropped`);
   if (stats.droppedEvents > 0)
-    parts.push(`${formatCount(stats.droppedEvents)} events over the per-execution limit`);
+    parts.push(`${formatCountOf(stats.droppedEvents, "event")} over the per-execution limit`);
   setText(counters, parts.join(" · "));
 }
 

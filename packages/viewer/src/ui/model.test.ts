@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { execution, ragExecution } from "../../test/support/events";
-import { formatDuration, formatOffset, formatSource, formatTokens } from "./format";
+import type { PriceTable } from "../protocol";
+import { formatCountOf, formatDuration, formatOffset, formatSource, formatTokens } from "./format";
 import {
   inTimeOrder,
   matches,
+  newestFirst,
   spanTree,
   streamText,
   summarize,
@@ -126,6 +128,39 @@ describe("the page's model", () => {
         { m: { inputPerMillion: 1, outputPerMillion: 2 } },
       ),
     ).toBe(5);
+  });
+
+  it.each(["constructor", "toString", "__proto__", "hasOwnProperty"])(
+    "has no cost for a model named %s without a price (never Object's members)",
+    (name) => {
+      const usage = { model: name, input_tokens: 10, output_tokens: 10 };
+      expect(usageCost(usage, {})).toBeNull();
+      // The table as the page gets it: parsed JSON, where `__proto__` is an own key like any other.
+      const prices = JSON.parse(`{"${name}": {"inputPerMillion": 1e6, "outputPerMillion": 0}}`) as PriceTable;
+      expect(usageCost(usage, prices)).toBe(10);
+    },
+  );
+
+  it("says 1 execution, 2 executions, 1,000 events", () => {
+    expect(formatCountOf(1, "execution")).toBe("1 execution");
+    expect(formatCountOf(0, "execution")).toBe("0 executions");
+    expect(formatCountOf(1_000, "event")).toBe("1,000 events");
+  });
+
+  it("lists executions newest start first, whatever order they arrived in, newest arrival first on ties", () => {
+    const model = new ViewerModel();
+    const now = Date.parse("2026-01-01T12:00:00Z");
+    const starts = { newest: now, hourOld: now - 3_600_000, middle: now - 60_000, tieFirst: now - 60_000 };
+    const idOf = new Map<string, string>();
+    // Arrival order: newest, hourOld, tieFirst, middle (tieFirst and middle start at the same time).
+    for (const name of ["newest", "hourOld", "tieFirst", "middle"] as const) {
+      const events = asWire(execution({ startMs: starts[name] }));
+      idOf.set(events[0]!.execution_id, name);
+      model.apply(events);
+    }
+    const inArrivalOrder = Array.from(model.executions.values(), (run) => summarize(run, {}, now));
+    const order = newestFirst(inArrivalOrder).map((summary) => idOf.get(summary.id));
+    expect(order).toEqual(["newest", "middle", "tieFirst", "hourOld"]);
   });
 
   it("counts usage once when a parent's end already sums its children's", () => {

@@ -159,11 +159,22 @@ export function usageCost(usage: Record<string, unknown>, prices: PriceTable): n
   const own = finite(usage.cost_usd) ?? finite(usage.cost) ?? finite(usage.total_cost);
   if (own !== null) return own;
   const model = text(usage.model);
-  const price = model === null ? undefined : prices[model];
+  // Own properties only: a model named `constructor` or `__proto__` must not find Object's members.
+  const price = model !== null && Object.hasOwn(prices, model) ? prices[model] : undefined;
   if (price === undefined) return null;
   const input = finite(usage.prompt_tokens) ?? finite(usage.input_tokens) ?? 0;
   const output = finite(usage.completion_tokens) ?? finite(usage.output_tokens) ?? 0;
   return (input * price.inputPerMillion + output * price.outputPerMillion) / 1_000_000;
+}
+
+/**
+ * The execution list's order: newest start time first. Executions may arrive out of time order (several Kafka
+ * partitions, a file read after a live stream); ties keep the newest arrival first. `summaries` are in arrival
+ * order; sorted in place and returned.
+ */
+export function newestFirst(summaries: ExecutionSummary[]): ExecutionSummary[] {
+  // Reversed first, then sorted with the stable sort: equal start times stay newest arrival first.
+  return summaries.reverse().sort((a, b) => b.startMs - a.startMs);
 }
 
 /** The executions the page holds, bounded like the server's store. */

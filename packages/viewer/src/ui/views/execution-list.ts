@@ -1,5 +1,13 @@
 import { h, setText } from "../dom";
-import { formatCost, formatCount, formatDuration, formatTime, formatTokens, shortSignature } from "../format";
+import {
+  formatCost,
+  formatCount,
+  formatCountOf,
+  formatDuration,
+  formatTime,
+  formatTokens,
+  shortSignature,
+} from "../format";
 import type { ExecutionSummary } from "../model";
 
 /** Rows rendered at most; the rest are counted ("refine the filters"). */
@@ -88,7 +96,7 @@ export class ExecutionList {
         ? held === 0
           ? "Waiting for events…"
           : "No execution matches the filters."
-        : `${formatCount(total)} of ${formatCount(held)} executions${hidden > 0 ? ` (newest ${MAX_ROWS} shown: refine the filters for the rest)` : ""}`,
+        : `${formatCount(total)} of ${formatCountOf(held, "execution")}${hidden > 0 ? ` (newest ${MAX_ROWS} shown: refine the filters for the rest)` : ""}`,
     );
   }
 
