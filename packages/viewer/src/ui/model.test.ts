@@ -6,6 +6,8 @@ import {
   inTimeOrder,
   matches,
   newestFirst,
+  type Span,
+  spanExtent,
   spanTree,
   streamText,
   summarize,
@@ -191,6 +193,22 @@ describe("the page's model", () => {
     const wholeSummary = summarize(model.executions.get(whole[0]!.execution_id)!, {}, 0);
     expect(wholeSummary).toMatchObject({ tokens: 2, tokensFrom: "stream", tokensKept: null });
     expect(formatTokens(wholeSummary)).toBe("2 streamed");
+  });
+});
+
+describe("a span's bar on the time axis", () => {
+  const span = (fields: Partial<Span>): Span =>
+    ({ startMs: 1_000, endMs: null, durationMs: null, status: "ok", ...fields }) as Span;
+
+  it("reaches the end timestamp when duration_ms is shorter (a first call's start event took ms to build)", () => {
+    // start 1000, end 1004, duration_ms 0.8: a child starting at 1003 lies inside the bar.
+    expect(spanExtent(span({ endMs: 1_004, durationMs: 0.8 }), 1_000, 2_000)).toEqual({ from: 0, to: 4 });
+  });
+
+  it("uses duration_ms when it reaches further, and runs to now while running", () => {
+    expect(spanExtent(span({ endMs: 1_004, durationMs: 4.6 }), 1_000, 2_000)).toEqual({ from: 0, to: 4.6 });
+    expect(spanExtent(span({ durationMs: 3 }), 1_000, 2_000)).toEqual({ from: 0, to: 3 });
+    expect(spanExtent(span({ status: "running" }), 900, 1_500)).toEqual({ from: 100, to: 600 });
   });
 });
 

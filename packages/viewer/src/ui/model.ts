@@ -521,3 +521,18 @@ export function matches(execution: Execution, summary: ExecutionSummary, filters
   }
   return true;
 }
+
+/**
+ * Where a span starts and ends on its execution's time axis (ms from `origin`). A span's `start` event is
+ * stamped before its call is timed, so on a first call (the JIT warming up) `duration_ms` can be milliseconds
+ * shorter than end minus start, and a child would be drawn past its parent's end: the end timestamp bounds the
+ * bar too.
+ */
+export function spanExtent(span: Span, origin: number, now: number): { from: number; to: number } {
+  const from = (span.startMs ?? origin) - origin;
+  if (span.status === "running") return { from, to: Math.max(from, now - origin) };
+  const duration =
+    span.durationMs ?? (span.endMs !== null && span.startMs !== null ? span.endMs - span.startMs : 0);
+  const to = from + Math.max(0, duration);
+  return { from, to: span.endMs === null ? to : Math.max(to, span.endMs - origin) };
+}

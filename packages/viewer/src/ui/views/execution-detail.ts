@@ -5,6 +5,7 @@ import {
   type ExecutionSummary,
   inTimeOrder,
   type Span,
+  spanExtent,
   spanTree,
   streamText,
   type WireEvent,
@@ -17,15 +18,6 @@ const MAX_EVENTS_LISTED = 500;
 function spanName(span: Span): string {
   const call = span.method === null ? span.module : `${span.module}.${span.method}`;
   return span.operation === null ? call : `${span.operation} (${call})`;
-}
-
-/** Where a span starts and ends on the execution's time axis (ms from its start). */
-function extent(span: Span, origin: number, now: number): { from: number; to: number } {
-  const from = (span.startMs ?? origin) - origin;
-  if (span.status === "running") return { from, to: Math.max(from, now - origin) };
-  const duration =
-    span.durationMs ?? (span.endMs !== null && span.startMs !== null ? span.endMs - span.startMs : 0);
-  return { from, to: from + Math.max(0, duration) };
 }
 
 /**
@@ -127,7 +119,7 @@ export class ExecutionDetail {
   ): HTMLElement {
     const origin = summary.startMs;
     let total = 0;
-    for (const { span } of tree) total = Math.max(total, extent(span, origin, now).to);
+    for (const { span } of tree) total = Math.max(total, spanExtent(span, origin, now).to);
     total = Math.max(total, 0.001);
     const axis = h("div", { class: "axis" });
     for (const fraction of [0, 0.25, 0.5, 0.75, 1]) {
@@ -136,7 +128,7 @@ export class ExecutionDetail {
       axis.append(tick);
     }
     const rows = tree.map(({ span, depth }) => {
-      const { from, to } = extent(span, origin, now);
+      const { from, to } = spanExtent(span, origin, now);
       const bar = h("div", { class: `bar bar-${span.status}` });
       bar.style.left = `${(from / total) * 100}%`;
       bar.style.width = `${Math.max(0.3, ((to - from) / total) * 100)}%`;
