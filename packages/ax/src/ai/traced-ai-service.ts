@@ -54,8 +54,12 @@ const CREDENTIAL_HEADER = /authori[sz]ation|api[-_]?key|token|secret|password|cr
 const AUTH_SCHEME = /^(?:bearer|basic|token|key|apikey)\s+(\S+)$/i;
 /** Shorter values are not hidden: replacing them would blank out ordinary words of the message. */
 const MIN_KEY_CHARS = 8;
-/** How long reading a service's headers may hold up the error that is being reported. */
-const HEADERS_WAIT_MS = 1_000;
+/**
+ * How long reading a service's headers may hold up the failed request's error on its way to the caller. Ax
+ * built the same headers just before the request, so they are at hand; a builder slower than this is not
+ * waited for (its key is then hidden only by the pattern scan).
+ */
+const HEADERS_WAIT_MS = 100;
 
 /** Ax's AI service members that hold its API key (not declared by `AxAIService`; all optional). */
 interface KeyHolder {
