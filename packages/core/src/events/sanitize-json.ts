@@ -149,15 +149,15 @@ export function isWellFormed(s: string): boolean {
  * @internal Cuts `s` to at most `max` code units without splitting a surrogate pair, and makes it well formed.
  * With `suffix`, the cut string ends with `…[truncated N chars]` (which may exceed `max`).
  */
-export function truncateString(s: string, max: number, suffix: boolean, omitted = 0): string {
-  if (s.length <= max && omitted === 0) return toWellFormed(s);
-  let cut = Math.min(s.length, suffix ? max : max - 1);
+export function truncateString(s: string, max: number, suffix: boolean): string {
+  if (s.length <= max) return toWellFormed(s);
+  let cut = suffix ? max : max - 1;
   if (cut > 0) {
     const c = s.charCodeAt(cut - 1);
     if (c >= 0xd800 && c <= 0xdbff) cut--;
   }
   const head = toWellFormed(s.slice(0, cut));
-  return suffix ? `${head}…[truncated ${s.length - cut + omitted} chars]` : `${head}…`;
+  return suffix ? `${head}…[truncated ${s.length - cut} chars]` : `${head}…`;
 }
 
 /** Thrown internally (never escapes) when the output is already known to exceed the byte budget. */
@@ -239,23 +239,19 @@ export class JsonSanitizer {
    * `s` as written: credential-shaped text scrubbed (and first `scrubText`, for error text), then cut to `max`
    * with `…[truncated N chars]`. Credentials are scrubbed before the cut, so a secret cannot be half kept; a
    * huge string is scanned only as far as the cut could reach (scanning 10 MB whole took the caller seconds),
-   * and N still counts every character cut, scanned or not.
+   * and text past that window is never shown: N counts what was cut of the scanned part.
    */
   private str(s: string, scrubText?: (text: string) => string, max = this.limits.maxStringLength): string {
     let text = s;
-    let omitted = 0;
     if (this.redactKeys !== undefined || scrubText !== undefined) {
       const window = SCRUB_WINDOW * max;
-      if (s.length > window) {
-        text = s.slice(0, window);
-        omitted = s.length - window;
-      }
+      if (s.length > window) text = s.slice(0, window);
       if (scrubText !== undefined) text = scrubText(text);
       if (this.redactKeys !== undefined) text = this.redactKeys.scrub(text);
     }
     const out =
-      text.length > max || omitted > 0
-        ? truncateString(text, max, true, omitted)
+      text.length > max
+        ? truncateString(text, max, true)
         : !this.strict || isWellFormed(text)
           ? text
           : toWellFormed(text);
